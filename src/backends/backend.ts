@@ -1,0 +1,43 @@
+/**
+ * The result-backend contract: store and read task states, push updates to whoever waits,
+ * and keep the few shared counters workflows need. A backend never runs a task and never
+ * decides what a state means.
+ */
+import type { ResultMeta } from '../protocol/types.js';
+
+export type Unsubscribe = () => Promise<void>;
+
+export interface StoreOptions {
+  /** Milliseconds until the stored meta may be deleted. Default: the app's `resultExpires`. */
+  expiresMs?: number;
+}
+
+export interface ResultBackend {
+  readonly kind: string;
+  connect(): Promise<void>;
+  /** Stores the meta under its `task_id` and notifies subscribers of that id. */
+  store(meta: ResultMeta, options?: StoreOptions): Promise<void>;
+  /** The stored meta, or `undefined` when nothing is known (a PENDING task). */
+  get(taskId: string): Promise<ResultMeta | undefined>;
+  /**
+   * Calls `listener` with each meta stored for `taskId` from now on (push where the store
+   * can, a cheap shared poll where it cannot). Subscribe before reading to miss nothing.
+   */
+  subscribe(taskId: string, listener: (meta: ResultMeta) => void): Promise<Unsubscribe>;
+  /** Deletes what is stored for the ids. */
+  forget(taskIds: string[]): Promise<void>;
+  /** Records that the ids are revoked, for every worker to see. */
+  revoke(taskIds: string[], options?: { terminate?: boolean; expiresMs?: number }): Promise<void>;
+  /** Which of the ids are revoked. */
+  revoked(taskIds: string[]): Promise<Set<string>>;
+  /** Calls `listener` when any task id is revoked from now on. */
+  onRevoke(listener: (taskId: string, terminate: boolean) => void): Promise<Unsubscribe>;
+  /**
+   * Adds one member's result to a chord/group join and returns how many members are done.
+   * `size` is the total; the caller that sees `done === size` fires the body, once.
+   */
+  chordPartDone(groupId: string, index: number, meta: ResultMeta, size: number): Promise<number>;
+  /** The members' metas in index order (what the chord body receives). */
+  chordResults(groupId: string): Promise<ResultMeta[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,88 @@
+/**
+ * The broker contract: the few primitives every broker implements. A broker moves
+ * `TransportMessage`s between named queues; it never decodes a task, never runs one, and
+ * never decides policy (retries, dead-lettering rules): the worker does.
+ */
+import type { TransportMessage } from '../protocol/types.js';
+
+/** What a broker can do natively; the core emulates the rest once, not per broker. */
+export interface BrokerCapabilities {
+  /** Holds a message until a future time without occupying a consumer (`publish({ deliverAt })`, `defer`). */
+  readonly delayedDelivery: boolean;
+  /** Serves higher-priority messages first within a queue. */
+  readonly priorities: boolean;
+  /** Moves rejected messages to a dead-letter store the user can inspect. */
+  readonly deadLetter: boolean;
+}
+
+export interface PublishOptions {
+  /** The queue (routing key) to publish to. */
+  queue: string;
+  /** Exchange name for brokers that route through exchanges (AMQP); ignored elsewhere. */
+  exchange?: string;
+  /** Unix time in ms before which the message must not be delivered. */
+  deliverAt?: number;
+  /** 0..255; higher is served first. Brokers without priorities ignore it. */
+  priority?: number;
+}
+
+/** One message handed to a consumer. Settle it exactly once with `ack`, `reject` or `defer`. */
+export interface Delivery {
+  readonly message: TransportMessage;
+  readonly queue: string;
+  /** True when the broker delivered it before and it was never acknowledged. */
+  readonly redelivered: boolean;
+  /** The task finished (in any final state): drop the message for good. */
+  ack(): Promise<void>;
+  /**
+   * The message cannot be processed. `requeue: true` puts it back for another delivery;
+   * `false` dead-letters it where the broker can, or drops it, with `reason` recorded.
+   */
+  reject(options: { requeue: boolean; reason?: string }): Promise<void>;
+  /**
+   * Hand the message back to be delivered again at `deliverAt` (unix ms), atomically: the
+   * consumer's slot is freed and the message can never be lost or doubled in between.
+   */
+  defer(deliverAt: number): Promise<void>;
+}
+
+export type DeliveryHandler = (delivery: Delivery) => void;
+
+export interface ConsumeOptions {
+  /** Queues to consume, in order of preference. */
+  queues: string[];
+  /** How many unsettled deliveries the consumer may hold at once. */
+  prefetch: number;
+  /** Called for each delivery; must not throw. */
+  onDelivery: DeliveryHandler;
+  /** Called when the broker hits an error it recovers from on its own (logged by the worker). */
+  onError?: (error: Error) => void;
+}
+
+export interface Consumer {
+  /** Change the number of unsettled deliveries allowed (e.g. when concurrency changes). */
+  setPrefetch(prefetch: number): void;
+  /** Stop receiving new deliveries; unsettled ones stay valid until settled or the broker closes. */
+  cancel(): Promise<void>;
+}
+
+export interface Broker {
+  /** The URL scheme family, e.g. `sqlite`, `redis`, `amqp`. */
+  readonly kind: string;
+  readonly capabilities: BrokerCapabilities;
+  /** Opens connections and declares what the broker needs. Safe to call twice. */
+  connect(): Promise<void>;
+  /** Resolves once the broker holds the message durably; rejects with a clear error otherwise. */
+  publish(message: TransportMessage, options: PublishOptions): Promise<void>;
+  /** Many messages in as few round trips as the broker allows; all-or-nothing where it can. */
+  publishMany(
+    batch: ReadonlyArray<{ message: TransportMessage; options: PublishOptions }>,
+  ): Promise<void>;
+  consume(options: ConsumeOptions): Promise<Consumer>;
+  /** Deletes the waiting messages of a queue; returns how many. Unacked and deferred ones too. */
+  purge(queue: string): Promise<number>;
+  /** Messages waiting in a queue (ready to deliver, not counting deferred or in-flight ones). */
+  queueLength(queue: string): Promise<number>;
+  /** Closes connections. Unsettled deliveries go back to their queue (now or after a lease). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,76 @@
+/**
+ * One error class per failure a user can act on. Each message says what happened and what
+ * to do about it. Protocol-level errors (malformed messages) live in `protocol/errors.ts`.
+ */
+
+export class CeleriacError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export class UnsupportedUrlError extends CeleriacError {
+  constructor(role: string, url: string, known: string[]) {
+    super(
+      `Unsupported ${role} URL scheme in "${url.replace(/\/\/[^@/]*@/, '//***@')}". ` +
+        `Use one of: ${known.map((s) => `${s}://`).join(', ')}.`,
+    );
+  }
+}
+
+export class MissingPeerDependencyError extends CeleriacError {
+  constructor(
+    readonly packageName: string,
+    url: string,
+  ) {
+    super(`"${url}" needs the package "${packageName}": run \`npm install ${packageName}\`.`);
+  }
+}
+
+export class TaskNotRegisteredError extends CeleriacError {
+  constructor(readonly taskName: string) {
+    super(
+      `Task "${taskName}" is not registered on this app. Register it with app.task("${taskName}", fn), ` +
+        `or check the name the sender used.`,
+    );
+  }
+}
+
+export class BrokerConnectionError extends CeleriacError {}
+
+export class TimeoutError extends CeleriacError {
+  constructor(what: string, ms: number) {
+    super(`${what} did not complete within ${ms} ms.`);
+  }
+}
+
+/** Thrown into a task's AbortSignal when its soft time limit passes. */
+export class SoftTimeLimitExceededError extends CeleriacError {
+  constructor(seconds: number) {
+    super(`The task ran past its soft time limit of ${seconds} s.`);
+  }
+}
+
+export class TaskRevokedError extends CeleriacError {
+  constructor(taskId: string) {
+    super(`Task ${taskId} was revoked.`);
+  }
+}
+
+export class ArgumentValidationError extends CeleriacError {
+  constructor(
+    taskName: string,
+    readonly issues: ReadonlyArray<{ message: string; path?: ReadonlyArray<PropertyKey | { key: PropertyKey }> }>,
+  ) {
+    super(
+      `Arguments of "${taskName}" failed validation: ` +
+        issues
+          .map((issue) => {
+            const path = (issue.path ?? []).map((p) => (typeof p === 'object' ? String(p.key) : String(p)));
+            return path.length ? `${path.join('.')}: ${issue.message}` : issue.message;
+          })
+          .join('; '),
+    );
+  }
+}

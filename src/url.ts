@@ -1,0 +1,28 @@
+/**
+ * Small helpers shared by the broker and backend registries: reading a URL's scheme and
+ * turning "module not found" for an optional peer into an error that says what to install.
+ */
+import { MissingPeerDependencyError } from './errors.js';
+
+export function schemeOf(url: string): string {
+  const match = /^([a-z][a-z0-9+.-]*):/i.exec(url);
+  return (match?.[1] ?? '').toLowerCase();
+}
+
+/** Hides credentials so URLs can be logged. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
+}
+
+export async function loadOptionalPeer<T>(peer: string, url: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const text = String((error as Error).message ?? '');
+    if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && text.includes(`'${peer}'`)) {
+      throw new MissingPeerDependencyError(peer, redactUrl(url));
+    }
+    throw error;
+  }
+}
