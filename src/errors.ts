@@ -74,3 +74,10 @@ export class ArgumentValidationError extends CeleriacError {
     );
   }
 }
+
+/** The reason a running task's AbortSignal fires when the worker is forced to stop. */
+export class WorkerShutdownError extends CeleriacError {
+  constructor() {
+    super('The worker is shutting down; this task will run again on another worker.');
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * The app: configuration, the task registry, and the connections to the broker and the
+ * result backend, opened lazily on first use. Creating an app has no side effects, so
+ * modules can export one freely.
+ */
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import type { Broker } from '../brokers/broker.js';
+import type { ResultBackend } from '../backends/backend.js';
+import { createBroker } from '../brokers/registry.js';
+import { createBackend } from '../backends/registry.js';
+import { CeleriacError, TaskNotRegisteredError } from '../errors.js';
+import { AsyncResult } from './async-result.js';
+import { buildTaskMessage, type BuiltMessage } from './build-message.js';
+import { resolveConfig, type CeleriacOptions, type ResolvedConfig } from './config.js';
+import { Task, TaskRef, type TaskFunction } from './task.js';
+import type { ApplyOptions, TaskOptions } from './task-options.js';
+
+export class NoResultBackendError extends CeleriacError {
+  constructor() {
+    super(
+      'This app has no result backend: pass `backend` to new Celeriac() or set CELERIAC_RESULT_BACKEND ' +
+        '(sqlite://, redis://).',
+    );
+  }
+}
+
+/** One call in a bulk send. */
+export interface BulkCall {
+  task: TaskRef<unknown[], unknown> | string;
+  args: unknown[];
+  options?: ApplyOptions;
+}
+
+export class Celeriac {
+  readonly config: ResolvedConfig;
+  /** Identifies this process as the `reply_to` of what it sends (Celery's app oid). */
+  readonly oid = randomUUID();
+  readonly origin: string;
+  private readonly registry = new Map<string, Task<unknown[], unknown>>();
+  private brokerPromise: Promise<Broker> | undefined;
+  private backendPromise: Promise<ResultBackend> | undefined;
+
+  constructor(options: CeleriacOptions = {}) {
+    this.config = resolveConfig(options);
+    this.origin = options.origin ?? `${process.pid}@${os.hostname()}`;
+  }
+
+  /**
+   * Registers a task. Its arguments and result types flow to `delay`, `applyAsync` and
+   * `AsyncResult<T>`.
+   * @example
+   * export const sendEmail = app.task('emails.send', async (to: string, subject: string) => {
+   *   await mailer.send(to, subject);
+   *   return { sent: true };
+   * });
+   */
+  task<TArgs extends unknown[], TResult>(
+    name: string,
+    run: TaskFunction<TArgs, TResult>,
+    options: TaskOptions<TArgs> = {},
+  ): Task<TArgs, Awaited<TResult>> {
+    if (this.registry.has(name)) throw new CeleriacError(`A task named "${name}" is already registered.`);
+    const task = new Task<TArgs, Awaited<TResult>>(name, this, run as TaskFunction<TArgs, Awaited<TResult>>, options);
+    this.registry.set(name, task as unknown as Task<unknown[], unknown>);
+    return task;
+  }
+
+  /**
+   * Declares a task that runs elsewhere (another service, Python Celery) by name, with
+   * its argument and result types, so calls to it are type-checked too.
+   * @example const add = app.signature<[number, number], number>('tasks.add');
+   */
+  signature<TArgs extends unknown[], TResult>(
+    name: string,
+    options: TaskOptions<TArgs> = {},
+  ): TaskRef<TArgs, TResult> {
+    return new TaskRef<TArgs, TResult>(name, this, options);
+  }
+
+  /** The registered task with this name, or undefined. */
+  getTask(name: string): Task<unknown[], unknown> | undefined {
+    return this.registry.get(name);
+  }
+
+  /** Names of every registered task. */
+  taskNames(): string[] {
+    return [...this.registry.keys()];
+  }
+
+  /** Sends any task by name, registered here or not. */
+  async sendTask<TResult = unknown>(
+    name: string,
+    args: unknown[] = [],
+    options: ApplyOptions = {},
+    defaults: TaskOptions = this.registry.get(name)?.options ?? {},
+  ): Promise<AsyncResult<TResult>> {
+    const built = this.build(name, args, options, defaults);
+    const broker = await this.broker();
+    await broker.publish(built.message, built.publish);
+    return new AsyncResult<TResult>(built.id, this);
+  }
+
+  /** Sends many tasks in as few broker round trips as it allows. */
+  async sendMany(calls: readonly BulkCall[]): Promise<AsyncResult<unknown>[]> {
+    const built = calls.map((call) => {
+      const name = typeof call.task === 'string' ? call.task : call.task.name;
+      const defaults = typeof call.task === 'string' ? (this.registry.get(name)?.options ?? {}) : call.task.options;
+      return this.build(name, call.args, call.options ?? {}, defaults as TaskOptions);
+    });
+    const broker = await this.broker();
+    await broker.publishMany(built.map(({ message, publish }) => ({ message, options: publish })));
+    return built.map(({ id }) => new AsyncResult(id, this));
+  }
+
+  /** A handle on a task by id, e.g. one sent by another process. */
+  asyncResult<TResult = unknown>(taskId: string): AsyncResult<TResult> {
+    return new AsyncResult<TResult>(taskId, this);
+  }
+
+  /** The broker, connected. Opened on first use. */
+  broker(): Promise<Broker> {
+    this.brokerPromise ??= (async () => {
+      const broker =
+        this.config.broker ??
+        (await createBroker(this.config.brokerUrl ?? '', { keyPrefix: this.config.keyPrefix, leaseMs: this.config.leaseMs }));
+      await broker.connect();
+      return broker;
+    })();
+    return this.brokerPromise;
+  }
+
+  /** The result backend, connected. Opened on first use. */
+  resultBackend(): Promise<ResultBackend> {
+    this.backendPromise ??= (async () => {
+      const { backend: given, backendUrl } = this.config;
+      if (!given && !backendUrl) throw new NoResultBackendError();
+      const backend =
+        given ??
+        (await createBackend(backendUrl ?? '', {
+          keyPrefix: this.config.keyPrefix,
+          resultExpiresMs: this.config.resultExpiresMs,
+        }));
+      await backend.connect();
+      return backend;
+    })();
+    return this.backendPromise;
+  }
+
+  /** Closes the broker and backend connections this app opened. */
+  async close(): Promise<void> {
+    const closing: Promise<void>[] = [];
+    if (this.brokerPromise) closing.push(this.brokerPromise.then((b) => b.close()));
+    if (this.backendPromise) closing.push(this.backendPromise.then((b) => b.close()));
+    this.brokerPromise = undefined;
+    this.backendPromise = undefined;
+    await Promise.allSettled(closing);
+  }
+
+  private build(name: string, args: unknown[], options: ApplyOptions, defaults: TaskOptions): BuiltMessage {
+    return buildTaskMessage(name, args, options, defaults, {
+      now: Date.now(),
+      origin: this.origin,
+      replyTo: this.oid,
+      defaultQueue: this.config.defaultQueue,
+    });
+  }
+}

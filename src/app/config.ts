@@ -1,0 +1,73 @@
+/**
+ * The app's configuration: what a user passes to `new Celeriac()`, its documented
+ * defaults, and the environment variables that override it. Must stay free of I/O.
+ */
+import type { Broker } from '../brokers/broker.js';
+import type { ResultBackend } from '../backends/backend.js';
+
+export const DEFAULT_URL = 'sqlite://./celeriac.db';
+export const DEFAULT_QUEUE = 'celery';
+
+export interface CeleriacOptions {
+  /**
+   * Where tasks are sent: a URL (`sqlite://./celeriac.db`, `redis://…`, `amqp://…`) or a
+   * broker instance. `CELERIAC_BROKER_URL` overrides it.
+   * @default 'sqlite://./celeriac.db'
+   */
+  broker?: string | Broker;
+  /**
+   * Where states and results are stored. `CELERIAC_RESULT_BACKEND` overrides it.
+   * @default the broker URL when it is `sqlite://` or `redis://`, else none
+   */
+  backend?: string | ResultBackend;
+  /** Queue used when a task or call names none. @default 'celery' (Celery's) */
+  defaultQueue?: string;
+  /** How long results are kept, in seconds. @default 86400 (one day, as Celery) */
+  resultExpires?: number;
+  /** Record STARTED when a worker begins a task (one extra write per task). @default false */
+  trackStarted?: boolean;
+  /** Prefix for the broker's and backend's keys or tables, for isolation. */
+  keyPrefix?: string;
+  /**
+   * Milliseconds a delivery stays owned by a worker that stopped heart-beating before
+   * another worker gets it. @default 30000
+   */
+  leaseMs?: number;
+  /** Name sent as the `origin` header. @default `<pid>@<hostname>` */
+  origin?: string;
+}
+
+export interface ResolvedConfig {
+  brokerUrl: string | undefined;
+  broker: Broker | undefined;
+  backendUrl: string | undefined;
+  backend: ResultBackend | undefined;
+  defaultQueue: string;
+  resultExpiresMs: number;
+  trackStarted: boolean;
+  keyPrefix: string | undefined;
+  leaseMs: number;
+}
+
+export function resolveConfig(
+  options: CeleriacOptions,
+  env: Record<string, string | undefined> = process.env,
+): ResolvedConfig {
+  const brokerOption = env.CELERIAC_BROKER_URL || options.broker || DEFAULT_URL;
+  const brokerUrl = typeof brokerOption === 'string' ? brokerOption : undefined;
+  let backendOption: string | ResultBackend | undefined = env.CELERIAC_RESULT_BACKEND || options.backend;
+  if (backendOption === undefined && brokerUrl && /^(sqlite|redis|rediss|unix):/i.test(brokerUrl)) {
+    backendOption = brokerUrl;
+  }
+  return {
+    brokerUrl,
+    broker: typeof brokerOption === 'string' ? undefined : brokerOption,
+    backendUrl: typeof backendOption === 'string' ? backendOption : undefined,
+    backend: typeof backendOption === 'object' ? backendOption : undefined,
+    defaultQueue: options.defaultQueue ?? DEFAULT_QUEUE,
+    resultExpiresMs: (options.resultExpires ?? 86_400) * 1000,
+    trackStarted: options.trackStarted ?? false,
+    keyPrefix: options.keyPrefix,
+    leaseMs: options.leaseMs ?? 30_000,
+  };
+}

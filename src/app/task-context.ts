@@ -1,0 +1,78 @@
+/**
+ * What a running task can see and do: its ids, its retry count, an AbortSignal, progress
+ * updates and explicit retries. The worker creates one per execution; tasks reach it as
+ * `this` (function expressions) or through `currentTask()` (arrow functions, helpers).
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { JsonObject } from '../protocol/types.js';
+
+export interface Progress {
+  current: number;
+  total?: number;
+  /** 0..100 when `total` is known. */
+  percent?: number;
+  [key: string]: unknown;
+}
+
+export interface RetryOptions {
+  /** Seconds to wait before the retry. @default the task's backoff for this attempt */
+  countdown?: number;
+  eta?: Date;
+  /** Overrides the task's maxRetries for this decision. */
+  maxRetries?: number;
+  /** The failure that caused the retry; recorded with the RETRY state and raised when retries run out. */
+  error?: unknown;
+}
+
+export interface TaskContext {
+  readonly id: string;
+  readonly name: string;
+  /** How many times this task has been retried so far (0 on the first run). */
+  readonly retries: number;
+  readonly args: readonly unknown[];
+  readonly kwargs: Readonly<Record<string, unknown>>;
+  readonly queue: string;
+  readonly rootId: string | null;
+  readonly parentId: string | null;
+  readonly groupId: string | null;
+  /** The worker's name, `celeriac@host` style. */
+  readonly hostname: string;
+  /** True when the broker delivered this message before (the task may have run partly). */
+  readonly redelivered: boolean;
+  /** Aborts on soft time limit (SoftTimeLimitExceededError), revoke with terminate, and forced shutdown. */
+  readonly signal: AbortSignal;
+  /** Publishes a PROGRESS state that callers see live. */
+  progress(current: number, total?: number, info?: Record<string, unknown>): Promise<void>;
+  /** Publishes any state with a JSON meta (Celery's `update_state`). */
+  updateState(state: string, meta?: JsonObject): Promise<void>;
+  /**
+   * Schedules this task again and ends the current run: `throw ctx.retry()` (it throws by
+   * itself; the `throw` keeps TypeScript's control flow right).
+   */
+  retry(options?: RetryOptions): never;
+}
+
+const storage = new AsyncLocalStorage<TaskContext>();
+
+/** Runs `fn` with `context` visible to `currentTask()`. For the worker. */
+export function runWithContext<T>(context: TaskContext, fn: () => T): T {
+  return storage.run(context, fn);
+}
+
+/** The context of the task running in this async call chain. Throws outside a task. */
+export function currentTask(): TaskContext {
+  const context = storage.getStore();
+  if (!context) throw new Error('currentTask() was called outside a running task.');
+  return context;
+}
+
+/** Thrown by `ctx.retry()`; the worker turns it into a new message and a RETRY state. */
+export class Retry extends Error {
+  constructor(
+    readonly options: RetryOptions,
+    message = 'Retry requested',
+  ) {
+    super(message);
+    this.name = 'Retry';
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Options a task is registered with and options a single call is sent with. Types and
+ * defaults only.
+ */
+import type { StandardSchemaV1 } from './standard-schema.js';
+
+/** An error class, or a predicate, that decides whether a failure is retried automatically. */
+export type RetryMatcher = (new (...args: never[]) => Error) | ((error: unknown) => boolean);
+
+export interface TaskOptions<TArgs extends unknown[] = unknown[]> {
+  /** Queue this task is sent to unless a call says otherwise. @default the app's defaultQueue */
+  queue?: string;
+  /** Retries allowed, for automatic and explicit retries. @default 3 */
+  maxRetries?: number;
+  /**
+   * Retry automatically when the task throws one of these (error classes or predicates),
+   * with exponential backoff. @example autoretryFor: [NetworkError]
+   */
+  autoretryFor?: RetryMatcher[];
+  /**
+   * Base delay of the exponential backoff, in seconds: retry n waits about
+   * `retryBackoff * 2^n` (capped by `retryBackoffMax`), randomised when `retryJitter`.
+   * @default 1
+   */
+  retryBackoff?: number;
+  /** Longest backoff, in seconds. @default 600 */
+  retryBackoffMax?: number;
+  /** Randomise the backoff (full jitter) so retries of many tasks spread out. @default true */
+  retryJitter?: boolean;
+  /** Seconds after which the task's AbortSignal fires with SoftTimeLimitExceededError. */
+  softTimeLimit?: number;
+  /**
+   * Seconds after which the worker stops waiting, records TimeLimitExceeded and moves on.
+   * The async pool cannot kill running JavaScript: honour `ctx.signal` in long loops.
+   */
+  timeLimit?: number;
+  /** Do not store the result (states are still sent to no one). @default false */
+  ignoreResult?: boolean;
+  /** Record STARTED when a worker begins the task. @default the app's trackStarted */
+  trackStarted?: boolean;
+  /** Seconds after sending when the task expires and is not run. */
+  expires?: number;
+  /** Default priority 0..255 (higher first) for calls of this task. */
+  priority?: number;
+  /**
+   * Names of the positional parameters, so keyword arguments sent by Python callers
+   * (`kwargs`) are placed in the right positions. Without it, kwargs are refused.
+   */
+  params?: string[];
+  /** Validates the positional arguments (any Standard Schema library: zod, valibot). */
+  argsSchema?: StandardSchemaV1<unknown, TArgs>;
+}
+
+export interface ApplyOptions {
+  /** Seconds from now before the task may start. */
+  countdown?: number;
+  /** The earliest time the task may start. */
+  eta?: Date;
+  /** Seconds from now, or a time, after which the task is not run. */
+  expires?: number | Date;
+  /** Your own task id; sending the same id twice is recognised (idempotence). */
+  taskId?: string;
+  queue?: string;
+  /** 0..255, higher first where the broker supports priorities. */
+  priority?: number;
+  /** Extra message headers, merged flat as Celery does. */
+  headers?: Record<string, string | number | boolean | null>;
+  /** Keyword arguments, for tasks (often Python ones) that take them. */
+  kwargs?: Record<string, unknown>;
+  softTimeLimit?: number;
+  timeLimit?: number;
+  ignoreResult?: boolean;
+  /** Sent under another name in logs and monitors (Celery's `shadow`). */
+  shadow?: string;
+  /** Ids linking this call to a workflow (set by the worker for retries and callbacks). */
+  parentId?: string;
+  rootId?: string;
+  groupId?: string;
+  groupIndex?: number;
+  /** @internal retries so far, set by the worker when it re-sends a task. */
+  retries?: number;
+}

@@ -1,0 +1,55 @@
+/**
+ * The logging seam: a pino-compatible `Logger` shape (so users can pass their pino
+ * instance) and a default that prints one human-readable line per event, Celery style:
+ * `[2026-11-24 17:40:01.123: ERROR/worker] message key=value`.
+ */
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+type LogFields = Record<string, unknown>;
+
+export interface LogFn {
+  (message: string): void;
+  (fields: LogFields, message: string): void;
+}
+
+export interface Logger {
+  debug: LogFn;
+  info: LogFn;
+  warn: LogFn;
+  error: LogFn;
+}
+
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+
+export function parseLogLevel(value: string | undefined, fallback: LogLevel = 'info'): LogLevel {
+  const level = (value ?? '').toLowerCase().replace('warning', 'warn').replace('critical', 'error');
+  return level in ORDER ? (level as LogLevel) : fallback;
+}
+
+/** A line logger writing to stderr (or any sink), filtering below `level`. */
+export function createLineLogger(
+  options: { level?: LogLevel; name?: string; write?: (line: string) => void } = {},
+): Logger {
+  const threshold = ORDER[options.level ?? 'info'];
+  const name = options.name ?? 'celeriac';
+  const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
+  const make = (level: Exclude<LogLevel, 'silent'>): LogFn =>
+    ((first: LogFields | string, second?: string) => {
+      if (ORDER[level] < threshold) return;
+      const [fields, message] = typeof first === 'string' ? [undefined, first] : [first, second ?? ''];
+      const stamp = new Date().toISOString().replace('T', ' ').replace('Z', '');
+      const extra = fields ? formatFields(fields) : '';
+      write(`[${stamp}: ${level.toUpperCase()}/${name}] ${message}${extra}`);
+    }) as LogFn;
+  return { debug: make('debug'), info: make('info'), warn: make('warn'), error: make('error') };
+}
+
+function formatFields(fields: LogFields): string {
+  let out = '';
+  for (const [key, value] of Object.entries(fields)) {
+    if (value === undefined) continue;
+    const text = typeof value === 'string' ? value : value instanceof Error ? value.message : JSON.stringify(value);
+    out += ` ${key}=${/\s/.test(text) ? JSON.stringify(text) : text}`;
+  }
+  return out;
+}

@@ -1,0 +1,41 @@
+/**
+ * Builds the result metas a worker stores for each state, in Celery's shape, so Python
+ * clients read them as they read Celery's. Pure: time comes in as an argument.
+ */
+import type { JsonValue, ResultMeta, SerializedError, TaskState } from '../protocol/types.js';
+
+export interface MetaBase {
+  taskId: string;
+  parentId?: string | null;
+  groupId?: string | null;
+  now?: Date;
+}
+
+/** Celery 5.6 writes `2026-11-24T17:40:01.123000+00:00`. */
+export function celeryDate(date: Date): string {
+  return date.toISOString().replace('Z', '000+00:00');
+}
+
+export function buildMeta(
+  base: MetaBase,
+  status: TaskState,
+  result: JsonValue,
+  traceback: string | null = null,
+): ResultMeta {
+  const meta: ResultMeta = {
+    status,
+    result,
+    traceback,
+    children: [],
+    date_done: celeryDate(base.now ?? new Date()),
+    task_id: base.taskId,
+  };
+  if (base.groupId) meta.group_id = base.groupId;
+  if (base.parentId) meta.parent_id = base.parentId;
+  return meta;
+}
+
+/** An error as Celery names its own exceptions, so Python rebuilds the right class. */
+export function celeryError(type: string, message: string): SerializedError {
+  return { exc_type: type, exc_message: [message], exc_module: 'celery.exceptions' };
+}

@@ -1,0 +1,200 @@
+/**
+ * The worker runtime: consumes queues, admits each delivery, runs up to `concurrency`
+ * tasks at once in this event loop (the async pool), and stops gracefully. It installs no
+ * signal handlers and never exits the process: the CLI layer does that, so tests and users
+ * can embed a worker.
+ */
+import os from 'node:os';
+import type { Consumer, Delivery } from '../brokers/broker.js';
+import type { ResultBackend, Unsubscribe } from '../backends/backend.js';
+import type { Celeriac } from '../app/celeriac.js';
+import { TaskRevokedError, WorkerShutdownError } from '../errors.js';
+import { admit, execute, type ExecutorDeps, type RunningTask } from './execute.js';
+import { createLineLogger, type Logger } from './logger.js';
+
+export interface WorkerOptions {
+  /** Queues to consume. @default [app's defaultQueue] */
+  queues?: string[];
+  /** Tasks run at once. @default 10 */
+  concurrency?: number;
+  /**
+   * Messages reserved per slot beyond the running ones, so the next task is at hand when
+   * one ends. @default 4 (Celery's worker_prefetch_multiplier)
+   */
+  prefetchMultiplier?: number;
+  /** This worker's name. @default `celeriac@<host>` */
+  hostname?: string;
+  /** Seconds a graceful stop waits for running tasks before giving them back. @default 30 */
+  shutdownTimeout?: number;
+  logger?: Logger;
+}
+
+type State = 'idle' | 'running' | 'stopping' | 'stopped';
+
+export class Worker {
+  readonly queues: string[];
+  readonly concurrency: number;
+  readonly hostname: string;
+  private readonly logger: Logger;
+  private readonly prefetch: number;
+  private readonly shutdownTimeoutMs: number;
+  private readonly waiting: Delivery[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly running = new Map<string, RunningTask>();
+  private readonly revoked = new Set<string>();
+  private active = 0;
+  private state: State = 'idle';
+  private consumer: Consumer | undefined;
+  private stopRevokes: Unsubscribe | undefined;
+  private deps: ExecutorDeps | undefined;
+  private drained: (() => void) | undefined;
+
+  constructor(
+    readonly app: Celeriac,
+    options: WorkerOptions = {},
+  ) {
+    this.queues = options.queues?.length ? options.queues : [app.config.defaultQueue];
+    this.concurrency = Math.max(1, options.concurrency ?? 10);
+    this.prefetch = this.concurrency * Math.max(1, options.prefetchMultiplier ?? 4);
+    this.hostname = options.hostname ?? `celeriac@${os.hostname()}`;
+    this.shutdownTimeoutMs = (options.shutdownTimeout ?? 30) * 1000;
+    this.logger = options.logger ?? createLineLogger({ name: 'worker' });
+  }
+
+  /** How many tasks are running now. */
+  get activeCount(): number {
+    return this.active;
+  }
+
+  /** Connects and starts consuming. Resolves once the consumer is ready. */
+  async start(): Promise<void> {
+    if (this.state !== 'idle') throw new Error(`Worker already ${this.state}.`);
+    this.state = 'running';
+    const broker = await this.app.broker();
+    const backend = await this.app.resultBackend().catch(() => undefined);
+    this.deps = {
+      app: this.app,
+      broker,
+      backend,
+      logger: this.logger,
+      hostname: this.hostname,
+      running: this.running,
+      revoked: this.revoked,
+    };
+    if (backend) this.stopRevokes = await this.watchRevokes(backend);
+    this.consumer = await broker.consume({
+      queues: this.queues,
+      prefetch: this.prefetch,
+      onDelivery: (delivery) => this.accept(delivery),
+      onError: (error) => this.logger.warn(`Broker error (recovering): ${error.message}`),
+    });
+    this.logger.info(
+      `${this.hostname} ready: queues=${this.queues.join(',')} concurrency=${this.concurrency} ` +
+        `broker=${broker.kind} tasks=${this.app.taskNames().join(',') || '(none)'}`,
+    );
+  }
+
+  /**
+   * Stops taking tasks, gives back reserved ones, waits up to the shutdown timeout for
+   * running ones, then gives back those still running (they run again elsewhere).
+   */
+  async stop(options: { timeout?: number } = {}): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'idle') {
+      this.state = 'stopped';
+      return;
+    }
+    if (this.state === 'stopping') return this.waitStopped();
+    this.state = 'stopping';
+    this.logger.info(`${this.hostname} stopping: ${this.active} running, ${this.waiting.length} reserved`);
+    await this.consumer?.cancel();
+    await this.giveBackWaiting();
+    const timeoutMs = options.timeout !== undefined ? options.timeout * 1000 : this.shutdownTimeoutMs;
+    const finished = await this.waitForRunning(timeoutMs);
+    if (!finished) await this.terminate();
+    await this.stopRevokes?.();
+    this.state = 'stopped';
+    this.drained?.();
+  }
+
+  /** Stops at once: running tasks are aborted and their messages go back to the queue. */
+  async terminate(): Promise<void> {
+    for (const task of this.running.values()) {
+      task.controller.abort(new WorkerShutdownError());
+    }
+    await this.giveBackWaiting();
+    await Promise.race([Promise.allSettled([...this.inFlight]), delay(1000)]);
+  }
+
+  /** Resolves when the worker has fully stopped. */
+  waitStopped(): Promise<void> {
+    if (this.state === 'stopped') return Promise.resolve();
+    return new Promise((resolve) => {
+      const previous = this.drained;
+      this.drained = () => {
+        previous?.();
+        resolve();
+      };
+    });
+  }
+
+  private accept(delivery: Delivery): void {
+    if (this.state !== 'running') {
+      void delivery.reject({ requeue: true, reason: 'worker stopping' }).catch(() => undefined);
+      return;
+    }
+    this.waiting.push(delivery);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.active < this.concurrency && this.waiting.length > 0 && this.state === 'running') {
+      const delivery = this.waiting.shift() as Delivery;
+      this.active++;
+      const work = this.process(delivery).finally(() => {
+        this.active--;
+        this.inFlight.delete(work);
+        this.pump();
+      });
+      this.inFlight.add(work);
+    }
+  }
+
+  private async process(delivery: Delivery): Promise<void> {
+    const deps = this.deps as ExecutorDeps;
+    try {
+      const admission = await admit(delivery, deps);
+      if (admission.kind === 'run') {
+        await execute(delivery, admission, deps);
+      }
+    } catch (error) {
+      // Settling failed (broker gone?): the lease expires and the message comes back.
+      this.logger.error(`Could not settle a message from ${delivery.queue}: ${(error as Error).message}`);
+    }
+  }
+
+  private async giveBackWaiting(): Promise<void> {
+    const waiting = this.waiting.splice(0);
+    await Promise.allSettled(waiting.map((d) => d.reject({ requeue: true, reason: 'worker stopping' })));
+  }
+
+  private async waitForRunning(timeoutMs: number): Promise<boolean> {
+    if (this.inFlight.size === 0) return true;
+    const all = Promise.allSettled([...this.inFlight]).then(() => true);
+    return Promise.race([all, delay(timeoutMs).then(() => this.inFlight.size === 0)]);
+  }
+
+  private watchRevokes(backend: ResultBackend): Promise<Unsubscribe> {
+    return backend.onRevoke((taskId, terminate) => {
+      this.revoked.add(taskId);
+      const running = this.running.get(taskId);
+      if (running && terminate) {
+        this.logger.info(`Terminating revoked task ${running.name}[${taskId}]`);
+        running.controller.abort(new TaskRevokedError(taskId));
+      }
+    });
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
