@@ -1,0 +1,51 @@
+/**
+ * Loads the user's app from `-A <module>[:<export>]`: a .ts or .js file (TypeScript runs
+ * through tsx, registered by bin/celeriac.js) exporting the app as `default` or `app`.
+ */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Celeriac } from '../app/celeriac.js';
+import { CeleriacError } from '../errors.js';
+
+export class AppNotFoundError extends CeleriacError {}
+
+export async function loadApp(spec: string | undefined, cwd = process.cwd()): Promise<Celeriac> {
+  if (!spec) throw new AppNotFoundError('No app given: pass -A <module>, e.g. `celeriac -A src/tasks.ts worker`.');
+  const [modulePath = spec, exportName] = splitSpec(spec);
+  const url = pathToFileURL(path.resolve(cwd, modulePath)).href;
+  let module: Record<string, unknown>;
+  try {
+    module = (await import(url)) as Record<string, unknown>;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes(path.resolve(cwd, modulePath))) {
+      throw new AppNotFoundError(`Cannot find the app module "${modulePath}" (from ${cwd}).`);
+    }
+    throw error;
+  }
+  const candidate = exportName ? module[exportName] : (module.default ?? module.app);
+  if (!isApp(candidate)) {
+    const wanted = exportName ? `an export named "${exportName}"` : 'a default export or an export named "app"';
+    throw new AppNotFoundError(`"${modulePath}" has no Celeriac app as ${wanted}.`);
+  }
+  return candidate;
+}
+
+function splitSpec(spec: string): [string, string | undefined] {
+  // `C:\path` on Windows has a colon too: only a colon after the last path separator splits.
+  const colon = spec.lastIndexOf(':');
+  const separator = Math.max(spec.lastIndexOf('/'), spec.lastIndexOf('\\'));
+  if (colon > separator && colon > 1) return [spec.slice(0, colon), spec.slice(colon + 1)];
+  return [spec, undefined];
+}
+
+// Duck-typed rather than instanceof: the CLI and the user's module may load two copies of
+// the library (built and source), and both must work.
+function isApp(value: unknown): value is Celeriac {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Celeriac).getTask === 'function' &&
+    typeof (value as Celeriac).broker === 'function'
+  );
+}

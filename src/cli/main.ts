@@ -1,0 +1,49 @@
+/**
+ * The `celeriac` command line: parses arguments and wires commands to the runtime. Only
+ * this layer touches process signals, exit codes and the environment.
+ */
+import { Command, Option } from 'commander';
+import { registerWorkerCommand } from './commands/worker.js';
+import { registerCallCommand } from './commands/call.js';
+import { registerResultCommand } from './commands/result.js';
+import { registerPurgeCommand } from './commands/purge.js';
+import { registerStatusCommand } from './commands/status.js';
+
+export interface GlobalOptions {
+  app?: string;
+  broker?: string;
+  resultBackend?: string;
+  loglevel?: string;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('celeriac')
+    .description('Background tasks for TypeScript web apps, on Celery\'s protocol.')
+    .option('-A, --app <module>', 'module exporting the app (default export or `app`), e.g. src/tasks.ts')
+    .option('-b, --broker <url>', 'broker URL (overrides the app and CELERIAC_BROKER_URL)')
+    .option('--result-backend <url>', 'result backend URL (overrides the app and CELERIAC_RESULT_BACKEND)')
+    .addOption(new Option('-l, --loglevel <level>', 'log level').choices(['debug', 'info', 'warning', 'warn', 'error', 'critical']))
+    .showHelpAfterError()
+    .hook('preAction', (command) => applyUrlOverrides(command.opts<GlobalOptions>()));
+  registerWorkerCommand(program);
+  registerCallCommand(program);
+  registerResultCommand(program);
+  registerPurgeCommand(program);
+  registerStatusCommand(program);
+  return program;
+}
+
+/** The URL flags win over the environment, which wins over the code: set before the app loads. */
+function applyUrlOverrides(options: GlobalOptions): void {
+  if (options.broker) process.env.CELERIAC_BROKER_URL = options.broker;
+  if (options.resultBackend) process.env.CELERIAC_RESULT_BACKEND = options.resultBackend;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    process.stderr.write(`Error: ${(error as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}
