@@ -1,0 +1,83 @@
+/**
+ * Spawns real `celeriac worker` processes for integration tests and waits for their
+ * ready line. Kills every process it started when the test ends.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const CLI = path.join(ROOT, 'bin/celeriac.js');
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  output: () => string;
+  waitFor: (pattern: RegExp, timeoutMs?: number) => Promise<string>;
+  exited: Promise<number | null>;
+}
+
+const started = new Set<ChildProcess>();
+
+export function runCli(args: string[], env: Record<string, string>): WorkerProcess {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  started.add(child);
+  let text = '';
+  const listeners = new Set<() => void>();
+  const onData = (chunk: Buffer) => {
+    text += chunk.toString();
+    for (const listener of listeners) listener();
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = once(child, 'exit').then(([code]) => {
+    started.delete(child);
+    for (const listener of listeners) listener();
+    return code as number | null;
+  });
+  const waitFor = (pattern: RegExp, timeoutMs = 20_000) =>
+    new Promise<string>((resolve, reject) => {
+      const check = () => {
+        const match = pattern.exec(text);
+        if (match) {
+          cleanup();
+          resolve(match[0]);
+        } else if (child.exitCode !== null || child.signalCode !== null) {
+          cleanup();
+          reject(new Error(`process exited before ${pattern}: ${text}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out waiting for ${pattern}; output so far:\n${text}`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        listeners.delete(check);
+      };
+      listeners.add(check);
+      check();
+    });
+  return { child, output: () => text, waitFor, exited };
+}
+
+export async function startWorker(
+  appModule: string,
+  env: Record<string, string>,
+  flags: string[] = [],
+): Promise<WorkerProcess> {
+  const worker = runCli(['-A', appModule, 'worker', '-l', 'info', ...flags], env);
+  await worker.waitFor(/ready: queues=/);
+  return worker;
+}
+
+/** Kills every process this module started; call in afterEach. */
+export async function killAll(): Promise<void> {
+  const children = [...started];
+  for (const child of children) child.kill('SIGKILL');
+  await Promise.all(children.map((child) => (child.exitCode === null ? once(child, 'exit') : null)));
+}
