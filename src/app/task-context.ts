@@ -46,8 +46,8 @@ export interface TaskContext {
   /** Publishes any state with a JSON meta (Celery's `update_state`). */
   updateState(state: string, meta?: JsonObject): Promise<void>;
   /**
-   * Schedules this task again and ends the current run: `throw ctx.retry()` (it throws by
-   * itself; the `throw` keeps TypeScript's control flow right).
+   * Schedules this task again and ends the current run (it throws, like Celery's
+   * `raise self.retry()`; TypeScript knows the code after it does not run).
    */
   retry(options?: RetryOptions): never;
 }

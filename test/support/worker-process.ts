@@ -79,5 +79,5 @@ export async function startWorker(
 export async function killAll(): Promise<void> {
   const children = [...started];
   for (const child of children) child.kill('SIGKILL');
-  await Promise.all(children.map((child) => (child.exitCode === null ? once(child, 'exit') : null)));
+  await Promise.all(children.filter((child) => child.exitCode === null).map((child) => once(child, 'exit')));
 }
