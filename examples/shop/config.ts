@@ -1,0 +1,23 @@
+/**
+ * Where the shop demo keeps its files: the SQLite database (broker and result backend),
+ * the rendered receipts and the email outbox. The web process and the worker both import
+ * this, so they always agree. `SHOP_DATA_DIR` moves all of it (tests use a temp dir).
+ * Reading the environment is all it does: it must never create or delete files.
+ */
+import path from 'node:path';
+
+const explicitDir = process.env.SHOP_DATA_DIR;
+
+/** Receipts and outbox live here. @default ./shop-data (from the current directory) */
+export const dataDir = path.resolve(explicitDir ?? 'shop-data');
+export const receiptsDir = path.join(dataDir, 'receipts');
+export const outboxDir = path.join(dataDir, 'outbox');
+
+/**
+ * The embedded default, `sqlite://./celeriac.db`, unless a data dir was chosen, then the
+ * database moves in with the rest. CELERIAC_BROKER_URL still overrides either.
+ */
+export const brokerUrl = explicitDir ? `sqlite://${path.join(dataDir, 'celeriac.db')}` : 'sqlite://./celeriac.db';
+
+/** Milliseconds each step of an order pauses, so a person can watch the progress. */
+export const stepMs = Number(process.env.SHOP_STEP_MS ?? 600);

@@ -1,0 +1,87 @@
+/**
+ * `npm run demo`: starts the shop's web server and one worker process beside it, both on
+ * the embedded SQLite broker, prints the URL to open, and on Ctrl-C stops both cleanly.
+ * Environment: PORT (default 3000; 0 picks a free port, and the real one is printed),
+ * SHOP_DATA_DIR (database, receipts and outbox; default ./shop-data and ./celeriac.db).
+ * It must never leave the worker running after it exits.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { outboxDir, receiptsDir } from './config.js';
+import { createShopServer } from './server.js';
+import { app } from './tasks.js';
+
+const STOP_DEADLINE_MS = 15_000;
+const say = (line: string) => console.log(`shop   | ${line}`);
+
+await mkdir(receiptsDir, { recursive: true });
+await mkdir(outboxDir, { recursive: true });
+
+const worker = startWorker();
+const server = createShopServer(say).listen(Number(process.env.PORT ?? 3000), () => {
+  const { port } = server.address() as AddressInfo;
+  say(`Celeriac shop demo: open http://localhost:${port}/ (Ctrl-C stops the web server and the worker)`);
+});
+server.on('error', (error) => {
+  say(`web server failed: ${error.message}`);
+  void stop(1);
+});
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  // npm, tsx and the terminal may each pass on one Ctrl-C: only the first one counts.
+  process.on(signal, () => void stop(0));
+}
+// Last resort, e.g. after an uncaught error: the worker must not outlive us.
+process.on('exit', () => {
+  if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
+});
+
+function startWorker(): ChildProcess {
+  const bin = fileURLToPath(new URL('../../bin/celeriac.js', import.meta.url));
+  const tasks = fileURLToPath(new URL('./tasks.ts', import.meta.url));
+  // Its own process group: a Ctrl-C in the terminal reaches only us, and we send the
+  // worker exactly one SIGTERM (a second signal would make its shutdown a cold one).
+  const child = spawn(process.execPath, [bin, '-A', tasks, 'worker', '-c', '4'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+    env: process.env,
+  });
+  for (const stream of [child.stdout, child.stderr]) {
+    if (stream) createInterface({ input: stream }).on('line', (line) => console.log(`worker | ${line}`));
+  }
+  child.once('exit', (code, signal) => {
+    if (stopping) return;
+    say(`the worker exited unexpectedly (${signal ?? `code ${code}`}); stopping`);
+    void stop(1);
+  });
+  return child;
+}
+
+async function stop(exitCode: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  say('stopping: the web server closes, the worker finishes its running tasks');
+  server.close();
+  // Open event streams would hold close() forever; their clients reconnect elsewhere.
+  server.closeAllConnections();
+  await stopWorker();
+  await app.close();
+  say('stopped');
+  process.exit(exitCode);
+}
+
+async function stopWorker(): Promise<void> {
+  if (worker.exitCode !== null || worker.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  worker.kill('SIGTERM');
+  const deadline = setTimeout(() => {
+    say(`the worker did not stop within ${STOP_DEADLINE_MS / 1000} s; killing it`);
+    worker.kill('SIGKILL');
+  }, STOP_DEADLINE_MS);
+  await exited;
+  clearTimeout(deadline);
+}
