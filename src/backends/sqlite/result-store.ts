@@ -1,0 +1,136 @@
+/**
+ * Typed, synchronous access to the result backend's tables on one connection. Writes
+ * that bump a change sequence do it in the same `BEGIN IMMEDIATE` transaction as the
+ * row they describe, so a watcher reading `seq > watermark` can never miss a change.
+ * Stores meta as JSON text and parses it back; must never interpret a state.
+ */
+import type Database from 'better-sqlite3';
+import { ensureSchema, type Db, type DbHandle } from '../../brokers/sqlite/database.js';
+import type { ResultMeta } from '../../protocol/types.js';
+import { backendSql, type BackendSql, type SequenceName } from './backend-sql.js';
+
+type Stmt = Database.Statement<unknown[], unknown>;
+
+export interface ResultChange {
+  taskId: string;
+  meta: ResultMeta;
+  seq: number;
+}
+
+export interface RevokeChange {
+  taskId: string;
+  terminate: boolean;
+  seq: number;
+}
+
+export class ResultStore {
+  private readonly db: Db;
+  private readonly sql: BackendSql;
+  private readonly statements = new Map<string, Stmt>();
+
+  constructor(handle: DbHandle, prefix: string) {
+    this.db = handle.db;
+    this.sql = backendSql(prefix);
+    ensureSchema(handle, this.sql.schema);
+  }
+
+  private stmt(text: string): Stmt {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
+  }
+
+  private bump(name: SequenceName): number {
+    return (this.stmt(this.sql.bumpSequence).get({ name }) as { value: number }).value;
+  }
+
+  sequence(name: SequenceName): number {
+    const row = this.stmt(this.sql.currentSequence).get({ name }) as { value: number } | undefined;
+    return row?.value ?? 0;
+  }
+
+  /** Upserts the meta and returns its change sequence number. */
+  store(meta: ResultMeta, expiresAt: number): number {
+    return this.db
+      .transaction(() => {
+        const seq = this.bump('results');
+        this.stmt(this.sql.upsertResult).run({ taskId: meta.task_id, meta: JSON.stringify(meta), expiresAt, seq });
+        return seq;
+      })
+      .immediate();
+  }
+
+  get(taskId: string, now: number): ResultMeta | undefined {
+    const row = this.stmt(this.sql.getResult).get({ taskId, now }) as { meta: string } | undefined;
+    return row ? (JSON.parse(row.meta) as ResultMeta) : undefined;
+  }
+
+  /**
+   * Metas changed with a sequence in (after, upto], oldest change first: of `taskIds`
+   * only, or of every task when `taskIds` is undefined (cheaper for thousands of ids).
+   */
+  changedResults(taskIds: readonly string[] | undefined, after: number, upto: number): ResultChange[] {
+    const rows = (
+      taskIds
+        ? this.stmt(this.sql.changedResults).all({ ids: JSON.stringify(taskIds), after, upto })
+        : this.stmt(this.sql.changesSince).all({ after, upto })
+    ) as Array<{ task_id: string; meta: string; seq: number }>;
+    return rows.map((row) => ({ taskId: row.task_id, meta: JSON.parse(row.meta) as ResultMeta, seq: row.seq }));
+  }
+
+  forget(taskIds: readonly string[]): void {
+    this.stmt(this.sql.forget).run({ ids: JSON.stringify(taskIds) });
+  }
+
+  /** Deletes every expired row of the three tables in one transaction. */
+  deleteExpired(now: number): void {
+    this.db
+      .transaction(() => {
+        for (const text of [this.sql.expireResults, this.sql.expireRevoked, this.sql.expireChordParts]) {
+          this.stmt(text).run({ now });
+        }
+      })
+      .immediate();
+  }
+
+  /** Records revocations; returns one change per id, in order. */
+  revoke(taskIds: readonly string[], terminate: boolean, expiresAt: number): RevokeChange[] {
+    return this.db
+      .transaction(() =>
+        taskIds.map((taskId) => {
+          const seq = this.bump('revoked');
+          this.stmt(this.sql.upsertRevoked).run({ taskId, terminate: terminate ? 1 : 0, expiresAt, seq });
+          return { taskId, terminate, seq };
+        }),
+      )
+      .immediate();
+  }
+
+  revokedAmong(taskIds: readonly string[], now: number): Set<string> {
+    const rows = this.stmt(this.sql.revokedAmong).all({ ids: JSON.stringify(taskIds), now }) as Array<{ task_id: string }>;
+    return new Set(rows.map((row) => row.task_id));
+  }
+
+  revokedSince(after: number, upto: number): RevokeChange[] {
+    const rows = this.stmt(this.sql.revokedSince).all({ after, upto }) as Array<{ task_id: string; terminate: number; seq: number }>;
+    return rows.map((row) => ({ taskId: row.task_id, terminate: row.terminate !== 0, seq: row.seq }));
+  }
+
+  /** Records member `index` of the group and returns how many members are done, atomically. */
+  chordPartDone(groupId: string, index: number, meta: ResultMeta, expiresAt: number): number {
+    return this.db
+      .transaction(() => {
+        this.stmt(this.sql.putChordPart).run({ groupId, idx: index, meta: JSON.stringify(meta), expiresAt });
+        return (this.stmt(this.sql.countChordParts).get({ groupId }) as { n: number }).n;
+      })
+      .immediate();
+  }
+
+  chordResults(groupId: string): ResultMeta[] {
+    const rows = this.stmt(this.sql.chordParts).all({ groupId }) as Array<{ meta: string }>;
+    return rows.map((row) => JSON.parse(row.meta) as ResultMeta);
+  }
+}

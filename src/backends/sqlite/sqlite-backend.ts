@@ -1,0 +1,185 @@
+/**
+ * The embedded default result backend: task metas, revocations and chord joins in the
+ * same kind of SQLite file as the broker (often the same file), safe for several
+ * processes at once. Subscribers are served by one shared watcher per instance.
+ * Must never interpret a state or a result: it stores and returns Celery metas as JSON.
+ */
+import type { ResultBackend, StoreOptions, Unsubscribe } from '../backend.js';
+import type { BackendFactoryOptions } from '../registry.js';
+import { BrokerConnectionError, CeleriacError } from '../../errors.js';
+import type { ResultMeta } from '../../protocol/types.js';
+import { acquireChangeFeed, type ChangeFeed } from '../../brokers/sqlite/change-feed.js';
+import { openDatabase, type DbHandle } from '../../brokers/sqlite/database.js';
+import { parseSqliteUrl, type SqliteLocation } from '../../brokers/sqlite/sqlite-url.js';
+import { ResultStore, type ResultChange, type RevokeChange } from './result-store.js';
+import { ResultWatcher } from './result-watcher.js';
+
+/** Celery's default `result_expires`: one day. */
+export const DEFAULT_RESULT_EXPIRES_MS = 86_400_000;
+/** Expired rows are deleted at most this often, by whichever instance stores next. */
+const CLEANUP_EVERY_MS = 60_000;
+
+export interface SqliteBackendOptions extends BackendFactoryOptions {
+  /**
+   * Prefix of the table names (`<prefix>results`, `<prefix>revoked`, ...).
+   * @default 'celeriac_'
+   */
+  keyPrefix?: string;
+  /**
+   * Default time to keep results (and revocations and chord parts), in ms; 0 keeps them forever.
+   * @default 86400000 (one day, as Celery)
+   */
+  resultExpiresMs?: number;
+  /** Told about errors the watcher recovers from by itself (a busy database, a throwing listener). */
+  onError?: (error: Error) => void;
+}
+
+/** In-process instances on the same file and prefix, so local stores reach their subscribers at once. */
+const localWatchers = new Map<string, Set<ResultWatcher>>();
+
+export class SqliteBackend implements ResultBackend {
+  readonly kind = 'sqlite';
+  readonly location: SqliteLocation;
+  readonly keyPrefix: string;
+  readonly resultExpiresMs: number;
+  private handle: DbHandle | undefined;
+  private resultStore: ResultStore | undefined;
+  private feed: ChangeFeed | undefined;
+  private watcher: ResultWatcher | undefined;
+  private closed = false;
+  private lastCleanup = 0;
+  private readonly localKey: string;
+
+  constructor(
+    url: string,
+    private readonly options: SqliteBackendOptions = {},
+  ) {
+    this.location = parseSqliteUrl(url);
+    this.keyPrefix = options.keyPrefix ?? 'celeriac_';
+    this.resultExpiresMs = options.resultExpiresMs ?? DEFAULT_RESULT_EXPIRES_MS;
+    this.localKey = `${this.location.filename}\u0000${this.keyPrefix}`;
+  }
+
+  connect(): Promise<void> {
+    if (this.closed) return Promise.reject(new BrokerConnectionError('This SQLite result backend was closed; create a new one.'));
+    if (this.handle) return Promise.resolve();
+    const handle = openDatabase(this.location);
+    try {
+      this.resultStore = new ResultStore(handle, this.keyPrefix);
+    } catch (error) {
+      handle.release();
+      return Promise.reject(error);
+    }
+    this.handle = handle;
+    this.feed = acquireChangeFeed(this.location);
+    this.watcher = new ResultWatcher(() => this.openStore(), this.feed, (error) => this.options.onError?.(error));
+    let peers = localWatchers.get(this.localKey);
+    if (!peers) localWatchers.set(this.localKey, (peers = new Set()));
+    peers.add(this.watcher);
+    return Promise.resolve();
+  }
+
+  private openStore(): ResultStore {
+    if (this.closed) throw new BrokerConnectionError('The SQLite result backend is closed.');
+    if (!this.resultStore) throw new BrokerConnectionError('The SQLite result backend is not connected: call connect() first.');
+    return this.resultStore;
+  }
+
+  private async ready(): Promise<{ store: ResultStore; watcher: ResultWatcher }> {
+    await this.connect();
+    const watcher = this.watcher;
+    if (!watcher) throw new BrokerConnectionError('The SQLite result backend is not connected.');
+    return { store: this.openStore(), watcher };
+  }
+
+  private expiresAt(ms: number | undefined, now: number): number {
+    const keep = ms ?? this.resultExpiresMs;
+    return keep > 0 && Number.isFinite(keep) ? now + keep : 0;
+  }
+
+  async store(meta: ResultMeta, options: StoreOptions = {}): Promise<void> {
+    const { store } = await this.ready();
+    const now = Date.now();
+    const seq = store.store(meta, this.expiresAt(options.expiresMs, now));
+    this.cleanupIfDue(store, now);
+    const change: ResultChange = { taskId: meta.task_id, meta, seq };
+    for (const watcher of localWatchers.get(this.localKey) ?? []) watcher.pushResult(change);
+  }
+
+  async get(taskId: string): Promise<ResultMeta | undefined> {
+    const { store } = await this.ready();
+    return store.get(taskId, Date.now());
+  }
+
+  async subscribe(taskId: string, listener: (meta: ResultMeta) => void): Promise<Unsubscribe> {
+    const { watcher } = await this.ready();
+    return watcher.subscribe(taskId, listener);
+  }
+
+  async forget(taskIds: string[]): Promise<void> {
+    if (taskIds.length === 0) return;
+    const { store } = await this.ready();
+    store.forget(taskIds);
+  }
+
+  async revoke(taskIds: string[], options: { terminate?: boolean; expiresMs?: number } = {}): Promise<void> {
+    if (taskIds.length === 0) return;
+    const { store } = await this.ready();
+    const changes: RevokeChange[] = store.revoke(taskIds, options.terminate ?? false, this.expiresAt(options.expiresMs, Date.now()));
+    for (const watcher of localWatchers.get(this.localKey) ?? []) for (const change of changes) watcher.pushRevoke(change);
+  }
+
+  async revoked(taskIds: string[]): Promise<Set<string>> {
+    if (taskIds.length === 0) return new Set();
+    const { store } = await this.ready();
+    return store.revokedAmong(taskIds, Date.now());
+  }
+
+  async onRevoke(listener: (taskId: string, terminate: boolean) => void): Promise<Unsubscribe> {
+    const { watcher } = await this.ready();
+    return watcher.onRevoke(listener);
+  }
+
+  /** `size` is not needed here: the count of distinct indexes recorded is the answer. */
+  async chordPartDone(groupId: string, index: number, meta: ResultMeta, _size: number): Promise<number> {
+    if (!Number.isInteger(index) || index < 0) throw new CeleriacError(`Chord part index must be a non-negative integer, got ${index}.`);
+    const { store } = await this.ready();
+    return store.chordPartDone(groupId, index, meta, this.expiresAt(undefined, Date.now()));
+  }
+
+  async chordResults(groupId: string): Promise<ResultMeta[]> {
+    const { store } = await this.ready();
+    return store.chordResults(groupId);
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    if (this.watcher) {
+      this.watcher.close();
+      localWatchers.get(this.localKey)?.delete(this.watcher);
+      if (localWatchers.get(this.localKey)?.size === 0) localWatchers.delete(this.localKey);
+    }
+    this.feed?.release();
+    this.handle?.release();
+    this.handle = undefined;
+    this.resultStore = undefined;
+    return Promise.resolve();
+  }
+
+  /** Lazy expiry: reads already hide expired rows; this reclaims their space now and then. */
+  private cleanupIfDue(store: ResultStore, now: number): void {
+    if (now - this.lastCleanup < CLEANUP_EVERY_MS) return;
+    this.lastCleanup = now;
+    try {
+      store.deleteExpired(now);
+    } catch (error) {
+      this.options.onError?.(error as Error); // busy: the next store retries
+    }
+  }
+}
+
+/** The factory the backend registry calls for `sqlite://` URLs. */
+export function createSqliteBackend(url: string, options: BackendFactoryOptions = {}): SqliteBackend {
+  return new SqliteBackend(url, options);
+}

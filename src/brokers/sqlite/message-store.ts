@@ -1,0 +1,154 @@
+/**
+ * Typed, synchronous access to the broker's tables on one connection: each method runs
+ * prepared statements from `broker-sql.ts`, and the ones that change several rows do so
+ * in one `BEGIN IMMEDIATE` transaction (the write lock up front, so two processes never
+ * deadlock upgrading a read). Knows rows and envelope text, never TransportMessages.
+ * Must never `await` inside a transaction.
+ */
+import type Database from 'better-sqlite3';
+import { brokerSql, type BrokerSql } from './broker-sql.js';
+import { ensureSchema, type Db, type DbHandle } from './database.js';
+
+export interface StoredRow {
+  queue: string;
+  priority: number;
+  /** 0 = ready now. */
+  deliverAt: number;
+  envelope: string;
+}
+
+export interface ClaimedRow {
+  id: number;
+  queue: string;
+  priority: number;
+  redelivered: number;
+  envelope: string;
+}
+
+/** One settle operation, run with others in a single transaction by `settleBatch`. */
+export type SettleOp =
+  | { kind: 'ack'; id: number; owner: string }
+  | { kind: 'requeue'; id: number; owner: string }
+  | { kind: 'dead'; id: number; owner: string; reason: string }
+  | { kind: 'defer'; id: number; owner: string; deliverAt: number }
+  | { kind: 'release'; id: number; owner: string };
+
+export interface DeadLetterRow {
+  id: number;
+  queue: string;
+  reason: string;
+  dead_at: number;
+  deliveries: number;
+  envelope: string;
+}
+
+type Stmt = Database.Statement<unknown[], unknown>;
+
+export class MessageStore {
+  private readonly sql: BrokerSql;
+  private readonly db: Db;
+  private readonly statements = new Map<string, Stmt>();
+
+  constructor(handle: DbHandle, prefix: string) {
+    this.sql = brokerSql(prefix);
+    this.db = handle.db;
+    ensureSchema(handle, this.sql.schema);
+  }
+
+  private stmt(text: string): Stmt {
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = this.db.prepare(text);
+      this.statements.set(text, statement);
+    }
+    return statement;
+  }
+
+  /** Inserts all rows in one transaction; returns nothing until they are committed. */
+  insert(rows: readonly StoredRow[], now: number): void {
+    const insert = this.stmt(this.sql.insert);
+    const run = () => {
+      for (const row of rows) insert.run({ ...row, now });
+    };
+    if (rows.length === 1) run();
+    else this.db.transaction(run).immediate();
+  }
+
+  /**
+   * Promotes due delayed rows and leases up to `limit` ready rows of `queues` to `owner`,
+   * in one transaction. Returns them in delivery order: priority first, then age.
+   */
+  claim(queues: readonly string[], owner: string, limit: number, now: number, leaseMs: number): ClaimedRow[] {
+    const params: Record<string, string | number> = { owner, now, leaseUntil: now + leaseMs, limit };
+    queues.forEach((queue, i) => (params[`q${i}`] = queue));
+    const claim = this.stmt(this.sql.claim(queues.length));
+    const promote = this.stmt(this.sql.promoteDue);
+    const rows = this.db
+      .transaction(() => {
+        promote.run({ now });
+        return claim.all(params) as ClaimedRow[];
+      })
+      .immediate();
+    return rows.sort((a, b) => b.priority - a.priority || a.id - b.id);
+  }
+
+  /** The earliest time something in `queues` may become claimable, or undefined if nothing is pending. */
+  nextWakeAt(queues: readonly string[], now: number): number | undefined {
+    const times: number[] = [];
+    const delayed = this.stmt(this.sql.nextDelayed).get() as { at: number | null };
+    if (delayed.at !== null) times.push(delayed.at);
+    const lease = this.stmt(this.sql.nextLeaseExpiry);
+    for (const queue of queues) {
+      const row = lease.get({ queue, now }) as { at: number | null };
+      if (row.at !== null) times.push(row.at);
+    }
+    return times.length ? Math.min(...times) : undefined;
+  }
+
+  /** Runs settle operations in one transaction; returns, per operation, whether its lease still held. */
+  settleBatch(ops: readonly SettleOp[], now: number): boolean[] {
+    const s = this.sql;
+    return this.db
+      .transaction(() =>
+        ops.map((op): boolean => {
+          const key = { id: op.id, owner: op.owner };
+          switch (op.kind) {
+            case 'ack':
+              return this.stmt(s.ack).run(key).changes > 0;
+            case 'requeue':
+              return this.stmt(s.requeue).run(key).changes > 0;
+            case 'release':
+              return this.stmt(s.release).run(key).changes > 0;
+            case 'defer':
+              return this.stmt(s.defer).run({ ...key, deliverAt: op.deliverAt > now ? op.deliverAt : 0 }).changes > 0;
+            case 'dead':
+              if (this.stmt(s.deadLetterCopy).run({ ...key, reason: op.reason, now }).changes === 0) return false;
+              return this.stmt(s.ack).run(key).changes > 0;
+          }
+        }),
+      )
+      .immediate();
+  }
+
+  /** Extends the leases of held rows in one transaction; returns those whose lease was lost. */
+  renew<T extends { id: number; owner: string }>(held: readonly T[], leaseUntil: number): T[] {
+    const renew = this.stmt(this.sql.renew);
+    return this.db
+      .transaction(() => held.filter((h) => renew.run({ id: h.id, owner: h.owner, leaseUntil }).changes === 0))
+      .immediate();
+  }
+
+  purge(queue: string): number {
+    return this.db
+      .transaction(() => this.stmt(this.sql.purgeReady).run({ queue }).changes + this.stmt(this.sql.purgeDelayed).run({ queue }).changes)
+      .immediate();
+  }
+
+  length(queue: string, now: number): number {
+    return (this.stmt(this.sql.length).get({ queue, now }) as { n: number }).n;
+  }
+
+  deadLetters(queue: string, limit: number): DeadLetterRow[] {
+    return this.stmt(this.sql.deadLetters).all({ queue, limit }) as DeadLetterRow[];
+  }
+}
