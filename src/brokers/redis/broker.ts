@@ -1,0 +1,149 @@
+/**
+ * The Redis broker: wires the publisher, consumers, lease keeper, delayed promoter and
+ * queue housekeeping around one command connection, and keeps kombu's layout so Celery
+ * workers and clients share its queues. Must never close with a delivery it holds left
+ * unrecorded: what is unsettled at close goes back to its queue first.
+ */
+import type { Broker, BrokerCapabilities, Consumer, ConsumeOptions, PublishOptions } from '../broker.js';
+import type { TransportMessage } from '../../protocol/types.js';
+import { closeConnection, connectChecked, openConnection, parseRedisUrl } from './connection.js';
+import { RedisConsumer } from './consumer.js';
+import { RedisBrokerCore } from './core.js';
+import { DelayedPromoter } from './delayed-promoter.js';
+import { LeaseKeeper } from './lease-keeper.js';
+import { resolveBrokerSettings, type RedisBrokerOptions } from './options.js';
+import { RedisPublisher } from './publisher.js';
+import { QueueAdmin } from './queue-admin.js';
+import { DeliverySettler } from './settle.js';
+import type { DeadLetterEntry } from './wire.js';
+
+/** Connection errors repeat on every reconnect attempt; report at most one per this period. */
+const ERROR_REPORT_INTERVAL_MS = 5_000;
+
+export class RedisBroker implements Broker {
+  readonly kind = 'redis';
+  readonly capabilities: BrokerCapabilities = { delayedDelivery: true, priorities: true, deadLetter: true };
+  readonly core: RedisBrokerCore;
+  private readonly publisher: RedisPublisher;
+  private readonly settler: DeliverySettler;
+  private readonly leases: LeaseKeeper;
+  private readonly promoter: DelayedPromoter;
+  private readonly admin: QueueAdmin;
+  private readonly consumers = new Set<RedisConsumer>();
+  private connecting: Promise<void> | undefined;
+  private closed = false;
+  private lastErrorReport = 0;
+
+  /**
+   * @example new RedisBroker('redis://localhost:6379/0', { leaseMs: 30_000 })
+   */
+  constructor(url: string, options: RedisBrokerOptions = {}) {
+    const config = parseRedisUrl(url);
+    const settings = resolveBrokerSettings(config, options);
+    const client = openConnection(config, 'broker', (error) => this.reportConnectionError(error));
+    this.core = new RedisBrokerCore(client, config, settings, (error) => this.report(error));
+    this.promoter = new DelayedPromoter(this.core);
+    this.publisher = new RedisPublisher(this.core, (due) => this.promoter.noteDue(due));
+    this.settler = new DeliverySettler(this.core, (due) => this.promoter.noteDue(due));
+    this.leases = new LeaseKeeper(this.core);
+    this.admin = new QueueAdmin(this.core);
+  }
+
+  connect(): Promise<void> {
+    this.connecting ??= connectChecked(this.core.client, this.core.config).then(
+      () => this.leases.startHeartbeat(),
+      (error: unknown) => {
+        this.connecting = undefined;
+        throw error;
+      },
+    );
+    return this.connecting;
+  }
+
+  async publish(message: TransportMessage, options: PublishOptions): Promise<void> {
+    await this.connect();
+    await this.publisher.publish(message, options);
+  }
+
+  async publishMany(batch: ReadonlyArray<{ message: TransportMessage; options: PublishOptions }>): Promise<void> {
+    if (batch.length === 0) return;
+    await this.connect();
+    await this.publisher.publishMany(batch);
+  }
+
+  async consume(options: ConsumeOptions): Promise<Consumer> {
+    await this.connect();
+    // Declare the queues as a kombu consumer does, so Celery tooling sees them bound.
+    const pipeline = this.core.client.pipeline();
+    for (const queue of options.queues) pipeline.sadd(this.core.keys.binding(queue), this.core.keys.bindingMember(queue, queue));
+    await pipeline.exec();
+    const consumer = new RedisConsumer(this.core, this.settler, options);
+    this.consumers.add(consumer);
+    this.leases.startRestoring();
+    this.promoter.start();
+    consumer.start();
+    return consumer;
+  }
+
+  async purge(queue: string): Promise<number> {
+    await this.connect();
+    return this.admin.purge(queue);
+  }
+
+  async queueLength(queue: string): Promise<number> {
+    await this.connect();
+    return this.admin.queueLength(queue);
+  }
+
+  /** Messages rejected without requeue from `queue`, newest first, with their reasons. */
+  async deadLetters(queue: string, limit?: number): Promise<DeadLetterEntry[]> {
+    await this.connect();
+    return this.admin.deadLetters(queue, limit);
+  }
+
+  /** Moves due delayed messages into their queues now (for a process that only schedules). */
+  async promoteDue(): Promise<number> {
+    await this.connect();
+    return (await this.promoter.promoteDue()).moved;
+  }
+
+  /** Runs one restore pass now; returns how many deliveries went back to their queues. */
+  async restoreStale(): Promise<number> {
+    await this.connect();
+    return this.leases.restorePass();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.consumers].map((consumer) => consumer.cancel()));
+    this.promoter.stop();
+    if (this.connecting && this.core.client.status === 'ready') {
+      // Give back what is still held, at the front of its queue, as kombu's warm shutdown does.
+      await Promise.allSettled([...this.core.held.values()].map((held) => this.settler.requeue(held, 'front')));
+    }
+    this.leases.stop();
+    await closeConnection(this.core.client);
+  }
+
+  private report(error: Error): void {
+    for (const consumer of this.consumers) {
+      if (consumer.isActive) {
+        consumer.reportError(error);
+        return;
+      }
+    }
+  }
+
+  private reportConnectionError(error: Error): void {
+    const now = Date.now();
+    if (now - this.lastErrorReport < ERROR_REPORT_INTERVAL_MS) return;
+    this.lastErrorReport = now;
+    this.report(new Error(`Redis connection to ${this.core.config.display}: ${error.message} (reconnecting)`));
+  }
+}
+
+/** The registry's factory for `redis://`, `rediss://` and `unix://` URLs. */
+export function createRedisBroker(url: string, options: RedisBrokerOptions = {}): RedisBroker {
+  return new RedisBroker(url, options);
+}

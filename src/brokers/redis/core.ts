@@ -1,0 +1,52 @@
+/**
+ * The state one Redis broker instance shares between its publisher, consumers, lease
+ * keeper and delayed-message promoter: the command connection, the key layout, the
+ * settings and the registry of deliveries this process holds (whose leases it renews).
+ * Must never hold a message that Redis does not also record as unacked.
+ */
+import type { Redis } from 'ioredis';
+import type { RedisUrlConfig } from './connection.js';
+import type { PriorityStep } from './keys.js';
+import { RedisKeyspace } from './keys.js';
+import type { RedisBrokerSettings } from './options.js';
+import { runScript, type LuaScript, type ScriptArg } from './script-runner.js';
+
+/** A delivery this process holds: enough to renew, give back, defer or dead-letter it. */
+export interface HeldDelivery {
+  readonly tag: string;
+  /** The envelope exactly as fetched. */
+  readonly envelope: string;
+  readonly queue: string;
+  /** The list it was claimed from (with prefix). */
+  readonly listKey: string;
+  readonly step: PriorityStep;
+}
+
+export class RedisBrokerCore {
+  readonly keys: RedisKeyspace;
+  /** Every delivery claimed and not yet settled in Redis, by tag: the lease keeper renews these. */
+  readonly held = new Map<string, HeldDelivery>();
+
+  constructor(
+    readonly client: Redis,
+    readonly config: RedisUrlConfig,
+    readonly settings: RedisBrokerSettings,
+    readonly reportError: (error: Error) => void,
+  ) {
+    this.keys = new RedisKeyspace(settings.keyPrefix);
+  }
+
+  run(script: LuaScript, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {
+    return runScript(this.client, script, keys, args);
+  }
+
+  /** The three keys every settle script starts with. */
+  get unackedKeys(): [string, string, string] {
+    return [this.keys.unacked, this.keys.unackedIndex, this.keys.leases];
+  }
+}
+
+/** Unix seconds as Python's `time()` prints them: kombu's unacked_index score. */
+export function unixSeconds(ms: number = Date.now()): string {
+  return (ms / 1000).toFixed(6);
+}

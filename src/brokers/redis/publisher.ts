@@ -1,0 +1,127 @@
+/**
+ * Publishing: LPUSH of a kombu envelope into the queue's list for its priority (what Celery
+ * does), or into our delayed set when `deliverAt` is in the future; the queue's kombu
+ * binding is declared on first use, in the same round trip. `publishMany` groups a batch
+ * into a few variadic commands inside one MULTI, so it is all-or-nothing.
+ * Must never resolve before Redis has the message, nor queue a publish for "later" past
+ * `publishTimeoutMs`: a caller is told it failed instead.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ChainableCommander } from 'ioredis';
+import type { PublishOptions } from '../broker.js';
+import { BrokerConnectionError } from '../../errors.js';
+import type { TransportMessage } from '../../protocol/types.js';
+import { whenReady } from './connection.js';
+import type { RedisBrokerCore } from './core.js';
+import { priorityStep, toKombuPriority } from './keys.js';
+import { delayedMember, encodeWire, toWire } from './wire.js';
+
+/** Values per LPUSH / ZADD in a batch. */
+const CHUNK = 1000;
+
+type Prepared = { kind: 'list'; key: string; envelope: string } | { kind: 'delayed'; due: number; member: string };
+
+export class RedisPublisher {
+  /** Bindings this instance already declared (kombu declares once per queue per process). */
+  private readonly declared = new Set<string>();
+
+  constructor(
+    private readonly core: RedisBrokerCore,
+    /** Told of each delayed publish so a local promoter can wake in time. */
+    private readonly onDelayed: (dueMs: number) => void,
+  ) {}
+
+  async publish(message: TransportMessage, options: PublishOptions): Promise<void> {
+    await this.publishMany([{ message, options }]);
+  }
+
+  async publishMany(batch: ReadonlyArray<{ message: TransportMessage; options: PublishOptions }>): Promise<void> {
+    if (batch.length === 0) return;
+    const { client, settings, config } = this.core;
+    await whenReady(client, settings.publishTimeoutMs, config.display);
+    const now = Date.now();
+    const lists = new Map<string, string[]>();
+    const delayed: Array<string | number> = [];
+    let earliest = Number.POSITIVE_INFINITY;
+    const bindings: Array<[string, string]> = [];
+    for (const { message, options } of batch) {
+      const prepared = this.prepare(message, options, now);
+      if (prepared.kind === 'list') {
+        const values = lists.get(prepared.key);
+        if (values) values.push(prepared.envelope);
+        else lists.set(prepared.key, [prepared.envelope]);
+      } else {
+        delayed.push(prepared.due, prepared.member);
+        earliest = Math.min(earliest, prepared.due);
+      }
+      const binding = this.core.keys.binding(options.exchange || options.queue);
+      const member = this.core.keys.bindingMember(options.queue, options.queue);
+      const id = `${binding}\n${member}`;
+      if (!this.declared.has(id)) {
+        this.declared.add(id);
+        bindings.push([binding, member]);
+      }
+    }
+    const single = batch.length === 1;
+    // One message needs no transaction: a single LPUSH (plus its first SADD) is enough.
+    const pipeline: ChainableCommander = single ? client.pipeline() : client.multi();
+    for (const [binding, member] of bindings) pipeline.sadd(binding, member);
+    for (const [key, values] of lists) {
+      for (let i = 0; i < values.length; i += CHUNK) pipeline.lpush(key, ...values.slice(i, i + CHUNK));
+    }
+    for (let i = 0; i < delayed.length; i += 2 * CHUNK) pipeline.zadd(this.core.keys.delayed, ...delayed.slice(i, i + 2 * CHUNK));
+    try {
+      await this.bounded(pipeline.exec().then(checkReplies));
+    } catch (error) {
+      for (const [binding, member] of bindings) this.declared.delete(`${binding}\n${member}`);
+      throw error;
+    }
+    if (earliest !== Number.POSITIVE_INFINITY) this.onDelayed(earliest);
+  }
+
+  private prepare(message: TransportMessage, options: PublishOptions, now: number): Prepared {
+    const kombu = toKombuPriority(options.priority);
+    const step = priorityStep(kombu);
+    const envelope = encodeWire(toWire(message, options.exchange ?? '', options.queue, kombu), randomUUID());
+    if (options.deliverAt !== undefined && options.deliverAt > now && this.core.settings.delayMode === 'zset') {
+      return { kind: 'delayed', due: Math.round(options.deliverAt), member: delayedMember(this.core.keys.bareList(options.queue, step), envelope) };
+    }
+    return { kind: 'list', key: this.core.keys.list(options.queue, step), envelope };
+  }
+
+  /** Rejects once `publishTimeoutMs` passes, saying the outcome is unknown (the command was sent). */
+  private bounded<T>(work: Promise<T>): Promise<T> {
+    const { publishTimeoutMs } = this.core.settings;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new BrokerConnectionError(
+            `Redis at ${this.core.config.display} did not confirm a publish within ${publishTimeoutMs} ms. ` +
+              'The connection dropped after sending: the message may still arrive when Redis is back.',
+          ),
+        );
+      }, publishTimeoutMs);
+      work.then(
+        (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(
+            error instanceof BrokerConnectionError
+              ? error
+              : new BrokerConnectionError(`Publishing to Redis at ${this.core.config.display} failed: ${(error as Error).message}`, {
+                  cause: error,
+                }),
+          );
+        },
+      );
+    });
+  }
+}
+
+function checkReplies(replies: Array<[Error | null, unknown]> | null): void {
+  if (replies === null) throw new Error('the transaction was discarded');
+  for (const [error] of replies) if (error) throw error;
+}

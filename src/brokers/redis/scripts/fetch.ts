@@ -1,0 +1,83 @@
+/**
+ * Lua: acknowledge settled deliveries and claim waiting messages in one atomic step.
+ * Claiming pops a message and records it as unacked (kombu's hash + index, and our lease)
+ * inside the same script, so no instant exists where a killed consumer holds a message
+ * that Redis does not list as unacked. Must never block: waiting is the waiter's job.
+ */
+import { defineScript } from '../script-runner.js';
+
+export const fetchScript = defineScript(
+  'fetch',
+  `--[[
+fetch: ack, then claim up to N messages from the first non-empty lists, in order.
+KEYS[1]     unacked        (hash: delivery tag -> JSON [envelope, exchange, routing_key], kombu's)
+KEYS[2]     unacked_index  (zset: delivery tag -> unix seconds of delivery, kombu's)
+KEYS[3]     leases         (zset: delivery tag -> lease expiry in unix ms, ours)
+KEYS[4..]   the queue lists to claim from, in order of preference
+ARGV[1]     A, the number of delivery tags to acknowledge
+ARGV[2..A+1] those tags
+ARGV[A+2]   now, unix seconds as a decimal (the unacked_index score kombu writes)
+ARGV[A+3]   lease expiry of claimed messages, unix ms
+ARGV[A+4]   N, the most messages to claim (0 to only acknowledge)
+ARGV[A+5]   a fresh prefix to make a tag for an envelope that carries none
+ARGV[A+6..] per list in KEYS[4..]: the JSON tail of its unacked triple, e.g. ', "", "celery"]'
+Returns: a flat array {list number (1 = KEYS[4]), delivery tag, envelope, ...}
+--]]
+local acks = tonumber(ARGV[1])
+if acks > 0 then
+  local tags = {}
+  for i = 2, acks + 1 do tags[#tags + 1] = ARGV[i] end
+  redis.call('ZREM', KEYS[2], unpack(tags))
+  redis.call('HDEL', KEYS[1], unpack(tags))
+  redis.call('ZREM', KEYS[3], unpack(tags))
+end
+local base = acks + 1
+local now = ARGV[base + 1]
+local expiry = ARGV[base + 2]
+local want = tonumber(ARGV[base + 3])
+local fallback = ARGV[base + 4]
+local out, index, triples, leases = {}, {}, {}, {}
+local got = 0
+for k = 4, #KEYS do
+  if got >= want then break end
+  local items = redis.call('RPOP', KEYS[k], want - got)
+  if items then
+    local tail = ARGV[base + 4 + (k - 3)]
+    for _, envelope in ipairs(items) do
+      got = got + 1
+      -- kombu writes delivery_tag last in properties, properties last in the envelope:
+      -- read it from the end without parsing the whole envelope.
+      local tag = string.match(envelope, '"delivery_tag":%s*"([^"\\\\]+)"%s*}%s*}%s*$')
+      local stored = envelope
+      if not tag then
+        local ok, decoded = pcall(cjson.decode, envelope)
+        if ok and type(decoded) == 'table' and type(decoded.properties) == 'table'
+          and type(decoded.properties.delivery_tag) == 'string' then
+          tag = decoded.properties.delivery_tag
+        else
+          tag = fallback .. got
+          -- Keep the unacked triple valid JSON even for garbage, so a restore pass
+          -- (ours or kombu's) can read it instead of failing on it.
+          if not ok then stored = cjson.encode(envelope) end
+        end
+      end
+      index[#index + 1] = now
+      index[#index + 1] = tag
+      triples[#triples + 1] = tag
+      triples[#triples + 1] = '[' .. stored .. tail
+      leases[#leases + 1] = expiry
+      leases[#leases + 1] = tag
+      out[#out + 1] = k - 3
+      out[#out + 1] = tag
+      out[#out + 1] = envelope
+    end
+  end
+end
+if got > 0 then
+  redis.call('ZADD', KEYS[2], unpack(index))
+  redis.call('HSET', KEYS[1], unpack(triples))
+  redis.call('ZADD', KEYS[3], unpack(leases))
+end
+return out
+`,
+);
