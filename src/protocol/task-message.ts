@@ -155,15 +155,17 @@ export function encodeTaskMessage(spec: TaskMessageSpec): TransportMessage {
   else if (spec.countdown) eta = formatCeleryDate(new Date(nowMs + spec.countdown * 1000));
 
   let expires: string | null = null;
-  let expiresInSeconds: number | null = null;
+  let expiresInMs: number | null = null;
   if (spec.expires !== undefined && spec.expires !== null) {
     if (typeof spec.expires === 'number') {
+      if (!Number.isFinite(spec.expires)) throw new TypeError('encodeTaskMessage: expires must be a finite number of seconds');
       expires = formatCeleryDate(new Date(nowMs + spec.expires * 1000));
-      expiresInSeconds = spec.expires;
+      // The same float steps as Celery's str(int(expires_s * 1000)).
+      expiresInMs = Math.trunc(spec.expires * 1000);
     } else {
       expires = dateHeader(spec.expires, 'expires');
       const at = typeof spec.expires === 'string' ? parseCeleryDate(spec.expires) : spec.expires;
-      expiresInSeconds = (at.getTime() - nowMs) / 1000;
+      expiresInMs = at.getTime() - nowMs;
     }
   }
 
@@ -200,9 +202,9 @@ export function encodeTaskMessage(spec: TaskMessageSpec): TransportMessage {
   const properties: MessageProperties = { correlation_id: spec.id, reply_to: spec.replyTo ?? '' };
   if (spec.properties) Object.assign(properties, spec.properties);
   properties.delivery_mode = spec.deliveryMode ?? 2;
-  if (expiresInSeconds !== null) {
-    // Celery clamps a past expiry to 0 ("expire on arrival") and truncates to whole ms.
-    properties.expiration = String(Math.trunc(Math.max(0, expiresInSeconds) * 1000));
+  if (expiresInMs !== null) {
+    // Celery clamps a past expiry to 0: RabbitMQ then drops it unless a consumer is waiting.
+    properties.expiration = String(Math.max(0, expiresInMs));
   }
   properties.delivery_info = { exchange: spec.exchange ?? '', routing_key: spec.routingKey ?? 'celery' };
   properties.priority = spec.priority ?? 0;
