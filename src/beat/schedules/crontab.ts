@@ -66,6 +66,8 @@ export class CrontabSchedule implements Schedule {
   readonly tz: string;
   readonly dayMatch: CrontabDayMatch;
   private readonly cron: Cron;
+  private lastNext: { query: number; result: number | null } | null = null;
+  private lastPrevious: { query: number; result: number | null } | null = null;
 
   constructor(expression: string, options: CrontabOptions = {}) {
     const dayMatch = options.dayMatch ?? 'vixie';
@@ -101,14 +103,30 @@ export class CrontabSchedule implements Schedule {
 
   nextAfter(after: Date): Date | null {
     assertValidDate(after, 'after');
-    return this.cron.nextRun(after);
+    const t = after.getTime();
+    // Beat asks the same question every tick while it waits; a croner lookup costs tens of
+    // microseconds. If the last answer r was the first run after q, it is also the first run
+    // after any instant in [q, r), so it can be reused without changing any result.
+    const hit = this.lastNext;
+    if (hit !== null && t >= hit.query && (hit.result === null || t < hit.result)) {
+      return hit.result === null ? null : new Date(hit.result);
+    }
+    const next = this.cron.nextRun(after);
+    this.lastNext = { query: t, result: next?.getTime() ?? null };
+    return next;
   }
 
   previousAtOrBefore(at: Date): Date | null {
     assertValidDate(at, 'at');
+    const t = at.getTime();
+    // Same reuse as nextAfter: the last run at or before q is also the last one at or before
+    // any instant in [p, q].
+    const hit = this.lastPrevious;
+    if (hit !== null && hit.result !== null && t <= hit.query && t >= hit.result) return new Date(hit.result);
     // Croner looks strictly before its reference, ignoring milliseconds within the second.
     // Runs are on whole seconds, so "at or before `at`" is "before the next millisecond".
-    const [previous] = this.cron.previousRuns(1, new Date(at.getTime() + 1));
+    const [previous] = this.cron.previousRuns(1, new Date(t + 1));
+    this.lastPrevious = { query: t, result: previous?.getTime() ?? null };
     return previous ?? null;
   }
 
