@@ -53,6 +53,7 @@ function startWorker(): ChildProcess {
   for (const stream of [child.stdout, child.stderr]) {
     if (stream) createInterface({ input: stream }).on('line', (line) => console.log(`worker | ${line}`));
   }
+  say(`worker started (pid ${child.pid}): celeriac -A examples/shop/tasks.ts worker -c 4`);
   child.once('exit', (code, signal) => {
     if (stopping) return;
     say(`the worker exited unexpectedly (${signal ?? `code ${code}`}); stopping`);

@@ -1,0 +1,135 @@
+/**
+ * The shop demo end to end, as `npm run demo` runs it: the real web server and a real
+ * worker process on a SQLite file. Orders go in over HTTP and are followed over the
+ * server-sent event stream; the files the worker writes are checked on disk.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TaskView } from '../../src/web/index.js';
+import { collectData } from '../web/sse-reader.js';
+import { isAlive, orderFields, startDemo, type RunningDemo } from './demo-process.js';
+
+interface OrderOutcome {
+  orderId: string;
+  receiptFile: string;
+  receiptUrl: string;
+  emailFile: string;
+  totalCents: number;
+}
+
+async function placeOrder(demo: RunningDemo, cardNumber?: string) {
+  const started = Date.now();
+  const response = await fetch(`${demo.url}/orders`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(orderFields(cardNumber)),
+  });
+  return { response, elapsedMs: Date.now() - started };
+}
+
+/** Follows the order's task from its `Location` until the stream ends by itself. */
+async function follow(demo: RunningDemo, location: string): Promise<TaskView[]> {
+  const response = await fetch(`${demo.url}${location}/stream`, { signal: AbortSignal.timeout(25_000) });
+  expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  return collectData<TaskView>(response.body!);
+}
+
+describe('the shop demo', () => {
+  let demo: RunningDemo;
+  beforeAll(async () => {
+    demo = await startDemo();
+  });
+  afterAll(async () => {
+    await demo?.close();
+  });
+
+  it('answers an order with 202 at once, then streams its progress to SUCCESS', async () => {
+    const { response, elapsedMs } = await placeOrder(demo);
+    expect(response.status).toBe(202);
+    // "At once": the worker needs seconds for the order, the answer must not wait for it.
+    expect(elapsedMs).toBeLessThan(1500);
+    const body = (await response.json()) as { id: string; orderId: string };
+    const location = response.headers.get('location');
+    expect(location).toBe(`/tasks/${body.id}`);
+    expect(body.orderId).toMatch(/^ORD-[0-9A-F]{10}$/);
+
+    const views = await follow(demo, location!);
+    const states = views.map((view) => view.state);
+    expect(states.at(-1)).toBe('SUCCESS');
+    const steps = views.filter((view) => view.state === 'PROGRESS').map((view) => view.progress?.step);
+    expect(steps).toEqual(['checking the order', 'charging the card', 'rendering the receipt', 'sending the confirmation email']);
+    const percents = views.flatMap((view) => (view.progress ? [view.progress.percent] : []));
+    expect(percents).toEqual([0, 25, 50, 75]);
+
+    const outcome = views.at(-1)!.result as unknown as OrderOutcome;
+    expect(outcome).toMatchObject({ orderId: body.orderId, totalCents: 2580, receiptFile: `${body.orderId}.pdf` });
+    const json = (await (await fetch(`${demo.url}${location}`)).json()) as TaskView;
+    expect(json).toMatchObject({ id: body.id, state: 'SUCCESS', error: null });
+  });
+
+  it('writes a real PDF receipt, serves it, and writes the confirmation email to the outbox', async () => {
+    const { response } = await placeOrder(demo);
+    const views = await follow(demo, response.headers.get('location')!);
+    const outcome = views.at(-1)!.result as unknown as OrderOutcome;
+
+    const pdf = await readFile(path.join(demo.dataDir, 'receipts', outcome.receiptFile));
+    expect(pdf.subarray(0, 5).toString('latin1')).toBe('%PDF-');
+    const served = await fetch(`${demo.url}${outcome.receiptUrl}`);
+    expect(served.status).toBe(200);
+    expect(served.headers.get('content-type')).toBe('application/pdf');
+    expect(Buffer.from(await served.arrayBuffer()).equals(pdf)).toBe(true);
+
+    const eml = await readFile(path.join(demo.dataDir, 'outbox', outcome.emailFile), 'utf8');
+    const [head = '', ...rest] = eml.split('\r\n\r\n');
+    expect(rest.length).toBeGreaterThan(0);
+    expect(head).toMatch(/^From: Celeriac Shop <orders@shop\.example>$/m);
+    expect(head).toMatch(/^To: "Ada Lovelace" <ada@example\.com>$/m);
+    expect(head).toMatch(new RegExp(`^Subject: Your order ${outcome.orderId} is confirmed$`, 'm'));
+    expect(head).toMatch(/^Date: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d \+0000$/m);
+    expect(head).toMatch(/^Message-ID: <.+@shop\.example>$/m);
+    expect(head).toMatch(/^Content-Type: multipart\/mixed; boundary="[^"]+"$/m);
+    // Every line ends in CRLF, as RFC 5322 requires, and the PDF rides along as an attachment.
+    expect(eml.replace(/\r\n/g, '')).not.toMatch(/[\r\n]/);
+    expect(eml).toContain(`filename="receipt-${outcome.orderId}.pdf"`);
+  });
+
+  it('retries a declined card with backoff, then ends in FAILURE with its message', async () => {
+    const { response } = await placeOrder(demo, '4000 0000 0000 0002');
+    expect(response.status).toBe(202);
+    const views = await follow(demo, response.headers.get('location')!);
+    const retries = views.filter((view) => view.state === 'RETRY');
+    expect(retries).toHaveLength(2);
+    for (const retry of retries) expect(retry.error).toEqual({ type: 'CardDeclinedError', message: 'Your card was declined.' });
+    expect(views.at(-1)).toMatchObject({
+      state: 'FAILURE',
+      result: null,
+      error: { type: 'CardDeclinedError', message: 'Your card was declined.' },
+    });
+    expect(demo.output.join('\n')).toMatch(/retry 2\/2 in [\d.]+ s: Your card was declined/);
+  });
+
+  it('refuses an invalid order with 400 and a message, sending nothing', async () => {
+    const { response } = await placeOrder(demo, '1234 5678 9012 3456');
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { error: { type: string; message: string } };
+    expect(body.error.type).toBe('InvalidOrder');
+    expect(body.error.message).toContain('card number');
+    expect(response.headers.get('location')).toBeNull();
+  });
+});
+
+describe('stopping the demo', () => {
+  it('stops the web server and the worker on Ctrl-C and exits 0', async () => {
+    const demo = await startDemo();
+    try {
+      expect(isAlive(demo.workerPid)).toBe(true);
+      expect(await demo.stop()).toBe(0);
+      expect(isAlive(demo.workerPid)).toBe(false);
+      expect(demo.output.join('\n')).toMatch(/warm shutdown/);
+      await expect(fetch(demo.url)).rejects.toThrow();
+    } finally {
+      await demo.close();
+    }
+  });
+});
