@@ -61,14 +61,24 @@ export class SqliteBackend implements ResultBackend {
   }
 
   connect(): Promise<void> {
-    if (this.closed) return Promise.reject(new BrokerConnectionError('This SQLite result backend was closed; create a new one.'));
-    if (this.handle) return Promise.resolve();
+    try {
+      this.open();
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  /** Opens the connection and creates the tables once; later calls do nothing. */
+  private open(): void {
+    if (this.closed) throw new BrokerConnectionError('This SQLite result backend was closed; create a new one.');
+    if (this.handle) return;
     const handle = openDatabase(this.location);
     try {
       this.resultStore = new ResultStore(handle, this.keyPrefix);
     } catch (error) {
       handle.release();
-      return Promise.reject(error);
+      throw error;
     }
     this.handle = handle;
     this.feed = acquireChangeFeed(this.location);
@@ -76,7 +86,6 @@ export class SqliteBackend implements ResultBackend {
     let peers = localWatchers.get(this.localKey);
     if (!peers) localWatchers.set(this.localKey, (peers = new Set()));
     peers.add(this.watcher);
-    return Promise.resolve();
   }
 
   private openStore(): ResultStore {

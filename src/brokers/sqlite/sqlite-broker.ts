@@ -88,18 +88,27 @@ export class SqliteBroker implements Broker {
   }
 
   connect(): Promise<void> {
-    if (this.closed) return Promise.reject(new BrokerConnectionError('This SQLite broker was closed; create a new one.'));
-    if (this.handle) return Promise.resolve();
+    try {
+      this.open();
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  /** Opens the connection and creates the tables once; later calls do nothing. */
+  private open(): void {
+    if (this.closed) throw new BrokerConnectionError('This SQLite broker was closed; create a new one.');
+    if (this.handle) return;
     const handle = openDatabase(this.location);
     try {
       this.messageStore = new MessageStore(handle, this.keyPrefix);
     } catch (error) {
       handle.release();
-      return Promise.reject(error);
+      throw error;
     }
     this.handle = handle;
     this.changeFeed = acquireChangeFeed(this.location);
-    return Promise.resolve();
   }
 
   private store(): MessageStore {

@@ -144,6 +144,11 @@ export class SqliteConsumer implements Consumer {
       );
       return;
     }
+    if (row.redelivered !== 0) {
+      // As kombu marks a restored message, for readers of the properties rather than the Delivery.
+      const info = message.properties.delivery_info ?? { exchange: '', routing_key: row.queue };
+      message.properties.delivery_info = { ...info, redelivered: true };
+    }
     this.held += 1;
     const lease: HeldLease = {
       id: row.id,
