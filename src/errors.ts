@@ -47,12 +47,17 @@ export class TimeoutError extends CeleriacError {
 
 /** Thrown into a task's AbortSignal when its soft time limit passes. */
 export class SoftTimeLimitExceededError extends CeleriacError {
+  /** Stored as Celery's own exception, so Python clients raise SoftTimeLimitExceeded. */
+  readonly excType = 'SoftTimeLimitExceeded';
+  readonly excModule = 'celery.exceptions';
   constructor(seconds: number) {
     super(`The task ran past its soft time limit of ${seconds} s.`);
   }
 }
 
 export class TaskRevokedError extends CeleriacError {
+  readonly excType = 'TaskRevokedError';
+  readonly excModule = 'celery.exceptions';
   constructor(taskId: string) {
     super(`Task ${taskId} was revoked.`);
   }
@@ -79,5 +84,14 @@ export class ArgumentValidationError extends CeleriacError {
 export class WorkerShutdownError extends CeleriacError {
   constructor() {
     super('The worker is shutting down; this task will run again on another worker.');
+  }
+}
+
+/** The worker stopped waiting for a task at its hard time limit (Celery's TimeLimitExceeded). */
+export class TimeLimitExceededError extends CeleriacError {
+  readonly excType = 'TimeLimitExceeded';
+  readonly excModule = 'celery.exceptions';
+  constructor(seconds: number) {
+    super(`The task ran past its hard time limit of ${seconds} s; the worker stopped waiting for it.`);
   }
 }

@@ -16,6 +16,7 @@ import {
   ArgumentValidationError,
   SoftTimeLimitExceededError,
   TaskRevokedError,
+  TimeLimitExceededError,
   WorkerShutdownError,
 } from '../errors.js';
 import { buildMeta, celeryError } from './result-states.js';
@@ -148,7 +149,10 @@ export async function execute(
       await delivery.reject({ requeue: true, reason: 'worker shutdown' }).catch(() => undefined);
       return;
     }
-    await settleFailure(delivery, decoded, task, error, deps).catch(async (settleError: Error) => {
+    // A task that honours its signal usually throws a generic AbortError: record why it
+    // was aborted (soft time limit, revoke) instead.
+    const reason: unknown = controller.signal.aborted && isAbortError(error) ? controller.signal.reason : error;
+    await settleFailure(delivery, decoded, task, reason, deps).catch(async (settleError: Error) => {
       // Storing the outcome failed (backend down?): give the message back rather than lose it.
       logger.error({ id: decoded.id }, `Could not record the outcome of ${decoded.name}[${decoded.id}], requeued: ${settleError.message}`);
       await delivery.reject({ requeue: true, reason: settleError.message }).catch(() => undefined);
@@ -219,8 +223,7 @@ function withHardLimit<T>(run: Promise<T>, seconds: number, controller: AbortCon
   return new Promise<T>((resolve, reject) => {
     timers.push(
       setTimeout(() => {
-        const error = new Error(`TimeLimitExceeded(${seconds})`);
-        error.name = 'TimeLimitExceeded';
+        const error = new TimeLimitExceededError(seconds);
         controller.abort(error);
         reject(error);
       }, seconds * 1000),
@@ -279,6 +282,10 @@ async function storeQuietly(deps: ExecutorDeps, meta: ResultMeta): Promise<void>
   } catch (error) {
     deps.logger.warn({ id: meta.task_id }, `Could not store state ${meta.status}: ${(error as Error).message}`);
   }
+}
+
+function isAbortError(error: unknown): boolean {
+  return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeLimitExceeded');
 }
 
 function stackOf(error: unknown): string | null {

@@ -127,7 +127,7 @@ describe('worker on SQLite', () => {
   it('fires the AbortSignal at the soft time limit', async () => {
     await startWorker(APP, env, ['-c', '1']);
     const result = await client.sendTask('test.softLimit', []);
-    await expect(result.get({ timeout: 10 })).rejects.toMatchObject({ name: 'SoftTimeLimitExceededError' });
+    await expect(result.get({ timeout: 10 })).rejects.toMatchObject({ name: 'SoftTimeLimitExceeded' });
   });
 
   it('lets a running task finish on SIGTERM and exits cleanly, leaving queued tasks queued', async () => {

@@ -40,14 +40,17 @@ export function registerWorkerCommand(program: Command): void {
         logger,
       });
       let signals = 0;
+      let cold = false;
+      const exit = () => app.close().then(() => process.exit(cold ? 1 : 0));
       const onSignal = (signal: NodeJS.Signals) => {
         signals++;
         if (signals === 1) {
           logger.info(`${signal} received: warm shutdown (send again to stop at once)`);
-          void worker.stop().then(() => app.close()).then(() => process.exit(0));
-        } else {
+          void worker.stop().then(exit);
+        } else if (!cold) {
+          cold = true;
           logger.warn(`${signal} received again: cold shutdown, running tasks go back to the queue`);
-          void worker.terminate().then(() => app.close()).then(() => process.exit(1));
+          void worker.terminate().then(exit);
         }
       };
       process.on('SIGTERM', onSignal);
