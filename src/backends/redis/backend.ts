@@ -1,0 +1,161 @@
+/**
+ * The Redis result backend, in Celery's layout: `celery-task-meta-<id>` written with its
+ * expiry (one day by default) and published on the channel of the same name; waiters
+ * share one subscriber connection; chord joins use Celery's `.j` zset, `.t` and `.s`.
+ * Revocations (ours: a zset and a channel) reach every worker. Must never poll for a
+ * result: pushes come from pub/sub, and after a reconnect each waited key is read once.
+ */
+import type { Redis } from 'ioredis';
+import type { ResultBackend, StoreOptions, Unsubscribe } from '../backend.js';
+import type { BackendFactoryOptions } from '../registry.js';
+import { closeConnection, connectChecked, openConnection, parseRedisUrl, type RedisUrlConfig } from '../../brokers/redis/connection.js';
+import { runScript } from '../../brokers/redis/script-runner.js';
+import { decodeResultMeta, encodeResultMeta } from '../../protocol/result-meta.js';
+import type { ResultMeta } from '../../protocol/types.js';
+import { chordResultsOf, chordMember, decodeRevoke, encodeRevoke } from './codec.js';
+import { ResultKeyspace } from './keys.js';
+import { chordPartScript } from './scripts/chord.js';
+import { storeMetaScript } from './scripts/store.js';
+import { SharedSubscriber } from './shared-subscriber.js';
+
+export interface RedisBackendOptions extends BackendFactoryOptions {
+  /** Prefix for every key and channel (Celery's `global_keyprefix`). Also `?keyPrefix=`. @default '' */
+  keyPrefix?: string;
+  /** How long results are kept, ms. @default 86 400 000 (Celery's `result_expires`, one day) */
+  resultExpiresMs?: number;
+}
+
+const DAY_MS = 86_400_000;
+
+export class RedisBackend implements ResultBackend {
+  readonly kind = 'redis';
+  readonly keys: ResultKeyspace;
+  private readonly config: RedisUrlConfig;
+  private readonly client: Redis;
+  private readonly subscriber: SharedSubscriber;
+  private readonly expiresMs: number;
+  private connecting: Promise<void> | undefined;
+
+  /** @example new RedisBackend('redis://localhost:6379/1') */
+  constructor(url: string, options: RedisBackendOptions = {}) {
+    this.config = parseRedisUrl(url);
+    this.keys = new ResultKeyspace(options.keyPrefix ?? this.config.keyPrefix ?? '');
+    this.expiresMs = options.resultExpiresMs ?? DAY_MS;
+    const ignore = (): void => undefined;
+    this.client = openConnection(this.config, 'backend', ignore);
+    this.subscriber = new SharedSubscriber(this.config, ignore, (channels) => void this.resync(channels));
+  }
+
+  connect(): Promise<void> {
+    this.connecting ??= connectChecked(this.client, this.config).catch((error: unknown) => {
+      this.connecting = undefined;
+      throw error;
+    });
+    return this.connecting;
+  }
+
+  async store(meta: ResultMeta, options: StoreOptions = {}): Promise<void> {
+    await this.connect();
+    const expiresMs = Math.max(1, Math.round(options.expiresMs ?? this.expiresMs));
+    await runScript(this.client, storeMetaScript, [this.keys.meta(meta.task_id)], [encodeResultMeta(meta), expiresMs]);
+  }
+
+  async get(taskId: string): Promise<ResultMeta | undefined> {
+    await this.connect();
+    const text = await this.client.get(this.keys.meta(taskId));
+    return text === null ? undefined : decodeResultMeta(text);
+  }
+
+  async subscribe(taskId: string, listener: (meta: ResultMeta) => void): Promise<Unsubscribe> {
+    await this.connect();
+    return this.subscriber.subscribe(this.keys.meta(taskId), (text) => {
+      const meta = safeDecode(text);
+      if (meta) listener(meta);
+    });
+  }
+
+  async forget(taskIds: string[]): Promise<void> {
+    if (taskIds.length === 0) return;
+    await this.connect();
+    await this.client.del(...taskIds.map((id) => this.keys.meta(id)));
+  }
+
+  async revoke(taskIds: string[], options: { terminate?: boolean; expiresMs?: number } = {}): Promise<void> {
+    if (taskIds.length === 0) return;
+    await this.connect();
+    const now = Date.now();
+    const until = now + (options.expiresMs ?? this.expiresMs);
+    await this.client
+      .multi()
+      .zadd(this.keys.revoked, ...taskIds.flatMap((id) => [until, id]))
+      .zremrangebyscore(this.keys.revoked, '-inf', now)
+      .publish(this.keys.revokeChannel, encodeRevoke(taskIds, options.terminate ?? false))
+      .exec();
+  }
+
+  async revoked(taskIds: string[]): Promise<Set<string>> {
+    if (taskIds.length === 0) return new Set();
+    await this.connect();
+    const scores = await this.client.zmscore(this.keys.revoked, ...taskIds);
+    const now = Date.now();
+    return new Set(taskIds.filter((_, i) => scores[i] !== null && Number(scores[i]) > now));
+  }
+
+  async onRevoke(listener: (taskId: string, terminate: boolean) => void): Promise<Unsubscribe> {
+    await this.connect();
+    return this.subscriber.subscribe(this.keys.revokeChannel, (text) => {
+      const revoke = decodeRevoke(text);
+      if (!revoke) return;
+      for (const id of revoke.ids) listener(id, revoke.terminate);
+    });
+  }
+
+  async chordPartDone(groupId: string, index: number, meta: ResultMeta, size: number): Promise<number> {
+    await this.connect();
+    const keys = [this.keys.group(groupId, '.j'), this.keys.group(groupId, '.t'), this.keys.group(groupId, '.s')];
+    const ttlSeconds = Math.max(1, Math.round(this.expiresMs / 1000));
+    const done = await runScript(this.client, chordPartScript, keys, [index, chordMember(meta), ttlSeconds, size]);
+    return Number(done);
+  }
+
+  async chordResults(groupId: string): Promise<ResultMeta[]> {
+    await this.connect();
+    return chordResultsOf(await this.client.zrange(this.keys.group(groupId, '.j'), '0', '-1'));
+  }
+
+  /**
+   * Records a chord's size under Celery's `.s` key, as Celery's client does when it sends a
+   * chord: needed when Celery workers run the header parts of a chord Celeriac sent.
+   */
+  async setChordSize(groupId: string, size: number): Promise<void> {
+    await this.connect();
+    await this.client.set(this.keys.group(groupId, '.s'), String(size), 'PX', this.expiresMs);
+  }
+
+  async close(): Promise<void> {
+    await this.subscriber.close();
+    await closeConnection(this.client);
+  }
+
+  /** After a reconnect: re-read each waited meta, since its push may have been missed. */
+  private async resync(channels: string[]): Promise<void> {
+    for (const channel of channels) {
+      if (this.keys.taskIdOf(channel) === undefined) continue;
+      const text = await this.client.get(channel).catch(() => null);
+      if (text !== null) this.subscriber.deliver(channel, text);
+    }
+  }
+}
+
+function safeDecode(text: string): ResultMeta | undefined {
+  try {
+    return decodeResultMeta(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The registry's factory for `redis://`, `rediss://` and `unix://` result-backend URLs. */
+export function createRedisBackend(url: string, options: RedisBackendOptions = {}): RedisBackend {
+  return new RedisBackend(url, options);
+}

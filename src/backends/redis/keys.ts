@@ -1,0 +1,32 @@
+/**
+ * The result backend's keys: Celery's (`celery-task-meta-<id>`, whose pub/sub channel has
+ * the same name, and the chord join `celery-taskset-meta-<gid>.j/.s/.t`) and two of ours
+ * for revocations. Must never rename a Celery key: Python clients read results under these.
+ */
+export class ResultKeyspace {
+  /** Ours: revoked task id -> unix ms until which the revocation holds. */
+  readonly revoked: string;
+  /** Ours: channel carrying `{"ids": [...], "terminate": bool}` for each revoke. */
+  readonly revokeChannel: string;
+
+  constructor(readonly prefix: string = '') {
+    this.revoked = `${prefix}celeriac.revoked`;
+    this.revokeChannel = `${prefix}celeriac.revoke`;
+  }
+
+  /** Celery's result key, also the channel its updates are published on. */
+  meta(taskId: string): string {
+    return `${this.prefix}celery-task-meta-${taskId}`;
+  }
+
+  /** Celery's group/chord keys: `''` (saved GroupResult), `.j` (join zset), `.s` (size), `.t` (extra count). */
+  group(groupId: string, suffix: '' | '.j' | '.s' | '.t'): string {
+    return `${this.prefix}celery-taskset-meta-${groupId}${suffix}`;
+  }
+
+  /** The task id inside a meta key or channel name, or undefined. */
+  taskIdOf(key: string): string | undefined {
+    const head = `${this.prefix}celery-task-meta-`;
+    return key.startsWith(head) ? key.slice(head.length) : undefined;
+  }
+}
