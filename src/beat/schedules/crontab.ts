@@ -122,7 +122,8 @@ export class CrontabSchedule implements Schedule {
     // Same reuse as nextAfter: the last run at or before q is also the last one at or before
     // any instant in [p, q].
     const hit = this.lastPrevious;
-    if (hit !== null && hit.result !== null && t <= hit.query && t >= hit.result) return new Date(hit.result);
+    if (hit !== null && hit.result !== null && t <= hit.query && t >= hit.result)
+      return new Date(hit.result);
     // Croner looks strictly before its reference, ignoring milliseconds within the second.
     // Runs are on whole seconds, so "at or before `at`" is "before the next millisecond".
     const [previous] = this.cron.previousRuns(1, new Date(t + 1));

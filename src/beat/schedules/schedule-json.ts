@@ -20,7 +20,8 @@ const KEYS: Readonly<Record<ScheduleJson['kind'], readonly string[]>> = {
 };
 
 // An explicit offset is required: "2026-03-29T01:30:00" would be read in the host's zone.
-const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/;
+const ISO_INSTANT =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-](\d{2}):(\d{2}))$/;
 
 /**
  * Builds a schedule from `Schedule#toJSON()` output, e.g. a row read back from the database.
@@ -122,7 +123,7 @@ function optional<K extends keyof TypeNames>(
 
 function instant(text: string, field: string): Date {
   const date = new Date(text);
-  if (!ISO_INSTANT.test(text) || Number.isNaN(date.getTime())) {
+  if (!isRealInstant(text) || Number.isNaN(date.getTime())) {
     throw new InvalidScheduleError(
       field,
       text,
@@ -130,4 +131,25 @@ function instant(text: string, field: string): Date {
     );
   }
   return date;
+}
+
+/** The ISO shape, with every field in range: Date would read "2026-02-30" as 2 March. */
+function isRealInstant(text: string): boolean {
+  const m = ISO_INSTANT.exec(text);
+  if (m === null) return false;
+  const [year, month, day, hour, minute, second, offsetHours, offsetMinutes] = m
+    .slice(1)
+    .map((part) => Number(part ?? 0));
+  const daysInMonth = new Date(Date.UTC(year ?? 0, month ?? 0, 0)).getUTCDate();
+  const within = (value: number | undefined, min: number, max: number) =>
+    value !== undefined && value >= min && value <= max;
+  return (
+    within(month, 1, 12) &&
+    within(day, 1, daysInMonth) &&
+    within(hour, 0, 23) &&
+    within(minute, 0, 59) &&
+    within(second, 0, 59) &&
+    within(offsetHours, 0, 23) &&
+    within(offsetMinutes, 0, 59)
+  );
 }

@@ -7,7 +7,9 @@ describe('clocked', () => {
 
   it('runs once at its instant and returns null once that instant is not after the argument', () => {
     const schedule = clocked(at);
-    expect(schedule.nextAfter(new Date('2026-12-24T17:59:59.999Z'))?.toISOString()).toBe('2026-12-24T18:00:00.000Z');
+    expect(schedule.nextAfter(new Date('2026-12-24T17:59:59.999Z'))?.toISOString()).toBe(
+      '2026-12-24T18:00:00.000Z',
+    );
     expect(schedule.nextAfter(at)).toBeNull();
     expect(schedule.nextAfter(new Date('2027-01-01T00:00:00Z'))).toBeNull();
   });
@@ -18,7 +20,7 @@ describe('clocked', () => {
     expect(schedule.previousAtOrBefore(at)?.toISOString()).toBe('2026-12-24T18:00:00.000Z');
   });
 
-  it('keeps its own copy of the instant, so mutating the caller\'s Date does not move the run', () => {
+  it("keeps its own copy of the instant, so mutating the caller's Date does not move the run", () => {
     const input = new Date(at.getTime());
     const schedule = clocked(input);
     input.setUTCFullYear(2030);
@@ -28,8 +30,12 @@ describe('clocked', () => {
   });
 
   it('refuses an invalid Date, and an invalid Date as the argument', () => {
-    expect(() => clocked(new Date('not a date'))).toThrow(/clocked time must be a valid Date, got Invalid Date/);
-    expect(() => clocked('2026-12-24' as never)).toThrow(/clocked time must be a valid Date, got "2026-12-24"/);
+    expect(() => clocked(new Date('not a date'))).toThrow(
+      /clocked time must be a valid Date, got Invalid Date/,
+    );
+    expect(() => clocked('2026-12-24' as never)).toThrow(
+      /clocked time must be a valid Date, got "2026-12-24"/,
+    );
     expect(() => clocked(at).nextAfter(new Date(Number.NaN))).toThrow(/after must be a valid Date/);
   });
 });

@@ -9,26 +9,40 @@ describe('crontab matching', () => {
   it('runs "0 0 31 * *" only in the seven 31-day months', () => {
     const runs = runsBetween(crontab('0 0 31 * *'), '2026-01-01T00:00:00Z', '2027-12-31T23:59:59Z');
     expect(days(runs)).toEqual(
-      ['01', '03', '05', '07', '08', '10', '12'].flatMap((m) => [`2026-${m}-31`]).concat(['01', '03', '05', '07', '08', '10', '12'].map((m) => `2027-${m}-31`)),
+      ['01', '03', '05', '07', '08', '10', '12']
+        .flatMap((m) => [`2026-${m}-31`])
+        .concat(['01', '03', '05', '07', '08', '10', '12'].map((m) => `2027-${m}-31`)),
     );
   });
 
   it('runs "0 0 29 2 *" only in leap years over ten years (2024, 2028, 2032)', () => {
-    expect(days(runsBetween(crontab('0 0 29 2 *'), '2024-01-01T00:00:00Z', '2033-12-31T23:59:59Z'))).toEqual(['2024-02-29', '2028-02-29', '2032-02-29']);
+    expect(
+      days(runsBetween(crontab('0 0 29 2 *'), '2024-01-01T00:00:00Z', '2033-12-31T23:59:59Z')),
+    ).toEqual(['2024-02-29', '2028-02-29', '2032-02-29']);
   });
 
   it('knows 2100 is not a leap year ("0 0 29 2 *" after 2097 next runs in 2104)', () => {
-    expect(crontab('0 0 29 2 *').nextAfter(new Date('2097-01-01T00:00:00Z'))?.toISOString()).toBe('2104-02-29T00:00:00.000Z');
+    expect(crontab('0 0 29 2 *').nextAfter(new Date('2097-01-01T00:00:00Z'))?.toISOString()).toBe(
+      '2104-02-29T00:00:00.000Z',
+    );
   });
 
   it('runs a 6-field "* * * * * *" every second: 3600 consecutive seconds in an hour', () => {
-    const runs = runsBetween(crontab('* * * * * *'), '2026-05-01T10:00:00Z', '2026-05-01T11:00:00Z');
+    const runs = runsBetween(
+      crontab('* * * * * *'),
+      '2026-05-01T10:00:00Z',
+      '2026-05-01T11:00:00Z',
+    );
     expect(runs).toHaveLength(3600);
-    expect(runs.every((r, i) => r.getTime() === Date.parse('2026-05-01T10:00:01Z') + i * 1000)).toBe(true);
+    expect(
+      runs.every((r, i) => r.getTime() === Date.parse('2026-05-01T10:00:01Z') + i * 1000),
+    ).toBe(true);
   });
 
   it('runs a 6-field "*/15 * * * * *" at :00, :15, :30 and :45 of each minute', () => {
-    expect(iso(runsBetween(crontab('*/15 * * * * *'), '2026-05-01T10:00:00Z', '2026-05-01T10:01:00Z'))).toEqual([
+    expect(
+      iso(runsBetween(crontab('*/15 * * * * *'), '2026-05-01T10:00:00Z', '2026-05-01T10:01:00Z')),
+    ).toEqual([
       '2026-05-01T10:00:15.000Z',
       '2026-05-01T10:00:30.000Z',
       '2026-05-01T10:00:45.000Z',
@@ -38,19 +52,35 @@ describe('crontab matching', () => {
 
   it('returns the first run strictly after the instant, to the millisecond', () => {
     const daily = crontab('0 8 * * *');
-    expect(daily.nextAfter(new Date('2026-05-01T07:59:59.999Z'))?.toISOString()).toBe('2026-05-01T08:00:00.000Z');
-    expect(daily.nextAfter(new Date('2026-05-01T08:00:00.000Z'))?.toISOString()).toBe('2026-05-02T08:00:00.000Z');
-    expect(daily.nextAfter(new Date('2026-05-01T08:00:00.001Z'))?.toISOString()).toBe('2026-05-02T08:00:00.000Z');
-    expect(daily.previousAtOrBefore(new Date('2026-05-01T08:00:00.000Z'))?.toISOString()).toBe('2026-05-01T08:00:00.000Z');
-    expect(daily.previousAtOrBefore(new Date('2026-05-01T07:59:59.999Z'))?.toISOString()).toBe('2026-04-30T08:00:00.000Z');
+    expect(daily.nextAfter(new Date('2026-05-01T07:59:59.999Z'))?.toISOString()).toBe(
+      '2026-05-01T08:00:00.000Z',
+    );
+    expect(daily.nextAfter(new Date('2026-05-01T08:00:00.000Z'))?.toISOString()).toBe(
+      '2026-05-02T08:00:00.000Z',
+    );
+    expect(daily.nextAfter(new Date('2026-05-01T08:00:00.001Z'))?.toISOString()).toBe(
+      '2026-05-02T08:00:00.000Z',
+    );
+    expect(daily.previousAtOrBefore(new Date('2026-05-01T08:00:00.000Z'))?.toISOString()).toBe(
+      '2026-05-01T08:00:00.000Z',
+    );
+    expect(daily.previousAtOrBefore(new Date('2026-05-01T07:59:59.999Z'))?.toISOString()).toBe(
+      '2026-04-30T08:00:00.000Z',
+    );
   });
 
   it('reads an expression without tz in UTC, whatever the host time zone is', () => {
     const saved = process.env.TZ;
     try {
       process.env.TZ = 'America/Los_Angeles';
-      expect(crontab('0 8 * * *').nextAfter(new Date('2026-05-01T00:00:00Z'))?.toISOString()).toBe('2026-05-01T08:00:00.000Z');
-      expect(crontab('0 8 * * *', { tz: 'Asia/Tokyo' }).nextAfter(new Date('2026-05-01T00:00:00Z'))?.toISOString()).toBe('2026-05-01T23:00:00.000Z');
+      expect(crontab('0 8 * * *').nextAfter(new Date('2026-05-01T00:00:00Z'))?.toISOString()).toBe(
+        '2026-05-01T08:00:00.000Z',
+      );
+      expect(
+        crontab('0 8 * * *', { tz: 'Asia/Tokyo' })
+          .nextAfter(new Date('2026-05-01T00:00:00Z'))
+          ?.toISOString(),
+      ).toBe('2026-05-01T23:00:00.000Z');
     } finally {
       if (saved === undefined) delete process.env.TZ;
       else process.env.TZ = saved;
@@ -60,10 +90,18 @@ describe('crontab matching', () => {
 
 describe('crontab day-of-month and day-of-week', () => {
   // July 2026: the 1st and 15th are Wednesdays; the Mondays are the 6th, 13th, 20th and 27th.
-  const july = (expr: string, options = {}) => days(runsBetween(crontab(expr, options), '2026-06-30T23:59:59Z', '2026-07-31T23:59:59Z'));
+  const july = (expr: string, options = {}) =>
+    days(runsBetween(crontab(expr, options), '2026-06-30T23:59:59Z', '2026-07-31T23:59:59Z'));
 
   it('runs on either day when both are restricted, as Vixie cron ("0 0 1,15 * MON")', () => {
-    expect(july('0 0 1,15 * MON')).toEqual(['2026-07-01', '2026-07-06', '2026-07-13', '2026-07-15', '2026-07-20', '2026-07-27']);
+    expect(july('0 0 1,15 * MON')).toEqual([
+      '2026-07-01',
+      '2026-07-06',
+      '2026-07-13',
+      '2026-07-15',
+      '2026-07-20',
+      '2026-07-27',
+    ]);
   });
 
   it('needs both when a day field starts with "*", as Vixie cron ("0 0 */2 * MON" is odd-numbered Mondays)', () => {
@@ -71,8 +109,16 @@ describe('crontab day-of-month and day-of-week', () => {
   });
 
   it('needs both with dayMatch "both", as Celery (first Monday of the month)', () => {
-    const firstMonday = crontab({ minute: 0, hour: 0, dayOfMonth: '1-7', dayOfWeek: 'mon' }, { dayMatch: 'both' });
-    expect(days(runsBetween(firstMonday, '2026-07-01T00:00:00Z', '2026-10-31T00:00:00Z'))).toEqual(['2026-07-06', '2026-08-03', '2026-09-07', '2026-10-05']);
+    const firstMonday = crontab(
+      { minute: 0, hour: 0, dayOfMonth: '1-7', dayOfWeek: 'mon' },
+      { dayMatch: 'both' },
+    );
+    expect(days(runsBetween(firstMonday, '2026-07-01T00:00:00Z', '2026-10-31T00:00:00Z'))).toEqual([
+      '2026-07-06',
+      '2026-08-03',
+      '2026-09-07',
+      '2026-10-05',
+    ]);
   });
 
   it('reads day-of-week 7 and SUN as Sunday, and FRI-SUN as Friday to Sunday', () => {
@@ -82,15 +128,22 @@ describe('crontab day-of-month and day-of-week', () => {
   });
 
   it('runs "0 0 30 2 MON" on February Mondays: day-of-week rescues a day-of-month that never occurs', () => {
-    expect(days(runsBetween(crontab('0 0 30 2 MON'), '2026-01-01T00:00:00Z', '2026-12-31T00:00:00Z'))).toEqual(['2026-02-02', '2026-02-09', '2026-02-16', '2026-02-23']);
+    expect(
+      days(runsBetween(crontab('0 0 30 2 MON'), '2026-01-01T00:00:00Z', '2026-12-31T00:00:00Z')),
+    ).toEqual(['2026-02-02', '2026-02-09', '2026-02-16', '2026-02-23']);
   });
 });
 
 describe('crontab forms and normalisation', () => {
   it('builds the same schedule from Celery-style fields as from the expression', () => {
-    const fromObject = crontab({ minute: 0, hour: [9, 17], dayOfWeek: 'mon-fri' }, { tz: 'America/New_York' });
+    const fromObject = crontab(
+      { minute: 0, hour: [9, 17], dayOfWeek: 'mon-fri' },
+      { tz: 'America/New_York' },
+    );
     expect(fromObject.expression).toBe('0 9,17 * * MON-FRI');
-    expect(fromObject.toJSON()).toEqual(crontab('0 9,17 * * mon-fri', { tz: 'America/New_York' }).toJSON());
+    expect(fromObject.toJSON()).toEqual(
+      crontab('0 9,17 * * mon-fri', { tz: 'America/New_York' }).toJSON(),
+    );
   });
 
   it('makes a 6-field expression when the object form has a second', () => {
@@ -101,12 +154,18 @@ describe('crontab forms and normalisation', () => {
   it('expands nicknames', () => {
     expect(crontab('@daily').expression).toBe('0 0 * * *');
     expect(crontab('@HOURLY').expression).toBe('0 * * * *');
-    expect(crontab('@weekly').nextAfter(new Date('2026-07-01T00:00:00Z'))?.toISOString()).toBe('2026-07-05T00:00:00.000Z');
+    expect(crontab('@weekly').nextAfter(new Date('2026-07-01T00:00:00Z'))?.toISOString()).toBe(
+      '2026-07-05T00:00:00.000Z',
+    );
   });
 
   it('normalises spacing and name case, and stores the canonical zone name', () => {
     const schedule = crontab('  0   12 * jan-mar  Mon  ', { tz: 'europe/london' });
-    expect(schedule.toJSON()).toEqual({ kind: 'crontab', expr: '0 12 * JAN-MAR MON', tz: 'Europe/London' });
+    expect(schedule.toJSON()).toEqual({
+      kind: 'crontab',
+      expr: '0 12 * JAN-MAR MON',
+      tz: 'Europe/London',
+    });
     expect(schedule.describe()).toBe('crontab "0 12 * JAN-MAR MON" in Europe/London');
   });
 });
@@ -163,11 +222,17 @@ describe('crontab validation', () => {
   });
 
   it('refuses an unknown dayMatch', () => {
-    expect(error(() => crontab('0 8 * * *', { dayMatch: 'either' as never })).message).toMatch(/dayMatch "either" is not valid/);
+    expect(error(() => crontab('0 8 * * *', { dayMatch: 'either' as never })).message).toMatch(
+      /dayMatch "either" is not valid/,
+    );
   });
 
   it.each([
-    [{ day_of_week: 'mon' }, 'day_of_week', /field "day_of_week" is unknown; use second, minute, hour, dayOfMonth, monthOfYear, dayOfWeek/],
+    [
+      { day_of_week: 'mon' },
+      'day_of_week',
+      /field "day_of_week" is unknown; use second, minute, hour, dayOfMonth, monthOfYear, dayOfWeek/,
+    ],
     [{ minute: 1.5 }, 'minute', /minute "1.5" is out of range/],
     [{ hour: [] }, 'hour', /hour \[\] must be a non-empty list of whole numbers/],
     [{ hour: '9 17' }, 'hour', /hour "9 17" must be one field without spaces/],

@@ -16,9 +16,14 @@ describe('parseDuration', () => {
     expect(parseDuration(input)).toBe(ms);
   });
 
-  it.each(['', '5', '5 m', '5M', '1.5h', '-5m', '1h1h', '30m1h', '5mins', 'PT5M'])('refuses %j with a message that shows the accepted forms', (input) => {
-    expect(() => parseDuration(input)).toThrow(/duration ".*" is not valid.*"30s", "5m", "1h30m", "2d"/);
-  });
+  it.each(['', '5', '5 m', '5M', '1.5h', '-5m', '1h1h', '30m1h', '5mins', 'PT5M'])(
+    'refuses %j with a message that shows the accepted forms',
+    (input) => {
+      expect(() => parseDuration(input)).toThrow(
+        /duration ".*" is not valid.*"30s", "5m", "1h30m", "2d"/,
+      );
+    },
+  );
 
   it('names the CLI option in the message when asked to', () => {
     expect(() => parseDuration('soon', '--every')).toThrow(/^--every "soon" is not valid/);

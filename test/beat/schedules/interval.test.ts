@@ -6,17 +6,31 @@ import { iso, runsBetween } from './local-time.js';
 describe('every', () => {
   it('aligns to the Unix epoch without an anchor, so every 5m runs at :00, :05, ... UTC', () => {
     const schedule = every('5m');
-    expect(schedule.nextAfter(new Date('2026-05-01T10:02:30Z'))?.toISOString()).toBe('2026-05-01T10:05:00.000Z');
-    expect(schedule.nextAfter(new Date('2026-05-01T10:05:00Z'))?.toISOString()).toBe('2026-05-01T10:10:00.000Z');
-    expect(schedule.previousAtOrBefore(new Date('2026-05-01T10:05:00Z'))?.toISOString()).toBe('2026-05-01T10:05:00.000Z');
-    expect(schedule.previousAtOrBefore(new Date('2026-05-01T10:04:59.999Z'))?.toISOString()).toBe('2026-05-01T10:00:00.000Z');
+    expect(schedule.nextAfter(new Date('2026-05-01T10:02:30Z'))?.toISOString()).toBe(
+      '2026-05-01T10:05:00.000Z',
+    );
+    expect(schedule.nextAfter(new Date('2026-05-01T10:05:00Z'))?.toISOString()).toBe(
+      '2026-05-01T10:10:00.000Z',
+    );
+    expect(schedule.previousAtOrBefore(new Date('2026-05-01T10:05:00Z'))?.toISOString()).toBe(
+      '2026-05-01T10:05:00.000Z',
+    );
+    expect(schedule.previousAtOrBefore(new Date('2026-05-01T10:04:59.999Z'))?.toISOString()).toBe(
+      '2026-05-01T10:00:00.000Z',
+    );
   });
 
   it('starts at the anchor and stays on its grid', () => {
     const schedule = every('5m', { anchor: new Date('2026-05-01T10:02:00Z') });
-    expect(schedule.nextAfter(new Date('2026-05-01T09:00:00Z'))?.toISOString()).toBe('2026-05-01T10:02:00.000Z');
-    expect(schedule.nextAfter(new Date('2026-05-01T10:02:00Z'))?.toISOString()).toBe('2026-05-01T10:07:00.000Z');
-    expect(schedule.previousAtOrBefore(new Date('2026-05-01T10:13:30Z'))?.toISOString()).toBe('2026-05-01T10:12:00.000Z');
+    expect(schedule.nextAfter(new Date('2026-05-01T09:00:00Z'))?.toISOString()).toBe(
+      '2026-05-01T10:02:00.000Z',
+    );
+    expect(schedule.nextAfter(new Date('2026-05-01T10:02:00Z'))?.toISOString()).toBe(
+      '2026-05-01T10:07:00.000Z',
+    );
+    expect(schedule.previousAtOrBefore(new Date('2026-05-01T10:13:30Z'))?.toISOString()).toBe(
+      '2026-05-01T10:12:00.000Z',
+    );
     expect(schedule.previousAtOrBefore(new Date('2026-05-01T10:01:59Z'))).toBeNull();
     expect(iso(runsBetween(schedule, '2026-05-01T10:00:00Z', '2026-05-01T10:20:00Z'))).toEqual([
       '2026-05-01T10:02:00.000Z',
@@ -42,12 +56,16 @@ describe('every', () => {
 
   it('counts real elapsed time, so every 1d keeps 24 hours across a DST change', () => {
     const schedule = every('1d', { anchor: new Date('2026-03-28T07:00:00Z') });
-    expect(schedule.nextAfter(new Date('2026-03-28T07:00:00Z'))?.toISOString()).toBe('2026-03-29T07:00:00.000Z');
+    expect(schedule.nextAfter(new Date('2026-03-28T07:00:00Z'))?.toISOString()).toBe(
+      '2026-03-29T07:00:00.000Z',
+    );
   });
 
   it('accepts a number of milliseconds and describes itself in duration units', () => {
     expect(every(5_400_000).describe()).toBe('every 1h30m');
-    expect(every('90s', { anchor: new Date('2026-01-01T00:00:00Z') }).describe()).toBe('every 1m30s from 2026-01-01T00:00:00.000Z');
+    expect(every('90s', { anchor: new Date('2026-01-01T00:00:00Z') }).describe()).toBe(
+      'every 1m30s from 2026-01-01T00:00:00.000Z',
+    );
   });
 
   it.each([
@@ -71,6 +89,8 @@ describe('every', () => {
   });
 
   it('refuses an invalid anchor', () => {
-    expect(() => every('5m', { anchor: new Date('nope') })).toThrow(/interval anchor must be a valid Date, got Invalid Date/);
+    expect(() => every('5m', { anchor: new Date('nope') })).toThrow(
+      /interval anchor must be a valid Date, got Invalid Date/,
+    );
   });
 });

@@ -26,13 +26,22 @@ function format(tz: string): Intl.DateTimeFormat {
 
 /** `2026-03-29 02:00:00 +01:00`: the wall-clock time and UTC offset of `date` in `tz`. */
 export function local(date: Date, tz: string): string {
-  const parts = Object.fromEntries(format(tz).formatToParts(date).map((p) => [p.type, p.value]));
-  const offset = parts.timeZoneName === 'GMT' ? '+00:00' : (parts.timeZoneName ?? '').replace('GMT', '');
+  const parts = Object.fromEntries(
+    format(tz)
+      .formatToParts(date)
+      .map((p) => [p.type, p.value]),
+  );
+  const offset =
+    parts.timeZoneName === 'GMT' ? '+00:00' : (parts.timeZoneName ?? '').replace('GMT', '');
   return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second} ${offset}`;
 }
 
 /** All runs of `schedule` in (from, to], in order. */
-export function runsBetween(schedule: { nextAfter(after: Date): Date | null }, from: string, to: string): Date[] {
+export function runsBetween(
+  schedule: { nextAfter(after: Date): Date | null },
+  from: string,
+  to: string,
+): Date[] {
   const end = new Date(to).getTime();
   const runs: Date[] = [];
   let cursor: Date | null = new Date(from);
