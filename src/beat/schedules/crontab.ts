@@ -119,11 +119,12 @@ export class CrontabSchedule implements Schedule {
   previousAtOrBefore(at: Date): Date | null {
     assertValidDate(at, 'at');
     const t = at.getTime();
-    // Same reuse as nextAfter: the last run at or before q is also the last one at or before
-    // any instant in [p, q].
+    // Same reuse as nextAfter: if p was the last run at or before q, it is also the last run at
+    // or before any instant in [p, q].
     const hit = this.lastPrevious;
-    if (hit !== null && hit.result !== null && t <= hit.query && t >= hit.result)
+    if (hit !== null && hit.result !== null && t <= hit.query && t >= hit.result) {
       return new Date(hit.result);
+    }
     // Croner looks strictly before its reference, ignoring milliseconds within the second.
     // Runs are on whole seconds, so "at or before `at`" is "before the next millisecond".
     const [previous] = this.cron.previousRuns(1, new Date(t + 1));

@@ -88,6 +88,27 @@ describe('crontab matching', () => {
   });
 });
 
+describe('crontab answers do not depend on earlier questions', () => {
+  it('gives the same answers in any query order as a fresh schedule does (reusing answers is invisible)', () => {
+    const reused = crontab('*/20 1-2 * * *', { tz: 'Europe/London' });
+    const start = Date.parse('2026-10-24T22:00:00Z');
+    let seed = 7;
+    const mismatches: string[] = [];
+    for (let i = 0; i < 400; i++) {
+      seed = (seed * 48_271) % 2_147_483_647;
+      const at = new Date(start + (seed % (8 * 3_600_000)));
+      const fresh = crontab('*/20 1-2 * * *', { tz: 'Europe/London' });
+      const [a, b] = [reused.nextAfter(at)?.getTime(), fresh.nextAfter(at)?.getTime()];
+      const [c, d] = [
+        reused.previousAtOrBefore(at)?.getTime(),
+        fresh.previousAtOrBefore(at)?.getTime(),
+      ];
+      if (a !== b || c !== d) mismatches.push(at.toISOString());
+    }
+    expect(mismatches).toEqual([]);
+  });
+});
+
 describe('crontab day-of-month and day-of-week', () => {
   // July 2026: the 1st and 15th are Wednesdays; the Mondays are the 6th, 13th, 20th and 27th.
   const july = (expr: string, options = {}) =>
