@@ -12,7 +12,6 @@ interface WorkerFlags {
   queues?: string;
   concurrency?: string;
   hostname?: string;
-  loglevel?: string;
   prefetchMultiplier?: string;
   shutdownTimeout?: string;
 }
@@ -24,13 +23,12 @@ export function registerWorkerCommand(program: Command): void {
     .option('-Q, --queues <names>', 'comma-separated queues to consume (default: the app\'s default queue)')
     .option('-c, --concurrency <n>', 'tasks run at once', '10')
     .option('-n, --hostname <name>', 'worker name (default: celeriac@<host>)')
-    .option('-l, --loglevel <level>', 'debug, info, warning, error', 'info')
     .option('--prefetch-multiplier <n>', 'messages reserved per slot', '4')
     .option('--shutdown-timeout <seconds>', 'how long a warm shutdown waits for running tasks', '30')
     .action(async (flags: WorkerFlags, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions & WorkerFlags>();
       const app = await loadApp(globals.app);
-      const logger = createLineLogger({ level: parseLogLevel(flags.loglevel ?? globals.loglevel), name: 'worker' });
+      const logger = createLineLogger({ level: parseLogLevel(globals.loglevel), name: 'worker' });
       const worker = new Worker(app, {
         queues: flags.queues?.split(',').map((q) => q.trim()).filter(Boolean),
         concurrency: Number(flags.concurrency),
