@@ -5,11 +5,15 @@
  * Reading the environment is all it does: it must never create or delete files.
  */
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const explicitDir = process.env.SHOP_DATA_DIR;
 
-/** Receipts and outbox live here. @default ./shop-data (from the current directory) */
-export const dataDir = path.resolve(explicitDir ?? 'shop-data');
+/**
+ * Receipts and outbox live here. @default this folder (examples/shop/receipts and
+ * examples/shop/outbox, whatever the current directory)
+ */
+export const dataDir = path.resolve(explicitDir ?? fileURLToPath(new URL('.', import.meta.url)));
 export const receiptsDir = path.join(dataDir, 'receipts');
 export const outboxDir = path.join(dataDir, 'outbox');
 

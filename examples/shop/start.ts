@@ -2,7 +2,8 @@
  * `npm run demo`: starts the shop's web server and one worker process beside it, both on
  * the embedded SQLite broker, prints the URL to open, and on Ctrl-C stops both cleanly.
  * Environment: PORT (default 3000; 0 picks a free port, and the real one is printed),
- * SHOP_DATA_DIR (database, receipts and outbox; default ./shop-data and ./celeriac.db).
+ * SHOP_DATA_DIR (database, receipts and outbox; default ./celeriac.db, and receipts/ and
+ * outbox/ beside this file).
  * It must never leave the worker running after it exits.
  */
 import { spawn, type ChildProcess } from 'node:child_process';

@@ -44,7 +44,10 @@ export async function writeResponse(response: Response, res: ServerResponse): Pr
   // Headers go out now so an event stream opens in the browser before its first event.
   res.flushHeaders();
   const reader = response.body.getReader();
-  res.once('close', () => void reader.cancel().catch(() => undefined));
+  const cancel = () => void reader.cancel().catch(() => undefined);
+  // Gone already, 'close' will not fire again: cancel now, or the body would never end.
+  if (res.destroyed) cancel();
+  else res.once('close', cancel);
   try {
     for (;;) {
       const { done, value } = await reader.read();

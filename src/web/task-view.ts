@@ -63,7 +63,16 @@ export function isFinal(view: TaskView): boolean {
  */
 function errorOf(result: JsonValue, state: TaskState): { type: string; message: string } {
   if (result !== null && typeof result === 'object' && !Array.isArray(result)) {
-    const type = typeof result.exc_type === 'string' ? result.exc_type : state === 'REVOKED' ? 'TaskRevokedError' : 'Error';
+    // A Celeriac worker keeps the JavaScript class name in `exc_js_type` (exc_type holds the
+    // Python builtin it maps to, for Python readers); a JavaScript client wants the former.
+    const type =
+      typeof result.exc_js_type === 'string'
+        ? result.exc_js_type
+        : typeof result.exc_type === 'string'
+          ? result.exc_type
+          : state === 'REVOKED'
+            ? 'TaskRevokedError'
+            : 'Error';
     return { type, message: messageOf(result.exc_message) };
   }
   if (state === 'REVOKED') return { type: 'TaskRevokedError', message: 'The task was revoked.' };

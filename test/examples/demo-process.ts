@@ -19,6 +19,8 @@ export interface RunningDemo {
   /** Every line the demo printed so far (its own and its worker's). */
   output: string[];
   workerPid: number;
+  /** Resolves once the demo has printed a line matching `pattern` (now or later). */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Stops the demo as Ctrl-C would and resolves with its exit code. */
   stop(): Promise<number | null>;
   /** Stops the demo (and its worker, whatever happened) and deletes its data dir. */
@@ -42,12 +44,14 @@ export async function startDemo(env: Record<string, string> = {}): Promise<Runni
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
+  const lineWaiters = new Set<(line: string) => void>();
   const exited = new Promise<number | null>((resolve) => demo.once('exit', (code) => resolve(code)));
   let workerPid = 0;
   const ready = new Promise<string>((resolve, reject) => {
     for (const stream of [demo.stdout, demo.stderr]) {
       createInterface({ input: stream }).on('line', (line) => {
         output.push(line);
+        for (const waiter of lineWaiters) waiter(line);
         if (process.env.SHOP_TEST_VERBOSE) console.log(line);
         const pid = /worker started \(pid (\d+)\)/.exec(line);
         if (pid) workerPid = Number(pid[1]);
@@ -69,6 +73,23 @@ export async function startDemo(env: Record<string, string> = {}): Promise<Runni
     })();
     return stopped;
   };
+  const waitForLine = (pattern: RegExp, timeoutMs = 15_000) =>
+    new Promise<string>((resolve, reject) => {
+      const seen = output.find((line) => pattern.test(line));
+      if (seen !== undefined) return resolve(seen);
+      const timer = setTimeout(() => {
+        lineWaiters.delete(waiter);
+        reject(new Error(`the demo printed no line matching ${pattern} within ${timeoutMs} ms:\n${output.join('\n')}`));
+      }, timeoutMs);
+      const waiter = (line: string) => {
+        if (!pattern.test(line)) return;
+        clearTimeout(timer);
+        lineWaiters.delete(waiter);
+        resolve(line);
+      };
+      lineWaiters.add(waiter);
+    });
+
   const close = async () => {
     await stop();
     // Belt and braces: were the demo killed before it could stop its worker, stop it here.
@@ -81,7 +102,7 @@ export async function startDemo(env: Record<string, string> = {}): Promise<Runni
   );
   try {
     const url = await Promise.race([ready, timeout]);
-    return { url, dataDir, output, workerPid, stop, close };
+    return { url, dataDir, output, workerPid, waitForLine, stop, close };
   } catch (error) {
     await close();
     throw error;

@@ -124,6 +124,8 @@ describe('stopping the demo', () => {
     const demo = await startDemo();
     try {
       expect(isAlive(demo.workerPid)).toBe(true);
+      // Stop a worker that is up: before it is ready, it has no signal handler to be clean with.
+      await demo.waitForLine(/worker \| .* ready: /);
       expect(await demo.stop()).toBe(0);
       expect(isAlive(demo.workerPid)).toBe(false);
       expect(demo.output.join('\n')).toMatch(/warm shutdown/);
