@@ -130,8 +130,9 @@ export function parseCronExpression(
   });
   const second = fields.second ?? { text: '0', values: new Set([0]) };
   const all = { ...(fields as Record<Exclude<CronFieldName, 'second'>, ParsedField>), second };
-  // Vixie cron: a day field that starts with "*" (even "*/2") turns OR into AND. With "*" itself
-  // AND and OR agree, so this one rule covers every case.
+  // Vixie cron: a day field that starts with "*" (even "*/2") turns OR into AND. Croner alone
+  // (domAndDow false, the old legacyMode) would OR "*/2" with a weekday. With "*" itself AND and
+  // OR agree, so this one rule covers every case.
   const daysMatchBoth =
     dayMatch === 'both' ||
     all.dayOfMonth.text.startsWith('*') ||
