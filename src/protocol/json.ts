@@ -192,7 +192,7 @@ function untag(value: WideJsonValue, depth: number): WideJsonValue {
   if (keys.length === 2 && '__type__' in value && '__value__' in value) {
     const type = value.__type__;
     const decoder = typeof type === 'string' && Object.prototype.hasOwnProperty.call(TAG_DECODERS, type) ? TAG_DECODERS[type] : undefined;
-    const decoded = decoder?.(value.__value__ as WideJsonValue);
+    const decoded = decoder?.(value.__value__);
     if (decoded !== undefined) return decoded;
   }
   for (const key of keys) value[key] = untag(value[key] as WideJsonValue, depth + 1);

@@ -54,7 +54,7 @@ const enum Kind {
 
 /** Celery's saferepr of a JSON value; see the file header for how it differs from repr(). */
 export function saferepr(value: WideJsonValue, options: SafereprOptions = {}): string {
-  const writer = new SafeWriter(options.maxlen ?? null, options.maxlevels ?? REPR_MAX_LEVELS);
+  const writer = new SafeWriter(options.maxlen ?? null, options.maxlevels === undefined ? REPR_MAX_LEVELS : options.maxlevels);
   writer.value(value, 0, options.tuple === true);
   return writer.finish();
 }
@@ -176,7 +176,10 @@ function scalarRepr(v: WideJsonValue | undefined): string {
       return v.toString();
     case 'boolean':
       return v ? 'True' : 'False';
-    default:
+    case 'object':
+    case 'undefined':
+    case 'function':
+    case 'symbol':
       return 'None';
   }
 }

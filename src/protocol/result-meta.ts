@@ -29,6 +29,7 @@
  * carry their own Celery identity (RemoteTaskError, or any error with string `excType` and
  * `excModule`, e.g. TaskRevokedError in celery.exceptions) are written with it unchanged.
  */
+import { inspect } from 'node:util';
 import { MalformedResultMetaError } from './errors.js';
 import { isJsonObject, parseCeleryJson, toPythonJson } from './json.js';
 import { pythonRepr } from './repr.js';
@@ -140,7 +141,7 @@ export function buildResultMeta(input: ResultMetaInput): ResultMeta {
   const dateDone = input.dateDone !== undefined ? input.dateDone : READY_STATES.has(input.status) ? now : null;
   return {
     status: input.status,
-    result: (input.result ?? null) as JsonValue,
+    result: (input.result ?? null),
     traceback: input.traceback ?? null,
     children: input.children ?? [],
     date_done: dateDone === null ? null : formatCeleryDate(dateDone),
@@ -246,9 +247,9 @@ function plainData(value: unknown): JsonValue {
     const copy = JSON.parse(JSON.stringify(value)) as JsonValue | undefined;
     if (copy !== undefined) return copy;
   } catch {
-    // Not JSON-able (cycle, bigint, function): fall through to its text.
+    // Not JSON-able (cycle, bigint, function): fall through to a readable description.
   }
-  return String(value);
+  return inspect(value, { depth: 2, breakLength: Infinity });
 }
 
 /** JS built-in error classes and the Python builtin each is closest to. */

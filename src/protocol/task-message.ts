@@ -508,5 +508,11 @@ function describe(value: JsonValue | undefined): string {
       return `the number ${value}`;
     case 'boolean':
       return String(value);
+    case 'bigint':
+      return 'an integer';
+    case 'function':
+    case 'symbol':
+    case 'undefined':
+      return typeof value;
   }
 }

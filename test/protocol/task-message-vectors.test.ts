@@ -39,7 +39,7 @@ function untagged(value: JsonValue): JsonValue {
   if (Array.isArray(value)) return value.map(untagged);
   if (value !== null && typeof value === 'object') {
     const keys = Object.keys(value);
-    if (keys.length === 2 && typeof value.__type__ === 'string' && '__value__' in value) return value.__value__ as JsonValue;
+    if (keys.length === 2 && typeof value.__type__ === 'string' && '__value__' in value) return value.__value__;
     return Object.fromEntries(keys.map((k) => [k, untagged(value[k] as JsonValue)]));
   }
   return value;
