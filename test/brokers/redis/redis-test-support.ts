@@ -55,10 +55,14 @@ export class PrivateRedis {
   private child: ChildProcess | undefined;
   readonly dir = mkdtempSync(path.join(os.tmpdir(), 'celeriac-redis-'));
 
-  constructor(readonly port: number) {}
+  constructor(
+    readonly port: number,
+    /** Also listen on `<dir>/redis.sock`. */
+    readonly unixSocket = false,
+  ) {}
 
-  static async start(): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await sparePort());
+  static async start(options: { unixSocket?: boolean } = {}): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await sparePort(), options.unixSocket);
     await redis.start();
     return redis;
   }
@@ -68,11 +72,9 @@ export class PrivateRedis {
   }
 
   async start(): Promise<void> {
-    const child = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir],
-      { stdio: 'ignore' },
-    );
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir];
+    if (this.unixSocket) args.push('--unixsocket', path.join(this.dir, 'redis.sock'), '--unixsocketperm', '700');
+    const child = spawn('redis-server', args, { stdio: 'ignore' });
     this.child = child;
     const deadline = Date.now() + 5000;
     for (;;) {

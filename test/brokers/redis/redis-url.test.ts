@@ -1,0 +1,54 @@
+/**
+ * Redis URL forms: host, port, database, password (and user), TLS, unix sockets, the
+ * `keyPrefix` and broker query options, and clear errors for what is not a Redis URL.
+ * Pure parsing: no Redis needed.
+ */
+import { describe, expect, it } from 'vitest';
+import { InvalidRedisUrlError, parseRedisUrl } from '../../../src/brokers/redis/index.js';
+import { resolveBrokerSettings } from '../../../src/brokers/redis/options.js';
+
+describe('parseRedisUrl', () => {
+  it('reads host, port and database, defaulting to 127.0.0.1:6379/0', () => {
+    expect(parseRedisUrl('redis://').connection).toMatchObject({ host: '127.0.0.1', port: 6379 });
+    expect(parseRedisUrl('redis://cache.internal:6380/2').connection).toMatchObject({ host: 'cache.internal', port: 6380, db: 2 });
+  });
+
+  it('reads a password alone (Celery’s redis://:pw@host form) or with a user, decoding escapes', () => {
+    expect(parseRedisUrl('redis://:s%40cret@h:1/0').connection).toMatchObject({ password: 's@cret' });
+    expect(parseRedisUrl('redis://app:pw@h').connection).toMatchObject({ username: 'app', password: 'pw' });
+  });
+
+  it('hides the password in what it displays', () => {
+    const config = parseRedisUrl('redis://app:hunter2@h:6379/0');
+    expect(config.display).not.toContain('hunter2');
+  });
+
+  it('turns on TLS for rediss://', () => {
+    expect(parseRedisUrl('rediss://secure.example:6380').connection.tls).toEqual({ servername: 'secure.example' });
+  });
+
+  it('reads a unix socket path and its ?db=', () => {
+    expect(parseRedisUrl('unix:///run/redis/redis.sock?db=4').connection).toMatchObject({ path: '/run/redis/redis.sock', db: 4 });
+  });
+
+  it('reads ?keyPrefix= and the broker options from the query', () => {
+    const config = parseRedisUrl('redis://h/0?keyPrefix=tenant1:&visibilityTimeout=7200&delayMode=queue');
+    expect(config.keyPrefix).toBe('tenant1:');
+    const settings = resolveBrokerSettings(config, {});
+    expect(settings).toMatchObject({ keyPrefix: 'tenant1:', visibilityTimeoutMs: 7_200_000, delayMode: 'queue' });
+    expect(resolveBrokerSettings(config, { keyPrefix: 'given:' }).keyPrefix).toBe('given:');
+  });
+
+  it('derives the heartbeat and restore interval from the lease, and refuses a heartbeat as long as the lease', () => {
+    const settings = resolveBrokerSettings(parseRedisUrl('redis://h'), { leaseMs: 9000 });
+    expect(settings).toMatchObject({ leaseMs: 9000, heartbeatMs: 3000, restoreIntervalMs: 4500, visibilityTimeoutMs: 3_600_000 });
+    expect(() => resolveBrokerSettings(parseRedisUrl('redis://h'), { leaseMs: 1000, heartbeatMs: 1000 })).toThrow(/heartbeatMs/);
+  });
+
+  it('rejects what is not a Redis URL with a message that shows the accepted forms', () => {
+    expect(() => parseRedisUrl('amqp://h')).toThrow(InvalidRedisUrlError);
+    expect(() => parseRedisUrl('redis://h/notadb')).toThrow(/database number/);
+    expect(() => parseRedisUrl('unix://')).toThrow(/socket path/);
+    expect(() => parseRedisUrl('not a url')).toThrow(/redis:\/\//);
+  });
+});
