@@ -183,7 +183,15 @@ export class SqliteConsumer implements Consumer {
         );
       }
       try {
-        await this.host.settle(op);
+        const leaseHeld = await this.host.settle(op);
+        if (!leaseHeld) {
+          this.reportError(
+            new CeleriacError(
+              `Could not ${op.kind} message ${row.id} of queue "${row.queue}": its lease had expired and another ` +
+                `consumer holds it now, so that consumer settles it (nothing was changed here).`,
+            ),
+          );
+        }
       } finally {
         // Even when the settle failed, free the slot and stop renewing: the lease then
         // expires and the message is delivered again, never stuck.
