@@ -54,7 +54,8 @@ export function pythonJsonString(text: string): string {
 
 /**
  * The exact text Python's `json.dumps(value)` writes for the same data.
- * Object keys keep insertion order; keys whose value is `undefined` are left out and
+ * Object keys keep insertion order, except that JavaScript itself lists integer-like keys
+ * (`"1"`, `"42"`) first in any object; keys whose value is `undefined` are left out and
  * `undefined` in an array is written `null`, as JSON.stringify does. Objects with a
  * `toJSON` method (Date) are written as what it returns.
  * @throws TypeError on a circular or absurdly deep structure, or a value JSON cannot hold.

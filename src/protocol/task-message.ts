@@ -239,6 +239,11 @@ function dateHeader(value: Date | string, what: string): string {
 
 /**
  * Read a task message as Celery 5.2 to 5.6 (and protocol v1 senders) write it.
+ *
+ * Values come back as JSON.parse gives them: integers past 2^53 are rounded (use
+ * `parseCeleryJson(text, { bigint: true })` on the body to keep them), kombu's tagged
+ * datetimes/dates/UUIDs/decimals become strings. Naive datetimes are UTC, even from a v1
+ * sender with `utc: false` (Celery itself has run with enable_utc since 4.0).
  * @throws UnsupportedContentTypeError for anything but JSON (pickle is never deserialized).
  * @throws MalformedMessageError with a one-line reason for anything that is not a valid task.
  */
