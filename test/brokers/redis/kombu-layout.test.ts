@@ -45,7 +45,7 @@ function tagOf(envelope: string): string {
 }
 
 describe.each(STACKS)('kombu layout against Celery %s', (stack) => {
-  it.each(['send_delay.json', 'send_expires_seconds.json', 'send_options_misc.json', 'send_queue_other.json'])(
+  it.for(['send_delay.json', 'send_expires_seconds.json', 'send_options_misc.json', 'send_queue_other.json'])(
     'publishes %s byte for byte as Celery did, into the same list',
     async (file, ctx) => {
       const { prefix, broker, raw } = await setup(ctx);

@@ -12,6 +12,7 @@ import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import type { Delivery } from '../../../src/brokers/broker.js';
 import { createRedisBroker, type RedisBroker, type RedisBrokerOptions } from '../../../src/brokers/redis/index.js';
 import { makeMessage, sleep, waitFor } from '../broker-conformance.js';
+import { idOf } from '../conformance/harness.js';
 import { requireService } from '../../support/services.js';
 import { deleteByPrefix, rawClient, REDIS_URL } from './redis-test-support.js';
 
@@ -59,8 +60,9 @@ function spawnConsumer(prefix: string, queue: string, mode: 'hold' | 'work', pre
     partial = parts.pop() ?? '';
     lines.push(...parts);
   });
-  cleanups.push(async () => {
+  cleanups.push(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    return Promise.resolve();
   });
   return {
     process: child,
@@ -73,7 +75,7 @@ function collect(deliveries: Delivery[]) {
   return (delivery: Delivery) => deliveries.push(delivery);
 }
 
-const ids = (deliveries: Delivery[]) => deliveries.map((d) => String(d.message.headers.id));
+const ids = (deliveries: Delivery[]) => deliveries.map(idOf);
 
 describe('redis leases: kill -9 loses nothing', () => {
   it('gives the message a SIGKILLed consumer held to another consumer, flagged redelivered', async (ctx) => {
@@ -167,7 +169,7 @@ describe('redis delayed delivery', () => {
     await broker.restoreStale();
     expect(ids(got)).toEqual(['now']);
     expect(await raw.hlen(`${prefix}unacked`)).toBe(0);
-    const delayed = await raw.zrange(`${prefix}celeriac.delayed`, 0, -1, 'WITHSCORES');
+    const delayed = await raw.zrange(`${prefix}celeriac.delayed`, '0', '-1', 'WITHSCORES');
     expect(delayed).toHaveLength(2);
     expect(Number(delayed[1])).toBe(due);
     expect(delayed[0]).toMatch(/^1:q\{"body": /);
@@ -205,7 +207,7 @@ describe('redis delayed delivery', () => {
     }
     const due = Date.now() + 400;
     const sent = Array.from({ length: 60 }, (_, i) => `due-${i}`);
-    await brokers[0]!.publishMany(sent.map((id, i) => ({ message: makeMessage(id), options: { queue: 'race', deliverAt: due + (i % 5) } })));
+    await brokers[0].publishMany(sent.map((id, i) => ({ message: makeMessage(id), options: { queue: 'race', deliverAt: due + (i % 5) } })));
     await waitFor('all due messages', () => got.length >= sent.length, 5000);
     await sleep(1500);
     expect(got.length).toBe(sent.length);

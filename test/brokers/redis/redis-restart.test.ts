@@ -11,6 +11,7 @@ import { createRedisBroker, type RedisBroker } from '../../../src/brokers/redis/
 import { createRedisBackend } from '../../../src/backends/redis/index.js';
 import { BrokerConnectionError } from '../../../src/errors.js';
 import { makeMessage, sleep, waitFor } from '../broker-conformance.js';
+import { idOf } from '../conformance/harness.js';
 import { PrivateRedis } from './redis-test-support.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -41,7 +42,7 @@ describe('redis restart', () => {
       queues: ['load'],
       prefetch: 20,
       onDelivery: (delivery: Delivery) => {
-        received.add(String(delivery.message.headers.id));
+        received.add(idOf(delivery));
         void delivery.ack().catch(() => undefined);
       },
       onError: (error) => errors.push(error),
