@@ -160,6 +160,7 @@ export class SqliteBroker implements Broker {
       setPrefetch: (prefetch) => consumer.setPrefetch(prefetch),
       cancel: async () => {
         this.consumers.delete(consumer);
+        if (options.onError) this.consumerErrors.delete(options.onError);
         await cancel();
       },
     };
