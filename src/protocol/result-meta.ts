@@ -154,7 +154,7 @@ export function buildResultMeta(input: ResultMetaInput): ResultMeta {
 
 /** An exception a task raised on a remote worker (Python or Node), as read from its meta. */
 export class RemoteTaskError extends Error {
-  /** Python class name, e.g. `ValueError` or `CustomError`. Also the error's `name`. */
+  /** Python class name, e.g. `ValueError` or `CustomError`; the error's `name` unless a JS worker raised it. */
   readonly excType: string;
   /** Python module, e.g. `builtins`, `tasks`, `celery.exceptions`; null when not given. */
   readonly excModule: string | null;
@@ -177,7 +177,9 @@ export class RemoteTaskError extends Error {
     this.excMessage = excMessage;
     this.traceback = traceback;
     this.jsType = typeof serialized.exc_js_type === 'string' ? serialized.exc_js_type : null;
-    this.name = this.excType;
+    // A JS caller reading a JS worker's failure wants the class it threw (CardDeclinedError),
+    // not the Python builtin it travelled as; Python errors keep their own name.
+    this.name = this.jsType ?? this.excType;
   }
 
   /** `module.Type` as Python prints it (just `Type` for builtins). */

@@ -10,7 +10,7 @@ import type { Celeriac } from '../app/celeriac.js';
 import type { Task } from '../app/task.js';
 import { Retry, runWithContext } from '../app/task-context.js';
 import { decodeTaskMessage, type DecodedTaskMessage } from '../protocol/task-message.js';
-import { serializeError } from '../protocol/result-meta.js';
+import { formatTraceback, serializeError } from '../protocol/result-meta.js';
 import type { JsonValue, ResultMeta } from '../protocol/types.js';
 import {
   ArgumentValidationError,
@@ -93,7 +93,7 @@ export async function admit(delivery: Delivery, deps: ExecutorDeps): Promise<Adm
   const args = await resolveArgs(decoded, task).catch((error: Error) => error);
   if (args instanceof Error) {
     logger.error({ id: decoded.id }, `Rejected task ${decoded.name}[${decoded.id}]: ${args.message}`);
-    const meta = buildMeta(base, 'FAILURE', serializeError(args) as JsonValue, args.stack ?? null);
+    const meta = buildMeta(base, 'FAILURE', serializeError(args) as JsonValue, stackOf(args));
     await storeQuietly(deps, meta);
     await delivery.reject({ requeue: false, reason: args.message });
     return { kind: 'settled' };
@@ -288,8 +288,9 @@ function isAbortError(error: unknown): boolean {
   return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeLimitExceeded');
 }
 
+/** A Python-shaped traceback, so Python clients with remote tracebacks can parse it. */
 function stackOf(error: unknown): string | null {
-  return error instanceof Error ? (error.stack ?? null) : null;
+  return error instanceof Error ? formatTraceback(error) : null;
 }
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

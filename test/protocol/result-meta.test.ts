@@ -105,7 +105,12 @@ describe('deserializeError', () => {
   it('restores the JS class name of an error a Celeriac worker stored', () => {
     class PaymentDeclined extends Error {}
     const error = deserializeError(serializeError(new PaymentDeclined('card declined')));
-    expect([error.name, error.jsType, error.message]).toEqual(['Exception', 'PaymentDeclined', 'card declined']);
+    expect([error.name, error.excType, error.jsType, error.message]).toEqual([
+      'PaymentDeclined',
+      'Exception',
+      'PaymentDeclined',
+      'card declined',
+    ]);
   });
 });
 
