@@ -41,13 +41,14 @@ export class SettleBatcher {
     });
   }
 
-  /** Commits whatever is pending now (used by close before releasing leases). */
+  /** Waits for the scheduled flush, then commits whatever is pending. */
   async drain(): Promise<void> {
     await this.flushing;
     this.flushNow();
   }
 
-  private flushNow(): void {
+  /** Commits whatever is pending, synchronously (close calls it right before releasing leases). */
+  flushNow(): void {
     this.scheduled = false;
     const batch = this.pending;
     this.pending = [];

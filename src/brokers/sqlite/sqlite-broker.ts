@@ -202,6 +202,9 @@ export class SqliteBroker implements Broker {
     this.consumers.clear();
     if (this.messageStore) {
       await this.batcher.drain();
+      // Settles asked for while we awaited: commit them in this same synchronous stretch,
+      // so no ack is pending when its lease is released below.
+      this.batcher.flushNow();
       const held = [...this.leases.held].filter((lease) => !lease.lost);
       this.leases.stop();
       this.leases.held.clear();
