@@ -1,0 +1,209 @@
+/**
+ * A consumer of one or more queues on its own channel, with manual acks and a prefetch
+ * limit (basic.qos), that comes back by itself: after a lost connection it opens a new
+ * channel, declares its queues again and resumes; after a lost channel alone (RabbitMQ
+ * closed it, or the queue was deleted) likewise.
+ *
+ * Prefetch: on classic queues one channel-wide limit (qos global) bounds what the consumer
+ * holds across all its queues and changes at once; quorum queues refuse a global qos, so
+ * there each queue gets the limit and a change re-subscribes.
+ *
+ * Must never deliver on a cancelled consumer, and never settle a message on another
+ * channel than the one it came on.
+ */
+import type * as Amqplib from 'amqplib';
+import type { Consumer, ConsumeOptions } from '../broker.js';
+import { BrokerConnectionError } from '../../errors.js';
+import type { AmqpConnection } from './connection.js';
+import { AmqpDelivery, type DeliveryChannel, type DeliveryDeps } from './delivery.js';
+import { fromAmqpMessage } from './message-codec.js';
+import type { Topology } from './topology.js';
+import type { TransportMessage } from '../../protocol/types.js';
+
+export interface ConsumerDeps {
+  connection: AmqpConnection;
+  topology: Topology;
+  queueType: 'classic' | 'quorum';
+  timeoutMs: number;
+  /** How a delivery is deferred or dead-lettered (the broker's publisher). */
+  settle: Omit<DeliveryDeps, 'onSettled' | 'onError'>;
+  /** Sees each message before the handler (the broker notes reply routes). */
+  onMessage(message: TransportMessage): void;
+}
+
+interface Subscription {
+  epoch: number;
+  via: DeliveryChannel;
+  tags: string[];
+  /** Deliveries of this channel not settled yet. */
+  held: number;
+}
+
+/** Waits this long before re-subscribing after a lost channel, so a failing queue cannot spin. */
+const RESUBSCRIBE_DELAY_MS = 500;
+
+export class AmqpConsumer implements Consumer {
+  private prefetch: number;
+  private cancelled = false;
+  private current: Subscription | undefined;
+  private removeHook: (() => void) | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private subscribing: Promise<void> | undefined;
+  private readonly onError: (error: Error) => void;
+
+  constructor(
+    private readonly deps: ConsumerDeps,
+    private readonly options: ConsumeOptions,
+  ) {
+    this.prefetch = Math.max(1, options.prefetch);
+    this.onError = options.onError ?? (() => undefined);
+  }
+
+  /** Subscribes; rejects if the first subscription fails. Later losses are recovered. */
+  async start(): Promise<void> {
+    await this.subscribe();
+    this.removeHook = this.deps.connection.onSetup(async () => {
+      // A new connection: the old channel is gone with its deliveries (RabbitMQ requeued them).
+      this.current = undefined;
+      await this.resubscribe();
+    });
+  }
+
+  setPrefetch(prefetch: number): void {
+    this.prefetch = Math.max(1, prefetch);
+    const subscription = this.current;
+    if (!subscription || !subscription.via.alive || this.cancelled) return;
+    if (this.deps.queueType === 'classic') {
+      subscription.via.channel.prefetch(this.prefetch, true).catch((error: Error) => this.onError(error));
+    } else {
+      void this.restartSubscription(subscription);
+    }
+  }
+
+  async cancel(): Promise<void> {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.removeHook?.();
+    clearTimeout(this.retryTimer);
+    await this.subscribing?.catch(() => undefined);
+    const subscription = this.current;
+    if (!subscription?.via.alive) return;
+    for (const tag of subscription.tags) await subscription.via.channel.cancel(tag).catch(() => undefined);
+    // Held deliveries stay valid until settled; the channel closes after the last one.
+    if (subscription.held === 0) await this.closeChannel(subscription);
+  }
+
+  private async resubscribe(): Promise<void> {
+    if (this.cancelled) return;
+    try {
+      await this.subscribe();
+    } catch (error) {
+      this.onError(new BrokerConnectionError(`Resuming the consumer of ${this.options.queues.join(', ')} failed: ${(error as Error).message}`, { cause: error }));
+      this.scheduleResubscribe();
+    }
+  }
+
+  private scheduleResubscribe(): void {
+    if (this.cancelled || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.deps.connection.isReady && !this.current) void this.resubscribe();
+    }, RESUBSCRIBE_DELAY_MS);
+  }
+
+  private subscribe(): Promise<void> {
+    this.subscribing ??= this.openSubscription().finally(() => (this.subscribing = undefined));
+    return this.subscribing;
+  }
+
+  private async openSubscription(): Promise<void> {
+    const connection = await this.deps.connection.ready(this.deps.timeoutMs, 'Consuming');
+    const epoch = this.deps.connection.epoch;
+    for (const queue of this.options.queues) await this.deps.topology.ensureQueue(queue);
+    const channel = await connection.createChannel();
+    const subscription: Subscription = { epoch, via: { channel, alive: true }, tags: [], held: 0 };
+    channel.on('error', (error: Error) => this.onError(new BrokerConnectionError(`Consumer channel error: ${error.message}`, { cause: error })));
+    channel.on('close', () => this.onChannelClosed(subscription));
+    try {
+      subscription.tags = await this.consumeAll(subscription);
+    } catch (error) {
+      await channel.close().catch(() => undefined);
+      throw error;
+    }
+    if (this.cancelled) {
+      await channel.close().catch(() => undefined);
+      return;
+    }
+    this.current = subscription;
+  }
+
+  private async consumeAll(subscription: Subscription): Promise<string[]> {
+    const { channel } = subscription.via;
+    await channel.prefetch(this.prefetch, this.deps.queueType === 'classic');
+    const tags: string[] = [];
+    for (const queue of this.options.queues) {
+      const name = this.deps.topology.name(queue);
+      const reply = await channel.consume(name, (raw) => this.onRaw(raw, queue, subscription), { noAck: false });
+      tags.push(reply.consumerTag);
+    }
+    return tags;
+  }
+
+  /** Quorum queues: a new per-consumer limit applies only to a new subscription. */
+  private async restartSubscription(subscription: Subscription): Promise<void> {
+    try {
+      for (const tag of subscription.tags) await subscription.via.channel.cancel(tag);
+      subscription.tags = await this.consumeAll(subscription);
+    } catch (error) {
+      this.onError(error as Error);
+    }
+  }
+
+  private onRaw(raw: Amqplib.ConsumeMessage | null, queue: string, subscription: Subscription): void {
+    const { via } = subscription;
+    if (raw === null) {
+      // RabbitMQ cancelled us (queue deleted): start over on a fresh channel.
+      this.onError(new BrokerConnectionError(`RabbitMQ cancelled the consumer of ${queue} (queue deleted?); subscribing again.`));
+      void via.channel.close().catch(() => undefined);
+      return;
+    }
+    if (this.cancelled) {
+      // Arrived between cancel and cancel-ok: it goes back at once for another consumer.
+      if (via.alive) via.channel.reject(raw, true);
+      return;
+    }
+    const message = fromAmqpMessage(raw);
+    this.deps.onMessage(message);
+    subscription.held += 1;
+    const delivery = new AmqpDelivery(message, queue, raw.fields.redelivered, raw, via, {
+      ...this.deps.settle,
+      onSettled: () => this.onSettled(subscription),
+      onError: this.onError,
+    });
+    try {
+      this.options.onDelivery(delivery);
+    } catch (error) {
+      this.onError(new BrokerConnectionError(`The delivery handler threw: ${(error as Error).message}`, { cause: error }));
+    }
+  }
+
+  private onSettled(subscription: Subscription): void {
+    subscription.held = Math.max(0, subscription.held - 1);
+    if (this.cancelled && subscription.held === 0 && this.current === subscription) void this.closeChannel(subscription);
+  }
+
+  private onChannelClosed(subscription: Subscription): void {
+    subscription.via.alive = false; // RabbitMQ requeued what the channel held.
+    if (this.current !== subscription) return;
+    this.current = undefined;
+    // A lost connection brings its own re-subscription (setup hook); a lost channel does not.
+    const sameConnection = this.deps.connection.isReady && this.deps.connection.epoch === subscription.epoch;
+    if (!this.cancelled && sameConnection) this.scheduleResubscribe();
+  }
+
+  private async closeChannel(subscription: Subscription): Promise<void> {
+    if (this.current === subscription) this.current = undefined;
+    subscription.via.alive = false;
+    await subscription.via.channel.close().catch(() => undefined);
+  }
+}

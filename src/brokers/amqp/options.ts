@@ -1,0 +1,149 @@
+/**
+ * The AMQP broker's options, their defaults, and the broker URL read the way kombu reads
+ * it (`amqp://user:pass@host:port/vhost`, `//` meaning the vhost `/`), so a Celery user's
+ * URL works unchanged. Pure: no I/O.
+ */
+import type { BrokerFactoryOptions } from '../registry.js';
+import type * as Amqplib from 'amqplib';
+import { CeleriacError } from '../../errors.js';
+
+export interface AmqpBrokerOptions extends BrokerFactoryOptions {
+  /**
+   * Type of the work queues. `quorum` adds `x-queue-type: quorum`, as Celery 5.5's
+   * `task_default_queue_type='quorum'` does; both sides must agree or RabbitMQ refuses the
+   * declaration. @default 'classic' (Celery's default)
+   */
+  queueType?: 'classic' | 'quorum';
+  /**
+   * Type of each queue's exchange (named after the queue, as Celery names it).
+   * @default 'direct' (Celery's default; Celery 5.5 quorum setups use 'topic')
+   */
+  exchangeType?: 'direct' | 'topic';
+  /**
+   * Declares work queues with `x-max-priority` so priorities are served (Celery's
+   * `task_queue_max_priority`). Classic queues only. @example maxPriority: 10
+   */
+  maxPriority?: number;
+  /**
+   * Dead-letter rejected messages: declares the direct exchange `celeriac.dead-letter` and,
+   * per work queue `q`, a queue `q.dead-letter`; work queues get `x-dead-letter-exchange`
+   * so RabbitMQ's own dead letters (expired, rejected by Python workers) land there too.
+   * Python Celery must then declare the queues with the same `queue_arguments`.
+   * @default false
+   */
+  deadLetter?: boolean;
+  /**
+   * Hold delayed messages (countdown, ETA, retries) in RabbitMQ with Celery 5.5's native
+   * delayed delivery topology (`celery_delayed_0..27`), never in a worker.
+   * @default true
+   */
+  delayedDelivery?: boolean;
+  /**
+   * Queue type of the `celery_delayed_*` levels. `quorum` (Celery's choice) moves messages
+   * between levels at least once and needs RabbitMQ 3.10+; `classic` works on older servers
+   * but RabbitMQ may drop a message if it fails while moving it. @default 'quorum'
+   */
+  delayedQueueType?: 'quorum' | 'classic';
+  /** Shown in RabbitMQ's management UI and `rabbitmqctl list_connections`. @default 'celeriac <pid>' */
+  connectionName?: string;
+  /** AMQP heartbeat in seconds: how soon a dead connection is noticed. 0 disables. @default 30 */
+  heartbeatSeconds?: number;
+  /** How long `connect()` keeps trying before it fails. @default 15000 */
+  connectTimeoutMs?: number;
+  /**
+   * How long a publish may wait, during an outage, for the connection to come back and the
+   * broker to confirm, before it fails with BrokerConnectionError. @default 30000
+   */
+  publishTimeoutMs?: number;
+  /** Reconnect backoff: first delay and cap, in ms (with jitter). @default { initial: 100, max: 5000 } */
+  reconnectDelayMs?: { initial?: number; max?: number };
+  /** TLS and socket options passed to amqplib (`ca`, `cert`, `key`, `servername`, ...). */
+  socketOptions?: Amqplib.SocketOptions;
+  /** Told about connection losses and other errors the broker recovers from on its own. */
+  onError?: (error: Error) => void;
+}
+
+export interface ResolvedAmqpOptions {
+  target: Amqplib.Options.Connect;
+  redactedUrl: string;
+  keyPrefix: string;
+  queueType: 'classic' | 'quorum';
+  exchangeType: 'direct' | 'topic';
+  maxPriority: number | undefined;
+  deadLetter: boolean;
+  delayedDelivery: boolean;
+  delayedQueueType: 'quorum' | 'classic';
+  connectionName: string;
+  connectTimeoutMs: number;
+  publishTimeoutMs: number;
+  reconnectInitialMs: number;
+  reconnectMaxMs: number;
+  socketOptions: Amqplib.SocketOptions;
+  onError: (error: Error) => void;
+}
+
+export class InvalidAmqpOptionsError extends CeleriacError {}
+
+/** Reads an `amqp://` or `amqps://` URL as kombu does. */
+export function parseAmqpUrl(url: string, heartbeatSeconds: number): Amqplib.Options.Connect {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new InvalidAmqpOptionsError(`"${redact(url)}" is not a valid AMQP URL: use amqp://user:pass@host:5672/vhost.`);
+  }
+  const protocol = parsed.protocol.replace(/:$/, '').toLowerCase();
+  if (protocol !== 'amqp' && protocol !== 'amqps') {
+    throw new InvalidAmqpOptionsError(`"${redact(url)}" is not an AMQP URL: it must start with amqp:// or amqps://.`);
+  }
+  // kombu: everything after the first "/" is the vhost, URL-decoded; none means "/".
+  const rawPath = parsed.pathname.startsWith('/') ? parsed.pathname.slice(1) : parsed.pathname;
+  const vhost = rawPath === '' ? '/' : decodeURIComponent(rawPath);
+  const heartbeat = parsed.searchParams.get('heartbeat');
+  return {
+    protocol,
+    hostname: parsed.hostname || 'localhost',
+    port: parsed.port ? Number(parsed.port) : protocol === 'amqps' ? 5671 : 5672,
+    username: parsed.username ? decodeURIComponent(parsed.username) : 'guest',
+    password: parsed.password ? decodeURIComponent(parsed.password) : 'guest',
+    vhost,
+    heartbeat: heartbeat !== null ? Number(heartbeat) : heartbeatSeconds,
+    locale: 'en_US',
+  };
+}
+
+export function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
+}
+
+export function resolveAmqpOptions(url: string, options: AmqpBrokerOptions): ResolvedAmqpOptions {
+  const queueType = options.queueType ?? 'classic';
+  if (options.maxPriority !== undefined) {
+    if (!Number.isInteger(options.maxPriority) || options.maxPriority < 1 || options.maxPriority > 255) {
+      throw new InvalidAmqpOptionsError(`maxPriority must be an integer from 1 to 255, not ${options.maxPriority}.`);
+    }
+    if (queueType === 'quorum') {
+      throw new InvalidAmqpOptionsError(
+        'maxPriority needs classic queues: RabbitMQ quorum queues do not take x-max-priority. Drop one of the two options.',
+      );
+    }
+  }
+  return {
+    target: parseAmqpUrl(url, options.heartbeatSeconds ?? 30),
+    redactedUrl: redact(url),
+    keyPrefix: options.keyPrefix ?? '',
+    queueType,
+    exchangeType: options.exchangeType ?? 'direct',
+    maxPriority: options.maxPriority,
+    deadLetter: options.deadLetter ?? false,
+    delayedDelivery: options.delayedDelivery ?? true,
+    delayedQueueType: options.delayedQueueType ?? 'quorum',
+    connectionName: options.connectionName ?? `celeriac ${process.pid}`,
+    connectTimeoutMs: options.connectTimeoutMs ?? 15_000,
+    publishTimeoutMs: options.publishTimeoutMs ?? 30_000,
+    reconnectInitialMs: options.reconnectDelayMs?.initial ?? 100,
+    reconnectMaxMs: options.reconnectDelayMs?.max ?? 5000,
+    socketOptions: options.socketOptions ?? {},
+    onError: options.onError ?? (() => undefined),
+  };
+}

@@ -1,0 +1,131 @@
+/**
+ * Publishes with publisher confirms: a publish resolves only when RabbitMQ has confirmed
+ * it holds the message (written to disk for durable queues). During an outage a publish
+ * waits, up to its deadline, for the connection to come back and is sent again; after the
+ * deadline it fails with BrokerConnectionError, so the caller always knows.
+ *
+ * Must never resolve before the confirm, and never drop a publish silently. A message
+ * whose confirm was lost with the connection is sent again: at least once, possibly twice
+ * (Celery does the same; task ids make duplicates recognisable).
+ */
+import type * as Amqplib from 'amqplib';
+import { BrokerConnectionError } from '../../errors.js';
+import type { AmqpConnection } from './connection.js';
+
+/** RabbitMQ answered with basic.nack: it will not take the message (e.g. a full queue). */
+export class PublishRejectedError extends BrokerConnectionError {}
+
+export interface Publication {
+  exchange: string;
+  routingKey: string;
+  content: Buffer;
+  options: Amqplib.Options.Publish;
+}
+
+export class ConfirmPublisher {
+  private channel: { epoch: number; promise: Promise<Amqplib.ConfirmChannel> } | undefined;
+  /** Set while amqplib's write buffer is full: later publishes wait for 'drain'. */
+  private drained: Promise<void> | undefined;
+
+  constructor(
+    private readonly connection: AmqpConnection,
+    private readonly timeoutMs: number,
+    private readonly describe: string,
+  ) {}
+
+  /** Resolves once RabbitMQ confirmed; retries across reconnections until the deadline. */
+  async publish(publication: Publication, deadline = Date.now() + this.timeoutMs): Promise<void> {
+    let lastError: Error | undefined;
+    for (;;) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw this.timedOut(publication, lastError);
+      try {
+        const channel = await this.openChannel(remaining);
+        await this.send(channel, publication, deadline);
+        return;
+      } catch (error) {
+        // Rejected by RabbitMQ, or out of time: final. Anything else means the channel or
+        // connection closed before the confirm: send again on the next one.
+        if (error instanceof BrokerConnectionError) throw error;
+        lastError = error as Error;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    const channel = this.channel;
+    this.channel = undefined;
+    if (channel) await (await channel.promise.catch(() => undefined))?.close().catch(() => undefined);
+  }
+
+  private async send(channel: Amqplib.ConfirmChannel, p: Publication, deadline: number): Promise<void> {
+    while (this.drained) await this.drained;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(this.timedOut(p, undefined)), Math.max(0, deadline - Date.now()));
+      let written: boolean;
+      try {
+        written = channel.publish(p.exchange, p.routingKey, p.content, p.options, (error: unknown) => {
+          clearTimeout(timer);
+          if (!error) resolve();
+          else if (error instanceof Error && error.message === 'message nacked') {
+            reject(
+              new PublishRejectedError(
+                `RabbitMQ refused the message for ${p.exchange || '(default exchange)'} / ${p.routingKey} (basic.nack): ` +
+                  'the queue may be full (x-overflow reject-publish) or the server failed to store it.',
+              ),
+            );
+          } else reject(error instanceof Error ? error : new Error('publish failed'));
+        });
+      } catch (error) {
+        clearTimeout(timer); // amqplib throws at once when the channel is already closed.
+        reject(error instanceof Error ? error : new Error('publish failed'));
+        return;
+      }
+      if (!written && !this.drained) {
+        this.drained = new Promise<void>((release) => {
+          const done = () => {
+            channel.removeListener('drain', done);
+            channel.removeListener('close', done);
+            this.drained = undefined;
+            release();
+          };
+          channel.once('drain', done);
+          channel.once('close', done);
+        });
+      }
+    });
+  }
+
+  private async openChannel(timeoutMs: number): Promise<Amqplib.ConfirmChannel> {
+    const connection = await this.connection.ready(timeoutMs, this.describe);
+    const epoch = this.connection.epoch;
+    if (this.channel && this.channel.epoch === epoch) return this.channel.promise;
+    const promise = connection.createConfirmChannel().then((channel) => {
+      channel.on('error', () => undefined); // Pending confirms fail with 'channel closed'.
+      channel.on('close', () => {
+        if (this.channel?.promise === promise) this.channel = undefined;
+      });
+      return channel;
+    });
+    this.channel = { epoch, promise };
+    promise.catch(() => {
+      if (this.channel?.promise === promise) this.channel = undefined;
+    });
+    return promise;
+  }
+
+  private timedOut(p: Publication, cause: Error | undefined): BrokerConnectionError {
+    const blocked = this.connection.blocked;
+    const why = blocked
+      ? `RabbitMQ is blocking publishers (${blocked})`
+      : cause
+        ? `last error: ${cause.message}`
+        : 'no confirm from RabbitMQ';
+    return new BrokerConnectionError(
+      `${this.describe} to ${p.exchange || '(default exchange)'} / ${p.routingKey} was not confirmed within ` +
+        `${this.timeoutMs} ms (${why}). It may or may not have been stored; publish again if in doubt.`,
+      { cause },
+    );
+  }
+}
