@@ -9,12 +9,14 @@ import type { Broker } from '../brokers/broker.js';
 import type { ResultBackend } from '../backends/backend.js';
 import { createBroker } from '../brokers/registry.js';
 import { createBackend } from '../backends/registry.js';
-import { CeleriacError, TaskNotRegisteredError } from '../errors.js';
+import { CeleriacError } from '../errors.js';
 import { AsyncResult } from './async-result.js';
 import { buildTaskMessage, type BuiltMessage } from './build-message.js';
 import { resolveConfig, type CeleriacOptions, type ResolvedConfig } from './config.js';
 import { Task, TaskRef, type TaskFunction } from './task.js';
 import type { ApplyOptions, TaskOptions } from './task-options.js';
+import type { EntryDefinition } from '../beat/beat-store.js';
+import { toDefinition, type PeriodicOptions } from '../beat/periodic.js';
 
 export class NoResultBackendError extends CeleriacError {
   constructor() {
@@ -38,6 +40,7 @@ export class Celeriac {
   readonly oid = randomUUID();
   readonly origin: string;
   private readonly registry = new Map<string, Task<unknown[], unknown>>();
+  private readonly periodicEntries = new Map<string, EntryDefinition>();
   private brokerPromise: Promise<Broker> | undefined;
   private backendPromise: Promise<ResultBackend> | undefined;
 
@@ -76,6 +79,26 @@ export class Celeriac {
     options: TaskOptions<TArgs> = {},
   ): TaskRef<TArgs, TResult> {
     return new TaskRef<TArgs, TResult>(name, this, options);
+  }
+
+  /**
+   * Declares a periodic task, sent by beat (`celeriac -A <module> beat`, or `worker -B`).
+   * @example
+   * app.periodic('daily-report', {
+   *   task: sendDailyReport,
+   *   schedule: crontab('0 8 * * *', { tz: 'Europe/London' }),
+   *   args: ['sales'],
+   *   options: { expires: 3600 },
+   * });
+   */
+  periodic<TArgs extends unknown[]>(name: string, options: PeriodicOptions<TArgs>): void {
+    if (this.periodicEntries.has(name)) throw new CeleriacError(`A periodic entry named "${name}" is already declared.`);
+    this.periodicEntries.set(name, toDefinition(name, options));
+  }
+
+  /** The periodic entries declared in code, as beat stores them. */
+  periodicDefinitions(): EntryDefinition[] {
+    return [...this.periodicEntries.values()];
   }
 
   /** The registered task with this name, or undefined. */

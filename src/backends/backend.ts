@@ -4,6 +4,7 @@
  * decides what a state means.
  */
 import type { ResultMeta } from '../protocol/types.js';
+import type { BeatStore } from '../beat/beat-store.js';
 
 export type Unsubscribe = () => Promise<void>;
 
@@ -39,5 +40,10 @@ export interface ResultBackend {
   chordPartDone(groupId: string, index: number, meta: ResultMeta, size: number): Promise<number>;
   /** The members' metas in index order (what the chord body receives). */
   chordResults(groupId: string): Promise<ResultMeta[]>;
+  /**
+   * Beat's schedule store kept beside the results (stored schedules, leader lease, run
+   * claims). Absent where the backend cannot hold one (rpc://).
+   */
+  beatStore?(): BeatStore;
   close(): Promise<void>;
 }

@@ -8,6 +8,7 @@ import { registerCallCommand } from './commands/call.js';
 import { registerResultCommand } from './commands/result.js';
 import { registerPurgeCommand } from './commands/purge.js';
 import { registerStatusCommand } from './commands/status.js';
+import { registerBeatCommand } from './commands/beat.js';
 
 export interface GlobalOptions {
   app?: string;
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerResultCommand(program);
   registerPurgeCommand(program);
   registerStatusCommand(program);
+  registerBeatCommand(program);
   return program;
 }
 

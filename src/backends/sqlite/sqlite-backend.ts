@@ -13,6 +13,7 @@ import { openDatabase, type DbHandle } from '../../brokers/sqlite/database.js';
 import { parseSqliteUrl, type SqliteLocation } from '../../brokers/sqlite/sqlite-url.js';
 import { ResultStore, type ResultChange, type RevokeChange } from './result-store.js';
 import { ResultWatcher } from './result-watcher.js';
+import { SqliteBeatStore } from './beat-store.js';
 
 /** Celery's default `result_expires`: one day. */
 export const DEFAULT_RESULT_EXPIRES_MS = 86_400_000;
@@ -58,6 +59,11 @@ export class SqliteBackend implements ResultBackend {
     this.keyPrefix = options.keyPrefix ?? 'celeriac_';
     this.resultExpiresMs = options.resultExpiresMs ?? DEFAULT_RESULT_EXPIRES_MS;
     this.localKey = `${this.location.filename}\u0000${this.keyPrefix}`;
+  }
+
+  /** Beat's schedules, lease and run claims, in the same file under the same prefix. */
+  beatStore(): SqliteBeatStore {
+    return new SqliteBeatStore(this.location, this.keyPrefix);
   }
 
   connect(): Promise<void> {

@@ -6,9 +6,10 @@
  * - A slot is an instant the schedule produces. `scheduledFor` is the slot a run is for: it is
  *   the same on every replica that evaluates the same tick, so `(schedule name, scheduledFor)`
  *   is the idempotency key that stops two beat replicas sending a tick twice.
- * - After downtime there is never a burst of stale runs: `'catch-up-once'` sends one run for the
- *   most recent missed slot; `'skip'` sends nothing and waits for the next future slot. A slot
- *   seen within `graceMs` of its time is on time, not missed, under both policies.
+ * - A slot seen within `graceMs` of its time is on time, not missed, under both policies: every
+ *   such slot is sent, earliest first (one per call), so a leader change or a restart loses no
+ *   tick. Slots older than that were missed: there is never a burst of stale runs —
+ *   `'catch-up-once'` sends one run for the latest missed slot, `'skip'` sends none.
  * - Slots before `createdAt` never run, so a schedule added (or edited) at 10:00 does not fire
  *   for its 08:00 slot.
  *
@@ -91,13 +92,21 @@ export function dueRuns(input: DueRunsInput): DueRunsResult {
   if (first.getTime() > now.getTime())
     return { runNow: false, scheduledFor: null, nextRunAt: first };
 
-  // At least one slot is due. Run only the latest one at or before now: running the earlier ones
-  // too would be the burst of stale runs this policy exists to prevent.
-  const latest = schedule.previousAtOrBefore(now);
-  const slot = latest !== null && latest.getTime() >= first.getTime() ? latest : first;
-  const onTime = now.getTime() - slot.getTime() <= graceMs;
-  if (onTime || missedRunPolicy === 'catch-up-once') {
-    return { runNow: true, scheduledFor: slot, nextRunAt: schedule.nextAfter(slot) };
+  // Slots within the grace window are on time: each is sent, the earliest first, so a short
+  // gap (a leader change, a restart) loses no tick; repeated calls walk forward one by one.
+  const graceStart = now.getTime() - graceMs;
+  if (first.getTime() >= graceStart) {
+    return { runNow: true, scheduledFor: first, nextRunAt: schedule.nextAfter(first) };
   }
-  return { runNow: false, scheduledFor: null, nextRunAt: schedule.nextAfter(now) };
+  // Slots older than the window were missed. Never a burst of stale runs: 'catch-up-once'
+  // sends one run for the latest missed slot, 'skip' none; the on-time slots follow.
+  const lastMissed = schedule.previousAtOrBefore(new Date(graceStart - 1));
+  if (missedRunPolicy === 'catch-up-once' && lastMissed !== null && lastMissed.getTime() >= first.getTime()) {
+    return { runNow: true, scheduledFor: lastMissed, nextRunAt: schedule.nextAfter(lastMissed) };
+  }
+  const onTime = schedule.nextAfter(new Date(Math.max(graceStart - 1, floor)));
+  if (onTime !== null && onTime.getTime() <= now.getTime()) {
+    return { runNow: true, scheduledFor: onTime, nextRunAt: schedule.nextAfter(onTime) };
+  }
+  return { runNow: false, scheduledFor: null, nextRunAt: onTime };
 }

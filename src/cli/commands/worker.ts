@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { Worker } from '../../worker/worker.js';
+import { Beat } from '../../beat/beat.js';
 import { createLineLogger, parseLogLevel } from '../../worker/logger.js';
 import { loadApp } from '../load-app.js';
 import type { GlobalOptions } from '../main.js';
@@ -14,6 +15,7 @@ interface WorkerFlags {
   hostname?: string;
   prefetchMultiplier?: string;
   shutdownTimeout?: string;
+  beat?: boolean;
 }
 
 export function registerWorkerCommand(program: Command): void {
@@ -25,6 +27,7 @@ export function registerWorkerCommand(program: Command): void {
     .option('-n, --hostname <name>', 'worker name (default: celeriac@<host>)')
     .option('--prefetch-multiplier <n>', 'messages reserved per slot', '4')
     .option('--shutdown-timeout <seconds>', 'how long a warm shutdown waits for running tasks', '30')
+    .option('-B, --beat', 'also run beat in this process (small setups)')
     .action(async (flags: WorkerFlags, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions & WorkerFlags>();
       const app = await loadApp(globals.app);
@@ -37,9 +40,14 @@ export function registerWorkerCommand(program: Command): void {
         shutdownTimeout: Number(flags.shutdownTimeout),
         logger,
       });
+      const beat = flags.beat ? new Beat(app, { logger: createLineLogger({ level: parseLogLevel(globals.loglevel), name: 'beat' }) }) : undefined;
       let signals = 0;
       let cold = false;
-      const exit = () => app.close().then(() => process.exit(cold ? 1 : 0));
+      const exit = async () => {
+        await beat?.stop();
+        await app.close();
+        process.exit(cold ? 1 : 0);
+      };
       const onSignal = (signal: NodeJS.Signals) => {
         signals++;
         if (signals === 1) {
@@ -54,5 +62,6 @@ export function registerWorkerCommand(program: Command): void {
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
       await worker.start();
+      await beat?.start();
     });
 }

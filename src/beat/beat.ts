@@ -1,0 +1,222 @@
+/**
+ * The beat runtime: on each tick, the replica holding the leader lease sends every due run
+ * once (claimed atomically in the store under its fencing token), then sleeps until the
+ * next slot. Replicas that do not lead only try to take the lease. It installs no signal
+ * handlers and never exits the process; the clock is injectable for tests.
+ */
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import type { Celeriac } from '../app/celeriac.js';
+import { createLineLogger, type Logger } from '../worker/logger.js';
+import type { BeatStore, StoredEntry } from './beat-store.js';
+import { dueRuns, scheduleFromJson, type Schedule } from './schedules/index.js';
+import { CeleriacError } from '../errors.js';
+
+export interface BeatOptions {
+  /** Where schedules, the lease and run claims live. @default the result backend's store */
+  store?: BeatStore;
+  /**
+   * How long leadership lasts without renewal: the longest a dead leader's ticks wait
+   * for a new one. @default 10 s
+   */
+  leaseSeconds?: number;
+  /** Longest sleep between ticks, so edits from the CLI are seen quickly. @default 1 s */
+  maxIntervalSeconds?: number;
+  /** This replica's name. @default `beat-<pid>@<host>-<random>` */
+  id?: string;
+  logger?: Logger;
+  /** Milliseconds since the epoch; inject for tests. @default Date.now */
+  clock?: () => number;
+}
+
+export class NoBeatStoreError extends CeleriacError {
+  constructor(kind: string) {
+    super(`The "${kind}" result backend keeps no schedules: use a sqlite:// or redis:// backend for beat.`);
+  }
+}
+
+export class Beat {
+  readonly id: string;
+  private readonly logger: Logger;
+  private readonly clock: () => number;
+  private readonly leaseMs: number;
+  private readonly maxIntervalMs: number;
+  private store: BeatStore | undefined;
+  private token: number | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private ticking: Promise<unknown> = Promise.resolve();
+  private readonly schedules = new Map<string, { json: string; schedule: Schedule }>();
+
+  constructor(
+    readonly app: Celeriac,
+    private readonly options: BeatOptions = {},
+  ) {
+    this.id = options.id ?? `beat-${process.pid}@${os.hostname()}-${randomUUID().slice(0, 8)}`;
+    this.logger = options.logger ?? createLineLogger({ name: 'beat' });
+    this.clock = options.clock ?? Date.now;
+    this.leaseMs = (options.leaseSeconds ?? 10) * 1000;
+    this.maxIntervalMs = (options.maxIntervalSeconds ?? 1) * 1000;
+  }
+
+  /** True while this replica holds the leader lease. */
+  get isLeader(): boolean {
+    return this.token !== null;
+  }
+
+  /** Opens the store and syncs the entries declared in code. */
+  async open(): Promise<BeatStore> {
+    if (this.store) return this.store;
+    let store = this.options.store;
+    if (!store) {
+      const backend = await this.app.resultBackend();
+      if (!backend.beatStore) throw new NoBeatStoreError(backend.kind);
+      store = backend.beatStore();
+    }
+    await store.open();
+    await store.syncCode(this.app.periodicDefinitions(), this.clock());
+    this.store = store;
+    return store;
+  }
+
+  /** Starts ticking in the background. */
+  async start(): Promise<void> {
+    await this.open();
+    this.running = true;
+    const entries = await this.store?.list();
+    this.logger.info(`beat ${this.id} started with ${entries?.length ?? 0} entries`);
+    this.schedule(0);
+  }
+
+  /** Stops ticking and hands leadership over at once. */
+  async stop(): Promise<void> {
+    this.running = false;
+    clearTimeout(this.timer);
+    await this.ticking.catch(() => undefined);
+    if (this.store && this.token !== null) await this.store.resign(this.id);
+    this.token = null;
+    await this.store?.close();
+    this.store = undefined;
+  }
+
+  /**
+   * One tick: renew or take the lease; if leading, send what is due. Returns the ms to
+   * wait before the next tick. Exposed so tests can drive beat with their own clock.
+   */
+  async tick(): Promise<number> {
+    const store = await this.open();
+    const now = this.clock();
+    const token = await store.lead(this.id, this.leaseMs, now);
+    if (token === null) {
+      if (this.token !== null) this.logger.warn(`beat ${this.id} lost leadership`);
+      this.token = null;
+      return Math.min(this.maxIntervalMs, this.leaseMs / 3);
+    }
+    if (this.token !== token) {
+      this.logger.info(`beat ${this.id} leads (token ${token})`);
+      this.token = token;
+      await this.recoverPending(store, token);
+    }
+    let wait = Math.min(this.maxIntervalMs, this.leaseMs / 3);
+    for (const entry of await store.list()) {
+      const next = await this.sendDue(store, entry, token);
+      if (next !== null) wait = Math.min(wait, Math.max(0, next - this.clock()));
+    }
+    return wait;
+  }
+
+  /** Sends an entry's due runs (one per slot, in order) and returns when it is next due. */
+  private async sendDue(store: BeatStore, entry: StoredEntry, token: number): Promise<number | null> {
+    if (entry.runNowAt !== null) await this.send(store, entry, null, token);
+    if (!entry.enabled) return null;
+    const schedule = this.scheduleOf(entry);
+    let lastRunAt = entry.lastRunAt;
+    for (;;) {
+      const due = dueRuns({
+        schedule,
+        lastRunAt: lastRunAt === null ? null : new Date(lastRunAt),
+        now: new Date(this.clock()),
+        missedRunPolicy: entry.missedRunPolicy,
+        createdAt: new Date(entry.createdAt),
+      });
+      if (!due.runNow || !due.scheduledFor) return due.nextRunAt?.getTime() ?? null;
+      const slot = due.scheduledFor.getTime();
+      if (!(await this.send(store, entry, slot, token, due.nextRunAt))) return null;
+      lastRunAt = slot;
+    }
+  }
+
+  /** Claims and sends one run; false when the claim was refused (not leader any more, or done). */
+  private async send(
+    store: BeatStore,
+    entry: StoredEntry,
+    slot: number | null,
+    token: number,
+    nextRunAt?: Date | null,
+  ): Promise<boolean> {
+    const taskId = randomUUID();
+    if (!(await store.claimRun(entry.name, slot, this.id, token, taskId))) return false;
+    await this.publish(entry, taskId, slot);
+    await store.confirmRun(entry.name, taskId);
+    const what = slot === null ? 'run-now' : `slot ${new Date(slot).toISOString()}`;
+    const next = nextRunAt === undefined ? '' : `; next run ${nextRunAt ? nextRunAt.toISOString() : 'none'}`;
+    this.logger.info(
+      `Sent ${entry.name} (${entry.task}) [${taskId}] for ${what}; schedule ${this.scheduleOf(entry).describe()}${next}`,
+    );
+    return true;
+  }
+
+  private publish(entry: StoredEntry, taskId: string, slot: number | null): Promise<unknown> {
+    const { queue, priority, expires, headers } = entry.options;
+    // The slot travels with the run so workers and audits can tell which tick a task is.
+    const slotHeader: Record<string, string> = slot === null ? {} : { periodic_task_slot: new Date(slot).toISOString() };
+    return this.app.sendTask(entry.task, entry.args, {
+      taskId,
+      kwargs: entry.kwargs,
+      queue,
+      priority,
+      expires,
+      headers: { ...headers, ...slotHeader, periodic_task_name: entry.name },
+    });
+  }
+
+  /**
+   * A previous leader may have died between claiming a run and sending it: send those
+   * runs again under the same task id, unless the task already left a state behind.
+   */
+  private async recoverPending(store: BeatStore, token: number): Promise<void> {
+    const backend = await this.app.resultBackend();
+    for (const entry of await store.list()) {
+      if (!entry.pendingTaskId) continue;
+      const known = await backend.get(entry.pendingTaskId);
+      if (!known) {
+        this.logger.warn(`beat recovering unconfirmed run of ${entry.name} [${entry.pendingTaskId}]`);
+        await this.publish(entry, entry.pendingTaskId, entry.pendingSlot);
+      }
+      if (this.token === token) await store.confirmRun(entry.name, entry.pendingTaskId);
+    }
+  }
+
+  private scheduleOf(entry: StoredEntry): Schedule {
+    const json = JSON.stringify(entry.schedule);
+    const cached = this.schedules.get(entry.name);
+    if (cached?.json === json) return cached.schedule;
+    const schedule = scheduleFromJson(entry.schedule);
+    this.schedules.set(entry.name, { json, schedule });
+    return schedule;
+  }
+
+  private schedule(delayMs: number): void {
+    if (!this.running) return;
+    this.timer = setTimeout(() => {
+      const work = this.tick().then(
+        (wait) => this.schedule(wait),
+        (error: Error) => {
+          this.logger.error(`beat tick failed: ${error.message}`);
+          this.schedule(1000);
+        },
+      );
+      this.ticking = work;
+    }, delayMs);
+  }
+}
