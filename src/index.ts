@@ -20,4 +20,19 @@ export { createLineLogger, type Logger, type LogLevel } from './worker/logger.js
 export type { Broker, BrokerCapabilities, Delivery, Consumer, PublishOptions } from './brokers/broker.js';
 export type { ResultBackend } from './backends/backend.js';
 export type { TaskState, ResultMeta, JsonValue, JsonObject } from './protocol/types.js';
+export { Beat, NoBeatStoreError, type BeatOptions } from './beat/beat.js';
+export type { PeriodicOptions } from './beat/periodic.js';
+export type { BeatStore, EntryDefinition, EntryOptions, StoredEntry } from './beat/beat-store.js';
+export {
+  crontab,
+  every,
+  clocked,
+  solar,
+  parseDuration,
+  InvalidScheduleError,
+  type Schedule,
+  type ScheduleJson,
+  type MissedRunPolicy,
+  type SolarEvent,
+} from './beat/schedules/index.js';
 export * from './errors.js';
