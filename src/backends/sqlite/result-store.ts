@@ -52,14 +52,16 @@ export class ResultStore {
     return row?.value ?? 0;
   }
 
-  /** Upserts the meta and returns its change sequence number. */
-  store(meta: ResultMeta, expiresAt: number): number {
+  /** Upserts the metas in one transaction and returns each one's change sequence number. */
+  storeMany(items: ReadonlyArray<{ meta: ResultMeta; expiresAt: number }>): number[] {
     return this.db
-      .transaction(() => {
-        const seq = this.bump('results');
-        this.stmt(this.sql.upsertResult).run({ taskId: meta.task_id, meta: JSON.stringify(meta), expiresAt, seq });
-        return seq;
-      })
+      .transaction(() =>
+        items.map(({ meta, expiresAt }) => {
+          const seq = this.bump('results');
+          this.stmt(this.sql.upsertResult).run({ taskId: meta.task_id, meta: JSON.stringify(meta), expiresAt, seq });
+          return seq;
+        }),
+      )
       .immediate();
   }
 

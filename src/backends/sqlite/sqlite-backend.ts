@@ -14,6 +14,7 @@ import { parseSqliteUrl, type SqliteLocation } from '../../brokers/sqlite/sqlite
 import { ResultStore, type ResultChange, type RevokeChange } from './result-store.js';
 import { ResultWatcher } from './result-watcher.js';
 import { SqliteBeatStore } from './beat-store.js';
+import { TurnBatcher } from '../../brokers/sqlite/turn-batcher.js';
 
 /** Celery's default `result_expires`: one day. */
 export const DEFAULT_RESULT_EXPIRES_MS = 86_400_000;
@@ -50,6 +51,7 @@ export class SqliteBackend implements ResultBackend {
   private closed = false;
   private lastCleanup = 0;
   private readonly localKey: string;
+  private batcher: TurnBatcher<{ meta: ResultMeta; expiresAt: number }, number> | undefined;
 
   constructor(
     url: string,
@@ -59,6 +61,12 @@ export class SqliteBackend implements ResultBackend {
     this.keyPrefix = options.keyPrefix ?? 'celeriac_';
     this.resultExpiresMs = options.resultExpiresMs ?? DEFAULT_RESULT_EXPIRES_MS;
     this.localKey = `${this.location.filename}\u0000${this.keyPrefix}`;
+  }
+
+  /** Stores of one event-loop turn share one transaction (workers finish many tasks per turn). */
+  private storeBatch(store: ResultStore): TurnBatcher<{ meta: ResultMeta; expiresAt: number }, number> {
+    this.batcher ??= new TurnBatcher((items) => store.storeMany(items));
+    return this.batcher;
   }
 
   /** Beat's schedules, lease and run claims, in the same file under the same prefix. */
@@ -115,7 +123,7 @@ export class SqliteBackend implements ResultBackend {
   async store(meta: ResultMeta, options: StoreOptions = {}): Promise<void> {
     const { store } = await this.ready();
     const now = Date.now();
-    const seq = store.store(meta, this.expiresAt(options.expiresMs, now));
+    const seq = await this.storeBatch(store).add({ meta, expiresAt: this.expiresAt(options.expiresMs, now) });
     this.cleanupIfDue(store, now);
     const change: ResultChange = { taskId: meta.task_id, meta, seq };
     for (const watcher of localWatchers.get(this.localKey) ?? []) watcher.pushResult(change);
@@ -170,6 +178,7 @@ export class SqliteBackend implements ResultBackend {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
+    this.batcher?.flush(); // stores already asked for are committed, not dropped
     if (this.watcher) {
       this.watcher.close();
       localWatchers.get(this.localKey)?.delete(this.watcher);
