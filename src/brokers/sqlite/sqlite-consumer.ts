@@ -99,9 +99,6 @@ export class SqliteConsumer implements Consumer {
     if (this.cancelled || this.host.isClosed()) return;
     const free = this.prefetch - this.held;
     if (free <= 0) return; // a settle wakes us
-    // While deliveries are still at hand, wait until half the window is free: one claim
-    // transaction then fetches several rows instead of one row per settle.
-    if (this.held > 0 && free < Math.ceil(this.prefetch / 2)) return;
     const limit = Math.min(free, MAX_CLAIM);
     const now = Date.now();
     const token = this.host.newClaimToken();
