@@ -40,7 +40,18 @@ function installLongTagFix(): void {
   }
   const framePath = path.join(amqplibDir, 'lib', 'frame.js');
   // frame.js copies `defs.decode` when it loads; once loaded, a wrapper would go unseen.
-  if (require.cache[framePath]) return;
+  if (require.cache[framePath]) {
+    const defs = require.cache[path.join(amqplibDir, 'lib', 'defs.js')]?.exports as { __celeriacLongTag?: boolean } | undefined;
+    pyAmqpLongTagSupported = defs?.__celeriacLongTag === true;
+    if (!pyAmqpLongTagSupported) {
+      process.emitWarning(
+        'amqplib was loaded before celeriac/amqp, so a header Python Celery writes as a 64-bit integer ' +
+          '(tag L) will close the AMQP connection. Import celeriac/amqp before amqplib to avoid it.',
+        { code: 'CELERIAC_AMQPLIB_ORDER' },
+      );
+    }
+    return;
+  }
   let defs: { decode?: Decode; __celeriacLongTag?: boolean };
   try {
     defs = require(path.join(amqplibDir, 'lib', 'defs.js')) as typeof defs;
