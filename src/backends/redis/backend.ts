@@ -42,7 +42,7 @@ export class RedisBackend implements ResultBackend {
     this.keys = new ResultKeyspace(options.keyPrefix ?? this.config.keyPrefix ?? '');
     this.expiresMs = options.resultExpiresMs ?? DAY_MS;
     const ignore = (): void => undefined;
-    this.client = openConnection(this.config, 'backend', ignore);
+    this.client = openConnection(this.config, 'backend', ignore, { autoPipelining: true });
     this.subscriber = new SharedSubscriber(this.config, ignore, (channels) => void this.resync(channels));
   }
 

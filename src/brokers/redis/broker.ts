@@ -40,7 +40,7 @@ export class RedisBroker implements Broker {
   constructor(url: string, options: RedisBrokerOptions = {}) {
     const config = parseRedisUrl(url);
     const settings = resolveBrokerSettings(config, options);
-    const client = openConnection(config, 'broker', (error) => this.reportConnectionError(error));
+    const client = openConnection(config, 'broker', (error) => this.reportConnectionError(error), { autoPipelining: true });
     this.core = new RedisBrokerCore(client, config, settings, (error) => this.report(error));
     this.promoter = new DelayedPromoter(this.core);
     this.publisher = new RedisPublisher(this.core, (due) => this.promoter.noteDue(due));

@@ -83,10 +83,18 @@ function parseDb(url: string, text: string): number {
  * is down wait in ioredis's queue; callers that must not wait forever bound it themselves
  * (see `whenReady`). `lazyConnect` so that creating a broker has no side effects.
  */
-export function openConnection(config: RedisUrlConfig, role: string, onError: (error: Error) => void): Redis {
+export function openConnection(
+  config: RedisUrlConfig,
+  role: string,
+  onError: (error: Error) => void,
+  options: { autoPipelining?: boolean } = {},
+): Redis {
   const client = new Redis({
     ...config.connection,
     connectionName: `celeriac:${role}`,
+    // Commands issued in one event-loop turn leave in one write: many small stores and
+    // acks from concurrent tasks cost one syscall, not one each.
+    enableAutoPipelining: options.autoPipelining ?? false,
     lazyConnect: true,
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,

@@ -16,6 +16,8 @@ import type { DeliverySettler } from './settle.js';
 
 /** Most messages claimed by one script call (Lua's unpack limit is ~8000 values). */
 const MAX_CLAIM = 1000;
+/** Script calls a consumer keeps in flight on its connection. */
+const MAX_CALLS_IN_FLIGHT = 4;
 /** Most acks sent in one script call. */
 const MAX_ACKS = 2000;
 /** Pause before retrying after a failed claim or ack (Redis down). */
@@ -29,15 +31,18 @@ interface PendingAck {
 export class RedisConsumer implements Consumer {
   private readonly lists: QueueList[];
   private readonly tails: string[];
+  private readonly listKeys: string[];
   private readonly waiter: ListWaiter;
   private prefetch: number;
   private active = true;
   /** Deliveries handed out and not yet settled by the user. */
   private outstanding = 0;
   private pendingAcks: PendingAck[] = [];
-  private busy = false;
-  /** A tick was asked for while one ran: run another when it ends. */
-  private again = false;
+  /** Script calls in flight, and the slots their claims may fill. */
+  private calls = 0;
+  private reserved = 0;
+  /** The last claim came back short: wait for the waiter before claiming again. */
+  private dry = false;
   private scheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly drainWaiters: Array<() => void> = [];
@@ -50,10 +55,11 @@ export class RedisConsumer implements Consumer {
     this.prefetch = Math.max(1, options.prefetch);
     this.lists = core.keys.lists(options.queues);
     this.tails = this.lists.map((list) => tripleTail('', list.queue));
+    this.listKeys = this.lists.map((list) => list.key);
     this.waiter = new ListWaiter(
       core.config,
-      this.lists.map((list) => list.key),
-      () => this.schedule(),
+      this.listKeys,
+      () => this.wake(),
       (error) => this.reportError(error),
     );
   }
@@ -80,7 +86,7 @@ export class RedisConsumer implements Consumer {
 
   /** Resolves once every ack given so far is written. */
   drained(): Promise<void> {
-    if (this.pendingAcks.length === 0 && !this.busy) return Promise.resolve();
+    if (this.pendingAcks.length === 0 && this.calls === 0) return Promise.resolve();
     return new Promise((resolve) => {
       this.drainWaiters.push(resolve);
       this.schedule();
@@ -106,64 +112,84 @@ export class RedisConsumer implements Consumer {
   private schedule(): void {
     if (this.scheduled || this.retryTimer) return;
     this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      void this.tick();
-    });
+    setImmediate(() => this.tick());
   }
 
-  private async tick(): Promise<void> {
-    if (this.busy) {
-      this.again = true;
-      return;
+  /**
+   * Starts script calls while there are acks to send or free slots to fill, up to a few at
+   * once: Redis runs one batch while this process hands out the previous one.
+   */
+  private tick(): void {
+    this.scheduled = false;
+    while (this.calls < MAX_CALLS_IN_FLIGHT) {
+      const free = this.active && !this.dry ? this.prefetch - this.outstanding - this.reserved : 0;
+      const chunk = this.chunk();
+      const want = Math.max(0, Math.min(chunk, free));
+      if (this.pendingAcks.length === 0 && want === 0) break;
+      // Like Nagle: while a call is out, let small work pile up and ride with the next one;
+      // only full claims (or a large pile of acks) go out alongside it.
+      if (this.calls > 0 && want < chunk && this.pendingAcks.length < MAX_ACKS / 4) break;
+      void this.call(this.pendingAcks.splice(0, MAX_ACKS), want);
     }
-    this.again = false;
-    const acks = this.pendingAcks.splice(0, MAX_ACKS);
-    const want = this.active ? Math.min(MAX_CLAIM, this.prefetch - this.outstanding) : 0;
-    if (acks.length === 0 && want <= 0) {
-      this.afterTick();
-      return;
-    }
-    this.busy = true;
+    this.afterTick();
+  }
+
+  /** Claim batches are a slice of the prefetch, so several can be in flight. */
+  private chunk(): number {
+    return Math.max(1, Math.min(MAX_CLAIM, Math.ceil(this.prefetch / MAX_CALLS_IN_FLIGHT)));
+  }
+
+  private async call(acks: PendingAck[], want: number): Promise<void> {
+    this.calls += 1;
+    this.reserved += want;
     let claimed: unknown[];
     try {
       const now = Date.now();
       const args: Array<string | number> = [acks.length, ...acks.map((ack) => ack.tag)];
-      args.push(unixSeconds(now), now + this.core.settings.leaseMs, Math.max(0, want), `celeriac-untagged-${randomUUID()}-`);
-      args.push(...this.tails);
-      const keys = want > 0 ? [...this.core.unackedKeys, ...this.lists.map((list) => list.key)] : this.core.unackedKeys;
-      claimed = (await this.core.run(fetchScript, keys, want > 0 ? args : args.slice(0, acks.length + 5))) as unknown[];
+      args.push(unixSeconds(now), now + this.core.settings.leaseMs, want, `celeriac-untagged-${randomUUID()}-`);
+      if (want > 0) args.push(...this.tails);
+      const keys = want > 0 ? [...this.core.unackedKeys, ...this.listKeys] : this.core.unackedKeys;
+      claimed = (await this.core.run(fetchScript, keys, args)) as unknown[];
     } catch (error) {
-      this.busy = false;
+      this.calls -= 1;
+      this.reserved -= want;
       this.pendingAcks.unshift(...acks);
       this.reportError(error as Error);
-      this.retryTimer = setTimeout(() => {
+      this.retryTimer ??= setTimeout(() => {
         this.retryTimer = undefined;
         this.schedule();
       }, RETRY_MS);
       return;
     }
+    this.calls -= 1;
+    this.reserved -= want;
     for (const ack of acks) {
       this.core.held.delete(ack.tag);
       ack.resolve();
     }
-    const got = claimed.length / 3;
-    this.busy = false;
     for (let i = 0; i < claimed.length; i += 3) {
       const list = this.lists[Number(claimed[i]) - 1];
       if (list) this.hand(list, String(claimed[i + 1]), String(claimed[i + 2]));
     }
-    if (this.active) {
-      if (got < want) this.waiter.arm();
-      else this.waiter.disarm();
+    if (want > 0 && this.active) {
+      // A short batch means the lists ran dry: sleep on the waiter until one fills.
+      if (claimed.length / 3 < want) {
+        this.dry = true;
+        this.waiter.arm();
+      } else {
+        this.waiter.disarm();
+      }
     }
-    const more = this.active && got === want && this.prefetch > this.outstanding;
-    if (this.again || this.pendingAcks.length > 0 || more) this.schedule();
-    this.afterTick();
+    this.schedule();
+  }
+
+  private wake(): void {
+    this.dry = false;
+    this.schedule();
   }
 
   private afterTick(): void {
-    if (this.pendingAcks.length === 0 && !this.busy) {
+    if (this.pendingAcks.length === 0 && this.calls === 0) {
       for (const resolve of this.drainWaiters.splice(0)) resolve();
     }
   }
