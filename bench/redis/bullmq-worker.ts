@@ -12,12 +12,12 @@ let done = 0;
 let firstAt = 0;
 const worker = new Worker(
   process.env.BENCH_QUEUE ?? 'bench',
-  async (job) => {
-    if (job.name === 'latency') return wallClock() - (job.data as { sentAt: number }).sentAt;
+  (job) => {
+    if (job.name === 'latency') return Promise.resolve(wallClock() - (job.data as { sentAt: number }).sentAt);
     if (done === 0) firstAt = wallClock();
     done++;
     if (done === target) process.stdout.write(`bench-done ${wallClock() - firstAt}\n`);
-    return null;
+    return Promise.resolve(null);
   },
   {
     connection: { host: url.hostname, port: Number(url.port || 6379), db: Number(url.pathname.slice(1) || 0) },
