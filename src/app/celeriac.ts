@@ -129,7 +129,7 @@ export class Celeriac {
     const built = calls.map((call) => {
       const name = typeof call.task === 'string' ? call.task : call.task.name;
       const defaults = typeof call.task === 'string' ? (this.registry.get(name)?.options ?? {}) : call.task.options;
-      return this.build(name, call.args, call.options ?? {}, defaults as TaskOptions);
+      return this.build(name, call.args, call.options ?? {}, defaults);
     });
     const broker = await this.broker();
     await broker.publishMany(built.map(({ message, publish }) => ({ message, options: publish })));

@@ -32,12 +32,12 @@ export class TaskRef<TArgs extends unknown[], TResult> {
 
   /** Sends the task with these arguments; resolves once the broker holds the message. */
   delay(...args: TArgs): Promise<AsyncResult<TResult>> {
-    return this.sender.sendTask<TResult>(this.name, args, {}, this.options as TaskOptions);
+    return this.sender.sendTask<TResult>(this.name, args, {}, this.options);
   }
 
   /** Sends the task with arguments and per-call options (countdown, eta, queue, ...). */
   applyAsync(args: TArgs, options: ApplyOptions = {}): Promise<AsyncResult<TResult>> {
-    return this.sender.sendTask<TResult>(this.name, args, options, this.options as TaskOptions);
+    return this.sender.sendTask<TResult>(this.name, args, options, this.options);
   }
 }
 

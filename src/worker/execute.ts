@@ -67,20 +67,20 @@ export async function admit(delivery: Delivery, deps: ExecutorDeps): Promise<Adm
   if (!task) {
     const reason = `unknown task "${decoded.name}" (registered: ${deps.app.taskNames().join(', ') || 'none'})`;
     logger.error({ id: decoded.id, queue: delivery.queue }, `Rejected task ${decoded.id}: ${reason}`);
-    await storeQuietly(deps, buildMeta(base, 'FAILURE', celeryError('NotRegistered', decoded.name) as JsonValue));
+    await storeQuietly(deps, buildMeta(base, 'FAILURE', celeryError('NotRegistered', decoded.name)));
     await delivery.reject({ requeue: false, reason });
     return { kind: 'settled' };
   }
   const now = Date.now();
   if (decoded.expires && decoded.expires.getTime() <= now) {
     logger.info({ id: decoded.id }, `Discarded task ${decoded.name}[${decoded.id}]: expired at ${decoded.expires.toISOString()}`);
-    await storeQuietly(deps, buildMeta(base, 'REVOKED', celeryError('TaskRevokedError', 'expired') as JsonValue));
+    await storeQuietly(deps, buildMeta(base, 'REVOKED', celeryError('TaskRevokedError', 'expired')));
     await delivery.ack();
     return { kind: 'settled' };
   }
   if (await isRevoked(decoded.id, deps)) {
     logger.info({ id: decoded.id }, `Discarded revoked task ${decoded.name}[${decoded.id}]`);
-    await storeQuietly(deps, buildMeta(base, 'REVOKED', celeryError('TaskRevokedError', 'revoked') as JsonValue));
+    await storeQuietly(deps, buildMeta(base, 'REVOKED', celeryError('TaskRevokedError', 'revoked')));
     await delivery.ack();
     return { kind: 'settled' };
   }
@@ -93,7 +93,7 @@ export async function admit(delivery: Delivery, deps: ExecutorDeps): Promise<Adm
   const args = await resolveArgs(decoded, task).catch((error: Error) => error);
   if (args instanceof Error) {
     logger.error({ id: decoded.id }, `Rejected task ${decoded.name}[${decoded.id}]: ${args.message}`);
-    const meta = buildMeta(base, 'FAILURE', serializeError(args) as JsonValue, stackOf(args));
+    const meta = buildMeta(base, 'FAILURE', serializeError(args), stackOf(args));
     await storeQuietly(deps, meta);
     await delivery.reject({ requeue: false, reason: args.message });
     return { kind: 'settled' };
@@ -202,9 +202,9 @@ async function settleFailure(
       queue: delivery.queue,
       priority: decoded.properties.priority,
       ignoreResult: decoded.ignoreResult,
-    }, options as never);
+    }, options);
     const reason = cause ?? new Error('Retry requested');
-    await deps.backend?.store(buildMeta(base, 'RETRY', serializeError(reason) as JsonValue, stackOf(reason)), { expiresMs });
+    await deps.backend?.store(buildMeta(base, 'RETRY', serializeError(reason), stackOf(reason)), { expiresMs });
     await delivery.ack();
     logger.warn(
       { id: decoded.id },
@@ -214,7 +214,7 @@ async function settleFailure(
   }
   const failure = explicit ? (cause ?? new Error(`Max retries (${maxRetries}) exceeded`)) : error;
   const state = failure instanceof TaskRevokedError ? 'REVOKED' : 'FAILURE';
-  await deps.backend?.store(buildMeta(base, state, serializeError(failure) as JsonValue, stackOf(failure)), { expiresMs });
+  await deps.backend?.store(buildMeta(base, state, serializeError(failure), stackOf(failure)), { expiresMs });
   await delivery.ack();
   logger.error({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] raised ${nameOf(failure)}: ${messageOf(failure)}`);
 }
@@ -254,7 +254,7 @@ async function resolveArgs(decoded: DecodedTaskMessage, task: Task<unknown[], un
   if (schema) {
     const outcome = await schema['~standard'].validate(args);
     if (outcome.issues) throw new ArgumentValidationError(decoded.name, outcome.issues);
-    args = outcome.value as unknown[];
+    args = outcome.value;
   }
   return args;
 }

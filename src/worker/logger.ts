@@ -40,7 +40,7 @@ export function createLineLogger(
       const stamp = new Date().toISOString().replace('T', ' ').replace('Z', '');
       const extra = fields ? formatFields(fields) : '';
       write(`[${stamp}: ${level.toUpperCase()}/${name}] ${message}${extra}`);
-    }) as LogFn;
+    });
   return { debug: make('debug'), info: make('info'), warn: make('warn'), error: make('error') };
 }
 

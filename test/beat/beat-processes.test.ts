@@ -55,7 +55,7 @@ async function sentSlots(): Promise<number[]> {
     await sleep(300);
   }
   await consumer.cancel();
-  const slots = deliveries.map((d) => Date.parse(String(decodeTaskMessage(d.message).headers.periodic_task_slot)));
+  const slots = deliveries.map((d) => Date.parse(decodeTaskMessage(d.message).headers.periodic_task_slot as string));
   await Promise.all(deliveries.map((d) => d.ack()));
   return slots.sort((a, b) => a - b);
 }

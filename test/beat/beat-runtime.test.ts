@@ -48,7 +48,7 @@ async function drain(app: Celeriac, queue: string): Promise<Array<Record<string,
   while (Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   await consumer.cancel();
   for (const delivery of deliveries) {
-    found.push(decodeTaskMessage(delivery.message).headers as Record<string, unknown>);
+    found.push(decodeTaskMessage(delivery.message).headers);
     await delivery.ack();
   }
   return found;
