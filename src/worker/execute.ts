@@ -176,7 +176,7 @@ async function settleFailure(
   const expiresMs = app.config.resultExpiresMs;
   const explicit = error instanceof Retry ? error : undefined;
   const cause = explicit ? explicit.options.error : error;
-  const wantsRetry = explicit !== undefined || matchesAutoretry(error, task);
+  const wantsRetry = !(error instanceof TaskRevokedError) && (explicit !== undefined || matchesAutoretry(error, task));
   const maxRetries = explicit?.options.maxRetries ?? options.maxRetries ?? 3;
   if (wantsRetry && decoded.retries < maxRetries) {
     const countdown =

@@ -179,6 +179,28 @@ describe('worker on SQLite', () => {
     expect(await client.asyncResult('kw-1').get({ timeout: 10 })).toBe(42);
   });
 
+  it('does not run a task revoked before it starts', async () => {
+    const result = await client.sendTask('test.record', ['revoked-early']);
+    await result.revoke();
+    await startWorker(APP, env, ['-c', '1']);
+    await expect(result.get({ timeout: 10 })).rejects.toMatchObject({ name: 'TaskRevokedError' });
+    expect(await result.state()).toBe('REVOKED');
+    expect(logLines()).toEqual([]);
+  });
+
+  it('aborts a running task revoked with terminate and records REVOKED', async () => {
+    const worker = await startWorker(APP, env, ['-c', '1']);
+    const result = await client.sendTask('test.sleep', [10_000]);
+    while (!logLines().some((l) => l.startsWith('start'))) await sleep(20);
+    const revokedAt = Date.now();
+    await result.revoke({ terminate: true });
+    await expect(result.get({ timeout: 10 })).rejects.toMatchObject({ name: 'TaskRevokedError' });
+    expect(Date.now() - revokedAt).toBeLessThan(3000);
+    expect(await result.state()).toBe('REVOKED');
+    await worker.waitFor(/Terminating revoked task test\.sleep/);
+    expect(logLines().filter((l) => l.startsWith('end'))).toEqual([]);
+  });
+
   it('reports progress that a caller can follow live', async () => {
     await startWorker(APP, env, ['-c', '1']);
     const result = await client.sendTask<number>('test.progress', [4]);
