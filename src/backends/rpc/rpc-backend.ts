@@ -24,7 +24,7 @@ import { AmqpConnection } from '../../brokers/amqp/connection.js';
 import { ConfirmPublisher } from '../../brokers/amqp/publisher.js';
 import { parseAmqpUrl, redact } from '../../brokers/amqp/options.js';
 import { replyRoutes } from '../../brokers/amqp/reply-routes.js';
-import { toFieldTable } from '../../brokers/amqp/field-table.js';
+import { replyQueueOptions } from '../../brokers/amqp/topology.js';
 import { ResultCache } from './result-cache.js';
 import { decodeRpcResult, encodeRpcResult, rpcResultProperties } from './result-message.js';
 import { Revocations } from './revocations.js';
@@ -57,8 +57,6 @@ export class RpcChordsUnsupportedError extends CeleriacError {
   }
 }
 
-/** Celery declares reply queues with these arguments; the same keeps declarations compatible. */
-const REPLY_QUEUE_EXPIRES_MS = 86_400_000;
 /** How long get() waits for results already waiting in a reply queue it starts to read. */
 const BACKLOG_WAIT_MS = 1000;
 
@@ -222,7 +220,7 @@ export class RpcBackend implements ResultBackend {
     const connection = await this.connection!.ready(this.timeoutMs, 'Reading results');
     const channel = await connection.createChannel();
     channel.on('error', (error: Error) => this.onError(error));
-    const { messageCount } = await channel.assertQueue(queue, this.replyQueueOptions());
+    const { messageCount } = await channel.assertQueue(queue, replyQueueOptions());
     let received = 0;
     let backlogDone: () => void = () => undefined;
     const backlog = new Promise<void>((resolve) => (backlogDone = resolve));
@@ -254,7 +252,7 @@ export class RpcBackend implements ResultBackend {
     const connection = await this.connection!.ready(this.timeoutMs, 'Declaring a reply queue');
     const channel = await connection.createChannel();
     try {
-      await channel.assertQueue(queue, this.replyQueueOptions());
+      await channel.assertQueue(queue, replyQueueOptions());
     } finally {
       await channel.close().catch(() => undefined);
     }
@@ -262,9 +260,6 @@ export class RpcBackend implements ResultBackend {
     if (this.declared.size > 10_000) this.declared.clear();
   }
 
-  private replyQueueOptions(): Amqplib.Options.AssertQueue {
-    return { durable: false, exclusive: false, autoDelete: true, arguments: toFieldTable({ 'x-expires': REPLY_QUEUE_EXPIRES_MS }) };
-  }
 }
 
 /** The registry's factory for `rpc://` URLs. */

@@ -73,6 +73,10 @@ export class AmqpBroker implements Broker {
     const deadline = Date.now() + this.options.publishTimeoutMs;
     await this.connect();
     this.noteReplyRoute(message, 'published');
+    const replyTo = message.properties.reply_to;
+    if (this.options.declareReplyQueues && typeof replyTo === 'string' && replyTo !== '') {
+      await this.topology.ensureReplyQueue(replyTo);
+    }
     if (options.deliverAt !== undefined && this.options.delayedDelivery) {
       await this.publishDelayed(message, options.queue, options.deliverAt, { priority: options.priority }, deadline);
       return;

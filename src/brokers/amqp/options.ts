@@ -44,6 +44,14 @@ export interface AmqpBrokerOptions extends BrokerFactoryOptions {
    * but RabbitMQ may drop a message if it fails while moving it. @default 'quorum'
    */
   delayedQueueType?: 'quorum' | 'classic';
+  /**
+   * Declare the reply queue a published message names in `reply_to` (the app's oid) before
+   * publishing it, as Celery's rpc:// client does, so rpc:// results sent back before the
+   * caller starts reading are kept. Costs one declaration per process; the queue is
+   * auto-deleted after use, or after a day unused. Turn off when no rpc:// backend is used
+   * to avoid those idle queues. @default true
+   */
+  declareReplyQueues?: boolean;
   /** Shown in RabbitMQ's management UI and `rabbitmqctl list_connections`. @default 'celeriac <pid>' */
   connectionName?: string;
   /** AMQP heartbeat in seconds: how soon a dead connection is noticed. 0 disables. @default 30 */
@@ -73,6 +81,7 @@ export interface ResolvedAmqpOptions {
   deadLetter: boolean;
   delayedDelivery: boolean;
   delayedQueueType: 'quorum' | 'classic';
+  declareReplyQueues: boolean;
   connectionName: string;
   connectTimeoutMs: number;
   publishTimeoutMs: number;
@@ -138,6 +147,7 @@ export function resolveAmqpOptions(url: string, options: AmqpBrokerOptions): Res
     deadLetter: options.deadLetter ?? false,
     delayedDelivery: options.delayedDelivery ?? true,
     delayedQueueType: options.delayedQueueType ?? 'quorum',
+    declareReplyQueues: options.declareReplyQueues ?? true,
     connectionName: options.connectionName ?? `celeriac ${process.pid}`,
     connectTimeoutMs: options.connectTimeoutMs ?? 15_000,
     publishTimeoutMs: options.publishTimeoutMs ?? 30_000,

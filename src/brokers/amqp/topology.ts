@@ -13,10 +13,15 @@ import type * as Amqplib from 'amqplib';
 import { CeleriacError } from '../../errors.js';
 import type { AmqpConnection } from './connection.js';
 import { deliveryBindingPattern, DELIVERY_EXCHANGE, levelDeclarations } from './delayed-delivery.js';
-import { typedNumber, type FieldTable } from './field-table.js';
+import { toFieldTable, typedNumber, type FieldTable } from './field-table.js';
 import type { ResolvedAmqpOptions } from './options.js';
 
 export const DEAD_LETTER_EXCHANGE = 'celeriac.dead-letter';
+
+/** Celery's reply queues (rpc:// results): auto-deleted, expiring after a day unused. */
+export function replyQueueOptions(): Amqplib.Options.AssertQueue {
+  return { durable: false, exclusive: false, autoDelete: true, arguments: toFieldTable({ 'x-expires': 86_400_000 }) };
+}
 
 export class QueueDeclarationError extends CeleriacError {}
 
@@ -94,6 +99,17 @@ export class Topology {
       await levels;
       await this.ensureQueue(queue);
       await channel.bindQueue(this.name(queue), DELIVERY_EXCHANGE, deliveryBindingPattern(this.name(queue)));
+    });
+  }
+
+  /**
+   * The caller's reply queue named in a task message, declared before the task is sent, as
+   * Celery's rpc:// client does: a worker's result for a queue that does not exist yet
+   * would be dropped. Not prefixed: the name is the caller's, and the worker uses it as is.
+   */
+  ensureReplyQueue(replyTo: string): Promise<void> {
+    return this.once(`reply:${replyTo}`, async (channel) => {
+      await channel.assertQueue(replyTo, replyQueueOptions());
     });
   }
 

@@ -17,6 +17,8 @@ describeBrokerConformance('amqp (RabbitMQ)', async ({ test, id }) => {
     maxPriority: 10,
     deadLetter: true,
     publishTimeoutMs: 10_000,
+    // The suite's messages all name the same reply_to; no rpc:// here, so no reply queue.
+    declareReplyQueues: false,
   };
   const broker = new AmqpBroker(AMQP_URL, options);
   await broker.connect();

@@ -7,7 +7,9 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
-import amqplib from 'amqplib';
+import type * as Amqplib from 'amqplib';
+// Through our loader, so amqplib is patched for py-amqp's 64-bit tag whatever loads first.
+import { amqplib } from '../../../src/brokers/amqp/amqplib.js';
 import type { JsonValue } from '../../../src/protocol/types.js';
 import { AMQP_URL } from '../../support/services.js';
 
@@ -20,11 +22,11 @@ export function uniqueName(label: string): string {
 }
 
 export interface Admin {
-  channel: amqplib.Channel;
+  channel: Amqplib.Channel;
   /** Deletes queues and exchanges by name; missing ones are fine. */
   remove(names: { queues?: string[]; exchanges?: string[] }): Promise<void>;
   /** Takes every ready message of a queue (acking them). */
-  drain(queue: string): Promise<amqplib.GetMessage[]>;
+  drain(queue: string): Promise<Amqplib.GetMessage[]>;
   close(): Promise<void>;
 }
 
@@ -32,7 +34,7 @@ export async function openAdmin(): Promise<Admin> {
   const connection = await amqplib.connect(AMQP_URL, { clientProperties: { connection_name: 'celeriac-test-admin' } });
   let channel = await connection.createChannel();
   // A delete of something missing can close the channel: reopen on demand.
-  const fresh = async (): Promise<amqplib.Channel> => {
+  const fresh = async (): Promise<Amqplib.Channel> => {
     channel = await connection.createChannel();
     channel.on('error', () => undefined);
     return channel;
@@ -47,7 +49,7 @@ export async function openAdmin(): Promise<Admin> {
       for (const exchange of exchanges) await channel.deleteExchange(exchange).catch(fresh);
     },
     async drain(queue) {
-      const messages: amqplib.GetMessage[] = [];
+      const messages: Amqplib.GetMessage[] = [];
       for (;;) {
         const message = await channel.get(queue, { noAck: true });
         if (!message) return messages;
