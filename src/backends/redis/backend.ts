@@ -12,11 +12,14 @@ import { closeConnection, connectChecked, openConnection, parseRedisUrl, type Re
 import { runScript } from '../../brokers/redis/script-runner.js';
 import { decodeResultMeta, encodeResultMeta } from '../../protocol/result-meta.js';
 import type { ResultMeta } from '../../protocol/types.js';
-import { chordResultsOf, chordMember, decodeRevoke, encodeRevoke } from './codec.js';
+import { chordResultsOf, chordMember } from './codec.js';
 import { ResultKeyspace } from './keys.js';
 import { chordPartScript } from './scripts/chord.js';
 import { storeMetaScript } from './scripts/store.js';
+import { Revocations } from './revocations.js';
 import { SharedSubscriber } from './shared-subscriber.js';
+import { StoreBatcher } from './store-batcher.js';
+import { RedisBeatStore } from './beat-store.js';
 
 export interface RedisBackendOptions extends BackendFactoryOptions {
   /** Prefix for every key and channel (Celery's `global_keyprefix`). Also `?keyPrefix=`. @default '' */
@@ -33,6 +36,8 @@ export class RedisBackend implements ResultBackend {
   private readonly config: RedisUrlConfig;
   private readonly client: Redis;
   private readonly subscriber: SharedSubscriber;
+  private readonly revocations: Revocations;
+  private readonly successes: StoreBatcher;
   private readonly expiresMs: number;
   private connecting: Promise<void> | undefined;
 
@@ -43,7 +48,19 @@ export class RedisBackend implements ResultBackend {
     this.expiresMs = options.resultExpiresMs ?? DAY_MS;
     const ignore = (): void => undefined;
     this.client = openConnection(this.config, 'backend', ignore, { autoPipelining: true });
-    this.subscriber = new SharedSubscriber(this.config, ignore, (channels) => void this.resync(channels));
+    this.subscriber = new SharedSubscriber(
+      this.config,
+      ignore,
+      (channels) => void this.resync(channels),
+      () => this.revocations.invalidate(),
+    );
+    this.revocations = new Revocations(this.client, this.subscriber, this.keys);
+    this.successes = new StoreBatcher(this.client);
+  }
+
+  /** Beat's schedules, lease and run claims, on the same Redis under the same key prefix. */
+  beatStore(): RedisBeatStore {
+    return new RedisBeatStore(this.config, this.keys.prefix);
   }
 
   connect(): Promise<void> {
@@ -57,7 +74,15 @@ export class RedisBackend implements ResultBackend {
   async store(meta: ResultMeta, options: StoreOptions = {}): Promise<void> {
     await this.connect();
     const expiresMs = Math.max(1, Math.round(options.expiresMs ?? this.expiresMs));
-    await runScript(this.client, storeMetaScript, [this.keys.meta(meta.task_id)], [encodeResultMeta(meta), expiresMs]);
+    const key = this.keys.meta(meta.task_id);
+    const text = encodeResultMeta(meta);
+    if (meta.status === 'SUCCESS' && expiresMs % 1000 === 0) {
+      // Writing SUCCESS needs no look at what is there (only a SUCCESS is protected, and
+      // it is being written again): Celery's own MULTI; SETEX; PUBLISH; EXEC, no script.
+      await this.successes.store(key, expiresMs / 1000, text);
+      return;
+    }
+    await runScript(this.client, storeMetaScript, [key], [text, expiresMs]);
   }
 
   async get(taskId: string): Promise<ResultMeta | undefined> {
@@ -83,31 +108,19 @@ export class RedisBackend implements ResultBackend {
   async revoke(taskIds: string[], options: { terminate?: boolean; expiresMs?: number } = {}): Promise<void> {
     if (taskIds.length === 0) return;
     await this.connect();
-    const now = Date.now();
-    const until = now + (options.expiresMs ?? this.expiresMs);
-    await this.client
-      .multi()
-      .zadd(this.keys.revoked, ...taskIds.flatMap((id) => [until, id]))
-      .zremrangebyscore(this.keys.revoked, '-inf', now)
-      .publish(this.keys.revokeChannel, encodeRevoke(taskIds, options.terminate ?? false))
-      .exec();
+    await this.revocations.revoke(taskIds, options.terminate ?? false, options.expiresMs ?? this.expiresMs);
   }
 
   async revoked(taskIds: string[]): Promise<Set<string>> {
     if (taskIds.length === 0) return new Set();
     await this.connect();
-    const scores = await this.client.zmscore(this.keys.revoked, ...taskIds);
-    const now = Date.now();
-    return new Set(taskIds.filter((_, i) => scores[i] !== null && Number(scores[i]) > now));
+    return this.revocations.revoked(taskIds);
   }
 
+  /** Also keeps an in-memory mirror of the revoked set while listened to: `revoked()` then costs no round trip. */
   async onRevoke(listener: (taskId: string, terminate: boolean) => void): Promise<Unsubscribe> {
     await this.connect();
-    return this.subscriber.subscribe(this.keys.revokeChannel, (text) => {
-      const revoke = decodeRevoke(text);
-      if (!revoke) return;
-      for (const id of revoke.ids) listener(id, revoke.terminate);
-    });
+    return this.revocations.listen(listener);
   }
 
   async chordPartDone(groupId: string, index: number, meta: ResultMeta, size: number): Promise<number> {
@@ -137,8 +150,9 @@ export class RedisBackend implements ResultBackend {
     await closeConnection(this.client);
   }
 
-  /** After a reconnect: re-read each waited meta, since its push may have been missed. */
+  /** After a reconnect: re-read the revoked set and each waited meta, whose pushes may have been missed. */
   private async resync(channels: string[]): Promise<void> {
+    if (channels.includes(this.keys.revokeChannel)) await this.revocations.reload();
     for (const channel of channels) {
       if (this.keys.taskIdOf(channel) === undefined) continue;
       const text = await this.client.get(channel).catch(() => null);

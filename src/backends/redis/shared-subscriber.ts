@@ -24,8 +24,10 @@ export class SharedSubscriber {
   constructor(
     private readonly config: RedisUrlConfig,
     private readonly onError: (error: Error) => void,
-    /** Called after a reconnect with the channels that were subscribed across it. */
+    /** Called after a reconnect, once every channel is subscribed again, with their names. */
     private readonly onResubscribed: (channels: string[]) => void,
+    /** Called when the connection drops: messages may be missed until `onResubscribed`. */
+    private readonly onDisconnected: () => void = () => undefined,
   ) {}
 
   async subscribe(channel: string, listener: MessageListener): Promise<() => Promise<void>> {
@@ -79,11 +81,21 @@ export class SharedSubscriber {
     if (this.connection) return this.connection;
     const connection = openConnection(this.config, 'subscribe', this.onError);
     connection.on('message', (channel: string, message: string) => this.deliver(channel, message));
+    connection.on('close', () => this.onDisconnected());
     connection.on('ready', () => {
-      // ioredis re-subscribes on its own after a reconnect; messages published while we
-      // were away are lost, so the owner re-reads what it can.
-      if (this.wasReady && this.channels.size > 0) this.onResubscribed([...this.channels.keys()]);
-      this.wasReady = true;
+      if (!this.wasReady) {
+        this.wasReady = true;
+        return;
+      }
+      // ioredis re-subscribes on its own after a reconnect; subscribing again (a no-op for
+      // Redis) tells us when that is done. Messages published while we were away are lost,
+      // so the owner then re-reads what it can.
+      const channels = [...this.channels.keys()];
+      if (channels.length === 0) return;
+      connection.subscribe(...channels).then(
+        () => this.onResubscribed(channels),
+        (error: Error) => this.onError(error),
+      );
     });
     this.connection = connection;
     return connection;

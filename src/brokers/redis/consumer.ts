@@ -1,7 +1,8 @@
 /**
  * A consumer of one or more queues: claims messages in batches up to its free prefetch
- * slots, hands them out as deliveries, and sends the acks of each tick together with the
- * next claim in one script call. When the lists run dry it sleeps on the list waiter.
+ * slots (a few claim calls in flight), hands them out as deliveries, and writes the acks
+ * asked for in each turn of the event loop together. When the lists run dry it sleeps on
+ * the list waiter.
  * Must never hold more unsettled deliveries than its prefetch, and never drop an ack:
  * a failed ack is retried, its lease kept alive meanwhile.
  */
@@ -16,10 +17,11 @@ import type { DeliverySettler } from './settle.js';
 
 /** Most messages claimed by one script call (Lua's unpack limit is ~8000 values). */
 const MAX_CLAIM = 1000;
-/** Script calls a consumer keeps in flight on its connection. */
-const MAX_CALLS_IN_FLIGHT = 4;
-/** Most acks sent in one script call. */
+/** Claim calls a consumer keeps in flight on its connection. */
+const MAX_CLAIMS_IN_FLIGHT = 4;
+/** Most acks sent in one write, and ack writes in flight. */
 const MAX_ACKS = 2000;
+const MAX_ACK_FLUSHES = 2;
 /** Pause before retrying after a failed claim or ack (Redis down). */
 const RETRY_MS = 250;
 
@@ -38,9 +40,11 @@ export class RedisConsumer implements Consumer {
   /** Deliveries handed out and not yet settled by the user. */
   private outstanding = 0;
   private pendingAcks: PendingAck[] = [];
-  /** Script calls in flight, and the slots their claims may fill. */
-  private calls = 0;
+  /** Claim calls in flight, and the slots they may fill. */
+  private claims = 0;
   private reserved = 0;
+  /** Ack writes in flight. */
+  private ackFlushes = 0;
   /** The last claim came back short: wait for the waiter before claiming again. */
   private dry = false;
   private scheduled = false;
@@ -86,14 +90,14 @@ export class RedisConsumer implements Consumer {
 
   /** Resolves once every ack given so far is written. */
   drained(): Promise<void> {
-    if (this.pendingAcks.length === 0 && this.calls === 0) return Promise.resolve();
+    if (this.pendingAcks.length === 0 && this.ackFlushes === 0 && this.claims === 0) return Promise.resolve();
     return new Promise((resolve) => {
       this.drainWaiters.push(resolve);
       this.schedule();
     });
   }
 
-  /** Called by a delivery's ack: the slot frees now, the ack rides with the next claim. */
+  /** Called by a delivery's ack: the slot frees now; the ack goes out with this turn's others. */
   queueAck(tag: string): Promise<void> {
     this.outstanding -= 1;
     return new Promise((resolve) => {
@@ -112,66 +116,83 @@ export class RedisConsumer implements Consumer {
   private schedule(): void {
     if (this.scheduled || this.retryTimer) return;
     this.scheduled = true;
-    setImmediate(() => this.tick());
+    // After the current microtasks: every ack asked for in this turn (replies arrive in
+    // batches, each resolving a task) joins one write.
+    process.nextTick(() => this.tick());
   }
 
   /**
-   * Starts script calls while there are acks to send or free slots to fill, up to a few at
-   * once: Redis runs one batch while this process hands out the previous one.
+   * Sends this turn's acks, and starts claims while slots are free, up to a few at once:
+   * Redis runs one batch while this process hands out the previous one.
    */
   private tick(): void {
     this.scheduled = false;
-    while (this.calls < MAX_CALLS_IN_FLIGHT) {
+    if (this.pendingAcks.length > 0 && this.ackFlushes < MAX_ACK_FLUSHES) void this.flushAcks(this.pendingAcks.splice(0, MAX_ACKS));
+    while (this.claims < MAX_CLAIMS_IN_FLIGHT) {
       const free = this.active && !this.dry ? this.prefetch - this.outstanding - this.reserved : 0;
       const chunk = this.chunk();
-      const want = Math.max(0, Math.min(chunk, free));
-      if (this.pendingAcks.length === 0 && want === 0) break;
-      // Like Nagle: while a call is out, let small work pile up and ride with the next one;
-      // only full claims (or a large pile of acks) go out alongside it.
-      if (this.calls > 0 && want < chunk && this.pendingAcks.length < MAX_ACKS / 4) break;
-      void this.call(this.pendingAcks.splice(0, MAX_ACKS), want);
+      const want = Math.min(chunk, free);
+      if (want <= 0) break;
+      // While a claim is out, a small one waits for it: batches stay large under load.
+      if (this.claims > 0 && want < chunk) break;
+      void this.claim(want);
     }
     this.afterTick();
   }
 
   /** Claim batches are a slice of the prefetch, so several can be in flight. */
   private chunk(): number {
-    return Math.max(1, Math.min(MAX_CLAIM, Math.ceil(this.prefetch / MAX_CALLS_IN_FLIGHT)));
+    return Math.max(1, Math.min(MAX_CLAIM, Math.ceil(this.prefetch / MAX_CLAIMS_IN_FLIGHT)));
   }
 
-  private async call(acks: PendingAck[], want: number): Promise<void> {
-    this.calls += 1;
-    this.reserved += want;
-    let claimed: unknown[];
+  /** Acks as kombu writes them (ZREM unacked_index, HDEL unacked) plus our lease, in one write. */
+  private async flushAcks(acks: PendingAck[]): Promise<void> {
+    this.ackFlushes += 1;
+    const tags = acks.map((ack) => ack.tag);
+    const { keys } = this.core;
     try {
-      const now = Date.now();
-      const args: Array<string | number> = [acks.length, ...acks.map((ack) => ack.tag)];
-      args.push(unixSeconds(now), now + this.core.settings.leaseMs, want, `celeriac-untagged-${randomUUID()}-`);
-      if (want > 0) args.push(...this.tails);
-      const keys = want > 0 ? [...this.core.unackedKeys, ...this.listKeys] : this.core.unackedKeys;
-      claimed = (await this.core.run(fetchScript, keys, args)) as unknown[];
+      const replies = await this.core.client
+        .pipeline()
+        .zrem(keys.unackedIndex, ...tags)
+        .hdel(keys.unacked, ...tags)
+        .zrem(keys.leases, ...tags)
+        .exec();
+      for (const [error] of replies ?? []) if (error) throw error;
     } catch (error) {
-      this.calls -= 1;
-      this.reserved -= want;
+      this.ackFlushes -= 1;
       this.pendingAcks.unshift(...acks);
-      this.reportError(error as Error);
-      this.retryTimer ??= setTimeout(() => {
-        this.retryTimer = undefined;
-        this.schedule();
-      }, RETRY_MS);
+      this.retryLater(error as Error);
       return;
     }
-    this.calls -= 1;
-    this.reserved -= want;
+    this.ackFlushes -= 1;
     for (const ack of acks) {
       this.core.held.delete(ack.tag);
       ack.resolve();
     }
+    this.schedule();
+  }
+
+  private async claim(want: number): Promise<void> {
+    this.claims += 1;
+    this.reserved += want;
+    let claimed: unknown[];
+    try {
+      const now = Date.now();
+      const args = [unixSeconds(now), now + this.core.settings.leaseMs, want, `celeriac-untagged-${randomUUID()}-`, ...this.tails];
+      claimed = (await this.core.run(fetchScript, [...this.core.unackedKeys, ...this.listKeys], args)) as unknown[];
+    } catch (error) {
+      this.claims -= 1;
+      this.reserved -= want;
+      this.retryLater(error as Error);
+      return;
+    }
+    this.claims -= 1;
+    this.reserved -= want;
     for (let i = 0; i < claimed.length; i += 3) {
       const list = this.lists[Number(claimed[i]) - 1];
       if (list) this.hand(list, String(claimed[i + 1]), String(claimed[i + 2]));
     }
-    if (want > 0 && this.active) {
+    if (this.active) {
       // A short batch means the lists ran dry: sleep on the waiter until one fills.
       if (claimed.length / 3 < want) {
         this.dry = true;
@@ -183,13 +204,22 @@ export class RedisConsumer implements Consumer {
     this.schedule();
   }
 
+  /** Redis is away or refused: report it, and try again shortly rather than spin. */
+  private retryLater(error: Error): void {
+    this.reportError(error);
+    this.retryTimer ??= setTimeout(() => {
+      this.retryTimer = undefined;
+      this.schedule();
+    }, RETRY_MS);
+  }
+
   private wake(): void {
     this.dry = false;
     this.schedule();
   }
 
   private afterTick(): void {
-    if (this.pendingAcks.length === 0 && this.calls === 0) {
+    if (this.pendingAcks.length === 0 && this.ackFlushes === 0 && this.claims === 0) {
       for (const resolve of this.drainWaiters.splice(0)) resolve();
     }
   }

@@ -63,6 +63,15 @@ export class RedisPublisher {
       }
     }
     const single = batch.length === 1;
+    if (single && bindings.length === 0) {
+      // The common case: one LPUSH (or ZADD), sent as a plain command so that concurrent
+      // publishes of one turn share a write (auto-pipelining).
+      const [[key, values] = ['', []]] = [...lists];
+      const sent = key ? client.lpush(key, ...values) : client.zadd(this.core.keys.delayed, ...delayed);
+      await this.bounded(sent);
+      if (earliest !== Number.POSITIVE_INFINITY) this.onDelayed(earliest);
+      return;
+    }
     // One message needs no transaction: a single LPUSH (plus its first SADD) is enough.
     const pipeline: ChainableCommander = single ? client.pipeline() : client.multi();
     for (const [binding, member] of bindings) pipeline.sadd(binding, member);

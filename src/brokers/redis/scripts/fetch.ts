@@ -1,48 +1,37 @@
 /**
- * Lua: acknowledge settled deliveries and claim waiting messages in one atomic step.
- * Claiming pops a message and records it as unacked (kombu's hash + index, and our lease)
- * inside the same script, so no instant exists where a killed consumer holds a message
- * that Redis does not list as unacked. Must never block: waiting is the waiter's job.
+ * Lua: claim waiting messages. Claiming pops a message and records it as unacked (kombu's
+ * hash + index, and our lease) inside one script, so no instant exists where a killed
+ * consumer holds a message that Redis does not list as unacked.
+ * Must never block: waiting is the list waiter's job.
  */
 import { defineScript } from '../script-runner.js';
 
 export const fetchScript = defineScript(
   'fetch',
   `--[[
-fetch: ack, then claim up to N messages from the first non-empty lists, in order.
-KEYS[1]     unacked        (hash: delivery tag -> JSON [envelope, exchange, routing_key], kombu's)
-KEYS[2]     unacked_index  (zset: delivery tag -> unix seconds of delivery, kombu's)
-KEYS[3]     leases         (zset: delivery tag -> lease expiry in unix ms, ours)
-KEYS[4..]   the queue lists to claim from, in order of preference
-ARGV[1]     A, the number of delivery tags to acknowledge
-ARGV[2..A+1] those tags
-ARGV[A+2]   now, unix seconds as a decimal (the unacked_index score kombu writes)
-ARGV[A+3]   lease expiry of claimed messages, unix ms
-ARGV[A+4]   N, the most messages to claim (0 to only acknowledge)
-ARGV[A+5]   a fresh prefix to make a tag for an envelope that carries none
-ARGV[A+6..] per list in KEYS[4..]: the JSON tail of its unacked triple, e.g. ', "", "celery"]'
+fetch: claim up to N messages from the first non-empty lists, in order.
+KEYS[1]    unacked        (hash: delivery tag -> JSON [envelope, exchange, routing_key], kombu's)
+KEYS[2]    unacked_index  (zset: delivery tag -> unix seconds of delivery, kombu's)
+KEYS[3]    leases         (zset: delivery tag -> lease expiry in unix ms, ours)
+KEYS[4..]  the queue lists to claim from, in order of preference
+ARGV[1]    now, unix seconds as a decimal (the unacked_index score kombu writes)
+ARGV[2]    lease expiry of claimed messages, unix ms
+ARGV[3]    N, the most messages to claim
+ARGV[4]    a fresh prefix to make a tag for an envelope that carries none
+ARGV[5..]  per list in KEYS[4..]: the JSON tail of its unacked triple, e.g. ', "", "celery"]'
 Returns: a flat array {list number (1 = KEYS[4]), delivery tag, envelope, ...}
 --]]
-local acks = tonumber(ARGV[1])
-if acks > 0 then
-  local tags = {}
-  for i = 2, acks + 1 do tags[#tags + 1] = ARGV[i] end
-  redis.call('ZREM', KEYS[2], unpack(tags))
-  redis.call('HDEL', KEYS[1], unpack(tags))
-  redis.call('ZREM', KEYS[3], unpack(tags))
-end
-local base = acks + 1
-local now = ARGV[base + 1]
-local expiry = ARGV[base + 2]
-local want = tonumber(ARGV[base + 3])
-local fallback = ARGV[base + 4]
+local now = ARGV[1]
+local expiry = ARGV[2]
+local want = tonumber(ARGV[3])
+local fallback = ARGV[4]
 local out, index, triples, leases = {}, {}, {}, {}
 local got = 0
 for k = 4, #KEYS do
   if got >= want then break end
   local items = redis.call('RPOP', KEYS[k], want - got)
   if items then
-    local tail = ARGV[base + 4 + (k - 3)]
+    local tail = ARGV[4 + (k - 3)]
     for _, envelope in ipairs(items) do
       got = got + 1
       -- kombu writes delivery_tag last in properties, properties last in the envelope:
