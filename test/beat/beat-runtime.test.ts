@@ -1,28 +1,34 @@
 /**
- * Beat's tick logic against a real SQLite store and broker, driven by an injected clock:
- * one send per slot across replicas, stored entries, run-now, disable, missed-run policies
- * and leader takeover.
+ * Beat's tick logic against each real store (SQLite, Redis) and its broker, driven by an
+ * injected clock: one send per slot across replicas, stored entries, run-now, disable,
+ * missed-run policies and leader takeover.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it, type TestContext } from 'vitest';
 import { Celeriac } from '../../src/index.js';
 import { Beat } from '../../src/beat/beat.js';
 import { crontab, every } from '../../src/beat/schedules/index.js';
 import { decodeTaskMessage } from '../../src/protocol/task-message.js';
 import type { Delivery } from '../../src/brokers/broker.js';
 import { createLineLogger } from '../../src/worker/logger.js';
+import { REDIS_URL, requireService } from '../support/services.js';
 
 let dir: string;
 let now: number;
+let store: 'sqlite' | 'redis';
+let prefix: string;
 const apps: Celeriac[] = [];
 const beats: Beat[] = [];
 const clock = () => now;
 const quiet = createLineLogger({ level: 'silent' });
 
 function makeApp(declare?: (app: Celeriac) => void): Celeriac {
-  const app = new Celeriac({ broker: `sqlite://${path.join(dir, 'beat.db')}` });
+  const broker = store === 'sqlite' ? `sqlite://${path.join(dir, 'beat.db')}` : REDIS_URL;
+  const app = new Celeriac({ broker, keyPrefix: prefix });
   declare?.(app);
   apps.push(app);
   return app;
@@ -60,15 +66,39 @@ const minuteTicks = (app: Celeriac) =>
 beforeEach(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'celeriac-beat-'));
   now = Date.parse('2026-03-29T00:00:30Z');
+  prefix = `beat-test-${randomUUID()}:`;
 });
 
 afterEach(async () => {
   for (const beat of beats.splice(0)) await beat.stop().catch(() => undefined);
   for (const app of apps.splice(0)) await app.close();
   rmSync(dir, { recursive: true, force: true });
+  if (store === 'redis') await deleteRedisPrefix(prefix);
 });
 
-describe('beat ticks', () => {
+/** Removes only the keys this test created (its own prefix), never anything else. */
+async function deleteRedisPrefix(keyPrefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function useStore(test: TestContext, kind: 'sqlite' | 'redis'): Promise<void> {
+  store = kind;
+  if (kind === 'redis') await requireService(test, 'redis');
+}
+
+describe.each(['sqlite', 'redis'] as const)('beat ticks on %s', (kind) => {
+  beforeEach(async (test) => useStore(test, kind));
+
   it('sends each slot once while three replicas tick together', async () => {
     const replicas = [1, 2, 3].map((i) => makeBeat(makeApp(minuteTicks), `r${i}`));
     for (const beat of replicas) await beat.open(); // entries created at 00:00:30
