@@ -71,7 +71,7 @@ export class AmqpBroker implements Broker {
 
   async publish(message: TransportMessage, options: PublishOptions): Promise<void> {
     const deadline = Date.now() + this.options.publishTimeoutMs;
-    await this.connect();
+    if (!this.connection.isReady) await this.connect();
     this.noteReplyRoute(message, 'published');
     const replyTo = message.properties.reply_to;
     if (this.options.declareReplyQueues && typeof replyTo === 'string' && replyTo !== '') {
@@ -81,7 +81,8 @@ export class AmqpBroker implements Broker {
       await this.publishDelayed(message, options.queue, options.deliverAt, { priority: options.priority }, deadline);
       return;
     }
-    await this.topology.ensureQueue(options.queue);
+    // Declared once per connection; the check spares the common case a wait.
+    if (!this.topology.isQueueReady(options.queue)) await this.topology.ensureQueue(options.queue);
     await this.publisher.publish(
       {
         exchange: options.exchange ?? '',

@@ -15,6 +15,14 @@ import type { AmqpConnection } from './connection.js';
 /** RabbitMQ answered with basic.nack: it will not take the message (e.g. a full queue). */
 export class PublishRejectedError extends BrokerConnectionError {}
 
+/** How often publishes past their deadline are failed. */
+const DEADLINE_SWEEP_MS = 100;
+
+interface Waiting {
+  deadline: number;
+  expire: () => void;
+}
+
 export interface Publication {
   exchange: string;
   routingKey: string;
@@ -23,9 +31,12 @@ export interface Publication {
 }
 
 export class ConfirmPublisher {
-  private channel: { epoch: number; promise: Promise<Amqplib.ConfirmChannel> } | undefined;
+  /** The confirm channel of the current connection; `open` once it is. */
+  private channel: { epoch: number; promise: Promise<Amqplib.ConfirmChannel>; open?: Amqplib.ConfirmChannel } | undefined;
   /** Set while amqplib's write buffer is full: later publishes wait for 'drain'. */
   private drained: Promise<void> | undefined;
+  private readonly waiting = new Set<Waiting>();
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly connection: AmqpConnection,
@@ -40,7 +51,8 @@ export class ConfirmPublisher {
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw this.timedOut(publication, lastError);
       try {
-        const channel = await this.openChannel(remaining);
+        const ready = this.channel?.epoch === this.connection.epoch && this.connection.isReady ? this.channel.open : undefined;
+        const channel = ready ?? (await this.openChannel(remaining));
         await this.send(channel, publication, deadline);
         return;
       } catch (error) {
@@ -54,6 +66,8 @@ export class ConfirmPublisher {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
     const channel = this.channel;
     this.channel = undefined;
     if (channel) await (await channel.promise.catch(() => undefined))?.close().catch(() => undefined);
@@ -62,11 +76,13 @@ export class ConfirmPublisher {
   private async send(channel: Amqplib.ConfirmChannel, p: Publication, deadline: number): Promise<void> {
     while (this.drained) await this.drained;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(this.timedOut(p, undefined)), Math.max(0, deadline - Date.now()));
+      const waiting: Waiting = { deadline, expire: () => reject(this.timedOut(p, undefined)) };
+      this.waiting.add(waiting);
+      this.watchDeadlines();
       let written: boolean;
       try {
         written = channel.publish(p.exchange, p.routingKey, p.content, p.options, (error: unknown) => {
-          clearTimeout(timer);
+          this.waiting.delete(waiting);
           if (!error) resolve();
           else if (error instanceof Error && error.message === 'message nacked') {
             reject(
@@ -78,7 +94,7 @@ export class ConfirmPublisher {
           } else reject(error instanceof Error ? error : new Error('publish failed'));
         });
       } catch (error) {
-        clearTimeout(timer); // amqplib throws at once when the channel is already closed.
+        this.waiting.delete(waiting); // amqplib throws at once when the channel is already closed.
         reject(error instanceof Error ? error : new Error('publish failed'));
         return;
       }
@@ -97,20 +113,47 @@ export class ConfirmPublisher {
     });
   }
 
+  /**
+   * One timer for all publishes awaiting a confirm (a timer each would cost more than the
+   * publish): while any wait, it fails those past their deadline. A confirm that never
+   * comes on a live connection means RabbitMQ is blocked or stuck.
+   */
+  private watchDeadlines(): void {
+    if (this.sweeper) return;
+    this.sweeper = setInterval(() => {
+      const now = Date.now();
+      for (const waiting of this.waiting) {
+        if (waiting.deadline <= now) {
+          this.waiting.delete(waiting);
+          waiting.expire();
+        }
+      }
+      if (this.waiting.size === 0) {
+        clearInterval(this.sweeper);
+        this.sweeper = undefined;
+      }
+    }, DEADLINE_SWEEP_MS);
+  }
+
   private async openChannel(timeoutMs: number): Promise<Amqplib.ConfirmChannel> {
     const connection = await this.connection.ready(timeoutMs, this.describe);
     const epoch = this.connection.epoch;
     if (this.channel && this.channel.epoch === epoch) return this.channel.promise;
-    const promise = connection.createConfirmChannel().then((channel) => {
-      channel.on('error', () => undefined); // Pending confirms fail with 'channel closed'.
-      channel.on('close', () => {
-        if (this.channel?.promise === promise) this.channel = undefined;
-      });
-      return channel;
-    });
-    this.channel = { epoch, promise };
+    const entry: { epoch: number; promise: Promise<Amqplib.ConfirmChannel>; open?: Amqplib.ConfirmChannel } = {
+      epoch,
+      promise: connection.createConfirmChannel().then((channel) => {
+        channel.on('error', () => undefined); // Pending confirms fail with 'channel closed'.
+        channel.on('close', () => {
+          if (this.channel === entry) this.channel = undefined;
+        });
+        entry.open = channel;
+        return channel;
+      }),
+    };
+    const promise = entry.promise;
+    this.channel = entry;
     promise.catch(() => {
-      if (this.channel?.promise === promise) this.channel = undefined;
+      if (this.channel === entry) this.channel = undefined;
     });
     return promise;
   }

@@ -33,6 +33,7 @@ type TopologyOptions = Pick<
 export class Topology {
   private channel: { epoch: number; promise: Promise<Amqplib.Channel> } | undefined;
   private declared = new Map<string, Promise<void>>();
+  private done = new Set<string>();
   private declaredEpoch = -1;
 
   constructor(
@@ -143,18 +144,27 @@ export class Topology {
     });
   }
 
+  /** Whether `queue` is declared on the current connection: lets a publish skip a wait. */
+  isQueueReady(queue: string): boolean {
+    return this.declaredEpoch === this.connection.epoch && this.done.has(`queue:${queue}`);
+  }
+
   private once(key: string, declare: (channel: Amqplib.Channel) => Promise<void>): Promise<void> {
     if (this.declaredEpoch !== this.connection.epoch) {
       this.declared = new Map();
+      this.done = new Set();
       this.declaredEpoch = this.connection.epoch;
     }
     let pending = this.declared.get(key);
     if (!pending) {
-      const declared = this.declared;
-      pending = this.withChannel(declare).catch((error: unknown) => {
-        declared.delete(key); // Try again next time rather than remember a failure.
-        throw error;
-      });
+      const { declared, done } = this;
+      pending = this.withChannel(declare).then(
+        () => void done.add(key),
+        (error: unknown) => {
+          declared.delete(key); // Try again next time rather than remember a failure.
+          throw error;
+        },
+      );
       declared.set(key, pending);
     }
     return pending;
