@@ -1,0 +1,206 @@
+/**
+ * Celeriac and real Python Celery (the system's python3-celery) on one Redis of the test's
+ * own: Python sends and a Celeriac worker runs, Celeriac sends and a Python worker runs,
+ * both workers share a queue and each task runs once, failures cross both ways with their
+ * message, and countdown, eta, expires and priority are honoured in both directions.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { Celeriac } from '../../../src/index.js';
+import { waitFor } from '../../brokers/broker-conformance.js';
+import { InteropWorld, pythonCeleryMissing } from './interop-support.js';
+
+interface PyResult {
+  state: string;
+  result?: unknown;
+  error?: { type: string; module: string; message: string };
+}
+
+const missing = await pythonCeleryMissing();
+if (missing && process.env.CI === 'true') throw new Error(`CI=true and Python Celery is required: ${missing}`);
+
+describe.skipIf(missing !== null)('Redis interop with Python Celery', () => {
+  let world: InteropWorld;
+  let app: Celeriac;
+  let raw: Redis;
+
+  beforeAll(async () => {
+    world = await InteropWorld.start();
+    app = new Celeriac({ broker: world.brokerUrl, backend: world.backendUrl });
+    raw = new Redis(world.brokerUrl);
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    raw?.disconnect();
+    await world?.dispose();
+  });
+
+  const runs = async (): Promise<Array<[string, string]>> =>
+    (await raw.lrange('interop:runs', 0, -1)).map((line) => JSON.parse(line) as [string, string]);
+
+  describe('Python sends, a Celeriac worker runs', () => {
+    it('runs the task and Python reads the result', async () => {
+      const worker = await world.nodeWorker();
+      const sent = await world.py<{ id: string }>('send', 'node.add', '[2, 3]');
+      const got = await world.py<PyResult>('get', sent.id);
+      expect(got).toEqual({ state: 'SUCCESS', result: 5 });
+      await world.stopChild(worker.child);
+    });
+
+    it('reports a Celeriac failure to Python as a raised exception with its message', async () => {
+      const worker = await world.nodeWorker();
+      const sent = await world.py<{ id: string }>('send', 'node.fail', '["kaboom from node"]');
+      const got = await world.py<PyResult>('get', sent.id);
+      expect(got.state).toBe('FAILURE');
+      expect(got.error?.message).toContain('kaboom from node');
+      await world.stopChild(worker.child);
+    });
+
+    it('honours a Python countdown and eta: the Celeriac worker starts the task no earlier', async () => {
+      const worker = await world.nodeWorker();
+      const sentAt = Date.now() / 1000;
+      const countdown = await world.py<{ id: string }>('send', 'node.now', '[]', '{"countdown": 2}');
+      const eta = new Date(Date.now() + 2500).toISOString();
+      const byEta = await world.py<{ id: string }>('send', 'node.now', '[]', JSON.stringify({ eta }));
+      const first = await world.py<PyResult>('get', countdown.id, '30');
+      const second = await world.py<PyResult>('get', byEta.id, '30');
+      expect(first.result as number).toBeGreaterThanOrEqual(sentAt + 1.9);
+      expect(second.result as number).toBeGreaterThanOrEqual(Date.parse(eta) / 1000 - 0.1);
+      await world.stopChild(worker.child);
+    });
+
+    it('does not run a task Python sent with an expiry that passed before a worker got it', async () => {
+      const sent = await world.py<{ id: string }>('send', 'node.add', '[1, 1]', '{"expires": 1}');
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const worker = await world.nodeWorker();
+      const got = await world.py<PyResult>('get', sent.id);
+      expect(got.state).toBe('REVOKED');
+      await world.stopChild(worker.child);
+    });
+
+    it('serves Python’s priorities lower number first', async () => {
+      await raw.del('interop:runs');
+      for (const [tag, priority] of [['low', 9], ['high', 0], ['mid', 5]] as const) {
+        await world.py('send', 'interop.record', JSON.stringify([tag]), JSON.stringify({ priority }));
+      }
+      const worker = await world.nodeWorker(['-c', '1', '--prefetch-multiplier', '1']);
+      await waitFor('three runs', async () => (await runs()).length === 3, 20_000);
+      expect((await runs()).map(([, tag]) => tag)).toEqual(['high', 'mid', 'low']);
+      await world.stopChild(worker.child);
+    });
+  });
+
+  describe('Celeriac sends, a Python worker runs', () => {
+    it('runs the task and Celeriac reads the result', async () => {
+      const worker = await world.pythonWorker();
+      const add = app.signature<[number, number], number>('py.add');
+      const result = await add.delay(20, 22);
+      expect(await result.get({ timeout: 20 })).toBe(42);
+      await world.stopChild(worker);
+    });
+
+    it('reports a Python failure to Celeriac as a rejected get() with its type and message', async () => {
+      const worker = await world.pythonWorker();
+      const fail = app.signature<[string], never>('py.fail');
+      const result = await fail.delay('boom 42 from python');
+      const error = (await result.get({ timeout: 20 }).catch((e: unknown) => e)) as Error;
+      expect(error).toBeInstanceOf(Error);
+      expect(error.message).toContain('boom 42 from python');
+      expect(String(error.name) + error.message).toContain('ValueError');
+      await world.stopChild(worker);
+    });
+
+    it('honours a Celeriac countdown and eta in the Python worker (delayMode=queue, for queues only Celery consumes)', async () => {
+      const worker = await world.pythonWorker();
+      const sender = new Celeriac({ broker: `${world.brokerUrl}?delayMode=queue`, backend: world.backendUrl });
+      try {
+        const now = sender.signature<[], number>('py.now');
+        const sentAt = Date.now() / 1000;
+        const byCountdown = await now.applyAsync([], { countdown: 2 });
+        const eta = new Date(Date.now() + 2500);
+        const byEta = await now.applyAsync([], { eta });
+        expect(await byCountdown.get({ timeout: 30 })).toBeGreaterThanOrEqual(sentAt + 1.9);
+        expect(await byEta.get({ timeout: 30 })).toBeGreaterThanOrEqual(eta.getTime() / 1000 - 0.1);
+      } finally {
+        await sender.close();
+        await world.stopChild(worker);
+      }
+    });
+
+    it('lets a Celeriac process promote its delayed countdown for a Python worker (default delayMode)', async () => {
+      const pyWorker = await world.pythonWorker();
+      // Any Celeriac consumer promotes due delayed messages, whatever queue it consumes.
+      const promoter = await world.nodeWorker(['-Q', 'node-only']);
+      const now = app.signature<[], number>('py.now');
+      const sentAt = Date.now() / 1000;
+      const result = await now.applyAsync([], { countdown: 2 });
+      expect(await raw.zcard('celeriac.delayed')).toBe(1);
+      expect(await result.get({ timeout: 30 })).toBeGreaterThanOrEqual(sentAt + 1.9);
+      await world.stopChild(promoter.child);
+      await world.stopChild(pyWorker);
+    });
+
+    it('has the Python worker discard a task Celeriac sent with a passed expiry', async () => {
+      const add = app.signature<[number, number], number>('py.add');
+      const result = await add.applyAsync([1, 2], { expires: 1 });
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const worker = await world.pythonWorker();
+      const got = await world.py<PyResult>('get', result.id);
+      expect(got.state).toBe('REVOKED');
+      await world.stopChild(worker);
+    });
+
+    it('has the Python worker serve Celeriac’s higher priorities first', async () => {
+      await raw.del('interop:runs');
+      const record = app.signature<[string], string>('interop.record');
+      for (const [tag, priority] of [['low', 0], ['high', 9], ['mid', 5]] as const) await record.applyAsync([tag], { priority });
+      const worker = await world.pythonWorker();
+      await waitFor('three runs', async () => (await runs()).length === 3, 20_000);
+      expect((await runs()).map(([, tag]) => tag)).toEqual(['high', 'mid', 'low']);
+      await world.stopChild(worker);
+    });
+  });
+
+  describe('a Python worker and a Celeriac worker on one queue', () => {
+    it('keeps a long Celeriac task from a Python worker’s restore pass: heartbeats keep its unacked score fresh', async () => {
+      await raw.del('interop:runs');
+      // Lease 3 s, so heartbeats every second; the Python worker restores after 2 s of silence.
+      const nodeWorker = await world.nodeWorker(['-c', '1'], { INTEROP_LEASE_MS: '3000' });
+      const slow = app.signature<[number, string], string>('node.slow-record');
+      const result = await slow.delay(7, 'long');
+      await waitFor('the long task to start', async () => (await runs()).length === 1, 10_000);
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      // Started now, a Celery worker runs its restore pass (kombu's restore_visible) at once.
+      const pyWorker = await world.pythonWorker('celery', 'py', { INTEROP_VISIBILITY_TIMEOUT: '2' });
+      expect(await result.get({ timeout: 20 })).toBe('long');
+      // A restored copy would start right after (it waits behind the first in the worker).
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(await runs()).toEqual([
+        ['node', 'start:long'],
+        ['node', 'long'],
+      ]);
+      await world.stopChild(pyWorker);
+      await world.stopChild(nodeWorker.child);
+    });
+
+    it('runs every task once, whichever side sent it', async () => {
+      await raw.del('interop:runs');
+      const pyWorker = await world.pythonWorker();
+      const nodeWorker = await world.nodeWorker(['-c', '4']);
+      const record = app.signature<[string], string>('interop.record');
+      const tags = Array.from({ length: 120 }, (_, i) => `t-${i}`);
+      for (const tag of tags.slice(0, 60)) await record.delay(tag);
+      for (const tag of tags.slice(60, 90)) await world.py('send', 'interop.record', JSON.stringify([tag]));
+      await app.sendMany(tags.slice(90).map((tag) => ({ task: 'interop.record', args: [tag] })));
+      await waitFor('120 runs', async () => (await runs()).length >= tags.length, 40_000);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const done = await runs();
+      expect(done.length).toBe(tags.length);
+      expect(new Set(done.map(([, tag]) => tag))).toEqual(new Set(tags));
+      expect(new Set(done.map(([who]) => who))).toEqual(new Set(['python', 'node']));
+      await world.stopChild(nodeWorker.child);
+      await world.stopChild(pyWorker);
+    });
+  });
+});
