@@ -58,7 +58,7 @@ export interface ApplyOptions {
   eta?: Date;
   /** Seconds from now, or a time, after which the task is not run. */
   expires?: number | Date;
-  /** Your own task id; sending the same id twice is recognised (idempotence). */
+  /** Your own task id (results are stored under it). Sending one id twice sends two messages. */
   taskId?: string;
   queue?: string;
   /** 0..255, higher first where the broker supports priorities. */

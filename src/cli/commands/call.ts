@@ -30,7 +30,7 @@ export function registerCallCommand(program: Command): void {
     .option('--expires <seconds|iso-date>', 'do not run after this')
     .option('-Q, --queue <name>', 'queue to send to')
     .option('--priority <n>', 'priority 0..255, higher first')
-    .option('--task-id <id>', 'use this id (sending an id twice is recognised)')
+    .option('--task-id <id>', 'use this task id instead of a random one')
     .action(async (taskName: string, flags: CallFlags, command: Command) => {
       const app = await loadApp(command.optsWithGlobals<GlobalOptions>().app);
       const args = parseJsonFlag('--args', flags.args, 'array');
