@@ -19,9 +19,10 @@ export async function renderReceiptPdf({ order, chargeId }: ReceiptDetails): Pro
   const regular = await pdf.embedFont(StandardFonts.Helvetica);
   const bold = await pdf.embedFont(StandardFonts.HelveticaBold);
   const ink = rgb(0.12, 0.16, 0.2);
+  const encodable = new Set(regular.getCharacterSet());
   let y = 780;
   const line = (text: string, options: { x?: number; size?: number; strong?: boolean } = {}) => {
-    page.drawText(winAnsi(text), {
+    page.drawText(winAnsi(text, encodable), {
       x: options.x ?? 56,
       y,
       size: options.size ?? 11,
@@ -62,9 +63,9 @@ export async function renderReceiptPdf({ order, chargeId }: ReceiptDetails): Pro
 }
 
 /**
- * The standard PDF fonts only encode WinAnsi (roughly Latin-1); pdf-lib throws on anything
- * else, so a customer named in another script must not fail the whole order.
+ * The standard PDF fonts only encode WinAnsi (Latin-1 plus a few, like €); pdf-lib throws
+ * on anything else, so a customer named in another script must not fail the whole order.
  */
-function winAnsi(text: string): string {
-  return text.replace(/[^\x20-\x7e\xa0-\xff]/g, '?');
+function winAnsi(text: string, encodable: ReadonlySet<number>): string {
+  return Array.from(text, (char) => (encodable.has(char.codePointAt(0) ?? 0) ? char : '?')).join('');
 }
