@@ -44,7 +44,11 @@ export class Revocations {
     await this.declareExchange();
     const body = {
       method: 'revoke',
-      arguments: { task_id: taskIds.length === 1 ? taskIds[0]! : taskIds, terminate, signal: 'SIGTERM' },
+      arguments: {
+        task_id: taskIds.length === 1 ? taskIds[0]! : taskIds,
+        terminate,
+        signal: 'SIGTERM',
+      },
       destination: null,
       pattern: null,
       matcher: null,
@@ -57,7 +61,10 @@ export class Revocations {
       options: {
         contentType: 'application/json',
         contentEncoding: 'utf-8',
-        headers: { clock: typedNumber(this.clock), expires: { '!': 'double', value: Date.now() / 1000 + BROADCAST_TTL_S } },
+        headers: {
+          clock: typedNumber(this.clock),
+          expires: { '!': 'double', value: Date.now() / 1000 + BROADCAST_TTL_S },
+        },
         deliveryMode: 2,
         priority: 0,
       },
@@ -90,7 +97,10 @@ export class Revocations {
   /** Records a revoke and tells listeners, once per id and terminate flag. */
   private learn(taskId: string, terminate: boolean): void {
     const previous = this.known.get(taskId);
-    this.known.set(taskId, { terminate: terminate || (previous?.terminate ?? false), until: Date.now() + REVOKE_KEEP_MS });
+    this.known.set(taskId, {
+      terminate: terminate || (previous?.terminate ?? false),
+      until: Date.now() + REVOKE_KEEP_MS,
+    });
     if (previous && (previous.terminate || !terminate)) return; // nothing new (e.g. our own broadcast coming back)
     for (const listener of [...this.listeners]) {
       try {
@@ -111,7 +121,10 @@ export class Revocations {
     const connection = await this.connection.ready(this.timeoutMs, 'Broadcasting a revoke');
     const channel = await connection.createChannel();
     try {
-      await channel.assertExchange(PIDBOX_EXCHANGE, 'fanout', { durable: false, autoDelete: false });
+      await channel.assertExchange(PIDBOX_EXCHANGE, 'fanout', {
+        durable: false,
+        autoDelete: false,
+      });
     } finally {
       await channel.close().catch(() => undefined);
     }
@@ -136,7 +149,9 @@ export class Revocations {
       arguments: toFieldTable({ 'x-message-ttl': 300_000 }),
     });
     await channel.bindQueue(this.queue, PIDBOX_EXCHANGE, '');
-    await channel.consume(this.queue, (message) => message && this.onMessage(message.content), { noAck: true });
+    await channel.consume(this.queue, (message) => message && this.onMessage(message.content), {
+      noAck: true,
+    });
   }
 
   private onMessage(content: Buffer): void {
@@ -146,7 +161,13 @@ export class Revocations {
     } catch {
       return; // not ours to judge: other control messages may use other encodings
     }
-    if (typeof body !== 'object' || body === null || Array.isArray(body) || body.method !== 'revoke') return;
+    if (
+      typeof body !== 'object' ||
+      body === null ||
+      Array.isArray(body) ||
+      body.method !== 'revoke'
+    )
+      return;
     const args = body.arguments;
     if (typeof args !== 'object' || args === null || Array.isArray(args)) return;
     const ids = Array.isArray(args.task_id) ? args.task_id : [args.task_id];

@@ -53,7 +53,9 @@ export interface RpcStoreOptions extends StoreOptions {
 
 export class RpcChordsUnsupportedError extends CeleriacError {
   constructor() {
-    super('The rpc:// result backend does not support chords (neither does Celery\'s): use a Redis or SQLite result backend.');
+    super(
+      "The rpc:// result backend does not support chords (neither does Celery's): use a Redis or SQLite result backend.",
+    );
   }
 }
 
@@ -259,7 +261,6 @@ export class RpcBackend implements ResultBackend {
     this.declared.set(queue, epoch);
     if (this.declared.size > 10_000) this.declared.clear();
   }
-
 }
 
 /** The registry's factory for `rpc://` URLs. */

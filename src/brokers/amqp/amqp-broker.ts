@@ -6,7 +6,13 @@
  * Must never decode a task body, and never decide retries or dead-letter policy: the
  * worker does, through the Delivery it is handed.
  */
-import type { Broker, BrokerCapabilities, Consumer, ConsumeOptions, PublishOptions } from '../broker.js';
+import type {
+  Broker,
+  BrokerCapabilities,
+  Consumer,
+  ConsumeOptions,
+  PublishOptions,
+} from '../broker.js';
 import type { JsonValue, TransportMessage } from '../../protocol/types.js';
 import { AmqpConnection } from './connection.js';
 import { AmqpConsumer } from './consumer.js';
@@ -44,7 +50,11 @@ export class AmqpBroker implements Broker {
     };
     this.connection = new AmqpConnection({ ...this.options });
     this.topology = new Topology(this.connection, this.options);
-    this.publisher = new ConfirmPublisher(this.connection, this.options.publishTimeoutMs, 'Publishing');
+    this.publisher = new ConfirmPublisher(
+      this.connection,
+      this.options.publishTimeoutMs,
+      'Publishing',
+    );
   }
 
   /** The RabbitMQ name of a logical queue (key prefix applied). */
@@ -78,7 +88,13 @@ export class AmqpBroker implements Broker {
       await this.topology.ensureReplyQueue(replyTo);
     }
     if (options.deliverAt !== undefined && this.options.delayedDelivery) {
-      await this.publishDelayed(message, options.queue, options.deliverAt, { priority: options.priority }, deadline);
+      await this.publishDelayed(
+        message,
+        options.queue,
+        options.deliverAt,
+        { priority: options.priority },
+        deadline,
+      );
       return;
     }
     // Declared once per connection; the check spares the common case a wait.
@@ -98,9 +114,15 @@ export class AmqpBroker implements Broker {
    * Publishes every message, pipelined, each confirmed on its own. AMQP has no atomic batch
    * with confirms: on failure, the others may be stored; the first error is thrown.
    */
-  async publishMany(batch: ReadonlyArray<{ message: TransportMessage; options: PublishOptions }>): Promise<void> {
-    const results = await Promise.allSettled(batch.map(({ message, options }) => this.publish(message, options)));
-    const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  async publishMany(
+    batch: ReadonlyArray<{ message: TransportMessage; options: PublishOptions }>,
+  ): Promise<void> {
+    const results = await Promise.allSettled(
+      batch.map(({ message, options }) => this.publish(message, options)),
+    );
+    const failed = results.find(
+      (result): result is PromiseRejectedResult => result.status === 'rejected',
+    );
     if (failed) throw failed.reason;
   }
 
@@ -114,8 +136,16 @@ export class AmqpBroker implements Broker {
         timeoutMs: this.options.connectTimeoutMs,
         settle: {
           defer: (message, queue, deliverAt) =>
-            this.publishDelayed(message, queue, deliverAt, { republish: true }, Date.now() + this.options.publishTimeoutMs),
-          deadLetter: this.options.deadLetter ? (message, queue, reason) => this.publishDeadLetter(message, queue, reason) : undefined,
+            this.publishDelayed(
+              message,
+              queue,
+              deliverAt,
+              { republish: true },
+              Date.now() + this.options.publishTimeoutMs,
+            ),
+          deadLetter: this.options.deadLetter
+            ? (message, queue, reason) => this.publishDeadLetter(message, queue, reason)
+            : undefined,
         },
         onMessage: (message) => this.noteReplyRoute(message, 'delivered'),
       },
@@ -157,16 +187,26 @@ export class AmqpBroker implements Broker {
     if (seconds === 0 || !this.options.delayedDelivery) {
       await this.topology.ensureQueue(queue);
       const options = toPublishOptions(message, encode);
-      await this.publisher.publish({ exchange: '', routingKey: this.topology.name(queue), content: message.body, options }, deadline);
+      await this.publisher.publish(
+        { exchange: '', routingKey: this.topology.name(queue), content: message.body, options },
+        deadline,
+      );
       return;
     }
     await this.topology.ensureDelayed(queue);
     const route = delayedRoute(seconds, this.topology.name(queue));
     const options = toPublishOptions(message, { ...encode, delayed: true });
-    await this.publisher.publish({ exchange: route.exchange, routingKey: route.routingKey, content: message.body, options }, deadline);
+    await this.publisher.publish(
+      { exchange: route.exchange, routingKey: route.routingKey, content: message.body, options },
+      deadline,
+    );
   }
 
-  private async publishDeadLetter(message: TransportMessage, queue: string, reason: string): Promise<void> {
+  private async publishDeadLetter(
+    message: TransportMessage,
+    queue: string,
+    reason: string,
+  ): Promise<void> {
     await this.topology.ensureQueue(queue);
     const extraHeaders: Record<string, JsonValue> = {
       'x-celeriac-reason': reason,

@@ -41,7 +41,8 @@ function installLongTagFix(): void {
   const framePath = path.join(amqplibDir, 'lib', 'frame.js');
   // frame.js copies `defs.decode` when it loads; once loaded, a wrapper would go unseen.
   if (require.cache[framePath]) {
-    const defs = require.cache[path.join(amqplibDir, 'lib', 'defs.js')]?.exports as { __celeriacLongTag?: boolean } | undefined;
+    const defs = require.cache[path.join(amqplibDir, 'lib', 'defs.js')]?.exports as
+      { __celeriacLongTag?: boolean } | undefined;
     pyAmqpLongTagSupported = defs?.__celeriacLongTag === true;
     if (!pyAmqpLongTagSupported) {
       process.emitWarning(

@@ -76,7 +76,10 @@ export class AmqpConnection {
    * BrokerConnectionError when no connection is ready within `timeoutMs`, and stops trying.
    */
   async start(timeoutMs: number): Promise<Amqplib.ChannelModel> {
-    if (this.state === 'closed') throw new BrokerConnectionError(`The AMQP connection to ${this.options.redactedUrl} is closed.`);
+    if (this.state === 'closed')
+      throw new BrokerConnectionError(
+        `The AMQP connection to ${this.options.redactedUrl} is closed.`,
+      );
     if (this.state === 'idle') {
       this.state = 'connecting';
       void this.attemptConnect();
@@ -95,13 +98,20 @@ export class AmqpConnection {
   ready(timeoutMs: number, what: string): Promise<Amqplib.ChannelModel> {
     if (this.state === 'ready' && this.model) return Promise.resolve(this.model);
     if (this.state === 'closed' || this.state === 'idle') {
-      return Promise.reject(new BrokerConnectionError(`${what} needs the AMQP connection, which is closed: call connect() first.`));
+      return Promise.reject(
+        new BrokerConnectionError(
+          `${what} needs the AMQP connection, which is closed: call connect() first.`,
+        ),
+      );
     }
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(waiter);
-        reject(this.unavailable(what, timeoutMs));
-      }, Math.max(0, timeoutMs));
+      const timer = setTimeout(
+        () => {
+          this.waiters.delete(waiter);
+          reject(this.unavailable(what, timeoutMs));
+        },
+        Math.max(0, timeoutMs),
+      );
       const waiter: Waiter = {
         resolve: (connection) => {
           clearTimeout(timer);
@@ -127,7 +137,9 @@ export class AmqpConnection {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearTimeout(this.timer);
-    this.rejectWaiters(new BrokerConnectionError(`The AMQP connection to ${this.options.redactedUrl} was closed.`));
+    this.rejectWaiters(
+      new BrokerConnectionError(`The AMQP connection to ${this.options.redactedUrl} was closed.`),
+    );
     const model = this.model;
     this.model = undefined;
     if (model) await model.close().catch(() => undefined);
@@ -197,7 +209,12 @@ export class AmqpConnection {
     } catch (error) {
       if (this.model !== model) return;
       this.lastError = error as Error;
-      this.restart(new BrokerConnectionError(`Setting up the AMQP connection failed: ${(error as Error).message}`, { cause: error }));
+      this.restart(
+        new BrokerConnectionError(
+          `Setting up the AMQP connection failed: ${(error as Error).message}`,
+          { cause: error },
+        ),
+      );
     }
   }
 
@@ -220,7 +237,10 @@ export class AmqpConnection {
     if (this.timer || this.state === 'closed' || this.state === 'idle') return;
     this.state = this.state === 'connecting' ? 'connecting' : 'down';
     this.attempt += 1;
-    const base = Math.min(this.options.reconnectMaxMs, this.options.reconnectInitialMs * 2 ** (this.attempt - 1));
+    const base = Math.min(
+      this.options.reconnectMaxMs,
+      this.options.reconnectInitialMs * 2 ** (this.attempt - 1),
+    );
     // Jitter spreads reconnects of many workers after a broker restart.
     const delay = Math.round(base * (0.8 + Math.random() * 0.4));
     this.timer = setTimeout(() => {

@@ -74,7 +74,9 @@ export class AmqpConsumer implements Consumer {
     const subscription = this.current;
     if (!subscription || !subscription.via.alive || this.cancelled) return;
     if (this.deps.queueType === 'classic') {
-      subscription.via.channel.prefetch(this.prefetch, true).catch((error: Error) => this.onError(error));
+      subscription.via.channel
+        .prefetch(this.prefetch, true)
+        .catch((error: Error) => this.onError(error));
     } else {
       void this.restartSubscription(subscription);
     }
@@ -88,7 +90,8 @@ export class AmqpConsumer implements Consumer {
     await this.subscribing?.catch(() => undefined);
     const subscription = this.current;
     if (!subscription?.via.alive) return;
-    for (const tag of subscription.tags) await subscription.via.channel.cancel(tag).catch(() => undefined);
+    for (const tag of subscription.tags)
+      await subscription.via.channel.cancel(tag).catch(() => undefined);
     // Held deliveries stay valid until settled; the channel closes after the last one.
     if (subscription.held === 0) await this.closeChannel(subscription);
   }
@@ -98,7 +101,12 @@ export class AmqpConsumer implements Consumer {
     try {
       await this.subscribe();
     } catch (error) {
-      this.onError(new BrokerConnectionError(`Resuming the consumer of ${this.options.queues.join(', ')} failed: ${(error as Error).message}`, { cause: error }));
+      this.onError(
+        new BrokerConnectionError(
+          `Resuming the consumer of ${this.options.queues.join(', ')} failed: ${(error as Error).message}`,
+          { cause: error },
+        ),
+      );
       this.scheduleResubscribe();
     }
   }
@@ -122,7 +130,11 @@ export class AmqpConsumer implements Consumer {
     for (const queue of this.options.queues) await this.deps.topology.ensureQueue(queue);
     const channel = await connection.createChannel();
     const subscription: Subscription = { epoch, via: { channel, alive: true }, tags: [], held: 0 };
-    channel.on('error', (error: Error) => this.onError(new BrokerConnectionError(`Consumer channel error: ${error.message}`, { cause: error })));
+    channel.on('error', (error: Error) =>
+      this.onError(
+        new BrokerConnectionError(`Consumer channel error: ${error.message}`, { cause: error }),
+      ),
+    );
     channel.on('close', () => this.onChannelClosed(subscription));
     try {
       subscription.tags = await this.consumeAll(subscription);
@@ -143,7 +155,9 @@ export class AmqpConsumer implements Consumer {
     const tags: string[] = [];
     for (const queue of this.options.queues) {
       const name = this.deps.topology.name(queue);
-      const reply = await channel.consume(name, (raw) => this.onRaw(raw, queue, subscription), { noAck: false });
+      const reply = await channel.consume(name, (raw) => this.onRaw(raw, queue, subscription), {
+        noAck: false,
+      });
       tags.push(reply.consumerTag);
     }
     return tags;
@@ -159,11 +173,19 @@ export class AmqpConsumer implements Consumer {
     }
   }
 
-  private onRaw(raw: Amqplib.ConsumeMessage | null, queue: string, subscription: Subscription): void {
+  private onRaw(
+    raw: Amqplib.ConsumeMessage | null,
+    queue: string,
+    subscription: Subscription,
+  ): void {
     const { via } = subscription;
     if (raw === null) {
       // RabbitMQ cancelled us (queue deleted): start over on a fresh channel.
-      this.onError(new BrokerConnectionError(`RabbitMQ cancelled the consumer of ${queue} (queue deleted?); subscribing again.`));
+      this.onError(
+        new BrokerConnectionError(
+          `RabbitMQ cancelled the consumer of ${queue} (queue deleted?); subscribing again.`,
+        ),
+      );
       void via.channel.close().catch(() => undefined);
       return;
     }
@@ -183,13 +205,18 @@ export class AmqpConsumer implements Consumer {
     try {
       this.options.onDelivery(delivery);
     } catch (error) {
-      this.onError(new BrokerConnectionError(`The delivery handler threw: ${(error as Error).message}`, { cause: error }));
+      this.onError(
+        new BrokerConnectionError(`The delivery handler threw: ${(error as Error).message}`, {
+          cause: error,
+        }),
+      );
     }
   }
 
   private onSettled(subscription: Subscription): void {
     subscription.held = Math.max(0, subscription.held - 1);
-    if (this.cancelled && subscription.held === 0 && this.current === subscription) void this.closeChannel(subscription);
+    if (this.cancelled && subscription.held === 0 && this.current === subscription)
+      void this.closeChannel(subscription);
   }
 
   private onChannelClosed(subscription: Subscription): void {
@@ -197,7 +224,8 @@ export class AmqpConsumer implements Consumer {
     if (this.current !== subscription) return;
     this.current = undefined;
     // A lost connection brings its own re-subscription (setup hook); a lost channel does not.
-    const sameConnection = this.deps.connection.isReady && this.deps.connection.epoch === subscription.epoch;
+    const sameConnection =
+      this.deps.connection.isReady && this.deps.connection.epoch === subscription.epoch;
     if (!this.cancelled && sameConnection) this.scheduleResubscribe();
   }
 

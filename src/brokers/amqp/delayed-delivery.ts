@@ -24,9 +24,14 @@ export function levelName(level: number): string {
 }
 
 /** Where a delayed message is published: the top level, with the binary routing key. */
-export function delayedRoute(delaySeconds: number, queue: string): { exchange: string; routingKey: string } {
+export function delayedRoute(
+  delaySeconds: number,
+  queue: string,
+): { exchange: string; routingKey: string } {
   if (!Number.isInteger(delaySeconds) || delaySeconds < 1 || delaySeconds > MAX_DELAY_SECONDS) {
-    throw new RangeError(`A delay must be 1 to ${MAX_DELAY_SECONDS} whole seconds, not ${delaySeconds}.`);
+    throw new RangeError(
+      `A delay must be 1 to ${MAX_DELAY_SECONDS} whole seconds, not ${delaySeconds}.`,
+    );
   }
   const bits = delaySeconds.toString(2).padStart(LEVELS, '0').split('').join('.');
   return { exchange: levelName(TOP_LEVEL), routingKey: `${bits}.${queue}` };

@@ -22,7 +22,8 @@ export interface DeliveryDeps {
   /** Publishes the message delayed until `deliverAt`, resolving once confirmed. */
   defer(message: TransportMessage, queue: string, deliverAt: number): Promise<void>;
   /** Publishes the message to the dead-letter queue with the reason; undefined when disabled. */
-  deadLetter: ((message: TransportMessage, queue: string, reason: string) => Promise<void>) | undefined;
+  deadLetter:
+    ((message: TransportMessage, queue: string, reason: string) => Promise<void>) | undefined;
   /** Called once per delivery, whatever the outcome. */
   onSettled(): void;
   onError(error: Error): void;
@@ -57,7 +58,11 @@ export class AmqpDelivery implements Delivery {
         return;
       } catch (error) {
         // RabbitMQ's own dead-lettering (x-dead-letter-exchange) still keeps it, without the reason.
-        this.deps.onError(new BrokerConnectionError(`Dead-lettering with a reason failed: ${(error as Error).message}`));
+        this.deps.onError(
+          new BrokerConnectionError(
+            `Dead-lettering with a reason failed: ${(error as Error).message}`,
+          ),
+        );
       }
     }
     if (options.requeue && !this.via.alive) {
@@ -82,7 +87,9 @@ export class AmqpDelivery implements Delivery {
 
   private claim(action: string): void {
     if (this.settled) {
-      throw new AlreadySettledError(`Cannot ${action} a delivery that was already settled (ack, reject or defer once).`);
+      throw new AlreadySettledError(
+        `Cannot ${action} a delivery that was already settled (ack, reject or defer once).`,
+      );
     }
     this.settled = true;
   }

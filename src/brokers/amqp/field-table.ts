@@ -18,7 +18,8 @@ export interface TypedNumber {
   value: number;
 }
 
-export type FieldValue = string | boolean | null | TypedNumber | FieldValue[] | { [key: string]: FieldValue };
+export type FieldValue =
+  string | boolean | null | TypedNumber | FieldValue[] | { [key: string]: FieldValue };
 export type FieldTable = { [key: string]: FieldValue };
 
 /** py-amqp writes ints within ±2147483647 as `I`, beyond as a signed 64-bit `L`. */
@@ -55,7 +56,8 @@ export function toFieldTable(values: { [key: string]: JsonValue | undefined }): 
  * a decimal its number, a byte array its UTF-8 text.
  */
 export function fromFieldValue(value: unknown): JsonValue {
-  if (typeof value === 'string' || typeof value === 'boolean' || typeof value === 'number') return value;
+  if (typeof value === 'string' || typeof value === 'boolean' || typeof value === 'number')
+    return value;
   if (typeof value === 'bigint') return Number(value);
   if (value === null || typeof value !== 'object') return null;
   if (Buffer.isBuffer(value)) return value.toString('utf8');
@@ -69,7 +71,9 @@ export function fromFieldValue(value: unknown): JsonValue {
   return fromFieldTable(value as Record<string, unknown>);
 }
 
-export function fromFieldTable(table: Record<string, unknown> | undefined): { [key: string]: JsonValue } {
+export function fromFieldTable(table: Record<string, unknown> | undefined): {
+  [key: string]: JsonValue;
+} {
   const result: { [key: string]: JsonValue } = {};
   if (!table) return result;
   for (const [key, value] of Object.entries(table)) result[key] = fromFieldValue(value);

@@ -37,7 +37,10 @@ export interface EncodeOptions {
   extraHeaders?: Record<string, JsonValue>;
 }
 
-export function toPublishOptions(message: TransportMessage, options: EncodeOptions = {}): Amqplib.Options.Publish {
+export function toPublishOptions(
+  message: TransportMessage,
+  options: EncodeOptions = {},
+): Amqplib.Options.Publish {
   const props = message.properties;
   let headers: Record<string, JsonValue | undefined> = message.headers;
   if (options.republish) {
@@ -56,7 +59,8 @@ export function toPublishOptions(message: TransportMessage, options: EncodeOptio
   if (priority !== undefined) publish.priority = priority;
   if (props.correlation_id !== undefined) publish.correlationId = props.correlation_id;
   if (props.reply_to !== undefined) publish.replyTo = props.reply_to;
-  if (props.expiration !== undefined && !options.delayed) publish.expiration = String(props.expiration);
+  if (props.expiration !== undefined && !options.delayed)
+    publish.expiration = String(props.expiration);
   copyString(props, 'message_id', (v) => (publish.messageId = v));
   copyString(props, 'type', (v) => (publish.type = v));
   copyString(props, 'user_id', (v) => (publish.userId = v));

@@ -99,11 +99,15 @@ export function parseAmqpUrl(url: string, heartbeatSeconds: number): Amqplib.Opt
   try {
     parsed = new URL(url);
   } catch {
-    throw new InvalidAmqpOptionsError(`"${redact(url)}" is not a valid AMQP URL: use amqp://user:pass@host:5672/vhost.`);
+    throw new InvalidAmqpOptionsError(
+      `"${redact(url)}" is not a valid AMQP URL: use amqp://user:pass@host:5672/vhost.`,
+    );
   }
   const protocol = parsed.protocol.replace(/:$/, '').toLowerCase();
   if (protocol !== 'amqp' && protocol !== 'amqps') {
-    throw new InvalidAmqpOptionsError(`"${redact(url)}" is not an AMQP URL: it must start with amqp:// or amqps://.`);
+    throw new InvalidAmqpOptionsError(
+      `"${redact(url)}" is not an AMQP URL: it must start with amqp:// or amqps://.`,
+    );
   }
   // kombu: everything after the first "/" is the vhost, URL-decoded; none means "/".
   const rawPath = parsed.pathname.startsWith('/') ? parsed.pathname.slice(1) : parsed.pathname;
@@ -128,8 +132,14 @@ export function redact(url: string): string {
 export function resolveAmqpOptions(url: string, options: AmqpBrokerOptions): ResolvedAmqpOptions {
   const queueType = options.queueType ?? 'classic';
   if (options.maxPriority !== undefined) {
-    if (!Number.isInteger(options.maxPriority) || options.maxPriority < 1 || options.maxPriority > 255) {
-      throw new InvalidAmqpOptionsError(`maxPriority must be an integer from 1 to 255, not ${options.maxPriority}.`);
+    if (
+      !Number.isInteger(options.maxPriority) ||
+      options.maxPriority < 1 ||
+      options.maxPriority > 255
+    ) {
+      throw new InvalidAmqpOptionsError(
+        `maxPriority must be an integer from 1 to 255, not ${options.maxPriority}.`,
+      );
     }
     if (queueType === 'quorum') {
       throw new InvalidAmqpOptionsError(

@@ -32,7 +32,9 @@ export interface Publication {
 
 export class ConfirmPublisher {
   /** The confirm channel of the current connection; `open` once it is. */
-  private channel: { epoch: number; promise: Promise<Amqplib.ConfirmChannel>; open?: Amqplib.ConfirmChannel } | undefined;
+  private channel:
+    | { epoch: number; promise: Promise<Amqplib.ConfirmChannel>; open?: Amqplib.ConfirmChannel }
+    | undefined;
   /** Set while amqplib's write buffer is full: later publishes wait for 'drain'. */
   private drained: Promise<void> | undefined;
   private readonly waiting = new Set<Waiting>();
@@ -51,7 +53,10 @@ export class ConfirmPublisher {
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw this.timedOut(publication, lastError);
       try {
-        const ready = this.channel?.epoch === this.connection.epoch && this.connection.isReady ? this.channel.open : undefined;
+        const ready =
+          this.channel?.epoch === this.connection.epoch && this.connection.isReady
+            ? this.channel.open
+            : undefined;
         const channel = ready ?? (await this.openChannel(remaining));
         await this.send(channel, publication, deadline);
         return;
@@ -70,10 +75,15 @@ export class ConfirmPublisher {
     this.sweeper = undefined;
     const channel = this.channel;
     this.channel = undefined;
-    if (channel) await (await channel.promise.catch(() => undefined))?.close().catch(() => undefined);
+    if (channel)
+      await (await channel.promise.catch(() => undefined))?.close().catch(() => undefined);
   }
 
-  private async send(channel: Amqplib.ConfirmChannel, p: Publication, deadline: number): Promise<void> {
+  private async send(
+    channel: Amqplib.ConfirmChannel,
+    p: Publication,
+    deadline: number,
+  ): Promise<void> {
     while (this.drained) await this.drained;
     await new Promise<void>((resolve, reject) => {
       const waiting: Waiting = { deadline, expire: () => reject(this.timedOut(p, undefined)) };
@@ -81,18 +91,24 @@ export class ConfirmPublisher {
       this.watchDeadlines();
       let written: boolean;
       try {
-        written = channel.publish(p.exchange, p.routingKey, p.content, p.options, (error: unknown) => {
-          this.waiting.delete(waiting);
-          if (!error) resolve();
-          else if (error instanceof Error && error.message === 'message nacked') {
-            reject(
-              new PublishRejectedError(
-                `RabbitMQ refused the message for ${p.exchange || '(default exchange)'} / ${p.routingKey} (basic.nack): ` +
-                  'the queue may be full (x-overflow reject-publish) or the server failed to store it.',
-              ),
-            );
-          } else reject(error instanceof Error ? error : new Error('publish failed'));
-        });
+        written = channel.publish(
+          p.exchange,
+          p.routingKey,
+          p.content,
+          p.options,
+          (error: unknown) => {
+            this.waiting.delete(waiting);
+            if (!error) resolve();
+            else if (error instanceof Error && error.message === 'message nacked') {
+              reject(
+                new PublishRejectedError(
+                  `RabbitMQ refused the message for ${p.exchange || '(default exchange)'} / ${p.routingKey} (basic.nack): ` +
+                    'the queue may be full (x-overflow reject-publish) or the server failed to store it.',
+                ),
+              );
+            } else reject(error instanceof Error ? error : new Error('publish failed'));
+          },
+        );
       } catch (error) {
         this.waiting.delete(waiting); // amqplib throws at once when the channel is already closed.
         reject(error instanceof Error ? error : new Error('publish failed'));
@@ -139,7 +155,11 @@ export class ConfirmPublisher {
     const connection = await this.connection.ready(timeoutMs, this.describe);
     const epoch = this.connection.epoch;
     if (this.channel && this.channel.epoch === epoch) return this.channel.promise;
-    const entry: { epoch: number; promise: Promise<Amqplib.ConfirmChannel>; open?: Amqplib.ConfirmChannel } = {
+    const entry: {
+      epoch: number;
+      promise: Promise<Amqplib.ConfirmChannel>;
+      open?: Amqplib.ConfirmChannel;
+    } = {
       epoch,
       promise: connection.createConfirmChannel().then((channel) => {
         channel.on('error', () => undefined); // Pending confirms fail with 'channel closed'.

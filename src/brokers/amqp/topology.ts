@@ -12,7 +12,11 @@
 import type * as Amqplib from 'amqplib';
 import { CeleriacError } from '../../errors.js';
 import type { AmqpConnection } from './connection.js';
-import { deliveryBindingPattern, DELIVERY_EXCHANGE, levelDeclarations } from './delayed-delivery.js';
+import {
+  deliveryBindingPattern,
+  DELIVERY_EXCHANGE,
+  levelDeclarations,
+} from './delayed-delivery.js';
 import { toFieldTable, typedNumber, type FieldTable } from './field-table.js';
 import type { ResolvedAmqpOptions } from './options.js';
 
@@ -20,14 +24,25 @@ export const DEAD_LETTER_EXCHANGE = 'celeriac.dead-letter';
 
 /** Celery's reply queues (rpc:// results): auto-deleted, expiring after a day unused. */
 export function replyQueueOptions(): Amqplib.Options.AssertQueue {
-  return { durable: false, exclusive: false, autoDelete: true, arguments: toFieldTable({ 'x-expires': 86_400_000 }) };
+  return {
+    durable: false,
+    exclusive: false,
+    autoDelete: true,
+    arguments: toFieldTable({ 'x-expires': 86_400_000 }),
+  };
 }
 
 export class QueueDeclarationError extends CeleriacError {}
 
 type TopologyOptions = Pick<
   ResolvedAmqpOptions,
-  'keyPrefix' | 'queueType' | 'exchangeType' | 'maxPriority' | 'deadLetter' | 'delayedQueueType' | 'publishTimeoutMs'
+  | 'keyPrefix'
+  | 'queueType'
+  | 'exchangeType'
+  | 'maxPriority'
+  | 'deadLetter'
+  | 'delayedQueueType'
+  | 'publishTimeoutMs'
 >;
 
 export class Topology {
@@ -58,7 +73,8 @@ export class Topology {
   queueArguments(queue: string): FieldTable {
     const args: FieldTable = {};
     if (this.options.queueType === 'quorum') args['x-queue-type'] = 'quorum';
-    if (this.options.maxPriority !== undefined) args['x-max-priority'] = typedNumber(this.options.maxPriority);
+    if (this.options.maxPriority !== undefined)
+      args['x-max-priority'] = typedNumber(this.options.maxPriority);
     if (this.options.deadLetter) {
       args['x-dead-letter-exchange'] = this.deadLetterExchange();
       // Messages that came through the delay levels carry a long routing key: normalise it.
@@ -71,12 +87,22 @@ export class Topology {
   ensureQueue(queue: string): Promise<void> {
     return this.once(`queue:${queue}`, async (channel) => {
       const name = this.name(queue);
-      await channel.assertExchange(name, this.options.exchangeType, { durable: true, autoDelete: false });
+      await channel.assertExchange(name, this.options.exchangeType, {
+        durable: true,
+        autoDelete: false,
+      });
       await this.declareQueue(channel, queue);
       await channel.bindQueue(name, name, name);
       if (this.options.deadLetter) {
-        await channel.assertExchange(this.deadLetterExchange(), 'direct', { durable: true, autoDelete: false });
-        await channel.assertQueue(this.deadLetterQueue(queue), { durable: true, autoDelete: false, arguments: {} });
+        await channel.assertExchange(this.deadLetterExchange(), 'direct', {
+          durable: true,
+          autoDelete: false,
+        });
+        await channel.assertQueue(this.deadLetterQueue(queue), {
+          durable: true,
+          autoDelete: false,
+          arguments: {},
+        });
         await channel.bindQueue(this.deadLetterQueue(queue), this.deadLetterExchange(), name);
       }
     });
@@ -88,10 +114,17 @@ export class Topology {
       const declarations = levelDeclarations(this.options.delayedQueueType);
       for (const level of declarations) {
         await channel.assertExchange(level.exchange, 'topic', { durable: true, autoDelete: false });
-        await channel.assertQueue(level.queue, { durable: true, autoDelete: false, arguments: level.arguments });
+        await channel.assertQueue(level.queue, {
+          durable: true,
+          autoDelete: false,
+          arguments: level.arguments,
+        });
         await channel.bindQueue(level.queue, level.exchange, level.queuePattern);
       }
-      await channel.assertExchange(DELIVERY_EXCHANGE, 'topic', { durable: true, autoDelete: false });
+      await channel.assertExchange(DELIVERY_EXCHANGE, 'topic', {
+        durable: true,
+        autoDelete: false,
+      });
       for (const level of declarations) {
         await channel.bindExchange(level.next.exchange, level.exchange, level.next.pattern);
       }
@@ -99,7 +132,11 @@ export class Topology {
     return this.once(`delayed:${queue}`, async (channel) => {
       await levels;
       await this.ensureQueue(queue);
-      await channel.bindQueue(this.name(queue), DELIVERY_EXCHANGE, deliveryBindingPattern(this.name(queue)));
+      await channel.bindQueue(
+        this.name(queue),
+        DELIVERY_EXCHANGE,
+        deliveryBindingPattern(this.name(queue)),
+      );
     });
   }
 
@@ -117,12 +154,16 @@ export class Topology {
   /** Ready messages in `queue` (declaring it if needed, as kombu does). */
   async messageCount(queue: string): Promise<number> {
     await this.ensureQueue(queue);
-    return this.withChannel(async (channel) => (await this.declareQueue(channel, queue)).messageCount);
+    return this.withChannel(
+      async (channel) => (await this.declareQueue(channel, queue)).messageCount,
+    );
   }
 
   async purge(queue: string): Promise<number> {
     await this.ensureQueue(queue);
-    return this.withChannel(async (channel) => (await channel.purgeQueue(this.name(queue))).messageCount);
+    return this.withChannel(
+      async (channel) => (await channel.purgeQueue(this.name(queue))).messageCount,
+    );
   }
 
   /** Runs `fn` on the declaration channel of the current connection. */
@@ -135,7 +176,10 @@ export class Topology {
     }
   }
 
-  private declareQueue(channel: Amqplib.Channel, queue: string): Promise<Amqplib.Replies.AssertQueue> {
+  private declareQueue(
+    channel: Amqplib.Channel,
+    queue: string,
+  ): Promise<Amqplib.Replies.AssertQueue> {
     return channel.assertQueue(this.name(queue), {
       durable: true,
       exclusive: false,
@@ -171,7 +215,10 @@ export class Topology {
   }
 
   private async openChannel(): Promise<Amqplib.Channel> {
-    const connection = await this.connection.ready(this.options.publishTimeoutMs, 'Declaring queues');
+    const connection = await this.connection.ready(
+      this.options.publishTimeoutMs,
+      'Declaring queues',
+    );
     const epoch = this.connection.epoch;
     if (this.channel && this.channel.epoch === epoch) return this.channel.promise;
     const promise = connection.createChannel().then((channel) => {

@@ -12,12 +12,18 @@ import { requireService, AMQP_URL } from '../../support/services.js';
 describeBackendConformance('rpc (RabbitMQ)', async ({ test, id }) => {
   await requireService(test, 'rabbitmq');
   const name = test.task.name;
-  if (/chord/i.test(name)) return { skip: 'rpc:// has no chords (neither has Celery’s rpc backend): use Redis or SQLite' };
+  if (/chord/i.test(name))
+    return { skip: 'rpc:// has no chords (neither has Celery’s rpc backend): use Redis or SQLite' };
   if (/meta stored through another instance/.test(name)) {
-    return { skip: 'rpc:// results reach only the caller that sent the task, never another instance (as in Celery)' };
+    return {
+      skip: 'rpc:// results reach only the caller that sent the task, never another instance (as in Celery)',
+    };
   }
   const make = async () => {
-    const backend = new RpcBackend('rpc://', { brokerUrl: AMQP_URL, connectionName: `celeriac-test rpc ${id}` });
+    const backend = new RpcBackend('rpc://', {
+      brokerUrl: AMQP_URL,
+      connectionName: `celeriac-test rpc ${id}`,
+    });
     await backend.connect();
     return backend;
   };

@@ -21,7 +21,10 @@ import { loadVector, requireVectors } from '../../protocol/wire-vectors.js';
 import { openAdmin, pythonHas, uniqueName } from '../../brokers/amqp/support.js';
 
 const run = promisify(execFile);
-const RAW_GET = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../brokers/amqp/fixtures/raw_get.py');
+const RAW_GET = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../brokers/amqp/fixtures/raw_get.py',
+);
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -29,13 +32,21 @@ afterEach(async () => {
 });
 
 async function backend(label: string): Promise<RpcBackend> {
-  const made = new RpcBackend('rpc://', { brokerUrl: AMQP_URL, connectionName: `celeriac-test rpc ${label}` });
+  const made = new RpcBackend('rpc://', {
+    brokerUrl: AMQP_URL,
+    connectionName: `celeriac-test rpc ${label}`,
+  });
   await made.connect();
   cleanups.push(() => made.close());
   return made;
 }
 
-function meta(taskId: string, status: string, result: ResultMeta['result'], traceback: string | null = null): ResultMeta {
+function meta(
+  taskId: string,
+  status: string,
+  result: ResultMeta['result'],
+  traceback: string | null = null,
+): ResultMeta {
   return { task_id: taskId, status, result, traceback, children: [], date_done: null };
 }
 
@@ -62,7 +73,11 @@ describe('rpc:// through RabbitMQ', () => {
     const seen: string[] = [];
     await callerSide.subscribe(taskId, (m) => seen.push(m.status));
     const deliveries: Delivery[] = [];
-    await worker.consume({ queues: [queue], prefetch: 1, onDelivery: (d) => void deliveries.push(d) });
+    await worker.consume({
+      queues: [queue],
+      prefetch: 1,
+      onDelivery: (d) => void deliveries.push(d),
+    });
     await waitFor('the task', () => deliveries.length === 1);
     await workerSide.store(meta(taskId, 'STARTED', { pid: 1, hostname: 'w' }));
     await workerSide.store(meta(taskId, 'PROGRESS', { current: 1, total: 2 }));
@@ -80,8 +95,15 @@ describe('rpc:// through RabbitMQ', () => {
     await requireService(ctx, 'rabbitmq');
     const missing = await pythonHas('amqp');
     if (missing) ctx.skip(missing);
-    const ops = loadVector('celery-5.6.3', 'amqp', 'worker_results_rpc.json').worker_amqp_ops as JsonObject[];
-    const captured = ops.find((op) => op.kind === 'basic_publish' && op.exchange === '' && typeof op.body === 'string' && op.body.includes('"SUCCESS", "result": 5'))!;
+    const ops = loadVector('celery-5.6.3', 'amqp', 'worker_results_rpc.json')
+      .worker_amqp_ops as JsonObject[];
+    const captured = ops.find(
+      (op) =>
+        op.kind === 'basic_publish' &&
+        op.exchange === '' &&
+        typeof op.body === 'string' &&
+        op.body.includes('"SUCCESS", "result": 5'),
+    )!;
     const props = captured.properties as JsonObject;
     const queue = uniqueName('rpc-bytes');
     const admin = await openAdmin();
@@ -124,7 +146,11 @@ describe('rpc:// through RabbitMQ', () => {
       "    out['fail'] = [type(e).__name__, str(e), bad.state]",
       'print(json.dumps(out))',
     ].join('\n');
-    const python = spawn('/usr/bin/python3', ['-c', script, 'amqp://guest:guest@127.0.0.1:5672//', queue], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const python = spawn(
+      '/usr/bin/python3',
+      ['-c', script, 'amqp://guest:guest@127.0.0.1:5672//', queue],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     cleanups.push(() => Promise.resolve(void python.kill('SIGKILL')));
     let stdout = '';
     let stderr = '';
@@ -138,8 +164,19 @@ describe('rpc:// through RabbitMQ', () => {
           const task = decodeTaskMessage(delivery.message);
           if (task.name === 'tasks.add') await workerSide.store(meta(task.id, 'SUCCESS', 5));
           else {
-            const failure = { exc_type: 'ValueError', exc_message: ['boom from node'], exc_module: 'builtins' };
-            await workerSide.store(meta(task.id, 'FAILURE', failure, 'Traceback (most recent call last):\nValueError: boom from node\n'));
+            const failure = {
+              exc_type: 'ValueError',
+              exc_message: ['boom from node'],
+              exc_module: 'builtins',
+            };
+            await workerSide.store(
+              meta(
+                task.id,
+                'FAILURE',
+                failure,
+                'Traceback (most recent call last):\nValueError: boom from node\n',
+              ),
+            );
           }
           await delivery.ack();
         })();
@@ -148,6 +185,9 @@ describe('rpc:// through RabbitMQ', () => {
     await waitFor('the Python client to finish', () => stdout.includes('}'), 30_000).catch(() => {
       throw new Error(`python said: ${stdout}\n${stderr}`);
     });
-    expect(JSON.parse(stdout)).toEqual({ add: 5, fail: ['ValueError', 'boom from node', 'FAILURE'] });
+    expect(JSON.parse(stdout)).toEqual({
+      add: 5,
+      fail: ['ValueError', 'boom from node', 'FAILURE'],
+    });
   });
 });

@@ -42,7 +42,10 @@ describeBrokerConformance('amqp (RabbitMQ)', async ({ test, id }) => {
         const headers = (message.properties.headers ?? {}) as Record<string, unknown>;
         return {
           id: typeof headers.id === 'string' ? headers.id : undefined,
-          reason: typeof headers['x-celeriac-reason'] === 'string' ? headers['x-celeriac-reason'] : undefined,
+          reason:
+            typeof headers['x-celeriac-reason'] === 'string'
+              ? headers['x-celeriac-reason']
+              : undefined,
         };
       });
     },

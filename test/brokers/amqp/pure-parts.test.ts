@@ -4,9 +4,19 @@
  * rewrite that lets amqplib read py-amqp's 64-bit `L` tag, and option validation.
  */
 import { describe, expect, it } from 'vitest';
-import { parseAmqpUrl, resolveAmqpOptions, InvalidAmqpOptionsError } from '../../../src/brokers/amqp/options.js';
+import {
+  parseAmqpUrl,
+  resolveAmqpOptions,
+  InvalidAmqpOptionsError,
+} from '../../../src/brokers/amqp/options.js';
 import { fromFieldTable, toFieldTable } from '../../../src/brokers/amqp/field-table.js';
-import { delayedRoute, delaySecondsUntil, deliveryBindingPattern, levelDeclarations, MAX_DELAY_SECONDS } from '../../../src/brokers/amqp/delayed-delivery.js';
+import {
+  delayedRoute,
+  delaySecondsUntil,
+  deliveryBindingPattern,
+  levelDeclarations,
+  MAX_DELAY_SECONDS,
+} from '../../../src/brokers/amqp/delayed-delivery.js';
 import { rewriteLongTags } from '../../../src/brokers/amqp/amqplib.js';
 import { fromAmqpMessage, toPublishOptions } from '../../../src/brokers/amqp/message-codec.js';
 import type { JsonObject } from '../../../src/protocol/types.js';
@@ -14,7 +24,10 @@ import { loadVector, requireVectors } from '../../protocol/wire-vectors.js';
 
 describe('AMQP URLs, read as kombu reads them', () => {
   it.each([
-    ['amqp://guest:guest@127.0.0.1:5672//', { hostname: '127.0.0.1', port: 5672, vhost: '/', username: 'guest' }],
+    [
+      'amqp://guest:guest@127.0.0.1:5672//',
+      { hostname: '127.0.0.1', port: 5672, vhost: '/', username: 'guest' },
+    ],
     ['amqp://u:p%40ss@rabbit/', { hostname: 'rabbit', port: 5672, vhost: '/', password: 'p@ss' }],
     ['amqp://rabbit', { vhost: '/', username: 'guest', password: 'guest' }],
     ['amqp://rabbit/prod', { vhost: 'prod' }],
@@ -31,14 +44,27 @@ describe('AMQP URLs, read as kombu reads them', () => {
   });
 
   it('refuses x-max-priority on quorum queues and out-of-range priorities', () => {
-    expect(() => resolveAmqpOptions('amqp://x', { queueType: 'quorum', maxPriority: 10 })).toThrow(InvalidAmqpOptionsError);
+    expect(() => resolveAmqpOptions('amqp://x', { queueType: 'quorum', maxPriority: 10 })).toThrow(
+      InvalidAmqpOptionsError,
+    );
     expect(() => resolveAmqpOptions('amqp://x', { maxPriority: 256 })).toThrow(/1 to 255/);
   });
 });
 
 describe('header tables typed as py-amqp types them', () => {
   it('gives every number an explicit AMQP type', () => {
-    expect(toFieldTable({ a: 1, b: -1, c: 2147483647, d: -2147483647, e: 2 ** 31, f: 1.5, g: -(2 ** 40), h: undefined })).toEqual({
+    expect(
+      toFieldTable({
+        a: 1,
+        b: -1,
+        c: 2147483647,
+        d: -2147483647,
+        e: 2 ** 31,
+        f: 1.5,
+        g: -(2 ** 40),
+        h: undefined,
+      }),
+    ).toEqual({
       a: { '!': 'int', value: 1 },
       b: { '!': 'int', value: -1 },
       c: { '!': 'int', value: 2147483647 },
@@ -64,9 +90,15 @@ describe('header tables typed as py-amqp types them', () => {
 describe('native delayed delivery (Celery 5.5+)', () => {
   it('spells a countdown as Celery 5.6 did for add.apply_async((2, 3), countdown=10)', (ctx) => {
     requireVectors(ctx);
-    const ops = loadVector('celery-5.6.3', 'amqp', 'send_quorum_queue_countdown.json').client_amqp_ops as JsonObject[];
-    const delayed = ops.find((op) => op.kind === 'basic_publish' && op.exchange === 'celery_delayed_27')!;
-    expect(delayedRoute(10, 'celery')).toEqual({ exchange: 'celery_delayed_27', routingKey: delayed.routing_key });
+    const ops = loadVector('celery-5.6.3', 'amqp', 'send_quorum_queue_countdown.json')
+      .client_amqp_ops as JsonObject[];
+    const delayed = ops.find(
+      (op) => op.kind === 'basic_publish' && op.exchange === 'celery_delayed_27',
+    )!;
+    expect(delayedRoute(10, 'celery')).toEqual({
+      exchange: 'celery_delayed_27',
+      routingKey: delayed.routing_key,
+    });
   });
 
   it('never rounds a delay down, and refuses what 28 levels cannot hold', () => {
@@ -79,7 +111,11 @@ describe('native delayed delivery (Celery 5.5+)', () => {
   it('declares level n with a 2^n s TTL dead-lettering into level n-1, level 0 into the delivery exchange', () => {
     const levels = levelDeclarations('quorum');
     expect(levels).toHaveLength(28);
-    expect(levels[0]).toMatchObject({ queue: 'celery_delayed_27', queuePattern: '1.#', next: { exchange: 'celery_delayed_26', pattern: '0.#' } });
+    expect(levels[0]).toMatchObject({
+      queue: 'celery_delayed_27',
+      queuePattern: '1.#',
+      next: { exchange: 'celery_delayed_26', pattern: '0.#' },
+    });
     expect(levels[27]!.arguments['x-dead-letter-exchange']).toBe('celery_delayed_delivery');
     expect(levels[27]!.arguments['x-message-ttl']).toEqual({ '!': 'int', value: 1000 });
     expect(deliveryBindingPattern('q')).toBe(`${'*.'.repeat(28)}q`);
@@ -90,7 +126,8 @@ describe('reading py-amqp’s 64-bit tag', () => {
   it('rewrites L to l inside nested tables and arrays, and nothing else', () => {
     // flags: headers only; table { a: L 5, b: A [ L 7 ], c: S "L", d: F { e: L -1 } }
     const build = (tag: 'L' | 'l') => {
-      const entry = (key: string, value: Buffer) => Buffer.concat([Buffer.from([key.length]), Buffer.from(key), value]);
+      const entry = (key: string, value: Buffer) =>
+        Buffer.concat([Buffer.from([key.length]), Buffer.from(key), value]);
       const long = (n: number) => {
         const b = Buffer.alloc(9);
         b.write(tag, 0, 'latin1');
@@ -119,20 +156,47 @@ describe('message properties', () => {
       contentType: 'application/json',
       contentEncoding: 'utf-8',
       headers: { id: 'x', 'x-death': [{ count: 1 }], 'x-first-death-queue': 'q' },
-      properties: { correlation_id: 'x', reply_to: 'r', delivery_mode: 2, priority: 0, expiration: '60000' },
+      properties: {
+        correlation_id: 'x',
+        reply_to: 'r',
+        delivery_mode: 2,
+        priority: 0,
+        expiration: '60000',
+      },
     };
     const delayed = toPublishOptions(message, { delayed: true, republish: true });
     expect(delayed.expiration).toBeUndefined();
     expect(Object.keys(delayed.headers as object)).toEqual(['id']);
     const direct = toPublishOptions(message, { priority: 7 });
-    expect(direct).toMatchObject({ expiration: '60000', priority: 7, correlationId: 'x', replyTo: 'r', deliveryMode: 2 });
+    expect(direct).toMatchObject({
+      expiration: '60000',
+      priority: 7,
+      correlationId: 'x',
+      replyTo: 'r',
+      deliveryMode: 2,
+    });
   });
 
   it('reports delivery_info as kombu does', () => {
     const message = fromAmqpMessage({
       content: Buffer.from('[]'),
       fields: { deliveryTag: 1, redelivered: true, exchange: '', routingKey: 'celery' },
-      properties: { contentType: 'application/json', contentEncoding: 'utf-8', headers: { id: 'x' }, deliveryMode: 2, priority: 0, correlationId: 'x', replyTo: 'r', expiration: undefined, messageId: undefined, timestamp: undefined, type: undefined, userId: undefined, appId: undefined, clusterId: undefined },
+      properties: {
+        contentType: 'application/json',
+        contentEncoding: 'utf-8',
+        headers: { id: 'x' },
+        deliveryMode: 2,
+        priority: 0,
+        correlationId: 'x',
+        replyTo: 'r',
+        expiration: undefined,
+        messageId: undefined,
+        timestamp: undefined,
+        type: undefined,
+        userId: undefined,
+        appId: undefined,
+        clusterId: undefined,
+      },
     });
     expect(message.properties).toEqual({
       delivery_info: { exchange: '', routing_key: 'celery', redelivered: true },

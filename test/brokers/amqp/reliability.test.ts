@@ -19,10 +19,21 @@ import { BrokerConnectionError } from '../../../src/errors.js';
 import type { Delivery } from '../../../src/brokers/broker.js';
 import { makeMessage, sleep, waitFor } from '../broker-conformance.js';
 import { requireService } from '../../support/services.js';
-import { AMQP_URL, closeConnectionsNamed, openAdmin, rabbitmqctlUsable, uniqueName, type Admin } from './support.js';
+import {
+  AMQP_URL,
+  closeConnectionsNamed,
+  openAdmin,
+  rabbitmqctlUsable,
+  uniqueName,
+  type Admin,
+} from './support.js';
 import { TcpProxy } from './tcp-proxy.js';
 
-const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures', 'child-consumer.ts');
+const CHILD = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  'fixtures',
+  'child-consumer.ts',
+);
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -45,14 +56,22 @@ describe('amqp reliability', () => {
     await requireService(ctx, 'rabbitmq');
     const a = await admin();
     const queue = uniqueName('nack');
-    await a.channel.assertQueue(queue, { durable: true, arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' } });
+    await a.channel.assertQueue(queue, {
+      durable: true,
+      arguments: { 'x-max-length': 1, 'x-overflow': 'reject-publish' },
+    });
     cleanups.push(() => a.remove({ queues: [queue] }));
     const options = resolveAmqpOptions(AMQP_URL, { connectionName: 'celeriac-test nack' });
     const connection = new AmqpConnection(options);
     cleanups.push(() => connection.close());
     await connection.start(5000);
     const publisher = new ConfirmPublisher(connection, 5000, 'Publishing');
-    const publication = { exchange: '', routingKey: queue, content: Buffer.from('x'), options: { deliveryMode: 2 } };
+    const publication = {
+      exchange: '',
+      routingKey: queue,
+      content: Buffer.from('x'),
+      options: { deliveryMode: 2 },
+    };
     await publisher.publish(publication);
     await expect(publisher.publish(publication)).rejects.toBeInstanceOf(PublishRejectedError);
     expect((await a.channel.checkQueue(queue)).messageCount).toBe(1);
@@ -61,7 +80,10 @@ describe('amqp reliability', () => {
   it('gives back every message a SIGKILLed consumer process held, flagged redelivered', async (ctx) => {
     await requireService(ctx, 'rabbitmq');
     const queue = uniqueName('kill9');
-    const broker = new AmqpBroker(AMQP_URL, { connectionName: 'celeriac-test kill9' });
+    const broker = new AmqpBroker(AMQP_URL, {
+      connectionName: 'celeriac-test kill9',
+      declareReplyQueues: false,
+    });
     await broker.connect();
     const a = await admin();
     cleanups.push(async () => {
@@ -70,11 +92,19 @@ describe('amqp reliability', () => {
     });
     const ids = Array.from({ length: 20 }, (_, i) => `kill9-${i}`);
     await broker.publishMany(ids.map((id) => ({ message: makeMessage(id), options: { queue } })));
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, AMQP_URL, queue, 'hold', '5'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', CHILD, AMQP_URL, queue, 'hold', '5'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     cleanups.push(() => Promise.resolve(void child.kill('SIGKILL')));
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    await waitFor('the child to hold 5 messages', () => (output.match(/^got /gm) ?? []).length >= 5, 20_000);
+    await waitFor(
+      'the child to hold 5 messages',
+      () => (output.match(/^got /gm) ?? []).length >= 5,
+      20_000,
+    );
     expect(await broker.queueLength(queue)).toBe(15);
     child.kill('SIGKILL');
     const seen: Delivery[] = [];
@@ -93,7 +123,12 @@ describe('amqp reliability', () => {
     const queue = uniqueName('forceclose');
     const name = `celeriac-test ${uniqueName('forceclose')}`;
     const errors: Error[] = [];
-    const broker = new AmqpBroker(AMQP_URL, { connectionName: name, onError: (e) => errors.push(e), publishTimeoutMs: 20_000 });
+    const broker = new AmqpBroker(AMQP_URL, {
+      connectionName: name,
+      onError: (e) => errors.push(e),
+      publishTimeoutMs: 20_000,
+      declareReplyQueues: false,
+    });
     await broker.connect();
     const a = await admin();
     cleanups.push(async () => {
@@ -116,7 +151,10 @@ describe('amqp reliability', () => {
     const total = 3000;
     const publishing = (async () => {
       for (let i = 0; i < total; i += 50) {
-        const batch = Array.from({ length: 50 }, (_, j) => ({ message: makeMessage(`fc-${i + j}`), options: { queue } }));
+        const batch = Array.from({ length: 50 }, (_, j) => ({
+          message: makeMessage(`fc-${i + j}`),
+          options: { queue },
+        }));
         await broker.publishMany(batch);
       }
     })();
@@ -142,6 +180,7 @@ describe('amqp reliability', () => {
     const queue = uniqueName('outage');
     const broker = new AmqpBroker(proxy.url(), {
       connectionName: 'celeriac-test outage',
+      declareReplyQueues: false,
       publishTimeoutMs: 1500,
       reconnectDelayMs: { initial: 50, max: 300 },
     });
@@ -152,13 +191,19 @@ describe('amqp reliability', () => {
       await a.remove({ queues: [queue], exchanges: [queue] });
     });
     const received: string[] = [];
-    await broker.consume({ queues: [queue], prefetch: 10, onDelivery: (d) => void d.ack().then(() => received.push(idOf(d))) });
+    await broker.consume({
+      queues: [queue],
+      prefetch: 10,
+      onDelivery: (d) => void d.ack().then(() => received.push(idOf(d))),
+    });
     await broker.publish(makeMessage('before'), { queue });
     await waitFor('the first message', () => received.includes('before'));
 
     await proxy.stop();
     const started = Date.now();
-    await expect(broker.publish(makeMessage('lost-cause'), { queue })).rejects.toBeInstanceOf(BrokerConnectionError);
+    await expect(broker.publish(makeMessage('lost-cause'), { queue })).rejects.toBeInstanceOf(
+      BrokerConnectionError,
+    );
     expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
     // A publish started during the outage that ends within its deadline succeeds.
     const waiting = broker.publish(makeMessage('during'), { queue });
@@ -166,7 +211,11 @@ describe('amqp reliability', () => {
     await proxy.start();
     await waiting;
     await broker.publish(makeMessage('after'), { queue });
-    await waitFor('consumption to resume', () => received.includes('during') && received.includes('after'), 10_000);
+    await waitFor(
+      'consumption to resume',
+      () => received.includes('during') && received.includes('after'),
+      10_000,
+    );
     expect(received).not.toContain('lost-cause');
   });
 
@@ -174,7 +223,10 @@ describe('amqp reliability', () => {
     await requireService(ctx, 'rabbitmq');
     const a = await admin();
     const queue = uniqueName('long-tag');
-    const broker = new AmqpBroker(AMQP_URL, { connectionName: 'celeriac-test long-tag' });
+    const broker = new AmqpBroker(AMQP_URL, {
+      connectionName: 'celeriac-test long-tag',
+      declareReplyQueues: false,
+    });
     await broker.connect();
     cleanups.push(async () => {
       await broker.close();
@@ -196,9 +248,18 @@ describe('amqp reliability', () => {
     );
     const seen: Delivery[] = [];
     const errors: Error[] = [];
-    await broker.consume({ queues: [queue], prefetch: 1, onDelivery: (d) => void seen.push(d), onError: (e) => errors.push(e) });
+    await broker.consume({
+      queues: [queue],
+      prefetch: 1,
+      onDelivery: (d) => void seen.push(d),
+      onError: (e) => errors.push(e),
+    });
     await waitFor('the message', () => seen.length === 1);
-    expect(seen[0]!.message.headers).toMatchObject({ id: 'big', ts: 1700000000000, neg: -(2 ** 40) });
+    expect(seen[0]!.message.headers).toMatchObject({
+      id: 'big',
+      ts: 1700000000000,
+      neg: -(2 ** 40),
+    });
     await seen[0]!.ack();
     await sleep(200);
     expect(errors).toEqual([]);
@@ -207,7 +268,10 @@ describe('amqp reliability', () => {
   it('keeps a message due in an hour inside RabbitMQ’s delay levels, never in a consumer', async (ctx) => {
     await requireService(ctx, 'rabbitmq');
     const queue = uniqueName('eta-hour');
-    const broker = new AmqpBroker(AMQP_URL, { connectionName: 'celeriac-test eta' });
+    const broker = new AmqpBroker(AMQP_URL, {
+      connectionName: 'celeriac-test eta',
+      declareReplyQueues: false,
+    });
     await broker.connect();
     const a = await admin();
     cleanups.push(async () => {
@@ -219,7 +283,10 @@ describe('amqp reliability', () => {
     // 3600 s = 0b111000010000: the message first waits in celery_delayed_11.
     const before = (await a.channel.checkQueue('celery_delayed_11')).messageCount;
     await broker.publish(makeMessage('in-an-hour'), { queue, deliverAt: Date.now() + 3_600_000 });
-    await waitFor('the message to sit in celery_delayed_11', async () => (await a.channel.checkQueue('celery_delayed_11')).messageCount > before);
+    await waitFor(
+      'the message to sit in celery_delayed_11',
+      async () => (await a.channel.checkQueue('celery_delayed_11')).messageCount > before,
+    );
     await sleep(300);
     expect(seen).toEqual([]);
     expect(await broker.queueLength(queue)).toBe(0);

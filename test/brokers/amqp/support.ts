@@ -31,7 +31,9 @@ export interface Admin {
 }
 
 export async function openAdmin(): Promise<Admin> {
-  const connection = await amqplib.connect(AMQP_URL, { clientProperties: { connection_name: 'celeriac-test-admin' } });
+  const connection = await amqplib.connect(AMQP_URL, {
+    clientProperties: { connection_name: 'celeriac-test-admin' },
+  });
   let channel = await connection.createChannel();
   // A delete of something missing can close the channel: reopen on demand.
   const fresh = async (): Promise<Amqplib.Channel> => {
@@ -64,14 +66,29 @@ export async function openAdmin(): Promise<Admin> {
 }
 
 /** Closes, from the server side, every connection whose connection_name contains `name`. */
-export async function closeConnectionsNamed(name: string, reason = 'celeriac test: simulated outage'): Promise<number> {
-  const { stdout } = await run('rabbitmqctl', ['list_connections', 'pid', 'client_properties', '--no-table-headers', '-q']);
+export async function closeConnectionsNamed(
+  name: string,
+  reason = 'celeriac test: simulated outage',
+): Promise<number> {
+  const { stdout } = await run('rabbitmqctl', [
+    'list_connections',
+    'pid',
+    'client_properties',
+    '--no-table-headers',
+    '-q',
+  ]);
   const pids = stdout
     .split('\n')
-    .filter((line) => line.includes(`{"connection_name","${name}`) || line.includes(`"connection_name","${name}"`) || line.includes(name))
+    .filter(
+      (line) =>
+        line.includes(`{"connection_name","${name}`) ||
+        line.includes(`"connection_name","${name}"`) ||
+        line.includes(name),
+    )
     .map((line) => line.split('\t')[0]!.trim())
     .filter((pid) => pid.startsWith('<'));
-  for (const pid of pids) await run('rabbitmqctl', ['close_connection', pid, reason]).catch(() => undefined);
+  for (const pid of pids)
+    await run('rabbitmqctl', ['close_connection', pid, reason]).catch(() => undefined);
   return pids.length;
 }
 
@@ -86,8 +103,15 @@ export async function rabbitmqctlUsable(): Promise<string | null> {
 }
 
 /** Runs a Python snippet with the system interpreter (Debian's python3-celery, python3-amqp). */
-export async function runPython(code: string, args: string[] = [], timeoutMs = 30_000): Promise<string> {
-  const { stdout } = await run('/usr/bin/python3', ['-c', code, ...args], { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
+export async function runPython(
+  code: string,
+  args: string[] = [],
+  timeoutMs = 30_000,
+): Promise<string> {
+  const { stdout } = await run('/usr/bin/python3', ['-c', code, ...args], {
+    timeout: timeoutMs,
+    maxBuffer: 16 * 1024 * 1024,
+  });
   return stdout;
 }
 

@@ -16,7 +16,13 @@ import { AmqpBroker } from '../../../src/brokers/amqp/index.js';
 import { encodeTaskMessage } from '../../../src/protocol/index.js';
 import type { JsonObject, JsonValue, TransportMessage } from '../../../src/protocol/types.js';
 import { requireService } from '../../support/services.js';
-import { loadVector, requireVectors, STACKS, vectorFiles, type Stack } from '../../protocol/wire-vectors.js';
+import {
+  loadVector,
+  requireVectors,
+  STACKS,
+  vectorFiles,
+  type Stack,
+} from '../../protocol/wire-vectors.js';
 import { AMQP_URL, openAdmin, pythonHas, uniqueName, type Admin } from './support.js';
 
 const run = promisify(execFile);
@@ -31,7 +37,9 @@ interface Seen {
 }
 
 async function readWithPython(queue: string): Promise<Seen[]> {
-  const { stdout } = await run('/usr/bin/python3', [RAW_GET, '127.0.0.1:5672', queue], { timeout: 30_000 });
+  const { stdout } = await run('/usr/bin/python3', [RAW_GET, '127.0.0.1:5672', queue], {
+    timeout: 30_000,
+  });
   return JSON.parse(stdout) as Seen[];
 }
 
@@ -80,7 +88,10 @@ describe('amqp wire format as Python sees it', () => {
 
   beforeAll(async () => {
     // No x-max-priority: a priority queue would hand the messages back out of order.
-    broker = new AmqpBroker(AMQP_URL, { connectionName: 'celeriac-test wire' });
+    broker = new AmqpBroker(AMQP_URL, {
+      connectionName: 'celeriac-test wire',
+      declareReplyQueues: false,
+    });
     admin = await openAdmin();
   });
 
@@ -90,26 +101,32 @@ describe('amqp wire format as Python sees it', () => {
     await admin?.close();
   });
 
-  it.for(STACKS)('publishes each task message of Celery %s with the same property bytes, header types and body', async (stack, ctx) => {
-    requireVectors(ctx);
-    await requireService(ctx, 'rabbitmq');
-    const missing = await pythonHas('amqp');
-    if (missing) ctx.skip(missing);
-    await broker.connect();
-    const captured = capturedPublishes(stack);
-    expect(captured.length).toBeGreaterThan(15);
-    const queue = uniqueName(`wire-${stack}`);
-    queues.push(queue);
-    for (const { message } of captured) await broker.publish(message, { queue });
-    const seen = await readWithPython(queue);
-    expect(seen).toHaveLength(captured.length);
-    captured.forEach((want, i) => {
-      const got = seen[i]!;
-      expect({ file: want.file, hex: got.raw_properties_hex }).toEqual({ file: want.file, hex: want.hex });
-      expect(got.header_python_types).toEqual(want.types);
-      expect(got.body).toBe(want.body);
-    });
-  });
+  it.for(STACKS)(
+    'publishes each task message of Celery %s with the same property bytes, header types and body',
+    async (stack, ctx) => {
+      requireVectors(ctx);
+      await requireService(ctx, 'rabbitmq');
+      const missing = await pythonHas('amqp');
+      if (missing) ctx.skip(missing);
+      await broker.connect();
+      const captured = capturedPublishes(stack);
+      expect(captured.length).toBeGreaterThan(15);
+      const queue = uniqueName(`wire-${stack}`);
+      queues.push(queue);
+      for (const { message } of captured) await broker.publish(message, { queue });
+      const seen = await readWithPython(queue);
+      expect(seen).toHaveLength(captured.length);
+      captured.forEach((want, i) => {
+        const got = seen[i]!;
+        expect({ file: want.file, hex: got.raw_properties_hex }).toEqual({
+          file: want.file,
+          hex: want.hex,
+        });
+        expect(got.header_python_types).toEqual(want.types);
+        expect(got.body).toBe(want.body);
+      });
+    },
+  );
 
   it('builds add.delay(2, 3) end to end (protocol encoder + broker) byte for byte as Celery 5.6 did', async (ctx) => {
     requireVectors(ctx);
@@ -117,9 +134,9 @@ describe('amqp wire format as Python sees it', () => {
     const missing = await pythonHas('amqp');
     if (missing) ctx.skip(missing);
     await broker.connect();
-    const op = (loadVector('celery-5.6.3', 'amqp', 'send_delay.json').client_amqp_ops as JsonObject[]).find(
-      (entry) => entry.kind === 'basic_publish',
-    )!;
+    const op = (
+      loadVector('celery-5.6.3', 'amqp', 'send_delay.json').client_amqp_ops as JsonObject[]
+    ).find((entry) => entry.kind === 'basic_publish')!;
     const props = op.properties as JsonObject;
     const headers = props.application_headers as JsonObject;
     const message = encodeTaskMessage({

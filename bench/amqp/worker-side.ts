@@ -1,0 +1,111 @@
+/**
+ * End to end through one worker process: N no-op tasks are sent first (timed: the send
+ * rate), then one worker starts and the time from its first to its last completed task
+ * is measured. Celeriac's worker runs bench/bench-app.ts; Python Celery's runs
+ * pybench.py with its default pool (prefork, one process per core) and with `-P solo`.
+ * Both read the same queue layout on the same RabbitMQ; results are not stored by either.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Celeriac } from '../../src/index.js';
+import { ROOT, nextLine, spawnWorker } from '../support.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+export interface WorkerFigures {
+  sendPerSec: number;
+  tasksPerSec: number;
+  /** The client's reply queue, declared for rpc:// results: the caller deletes it. */
+  replyQueue: string;
+}
+
+/** Sends `count` bench.noop tasks to `queue` through the public API; returns tasks/s. */
+async function send(
+  url: string,
+  queue: string,
+  count: number,
+  keyPrefix?: string,
+): Promise<{ perSec: number; app: Celeriac }> {
+  const app = new Celeriac({ broker: url, keyPrefix });
+  await app.broker();
+  const started = performance.now();
+  for (let i = 0; i < count; i += 1000) {
+    const calls = Array.from({ length: Math.min(1000, count - i) }, () => ({
+      task: 'bench.noop',
+      args: [],
+      options: { queue },
+    }));
+    await app.sendMany(calls);
+  }
+  return { perSec: (count / (performance.now() - started)) * 1000, app };
+}
+
+export async function measureCeleriacWorker(
+  url: string,
+  prefix: string,
+  count: number,
+  concurrency: number,
+  prefetchMultiplier: number,
+): Promise<WorkerFigures> {
+  const { perSec, app } = await send(url, 'celery', count, prefix);
+  const worker = await spawnWorker(
+    path.join(ROOT, 'bench/bench-app.ts'),
+    { CELERIAC_BROKER_URL: url, BENCH_PREFIX: prefix, BENCH_COUNT: String(count) },
+    ['-c', String(concurrency), '--prefetch-multiplier', String(prefetchMultiplier)],
+  );
+  try {
+    const done = await nextLine(worker.lines, 'bench-done');
+    const ms = Number(done.split(' ')[1]);
+    return { sendPerSec: perSec, tasksPerSec: (count / ms) * 1000, replyQueue: app.oid };
+  } finally {
+    await worker.stop();
+    await app.close();
+  }
+}
+
+export async function measurePythonWorker(
+  url: string,
+  queue: string,
+  count: number,
+  pool: 'prefork' | 'solo',
+  prefetchMultiplier?: number,
+): Promise<WorkerFigures> {
+  const { perSec, app } = await send(url, queue, count);
+  const child = spawn(
+    '/usr/bin/python3',
+    [
+      ...['-m', 'celery', '-A', 'pybench', 'worker', '-Q', queue, '-P', pool, '-l', 'WARNING'],
+      ...['--without-gossip', '--without-mingle', '--without-heartbeat'],
+      ...(prefetchMultiplier ? ['--prefetch-multiplier', String(prefetchMultiplier)] : []),
+    ],
+    {
+      cwd: HERE,
+      env: { ...process.env, CELERY_BROKER_URL: url },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  try {
+    const times: number[] = [];
+    await new Promise<void>((resolve, reject) => {
+      let buffer = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        buffer += chunk.toString();
+        let newline: number;
+        while ((newline = buffer.indexOf('\n')) >= 0) {
+          if (buffer.slice(0, newline) === 'bench-tick') times.push(performance.now());
+          buffer = buffer.slice(newline + 1);
+        }
+        if (times.length >= count) resolve();
+      });
+      child.once('exit', (code) =>
+        reject(new Error(`the Python worker exited (${code}) after ${times.length} tasks`)),
+      );
+    });
+    const ms = times[count - 1]! - times[0]!;
+    return { sendPerSec: perSec, tasksPerSec: (count / ms) * 1000, replyQueue: app.oid };
+  } finally {
+    child.kill('SIGKILL');
+    await app.close();
+  }
+}
