@@ -16,6 +16,10 @@ const explicitDir = process.env.SHOP_DATA_DIR;
 export const dataDir = path.resolve(explicitDir ?? fileURLToPath(new URL('.', import.meta.url)));
 export const receiptsDir = path.join(dataDir, 'receipts');
 export const outboxDir = path.join(dataDir, 'outbox');
+export const salesDir = path.join(dataDir, 'sales');
+
+/** The shop's time zone: the daily report goes out at 08:00 there. */
+export const shopTimeZone = process.env.SHOP_TIME_ZONE ?? 'Europe/London';
 
 /**
  * The embedded default, `sqlite://./celeriac.db`, unless a data dir was chosen, then the

@@ -67,7 +67,7 @@ function mailbox(name: string, address: string): string {
 }
 
 /** `Tue, 24 Nov 2026 17:40:01 +0000`: RFC 5322 prefers a numeric zone to "GMT". */
-function rfc5322Date(date: Date): string {
+export function rfc5322Date(date: Date): string {
   return date.toUTCString().replace(/GMT$/, '+0000');
 }
 

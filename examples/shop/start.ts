@@ -1,5 +1,5 @@
 /**
- * `npm run demo`: starts the shop's web server and one worker process beside it, both on
+ * `npm run demo`: starts the shop's web server and one worker process (running beat too) beside it, both on
  * the embedded SQLite broker, prints the URL to open, and on Ctrl-C stops both cleanly.
  * Environment: PORT (default 3000; 0 picks a free port, and the real one is printed),
  * SHOP_DATA_DIR (database, receipts and outbox; default ./celeriac.db, and receipts/ and
@@ -46,7 +46,7 @@ function startWorker(): ChildProcess {
   const tasks = fileURLToPath(new URL('./tasks.ts', import.meta.url));
   // Its own process group: a Ctrl-C in the terminal reaches only us, and we send the
   // worker exactly one SIGTERM (a second signal would make its shutdown a cold one).
-  const child = spawn(process.execPath, [bin, '-A', tasks, 'worker', '-c', '4'], {
+  const child = spawn(process.execPath, [bin, '-A', tasks, 'worker', '-c', '4', '-B'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
     env: process.env,
@@ -54,7 +54,7 @@ function startWorker(): ChildProcess {
   for (const stream of [child.stdout, child.stderr]) {
     if (stream) createInterface({ input: stream }).on('line', (line) => console.log(`worker | ${line}`));
   }
-  say(`worker started (pid ${child.pid}): celeriac -A examples/shop/tasks.ts worker -c 4`);
+  say(`worker started (pid ${child.pid}): celeriac -A examples/shop/tasks.ts worker -c 4 -B (with beat)`);
   child.once('exit', (code, signal) => {
     if (stopping) return;
     say(`the worker exited unexpectedly (${signal ?? `code ${code}`}); stopping`);

@@ -8,9 +8,10 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 // In your own app: `from 'celeriac'`; the demo runs from source, without a build.
-import { Celeriac, type TaskContext } from '../../src/index.js';
+import { Celeriac, crontab, type TaskContext } from '../../src/index.js';
 import { totalCents, type Order } from './catalog.js';
-import { brokerUrl, outboxDir, receiptsDir, stepMs } from './config.js';
+import { brokerUrl, outboxDir, receiptsDir, salesDir, shopTimeZone, stepMs } from './config.js';
+import { buildReportEmail, recordSale, summarise, type DailySummary } from './daily-report.js';
 import { buildConfirmationEmail } from './confirmation-email.js';
 import { CardDeclinedError, charge } from './payments.js';
 import { renderReceiptPdf } from './receipt-pdf.js';
@@ -55,6 +56,7 @@ export const processOrder = app.task(
     const emailFile = `${order.orderId}.eml`;
     await writeAtomically(path.join(outboxDir, emailFile), buildConfirmationEmail(order, pdf));
 
+    await recordSale(salesDir, { orderId: order.orderId, totalCents: amount, at: Date.now() });
     return {
       orderId: order.orderId,
       totalCents: amount,
@@ -73,6 +75,23 @@ export const processOrder = app.task(
     retryBackoffMax: 2,
   },
 );
+
+/** Sums the last 24 hours of sales and drops the report e-mail into the outbox. */
+export const emailDailyReport = app.task('shop.emailDailyReport', async (): Promise<DailySummary & { emailFile: string }> => {
+  const now = new Date();
+  const summary = await summarise(salesDir, now);
+  const emailFile = `daily-report-${now.toISOString().slice(0, 10)}-${now.getTime()}.eml`;
+  await writeAtomically(path.join(outboxDir, emailFile), buildReportEmail(summary, shopTimeZone));
+  return { ...summary, emailFile };
+});
+
+// Beat sends it every morning at 08:00 in the shop's time zone (the demo runs beat inside
+// its worker: `worker -B`). Try it now: `npx celeriac -A examples/shop/tasks.ts beat run-now daily-sales-report`.
+app.periodic('daily-sales-report', {
+  task: emailDailyReport,
+  schedule: crontab('0 8 * * *', { tz: shopTimeZone }),
+  options: { expires: 3600 }, // a report not started within the hour is dropped, not piled up
+});
 
 /**
  * Writes through a temporary file and a rename, so a reader (the web server, a mail

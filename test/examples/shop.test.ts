@@ -3,12 +3,13 @@
  * worker process on a SQLite file. Orders go in over HTTP and are followed over the
  * server-sent event stream; the files the worker writes are checked on disk.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskView } from '../../src/web/index.js';
 import { collectData } from '../web/sse-reader.js';
 import { isAlive, orderFields, startDemo, type RunningDemo } from './demo-process.js';
+import { runCli } from '../support/worker-process.js';
 
 interface OrderOutcome {
   orderId: string;
@@ -116,6 +117,25 @@ describe('the shop demo', () => {
     expect(body.error.type).toBe('InvalidOrder');
     expect(body.error.message).toContain('card number');
     expect(response.headers.get('location')).toBeNull();
+  });
+
+  it('runs beat in the worker: the daily sales report goes out when asked to run now', async () => {
+    const { response } = await placeOrder(demo);
+    const location = response.headers.get('location');
+    expect((await follow(demo, location!)).at(-1)?.state).toBe('SUCCESS');
+    await demo.waitForLine(/beat \S+ started with 1 entries/);
+    const cli = runCli(['-A', 'examples/shop/tasks.ts', 'beat', 'run-now', 'daily-sales-report'], {
+      SHOP_DATA_DIR: demo.dataDir,
+      PORT: '0',
+    });
+    expect(await cli.exited).toBe(0);
+    await demo.waitForLine(/Sent daily-sales-report \(shop\.emailDailyReport\)/);
+    await demo.waitForLine(/Task shop\.emailDailyReport\[\S+\] succeeded/);
+    const reports = (await readdir(path.join(demo.dataDir, 'outbox'))).filter((f) => f.startsWith('daily-report-'));
+    expect(reports).toHaveLength(1);
+    const report = await readFile(path.join(demo.dataDir, 'outbox', reports[0]!), 'utf8');
+    expect(report).toMatch(/^Subject: Daily sales report, /m);
+    expect(report).toMatch(/Orders: [1-9]\d*/);
   });
 });
 
