@@ -9,7 +9,7 @@ import type { BackendFactoryOptions } from '../registry.js';
 import { BrokerConnectionError, CeleriacError } from '../../errors.js';
 import type { ResultMeta } from '../../protocol/types.js';
 import { acquireChangeFeed, type ChangeFeed } from '../../brokers/sqlite/change-feed.js';
-import { openDatabase, type DbHandle } from '../../brokers/sqlite/database.js';
+import { openAsPromise, openWith, type DbHandle } from '../../brokers/sqlite/database.js';
 import { parseSqliteUrl, type SqliteLocation } from '../../brokers/sqlite/sqlite-url.js';
 import { ResultStore, type ResultChange, type RevokeChange } from './result-store.js';
 import { ResultWatcher } from './result-watcher.js';
@@ -75,25 +75,15 @@ export class SqliteBackend implements ResultBackend {
   }
 
   connect(): Promise<void> {
-    try {
-      this.open();
-      return Promise.resolve();
-    } catch (error) {
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
-    }
+    return openAsPromise(() => this.open());
   }
 
   /** Opens the connection and creates the tables once; later calls do nothing. */
   private open(): void {
     if (this.closed) throw new BrokerConnectionError('This SQLite result backend was closed; create a new one.');
     if (this.handle) return;
-    const handle = openDatabase(this.location);
-    try {
-      this.resultStore = new ResultStore(handle, this.keyPrefix);
-    } catch (error) {
-      handle.release();
-      throw error;
-    }
+    const { handle, value } = openWith(this.location, (opened) => new ResultStore(opened, this.keyPrefix));
+    this.resultStore = value;
     this.handle = handle;
     this.feed = acquireChangeFeed(this.location);
     this.watcher = new ResultWatcher(() => this.openStore(), this.feed, (error) => this.options.onError?.(error));

@@ -73,6 +73,30 @@ export function openDatabase(location: SqliteLocation): DbHandle {
   };
 }
 
+/**
+ * Opens the file and builds `create(handle)` on it (a store that creates its schema),
+ * releasing the connection again if that throws, so a failed open leaks nothing.
+ */
+export function openWith<T>(location: SqliteLocation, create: (handle: DbHandle) => T): { handle: DbHandle; value: T } {
+  const handle = openDatabase(location);
+  try {
+    return { handle, value: create(handle) };
+  } catch (error) {
+    handle.release();
+    throw error;
+  }
+}
+
+/** Runs a synchronous open as a promise, as the async broker and backend contracts want. */
+export function openAsPromise(open: () => void): Promise<void> {
+  try {
+    open();
+    return Promise.resolve();
+  } catch (error) {
+    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+  }
+}
+
 function configure(db: Db, memory: boolean): Db {
   if (!memory) {
     // WAL lets readers and one writer work at once across processes; NORMAL skips the

@@ -19,7 +19,7 @@ import { BrokerConnectionError, CeleriacError } from '../../errors.js';
 import { decodeEnvelope, encodeEnvelope } from '../../protocol/kombu-envelope.js';
 import type { TransportMessage } from '../../protocol/types.js';
 import { acquireChangeFeed, type ChangeFeed } from './change-feed.js';
-import { openDatabase, type DbHandle } from './database.js';
+import { openAsPromise, openWith, type DbHandle } from './database.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { MessageStore, type SettleOp, type StoredRow } from './message-store.js';
 import { SettleBatcher } from './settle-batcher.js';
@@ -88,25 +88,15 @@ export class SqliteBroker implements Broker {
   }
 
   connect(): Promise<void> {
-    try {
-      this.open();
-      return Promise.resolve();
-    } catch (error) {
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
-    }
+    return openAsPromise(() => this.open());
   }
 
   /** Opens the connection and creates the tables once; later calls do nothing. */
   private open(): void {
     if (this.closed) throw new BrokerConnectionError('This SQLite broker was closed; create a new one.');
     if (this.handle) return;
-    const handle = openDatabase(this.location);
-    try {
-      this.messageStore = new MessageStore(handle, this.keyPrefix);
-    } catch (error) {
-      handle.release();
-      throw error;
-    }
+    const { handle, value } = openWith(this.location, (opened) => new MessageStore(opened, this.keyPrefix));
+    this.messageStore = value;
     this.handle = handle;
     this.changeFeed = acquireChangeFeed(this.location);
   }
