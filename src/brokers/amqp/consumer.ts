@@ -5,8 +5,10 @@
  * closed it, or the queue was deleted) likewise.
  *
  * Prefetch: on classic queues one channel-wide limit (qos global) bounds what the consumer
- * holds across all its queues and changes at once; quorum queues refuse a global qos, so
- * there each queue gets the limit and a change re-subscribes.
+ * holds across all its queues and changes at once. Quorum queues refuse a global qos (and
+ * a per-consumer limit is fixed when the consumer starts), so there each queue gets the
+ * limit as a set of consumers whose limits add up to it: raising it adds a consumer for
+ * the difference, lowering it cancels consumers, and nothing held is given back.
  *
  * Must never deliver on a cancelled consumer, and never settle a message on another
  * channel than the one it came on.
@@ -34,7 +36,8 @@ export interface ConsumerDeps {
 interface Subscription {
   epoch: number;
   via: DeliveryChannel;
-  tags: string[];
+  /** basic.consume subscriptions on the channel, with the per-consumer limit each got. */
+  parts: Array<{ queue: string; tag: string; prefetch: number }>;
   /** Deliveries of this channel not settled yet. */
   held: number;
 }
@@ -78,7 +81,7 @@ export class AmqpConsumer implements Consumer {
         .prefetch(this.prefetch, true)
         .catch((error: Error) => this.onError(error));
     } else {
-      void this.restartSubscription(subscription);
+      void this.resizeQuorumLimit(subscription);
     }
   }
 
@@ -90,8 +93,8 @@ export class AmqpConsumer implements Consumer {
     await this.subscribing?.catch(() => undefined);
     const subscription = this.current;
     if (!subscription?.via.alive) return;
-    for (const tag of subscription.tags)
-      await subscription.via.channel.cancel(tag).catch(() => undefined);
+    for (const part of subscription.parts)
+      await subscription.via.channel.cancel(part.tag).catch(() => undefined);
     // Held deliveries stay valid until settled; the channel closes after the last one.
     if (subscription.held === 0) await this.closeChannel(subscription);
   }
@@ -129,7 +132,7 @@ export class AmqpConsumer implements Consumer {
     const epoch = this.deps.connection.epoch;
     for (const queue of this.options.queues) await this.deps.topology.ensureQueue(queue);
     const channel = await connection.createChannel();
-    const subscription: Subscription = { epoch, via: { channel, alive: true }, tags: [], held: 0 };
+    const subscription: Subscription = { epoch, via: { channel, alive: true }, parts: [], held: 0 };
     channel.on('error', (error: Error) =>
       this.onError(
         new BrokerConnectionError(`Consumer channel error: ${error.message}`, { cause: error }),
@@ -137,7 +140,12 @@ export class AmqpConsumer implements Consumer {
     );
     channel.on('close', () => this.onChannelClosed(subscription));
     try {
-      subscription.tags = await this.consumeAll(subscription);
+      const global = this.deps.queueType === 'classic';
+      // Classic: one channel-wide limit. Quorum: the limit is the consumer's own.
+      if (global) await channel.prefetch(this.prefetch, true);
+      for (const queue of this.options.queues) {
+        await this.addPart(subscription, queue, global ? 0 : this.prefetch);
+      }
     } catch (error) {
       await channel.close().catch(() => undefined);
       throw error;
@@ -149,25 +157,37 @@ export class AmqpConsumer implements Consumer {
     this.current = subscription;
   }
 
-  private async consumeAll(subscription: Subscription): Promise<string[]> {
+  /** Starts one basic.consume on `queue`; `prefetch` 0 means the channel-wide limit applies. */
+  private async addPart(
+    subscription: Subscription,
+    queue: string,
+    prefetch: number,
+  ): Promise<void> {
     const { channel } = subscription.via;
-    await channel.prefetch(this.prefetch, this.deps.queueType === 'classic');
-    const tags: string[] = [];
-    for (const queue of this.options.queues) {
-      const name = this.deps.topology.name(queue);
-      const reply = await channel.consume(name, (raw) => this.onRaw(raw, queue, subscription), {
-        noAck: false,
-      });
-      tags.push(reply.consumerTag);
-    }
-    return tags;
+    // A per-consumer basic.qos applies to the consumers started after it.
+    if (prefetch > 0) await channel.prefetch(prefetch, false);
+    const reply = await channel.consume(
+      this.deps.topology.name(queue),
+      (raw) => this.onRaw(raw, queue, subscription),
+      { noAck: false },
+    );
+    subscription.parts.push({ queue, tag: reply.consumerTag, prefetch });
   }
 
-  /** Quorum queues: a new per-consumer limit applies only to a new subscription. */
-  private async restartSubscription(subscription: Subscription): Promise<void> {
+  /** Quorum queues: makes each queue's consumers' limits add up to the new prefetch. */
+  private async resizeQuorumLimit(subscription: Subscription): Promise<void> {
     try {
-      for (const tag of subscription.tags) await subscription.via.channel.cancel(tag);
-      subscription.tags = await this.consumeAll(subscription);
+      for (const queue of this.options.queues) {
+        const target = this.prefetch;
+        const parts = () => subscription.parts.filter((part) => part.queue === queue);
+        const total = () => parts().reduce((sum, part) => sum + part.prefetch, 0);
+        while (total() > target && parts().length > 0) {
+          const last = parts().at(-1)!;
+          await subscription.via.channel.cancel(last.tag);
+          subscription.parts.splice(subscription.parts.indexOf(last), 1);
+        }
+        if (total() < target) await this.addPart(subscription, queue, target - total());
+      }
     } catch (error) {
       this.onError(error as Error);
     }
