@@ -129,7 +129,69 @@ export function redact(url: string): string {
   return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
 }
 
-export function resolveAmqpOptions(url: string, options: AmqpBrokerOptions): ResolvedAmqpOptions {
+/**
+ * Options written in the URL's query (`amqp://host//?deadLetter=true&maxPriority=10`), so
+ * the CLI and `CELERIAC_BROKER_URL` reach them. Options passed in code win.
+ */
+export function optionsFromUrl(url: string): AmqpBrokerOptions {
+  let query: URLSearchParams;
+  try {
+    query = new URL(url).searchParams;
+  } catch {
+    return {};
+  }
+  const out: AmqpBrokerOptions = {};
+  const text = (key: string) => query.get(key) ?? undefined;
+  const flag = (key: string) => {
+    const value = text(key);
+    if (value === undefined) return undefined;
+    if (/^(1|true|yes|on)$/i.test(value)) return true;
+    if (/^(0|false|no|off)$/i.test(value)) return false;
+    throw new InvalidAmqpOptionsError(`URL option ${key}=${value} must be true or false.`);
+  };
+  const number = (key: string) => {
+    const value = text(key);
+    if (value === undefined) return undefined;
+    const parsed = Number(value);
+    if (!Number.isFinite(parsed))
+      throw new InvalidAmqpOptionsError(`URL option ${key}=${value} must be a number.`);
+    return parsed;
+  };
+  const oneOf = <T extends string>(key: string, allowed: readonly T[]): T | undefined => {
+    const value = text(key);
+    if (value === undefined) return undefined;
+    if (!(allowed as readonly string[]).includes(value)) {
+      throw new InvalidAmqpOptionsError(
+        `URL option ${key}=${value} must be one of ${allowed.join(', ')}.`,
+      );
+    }
+    return value as T;
+  };
+  const set = <K extends keyof AmqpBrokerOptions>(
+    key: K,
+    value: AmqpBrokerOptions[K] | undefined,
+  ) => {
+    if (value !== undefined) out[key] = value;
+  };
+  set('keyPrefix', text('keyPrefix'));
+  set('queueType', oneOf('queueType', ['classic', 'quorum'] as const));
+  set('exchangeType', oneOf('exchangeType', ['direct', 'topic'] as const));
+  set('maxPriority', number('maxPriority'));
+  set('deadLetter', flag('deadLetter'));
+  set('delayedDelivery', flag('delayedDelivery'));
+  set('delayedQueueType', oneOf('delayedQueueType', ['quorum', 'classic'] as const));
+  set('declareReplyQueues', flag('declareReplyQueues'));
+  set('connectionName', text('connectionName'));
+  set('publishTimeoutMs', number('publishTimeoutMs'));
+  set('connectTimeoutMs', number('connectTimeoutMs'));
+  return out;
+}
+
+export function resolveAmqpOptions(url: string, given: AmqpBrokerOptions): ResolvedAmqpOptions {
+  const options: AmqpBrokerOptions = { ...optionsFromUrl(url) };
+  for (const [key, value] of Object.entries(given)) {
+    if (value !== undefined) (options as Record<string, unknown>)[key] = value;
+  }
   const queueType = options.queueType ?? 'classic';
   if (options.maxPriority !== undefined) {
     if (

@@ -8,6 +8,7 @@ import {
   parseAmqpUrl,
   resolveAmqpOptions,
   InvalidAmqpOptionsError,
+  optionsFromUrl,
 } from '../../../src/brokers/amqp/options.js';
 import { fromFieldTable, toFieldTable } from '../../../src/brokers/amqp/field-table.js';
 import {
@@ -41,6 +42,28 @@ describe('AMQP URLs, read as kombu reads them', () => {
   it('refuses what is not an AMQP URL, without echoing the password', () => {
     expect(() => parseAmqpUrl('redis://u:secret@x', 30)).toThrow(/amqp:\/\//);
     expect(() => parseAmqpUrl('redis://u:secret@x', 30)).not.toThrow(/secret/);
+  });
+
+  it('reads broker options from the query, and lets options in code win', () => {
+    const url =
+      'amqp://h//?deadLetter=true&maxPriority=10&queueType=classic&publishTimeoutMs=500&keyPrefix=shop.';
+    expect(optionsFromUrl(url)).toEqual({
+      deadLetter: true,
+      maxPriority: 10,
+      queueType: 'classic',
+      publishTimeoutMs: 500,
+      keyPrefix: 'shop.',
+    });
+    const resolved = resolveAmqpOptions(url, { maxPriority: 5, keyPrefix: undefined });
+    expect(resolved).toMatchObject({
+      deadLetter: true,
+      maxPriority: 5,
+      keyPrefix: 'shop.',
+      publishTimeoutMs: 500,
+    });
+    expect(resolved.target.vhost).toBe('/');
+    expect(() => optionsFromUrl('amqp://h?queueType=stream')).toThrow(/classic, quorum/);
+    expect(() => optionsFromUrl('amqp://h?deadLetter=maybe')).toThrow(InvalidAmqpOptionsError);
   });
 
   it('refuses x-max-priority on quorum queues and out-of-range priorities', () => {
