@@ -98,6 +98,10 @@ export function openConnection(
     lazyConnect: true,
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,
+    // Commands cut off by a dropped connection are sent again after the reconnect (ioredis
+    // 6 leaves them pending forever when this is off). A publish that times out meanwhile
+    // says its outcome is unknown.
+    autoResendUnfulfilledCommands: true,
     // Back off to at most one attempt a second: a restarted Redis is found again quickly.
     retryStrategy: (times: number) => Math.min(50 * times, 1000),
   });

@@ -81,11 +81,15 @@ export class RedisConsumer implements Consumer {
     this.schedule();
   }
 
+  /** Stops claiming; waits for the acks given so far to be written, but not forever (Redis may be gone). */
   async cancel(): Promise<void> {
     if (!this.active) return;
     this.active = false;
     await this.waiter.close();
-    await this.drained();
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.core.settings.publishTimeoutMs)));
+    await Promise.race([this.drained(), bound]);
+    clearTimeout(timer);
   }
 
   /** Resolves once every ack given so far is written. */

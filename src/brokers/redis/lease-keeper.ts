@@ -17,8 +17,12 @@ import { encodeDeadLetter, markRedelivered, routeOf } from './wire.js';
 const HEARTBEAT_CHUNK = 500;
 /** Deliveries looked at per restore pass (kombu's `unacked_restore_limit` is unbounded; we page). */
 const RESTORE_PAGE = 200;
-/** kombu's `unacked_mutex_expire`: 300 s. */
-const MUTEX_TTL_MS = 300_000;
+/**
+ * How long our hold on `unacked_mutex` lasts if we die mid-pass. kombu takes it for 300 s;
+ * a pass of ours takes milliseconds and each restore is atomic on its own, so a short
+ * hold keeps a consumer killed mid-pass from blocking everyone's restores for 5 minutes.
+ */
+const MUTEX_TTL_MS = 10_000;
 
 export class LeaseKeeper {
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -77,24 +81,26 @@ export class LeaseKeeper {
     }
   }
 
-  /** One restore pass; returns how many deliveries went back to their queues. */
+  /**
+   * One restore pass; returns how many deliveries went back to their queues. Deliveries
+   * whose Celeriac lease lapsed are restored whatever holds `unacked_mutex` (each restore
+   * is atomic and checks the lease again, and kombu leaves them alone until its visibility
+   * timeout); other clients' stale deliveries only under the mutex, as kombu does.
+   */
   async restorePass(): Promise<number> {
     const { client, keys, settings } = this.core;
+    const now = Date.now();
+    const ceiling = unixSeconds(now - settings.visibilityTimeoutMs);
+    let restored = 0;
+    for (const tag of await client.zrangebyscore(keys.leases, '-inf', now, 'LIMIT', 0, RESTORE_PAGE)) {
+      // Ours and still running (a late heartbeat): the next beat renews it.
+      if (this.core.held.has(tag)) continue;
+      restored += await this.restoreOne(tag, 'lease', now, ceiling);
+    }
     const token = randomUUID().replaceAll('-', '');
-    // Courtesy to kombu: one restorer at a time. Each restore is atomic on its own anyway.
-    if ((await client.set(keys.unackedMutex, token, 'PX', MUTEX_TTL_MS, 'NX')) !== 'OK') return 0;
+    if ((await client.set(keys.unackedMutex, token, 'PX', MUTEX_TTL_MS, 'NX')) !== 'OK') return restored;
     try {
-      const now = Date.now();
-      const ceiling = unixSeconds(now - settings.visibilityTimeoutMs);
-      const lapsed = await client.zrangebyscore(keys.leases, '-inf', now, 'LIMIT', 0, RESTORE_PAGE);
-      const stale = await client.zrangebyscore(keys.unackedIndex, '-inf', ceiling, 'LIMIT', 0, RESTORE_PAGE);
-      let restored = 0;
-      for (const tag of lapsed) {
-        // Ours and still running (a late heartbeat): renew instead of restoring.
-        if (this.core.held.has(tag)) continue;
-        restored += await this.restoreOne(tag, 'lease', now, ceiling);
-      }
-      for (const tag of stale) {
+      for (const tag of await client.zrangebyscore(keys.unackedIndex, '-inf', ceiling, 'LIMIT', 0, RESTORE_PAGE)) {
         if (this.core.held.has(tag)) continue;
         restored += await this.restoreOne(tag, 'foreign', now, ceiling);
       }

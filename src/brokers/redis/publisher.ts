@@ -105,8 +105,8 @@ export class RedisPublisher {
       const timer = setTimeout(() => {
         reject(
           new BrokerConnectionError(
-            `Redis at ${this.core.config.display} did not confirm a publish within ${publishTimeoutMs} ms. ` +
-              'The connection dropped after sending: the message may still arrive when Redis is back.',
+            `Redis at ${this.core.config.display} did not confirm a publish within ${publishTimeoutMs} ms: ` +
+              'it was sent, so it may or may not be stored. Retry if your task tolerates a duplicate.',
           ),
         );
       }, publishTimeoutMs);

@@ -31,14 +31,14 @@ export function encodeWire(message: TransportMessage, deliveryTag: string): stri
 
 /** A fetched envelope as a consumer hands it out: priority on our scale, redelivered read off the marks. */
 export function decodeDelivery(envelope: string): { message: TransportMessage; redelivered: boolean } {
+  // decodeEnvelope hands back fresh objects: adjusting them in place copies nothing.
   const message = decodeEnvelope(envelope);
-  const info = message.properties.delivery_info;
-  const redelivered = info?.redelivered === true || message.headers.redelivered === true;
-  const priority = fromKombuPriority(message.properties.priority);
-  const properties = { ...message.properties };
+  const { properties } = message;
+  const redelivered = properties.delivery_info?.redelivered === true || message.headers.redelivered === true;
+  const priority = fromKombuPriority(properties.priority);
   if (priority === undefined) delete properties.priority;
   else properties.priority = priority;
-  return { message: { ...message, properties }, redelivered };
+  return { message, redelivered };
 }
 
 /**

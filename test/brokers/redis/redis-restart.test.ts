@@ -86,6 +86,8 @@ describe('redis restart', () => {
     const broker = track(createRedisBroker(redis.url, { publishTimeoutMs: 300 }));
     await broker.publish(makeMessage('before'), { queue: 'q' });
     await redis.stop();
+    // Once the client knows Redis is gone, a publish is not even sent: it waits, then fails.
+    await waitFor('the client to see the outage', () => broker.core.client.status !== 'ready');
     const started = Date.now();
     await expect(broker.publish(makeMessage('during'), { queue: 'q' })).rejects.toBeInstanceOf(BrokerConnectionError);
     expect(Date.now() - started).toBeLessThan(2000);

@@ -34,9 +34,14 @@ for k = 4, #KEYS do
     local tail = ARGV[4 + (k - 3)]
     for _, envelope in ipairs(items) do
       got = got + 1
-      -- kombu writes delivery_tag last in properties, properties last in the envelope:
-      -- read it from the end without parsing the whole envelope.
-      local tag = string.match(envelope, '"delivery_tag":%s*"([^"\\\\]+)"%s*}%s*}%s*$')
+      -- kombu writes delivery_tag (a uuid4) last in properties, properties last in the
+      -- envelope: read it off the end, without scanning or parsing the whole envelope.
+      local tag
+      if string.sub(envelope, -56, -40) == '"delivery_tag": "' and string.sub(envelope, -3) == '"}}' then
+        tag = string.sub(envelope, -39, -4)
+      else
+        tag = string.match(string.sub(envelope, -200), '"delivery_tag":%s*"([^"\\\\]+)"%s*}%s*}%s*$')
+      end
       local stored = envelope
       if not tag then
         local ok, decoded = pcall(cjson.decode, envelope)
