@@ -57,6 +57,7 @@ export class Revocations {
     await this.publisher.publish({
       exchange: PIDBOX_EXCHANGE,
       routingKey: '',
+      mandatory: false, // a broadcast: no worker listening is fine
       content: Buffer.from(toPythonJson(body), 'utf8'),
       options: {
         contentType: 'application/json',

@@ -21,7 +21,7 @@ import type { BackendFactoryOptions } from '../registry.js';
 import type { ResultMeta } from '../../protocol/types.js';
 import { CeleriacError } from '../../errors.js';
 import { AmqpConnection } from '../../brokers/amqp/connection.js';
-import { ConfirmPublisher } from '../../brokers/amqp/publisher.js';
+import { ConfirmPublisher, UnroutableError } from '../../brokers/amqp/publisher.js';
 import { parseAmqpUrl, redact } from '../../brokers/amqp/options.js';
 import { replyRoutes } from '../../brokers/amqp/reply-routes.js';
 import { replyQueueOptions } from '../../brokers/amqp/topology.js';
@@ -106,13 +106,25 @@ export class RpcBackend implements ResultBackend {
       this.cache.put(meta, options.expiresMs ?? this.resultTtlMs);
       return;
     }
-    await this.declareReplyQueue(route.replyTo);
-    await this.publisher!.publish({
+    const publication = {
       exchange: '',
       routingKey: route.replyTo,
       content: encodeRpcResult(meta),
       options: rpcResultProperties(route.correlationId),
-    });
+      prepare: () =>
+        this.declared.get(route.replyTo) === this.connection!.epoch
+          ? undefined
+          : this.declareReplyQueue(route.replyTo),
+    };
+    try {
+      await this.publisher!.publish(publication);
+    } catch (error) {
+      if (!(error instanceof UnroutableError)) throw error;
+      // The reply queue went away since we declared it (auto-delete: its reader dropped
+      // its connection). Declare it again so the result waits for the reader's return.
+      this.declared.delete(route.replyTo);
+      await this.publisher!.publish(publication);
+    }
   }
 
   async get(taskId: string): Promise<ResultMeta | undefined> {
@@ -249,9 +261,8 @@ export class RpcBackend implements ResultBackend {
   }
 
   private async declareReplyQueue(queue: string): Promise<void> {
-    const epoch = this.connection!.epoch;
-    if (this.declared.get(queue) === epoch) return;
     const connection = await this.connection!.ready(this.timeoutMs, 'Declaring a reply queue');
+    const epoch = this.connection!.epoch;
     const channel = await connection.createChannel();
     try {
       await channel.assertQueue(queue, replyQueueOptions());

@@ -19,7 +19,7 @@ import { AmqpConsumer } from './consumer.js';
 import { delayedRoute, delaySecondsUntil } from './delayed-delivery.js';
 import { toPublishOptions, type EncodeOptions } from './message-codec.js';
 import { resolveAmqpOptions, type AmqpBrokerOptions, type ResolvedAmqpOptions } from './options.js';
-import { ConfirmPublisher } from './publisher.js';
+import { ConfirmPublisher, UnroutableError, type Publication } from './publisher.js';
 import { replyRoutes } from './reply-routes.js';
 import { Topology } from './topology.js';
 
@@ -84,27 +84,32 @@ export class AmqpBroker implements Broker {
     if (!this.connection.isReady) await this.connect();
     this.noteReplyRoute(message, 'published');
     const replyTo = message.properties.reply_to;
-    if (this.options.declareReplyQueues && typeof replyTo === 'string' && replyTo !== '') {
-      await this.topology.ensureReplyQueue(replyTo);
-    }
+    const declareReply =
+      this.options.declareReplyQueues && typeof replyTo === 'string' && replyTo !== '';
     if (options.deliverAt !== undefined && this.options.delayedDelivery) {
-      await this.publishDelayed(
-        message,
-        options.queue,
-        options.deliverAt,
-        { priority: options.priority },
-        deadline,
-      );
+      if (declareReply) await this.topology.ensureReplyQueue(replyTo);
+      const encode = { priority: options.priority };
+      await this.publishDelayed(message, options.queue, options.deliverAt, encode, deadline);
       return;
     }
-    // Declared once per connection; the check spares the common case a wait.
-    if (!this.topology.isQueueReady(options.queue)) await this.topology.ensureQueue(options.queue);
-    await this.publisher.publish(
+    const queue = options.queue;
+    await this.sendConfirmed(
       {
         exchange: options.exchange ?? '',
-        routingKey: this.topology.name(options.queue),
+        routingKey: this.topology.name(queue),
         content: message.body,
         options: toPublishOptions(message, { priority: options.priority }),
+      },
+      queue,
+      // Declared once per connection (after a reconnection, again); the checks spare the
+      // common case a wait.
+      () => {
+        if (declareReply && !this.topology.isReplyQueueReady(replyTo)) {
+          return this.topology
+            .ensureReplyQueue(replyTo)
+            .then(() => this.topology.ensureQueue(queue));
+        }
+        return this.topology.isQueueReady(queue) ? undefined : this.topology.ensureQueue(queue);
       },
       deadline,
     );
@@ -185,19 +190,31 @@ export class AmqpBroker implements Broker {
   ): Promise<void> {
     const seconds = delaySecondsUntil(deliverAt, Date.now());
     if (seconds === 0 || !this.options.delayedDelivery) {
-      await this.topology.ensureQueue(queue);
-      const options = toPublishOptions(message, encode);
-      await this.publisher.publish(
-        { exchange: '', routingKey: this.topology.name(queue), content: message.body, options },
+      const publication = {
+        exchange: '',
+        routingKey: this.topology.name(queue),
+        content: message.body,
+        options: toPublishOptions(message, encode),
+      };
+      await this.sendConfirmed(
+        publication,
+        queue,
+        () => this.topology.ensureQueue(queue),
         deadline,
       );
       return;
     }
-    await this.topology.ensureDelayed(queue);
     const route = delayedRoute(seconds, this.topology.name(queue));
-    const options = toPublishOptions(message, { ...encode, delayed: true });
-    await this.publisher.publish(
-      { exchange: route.exchange, routingKey: route.routingKey, content: message.body, options },
+    const publication = {
+      exchange: route.exchange,
+      routingKey: route.routingKey,
+      content: message.body,
+      options: toPublishOptions(message, { ...encode, delayed: true }),
+    };
+    await this.sendConfirmed(
+      publication,
+      queue,
+      () => this.topology.ensureDelayed(queue),
       deadline,
     );
   }
@@ -207,20 +224,38 @@ export class AmqpBroker implements Broker {
     queue: string,
     reason: string,
   ): Promise<void> {
-    await this.topology.ensureQueue(queue);
     const extraHeaders: Record<string, JsonValue> = {
       'x-celeriac-reason': reason,
       'x-celeriac-rejected-at': new Date().toISOString(),
     };
-    await this.publisher.publish(
-      {
-        exchange: this.topology.deadLetterExchange(),
-        routingKey: this.topology.name(queue),
-        content: message.body,
-        options: toPublishOptions(message, { republish: true, extraHeaders, delayed: true }),
-      },
-      Date.now() + this.options.publishTimeoutMs,
-    );
+    const publication = {
+      exchange: this.topology.deadLetterExchange(),
+      routingKey: this.topology.name(queue),
+      content: message.body,
+      options: toPublishOptions(message, { republish: true, extraHeaders, delayed: true }),
+    };
+    const deadline = Date.now() + this.options.publishTimeoutMs;
+    await this.sendConfirmed(publication, queue, () => this.topology.ensureQueue(queue), deadline);
+  }
+
+  /**
+   * Publishes, confirmed, with `declare` run on the connection it goes out on. A message
+   * RabbitMQ returns as unroutable (its queue deleted since we declared it) is declared
+   * again and sent once more, so such a deletion costs a round trip, not the message.
+   */
+  private async sendConfirmed(
+    publication: Omit<Publication, 'prepare'>,
+    queue: string,
+    declare: () => Promise<void> | undefined,
+    deadline: number,
+  ): Promise<void> {
+    try {
+      await this.publisher.publish({ ...publication, prepare: declare }, deadline);
+    } catch (error) {
+      if (!(error instanceof UnroutableError)) throw error;
+      this.topology.forget(queue);
+      await this.publisher.publish({ ...publication, prepare: declare }, deadline);
+    }
   }
 
   /** Tells the rpc:// backend of this process where results of this task belong. */

@@ -4,6 +4,9 @@
  * waits, up to its deadline, for the connection to come back and is sent again; after the
  * deadline it fails with BrokerConnectionError, so the caller always knows.
  *
+ * Messages are published `mandatory`: one RabbitMQ cannot route (its queue was deleted)
+ * comes back and fails the publish instead of vanishing behind a positive confirm.
+ *
  * Must never resolve before the confirm, and never drop a publish silently. A message
  * whose confirm was lost with the connection is sent again: at least once, possibly twice
  * (Celery does the same; task ids make duplicates recognisable).
@@ -15,12 +18,23 @@ import type { AmqpConnection } from './connection.js';
 /** RabbitMQ answered with basic.nack: it will not take the message (e.g. a full queue). */
 export class PublishRejectedError extends BrokerConnectionError {}
 
+/**
+ * RabbitMQ returned the message (basic.return): no queue is bound for its routing key, e.g.
+ * the queue was deleted after we declared it. Published `mandatory`, so this is never silent.
+ */
+export class UnroutableError extends PublishRejectedError {}
+
 /** How often publishes past their deadline are failed. */
 const DEADLINE_SWEEP_MS = 100;
 
 interface Waiting {
   deadline: number;
   expire: () => void;
+  channel: Amqplib.ConfirmChannel;
+  exchange: string;
+  routingKey: string;
+  /** RabbitMQ sent it back (basic.return comes before the message's confirm). */
+  returned: boolean;
 }
 
 export interface Publication {
@@ -28,6 +42,13 @@ export interface Publication {
   routingKey: string;
   content: Buffer;
   options: Amqplib.Options.Publish;
+  /**
+   * Runs on each attempt, once the channel of the connection it will be sent on is open:
+   * declares what the message needs on that connection (after a reconnection, again).
+   */
+  prepare?: () => Promise<void> | undefined;
+  /** Fail when no queue takes it. @default true; false for broadcasts nobody may hear. */
+  mandatory?: boolean;
 }
 
 export class ConfirmPublisher {
@@ -58,6 +79,8 @@ export class ConfirmPublisher {
             ? this.channel.open
             : undefined;
         const channel = ready ?? (await this.openChannel(remaining));
+        const preparing = publication.prepare?.();
+        if (preparing) await preparing;
         await this.send(channel, publication, deadline);
         return;
       } catch (error) {
@@ -86,29 +109,38 @@ export class ConfirmPublisher {
   ): Promise<void> {
     while (this.drained) await this.drained;
     await new Promise<void>((resolve, reject) => {
-      const waiting: Waiting = { deadline, expire: () => reject(this.timedOut(p, undefined)) };
+      const waiting: Waiting = {
+        deadline,
+        expire: () => reject(this.timedOut(p, undefined)),
+        channel,
+        exchange: p.exchange,
+        routingKey: p.routingKey,
+        returned: false,
+      };
       this.waiting.add(waiting);
       this.watchDeadlines();
+      const where = `${p.exchange || '(default exchange)'} / ${p.routingKey}`;
+      const onConfirm = (error: unknown) => {
+        this.waiting.delete(waiting);
+        if (!error && waiting.returned) {
+          reject(
+            new UnroutableError(`RabbitMQ had no queue for ${where} and returned the message.`),
+          );
+        } else if (!error) {
+          resolve();
+        } else if (error instanceof Error && error.message === 'message nacked') {
+          reject(
+            new PublishRejectedError(
+              `RabbitMQ refused the message for ${where} (basic.nack): the queue may be full ` +
+                '(x-overflow reject-publish) or the server failed to store it.',
+            ),
+          );
+        } else reject(error instanceof Error ? error : new Error('publish failed'));
+      };
       let written: boolean;
       try {
-        written = channel.publish(
-          p.exchange,
-          p.routingKey,
-          p.content,
-          p.options,
-          (error: unknown) => {
-            this.waiting.delete(waiting);
-            if (!error) resolve();
-            else if (error instanceof Error && error.message === 'message nacked') {
-              reject(
-                new PublishRejectedError(
-                  `RabbitMQ refused the message for ${p.exchange || '(default exchange)'} / ${p.routingKey} (basic.nack): ` +
-                    'the queue may be full (x-overflow reject-publish) or the server failed to store it.',
-                ),
-              );
-            } else reject(error instanceof Error ? error : new Error('publish failed'));
-          },
-        );
+        const options = { ...p.options, mandatory: p.mandatory ?? true };
+        written = channel.publish(p.exchange, p.routingKey, p.content, options, onConfirm);
       } catch (error) {
         this.waiting.delete(waiting); // amqplib throws at once when the channel is already closed.
         reject(error instanceof Error ? error : new Error('publish failed'));
@@ -127,6 +159,24 @@ export class ConfirmPublisher {
         });
       }
     });
+  }
+
+  /**
+   * Marks the publish a basic.return belongs to: the oldest one awaiting its confirm on that
+   * channel with the same exchange and routing key (returns come in publish order).
+   */
+  private onReturn(channel: Amqplib.ConfirmChannel, message: Amqplib.Message): void {
+    for (const waiting of this.waiting) {
+      if (
+        waiting.channel === channel &&
+        !waiting.returned &&
+        waiting.exchange === message.fields.exchange &&
+        waiting.routingKey === message.fields.routingKey
+      ) {
+        waiting.returned = true;
+        return;
+      }
+    }
   }
 
   /**
@@ -163,6 +213,7 @@ export class ConfirmPublisher {
       epoch,
       promise: connection.createConfirmChannel().then((channel) => {
         channel.on('error', () => undefined); // Pending confirms fail with 'channel closed'.
+        channel.on('return', (message: Amqplib.Message) => this.onReturn(channel, message));
         channel.on('close', () => {
           if (this.channel === entry) this.channel = undefined;
         });

@@ -188,6 +188,18 @@ export class Topology {
     });
   }
 
+  /** Forgets what was declared for `queue` (it was deleted behind our back): declare anew. */
+  forget(queue: string): void {
+    for (const key of [`queue:${queue}`, `delayed:${queue}`, 'delayed-levels']) {
+      this.declared.delete(key);
+      this.done.delete(key);
+    }
+  }
+
+  isReplyQueueReady(replyTo: string): boolean {
+    return this.declaredEpoch === this.connection.epoch && this.done.has(`reply:${replyTo}`);
+  }
+
   /** Whether `queue` is declared on the current connection: lets a publish skip a wait. */
   isQueueReady(queue: string): boolean {
     return this.declaredEpoch === this.connection.epoch && this.done.has(`queue:${queue}`);

@@ -172,7 +172,7 @@ describe('amqp reliability', () => {
     expect(await broker.queueLength(queue)).toBe(0);
   });
 
-  it('fails publishes clearly during an outage longer than their deadline, then resumes publishing and consuming', async (ctx) => {
+  it('fails publishes clearly during an outage longer than their deadline, then declares again and resumes publishing and consuming', async (ctx) => {
     await requireService(ctx, 'rabbitmq');
     const proxy = new TcpProxy(5672);
     await proxy.start();
@@ -205,6 +205,9 @@ describe('amqp reliability', () => {
       BrokerConnectionError,
     );
     expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
+    // As if RabbitMQ came back without our queue (a restart that lost it): it must be
+    // declared again, by the publisher and by the consumer.
+    await a.remove({ queues: [queue], exchanges: [queue] });
     // A publish started during the outage that ends within its deadline succeeds.
     const waiting = broker.publish(makeMessage('during'), { queue });
     await sleep(300);
@@ -217,6 +220,28 @@ describe('amqp reliability', () => {
       10_000,
     );
     expect(received).not.toContain('lost-cause');
+  });
+
+  it('declares a queue deleted behind its back again when RabbitMQ returns a publish as unroutable', async (ctx) => {
+    await requireService(ctx, 'rabbitmq');
+    const queue = uniqueName('deleted');
+    const broker = new AmqpBroker(AMQP_URL, {
+      connectionName: 'celeriac-test deleted',
+      declareReplyQueues: false,
+    });
+    await broker.connect();
+    const a = await admin();
+    cleanups.push(async () => {
+      await broker.close();
+      await a.remove({ queues: [queue], exchanges: [queue] });
+    });
+    await broker.publish(makeMessage('first'), { queue });
+    await a.remove({ queues: [queue], exchanges: [queue] });
+    // Without `mandatory`, RabbitMQ would confirm this and drop it: no queue is bound.
+    await broker.publish(makeMessage('after-delete'), { queue });
+    expect(await broker.queueLength(queue)).toBe(1);
+    const [message] = await a.drain(queue);
+    expect(message!.properties.headers?.id).toBe('after-delete');
   });
 
   it('reads a header Python wrote as a 64-bit integer (tag L) without dropping the connection', async (ctx) => {
