@@ -95,6 +95,8 @@ export function openConnection(
     // Commands issued in one event-loop turn leave in one write: many small stores and
     // acks from concurrent tasks cost one syscall, not one each.
     enableAutoPipelining: options.autoPipelining ?? false,
+    // A publish waits for its own reply: holding it for the next turn only adds latency.
+    autoPipeliningIgnoredCommands: ['lpush'],
     lazyConnect: true,
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,
