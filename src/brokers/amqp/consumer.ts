@@ -4,11 +4,12 @@
  * channel, declares its queues again and resumes; after a lost channel alone (RabbitMQ
  * closed it, or the queue was deleted) likewise.
  *
- * Prefetch: on classic queues one channel-wide limit (qos global) bounds what the consumer
- * holds across all its queues and changes at once. Quorum queues refuse a global qos (and
- * a per-consumer limit is fixed when the consumer starts), so there each queue gets the
- * limit as a set of consumers whose limits add up to it: raising it adds a consumer for
- * the difference, lowering it cancels consumers, and nothing held is given back.
+ * Prefetch: consuming several classic queues, one channel-wide limit (qos global) bounds
+ * what the consumer holds across them and changes at once. Otherwise (one queue, or quorum
+ * queues, which refuse a global qos) each queue gets the limit as a set of consumers whose
+ * per-consumer limits add up to it (a per-consumer limit is fixed when the consumer starts):
+ * raising it adds a consumer for the difference, lowering it cancels consumers, and
+ * nothing held is given back.
  *
  * Must never deliver on a cancelled consumer, and never settle a message on another
  * channel than the one it came on.
@@ -76,12 +77,12 @@ export class AmqpConsumer implements Consumer {
     this.prefetch = Math.max(1, prefetch);
     const subscription = this.current;
     if (!subscription || !subscription.via.alive || this.cancelled) return;
-    if (this.deps.queueType === 'classic') {
+    if (this.channelWide) {
       subscription.via.channel
         .prefetch(this.prefetch, true)
         .catch((error: Error) => this.onError(error));
     } else {
-      void this.resizeQuorumLimit(subscription);
+      void this.resizeLimit(subscription);
     }
   }
 
@@ -140,8 +141,7 @@ export class AmqpConsumer implements Consumer {
     );
     channel.on('close', () => this.onChannelClosed(subscription));
     try {
-      const global = this.deps.queueType === 'classic';
-      // Classic: one channel-wide limit. Quorum: the limit is the consumer's own.
+      const global = this.channelWide;
       if (global) await channel.prefetch(this.prefetch, true);
       for (const queue of this.options.queues) {
         await this.addPart(subscription, queue, global ? 0 : this.prefetch);
@@ -174,8 +174,16 @@ export class AmqpConsumer implements Consumer {
     subscription.parts.push({ queue, tag: reply.consumerTag, prefetch });
   }
 
-  /** Quorum queues: makes each queue's consumers' limits add up to the new prefetch. */
-  private async resizeQuorumLimit(subscription: Subscription): Promise<void> {
+  /**
+   * One limit over several classic queues needs RabbitMQ's channel-wide qos (slower on
+   * RabbitMQ's side, and refused by quorum queues); one queue gets a per-consumer limit.
+   */
+  private get channelWide(): boolean {
+    return this.deps.queueType === 'classic' && this.options.queues.length > 1;
+  }
+
+  /** Per-consumer limits: makes each queue's consumers' limits add up to the new prefetch. */
+  private async resizeLimit(subscription: Subscription): Promise<void> {
     try {
       for (const queue of this.options.queues) {
         const target = this.prefetch;
