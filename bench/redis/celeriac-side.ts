@@ -1,84 +1,93 @@
 /**
- * Celeriac's half of the Redis benchmark, through the public API and a real worker
- * process: `delay()` one at a time, `sendMany()` in batches, 20,000 pre-enqueued no-ops
- * through `celeriac worker` at concurrency 1/10/100, and enqueue-to-start latency read
- * back from the Redis result backend. Keys live under its own prefix; it deletes them.
+ * Celeriac's side of the Redis benchmark, through the public API and a real worker
+ * process: `delay()` one at a time, `sendMany()` in batches, pre-enqueued no-ops through
+ * `celeriac worker`, and enqueue-to-start latency read back from the Redis result backend.
+ * Keys live under its own prefix; the runner deletes them.
  */
 import { Celeriac } from '../../src/index.js';
-import { nextLine, percentile, rate, wallClock } from '../support.js';
+import type { TaskRef } from '../../src/app/task.js';
+import { nextLine, rate, wallClock } from '../support.js';
 import { celeriacWorkerArgs, startChild } from './child.js';
-import type { QueueFigures } from './figures.js';
+import type { Contender } from './contender.js';
 
-export interface SideOptions {
-  url: string;
-  prefix: string;
-  tasks: number;
-  sequential: number;
-  latencySamples: number;
-}
+export class CeleriacSide implements Contender {
+  readonly name = 'Celeriac';
+  private readonly app: Celeriac;
+  private readonly noop: TaskRef<[], null>;
+  private readonly env: Record<string, string>;
 
-export async function measureCeleriac(options: SideOptions): Promise<QueueFigures> {
-  const { url, prefix, tasks } = options;
-  const app = new Celeriac({ broker: url, backend: url, keyPrefix: prefix });
-  const noop = app.signature<[], null>('bench.noop');
-  const latency = app.signature<[sentAt: number], number>('bench.latency');
-  const enqueueAll = async () => {
-    for (let i = 0; i < tasks; i += 1000) {
-      await app.sendMany(Array.from({ length: Math.min(1000, tasks - i) }, () => ({ task: noop, args: [] })));
-    }
-  };
-  try {
-    const broker = await app.broker();
-    // Warm up (connections, JIT) before anything is timed, as for BullMQ.
-    for (let i = 0; i < 1000; i++) await noop.delay();
-    await broker.purge('celery');
+  constructor(
+    private readonly url: string,
+    prefix: string,
+  ) {
+    this.app = new Celeriac({ broker: url, backend: url, keyPrefix: prefix });
+    this.noop = this.app.signature<[], null>('bench.noop');
+    this.env = { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url, BENCH_PREFIX: prefix };
+  }
 
-    let start = wallClock();
-    for (let i = 0; i < options.sequential; i++) await noop.delay();
-    const enqueueSequential = rate(options.sequential, wallClock() - start);
-    await broker.purge('celery');
+  async setup(): Promise<void> {
+    // Connections and JIT warm before anything is timed, as for BullMQ.
+    for (let i = 0; i < 2000; i++) await this.noop.delay();
+    await this.purge();
+  }
 
-    start = wallClock();
-    await enqueueAll();
-    const enqueueBulk = rate(tasks, wallClock() - start);
-    await broker.purge('celery');
+  async enqueueSequential(count: number): Promise<number> {
+    const start = wallClock();
+    for (let i = 0; i < count; i++) await this.noop.delay();
+    const result = rate(count, wallClock() - start);
+    await this.purge();
+    return result;
+  }
 
-    const throughput: number[] = [];
-    for (const concurrency of [1, 10, 100]) {
-      await enqueueAll();
-      const worker = await startChild(celeriacWorkerArgs(concurrency), {
-        CELERIAC_BROKER_URL: url,
-        CELERIAC_RESULT_BACKEND: url,
-        BENCH_PREFIX: prefix,
-        BENCH_COUNT: String(tasks),
-      });
+  async enqueueBulk(count: number): Promise<number> {
+    const start = wallClock();
+    await this.enqueueAll(count);
+    const result = rate(count, wallClock() - start);
+    await this.purge();
+    return result;
+  }
+
+  async throughput(count: number, concurrency: number): Promise<number> {
+    await this.enqueueAll(count);
+    const worker = await startChild(celeriacWorkerArgs(concurrency), { ...this.env, BENCH_COUNT: String(count) });
+    try {
       const line = await nextLine(worker.lines, 'bench-done');
+      return rate(count, Number(line.split(' ')[1]));
+    } finally {
       await worker.stop();
-      throughput.push(rate(tasks, Number(line.split(' ')[1])));
-      await broker.purge('celery');
+      await this.purge();
     }
+  }
 
-    const worker = await startChild(celeriacWorkerArgs(10), { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url, BENCH_PREFIX: prefix });
-    const latencies: number[] = [];
-    for (let i = 0; i < options.latencySamples + 20; i++) {
-      const result = await latency.delay(wallClock());
-      const ms = await result.get({ timeout: 10 });
-      if (i >= 20) latencies.push(ms);
-      // Let the worker go idle again between samples.
-      await new Promise((resolve) => setTimeout(resolve, 2));
+  async latency(samples: number): Promise<number[]> {
+    const probe = this.app.signature<[sentAt: number], number>('bench.latency');
+    const worker = await startChild(celeriacWorkerArgs(10), this.env);
+    try {
+      const latencies: number[] = [];
+      for (let i = 0; i < samples + 20; i++) {
+        const result = await probe.delay(wallClock());
+        const ms = await result.get({ timeout: 10 });
+        if (i >= 20) latencies.push(ms);
+        // Let the worker go idle again between samples.
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+      return latencies.sort((a, b) => a - b);
+    } finally {
+      await worker.stop();
     }
-    await worker.stop();
-    latencies.sort((a, b) => a - b);
-    return {
-      enqueueSequential,
-      enqueueBulk,
-      throughputC1: throughput[0]!,
-      throughputC10: throughput[1]!,
-      throughputC100: throughput[2]!,
-      latencyP50: percentile(latencies, 50),
-      latencyP99: percentile(latencies, 99),
-    };
-  } finally {
-    await app.close();
+  }
+
+  async teardown(): Promise<void> {
+    await this.app.close();
+  }
+
+  private async enqueueAll(count: number): Promise<void> {
+    for (let i = 0; i < count; i += 1000) {
+      await this.app.sendMany(Array.from({ length: Math.min(1000, count - i) }, () => ({ task: this.noop, args: [] })));
+    }
+  }
+
+  private async purge(): Promise<void> {
+    await (await this.app.broker()).purge('celery');
   }
 }
