@@ -58,30 +58,31 @@ export async function admit(delivery: Delivery, deps: ExecutorDeps): Promise<Adm
     decoded = decodeTaskMessage(delivery.message);
   } catch (error) {
     const reason = (error as Error).message;
-    logger.error({ queue: delivery.queue }, `Rejected a malformed message: ${reason}`);
+    // Log once the message is settled, so the line reports what happened, not an intent.
     await delivery.reject({ requeue: false, reason });
+    logger.error({ queue: delivery.queue }, `Rejected a malformed message: ${reason}`);
     return { kind: 'settled' };
   }
   const base = { taskId: decoded.id, parentId: decoded.parentId, groupId: decoded.groupId };
   const task = deps.app.getTask(decoded.name);
   if (!task) {
     const reason = `unknown task "${decoded.name}" (registered: ${deps.app.taskNames().join(', ') || 'none'})`;
-    logger.error({ id: decoded.id, queue: delivery.queue }, `Rejected task ${decoded.id}: ${reason}`);
     await storeQuietly(deps, buildMeta(base, 'FAILURE', celeryError('NotRegistered', decoded.name)));
     await delivery.reject({ requeue: false, reason });
+    logger.error({ id: decoded.id, queue: delivery.queue }, `Rejected task ${decoded.id}: ${reason}`);
     return { kind: 'settled' };
   }
   const now = Date.now();
   if (decoded.expires && decoded.expires.getTime() <= now) {
-    logger.info({ id: decoded.id }, `Discarded task ${decoded.name}[${decoded.id}]: expired at ${decoded.expires.toISOString()}`);
     await storeQuietly(deps, buildMeta(base, 'REVOKED', celeryError('TaskRevokedError', 'expired')));
     await delivery.ack();
+    logger.info({ id: decoded.id }, `Discarded task ${decoded.name}[${decoded.id}]: expired at ${decoded.expires.toISOString()}`);
     return { kind: 'settled' };
   }
   if (await isRevoked(decoded.id, deps)) {
-    logger.info({ id: decoded.id }, `Discarded revoked task ${decoded.name}[${decoded.id}]`);
     await storeQuietly(deps, buildMeta(base, 'REVOKED', celeryError('TaskRevokedError', 'revoked')));
     await delivery.ack();
+    logger.info({ id: decoded.id }, `Discarded revoked task ${decoded.name}[${decoded.id}]`);
     return { kind: 'settled' };
   }
   if (decoded.eta && decoded.eta.getTime() > now + DUE_SLACK_MS) {
@@ -92,10 +93,10 @@ export async function admit(delivery: Delivery, deps: ExecutorDeps): Promise<Adm
   }
   const args = await resolveArgs(decoded, task).catch((error: Error) => error);
   if (args instanceof Error) {
-    logger.error({ id: decoded.id }, `Rejected task ${decoded.name}[${decoded.id}]: ${args.message}`);
     const meta = buildMeta(base, 'FAILURE', serializeError(args), stackOf(args));
     await storeQuietly(deps, meta);
     await delivery.reject({ requeue: false, reason: args.message });
+    logger.error({ id: decoded.id }, `Rejected task ${decoded.name}[${decoded.id}]: ${args.message}`);
     return { kind: 'settled' };
   }
   return { kind: 'run', decoded, task, args };
