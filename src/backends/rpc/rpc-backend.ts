@@ -83,6 +83,7 @@ export class RpcBackend implements ResultBackend {
     this.timeoutMs = options.publishTimeoutMs ?? 30_000;
     this.onError = options.onError ?? (() => undefined);
     this.cache = new ResultCache(this.onError);
+    replyRoutes.rpcInUse = true;
   }
 
   async connect(): Promise<void> {

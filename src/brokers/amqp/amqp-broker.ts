@@ -260,6 +260,7 @@ export class AmqpBroker implements Broker {
 
   /** Tells the rpc:// backend of this process where results of this task belong. */
   private noteReplyRoute(message: TransportMessage, side: 'published' | 'delivered'): void {
+    if (side === 'delivered' && !replyRoutes.rpcInUse) return;
     const taskId = message.headers.id;
     const replyTo = message.properties.reply_to;
     if (typeof taskId !== 'string' || typeof replyTo !== 'string' || replyTo === '') return;

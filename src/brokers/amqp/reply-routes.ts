@@ -20,6 +20,11 @@ export interface ReplyRoute {
 const MAX_ROUTES = 100_000;
 
 class ReplyRoutes {
+  /**
+   * Set once an rpc:// backend exists in this process. Until then, what consumers receive
+   * need not be remembered (a worker creates its backend before it starts consuming).
+   */
+  rpcInUse = false;
   private readonly published = new Map<string, ReplyRoute>();
   private readonly delivered = new Map<string, ReplyRoute>();
   private readonly urls: string[] = [];
@@ -43,7 +48,7 @@ class ReplyRoutes {
 
   /** A task message this process received: its results go to `replyTo`. */
   noteDelivered(taskId: string, route: ReplyRoute): void {
-    remember(this.delivered, taskId, route);
+    if (this.rpcInUse) remember(this.delivered, taskId, route);
   }
 
   /** Where the caller of a task this process sent listens for its results. */
