@@ -5,6 +5,7 @@
  */
 import type { ResultMeta } from '../protocol/types.js';
 import type { BeatStore } from '../beat/beat-store.js';
+import type { WorkerRegistry } from '../worker/worker-registry.js';
 
 export type Unsubscribe = () => Promise<void>;
 
@@ -45,5 +46,7 @@ export interface ResultBackend {
    * claims). Absent where the backend cannot hold one (rpc://).
    */
   beatStore?(): BeatStore;
+  /** Where live workers announce themselves, for `celeriac status`. Absent on rpc://. */
+  workerRegistry?(): WorkerRegistry;
   close(): Promise<void>;
 }

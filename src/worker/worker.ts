@@ -11,6 +11,12 @@ import type { Celeriac } from '../app/celeriac.js';
 import { TaskRevokedError, WorkerShutdownError } from '../errors.js';
 import { admit, execute, type ExecutorDeps, type RunningTask } from './execute.js';
 import { createLineLogger, type Logger } from './logger.js';
+import type { WorkerRegistry } from './worker-registry.js';
+import { VERSION } from '../version.js';
+
+/** How often a worker tells the registry it is alive, and how long that lasts (Celery: 2 s). */
+const HEARTBEAT_MS = 2000;
+const HEARTBEAT_TTL_MS = 3 * HEARTBEAT_MS;
 
 export interface WorkerOptions {
   /** Queues to consume. @default [app's defaultQueue] */
@@ -48,6 +54,9 @@ export class Worker {
   private stopRevokes: Unsubscribe | undefined;
   private deps: ExecutorDeps | undefined;
   private drained: (() => void) | undefined;
+  private registry: WorkerRegistry | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly startedAt = Date.now();
 
   constructor(
     readonly app: Celeriac,
@@ -88,6 +97,8 @@ export class Worker {
       onDelivery: (delivery) => this.accept(delivery),
       onError: (error) => this.logger.warn(`Broker error (recovering): ${error.message}`),
     });
+    this.registry = backend?.workerRegistry?.();
+    await this.beat();
     this.logger.info(
       `${this.hostname} ready: queues=${this.queues.join(',')} concurrency=${this.concurrency} ` +
         `broker=${broker.kind} tasks=${this.app.taskNames().join(',') || '(none)'}`,
@@ -112,6 +123,7 @@ export class Worker {
     const finished = await this.waitForRunning(timeoutMs);
     if (!finished) await this.terminate();
     await this.stopRevokes?.();
+    await this.leaveRegistry();
     this.state = 'stopped';
     this.drained?.();
   }
@@ -123,6 +135,39 @@ export class Worker {
     }
     await this.giveBackWaiting();
     await Promise.race([Promise.allSettled([...this.inFlight]), delay(1000)]);
+    await this.leaveRegistry();
+  }
+
+  /** Announces this worker as alive, then again every heartbeat, until it stops. */
+  private async beat(): Promise<void> {
+    if (!this.registry || (this.state !== 'running' && this.state !== 'stopping')) return;
+    try {
+      await this.registry.heartbeat(
+        {
+          hostname: this.hostname,
+          pid: process.pid,
+          queues: this.queues,
+          concurrency: this.concurrency,
+          active: this.active,
+          startedAt: this.startedAt,
+          seenAt: Date.now(),
+          version: VERSION,
+        },
+        HEARTBEAT_TTL_MS,
+      );
+    } catch (error) {
+      this.logger.warn(`Could not record the worker heartbeat: ${(error as Error).message}`);
+    }
+    this.heartbeatTimer = setTimeout(() => void this.beat(), HEARTBEAT_MS);
+    this.heartbeatTimer.unref();
+  }
+
+  private async leaveRegistry(): Promise<void> {
+    clearTimeout(this.heartbeatTimer);
+    if (!this.registry) return;
+    await this.registry.leave(this.hostname).catch(() => undefined);
+    await this.registry.close().catch(() => undefined);
+    this.registry = undefined;
   }
 
   /** Resolves when the worker has fully stopped. */

@@ -7,7 +7,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterEach, beforeEach, describe, expect, it, type TestContext } from 'vitest';
 import { Celeriac } from '../../src/index.js';
 import { Beat } from '../../src/beat/beat.js';
@@ -16,6 +15,7 @@ import { decodeTaskMessage } from '../../src/protocol/task-message.js';
 import type { Delivery } from '../../src/brokers/broker.js';
 import { createLineLogger } from '../../src/worker/logger.js';
 import { REDIS_URL, requireService } from '../support/services.js';
+import { deleteRedisPrefix } from '../support/redis-cleanup.js';
 
 let dir: string;
 let now: number;
@@ -75,21 +75,6 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
   if (store === 'redis') await deleteRedisPrefix(prefix);
 });
-
-/** Removes only the keys this test created (its own prefix), never anything else. */
-async function deleteRedisPrefix(keyPrefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-}
 
 async function useStore(test: TestContext, kind: 'sqlite' | 'redis'): Promise<void> {
   store = kind;

@@ -20,6 +20,7 @@ import { Revocations } from './revocations.js';
 import { SharedSubscriber } from './shared-subscriber.js';
 import { StoreBatcher } from './store-batcher.js';
 import { RedisBeatStore } from './beat-store.js';
+import { RedisWorkerRegistry } from './worker-registry.js';
 
 export interface RedisBackendOptions extends BackendFactoryOptions {
   /** Prefix for every key and channel (Celery's `global_keyprefix`). Also `?keyPrefix=`. @default '' */
@@ -61,6 +62,11 @@ export class RedisBackend implements ResultBackend {
   /** Beat's schedules, lease and run claims, on the same Redis under the same key prefix. */
   beatStore(): RedisBeatStore {
     return new RedisBeatStore(this.config, this.keys.prefix);
+  }
+
+  /** Live workers' heartbeats, on the same Redis under the same key prefix. */
+  workerRegistry(): RedisWorkerRegistry {
+    return new RedisWorkerRegistry(this.config, this.keys.prefix);
   }
 
   connect(): Promise<void> {

@@ -14,6 +14,7 @@ import { parseSqliteUrl, type SqliteLocation } from '../../brokers/sqlite/sqlite
 import { ResultStore, type ResultChange, type RevokeChange } from './result-store.js';
 import { ResultWatcher } from './result-watcher.js';
 import { SqliteBeatStore } from './beat-store.js';
+import { SqliteWorkerRegistry } from './worker-registry.js';
 import { TurnBatcher } from '../../brokers/sqlite/turn-batcher.js';
 
 /** Celery's default `result_expires`: one day. */
@@ -72,6 +73,11 @@ export class SqliteBackend implements ResultBackend {
   /** Beat's schedules, lease and run claims, in the same file under the same prefix. */
   beatStore(): SqliteBeatStore {
     return new SqliteBeatStore(this.location, this.keyPrefix);
+  }
+
+  /** Live workers' heartbeats, in the same file under the same prefix. */
+  workerRegistry(): SqliteWorkerRegistry {
+    return new SqliteWorkerRegistry(this.location, this.keyPrefix);
   }
 
   connect(): Promise<void> {

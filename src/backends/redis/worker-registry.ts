@@ -1,0 +1,60 @@
+/**
+ * The worker registry on Redis: a sorted set of hostnames scored by heartbeat expiry plus
+ * one key per worker holding its info, expiring on its own. Presence only.
+ */
+import type { Redis } from 'ioredis';
+import { closeConnection, connectChecked, openConnection, type RedisUrlConfig } from '../../brokers/redis/connection.js';
+import type { WorkerInfo, WorkerRegistry } from '../../worker/worker-registry.js';
+
+export class RedisWorkerRegistry implements WorkerRegistry {
+  private client: Redis | undefined;
+  private readonly index: string;
+
+  constructor(
+    private readonly config: RedisUrlConfig,
+    private readonly prefix: string,
+  ) {
+    this.index = `${prefix}celeriac.workers`;
+  }
+
+  private key(hostname: string): string {
+    return `${this.prefix}celeriac.worker:${hostname}`;
+  }
+
+  private async redis(): Promise<Redis> {
+    if (!this.client) {
+      const client = openConnection(this.config, 'workers', () => undefined);
+      await connectChecked(client, this.config);
+      this.client = client;
+    }
+    return this.client;
+  }
+
+  async heartbeat(info: WorkerInfo, ttlMs: number): Promise<void> {
+    const redis = await this.redis();
+    await redis
+      .multi()
+      .set(this.key(info.hostname), JSON.stringify(info), 'PX', ttlMs)
+      .zadd(this.index, info.seenAt + ttlMs, info.hostname)
+      .exec();
+  }
+
+  async leave(hostname: string): Promise<void> {
+    const redis = await this.redis();
+    await redis.multi().del(this.key(hostname)).zrem(this.index, hostname).exec();
+  }
+
+  async online(now: number): Promise<WorkerInfo[]> {
+    const redis = await this.redis();
+    await redis.zremrangebyscore(this.index, '-inf', String(now));
+    const hostnames = await redis.zrange(this.index, '0', '-1');
+    if (hostnames.length === 0) return [];
+    const values = await redis.mget(...hostnames.map((h) => this.key(h)));
+    return values.filter((v): v is string => v !== null).map((v) => JSON.parse(v) as WorkerInfo);
+  }
+
+  async close(): Promise<void> {
+    if (this.client) await closeConnection(this.client);
+    this.client = undefined;
+  }
+}
