@@ -65,7 +65,7 @@ export async function openAdmin(): Promise<Admin> {
   return admin;
 }
 
-/** Closes, from the server side, every connection whose connection_name contains `name`. */
+/** Closes, from the server side, every connection whose connection_name is `name`. */
 export async function closeConnectionsNamed(
   name: string,
   reason = 'celeriac test: simulated outage',
@@ -79,12 +79,8 @@ export async function closeConnectionsNamed(
   ]);
   const pids = stdout
     .split('\n')
-    .filter(
-      (line) =>
-        line.includes(`{"connection_name","${name}`) ||
-        line.includes(`"connection_name","${name}"`) ||
-        line.includes(name),
-    )
+    // rabbitmqctl prints client properties as Erlang terms: {"connection_name","<name>"}.
+    .filter((line) => line.includes(`{"connection_name","${name}"}`))
     .map((line) => line.split('\t')[0]!.trim())
     .filter((pid) => pid.startsWith('<'));
   for (const pid of pids)
