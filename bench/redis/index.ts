@@ -23,7 +23,7 @@ export interface RedisBenchOptions {
   sequential?: number;
   /** Latency samples. @default 300 */
   latencySamples?: number;
-  /** Rounds per measure; the best of each side counts. @default 2 */
+  /** Rounds per measure; the best of each side counts. @default 3 */
   rounds?: number;
 }
 
@@ -47,7 +47,7 @@ export async function runRedisBench(options: RedisBenchOptions = {}): Promise<Re
   const tasks = options.tasks ?? 20_000;
   const sequential = options.sequential ?? 5_000;
   const samples = options.latencySamples ?? 300;
-  const rounds = options.rounds ?? 2;
+  const rounds = options.rounds ?? Number(process.env.CELERIAC_BENCH_ROUNDS ?? 3);
   const run = `${process.pid}-${Date.now()}`;
   const ourPrefix = `celeriac-bench:${run}:`;
   const theirPrefix = `bullmq-bench-${run}`;
