@@ -15,7 +15,6 @@ import type { ResultMeta } from '../../protocol/types.js';
 import { chordResultsOf, chordMember } from './codec.js';
 import { ResultKeyspace } from './keys.js';
 import { chordPartScript } from './scripts/chord.js';
-import { storeMetaScript } from './scripts/store.js';
 import { Revocations } from './revocations.js';
 import { SharedSubscriber } from './shared-subscriber.js';
 import { StoreBatcher } from './store-batcher.js';
@@ -38,7 +37,7 @@ export class RedisBackend implements ResultBackend {
   private readonly client: Redis;
   private readonly subscriber: SharedSubscriber;
   private readonly revocations: Revocations;
-  private readonly successes: StoreBatcher;
+  private readonly stores: StoreBatcher;
   private readonly expiresMs: number;
   private connecting: Promise<void> | undefined;
 
@@ -56,7 +55,7 @@ export class RedisBackend implements ResultBackend {
       () => this.revocations.invalidate(),
     );
     this.revocations = new Revocations(this.client, this.subscriber, this.keys);
-    this.successes = new StoreBatcher(this.client);
+    this.stores = new StoreBatcher(this.client);
   }
 
   /** Beat's schedules, lease and run claims, on the same Redis under the same key prefix. */
@@ -80,15 +79,7 @@ export class RedisBackend implements ResultBackend {
   async store(meta: ResultMeta, options: StoreOptions = {}): Promise<void> {
     await this.connect();
     const expiresMs = Math.max(1, Math.round(options.expiresMs ?? this.expiresMs));
-    const key = this.keys.meta(meta.task_id);
-    const text = encodeResultMeta(meta);
-    if (meta.status === 'SUCCESS' && expiresMs % 1000 === 0) {
-      // Writing SUCCESS needs no look at what is there (only a SUCCESS is protected, and
-      // it is being written again): Celery's own MULTI; SETEX; PUBLISH; EXEC, no script.
-      await this.successes.store(key, expiresMs / 1000, text);
-      return;
-    }
-    await runScript(this.client, storeMetaScript, [key], [text, expiresMs]);
+    await this.stores.store(this.keys.meta(meta.task_id), expiresMs, encodeResultMeta(meta));
   }
 
   async get(taskId: string): Promise<ResultMeta | undefined> {

@@ -1,41 +1,54 @@
 /**
- * Gathers the SUCCESS metas stored in one turn of the event loop and writes them in one
- * `MULTI; SETEX; PUBLISH; ...; EXEC`, Celery's commands, in a single write: a worker
- * finishing a hundred tasks at once costs one round trip, not a hundred.
- * Must never resolve a store before Redis ran its EXEC.
+ * Gathers the metas stored in one turn of the event loop and writes them with one script
+ * call (scripts/store.ts): per meta Celery's SETEX and PUBLISH on the channel named as its
+ * key, keeping a SUCCESS already stored. A worker finishing a hundred tasks at once costs
+ * one command and one round trip, not two hundred commands.
+ * Must never resolve a store before Redis ran it, nor reorder two stores of one task.
  */
 import type { Redis } from 'ioredis';
+import { runScript } from '../../brokers/redis/script-runner.js';
+import { storeManyScript } from './scripts/store.js';
 
 interface PendingStore {
   key: string;
-  seconds: number;
+  expiresMs: number;
   text: string;
   resolve: () => void;
   reject: (error: Error) => void;
 }
+
+/** Metas per script call: keeps each call's arguments well under Redis's limits. */
+const MAX_BATCH = 500;
 
 export class StoreBatcher {
   private pending: PendingStore[] = [];
 
   constructor(private readonly client: Redis) {}
 
-  /** Stores `text` under `key` for `seconds` and publishes it on the channel named `key`. */
-  store(key: string, seconds: number, text: string): Promise<void> {
+  /** Stores `text` under `key` for `expiresMs` and publishes it on the channel named `key`. */
+  store(key: string, expiresMs: number, text: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (this.pending.length === 0) process.nextTick(() => void this.flush());
-      this.pending.push({ key, seconds, text, resolve, reject });
+      // After the current microtasks, so every store asked for in this turn joins in.
+      if (this.pending.length === 0) process.nextTick(() => this.flush());
+      this.pending.push({ key, expiresMs, text, resolve, reject });
     });
   }
 
-  private async flush(): Promise<void> {
-    const batch = this.pending;
+  private flush(): void {
+    const pending = this.pending;
     this.pending = [];
-    const transaction = this.client.multi();
-    for (const { key, seconds, text } of batch) transaction.setex(key, seconds, text).publish(key, text);
+    // Batches go out in order on one connection, so two stores of a task keep their order.
+    for (let i = 0; i < pending.length; i += MAX_BATCH) void this.send(pending.slice(i, i + MAX_BATCH));
+  }
+
+  private async send(batch: PendingStore[]): Promise<void> {
     try {
-      const replies = await transaction.exec();
-      if (replies === null) throw new Error('the transaction was discarded');
-      for (const [error] of replies) if (error) throw error;
+      await runScript(
+        this.client,
+        storeManyScript,
+        batch.map((entry) => entry.key),
+        batch.flatMap((entry) => [entry.expiresMs, entry.text]),
+      );
     } catch (error) {
       for (const entry of batch) entry.reject(error as Error);
       return;
