@@ -5,7 +5,7 @@
  * Stores meta as JSON text and parses it back; must never interpret a state.
  */
 import type Database from 'better-sqlite3';
-import { ensureSchema, type Db, type DbHandle } from '../../brokers/sqlite/database.js';
+import { ensureSchema, statementCache, type Db, type DbHandle } from '../../brokers/sqlite/database.js';
 import type { ResultMeta } from '../../protocol/types.js';
 import { backendSql, type BackendSql, type SequenceName } from './backend-sql.js';
 
@@ -26,22 +26,15 @@ export interface RevokeChange {
 export class ResultStore {
   private readonly db: Db;
   private readonly sql: BackendSql;
-  private readonly statements = new Map<string, Stmt>();
+  private readonly stmt: (text: string) => Stmt;
 
   constructor(handle: DbHandle, prefix: string) {
     this.db = handle.db;
+    this.stmt = statementCache(this.db);
     this.sql = backendSql(prefix);
     ensureSchema(handle, this.sql.schema);
   }
 
-  private stmt(text: string): Stmt {
-    let statement = this.statements.get(text);
-    if (!statement) {
-      statement = this.db.prepare(text);
-      this.statements.set(text, statement);
-    }
-    return statement;
-  }
 
   private bump(name: SequenceName): number {
     return (this.stmt(this.sql.bumpSequence).get({ name }) as { value: number }).value;

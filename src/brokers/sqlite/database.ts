@@ -73,6 +73,19 @@ export function openDatabase(location: SqliteLocation): DbHandle {
   };
 }
 
+/** Prepares each SQL text once per connection and hands back the same statement after. */
+export function statementCache(db: Db): (text: string) => Database.Statement<unknown[], unknown> {
+  const statements = new Map<string, Database.Statement<unknown[], unknown>>();
+  return (text) => {
+    let statement = statements.get(text);
+    if (!statement) {
+      statement = db.prepare(text);
+      statements.set(text, statement);
+    }
+    return statement;
+  };
+}
+
 /**
  * Opens the file and builds `create(handle)` on it (a store that creates its schema),
  * releasing the connection again if that throws, so a failed open leaks nothing.

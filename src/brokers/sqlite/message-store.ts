@@ -7,7 +7,7 @@
  */
 import type Database from 'better-sqlite3';
 import { brokerSql, type BrokerSql } from './broker-sql.js';
-import { ensureSchema, type Db, type DbHandle } from './database.js';
+import { ensureSchema, statementCache, type Db, type DbHandle } from './database.js';
 
 export interface StoredRow {
   queue: string;
@@ -47,22 +47,15 @@ type Stmt = Database.Statement<unknown[], unknown>;
 export class MessageStore {
   private readonly sql: BrokerSql;
   private readonly db: Db;
-  private readonly statements = new Map<string, Stmt>();
+  private readonly stmt: (text: string) => Stmt;
 
   constructor(handle: DbHandle, prefix: string) {
     this.sql = brokerSql(prefix);
     this.db = handle.db;
+    this.stmt = statementCache(this.db);
     ensureSchema(handle, this.sql.schema);
   }
 
-  private stmt(text: string): Stmt {
-    let statement = this.statements.get(text);
-    if (!statement) {
-      statement = this.db.prepare(text);
-      this.statements.set(text, statement);
-    }
-    return statement;
-  }
 
   /** Inserts all rows in one transaction; returns nothing until they are committed. */
   insert(rows: readonly StoredRow[], now: number): void {
