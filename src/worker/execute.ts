@@ -102,11 +102,17 @@ export async function admit(delivery: Delivery, deps: ExecutorDeps): Promise<Adm
   return { kind: 'run', decoded, task, args };
 }
 
-/** Runs an admitted task and settles its delivery. Never throws. */
+/**
+ * Runs an admitted task and settles its delivery. Never throws. `runEnded` is called as soon
+ * as the task's own code has finished, before its outcome is stored and its message
+ * settled: the slot is the task's, and that bookkeeping (still awaited here, still counted
+ * against the prefetch) need not keep the next task waiting.
+ */
 export async function execute(
   delivery: Delivery,
   admission: Extract<Admission, { kind: 'run' }>,
   deps: ExecutorDeps,
+  runEnded: () => void = () => undefined,
 ): Promise<void> {
   const { decoded, task, args } = admission;
   const { app, logger } = deps;
@@ -138,12 +144,14 @@ export async function execute(
     const hardLimit = decoded.timeLimit ?? options.timeLimit;
     const run = Promise.resolve().then(() => runWithContext(context, () => task.run.apply(context, args)));
     const result = hardLimit ? await withHardLimit(run, hardLimit, controller, timers) : await run;
+    runEnded();
     if (!ignoreResult) {
       await deps.backend?.store(buildMeta(base, 'SUCCESS', (result ?? null) as JsonValue), { expiresMs });
     }
     await delivery.ack();
     logger.info({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] succeeded in ${Date.now() - running.startedAt} ms`);
   } catch (error) {
+    runEnded();
     if (controller.signal.reason instanceof WorkerShutdownError) {
       // The worker is being forced down: the task did not finish, so it runs again elsewhere.
       logger.warn({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] interrupted by shutdown, requeued`);

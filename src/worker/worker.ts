@@ -195,21 +195,28 @@ export class Worker {
     while (this.active < this.concurrency && this.waiting.length > 0 && this.state === 'running') {
       const delivery = this.waiting.shift() as Delivery;
       this.active++;
-      const work = this.process(delivery).finally(() => {
+      let released = false;
+      // Frees the slot once: when the task's code ends, or at the latest when it settles.
+      const release = () => {
+        if (released) return;
+        released = true;
         this.active--;
-        this.inFlight.delete(work);
         this.pump();
+      };
+      const work = this.process(delivery, release).finally(() => {
+        this.inFlight.delete(work);
+        release();
       });
       this.inFlight.add(work);
     }
   }
 
-  private async process(delivery: Delivery): Promise<void> {
+  private async process(delivery: Delivery, release: () => void): Promise<void> {
     const deps = this.deps as ExecutorDeps;
     try {
       const admission = await admit(delivery, deps);
       if (admission.kind === 'run') {
-        await execute(delivery, admission, deps);
+        await execute(delivery, admission, deps, release);
       }
     } catch (error) {
       // Settling failed (broker gone?): the lease expires and the message comes back.
