@@ -24,11 +24,11 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-function requireChromium(test: TestContext): void {
+function requireChromium(ctx: TestContext): void {
   if (existsSync(CHROMIUM)) return;
   const reason = `${CHROMIUM} is missing (apt-get install -y chromium)`;
   if (process.env.CI === 'true') throw new Error(`${reason}; CI must have it`);
-  test.skip(reason);
+  ctx.skip(reason);
 }
 
 interface Session {

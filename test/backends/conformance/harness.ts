@@ -9,7 +9,7 @@ import type { ResultBackend } from '../../../src/backends/backend.js';
 import type { JsonValue, ResultMeta, TaskState } from '../../../src/protocol/types.js';
 
 export interface BackendConformanceContext {
-  /** vitest's context of the running test; `test.skip(reason)` or `requireService(test, ...)` skip it. */
+  /** vitest's context of the running test; `ctx.skip(reason)` or `requireService(test, ...)` skip it. */
   test: TestContext;
   /** Short, unique, `[a-z0-9-]` only: derive key prefixes or file names from it. */
   id: string;
@@ -38,13 +38,13 @@ export interface BackendSession {
   another(): Promise<ResultBackend>;
 }
 
-export async function openBackendSession(test: TestContext, make: BackendHarnessFactory): Promise<BackendSession> {
+export async function openBackendSession(ctx: TestContext, make: BackendHarnessFactory): Promise<BackendSession> {
   const id = `c${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-  const made = await make({ test, id });
-  if ('skip' in made) test.skip(made.skip);
+  const made = await make({ test: ctx, id });
+  if ('skip' in made) ctx.skip(made.skip);
   const harness = made;
   const extra: ResultBackend[] = [];
-  test.onTestFinished(async () => {
+  ctx.onTestFinished(async () => {
     for (const backend of extra) await backend.close().catch(() => undefined);
     await harness.cleanup();
   });
@@ -52,7 +52,7 @@ export async function openBackendSession(test: TestContext, make: BackendHarness
     backend: harness.backend,
     taskId: (label = 'task') => `${id}-${label}-${randomUUID()}`,
     async another() {
-      if (!harness.openAnother) test.skip('the harness cannot open a second backend on the same store');
+      if (!harness.openAnother) ctx.skip('the harness cannot open a second backend on the same store');
       const backend = await harness.openAnother();
       extra.push(backend);
       return backend;

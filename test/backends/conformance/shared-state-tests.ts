@@ -7,8 +7,8 @@ import { expect, it } from 'vitest';
 import { makeMeta, openBackendSession, waitFor, type BackendHarnessFactory } from './harness.js';
 
 export function sharedStateTests(make: BackendHarnessFactory): void {
-  it('answers which of the ids are revoked', async (test) => {
-    const s = await openBackendSession(test, make);
+  it('answers which of the ids are revoked', async (ctx) => {
+    const s = await openBackendSession(ctx, make);
     const [a, b, c] = [s.taskId('a'), s.taskId('b'), s.taskId('c')];
     expect(await s.backend.revoked([a, b, c])).toEqual(new Set());
     await s.backend.revoke([a, c]);
@@ -16,8 +16,8 @@ export function sharedStateTests(make: BackendHarnessFactory): void {
     expect(await s.backend.revoked([])).toEqual(new Set());
   });
 
-  it('tells onRevoke listeners about each revoked id with its terminate flag, until unsubscribed', async (test) => {
-    const s = await openBackendSession(test, make);
+  it('tells onRevoke listeners about each revoked id with its terminate flag, until unsubscribed', async (ctx) => {
+    const s = await openBackendSession(ctx, make);
     const [a, b, c] = [s.taskId('a'), s.taskId('b'), s.taskId('c')];
     const seen: Array<[string, boolean]> = [];
     const unsubscribe = await s.backend.onRevoke((id, terminate) => seen.push([id, terminate]));
@@ -34,8 +34,8 @@ export function sharedStateTests(make: BackendHarnessFactory): void {
     expect(seen.length).toBe(2);
   });
 
-  it('tells onRevoke listeners of another instance', async (test) => {
-    const s = await openBackendSession(test, make);
+  it('tells onRevoke listeners of another instance', async (ctx) => {
+    const s = await openBackendSession(ctx, make);
     const other = await s.another();
     const id = s.taskId();
     const seen: string[] = [];
@@ -46,8 +46,8 @@ export function sharedStateTests(make: BackendHarnessFactory): void {
     await unsubscribe();
   });
 
-  it('counts chord parts atomically: concurrent completions each see a distinct count', async (test) => {
-    const s = await openBackendSession(test, make);
+  it('counts chord parts atomically: concurrent completions each see a distinct count', async (ctx) => {
+    const s = await openBackendSession(ctx, make);
     const group = s.taskId('group');
     const size = 10;
     const counts = await Promise.all(
@@ -57,8 +57,8 @@ export function sharedStateTests(make: BackendHarnessFactory): void {
     expect(counts.filter((count) => count === size)).toHaveLength(1);
   });
 
-  it('returns chord results in index order whatever the completion order', async (test) => {
-    const s = await openBackendSession(test, make);
+  it('returns chord results in index order whatever the completion order', async (ctx) => {
+    const s = await openBackendSession(ctx, make);
     const group = s.taskId('group');
     for (const index of [2, 0, 3, 1]) {
       await s.backend.chordPartDone(group, index, makeMeta(`${group}-${index}`, 'SUCCESS', index * 10), 4);
@@ -69,8 +69,8 @@ export function sharedStateTests(make: BackendHarnessFactory): void {
     expect(await s.backend.chordResults(s.taskId('empty'))).toEqual([]);
   });
 
-  it('keeps chord joins of different groups apart', async (test) => {
-    const s = await openBackendSession(test, make);
+  it('keeps chord joins of different groups apart', async (ctx) => {
+    const s = await openBackendSession(ctx, make);
     const [g1, g2] = [s.taskId('g1'), s.taskId('g2')];
     expect(await s.backend.chordPartDone(g1, 0, makeMeta('x', 'SUCCESS', 1), 2)).toBe(1);
     expect(await s.backend.chordPartDone(g2, 0, makeMeta('y', 'SUCCESS', 2), 2)).toBe(1);

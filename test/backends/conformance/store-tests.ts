@@ -8,13 +8,13 @@ import type { ResultMeta } from '../../../src/protocol/types.js';
 import { makeMeta, openBackendSession, sleep, waitFor, type BackendHarnessFactory } from './harness.js';
 
 export function storeTests(make: BackendHarnessFactory): void {
-  it('returns undefined for a task it knows nothing about (PENDING)', async (test) => {
-    const s = await openBackendSession(test, make);
+  it('returns undefined for a task it knows nothing about (PENDING)', async (ctx) => {
+    const s = await openBackendSession(ctx, make);
     expect(await s.backend.get(s.taskId('unknown'))).toBeUndefined();
   });
 
-  it('stores a meta and reads it back unchanged', async (test) => {
-    const s = await openBackendSession(test, make);
+  it('stores a meta and reads it back unchanged', async (ctx) => {
+    const s = await openBackendSession(ctx, make);
     const id = s.taskId();
     const meta = makeMeta(id, 'SUCCESS', { total: 3, items: ['a', null, 1.5], ok: true });
     meta.children = [[['child-id', null], null]];
@@ -22,16 +22,16 @@ export function storeTests(make: BackendHarnessFactory): void {
     expect(await s.backend.get(id)).toEqual(meta);
   });
 
-  it('keeps only the latest meta stored for an id', async (test) => {
-    const s = await openBackendSession(test, make);
+  it('keeps only the latest meta stored for an id', async (ctx) => {
+    const s = await openBackendSession(ctx, make);
     const id = s.taskId();
     await s.backend.store(makeMeta(id, 'STARTED'));
     await s.backend.store(makeMeta(id, 'FAILURE', { exc_type: 'ValueError', exc_message: ['bad'], exc_module: 'builtins' }));
     expect((await s.backend.get(id))?.status).toBe('FAILURE');
   });
 
-  it('forget deletes what is stored for the ids and leaves others', async (test) => {
-    const s = await openBackendSession(test, make);
+  it('forget deletes what is stored for the ids and leaves others', async (ctx) => {
+    const s = await openBackendSession(ctx, make);
     const [a, b, c] = [s.taskId('a'), s.taskId('b'), s.taskId('c')];
     for (const id of [a, b, c]) await s.backend.store(makeMeta(id, 'SUCCESS', id));
     await s.backend.forget([a, b]);
@@ -41,8 +41,8 @@ export function storeTests(make: BackendHarnessFactory): void {
     await s.backend.forget([]);
   });
 
-  it('stops returning a meta after its expiry', async (test) => {
-    const s = await openBackendSession(test, make);
+  it('stops returning a meta after its expiry', async (ctx) => {
+    const s = await openBackendSession(ctx, make);
     const [short, long] = [s.taskId('short'), s.taskId('long')];
     await s.backend.store(makeMeta(short, 'SUCCESS'), { expiresMs: 300 });
     await s.backend.store(makeMeta(long, 'SUCCESS'), { expiresMs: 60_000 });
@@ -51,8 +51,8 @@ export function storeTests(make: BackendHarnessFactory): void {
     expect(await s.backend.get(long)).toBeDefined();
   });
 
-  it('pushes each later meta of a task to its subscriber, in order, until unsubscribed', async (test) => {
-    const s = await openBackendSession(test, make);
+  it('pushes each later meta of a task to its subscriber, in order, until unsubscribed', async (ctx) => {
+    const s = await openBackendSession(ctx, make);
     const id = s.taskId();
     const seen: string[] = [];
     const unsubscribe = await s.backend.subscribe(id, (meta) => seen.push(meta.status));
@@ -65,8 +65,8 @@ export function storeTests(make: BackendHarnessFactory): void {
     expect(seen.length).toBe(4);
   });
 
-  it('pushes only a subscriber’s own task, to every subscriber of it', async (test) => {
-    const s = await openBackendSession(test, make);
+  it('pushes only a subscriber’s own task, to every subscriber of it', async (ctx) => {
+    const s = await openBackendSession(ctx, make);
     const ids = Array.from({ length: 20 }, (_, i) => s.taskId(`many-${i}`));
     const got = new Map<string, ResultMeta[]>();
     const twice: ResultMeta[] = [];
@@ -81,8 +81,8 @@ export function storeTests(make: BackendHarnessFactory): void {
     await Promise.all(unsubscribes.map((unsubscribe) => unsubscribe()));
   });
 
-  it('pushes a meta stored through another instance of the backend', async (test) => {
-    const s = await openBackendSession(test, make);
+  it('pushes a meta stored through another instance of the backend', async (ctx) => {
+    const s = await openBackendSession(ctx, make);
     const other = await s.another();
     const id = s.taskId();
     const seen: ResultMeta[] = [];

@@ -8,8 +8,8 @@ import { idOf, makeMessage, sleep, type BrokerHarnessFactory } from './harness.j
 import { openSession } from './session.js';
 
 export function basicTests(make: BrokerHarnessFactory): void {
-  it('delivers a published message intact to a consumer that started later', async (test) => {
-    const s = await openSession(test, make);
+  it('delivers a published message intact to a consumer that started later', async (ctx) => {
+    const s = await openSession(ctx, make);
     const queue = s.queue('intact');
     const sent = makeMessage(undefined, 42);
     sent.headers.custom = { nested: [1, 'two', null] };
@@ -27,8 +27,8 @@ export function basicTests(make: BrokerHarnessFactory): void {
     await delivery!.ack();
   });
 
-  it('wakes an idle consumer when a message is published', async (test) => {
-    const s = await openSession(test, make);
+  it('wakes an idle consumer when a message is published', async (ctx) => {
+    const s = await openSession(ctx, make);
     const queue = s.queue('wake');
     const { inbox } = await s.consume([queue], 4);
     await sleep(200);
@@ -39,8 +39,8 @@ export function basicTests(make: BrokerHarnessFactory): void {
     await delivery!.ack();
   });
 
-  it('drops an acked message for good', async (test) => {
-    const s = await openSession(test, make);
+  it('drops an acked message for good', async (ctx) => {
+    const s = await openSession(ctx, make);
     const queue = s.queue('ack');
     await s.broker.publish(makeMessage('acked-1'), { queue });
     const first = await s.consume([queue], 1);
@@ -53,8 +53,8 @@ export function basicTests(make: BrokerHarnessFactory): void {
     expect(await s.broker.queueLength(queue)).toBe(0);
   });
 
-  it('serves every queue a consumer names and reports each delivery’s queue', async (test) => {
-    const s = await openSession(test, make);
+  it('serves every queue a consumer names and reports each delivery’s queue', async (ctx) => {
+    const s = await openSession(ctx, make);
     const [a, b] = [s.queue('multi-a'), s.queue('multi-b')];
     await s.broker.publish(makeMessage('in-a'), { queue: a });
     await s.broker.publish(makeMessage('in-b'), { queue: b });
@@ -65,8 +65,8 @@ export function basicTests(make: BrokerHarnessFactory): void {
     await Promise.all(deliveries.map((d) => d.ack()));
   });
 
-  it('does not deliver messages of a queue the consumer did not name', async (test) => {
-    const s = await openSession(test, make);
+  it('does not deliver messages of a queue the consumer did not name', async (ctx) => {
+    const s = await openSession(ctx, make);
     const [mine, other] = [s.queue('mine'), s.queue('other')];
     await s.broker.publish(makeMessage('not-mine'), { queue: other });
     const { inbox } = await s.consume([mine], 4);
@@ -75,8 +75,8 @@ export function basicTests(make: BrokerHarnessFactory): void {
     expect(await s.broker.queueLength(other)).toBe(1);
   });
 
-  it('publishMany stores a batch across queues, each message delivered once', async (test) => {
-    const s = await openSession(test, make);
+  it('publishMany stores a batch across queues, each message delivered once', async (ctx) => {
+    const s = await openSession(ctx, make);
     const [a, b] = [s.queue('many-a'), s.queue('many-b')];
     const batch = Array.from({ length: 200 }, (_, i) => ({
       message: makeMessage(`many-${i}`, i),
@@ -104,8 +104,8 @@ export function basicTests(make: BrokerHarnessFactory): void {
     await s.broker.publishMany([]);
   });
 
-  it('counts only waiting messages in queueLength, not in-flight ones', async (test) => {
-    const s = await openSession(test, make);
+  it('counts only waiting messages in queueLength, not in-flight ones', async (ctx) => {
+    const s = await openSession(ctx, make);
     const queue = s.queue('length');
     expect(await s.broker.queueLength(queue)).toBe(0);
     for (let i = 0; i < 3; i++) await s.broker.publish(makeMessage(), { queue });
@@ -116,8 +116,8 @@ export function basicTests(make: BrokerHarnessFactory): void {
     await delivery!.ack();
   });
 
-  it('purges a queue’s waiting messages, returns the count and leaves other queues alone', async (test) => {
-    const s = await openSession(test, make);
+  it('purges a queue’s waiting messages, returns the count and leaves other queues alone', async (ctx) => {
+    const s = await openSession(ctx, make);
     const [queue, other] = [s.queue('purge'), s.queue('keep')];
     for (let i = 0; i < 5; i++) await s.broker.publish(makeMessage(), { queue });
     await s.broker.publish(makeMessage('kept'), { queue: other });
@@ -127,8 +127,8 @@ export function basicTests(make: BrokerHarnessFactory): void {
     expect(await s.broker.purge(queue)).toBe(0);
   });
 
-  it('stops delivering after cancel, while a held delivery can still be acked', async (test) => {
-    const s = await openSession(test, make);
+  it('stops delivering after cancel, while a held delivery can still be acked', async (ctx) => {
+    const s = await openSession(ctx, make);
     const queue = s.queue('cancel');
     await s.broker.publish(makeMessage('held'), { queue });
     const { inbox, consumer } = await s.consume([queue], 1);
@@ -141,8 +141,8 @@ export function basicTests(make: BrokerHarnessFactory): void {
     expect(await s.broker.queueLength(queue)).toBe(1);
   });
 
-  it('shares a queue between two consumers without delivering a message twice', async (test) => {
-    const s = await openSession(test, make);
+  it('shares a queue between two consumers without delivering a message twice', async (ctx) => {
+    const s = await openSession(ctx, make);
     const queue = s.queue('compete');
     const first = await s.consume([queue], 10);
     const second = await s.consume([queue], 10);

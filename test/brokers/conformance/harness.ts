@@ -10,7 +10,7 @@ import type { TransportMessage } from '../../../src/protocol/types.js';
 
 /** What `make` receives: the running test (to skip it) and an id unique to this test. */
 export interface BrokerConformanceContext {
-  /** vitest's context of the running test; `test.skip(reason)` or `requireService(test, ...)` skip it. */
+  /** vitest's context of the running test; `ctx.skip(reason)` or `requireService(test, ...)` skip it. */
   test: TestContext;
   /** Short, unique, `[a-z0-9-]` only: derive queue names, key prefixes or file names from it. */
   id: string;

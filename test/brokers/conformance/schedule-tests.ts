@@ -12,9 +12,9 @@ import { openSession } from './session.js';
 const EARLY_TOLERANCE_MS = 20;
 
 export function scheduleTests(make: BrokerHarnessFactory): void {
-  it('holds a message published with deliverAt until its time, without holding a prefetch slot', async (test) => {
-    const s = await openSession(test, make);
-    if (!s.broker.capabilities.delayedDelivery) test.skip('no native delayed delivery: the core emulates it');
+  it('holds a message published with deliverAt until its time, without holding a prefetch slot', async (ctx) => {
+    const s = await openSession(ctx, make);
+    if (!s.broker.capabilities.delayedDelivery) ctx.skip('no native delayed delivery: the core emulates it');
     const queue = s.queue('deliverat');
     const deliverAt = Date.now() + 800;
     await s.broker.publish(makeMessage('later'), { queue, deliverAt });
@@ -32,9 +32,9 @@ export function scheduleTests(make: BrokerHarnessFactory): void {
     await later!.ack();
   });
 
-  it('defer frees the slot at once and delivers the message again at its new time', async (test) => {
-    const s = await openSession(test, make);
-    if (!s.broker.capabilities.delayedDelivery) test.skip('no native delayed delivery: the core emulates it');
+  it('defer frees the slot at once and delivers the message again at its new time', async (ctx) => {
+    const s = await openSession(ctx, make);
+    if (!s.broker.capabilities.delayedDelivery) ctx.skip('no native delayed delivery: the core emulates it');
     const queue = s.queue('defer');
     await s.broker.publish(makeMessage('deferred'), { queue });
     const { inbox } = await s.consume([queue], 1);
@@ -55,9 +55,9 @@ export function scheduleTests(make: BrokerHarnessFactory): void {
     expect(inbox.deliveries.length).toBe(3);
   });
 
-  it('delivers a deliverAt already past at once', async (test) => {
-    const s = await openSession(test, make);
-    if (!s.broker.capabilities.delayedDelivery) test.skip('no native delayed delivery: the core emulates it');
+  it('delivers a deliverAt already past at once', async (ctx) => {
+    const s = await openSession(ctx, make);
+    if (!s.broker.capabilities.delayedDelivery) ctx.skip('no native delayed delivery: the core emulates it');
     const queue = s.queue('past');
     await s.broker.publish(makeMessage('past'), { queue, deliverAt: Date.now() - 60_000 });
     const { inbox } = await s.consume([queue], 1);
@@ -65,9 +65,9 @@ export function scheduleTests(make: BrokerHarnessFactory): void {
     await delivery!.ack();
   });
 
-  it('serves higher priorities first within a queue', async (test) => {
-    const s = await openSession(test, make);
-    if (!s.broker.capabilities.priorities) test.skip('no native priorities');
+  it('serves higher priorities first within a queue', async (ctx) => {
+    const s = await openSession(ctx, make);
+    if (!s.broker.capabilities.priorities) ctx.skip('no native priorities');
     const queue = s.queue('priority');
     const order = [
       ['low-1', 0],

@@ -18,13 +18,13 @@ export interface Session {
   another(): Promise<Broker>;
 }
 
-export async function openSession(test: TestContext, make: BrokerHarnessFactory): Promise<Session> {
-  const made = await make({ test, id: uniqueId() });
-  if ('skip' in made) test.skip(made.skip);
+export async function openSession(ctx: TestContext, make: BrokerHarnessFactory): Promise<Session> {
+  const made = await make({ test: ctx, id: uniqueId() });
+  if ('skip' in made) ctx.skip(made.skip);
   const harness = made;
   const consumers: Consumer[] = [];
   const extra: Broker[] = [];
-  test.onTestFinished(async () => {
+  ctx.onTestFinished(async () => {
     // Cancel before closing so no consumer polls a closed store.
     for (const consumer of consumers) await consumer.cancel().catch(() => undefined);
     for (const broker of extra) await broker.close().catch(() => undefined);
@@ -40,7 +40,7 @@ export async function openSession(test: TestContext, make: BrokerHarnessFactory)
       return started;
     },
     async another() {
-      if (!harness.openAnother) test.skip('the harness cannot open a second broker on the same store');
+      if (!harness.openAnother) ctx.skip('the harness cannot open a second broker on the same store');
       const broker = await harness.openAnother();
       extra.push(broker);
       return broker;

@@ -9,8 +9,8 @@ import { idOf, makeMessage, sleep, waitFor, type BrokerHarnessFactory } from './
 import { openSession } from './session.js';
 
 export function settleTests(make: BrokerHarnessFactory): void {
-  it('never holds more unsettled deliveries than the prefetch, and refills as they settle', async (test) => {
-    const s = await openSession(test, make);
+  it('never holds more unsettled deliveries than the prefetch, and refills as they settle', async (ctx) => {
+    const s = await openSession(ctx, make);
     const queue = s.queue('prefetch');
     await s.broker.publishMany(Array.from({ length: 10 }, (_, i) => ({ message: makeMessage(`p-${i}`), options: { queue } })));
     const { inbox } = await s.consume([queue], 3);
@@ -31,8 +31,8 @@ export function settleTests(make: BrokerHarnessFactory): void {
     expect(new Set(inbox.ids).size).toBe(10);
   });
 
-  it('setPrefetch raises the number of deliveries a consumer may hold', async (test) => {
-    const s = await openSession(test, make);
+  it('setPrefetch raises the number of deliveries a consumer may hold', async (ctx) => {
+    const s = await openSession(ctx, make);
     const queue = s.queue('setprefetch');
     await s.broker.publishMany(Array.from({ length: 6 }, () => ({ message: makeMessage(), options: { queue } })));
     const { inbox, consumer } = await s.consume([queue], 2);
@@ -46,8 +46,8 @@ export function settleTests(make: BrokerHarnessFactory): void {
     await Promise.all(inbox.deliveries.map(({ delivery }) => delivery.ack()));
   });
 
-  it('reject with requeue delivers the message again, flagged redelivered', async (test) => {
-    const s = await openSession(test, make);
+  it('reject with requeue delivers the message again, flagged redelivered', async (ctx) => {
+    const s = await openSession(ctx, make);
     const queue = s.queue('requeue');
     await s.broker.publish(makeMessage('again'), { queue });
     const { inbox } = await s.consume([queue], 1);
@@ -59,8 +59,8 @@ export function settleTests(make: BrokerHarnessFactory): void {
     await second!.ack();
   });
 
-  it('reject without requeue never delivers the message again (dead-lettered where supported)', async (test) => {
-    const s = await openSession(test, make);
+  it('reject without requeue never delivers the message again (dead-lettered where supported)', async (ctx) => {
+    const s = await openSession(ctx, make);
     const queue = s.queue('reject');
     await s.broker.publish(makeMessage('rejected'), { queue });
     await s.broker.publish(makeMessage('next'), { queue });
@@ -80,8 +80,8 @@ export function settleTests(make: BrokerHarnessFactory): void {
     }
   });
 
-  it('redelivers, flagged, what a consumer held when its broker closed without acking', async (test) => {
-    const s = await openSession(test, make);
+  it('redelivers, flagged, what a consumer held when its broker closed without acking', async (ctx) => {
+    const s = await openSession(ctx, make);
     const queue = s.queue('redeliver');
     const within = s.harness.redeliveryWithinMs ?? 10_000;
     const dying = await s.another();
@@ -97,10 +97,10 @@ export function settleTests(make: BrokerHarnessFactory): void {
     await again!.ack();
   });
 
-  it('keeps consuming past a malformed message and reports it through onError', async (test) => {
-    const s = await openSession(test, make);
+  it('keeps consuming past a malformed message and reports it through onError', async (ctx) => {
+    const s = await openSession(ctx, make);
     const inject = s.harness.injectMalformed;
-    if (!inject) return test.skip('the harness cannot store a malformed message in this broker');
+    if (!inject) return ctx.skip('the harness cannot store a malformed message in this broker');
     const queue = s.queue('malformed');
     await inject(queue);
     await s.broker.publish(makeMessage('good'), { queue });

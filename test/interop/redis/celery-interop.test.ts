@@ -25,8 +25,8 @@ describe('Redis interop with Python Celery', () => {
   let raw: Redis;
 
   // Reported as skipped with the reason (and a failure under CI=true, above).
-  beforeEach((test) => {
-    if (missing !== null) test.skip(`Python Celery not available: ${missing}`);
+  beforeEach((ctx) => {
+    if (missing !== null) ctx.skip(`Python Celery not available: ${missing}`);
   });
 
   beforeAll(async () => {
