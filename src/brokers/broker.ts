@@ -44,6 +44,13 @@ export interface Delivery {
    * consumer's slot is freed and the message can never be lost or doubled in between.
    */
   defer(deliverAt: number): Promise<void>;
+  /**
+   * Optional hint: the task's own code has ended and only its settling is left, so the
+   * consumer may fetch the next message now instead of after the settle's round trip.
+   * The delivery stays valid and must still be settled. Brokers whose server counts
+   * unsettled messages itself (AMQP's basic.qos) leave it out.
+   */
+  release?(): void;
 }
 
 export type DeliveryHandler = (delivery: Delivery) => void;

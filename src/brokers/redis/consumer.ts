@@ -1,9 +1,10 @@
 /**
  * A consumer of one or more queues: claims messages in batches up to its free prefetch
- * slots (a few claim calls in flight), hands them out as deliveries, and writes the acks
- * asked for in each turn of the event loop together. When the lists run dry it sleeps on
+ * slots (a few calls in flight), hands them out as deliveries, and writes the acks asked
+ * for in each turn of the event loop together, with the next claim. When the lists run dry it sleeps on
  * the list waiter.
- * Must never hold more unsettled deliveries than its prefetch, and never drop an ack:
+ * Must never hold more deliveries than its prefetch (a delivery stops counting once its
+ * task's code has ended, or once it is settled), and never drop an ack:
  * a failed ack is retried, its lease kept alive meanwhile.
  */
 import { randomUUID } from 'node:crypto';
@@ -19,9 +20,9 @@ import type { DeliverySettler } from './settle.js';
 const MAX_CLAIM = 1000;
 /** Claim calls a consumer keeps in flight on its connection. */
 const MAX_CLAIMS_IN_FLIGHT = 4;
-/** Most acks sent in one write, and ack writes in flight. */
+/** Most acks sent in one call (well under Lua's unpack limit), and ack-only calls in flight. */
 const MAX_ACKS = 2000;
-const MAX_ACK_FLUSHES = 2;
+const MAX_ACK_ONLY_CALLS = 2;
 /** Pause before retrying after a failed claim or ack (Redis down). */
 const RETRY_MS = 250;
 
@@ -34,17 +35,18 @@ export class RedisConsumer implements Consumer {
   private readonly lists: QueueList[];
   private readonly tails: string[];
   private readonly listKeys: string[];
+  /** KEYS of every fetch-script call: the unacked keys, then the lists. */
+  private readonly scriptKeys: string[];
   private readonly waiter: ListWaiter;
   private prefetch: number;
   private active = true;
   /** Deliveries handed out and not yet settled by the user. */
   private outstanding = 0;
   private pendingAcks: PendingAck[] = [];
-  /** Claim calls in flight, and the slots they may fill. */
+  /** Fetch-script calls in flight that claim, the slots they may fill, and those that only ack. */
   private claims = 0;
   private reserved = 0;
-  /** Ack writes in flight. */
-  private ackFlushes = 0;
+  private ackOnlyCalls = 0;
   /** The last claim came back short: wait for the waiter before claiming again. */
   private dry = false;
   private scheduled = false;
@@ -60,6 +62,7 @@ export class RedisConsumer implements Consumer {
     this.lists = core.keys.lists(options.queues);
     this.tails = this.lists.map((list) => tripleTail('', list.queue));
     this.listKeys = this.lists.map((list) => list.key);
+    this.scriptKeys = [...core.unackedKeys, ...this.listKeys];
     this.waiter = new ListWaiter(
       core.config,
       this.listKeys,
@@ -94,24 +97,23 @@ export class RedisConsumer implements Consumer {
 
   /** Resolves once every ack given so far is written. */
   drained(): Promise<void> {
-    if (this.pendingAcks.length === 0 && this.ackFlushes === 0 && this.claims === 0) return Promise.resolve();
+    if (this.pendingAcks.length === 0 && this.claims === 0 && this.ackOnlyCalls === 0) return Promise.resolve();
     return new Promise((resolve) => {
       this.drainWaiters.push(resolve);
       this.schedule();
     });
   }
 
-  /** Called by a delivery's ack: the slot frees now; the ack goes out with this turn's others. */
+  /** Called by a delivery's ack: the ack goes out with this turn's others. */
   queueAck(tag: string): Promise<void> {
-    this.outstanding -= 1;
     return new Promise((resolve) => {
       this.pendingAcks.push({ tag, resolve });
       this.schedule();
     });
   }
 
-  /** Called when a delivery is settled another way (reject, defer): its slot frees. */
-  released(): void {
+  /** Called once per delivery, when its task's code ends or it is settled: its slot frees. */
+  freeSlot(): void {
     this.outstanding -= 1;
     this.schedule();
   }
@@ -126,12 +128,12 @@ export class RedisConsumer implements Consumer {
   }
 
   /**
-   * Sends this turn's acks, and starts claims while slots are free, up to a few at once:
-   * Redis runs one batch while this process hands out the previous one.
+   * Starts claims while slots are free, up to a few calls at once (Redis runs one batch
+   * while this process hands out the previous one); this turn's acks ride along with the
+   * first, or go alone when nothing is to be claimed.
    */
   private tick(): void {
     this.scheduled = false;
-    if (this.pendingAcks.length > 0 && this.ackFlushes < MAX_ACK_FLUSHES) void this.flushAcks(this.pendingAcks.splice(0, MAX_ACKS));
     while (this.claims < MAX_CLAIMS_IN_FLIGHT) {
       const free = this.active && !this.dry ? this.prefetch - this.outstanding - this.reserved : 0;
       const chunk = this.chunk();
@@ -139,8 +141,10 @@ export class RedisConsumer implements Consumer {
       if (want <= 0) break;
       // While a claim is out, a small one waits for it: batches stay large under load.
       if (this.claims > 0 && want < chunk) break;
-      void this.claim(want);
+      void this.exchange(want, this.pendingAcks.splice(0, MAX_ACKS));
     }
+    // Acks that found no claim to ride with go alone, a couple of writes at a time.
+    if (this.pendingAcks.length > 0 && this.ackOnlyCalls < MAX_ACK_ONLY_CALLS) void this.exchange(0, this.pendingAcks.splice(0, MAX_ACKS));
     this.afterTick();
   }
 
@@ -149,54 +153,38 @@ export class RedisConsumer implements Consumer {
     return Math.max(1, Math.min(MAX_CLAIM, Math.ceil(this.prefetch / MAX_CLAIMS_IN_FLIGHT)));
   }
 
-  /** Acks as kombu writes them (ZREM unacked_index, HDEL unacked) plus our lease, in one write. */
-  private async flushAcks(acks: PendingAck[]): Promise<void> {
-    this.ackFlushes += 1;
-    const tags = acks.map((ack) => ack.tag);
-    const { keys } = this.core;
-    try {
-      const replies = await this.core.client
-        .pipeline()
-        .zrem(keys.unackedIndex, ...tags)
-        .hdel(keys.unacked, ...tags)
-        .zrem(keys.leases, ...tags)
-        .exec();
-      for (const [error] of replies ?? []) if (error) throw error;
-    } catch (error) {
-      this.ackFlushes -= 1;
-      this.pendingAcks.unshift(...acks);
-      this.retryLater(error as Error);
-      return;
-    }
-    this.ackFlushes -= 1;
-    for (const ack of acks) {
-      this.core.held.delete(ack.tag);
-      ack.resolve();
-    }
-    this.schedule();
-  }
-
-  private async claim(want: number): Promise<void> {
-    this.claims += 1;
+  /** One fetch-script call: writes `acks` (as kombu acks, plus our lease) and claims up to `want`. */
+  private async exchange(want: number, acks: PendingAck[]): Promise<void> {
+    if (want > 0) this.claims += 1;
+    else this.ackOnlyCalls += 1;
     this.reserved += want;
     let claimed: unknown[];
     try {
       const now = Date.now();
-      const args = [unixSeconds(now), now + this.core.settings.leaseMs, want, `celeriac-untagged-${randomUUID()}-`, ...this.tails];
-      claimed = (await this.core.run(fetchScript, [...this.core.unackedKeys, ...this.listKeys], args)) as unknown[];
+      const args: Array<string | number> = [unixSeconds(now), now + this.core.settings.leaseMs, want, `celeriac-untagged-${randomUUID()}-`, ...this.tails];
+      for (const ack of acks) args.push(ack.tag);
+      claimed = (await this.core.run(fetchScript, this.scriptKeys, args)) as unknown[];
     } catch (error) {
-      this.claims -= 1;
+      if (want > 0) this.claims -= 1;
+      else this.ackOnlyCalls -= 1;
       this.reserved -= want;
+      // Acks are idempotent: whether or not this call reached Redis, sending them again is safe.
+      this.pendingAcks.unshift(...acks);
       this.retryLater(error as Error);
       return;
     }
-    this.claims -= 1;
+    if (want > 0) this.claims -= 1;
+    else this.ackOnlyCalls -= 1;
     this.reserved -= want;
+    for (const ack of acks) {
+      this.core.held.delete(ack.tag);
+      ack.resolve();
+    }
     for (let i = 0; i < claimed.length; i += 3) {
       const list = this.lists[Number(claimed[i]) - 1];
       if (list) this.hand(list, String(claimed[i + 1]), String(claimed[i + 2]));
     }
-    if (this.active) {
+    if (this.active && want > 0) {
       // A short batch means the lists ran dry: sleep on the waiter until one fills.
       if (claimed.length / 3 < want) {
         this.dry = true;
@@ -223,7 +211,7 @@ export class RedisConsumer implements Consumer {
   }
 
   private afterTick(): void {
-    if (this.pendingAcks.length === 0 && this.ackFlushes === 0 && this.claims === 0) {
+    if (this.pendingAcks.length === 0 && this.claims === 0 && this.ackOnlyCalls === 0) {
       for (const resolve of this.drainWaiters.splice(0)) resolve();
     }
   }

@@ -13,9 +13,63 @@ import { delayedMember, encodeDeadLetter, markRedelivered } from './wire.js';
 
 /** The part of a consumer a delivery talks to when it is settled. */
 export interface SlotOwner {
+  /** One of the consumer's prefetch slots is free again. */
+  freeSlot(): void;
+  /** Writes the ack with this turn's others; resolves once Redis has it. */
   queueAck(tag: string): Promise<void>;
-  released(): void;
   reportError(error: Error): void;
+}
+
+/**
+ * One delivery as a consumer hands it out. A class rather than closures: a worker makes
+ * tens of thousands a second, and each must cost as little as possible.
+ */
+class RedisDelivery implements Delivery {
+  private settled = false;
+  private slotFreed = false;
+
+  constructor(
+    private readonly settler: DeliverySettler,
+    private readonly owner: SlotOwner,
+    private readonly held: HeldDelivery,
+    readonly message: TransportMessage,
+    readonly redelivered: boolean,
+  ) {}
+
+  get queue(): string {
+    return this.held.queue;
+  }
+
+  release(): void {
+    if (this.slotFreed) return;
+    this.slotFreed = true;
+    this.owner.freeSlot();
+  }
+
+  async ack(): Promise<void> {
+    if (!this.settle()) return;
+    await this.owner.queueAck(this.held.tag);
+  }
+
+  async reject({ requeue, reason }: { requeue: boolean; reason?: string }): Promise<void> {
+    if (!this.settle()) return;
+    const { settler, held } = this;
+    const moved = await (requeue ? settler.requeue(held, 'back') : settler.deadLetter(held, reason ?? 'rejected'));
+    settler.warnIfLost(this.owner, held, moved);
+  }
+
+  async defer(deliverAt: number): Promise<void> {
+    if (!this.settle()) return;
+    this.settler.warnIfLost(this.owner, this.held, await this.settler.defer(this.held, deliverAt));
+  }
+
+  /** True the first time only; frees the slot if the task's end did not already. */
+  private settle(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    this.release();
+    return true;
+  }
 }
 
 export class DeliverySettler {
@@ -26,33 +80,7 @@ export class DeliverySettler {
   ) {}
 
   delivery(owner: SlotOwner, held: HeldDelivery, message: TransportMessage, redelivered: boolean): Delivery {
-    let settled = false;
-    const settle = (): boolean => {
-      if (settled) return false;
-      settled = true;
-      return true;
-    };
-    return {
-      message,
-      queue: held.queue,
-      redelivered,
-      ack: async () => {
-        if (!settle()) return;
-        await owner.queueAck(held.tag);
-      },
-      reject: async ({ requeue, reason }) => {
-        if (!settle()) return;
-        const done = requeue ? this.requeue(held, 'back') : this.deadLetter(held, reason ?? 'rejected');
-        owner.released();
-        this.warnIfLost(owner, held, await done);
-      },
-      defer: async (deliverAt) => {
-        if (!settle()) return;
-        const done = this.defer(held, deliverAt);
-        owner.released();
-        this.warnIfLost(owner, held, await done);
-      },
-    };
+    return new RedisDelivery(this, owner, held, message, redelivered);
   }
 
   /**
@@ -95,7 +123,7 @@ export class DeliverySettler {
     return moved === 1;
   }
 
-  private warnIfLost(owner: SlotOwner, held: HeldDelivery, moved: boolean): void {
+  warnIfLost(owner: SlotOwner, held: HeldDelivery, moved: boolean): void {
     if (moved) return;
     owner.reportError(
       new Error(
