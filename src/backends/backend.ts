@@ -32,6 +32,12 @@ export interface ResultBackend {
   revoke(taskIds: string[], options?: { terminate?: boolean; expiresMs?: number }): Promise<void>;
   /** Which of the ids are revoked. */
   revoked(taskIds: string[]): Promise<Set<string>>;
+  /**
+   * Optional: whether one id is revoked, answered from memory without I/O when this
+   * backend holds a complete view (while `onRevoke` listens); `undefined` when it must
+   * ask with `revoked()`. Workers call it before every task.
+   */
+  isRevokedLocally?(taskId: string): boolean | undefined;
   /** Calls `listener` when any task id is revoked from now on. */
   onRevoke(listener: (taskId: string, terminate: boolean) => void): Promise<Unsubscribe>;
   /**

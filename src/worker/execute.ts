@@ -19,17 +19,19 @@ import {
   TimeLimitExceededError,
   WorkerShutdownError,
 } from '../errors.js';
-import { buildMeta, celeryError } from './result-states.js';
+import { buildMeta, celeryError, type MetaBase } from './result-states.js';
 import { backoffSeconds } from './backoff.js';
-import { createTaskContext } from './task-runtime.js';
+import { TaskRuntime } from './task-runtime.js';
 import type { Logger } from './logger.js';
+import type { StandardSchemaResult } from '../app/standard-schema.js';
 
 /** A task run that has not settled yet, as the worker tracks it. */
 export interface RunningTask {
-  id: string;
-  name: string;
-  controller: AbortController;
-  startedAt: number;
+  readonly id: string;
+  readonly name: string;
+  readonly startedAt: number;
+  /** Fires the task's abort signal with `reason` (soft time limit, revoke, shutdown). */
+  abort(reason: unknown): void;
 }
 
 export interface ExecutorDeps {
@@ -37,6 +39,8 @@ export interface ExecutorDeps {
   broker: Broker;
   backend: ResultBackend | undefined;
   logger: Logger;
+  /** Whether the logger writes info lines: the line for every success is only built then. */
+  logsInfo: boolean;
   hostname: string;
   running: Map<string, RunningTask>;
   /** Ids revoked while this worker runs (fed by the backend's revoke notifications). */
@@ -49,64 +53,107 @@ export type Admission =
   | { kind: 'settled' };
 
 const DUE_SLACK_MS = 5;
+const SETTLED: Admission = { kind: 'settled' };
 
-/** Everything that can be decided without running the task; settles the delivery when it refuses. */
-export async function admit(delivery: Delivery, deps: ExecutorDeps): Promise<Admission> {
-  const { logger } = deps;
+/**
+ * Everything that can be decided without running the task; settles the delivery when it
+ * refuses. Answers without a promise when nothing needs I/O (the common case: a known,
+ * due, unrevoked task whose arguments need no async validation).
+ */
+export function admit(delivery: Delivery, deps: ExecutorDeps): Admission | Promise<Admission> {
   let decoded: DecodedTaskMessage;
   try {
     decoded = decodeTaskMessage(delivery.message);
   } catch (error) {
-    const reason = (error as Error).message;
-    // Log once the message is settled, so the line reports what happened, not an intent.
-    await delivery.reject({ requeue: false, reason });
-    logger.error({ queue: delivery.queue }, `Rejected a malformed message: ${reason}`);
-    return { kind: 'settled' };
+    return refuseMalformed(delivery, deps, (error as Error).message);
   }
-  const base = { taskId: decoded.id, parentId: decoded.parentId, groupId: decoded.groupId };
   const task = deps.app.getTask(decoded.name);
-  if (!task) {
-    const reason = `unknown task "${decoded.name}" (registered: ${deps.app.taskNames().join(', ') || 'none'})`;
-    await storeQuietly(deps, buildMeta(base, 'FAILURE', celeryError('NotRegistered', decoded.name)));
-    await delivery.reject({ requeue: false, reason });
-    logger.error({ id: decoded.id, queue: delivery.queue }, `Rejected task ${decoded.id}: ${reason}`);
-    return { kind: 'settled' };
+  if (!task) return refuseUnknown(delivery, decoded, deps);
+  if (decoded.expires && decoded.expires.getTime() <= Date.now()) return discardExpired(delivery, decoded, decoded.expires, deps);
+  const revoked = deps.revoked.has(decoded.id) || (deps.backend ? deps.backend.isRevokedLocally?.(decoded.id) : false);
+  if (revoked === undefined) return admitAfterAsking(delivery, decoded, task, deps);
+  if (revoked) return discardRevoked(delivery, decoded, deps);
+  return admitUnrevoked(delivery, decoded, task, deps);
+}
+
+async function admitAfterAsking(
+  delivery: Delivery,
+  decoded: DecodedTaskMessage,
+  task: Task<unknown[], unknown>,
+  deps: ExecutorDeps,
+): Promise<Admission> {
+  const revoked = (await (deps.backend as ResultBackend).revoked([decoded.id])).has(decoded.id);
+  return revoked ? discardRevoked(delivery, decoded, deps) : admitUnrevoked(delivery, decoded, task, deps);
+}
+
+function admitUnrevoked(
+  delivery: Delivery,
+  decoded: DecodedTaskMessage,
+  task: Task<unknown[], unknown>,
+  deps: ExecutorDeps,
+): Admission | Promise<Admission> {
+  if (decoded.eta && decoded.eta.getTime() > Date.now() + DUE_SLACK_MS) return deferUntilDue(delivery, decoded, decoded.eta, deps);
+  let args: unknown[] | Promise<unknown[]>;
+  try {
+    args = resolveArgs(decoded, task);
+  } catch (error) {
+    return refuseArgs(delivery, decoded, error as Error, deps);
   }
-  const now = Date.now();
-  if (decoded.expires && decoded.expires.getTime() <= now) {
-    await storeQuietly(deps, buildMeta(base, 'REVOKED', celeryError('TaskRevokedError', 'expired')));
-    await delivery.ack();
-    logger.info({ id: decoded.id }, `Discarded task ${decoded.name}[${decoded.id}]: expired at ${decoded.expires.toISOString()}`);
-    return { kind: 'settled' };
-  }
-  if (await isRevoked(decoded.id, deps)) {
-    await storeQuietly(deps, buildMeta(base, 'REVOKED', celeryError('TaskRevokedError', 'revoked')));
-    await delivery.ack();
-    logger.info({ id: decoded.id }, `Discarded revoked task ${decoded.name}[${decoded.id}]`);
-    return { kind: 'settled' };
-  }
-  if (decoded.eta && decoded.eta.getTime() > now + DUE_SLACK_MS) {
-    // Not due: hand it back to the broker's delay store rather than hold a slot for it.
-    await delivery.defer(decoded.eta.getTime());
-    logger.debug({ id: decoded.id }, `Deferred task ${decoded.name}[${decoded.id}] until ${decoded.eta.toISOString()}`);
-    return { kind: 'settled' };
-  }
-  const args = await resolveArgs(decoded, task).catch((error: Error) => error);
-  if (args instanceof Error) {
-    const meta = buildMeta(base, 'FAILURE', serializeError(args), stackOf(args));
-    await storeQuietly(deps, meta);
-    await delivery.reject({ requeue: false, reason: args.message });
-    logger.error({ id: decoded.id }, `Rejected task ${decoded.name}[${decoded.id}]: ${args.message}`);
-    return { kind: 'settled' };
-  }
-  return { kind: 'run', decoded, task, args };
+  if (!(args instanceof Promise)) return { kind: 'run', decoded, task, args };
+  return args.then(
+    (valid): Admission => ({ kind: 'run', decoded, task, args: valid }),
+    (error: Error) => refuseArgs(delivery, decoded, error, deps),
+  );
+}
+
+async function refuseMalformed(delivery: Delivery, deps: ExecutorDeps, reason: string): Promise<Admission> {
+  // Log once the message is settled, so the line reports what happened, not an intent.
+  await delivery.reject({ requeue: false, reason });
+  deps.logger.error({ queue: delivery.queue }, `Rejected a malformed message: ${reason}`);
+  return SETTLED;
+}
+
+async function refuseUnknown(delivery: Delivery, decoded: DecodedTaskMessage, deps: ExecutorDeps): Promise<Admission> {
+  const reason = `unknown task "${decoded.name}" (registered: ${deps.app.taskNames().join(', ') || 'none'})`;
+  await storeQuietly(deps, buildMeta(baseOf(decoded), 'FAILURE', celeryError('NotRegistered', decoded.name)));
+  await delivery.reject({ requeue: false, reason });
+  deps.logger.error({ id: decoded.id, queue: delivery.queue }, `Rejected task ${decoded.id}: ${reason}`);
+  return SETTLED;
+}
+
+async function discardExpired(delivery: Delivery, decoded: DecodedTaskMessage, expires: Date, deps: ExecutorDeps): Promise<Admission> {
+  await storeQuietly(deps, buildMeta(baseOf(decoded), 'REVOKED', celeryError('TaskRevokedError', 'expired')));
+  await delivery.ack();
+  deps.logger.info({ id: decoded.id }, `Discarded task ${decoded.name}[${decoded.id}]: expired at ${expires.toISOString()}`);
+  return SETTLED;
+}
+
+async function discardRevoked(delivery: Delivery, decoded: DecodedTaskMessage, deps: ExecutorDeps): Promise<Admission> {
+  await storeQuietly(deps, buildMeta(baseOf(decoded), 'REVOKED', celeryError('TaskRevokedError', 'revoked')));
+  await delivery.ack();
+  deps.logger.info({ id: decoded.id }, `Discarded revoked task ${decoded.name}[${decoded.id}]`);
+  return SETTLED;
+}
+
+async function deferUntilDue(delivery: Delivery, decoded: DecodedTaskMessage, eta: Date, deps: ExecutorDeps): Promise<Admission> {
+  // Not due: hand it back to the broker's delay store rather than hold a slot for it.
+  await delivery.defer(eta.getTime());
+  deps.logger.debug({ id: decoded.id }, `Deferred task ${decoded.name}[${decoded.id}] until ${eta.toISOString()}`);
+  return SETTLED;
+}
+
+async function refuseArgs(delivery: Delivery, decoded: DecodedTaskMessage, error: Error, deps: ExecutorDeps): Promise<Admission> {
+  await storeQuietly(deps, buildMeta(baseOf(decoded), 'FAILURE', serializeError(error), stackOf(error)));
+  await delivery.reject({ requeue: false, reason: error.message });
+  deps.logger.error({ id: decoded.id }, `Rejected task ${decoded.name}[${decoded.id}]: ${error.message}`);
+  return SETTLED;
 }
 
 /**
  * Runs an admitted task and settles its delivery. Never throws. `runEnded` is called as soon
  * as the task's own code has finished, before its outcome is stored and its message
- * settled: the slot is the task's, and that bookkeeping (still awaited here, still counted
- * against the prefetch) need not keep the next task waiting.
+ * settled: the slot is the task's, and that bookkeeping (still awaited here) need not keep
+ * the next task waiting.
  */
 export async function execute(
   delivery: Delivery,
@@ -117,42 +164,46 @@ export async function execute(
   const { decoded, task, args } = admission;
   const { app, logger } = deps;
   const options = task.options;
-  const base = { taskId: decoded.id, parentId: decoded.parentId, groupId: decoded.groupId };
-  const controller = new AbortController();
-  const running: RunningTask = { id: decoded.id, name: decoded.name, controller, startedAt: Date.now() };
-  deps.running.set(decoded.id, running);
   const expiresMs = app.config.resultExpiresMs;
+  const runtime = new TaskRuntime({
+    decoded,
+    queue: delivery.queue,
+    hostname: deps.hostname,
+    redelivered: delivery.redelivered,
+    backend: deps.backend,
+    expiresMs,
+  });
+  deps.running.set(decoded.id, runtime);
   const ignoreResult = decoded.ignoreResult || options.ignoreResult === true;
-  const timers: NodeJS.Timeout[] = [];
+  let softTimer: NodeJS.Timeout | undefined;
+  let hardTimer: NodeJS.Timeout | undefined;
   try {
     if (options.trackStarted ?? app.config.trackStarted) {
-      await deps.backend?.store(buildMeta(base, 'STARTED', { pid: process.pid, hostname: deps.hostname }), { expiresMs });
+      await deps.backend?.store(buildMeta(baseOf(decoded), 'STARTED', { pid: process.pid, hostname: deps.hostname }), { expiresMs });
     }
     const softLimit = decoded.softTimeLimit ?? options.softTimeLimit;
-    if (softLimit) {
-      timers.push(setTimeout(() => controller.abort(new SoftTimeLimitExceededError(softLimit)), softLimit * 1000));
-    }
-    const context = createTaskContext({
-      decoded,
-      queue: delivery.queue,
-      hostname: deps.hostname,
-      redelivered: delivery.redelivered,
-      signal: controller.signal,
-      backend: deps.backend,
-      expiresMs,
-    });
+    if (softLimit) softTimer = setTimeout(() => runtime.abort(new SoftTimeLimitExceededError(softLimit)), softLimit * 1000);
+    // A fresh microtask, so a task that throws at once fails like one that rejects.
+    const run = Promise.resolve(runtime).then(startTask.bind(undefined, task, args));
     const hardLimit = decoded.timeLimit ?? options.timeLimit;
-    const run = Promise.resolve().then(() => runWithContext(context, () => task.run.apply(context, args)));
-    const result = hardLimit ? await withHardLimit(run, hardLimit, controller, timers) : await run;
+    let result: unknown;
+    if (hardLimit) {
+      const limited = withHardLimit(run, hardLimit, runtime);
+      hardTimer = limited.timer;
+      result = await limited.outcome;
+    } else {
+      result = await run;
+    }
     runEnded();
     if (!ignoreResult) {
-      await deps.backend?.store(buildMeta(base, 'SUCCESS', (result ?? null) as JsonValue), { expiresMs });
+      await deps.backend?.store(buildMeta(baseOf(decoded), 'SUCCESS', (result ?? null) as JsonValue), { expiresMs });
     }
     await delivery.ack();
-    logger.info({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] succeeded in ${Date.now() - running.startedAt} ms`);
+    if (deps.logsInfo) logger.info({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] succeeded in ${Date.now() - runtime.startedAt} ms`);
   } catch (error) {
     runEnded();
-    if (controller.signal.reason instanceof WorkerShutdownError) {
+    const aborted = runtime.aborted;
+    if (aborted?.reason instanceof WorkerShutdownError) {
       // The worker is being forced down: the task did not finish, so it runs again elsewhere.
       logger.warn({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] interrupted by shutdown, requeued`);
       await delivery.reject({ requeue: true, reason: 'worker shutdown' }).catch(() => undefined);
@@ -160,16 +211,26 @@ export async function execute(
     }
     // A task that honours its signal usually throws a generic AbortError: record why it
     // was aborted (soft time limit, revoke) instead.
-    const reason: unknown = controller.signal.aborted && isAbortError(error) ? controller.signal.reason : error;
+    const reason: unknown = aborted && isAbortError(error) ? aborted.reason : error;
     await settleFailure(delivery, decoded, task, reason, deps).catch(async (settleError: Error) => {
       // Storing the outcome failed (backend down?): give the message back rather than lose it.
       logger.error({ id: decoded.id }, `Could not record the outcome of ${decoded.name}[${decoded.id}], requeued: ${settleError.message}`);
       await delivery.reject({ requeue: true, reason: settleError.message }).catch(() => undefined);
     });
   } finally {
-    for (const timer of timers) clearTimeout(timer);
+    clearTimeout(softTimer);
+    clearTimeout(hardTimer);
     deps.running.delete(decoded.id);
   }
+}
+
+/** Calls the task's function with its runtime as `this` and as `currentTask()`. */
+function startTask(task: Task<unknown[], unknown>, args: unknown[], runtime: TaskRuntime): unknown {
+  return runWithContext(runtime, () => task.run.apply(runtime, args));
+}
+
+function baseOf(decoded: DecodedTaskMessage): MetaBase {
+  return { taskId: decoded.id, parentId: decoded.parentId, groupId: decoded.groupId };
 }
 
 async function settleFailure(
@@ -181,7 +242,7 @@ async function settleFailure(
 ): Promise<void> {
   const { app, logger } = deps;
   const options = task.options;
-  const base = { taskId: decoded.id, parentId: decoded.parentId, groupId: decoded.groupId };
+  const base = baseOf(decoded);
   const expiresMs = app.config.resultExpiresMs;
   const explicit = error instanceof Retry ? error : undefined;
   const cause = explicit ? explicit.options.error : error;
@@ -228,20 +289,22 @@ async function settleFailure(
   logger.error({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] raised ${nameOf(failure)}: ${messageOf(failure)}`);
 }
 
-function withHardLimit<T>(run: Promise<T>, seconds: number, controller: AbortController, timers: NodeJS.Timeout[]): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    timers.push(
-      setTimeout(() => {
-        const error = new TimeLimitExceededError(seconds);
-        controller.abort(error);
-        reject(error);
-      }, seconds * 1000),
-    );
+/** The run, or TimeLimitExceeded (and an abort) once `seconds` pass; clear `timer` when done. */
+function withHardLimit<T>(run: Promise<T>, seconds: number, runtime: TaskRuntime): { outcome: Promise<T>; timer: NodeJS.Timeout } {
+  let timer!: NodeJS.Timeout;
+  const outcome = new Promise<T>((resolve, reject) => {
+    timer = setTimeout(() => {
+      const error = new TimeLimitExceededError(seconds);
+      runtime.abort(error);
+      reject(error);
+    }, seconds * 1000);
     run.then(resolve, reject);
   });
+  return { outcome, timer };
 }
 
-async function resolveArgs(decoded: DecodedTaskMessage, task: Task<unknown[], unknown>): Promise<unknown[]> {
+/** The positional arguments: kwargs placed by `params`, then validated by `argsSchema` when set. */
+function resolveArgs(decoded: DecodedTaskMessage, task: Task<unknown[], unknown>): unknown[] | Promise<unknown[]> {
   let args: unknown[] = decoded.args;
   const kwargNames = Object.keys(decoded.kwargs);
   if (kwargNames.length > 0) {
@@ -260,18 +323,13 @@ async function resolveArgs(decoded: DecodedTaskMessage, task: Task<unknown[], un
     }
   }
   const schema = task.options.argsSchema;
-  if (schema) {
-    const outcome = await schema['~standard'].validate(args);
+  if (!schema) return args;
+  const validated = (outcome: StandardSchemaResult<unknown[]>): unknown[] => {
     if (outcome.issues) throw new ArgumentValidationError(decoded.name, outcome.issues);
-    args = outcome.value;
-  }
-  return args;
-}
-
-async function isRevoked(id: string, deps: ExecutorDeps): Promise<boolean> {
-  if (deps.revoked.has(id)) return true;
-  if (!deps.backend) return false;
-  return (await deps.backend.revoked([id])).has(id);
+    return outcome.value;
+  };
+  const outcome = schema['~standard'].validate(args);
+  return outcome instanceof Promise ? outcome.then(validated) : validated(outcome);
 }
 
 function matchesAutoretry(error: unknown, task: Task<unknown[], unknown>): boolean {

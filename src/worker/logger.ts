@@ -17,6 +17,8 @@ export interface Logger {
   info: LogFn;
   warn: LogFn;
   error: LogFn;
+  /** As pino's: lets hot paths skip building a line nobody will see. */
+  isLevelEnabled?(level: string): boolean;
 }
 
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
@@ -41,7 +43,16 @@ export function createLineLogger(
       const extra = fields ? formatFields(fields) : '';
       write(`[${stamp}: ${level.toUpperCase()}/${name}] ${message}${extra}`);
     });
-  return { debug: make('debug'), info: make('info'), warn: make('warn'), error: make('error') };
+  return {
+    debug: make('debug'),
+    info: make('info'),
+    warn: make('warn'),
+    error: make('error'),
+    isLevelEnabled: (level: string) => {
+      const known = parseLogLevel(level, 'silent');
+      return known !== 'silent' && ORDER[known] >= threshold;
+    },
+  };
 }
 
 function formatFields(fields: LogFields): string {

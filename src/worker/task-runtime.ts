@@ -2,6 +2,9 @@
  * The TaskContext a worker hands to each execution: ids, the abort signal, progress and
  * state updates written to the result backend, and `retry()`. One per run; it must never
  * ack or publish itself (the executor does, after the run ends).
+ * Hot path: a worker makes tens of thousands a second, so the AbortController is made
+ * only when the task asks for its signal or something aborts it, and the methods are
+ * made only when a task reaches for them (they stay usable when destructured).
  */
 import type { ResultBackend } from '../backends/backend.js';
 import type { DecodedTaskMessage } from '../protocol/task-message.js';
@@ -14,44 +17,98 @@ export interface RuntimeInit {
   queue: string;
   hostname: string;
   redelivered: boolean;
-  signal: AbortSignal;
   backend: ResultBackend | undefined;
   expiresMs: number;
 }
 
-export function createTaskContext(init: RuntimeInit): TaskContext {
-  const { decoded } = init;
-  const updateState = async (state: string, meta: JsonObject = {}): Promise<void> => {
-    if (!init.backend) return;
-    await init.backend.store(
-      buildMeta({ taskId: decoded.id, parentId: decoded.parentId, groupId: decoded.groupId }, state, meta),
-      { expiresMs: init.expiresMs },
-    );
-  };
-  return {
-    id: decoded.id,
-    name: decoded.name,
-    retries: decoded.retries,
-    args: decoded.args,
-    kwargs: decoded.kwargs,
-    queue: init.queue,
-    rootId: decoded.rootId,
-    parentId: decoded.parentId,
-    groupId: decoded.groupId,
-    hostname: init.hostname,
-    redelivered: init.redelivered,
-    signal: init.signal,
-    updateState,
-    progress(current: number, total?: number, info: Record<string, unknown> = {}) {
+/** A task run in progress: its context, and the handle the worker aborts it by. */
+export class TaskRuntime implements TaskContext {
+  readonly startedAt = Date.now();
+  private controller: AbortController | undefined;
+  private abortReason: unknown;
+  private isAborted = false;
+
+  constructor(private readonly init: RuntimeInit) {}
+
+  get id(): string {
+    return this.init.decoded.id;
+  }
+  get name(): string {
+    return this.init.decoded.name;
+  }
+  get retries(): number {
+    return this.init.decoded.retries;
+  }
+  get args(): readonly unknown[] {
+    return this.init.decoded.args;
+  }
+  get kwargs(): Readonly<Record<string, unknown>> {
+    return this.init.decoded.kwargs;
+  }
+  get queue(): string {
+    return this.init.queue;
+  }
+  get rootId(): string | null {
+    return this.init.decoded.rootId;
+  }
+  get parentId(): string | null {
+    return this.init.decoded.parentId;
+  }
+  get groupId(): string | null {
+    return this.init.decoded.groupId;
+  }
+  get hostname(): string {
+    return this.init.hostname;
+  }
+  get redelivered(): boolean {
+    return this.init.redelivered;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.isAborted) this.controller.abort(this.abortReason);
+    }
+    return this.controller.signal;
+  }
+
+  /** Why the run was aborted (soft time limit, revoke, shutdown), or undefined while it was not. */
+  get aborted(): { reason: unknown } | undefined {
+    return this.isAborted ? { reason: this.abortReason } : undefined;
+  }
+
+  /** Aborts the run once: the task's signal fires with `reason`. */
+  abort(reason: unknown): void {
+    if (this.isAborted) return;
+    this.isAborted = true;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+  }
+
+  get updateState(): (state: string, meta?: JsonObject) => Promise<void> {
+    return (state, meta = {}) => this.store(state, meta);
+  }
+
+  get progress(): (current: number, total?: number, info?: Record<string, unknown>) => Promise<void> {
+    return (current, total, info = {}) => {
       const progress: Progress = { ...info, current };
       if (total !== undefined) {
         progress.total = total;
         progress.percent = total > 0 ? Math.round((current / total) * 1000) / 10 : 100;
       }
-      return updateState('PROGRESS', progress as unknown as Record<string, JsonValue>);
-    },
-    retry(options: RetryOptions = {}): never {
+      return this.store('PROGRESS', progress as unknown as Record<string, JsonValue>);
+    };
+  }
+
+  get retry(): (options?: RetryOptions) => never {
+    return (options = {}) => {
       throw new Retry(options);
-    },
-  };
+    };
+  }
+
+  private async store(state: string, meta: JsonObject): Promise<void> {
+    const { backend, decoded, expiresMs } = this.init;
+    if (!backend) return;
+    await backend.store(buildMeta({ taskId: decoded.id, parentId: decoded.parentId, groupId: decoded.groupId }, state, meta), { expiresMs });
+  }
 }

@@ -49,6 +49,8 @@ export class Worker {
   private readonly running = new Map<string, RunningTask>();
   private readonly revoked = new Set<string>();
   private active = 0;
+  /** Tasks whose code has ended and whose outcome is still being stored and settled. */
+  private settling = 0;
   private state: State = 'idle';
   private consumer: Consumer | undefined;
   private stopRevokes: Unsubscribe | undefined;
@@ -86,6 +88,7 @@ export class Worker {
       broker,
       backend,
       logger: this.logger,
+      logsInfo: this.logger.isLevelEnabled?.('info') ?? true,
       hostname: this.hostname,
       running: this.running,
       revoked: this.revoked,
@@ -131,7 +134,7 @@ export class Worker {
   /** Stops at once: running tasks are aborted and their messages go back to the queue. */
   async terminate(): Promise<void> {
     for (const task of this.running.values()) {
-      task.controller.abort(new WorkerShutdownError());
+      task.abort(new WorkerShutdownError());
     }
     await this.giveBackWaiting();
     await Promise.race([Promise.allSettled([...this.inFlight]), delay(1000)]);
@@ -195,17 +198,31 @@ export class Worker {
     while (this.active < this.concurrency && this.waiting.length > 0 && this.state === 'running') {
       const delivery = this.waiting.shift() as Delivery;
       this.active++;
-      let released = false;
-      // Frees the slot once: when the task's code ends, or at the latest when it settles.
-      const release = () => {
-        if (released) return;
-        released = true;
+      let ended = false;
+      let settling = false;
+      // Called when the task's code ends: its slot goes to the next task while its outcome
+      // is stored and its message settled. The broker may fetch meanwhile too, unless a
+      // prefetch's worth of settles is already pending: a slow backend must slow the
+      // intake, not grow a backlog.
+      const runEnded = () => {
+        if (ended) return;
+        ended = true;
         this.active--;
+        if (this.settling < this.prefetch) {
+          settling = true;
+          this.settling++;
+          delivery.release?.();
+        }
         this.pump();
       };
-      const work = this.process(delivery, release).finally(() => {
+      const work = this.process(delivery, runEnded).finally(() => {
         this.inFlight.delete(work);
-        release();
+        if (settling) this.settling--;
+        if (!ended) {
+          ended = true;
+          this.active--;
+          this.pump();
+        }
       });
       this.inFlight.add(work);
     }
@@ -214,7 +231,8 @@ export class Worker {
   private async process(delivery: Delivery, release: () => void): Promise<void> {
     const deps = this.deps as ExecutorDeps;
     try {
-      const admission = await admit(delivery, deps);
+      const admitted = admit(delivery, deps);
+      const admission = admitted instanceof Promise ? await admitted : admitted;
       if (admission.kind === 'run') {
         await execute(delivery, admission, deps, release);
       }
@@ -241,7 +259,7 @@ export class Worker {
       const running = this.running.get(taskId);
       if (running && terminate) {
         this.logger.info(`Terminating revoked task ${running.name}[${taskId}]`);
-        running.controller.abort(new TaskRevokedError(taskId));
+        running.abort(new TaskRevokedError(taskId));
       }
     });
   }

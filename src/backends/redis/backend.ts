@@ -114,6 +114,10 @@ export class RedisBackend implements ResultBackend {
     return this.revocations.revoked(taskIds);
   }
 
+  isRevokedLocally(taskId: string): boolean | undefined {
+    return this.revocations.isRevokedLocally(taskId);
+  }
+
   /** Also keeps an in-memory mirror of the revoked set while listened to: `revoked()` then costs no round trip. */
   async onRevoke(listener: (taskId: string, terminate: boolean) => void): Promise<Unsubscribe> {
     await this.connect();

@@ -51,6 +51,14 @@ export class Revocations {
     return new Set(taskIds.filter((_, i) => scores[i] !== null && Number(scores[i]) > now));
   }
 
+  /** From the mirror while it is complete; undefined when Redis must be asked. */
+  isRevokedLocally(taskId: string): boolean | undefined {
+    const mirror = this.mirror;
+    if (!mirror) return undefined;
+    const until = mirror.get(taskId);
+    return until !== undefined && until > Date.now();
+  }
+
   async listen(listener: RevokeListener): Promise<Unsubscribe> {
     this.listeners.add(listener);
     this.subscription ??= this.subscriber.subscribe(this.keys.revokeChannel, (text) => this.onNotice(text)).then(async (unsubscribe) => {

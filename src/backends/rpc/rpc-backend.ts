@@ -156,6 +156,11 @@ export class RpcBackend implements ResultBackend {
     return this.revocations!.revoked(taskIds);
   }
 
+  /** Revokes reach this backend only as broadcasts it keeps in memory: always known once connected. */
+  isRevokedLocally(taskId: string): boolean | undefined {
+    return this.revocations?.revoked([taskId]).has(taskId);
+  }
+
   async onRevoke(listener: (taskId: string, terminate: boolean) => void): Promise<Unsubscribe> {
     await this.connect();
     return this.revocations!.onRevoke(listener);
