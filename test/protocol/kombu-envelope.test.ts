@@ -38,6 +38,17 @@ describe('decodeEnvelope', () => {
     expect([decoded.contentType, decoded.contentEncoding]).toEqual(['application/json', 'utf-8']);
   });
 
+  it('keeps the other properties in their order, an own "__proto__" key as plain data', () => {
+    const decoded = decodeEnvelope(
+      '{"body": "", "content-type": "application/json", "headers": {}, ' +
+        '"properties": {"reply_to": "r", "body_encoding": "base64", "__proto__": {"polluted": 1}, "delivery_tag": "t"}}',
+    );
+    expect(Object.keys(decoded.properties)).toEqual(['reply_to', '__proto__', 'delivery_tag']);
+    expect(Object.getPrototypeOf(decoded.properties)).toBe(Object.prototype);
+    expect(Object.getOwnPropertyDescriptor(decoded.properties, '__proto__')?.value).toEqual({ polluted: 1 });
+    expect((decoded.properties as { polluted?: unknown }).polluted).toBeUndefined();
+  });
+
   it('reads an envelope whose body is plain text (no body_encoding)', () => {
     const decoded = decodeEnvelope('{"body": "[[1], {}, {}]", "content-type": "application/json", "headers": {}, "properties": {}}');
     expect(decoded.body.toString()).toBe('[[1], {}, {}]');
@@ -55,6 +66,12 @@ describe('decodeEnvelope', () => {
   ])('rejects %s with MalformedMessageError', (_what, text, reason) => {
     expect(() => decodeEnvelope(text)).toThrow(MalformedMessageError);
     expect(() => decodeEnvelope(text)).toThrow(reason);
+  });
+
+  it('names no task when the headers are not an object', () => {
+    expect(() => decodeEnvelope('{"body": "", "content-type": "x", "headers": ["tasks.add"]}')).toThrow(
+      'Rejected a malformed task message: kombu envelope: "headers" is not an object',
+    );
   });
 
   it('names the task in the error when the headers say which', () => {
