@@ -11,9 +11,21 @@ export interface MetaBase {
   now?: Date;
 }
 
+// A busy worker stores thousands of results within one millisecond: format it once.
+let lastMs = Number.NaN;
+let lastText = '';
+
 /** Celery 5.6 writes `2026-11-24T17:40:01.123000+00:00`. */
 export function celeryDate(date: Date): string {
-  return date.toISOString().replace('Z', '000+00:00');
+  return celeryDateOf(date.getTime());
+}
+
+function celeryDateOf(ms: number): string {
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastText = new Date(ms).toISOString().replace('Z', '000+00:00');
+  }
+  return lastText;
 }
 
 export function buildMeta(
@@ -27,7 +39,7 @@ export function buildMeta(
     result,
     traceback,
     children: [],
-    date_done: celeryDate(base.now ?? new Date()),
+    date_done: base.now ? celeryDate(base.now) : celeryDateOf(Date.now()),
     task_id: base.taskId,
   };
   if (base.groupId) meta.group_id = base.groupId;
