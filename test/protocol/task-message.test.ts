@@ -199,6 +199,28 @@ describe('decodeTaskMessage', () => {
     expect(() => decodeTaskMessage(message({ bodyText: '[1, {}, {}]' }))).toThrow('Rejected a malformed task message (task "tasks.add", id "id-1"): args must be a list, got the number 1');
   });
 
+  it("names a protocol 1 body's task once read, the headers' own id on top", () => {
+    const v1 = (body: string, headers: Record<string, JsonValue> = {}): TransportMessage => ({
+      body: Buffer.from(body), contentType: 'application/json', contentEncoding: 'utf-8', headers, properties: {},
+    });
+    expect(() => decodeTaskMessage(v1('{"task": "tasks.v1", "id": "b", "kwargs": []}', { id: 'h' }))).toThrow(
+      'Rejected a malformed task message (task "tasks.v1", id "h"): kwargs must be an object, got a list of 0 items',
+    );
+    expect(() => decodeTaskMessage(v1('{"task": "", "id": "b"}'))).toThrow('Rejected a malformed task message (task ?, id "b"): task name must be a non-empty string');
+    expect(() => decodeTaskMessage(v1('7', { id: 'h' }))).toThrow('Rejected a malformed task message (task ?, id "h"): body must be a protocol 1 dict');
+  });
+
+  it('keeps the underlying error as the cause, and sets none where there is none', () => {
+    const invalid = catchError(() => decodeTaskMessage(message({ bodyText: '[[1], {}, {' })));
+    expect(invalid).toBeInstanceOf(MalformedMessageError);
+    expect(invalid.cause).toBeInstanceOf(SyntaxError);
+    const badEta = catchError(() => decodeTaskMessage(withHeaders({ eta: 'soon' })));
+    expect(badEta.cause).toBeInstanceOf(RangeError);
+    const noCause = catchError(() => decodeTaskMessage(withHeaders({ retries: -1 })));
+    expect(noCause).toBeInstanceOf(MalformedMessageError);
+    expect('cause' in noCause).toBe(false);
+  });
+
   it('refuses a decompressed body over the size limit (a zip bomb costs nothing)', () => {
     const bomb = deflateSync(Buffer.from(`[["${'a'.repeat(2_000_000)}"], {}, {}]`));
     expect(bomb.length).toBeLessThan(10_000);
@@ -212,4 +234,13 @@ describe('decodeTaskMessage', () => {
 
 function withHeadersBody(headers: Record<string, JsonValue>, body: Buffer): TransportMessage {
   return { ...withHeaders(headers), body };
+}
+
+function catchError(attempt: () => unknown): Error {
+  try {
+    attempt();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected an error');
 }
