@@ -78,18 +78,13 @@ export function decodeEnvelope(text: string): TransportMessage {
 /**
  * The properties minus `body_encoding`, in their order. Copied rather than deleted in place:
  * deleting a key other than the last turns a V8 object into a slow dictionary, and every
- * later reader (the task decoder, the broker) would pay for it.
+ * later reader (the task decoder, the broker) would pay for it. Rest destructuring copies
+ * as spread does (an own "__proto__" key stays data) and is the fastest such copy.
  */
 function withoutBodyEncoding(properties: { [key: string]: JsonValue }): MessageProperties {
   if (!('body_encoding' in properties)) return properties;
-  const copy: MessageProperties = {};
-  for (const key of Object.keys(properties)) {
-    if (key === 'body_encoding') continue;
-    // An own "__proto__" key stays data, as JSON.parse made it, never becomes the prototype.
-    if (key === '__proto__') Object.defineProperty(copy, key, { value: properties[key], enumerable: true, writable: true, configurable: true });
-    else copy[key] = properties[key];
-  }
-  return copy;
+  const { body_encoding: _dropped, ...rest } = properties;
+  return rest;
 }
 
 /** Made only on failure: the task id and name help find the sender, when the headers have them. */
