@@ -64,6 +64,28 @@ export function toPythonJson(value: WideJsonValue): string {
   return write(value, 0);
 }
 
+/**
+ * A writer for records with a fixed key order (a result meta): its output is `toPythonJson`
+ * of an object holding the record's values for `keys`, in that order, without building that
+ * object, and with each key's `"key": ` text made once here instead of on every call. Keys
+ * whose value is `undefined` are left out, as toPythonJson does. `keys` must not hold
+ * integer-like keys, which an object would list first.
+ */
+export function pythonJsonWriterInOrder(keys: readonly string[]): (record: Readonly<Record<string, unknown>>) => string {
+  const names = keys.map((key) => `${pythonJsonString(key)}: `);
+  return (record) => {
+    let out = '';
+    for (let i = 0; i < keys.length; i++) {
+      const item = record[keys[i]!];
+      if (item === undefined) continue;
+      // Depth 1, as these values sit inside the object toPythonJson would have been given.
+      out += out === '' ? `{${names[i]}` : `, ${names[i]}`;
+      out += write(item, 1);
+    }
+    return out === '' ? '{}' : `${out}}`;
+  };
+}
+
 function write(value: unknown, depth: number): string {
   switch (typeof value) {
     case 'string':

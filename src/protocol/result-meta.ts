@@ -31,7 +31,7 @@
  */
 import { inspect } from 'node:util';
 import { MalformedResultMetaError } from './errors.js';
-import { isJsonObject, parseCeleryJson, toPythonJson } from './json.js';
+import { isJsonObject, parseCeleryJson, pythonJsonWriterInOrder, toPythonJson } from './json.js';
 import { pythonRepr } from './repr.js';
 import { formatCeleryDate } from './time.js';
 import { READY_STATES } from './types.js';
@@ -57,6 +57,8 @@ const META_KEY_ORDER = [
 
 /** The meta as Python-json text, keys in the order Celery writes them. */
 export function encodeResultMeta(meta: ResultMeta): string {
+  // Metas a worker writes hold only Celery's keys: written straight in order, no copy made.
+  if (hasOnlyCeleryKeys(meta)) return writeInCeleryOrder(meta);
   const ordered: Record<string, JsonValue> = {};
   for (const key of META_KEY_ORDER) {
     const value = meta[key];
@@ -68,6 +70,17 @@ export function encodeResultMeta(meta: ResultMeta): string {
   }
   ordered.task_id = meta.task_id;
   return toPythonJson(ordered);
+}
+
+/** Celery's key order with `task_id` last, as encodeResultMeta writes a meta. */
+const WRITE_ORDER: readonly string[] = [...META_KEY_ORDER, 'task_id'];
+const CELERY_KEYS: ReadonlySet<string> = new Set(WRITE_ORDER);
+const writeInCeleryOrder = pythonJsonWriterInOrder(WRITE_ORDER);
+
+/** Whether every key of the meta (inherited enumerable ones too) is one of Celery's. */
+function hasOnlyCeleryKeys(meta: ResultMeta): boolean {
+  for (const key in meta) if (!CELERY_KEYS.has(key)) return false;
+  return true;
 }
 
 /**

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseCeleryJson, pythonFloatRepr, toPythonJson, type JsonValue } from '../../src/protocol/index.js';
+import { pythonJsonWriterInOrder } from '../../src/protocol/json.js';
 
 interface OracleCase {
   json_text: string;
@@ -55,6 +56,25 @@ describe('toPythonJson', () => {
   it('matches Python json.dumps on 250 random documents (fixtures/python-oracle.json)', () => {
     expect(oracle.cases.length).toBe(250);
     for (const { json_text } of oracle.cases) expect(toPythonJson(parseCeleryJson(json_text, { bigint: true }))).toBe(json_text);
+  });
+});
+
+describe('pythonJsonWriterInOrder', () => {
+  const write = pythonJsonWriterInOrder(['b', 'a', 'é', 'missing']);
+
+  it('writes what toPythonJson writes for the same values in its key order, skipping undefined', () => {
+    const record = { a: [1, 'x'], é: { n: -0.5 }, b: null, other: 'ignored', missing: undefined };
+    expect(write(record)).toBe(toPythonJson({ b: null, a: [1, 'x'], é: { n: -0.5 } }));
+    expect(write(record)).toBe('{"b": null, "a": [1, "x"], "\\u00e9": {"n": -0.5}}');
+    expect(write({})).toBe('{}');
+  });
+
+  it('counts its record as one level of nesting, as toPythonJson would', () => {
+    let deep: JsonValue = 1;
+    for (let i = 0; i < 1000; i++) deep = [deep];
+    expect(() => toPythonJson({ b: deep })).toThrow(/nested deeper/);
+    expect(() => write({ b: deep })).toThrow(/nested deeper/);
+    expect(write({ b: (deep as JsonValue[])[0]! })).toBe(toPythonJson({ b: (deep as JsonValue[])[0]! }));
   });
 });
 

@@ -161,6 +161,13 @@ describe('result metas', () => {
     expect(encodeResultMeta(meta)).toBe('{"status": "PROGRESS", "result": {"current": 1}, "traceback": null, "children": [], "date_done": null, "group_id": "g", "task_id": "abc"}');
   });
 
+  it("writes Celery's key order whatever order the meta's own keys are in", () => {
+    const meta = { task_id: 'abc', date_done: null, children: [], traceback: null, result: 'ü', status: 'STARTED', parent_id: 'p', date_started: undefined };
+    expect(encodeResultMeta(meta)).toBe(
+      '{"status": "STARTED", "result": "\\u00fc", "traceback": null, "children": [], "date_done": null, "parent_id": "p", "task_id": "abc"}',
+    );
+  });
+
   it('orders result_extended fields and unknown keys as Celery does, task_id last', () => {
     const meta = buildResultMeta({
       taskId: 'abc',
