@@ -19,7 +19,7 @@ import type { DeliverySettler } from './settle.js';
 /** Most messages claimed by one script call (Lua's unpack limit is ~8000 values). */
 const MAX_CLAIM = 1000;
 /** Claim calls a consumer keeps in flight on its connection. */
-const MAX_CLAIMS_IN_FLIGHT = 4;
+const MAX_CLAIMS_IN_FLIGHT = 2;
 /** Most acks sent in one call (well under Lua's unpack limit), and ack-only calls in flight. */
 const MAX_ACKS = 2000;
 const MAX_ACK_ONLY_CALLS = 2;
@@ -143,8 +143,11 @@ export class RedisConsumer implements Consumer {
       if (this.claims > 0 && want < chunk) break;
       void this.exchange(want, this.pendingAcks.splice(0, MAX_ACKS));
     }
-    // Acks that found no claim to ride with go alone, a couple of writes at a time.
-    if (this.pendingAcks.length > 0 && this.ackOnlyCalls < MAX_ACK_ONLY_CALLS) void this.exchange(0, this.pendingAcks.splice(0, MAX_ACKS));
+    // Acks wait for the next claim to ride with while one is out (its reply brings the next
+    // tick); with none out they go alone, a couple of writes at a time.
+    if (this.pendingAcks.length > 0 && this.claims === 0 && this.ackOnlyCalls < MAX_ACK_ONLY_CALLS) {
+      void this.exchange(0, this.pendingAcks.splice(0, MAX_ACKS));
+    }
     this.afterTick();
   }
 
