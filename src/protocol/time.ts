@@ -42,33 +42,58 @@ const ISO =
 export function parseCeleryDate(text: string): Date {
   const m = ISO.exec(text);
   if (m === null) throw new RangeError(`Not an ISO 8601 datetime: ${JSON.stringify(text.slice(0, 64))}`);
-  const [, y, mo, d, h = '0', mi = '0', s = '0', frac = '', zulu, sign, oh = '0', om = '0', os = '0'] = m;
-  const year = Number(y);
-  const month = Number(mo);
-  const day = Number(d);
-  const hour = Number(h);
-  const minute = Number(mi);
-  const second = Number(s);
+  // Groups read one by one and their digits summed here: destructuring the match with
+  // defaults and Number() on each group cost twice the regex itself.
+  const year = digitsValue(m[1]);
+  const month = digitsValue(m[2]);
+  const day = digitsValue(m[3]);
+  const hour = digitsValue(m[4]);
+  const minute = digitsValue(m[5]);
+  const second = digitsValue(m[6]);
   if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59) {
     throw new RangeError(`Not a valid datetime: ${JSON.stringify(text)}`);
   }
-  const offsetHours = Number(oh);
-  const offsetMinutes = Number(om);
-  if (offsetHours > 23 || offsetMinutes > 59 || Number(os) > 59) {
+  const offsetHours = digitsValue(m[10]);
+  const offsetMinutes = digitsValue(m[11]);
+  const offsetSeconds = digitsValue(m[12]);
+  if (offsetHours > 23 || offsetMinutes > 59 || offsetSeconds > 59) {
     throw new RangeError(`Not a valid UTC offset in ${JSON.stringify(text)}`);
   }
-  const millis = Number(frac.padEnd(3, '0').slice(0, 3));
+  const frac = m[7];
+  const millis = frac === undefined ? 0 : fractionMillis(frac);
+  const ms = utcMilliseconds(year, month, day, hour, minute, second, millis);
+  const sign = m[9];
+  if (m[8] !== undefined || sign === undefined) return new Date(ms);
+  const offsetMs = ((offsetHours * 60 + offsetMinutes) * 60 + offsetSeconds) * 1000;
+  return new Date(ms - (sign === '-' ? -offsetMs : offsetMs));
+}
+
+/** The value of a run of ASCII digits (the regex admits nothing else); 0 for an absent group. */
+function digitsValue(digits: string | undefined): number {
+  if (digits === undefined) return 0;
+  let value = 0;
+  for (let i = 0; i < digits.length; i++) value = value * 10 + digits.charCodeAt(i) - 0x30;
+  return value;
+}
+
+/** Whole milliseconds of a decimal fraction of a second: "5" is 500, "678901" is 678. */
+function fractionMillis(digits: string): number {
+  let millis = 0;
+  for (let i = 0; i < 3; i++) millis = millis * 10 + (i < digits.length ? digits.charCodeAt(i) - 0x30 : 0);
+  return millis;
+}
+
+/** Milliseconds since the epoch of a valid UTC date and time. */
+function utcMilliseconds(year: number, month: number, day: number, hour: number, minute: number, second: number, millis: number): number {
+  // Date.UTC is the fast way but reads years 0..99 as 1900..1999; those take the long way.
+  if (year >= 100) return Date.UTC(year, month - 1, day, hour, minute, second, millis);
   const date = new Date(0);
   date.setUTCFullYear(year, month - 1, day);
   date.setUTCHours(hour, minute, second, millis);
-  if (zulu === undefined && sign !== undefined) {
-    const offsetMs = ((offsetHours * 60 + offsetMinutes) * 60 + Number(os)) * 1000;
-    date.setTime(date.getTime() - (sign === '-' ? -offsetMs : offsetMs));
-  }
-  return date;
+  return date.getTime();
 }
 
 function daysInMonth(year: number, month: number): number {
   if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
-  return [4, 6, 9, 11].includes(month) ? 30 : 31;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }

@@ -46,6 +46,16 @@ describe('parseCeleryDate', () => {
     expect(parseCeleryDate('2030-01-03T00:00:00+00:00').getTime()).toBe(Date.UTC(2030, 0, 3));
   });
 
+  it('reads years before 100 as such (not 19xx) and any number of fraction digits', () => {
+    const early = new Date(0);
+    early.setUTCFullYear(42, 1, 3);
+    early.setUTCHours(4, 5, 6, 500);
+    expect(parseCeleryDate('0042-02-03T04:05:06.5').getTime()).toBe(early.getTime());
+    expect(parseCeleryDate('0042-02-03T04:05:06.5').getUTCFullYear()).toBe(42);
+    expect(parseCeleryDate('2030-01-02T03:04:05,67').getUTCMilliseconds()).toBe(670);
+    expect(parseCeleryDate('2030-01-02T03:04:05.678999999').getUTCMilliseconds()).toBe(678);
+  });
+
   it('round-trips what formatCeleryDate writes', () => {
     const date = new Date(Date.UTC(2026, 10, 24, 14, 1, 3, 6));
     expect(parseCeleryDate(formatCeleryDate(date)).getTime()).toBe(date.getTime());
