@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'bin/**', '**/*.js', '.prof/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'bin/**', '**/*.js', '**/*.mjs', '.prof/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

@@ -37,7 +37,7 @@ export function spawnWorker(
   env: Record<string, string>,
   flags: string[],
 ): Promise<{ child: ChildProcess; lines: AsyncIterable<string>; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bin/celeriac.js'), '-A', appModule, 'worker', '-l', 'warning', ...flags], {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bench/worker-cli.mjs'), '-A', appModule, 'worker', '-l', 'warning', ...flags], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

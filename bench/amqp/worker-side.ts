@@ -1,7 +1,7 @@
 /**
  * End to end through one worker process: N no-op tasks are sent first (timed: the send
  * rate), then one worker starts and the time from its first to its last completed task
- * is measured. Celeriac's worker runs bench/bench-app.ts; Python Celery's runs
+ * is measured. Celeriac's worker runs bench/bench-app.mjs; Python Celery's runs
  * pybench.py with its default pool (prefork, one process per core) and with `-P solo`.
  * Both read the same queue layout on the same RabbitMQ; results are not stored by either.
  */
@@ -50,7 +50,7 @@ export async function measureCeleriacWorker(
 ): Promise<WorkerFigures> {
   const { perSec, app } = await send(url, 'celery', count, prefix);
   const worker = await spawnWorker(
-    path.join(ROOT, 'bench/bench-app.ts'),
+    path.join(ROOT, 'bench/bench-app.mjs'),
     { CELERIAC_BROKER_URL: url, BENCH_PREFIX: prefix, BENCH_COUNT: String(count) },
     ['-c', String(concurrency), '--prefetch-multiplier', String(prefetchMultiplier)],
   );

@@ -52,7 +52,7 @@ export async function startChild(args: string[], env: Record<string, string>): P
 }
 
 export function celeriacWorkerArgs(concurrency: number): string[] {
-  return [path.join(ROOT, 'bin/celeriac.js'), '-A', 'bench/bench-app.ts', 'worker', '-l', 'warning', '-c', String(concurrency)];
+  return [path.join(ROOT, 'bench/worker-cli.mjs'), '-A', 'bench/bench-app.mjs', 'worker', '-l', 'warning', '-c', String(concurrency)];
 }
 
 export function bullmqWorkerArgs(): string[] {

@@ -46,7 +46,7 @@ export async function runSqliteBench(options: SqliteBenchOptions = {}): Promise<
       for (let i = 0; i < tasks; i += 1000) {
         await app.sendMany(Array.from({ length: Math.min(1000, tasks - i) }, () => ({ task: noop, args: [] })));
       }
-      const worker = await spawnWorker('bench/bench-app.ts', { CELERIAC_BROKER_URL: url, BENCH_COUNT: String(tasks) }, [
+      const worker = await spawnWorker('bench/bench-app.mjs', { CELERIAC_BROKER_URL: url, BENCH_COUNT: String(tasks) }, [
         '-c',
         String(concurrency),
       ]);
@@ -58,7 +58,7 @@ export async function runSqliteBench(options: SqliteBenchOptions = {}): Promise<
       await broker.purge('celery');
     }
 
-    const worker = await spawnWorker('bench/bench-app.ts', { CELERIAC_BROKER_URL: url }, ['-c', '10']);
+    const worker = await spawnWorker('bench/bench-app.mjs', { CELERIAC_BROKER_URL: url }, ['-c', '10']);
     const latencies: number[] = [];
     for (let i = 0; i < samples + 20; i++) {
       const result = await latency.delay(wallClock());

@@ -1,8 +1,13 @@
 // The app the benchmarks run in a worker process: a no-op task that counts completions
 // and a latency probe. Prints `bench-ready` once the worker consumes, `bench-done <ms>`
 // when BENCH_COUNT no-ops have run.
-import { Celeriac } from '../src/index.js';
-import { wallClock } from './support.js';
+// Plain JavaScript importing the built package, as a user's compiled app does in
+// production: the worker it runs in is the built CLI (bench/worker-cli.mjs), with no
+// TypeScript loader in the process.
+import { Celeriac } from 'celeriac';
+
+/** Milliseconds since the epoch with sub-millisecond resolution, comparable between processes. */
+const wallClock = () => performance.timeOrigin + performance.now();
 
 export const app = new Celeriac({ keyPrefix: process.env.BENCH_PREFIX });
 
@@ -17,7 +22,7 @@ app.task('bench.noop', () => {
   return null;
 });
 
-app.task('bench.latency', (sentAt: number) => wallClock() - sentAt);
+app.task('bench.latency', (sentAt) => wallClock() - sentAt);
 
 // The worker logs its ready line on stderr; the bench reads stdout, so say it there too.
 setTimeout(function announce() {
