@@ -174,6 +174,14 @@ export class SqliteConsumer implements Consumer {
 
   private makeDelivery(row: ClaimedRow, message: TransportMessage, lease: HeldLease): Delivery {
     let settled = false;
+    let slotFreed = false;
+    // Once per delivery: when its task's code ends (release) or when it is settled.
+    const freeSlot = () => {
+      if (slotFreed) return;
+      slotFreed = true;
+      this.held -= 1;
+      this.wake();
+    };
     const settle = async (op: SettleOp): Promise<void> => {
       if (settled) throw new CeleriacError(`Message ${row.id} of queue "${row.queue}" was already settled.`);
       settled = true;
@@ -196,8 +204,7 @@ export class SqliteConsumer implements Consumer {
         // Even when the settle failed, free the slot and stop renewing: the lease then
         // expires and the message is delivered again, never stuck.
         this.host.leases.delete(lease);
-        this.held -= 1;
-        this.wake();
+        freeSlot();
       }
     };
     const key = { id: row.id, owner: lease.owner };
@@ -209,6 +216,7 @@ export class SqliteConsumer implements Consumer {
       reject: ({ requeue, reason }) =>
         settle(requeue ? { kind: 'requeue', ...key } : { kind: 'dead', ...key, reason: reason ?? 'rejected by the consumer' }),
       defer: (deliverAt) => settle({ kind: 'defer', ...key, deliverAt }),
+      release: freeSlot,
     };
   }
 }
