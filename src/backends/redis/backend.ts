@@ -18,6 +18,7 @@ import { chordPartScript } from './scripts/chord.js';
 import { Revocations } from './revocations.js';
 import { SharedSubscriber } from './shared-subscriber.js';
 import { StoreBatcher } from './store-batcher.js';
+import { serverIdentity } from '../../brokers/redis/result-carrier.js';
 import { RedisBeatStore } from './beat-store.js';
 import { RedisWorkerRegistry } from './worker-registry.js';
 
@@ -55,7 +56,7 @@ export class RedisBackend implements ResultBackend {
       () => this.revocations.invalidate(),
     );
     this.revocations = new Revocations(this.client, this.subscriber, this.keys);
-    this.stores = new StoreBatcher(this.client);
+    this.stores = new StoreBatcher(this.client, serverIdentity(this.config.connection));
   }
 
   /** Beat's schedules, lease and run claims, on the same Redis under the same key prefix. */

@@ -2,12 +2,17 @@
  * Gathers the metas stored in one turn of the event loop and writes them with one script
  * call (scripts/store.ts): per meta Celery's SETEX and PUBLISH on the channel named as its
  * key, keeping a SUCCESS already stored. A worker finishing a hundred tasks at once costs
- * one command and one round trip, not two hundred commands.
- * Must never resolve a store before Redis ran it, nor reorder two stores of one task.
+ * one command and one round trip, not two hundred commands. When a consumer of this
+ * process reads from the same server, the metas ride along with its next call instead
+ * (brokers/redis/result-carrier.ts): the same Lua, one round trip fewer per batch.
+ * Must never resolve a store before Redis ran it, nor reorder two stores of one task
+ * (all go one way while a consumer carries; a store can only overtake another at the
+ * instant that consumer starts or stops).
  */
 import type { Redis } from 'ioredis';
 import { runScript } from '../../brokers/redis/script-runner.js';
 import { storeManyScript } from './scripts/store.js';
+import { carrierFor } from '../../brokers/redis/result-carrier.js';
 
 interface PendingStore {
   key: string;
@@ -23,10 +28,20 @@ const MAX_BATCH = 500;
 export class StoreBatcher {
   private pending: PendingStore[] = [];
 
-  constructor(private readonly client: Redis) {}
+  constructor(
+    private readonly client: Redis,
+    /** The server this backend writes to (result-carrier's serverIdentity). */
+    private readonly server: string,
+  ) {}
 
   /** Stores `text` under `key` for `expiresMs` and publishes it on the channel named `key`. */
   store(key: string, expiresMs: number, text: string): Promise<void> {
+    const carrier = carrierFor(this.server);
+    if (!carrier) return this.storeOwn(key, expiresMs, text);
+    return carrier.carry({ key, expiresMs, text }).then((carried) => (carried ? undefined : this.storeOwn(key, expiresMs, text)));
+  }
+
+  private storeOwn(key: string, expiresMs: number, text: string): Promise<void> {
     return new Promise((resolve, reject) => {
       // After the current microtasks, so every store asked for in this turn joins in.
       if (this.pending.length === 0) process.nextTick(() => this.flush());

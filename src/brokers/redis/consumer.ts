@@ -1,7 +1,8 @@
 /**
  * A consumer of one or more queues: claims messages in batches up to its free prefetch
  * slots (a few calls in flight), hands them out as deliveries, and writes the acks asked
- * for in each turn of the event loop together, with the next claim. When the lists run dry it sleeps on
+ * for in each turn of the event loop together, with the next claim; results stored by a
+ * backend of this process on the same server ride along too (result-carrier.ts). When the lists run dry it sleeps on
  * the list waiter.
  * Must never hold more deliveries than its prefetch (a delivery stops counting once its
  * task's code has ended, or once it is settled), and never drop an ack:
@@ -15,14 +16,18 @@ import { ListWaiter } from './list-waiter.js';
 import { fetchScript } from './scripts/fetch.js';
 import { decodeDelivery, tripleTail } from './wire.js';
 import type { DeliverySettler } from './settle.js';
+import { offerCarrier, serverIdentity, type ResultCarrier, type ResultWrite } from './result-carrier.js';
 
 /** Most messages claimed by one script call (Lua's unpack limit is ~8000 values). */
 const MAX_CLAIM = 1000;
 /** Claim calls a consumer keeps in flight on its connection. */
 const MAX_CLAIMS_IN_FLIGHT = 2;
-/** Most acks sent in one call (well under Lua's unpack limit), and ack-only calls in flight. */
+/** Most acks sent in one call (well under Lua's unpack limit). */
 const MAX_ACKS = 2000;
-const MAX_ACK_ONLY_CALLS = 2;
+/** Most result writes carried in one call. */
+const MAX_WRITES = 1000;
+/** Calls in flight that carry only result writes and acks. */
+const MAX_RIDER_ONLY_CALLS = 2;
 /** Pause before retrying after a failed claim or ack (Redis down). */
 const RETRY_MS = 250;
 
@@ -31,7 +36,13 @@ interface PendingAck {
   resolve: () => void;
 }
 
-export class RedisConsumer implements Consumer {
+interface PendingWrite {
+  write: ResultWrite;
+  done: (carried: boolean) => void;
+  fail: (error: Error) => void;
+}
+
+export class RedisConsumer implements Consumer, ResultCarrier {
   private readonly lists: QueueList[];
   private readonly tails: string[];
   private readonly listKeys: string[];
@@ -43,10 +54,13 @@ export class RedisConsumer implements Consumer {
   /** Deliveries handed out and not yet settled by the user. */
   private outstanding = 0;
   private pendingAcks: PendingAck[] = [];
-  /** Fetch-script calls in flight that claim, the slots they may fill, and those that only ack. */
+  /** Result writes handed over by a result backend of this process on the same server. */
+  private pendingWrites: PendingWrite[] = [];
+  private withdrawCarrier: (() => void) | undefined;
+  /** Fetch-script calls in flight that claim, the slots they may fill, and those that do not. */
   private claims = 0;
   private reserved = 0;
-  private ackOnlyCalls = 0;
+  private riderOnlyCalls = 0;
   /** The last claim came back short: wait for the waiter before claiming again. */
   private dry = false;
   private scheduled = false;
@@ -76,7 +90,16 @@ export class RedisConsumer implements Consumer {
   }
 
   start(): void {
+    this.withdrawCarrier = offerCarrier(serverIdentity(this.core.config.connection), this);
     this.schedule();
+  }
+
+  carry(write: ResultWrite): Promise<boolean> {
+    if (!this.active) return Promise.resolve(false);
+    return new Promise((done, fail) => {
+      this.pendingWrites.push({ write, done, fail });
+      this.schedule();
+    });
   }
 
   setPrefetch(prefetch: number): void {
@@ -88,6 +111,9 @@ export class RedisConsumer implements Consumer {
   async cancel(): Promise<void> {
     if (!this.active) return;
     this.active = false;
+    this.withdrawCarrier?.();
+    // Writes not sent yet go back to their backend, which sends them itself.
+    for (const pending of this.pendingWrites.splice(0)) pending.done(false);
     await this.waiter.close();
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.core.settings.publishTimeoutMs)));
@@ -97,7 +123,7 @@ export class RedisConsumer implements Consumer {
 
   /** Resolves once every ack given so far is written. */
   drained(): Promise<void> {
-    if (this.pendingAcks.length === 0 && this.claims === 0 && this.ackOnlyCalls === 0) return Promise.resolve();
+    if (this.idle()) return Promise.resolve();
     return new Promise((resolve) => {
       this.drainWaiters.push(resolve);
       this.schedule();
@@ -129,8 +155,8 @@ export class RedisConsumer implements Consumer {
 
   /**
    * Starts claims while slots are free, up to a few calls at once (Redis runs one batch
-   * while this process hands out the previous one); this turn's acks ride along with the
-   * first, or go alone when nothing is to be claimed.
+   * while this process hands out the previous one); this turn's result writes and acks
+   * ride along with the first, or go alone when nothing is to be claimed.
    */
   private tick(): void {
     this.scheduled = false;
@@ -141,14 +167,20 @@ export class RedisConsumer implements Consumer {
       if (want <= 0) break;
       // While a claim is out, a small one waits for it: batches stay large under load.
       if (this.claims > 0 && want < chunk) break;
-      void this.exchange(want, this.pendingAcks.splice(0, MAX_ACKS));
+      void this.exchange(want);
     }
-    // Acks wait for the next claim to ride with while one is out (its reply brings the next
-    // tick); with none out they go alone, a couple of writes at a time.
-    if (this.pendingAcks.length > 0 && this.claims === 0 && this.ackOnlyCalls < MAX_ACK_ONLY_CALLS) {
-      void this.exchange(0, this.pendingAcks.splice(0, MAX_ACKS));
-    }
+    // Writes and acks wait for the next claim to ride with while one is out (its reply
+    // brings the next tick); with none out they go alone, a couple of calls at a time.
+    if (this.hasRiders() && this.claims === 0 && this.riderOnlyCalls < MAX_RIDER_ONLY_CALLS) void this.exchange(0);
     this.afterTick();
+  }
+
+  private hasRiders(): boolean {
+    return this.pendingAcks.length > 0 || this.pendingWrites.length > 0;
+  }
+
+  private idle(): boolean {
+    return !this.hasRiders() && this.claims === 0 && this.riderOnlyCalls === 0;
   }
 
   /** Claim batches are a slice of the prefetch, so several can be in flight. */
@@ -156,29 +188,43 @@ export class RedisConsumer implements Consumer {
     return Math.max(1, Math.min(MAX_CLAIM, Math.ceil(this.prefetch / MAX_CLAIMS_IN_FLIGHT)));
   }
 
-  /** One fetch-script call: writes `acks` (as kombu acks, plus our lease) and claims up to `want`. */
-  private async exchange(want: number, acks: PendingAck[]): Promise<void> {
+  /**
+   * One fetch-script call: the pending result writes (first: an ack must never reach Redis
+   * before its result), the pending acks (as kombu acks, plus our lease), and a claim of up
+   * to `want` messages.
+   */
+  private async exchange(want: number): Promise<void> {
+    const acks = this.pendingAcks.splice(0, MAX_ACKS);
+    const writes = this.pendingWrites.splice(0, MAX_WRITES);
     if (want > 0) this.claims += 1;
-    else this.ackOnlyCalls += 1;
+    else this.riderOnlyCalls += 1;
     this.reserved += want;
     let claimed: unknown[];
     try {
       const now = Date.now();
-      const args: Array<string | number> = [unixSeconds(now), now + this.core.settings.leaseMs, want, `celeriac-untagged-${randomUUID()}-`, ...this.tails];
+      const keys = this.scriptKeys.slice();
+      const args: Array<string | number> = [unixSeconds(now), now + this.core.settings.leaseMs, want, `celeriac-untagged-${randomUUID()}-`, this.lists.length, ...this.tails, writes.length];
+      for (const { write } of writes) {
+        keys.push(write.key);
+        args.push(write.expiresMs, write.text);
+      }
       for (const ack of acks) args.push(ack.tag);
-      claimed = (await this.core.run(fetchScript, this.scriptKeys, args)) as unknown[];
+      claimed = (await this.core.run(fetchScript, keys, args)) as unknown[];
     } catch (error) {
       if (want > 0) this.claims -= 1;
-      else this.ackOnlyCalls -= 1;
+      else this.riderOnlyCalls -= 1;
       this.reserved -= want;
-      // Acks are idempotent: whether or not this call reached Redis, sending them again is safe.
+      // Acks are idempotent: whether or not this call reached Redis, sending them again is
+      // safe. Writes fail to their backend, as a store of its own would have.
       this.pendingAcks.unshift(...acks);
+      for (const pending of writes) pending.fail(error as Error);
       this.retryLater(error as Error);
       return;
     }
     if (want > 0) this.claims -= 1;
-    else this.ackOnlyCalls -= 1;
+    else this.riderOnlyCalls -= 1;
     this.reserved -= want;
+    for (const pending of writes) pending.done(true);
     for (const ack of acks) {
       this.core.held.delete(ack.tag);
       ack.resolve();
@@ -214,7 +260,7 @@ export class RedisConsumer implements Consumer {
   }
 
   private afterTick(): void {
-    if (this.pendingAcks.length === 0 && this.claims === 0 && this.ackOnlyCalls === 0) {
+    if (this.idle()) {
       for (const resolve of this.drainWaiters.splice(0)) resolve();
     }
   }

@@ -5,6 +5,7 @@
  * One call carries every meta stored in one turn of the event loop.
  */
 import { defineScript } from '../../../brokers/redis/script-runner.js';
+import { STORE_META_LUA } from '../../../brokers/redis/scripts/store-meta.js';
 
 export const storeManyScript = defineScript(
   'store-many',
@@ -15,28 +16,10 @@ KEYS[1..N]  celery-task-meta-<id> of each meta
 ARGV        per meta, in KEYS order: expiry in ms, then the meta's JSON
 Returns: how many were stored and published
 --]]
+${STORE_META_LUA}
 local stored = 0
 for i = 1, #KEYS do
-  local ms = tonumber(ARGV[2 * i - 1])
-  local text = ARGV[2 * i]
-  local current = redis.call('GET', KEYS[i])
-  local status
-  if current then
-    status = string.match(current, '^%s*{%s*"status"%s*:%s*"([^"]*)"')
-    if not status then
-      local ok, decoded = pcall(cjson.decode, current)
-      if ok and type(decoded) == 'table' then status = decoded.status end
-    end
-  end
-  if status ~= 'SUCCESS' then
-    if ms % 1000 == 0 then
-      redis.call('SETEX', KEYS[i], ms / 1000, text)
-    else
-      redis.call('SET', KEYS[i], text, 'PX', ms)
-    end
-    redis.call('PUBLISH', KEYS[i], text)
-    stored = stored + 1
-  end
+  stored = stored + store_meta(KEYS[i], tonumber(ARGV[2 * i - 1]), ARGV[2 * i])
 end
 return stored
 `,
