@@ -25,7 +25,8 @@ export interface WorkerOptions {
   concurrency?: number;
   /**
    * Messages reserved per slot beyond the running ones, so the next task is at hand when
-   * one ends. @default 4 (Celery's worker_prefetch_multiplier)
+   * one ends: the broker's prefetch is concurrency × (multiplier + 1), the window Celery's
+   * default early acks give. @default 4 (Celery's worker_prefetch_multiplier)
    */
   prefetchMultiplier?: number;
   /** This worker's name. @default `celeriac@<host>` */
@@ -66,7 +67,7 @@ export class Worker {
   ) {
     this.queues = options.queues?.length ? options.queues : [app.config.defaultQueue];
     this.concurrency = Math.max(1, options.concurrency ?? 10);
-    this.prefetch = this.concurrency * Math.max(1, options.prefetchMultiplier ?? 4);
+    this.prefetch = this.concurrency * (Math.max(1, options.prefetchMultiplier ?? 4) + 1);
     this.hostname = options.hostname ?? `celeriac@${os.hostname()}`;
     this.shutdownTimeoutMs = (options.shutdownTimeout ?? 30) * 1000;
     this.logger = options.logger ?? createLineLogger({ name: 'worker' });
