@@ -38,7 +38,10 @@ export function settleTests(make: BrokerHarnessFactory): void {
     const { inbox } = await s.consume([queue], 1);
     await inbox.waitCount(1);
     const first = inbox.deliveries[0]!.delivery;
-    if (!first.release) ctx.skip('the broker counts unsettled messages itself (no release hint)');
+    if (!first.release) {
+      ctx.skip('the broker counts unsettled messages itself (no release hint)');
+      return;
+    }
     await sleep(200);
     expect(inbox.deliveries.length).toBe(1);
     first.release();
