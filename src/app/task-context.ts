@@ -54,9 +54,9 @@ export interface TaskContext {
 
 const storage = new AsyncLocalStorage<TaskContext>();
 
-/** Runs `fn` with `context` visible to `currentTask()`. For the worker. */
-export function runWithContext<T>(context: TaskContext, fn: () => T): T {
-  return storage.run(context, fn);
+/** Runs `fn(...args)` with `context` visible to `currentTask()`. For the worker. */
+export function runWithContext<A extends unknown[], T>(context: TaskContext, fn: (...args: A) => T, ...args: A): T {
+  return storage.run(context, fn, ...args);
 }
 
 /** The context of the task running in this async call chain. Throws outside a task. */

@@ -159,7 +159,7 @@ export async function execute(
   delivery: Delivery,
   admission: Extract<Admission, { kind: 'run' }>,
   deps: ExecutorDeps,
-  runEnded: () => void = () => undefined,
+  slot: RunEndHook = NO_HOOK,
 ): Promise<void> {
   const { decoded, task, args } = admission;
   const { app, logger } = deps;
@@ -183,25 +183,25 @@ export async function execute(
     }
     const softLimit = decoded.softTimeLimit ?? options.softTimeLimit;
     if (softLimit) softTimer = setTimeout(() => runtime.abort(new SoftTimeLimitExceededError(softLimit)), softLimit * 1000);
-    // A fresh microtask, so a task that throws at once fails like one that rejects.
-    const run = Promise.resolve(runtime).then(startTask.bind(undefined, task, args));
+    // Called here, inside the try: a task that throws at once fails like one that rejects.
+    const run = runWithContext(runtime, callTask, runtime, task, args);
     const hardLimit = decoded.timeLimit ?? options.timeLimit;
     let result: unknown;
     if (hardLimit) {
-      const limited = withHardLimit(run, hardLimit, runtime);
+      const limited = withHardLimit(Promise.resolve(run), hardLimit, runtime);
       hardTimer = limited.timer;
       result = await limited.outcome;
     } else {
       result = await run;
     }
-    runEnded();
+    slot.runEnded();
     if (!ignoreResult) {
       await deps.backend?.store(buildMeta(baseOf(decoded), 'SUCCESS', (result ?? null) as JsonValue), { expiresMs });
     }
     await delivery.ack();
     if (deps.logsInfo) logger.info({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] succeeded in ${Date.now() - runtime.startedAt} ms`);
   } catch (error) {
-    runEnded();
+    slot.runEnded();
     const aborted = runtime.aborted;
     if (aborted?.reason instanceof WorkerShutdownError) {
       // The worker is being forced down: the task did not finish, so it runs again elsewhere.
@@ -224,10 +224,17 @@ export async function execute(
   }
 }
 
-/** Calls the task's function with its runtime as `this` and as `currentTask()`. */
-function startTask(task: Task<unknown[], unknown>, args: unknown[], runtime: TaskRuntime): unknown {
-  return runWithContext(runtime, () => task.run.apply(runtime, args));
+/** Calls the task's function with its runtime as `this` (and, run in its context, as `currentTask()`). */
+function callTask(runtime: TaskRuntime, task: Task<unknown[], unknown>, args: unknown[]): unknown {
+  return task.run.apply(runtime, args);
 }
+
+/** Told when the task's own code has ended, before its outcome is stored and its message settled. */
+export interface RunEndHook {
+  runEnded(): void;
+}
+
+const NO_HOOK: RunEndHook = { runEnded: () => undefined };
 
 function baseOf(decoded: DecodedTaskMessage): MetaBase {
   return { taskId: decoded.id, parentId: decoded.parentId, groupId: decoded.groupId };

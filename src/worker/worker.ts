@@ -46,7 +46,9 @@ export class Worker {
   private readonly prefetch: number;
   private readonly shutdownTimeoutMs: number;
   private readonly waiting: Delivery[] = [];
-  private readonly inFlight = new Set<Promise<void>>();
+  /** Deliveries taken from `waiting` and not finished with (running, storing or settling). */
+  private inFlight = 0;
+  private readonly idleWaiters: Array<() => void> = [];
   private readonly running = new Map<string, RunningTask>();
   private readonly revoked = new Set<string>();
   private active = 0;
@@ -138,7 +140,7 @@ export class Worker {
       task.abort(new WorkerShutdownError());
     }
     await this.giveBackWaiting();
-    await Promise.race([Promise.allSettled([...this.inFlight]), delay(1000)]);
+    await Promise.race([this.allFinished(), delay(1000)]);
     await this.leaveRegistry();
   }
 
@@ -199,47 +201,43 @@ export class Worker {
     while (this.active < this.concurrency && this.waiting.length > 0 && this.state === 'running') {
       const delivery = this.waiting.shift() as Delivery;
       this.active++;
-      let ended = false;
-      let settling = false;
-      // Called when the task's code ends: its slot goes to the next task while its outcome
-      // is stored and its message settled. The broker may fetch meanwhile too, unless a
-      // prefetch's worth of settles is already pending: a slow backend must slow the
-      // intake, not grow a backlog.
-      const runEnded = () => {
-        if (ended) return;
-        ended = true;
-        this.active--;
-        if (this.settling < this.prefetch) {
-          settling = true;
-          this.settling++;
-          delivery.release?.();
-        }
-        this.pump();
-      };
-      const work = this.process(delivery, runEnded).finally(() => {
-        this.inFlight.delete(work);
-        if (settling) this.settling--;
-        if (!ended) {
-          ended = true;
-          this.active--;
-          this.pump();
-        }
-      });
-      this.inFlight.add(work);
+      this.inFlight++;
+      void this.process(new Slot(this, delivery));
     }
   }
 
-  private async process(delivery: Delivery, release: () => void): Promise<void> {
+  /**
+   * The task's code has ended: its slot goes to the next task while its outcome is stored
+   * and its message settled. The broker may fetch meanwhile too, unless a prefetch's worth
+   * of settles is already pending: a slow backend must slow the intake, not grow a backlog.
+   * Returns whether the slot now counts as settling.
+   */
+  slotEnded(delivery: Delivery): boolean {
+    this.active--;
+    let settling = false;
+    if (this.settling < this.prefetch) {
+      settling = true;
+      this.settling++;
+      delivery.release?.();
+    }
+    this.pump();
+    return settling;
+  }
+
+  private async process(slot: Slot): Promise<void> {
+    const { delivery } = slot;
     const deps = this.deps as ExecutorDeps;
     try {
       const admitted = admit(delivery, deps);
       const admission = admitted instanceof Promise ? await admitted : admitted;
-      if (admission.kind === 'run') {
-        await execute(delivery, admission, deps, release);
-      }
+      if (admission.kind === 'run') await execute(delivery, admission, deps, slot);
     } catch (error) {
       // Settling failed (broker gone?): the lease expires and the message comes back.
       this.logger.error(`Could not settle a message from ${delivery.queue}: ${(error as Error).message}`);
+    } finally {
+      if (slot.settling) this.settling--;
+      if (!slot.ended) slot.runEnded();
+      if (--this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
   }
 
@@ -249,9 +247,15 @@ export class Worker {
   }
 
   private async waitForRunning(timeoutMs: number): Promise<boolean> {
-    if (this.inFlight.size === 0) return true;
-    const all = Promise.allSettled([...this.inFlight]).then(() => true);
-    return Promise.race([all, delay(timeoutMs).then(() => this.inFlight.size === 0)]);
+    if (this.inFlight === 0) return true;
+    const all = this.allFinished().then(() => true);
+    return Promise.race([all, delay(timeoutMs).then(() => this.inFlight === 0)]);
+  }
+
+  /** Resolves once no delivery taken from `waiting` is still being worked on. */
+  private allFinished(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   private watchRevokes(backend: ResultBackend): Promise<Unsubscribe> {
@@ -263,6 +267,27 @@ export class Worker {
         running.abort(new TaskRevokedError(taskId));
       }
     });
+  }
+}
+
+/**
+ * One delivery's hold on a slot, from the pump to its settle: an object rather than
+ * closures, as a worker makes tens of thousands a second.
+ */
+class Slot {
+  ended = false;
+  settling = false;
+
+  constructor(
+    private readonly worker: Worker,
+    readonly delivery: Delivery,
+  ) {}
+
+  /** The task's code has ended (called once; the executor's hook, else at the settle). */
+  runEnded(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.settling = this.worker.slotEnded(this.delivery);
   }
 }
 

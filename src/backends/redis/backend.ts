@@ -41,6 +41,8 @@ export class RedisBackend implements ResultBackend {
   private readonly stores: StoreBatcher;
   private readonly expiresMs: number;
   private connecting: Promise<void> | undefined;
+  /** Set once the first connect succeeded (ioredis reconnects on its own after that). */
+  private connected = false;
 
   /** @example new RedisBackend('redis://localhost:6379/1') */
   constructor(url: string, options: RedisBackendOptions = {}) {
@@ -70,17 +72,23 @@ export class RedisBackend implements ResultBackend {
   }
 
   connect(): Promise<void> {
-    this.connecting ??= connectChecked(this.client, this.config).catch((error: unknown) => {
-      this.connecting = undefined;
-      throw error;
-    });
+    this.connecting ??= connectChecked(this.client, this.config).then(
+      () => {
+        this.connected = true;
+      },
+      (error: unknown) => {
+        this.connecting = undefined;
+        throw error;
+      },
+    );
     return this.connecting;
   }
 
-  async store(meta: ResultMeta, options: StoreOptions = {}): Promise<void> {
-    await this.connect();
+  /** Not async: a worker stores a result per task, and each extra promise costs it. */
+  store(meta: ResultMeta, options: StoreOptions = {}): Promise<void> {
+    if (!this.connected) return this.connect().then(() => this.store(meta, options));
     const expiresMs = Math.max(1, Math.round(options.expiresMs ?? this.expiresMs));
-    await this.stores.store(this.keys.meta(meta.task_id), expiresMs, encodeResultMeta(meta));
+    return this.stores.store(this.keys.meta(meta.task_id), expiresMs, encodeResultMeta(meta));
   }
 
   async get(taskId: string): Promise<ResultMeta | undefined> {

@@ -38,7 +38,16 @@ export class StoreBatcher {
   store(key: string, expiresMs: number, text: string): Promise<void> {
     const carrier = carrierFor(this.server);
     if (!carrier) return this.storeOwn(key, expiresMs, text);
-    return carrier.carry({ key, expiresMs, text }).then((carried) => (carried ? undefined : this.storeOwn(key, expiresMs, text)));
+    return new Promise((resolve, reject) => {
+      carrier.carry({
+        key,
+        expiresMs,
+        text,
+        done: resolve,
+        fail: reject,
+        giveBack: () => void this.storeOwn(key, expiresMs, text).then(resolve, reject),
+      });
+    });
   }
 
   private storeOwn(key: string, expiresMs: number, text: string): Promise<void> {

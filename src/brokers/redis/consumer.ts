@@ -16,12 +16,12 @@ import { ListWaiter } from './list-waiter.js';
 import { fetchScript } from './scripts/fetch.js';
 import { decodeDelivery, tripleTail } from './wire.js';
 import type { DeliverySettler } from './settle.js';
-import { offerCarrier, serverIdentity, type ResultCarrier, type ResultWrite } from './result-carrier.js';
+import { offerCarrier, serverIdentity, type CarriedWrite, type ResultCarrier } from './result-carrier.js';
 
 /** Most messages claimed by one script call (Lua's unpack limit is ~8000 values). */
 const MAX_CLAIM = 1000;
 /** Claim calls a consumer keeps in flight on its connection. */
-const MAX_CLAIMS_IN_FLIGHT = 2;
+const MAX_CLAIMS_IN_FLIGHT = Number(process.env.XCLAIMS ?? 2);
 /** Most acks sent in one call (well under Lua's unpack limit). */
 const MAX_ACKS = 2000;
 /** Most result writes carried in one call. */
@@ -36,11 +36,6 @@ interface PendingAck {
   resolve: () => void;
 }
 
-interface PendingWrite {
-  write: ResultWrite;
-  done: (carried: boolean) => void;
-  fail: (error: Error) => void;
-}
 
 export class RedisConsumer implements Consumer, ResultCarrier {
   private readonly lists: QueueList[];
@@ -55,7 +50,7 @@ export class RedisConsumer implements Consumer, ResultCarrier {
   private outstanding = 0;
   private pendingAcks: PendingAck[] = [];
   /** Result writes handed over by a result backend of this process on the same server. */
-  private pendingWrites: PendingWrite[] = [];
+  private pendingWrites: CarriedWrite[] = [];
   private withdrawCarrier: (() => void) | undefined;
   /** Fetch-script calls in flight that claim, the slots they may fill, and those that do not. */
   private claims = 0;
@@ -94,12 +89,10 @@ export class RedisConsumer implements Consumer, ResultCarrier {
     this.schedule();
   }
 
-  carry(write: ResultWrite): Promise<boolean> {
-    if (!this.active) return Promise.resolve(false);
-    return new Promise((done, fail) => {
-      this.pendingWrites.push({ write, done, fail });
-      this.schedule();
-    });
+  carry(write: CarriedWrite): void {
+    if (!this.active) return write.giveBack();
+    this.pendingWrites.push(write);
+    this.schedule();
   }
 
   setPrefetch(prefetch: number): void {
@@ -113,7 +106,7 @@ export class RedisConsumer implements Consumer, ResultCarrier {
     this.active = false;
     this.withdrawCarrier?.();
     // Writes not sent yet go back to their backend, which sends them itself.
-    for (const pending of this.pendingWrites.splice(0)) pending.done(false);
+    for (const write of this.pendingWrites.splice(0)) write.giveBack();
     await this.waiter.close();
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.core.settings.publishTimeoutMs)));
@@ -204,7 +197,7 @@ export class RedisConsumer implements Consumer, ResultCarrier {
       const now = Date.now();
       const keys = this.scriptKeys.slice();
       const args: Array<string | number> = [unixSeconds(now), now + this.core.settings.leaseMs, want, `celeriac-untagged-${randomUUID()}-`, this.lists.length, ...this.tails, writes.length];
-      for (const { write } of writes) {
+      for (const write of writes) {
         keys.push(write.key);
         args.push(write.expiresMs, write.text);
       }
@@ -217,14 +210,14 @@ export class RedisConsumer implements Consumer, ResultCarrier {
       // Acks are idempotent: whether or not this call reached Redis, sending them again is
       // safe. Writes fail to their backend, as a store of its own would have.
       this.pendingAcks.unshift(...acks);
-      for (const pending of writes) pending.fail(error as Error);
+      for (const write of writes) write.fail(error as Error);
       this.retryLater(error as Error);
       return;
     }
     if (want > 0) this.claims -= 1;
     else this.riderOnlyCalls -= 1;
     this.reserved -= want;
-    for (const pending of writes) pending.done(true);
+    for (const write of writes) write.done();
     for (const ack of acks) {
       this.core.held.delete(ack.tag);
       ack.resolve();

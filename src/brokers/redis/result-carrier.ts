@@ -16,12 +16,19 @@ export interface ResultWrite {
   text: string;
 }
 
+/** How a carried write reports back: once, by one of the three. */
+export interface CarriedWrite extends ResultWrite {
+  /** Redis ran it. */
+  done(): void;
+  /** The call carrying it failed, as a store of the backend's own would have. */
+  fail(error: Error): void;
+  /** The consumer stopped before sending it: the backend writes it itself. */
+  giveBack(): void;
+}
+
 export interface ResultCarrier {
-  /**
-   * Sends the write with this consumer's next call. Resolves true once Redis ran it, false
-   * when the consumer stopped before sending it: the caller then writes it itself.
-   */
-  carry(write: ResultWrite): Promise<boolean>;
+  /** Sends the write with this consumer's next call. */
+  carry(write: CarriedWrite): void;
 }
 
 const carriers = new Map<string, ResultCarrier[]>();

@@ -46,9 +46,10 @@ class RedisDelivery implements Delivery {
     this.owner.freeSlot();
   }
 
-  async ack(): Promise<void> {
-    if (!this.settle()) return;
-    await this.owner.queueAck(this.held.tag);
+  /** Not async: one promise per ack, the one that resolves when Redis has it. */
+  ack(): Promise<void> {
+    if (!this.settle()) return Promise.resolve();
+    return this.owner.queueAck(this.held.tag);
   }
 
   async reject({ requeue, reason }: { requeue: boolean; reason?: string }): Promise<void> {
