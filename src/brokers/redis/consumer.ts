@@ -21,7 +21,7 @@ import { offerCarrier, serverIdentity, type CarriedWrite, type ResultCarrier } f
 /** Most messages claimed by one script call (Lua's unpack limit is ~8000 values). */
 const MAX_CLAIM = 1000;
 /** Claim calls a consumer keeps in flight on its connection. */
-const MAX_CLAIMS_IN_FLIGHT = Number(process.env.XCLAIMS ?? 2);
+const MAX_CLAIMS_IN_FLIGHT = 2;
 /** Most acks sent in one call (well under Lua's unpack limit). */
 const MAX_ACKS = 2000;
 /** Most result writes carried in one call. */
