@@ -10,7 +10,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Consumer, ConsumeOptions, Delivery } from '../broker.js';
-import { unixSeconds, type HeldDelivery, type RedisBrokerCore } from './core.js';
+import { unackedScore, type HeldDelivery, type RedisBrokerCore } from './core.js';
 import type { QueueList } from './keys.js';
 import { ListWaiter } from './list-waiter.js';
 import { fetchScript } from './scripts/fetch.js';
@@ -131,10 +131,19 @@ export class RedisConsumer implements Consumer, ResultCarrier {
     });
   }
 
-  /** Called once per delivery, when its task's code ends or it is settled: its slot frees. */
+  /**
+   * Called once per delivery, when its task's code ends or it is settled: its slot frees.
+   * Once a whole claim's worth is free, the claim goes out at once, not at the end of the
+   * turn: Redis serves it while this process still works through the rest of the batch.
+   */
   freeSlot(): void {
     this.outstanding -= 1;
-    this.schedule();
+    if (this.claims < MAX_CLAIMS_IN_FLIGHT && !this.retryTimer && this.freeSlots() >= this.chunk()) void this.exchange(this.chunk());
+    else this.schedule();
+  }
+
+  private freeSlots(): number {
+    return this.active && !this.dry ? this.prefetch - this.outstanding - this.reserved : 0;
   }
 
   /** Coalesces everything that wants a tick into one per turn of the event loop. */
@@ -154,7 +163,7 @@ export class RedisConsumer implements Consumer, ResultCarrier {
   private tick(): void {
     this.scheduled = false;
     while (this.claims < MAX_CLAIMS_IN_FLIGHT) {
-      const free = this.active && !this.dry ? this.prefetch - this.outstanding - this.reserved : 0;
+      const free = this.freeSlots();
       const chunk = this.chunk();
       const want = Math.min(chunk, free);
       if (want <= 0) break;
@@ -196,7 +205,7 @@ export class RedisConsumer implements Consumer, ResultCarrier {
     try {
       const now = Date.now();
       const keys = this.scriptKeys.slice();
-      const args: Array<string | number> = [unixSeconds(now), now + this.core.settings.leaseMs, want, `celeriac-untagged-${randomUUID()}-`, this.lists.length, ...this.tails, writes.length];
+      const args: Array<string | number> = [unackedScore(now), now + this.core.settings.leaseMs, want, `celeriac-untagged-${randomUUID()}-`, this.lists.length, ...this.tails, writes.length];
       for (const write of writes) {
         keys.push(write.key);
         args.push(write.expiresMs, write.text);

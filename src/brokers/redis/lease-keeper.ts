@@ -7,7 +7,7 @@
  * Must never restore a delivery this process still holds.
  */
 import { randomUUID } from 'node:crypto';
-import { unixSeconds, type RedisBrokerCore } from './core.js';
+import { restoreCeiling, unackedScore, type RedisBrokerCore } from './core.js';
 import { priorityStep, SEP } from './keys.js';
 import { restoreStaleScript, releaseMutexScript } from './scripts/restore.js';
 import { deadLetterScript } from './scripts/settle.js';
@@ -56,7 +56,7 @@ export class LeaseKeeper {
     this.beating = true;
     try {
       const now = Date.now();
-      const seconds = unixSeconds(now);
+      const seconds = unackedScore(now);
       const expiry = now + this.core.settings.leaseMs;
       const tags = [...this.core.held.keys()];
       const pipeline = this.core.client.pipeline();
@@ -90,7 +90,7 @@ export class LeaseKeeper {
   async restorePass(): Promise<number> {
     const { client, keys, settings } = this.core;
     const now = Date.now();
-    const ceiling = unixSeconds(now - settings.visibilityTimeoutMs);
+    const ceiling = restoreCeiling(now - settings.visibilityTimeoutMs);
     let restored = 0;
     for (const tag of await client.zrangebyscore(keys.leases, '-inf', now, 'LIMIT', 0, RESTORE_PAGE)) {
       // Ours and still running (a late heartbeat): the next beat renews it.
@@ -110,7 +110,7 @@ export class LeaseKeeper {
     }
   }
 
-  private async restoreOne(tag: string, mode: 'lease' | 'foreign', now: number, ceiling: string): Promise<number> {
+  private async restoreOne(tag: string, mode: 'lease' | 'foreign', now: number, ceiling: number): Promise<number> {
     const { client, keys } = this.core;
     const raw = await client.hget(keys.unacked, tag);
     const target = raw === null ? undefined : await this.target(raw);

@@ -99,9 +99,12 @@ describe.each(STACKS)('kombu layout against Celery %s', (stack) => {
     await expect.poll(() => delivered.length).toBe(1);
     const after = Date.now() / 1000;
     expect(await raw.hget(`${prefix}unacked`, tag)).toBe(triple);
+    // Unix seconds rounded up to a whole second: kombu compares the score with
+    // time() - visibility_timeout, so it is never restored early.
     const score = Number(await raw.zscore(`${prefix}unacked_index`, tag));
-    expect(score).toBeGreaterThanOrEqual(before - 0.01);
-    expect(score).toBeLessThanOrEqual(after + 0.01);
+    expect(Number.isInteger(score)).toBe(true);
+    expect(score).toBeGreaterThanOrEqual(before);
+    expect(score).toBeLessThanOrEqual(Math.ceil(after));
     expect(await raw.llen(`${prefix}celery`)).toBe(0);
     await delivered[0]!.ack();
     expect(await raw.hexists(`${prefix}unacked`, tag)).toBe(0);

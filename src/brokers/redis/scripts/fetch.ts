@@ -20,7 +20,7 @@ KEYS[2]      unacked_index  (zset: delivery tag -> unix seconds of delivery, kom
 KEYS[3]      leases         (zset: delivery tag -> lease expiry in unix ms, ours)
 KEYS[4..]    L queue lists to claim from, in order of preference
 KEYS[4+L..]  W result keys (celery-task-meta-<id>) to store
-ARGV[1]      now, unix seconds as a decimal (the unacked_index score kombu writes)
+ARGV[1]      the unacked_index score: unix seconds now, rounded up to a whole second
 ARGV[2]      lease expiry of claimed messages, unix ms
 ARGV[3]      N, the most messages to claim (0: only store and acknowledge)
 ARGV[4]      a fresh prefix to make a tag for an envelope that carries none
