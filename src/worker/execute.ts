@@ -11,7 +11,7 @@ import type { Task } from '../app/task.js';
 import { Retry, runWithContext } from '../app/task-context.js';
 import { decodeTaskMessage, type DecodedTaskMessage } from '../protocol/task-message.js';
 import { formatTraceback, serializeError } from '../protocol/result-meta.js';
-import type { JsonValue, ResultMeta } from '../protocol/types.js';
+import type { JsonValue, ResultMeta, TaskState } from '../protocol/types.js';
 import {
   ArgumentValidationError,
   SoftTimeLimitExceededError,
@@ -19,7 +19,7 @@ import {
   TimeLimitExceededError,
   WorkerShutdownError,
 } from '../errors.js';
-import { buildMeta, celeryError, type MetaBase } from './result-states.js';
+import { buildMeta, buildMetaFor, celeryError, type MetaBase } from './result-states.js';
 import { backoffSeconds } from './backoff.js';
 import { TaskRuntime } from './task-runtime.js';
 import type { Logger } from './logger.js';
@@ -41,6 +41,8 @@ export interface ExecutorDeps {
   logger: Logger;
   /** Whether the logger writes info lines: the line for every success is only built then. */
   logsInfo: boolean;
+  /** How results are stored (the app's result expiry), one object for every store. */
+  storeOptions: { expiresMs: number };
   hostname: string;
   running: Map<string, RunningTask>;
   /** Ids revoked while this worker runs (fed by the backend's revoke notifications). */
@@ -161,28 +163,21 @@ export async function execute(
   deps: ExecutorDeps,
   slot: RunEndHook = NO_HOOK,
 ): Promise<void> {
+  // No closures in here: one would make every call allocate a context for what it captures.
   const { decoded, task, args } = admission;
-  const { app, logger } = deps;
   const options = task.options;
-  const expiresMs = app.config.resultExpiresMs;
-  const runtime = new TaskRuntime({
-    decoded,
-    queue: delivery.queue,
-    hostname: deps.hostname,
-    redelivered: delivery.redelivered,
-    backend: deps.backend,
-    expiresMs,
-  });
+  const storeOptions = deps.storeOptions;
+  const runtime = new TaskRuntime(decoded, delivery.queue, deps.hostname, delivery.redelivered, deps.backend, storeOptions);
   deps.running.set(decoded.id, runtime);
   const ignoreResult = decoded.ignoreResult || options.ignoreResult === true;
   let softTimer: NodeJS.Timeout | undefined;
   let hardTimer: NodeJS.Timeout | undefined;
   try {
-    if (options.trackStarted ?? app.config.trackStarted) {
-      await deps.backend?.store(buildMeta(baseOf(decoded), 'STARTED', { pid: process.pid, hostname: deps.hostname }), { expiresMs });
+    if (options.trackStarted ?? deps.app.config.trackStarted) {
+      await deps.backend?.store(metaOf(decoded, 'STARTED', { pid: process.pid, hostname: deps.hostname }), storeOptions);
     }
     const softLimit = decoded.softTimeLimit ?? options.softTimeLimit;
-    if (softLimit) softTimer = setTimeout(() => runtime.abort(new SoftTimeLimitExceededError(softLimit)), softLimit * 1000);
+    if (softLimit) softTimer = setTimeout(abortSoftly, softLimit * 1000, runtime, softLimit);
     // Called here, inside the try: a task that throws at once fails like one that rejects.
     const run = runWithContext(runtime, callTask, runtime, task, args);
     const hardLimit = decoded.timeLimit ?? options.timeLimit;
@@ -195,33 +190,48 @@ export async function execute(
       result = await run;
     }
     slot.runEnded();
-    if (!ignoreResult) {
-      await deps.backend?.store(buildMeta(baseOf(decoded), 'SUCCESS', (result ?? null) as JsonValue), { expiresMs });
-    }
+    if (!ignoreResult) await deps.backend?.store(metaOf(decoded, 'SUCCESS', (result ?? null) as JsonValue), storeOptions);
     await delivery.ack();
-    if (deps.logsInfo) logger.info({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] succeeded in ${Date.now() - runtime.startedAt} ms`);
+    if (deps.logsInfo) deps.logger.info({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] succeeded in ${Date.now() - runtime.startedAt} ms`);
   } catch (error) {
     slot.runEnded();
-    const aborted = runtime.aborted;
-    if (aborted?.reason instanceof WorkerShutdownError) {
-      // The worker is being forced down: the task did not finish, so it runs again elsewhere.
-      logger.warn({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] interrupted by shutdown, requeued`);
-      await delivery.reject({ requeue: true, reason: 'worker shutdown' }).catch(() => undefined);
-      return;
-    }
-    // A task that honours its signal usually throws a generic AbortError: record why it
-    // was aborted (soft time limit, revoke) instead.
-    const reason: unknown = aborted && isAbortError(error) ? aborted.reason : error;
-    await settleFailure(delivery, decoded, task, reason, deps).catch(async (settleError: Error) => {
-      // Storing the outcome failed (backend down?): give the message back rather than lose it.
-      logger.error({ id: decoded.id }, `Could not record the outcome of ${decoded.name}[${decoded.id}], requeued: ${settleError.message}`);
-      await delivery.reject({ requeue: true, reason: settleError.message }).catch(() => undefined);
-    });
+    await settleAfterError(delivery, decoded, task, runtime, error, deps);
   } finally {
     clearTimeout(softTimer);
     clearTimeout(hardTimer);
     deps.running.delete(decoded.id);
   }
+}
+
+function abortSoftly(runtime: TaskRuntime, seconds: number): void {
+  runtime.abort(new SoftTimeLimitExceededError(seconds));
+}
+
+/** The task threw, was aborted or its outcome could not be stored: retry, record, or give it back. */
+async function settleAfterError(
+  delivery: Delivery,
+  decoded: DecodedTaskMessage,
+  task: Task<unknown[], unknown>,
+  runtime: TaskRuntime,
+  error: unknown,
+  deps: ExecutorDeps,
+): Promise<void> {
+  const { logger } = deps;
+  const aborted = runtime.aborted;
+  if (aborted?.reason instanceof WorkerShutdownError) {
+    // The worker is being forced down: the task did not finish, so it runs again elsewhere.
+    logger.warn({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] interrupted by shutdown, requeued`);
+    await delivery.reject({ requeue: true, reason: 'worker shutdown' }).catch(() => undefined);
+    return;
+  }
+  // A task that honours its signal usually throws a generic AbortError: record why it
+  // was aborted (soft time limit, revoke) instead.
+  const reason: unknown = aborted && isAbortError(error) ? aborted.reason : error;
+  await settleFailure(delivery, decoded, task, reason, deps).catch(async (settleError: Error) => {
+    // Storing the outcome failed (backend down?): give the message back rather than lose it.
+    logger.error({ id: decoded.id }, `Could not record the outcome of ${decoded.name}[${decoded.id}], requeued: ${settleError.message}`);
+    await delivery.reject({ requeue: true, reason: settleError.message }).catch(() => undefined);
+  });
 }
 
 /** Calls the task's function with its runtime as `this` (and, run in its context, as `currentTask()`). */
@@ -238,6 +248,11 @@ const NO_HOOK: RunEndHook = { runEnded: () => undefined };
 
 function baseOf(decoded: DecodedTaskMessage): MetaBase {
   return { taskId: decoded.id, parentId: decoded.parentId, groupId: decoded.groupId };
+}
+
+/** A meta for this task's state, built straight from the message. */
+function metaOf(decoded: DecodedTaskMessage, status: TaskState, result: JsonValue): ResultMeta {
+  return buildMetaFor(decoded.id, decoded.parentId, decoded.groupId, status, result, null);
 }
 
 async function settleFailure(

@@ -34,16 +34,30 @@ export function buildMeta(
   result: JsonValue,
   traceback: string | null = null,
 ): ResultMeta {
+  const meta = buildMetaFor(base.taskId, base.parentId, base.groupId, status, result, traceback);
+  if (base.now) meta.date_done = celeryDate(base.now);
+  return meta;
+}
+
+/** As buildMeta, from the ids themselves, dated now: the worker's per-task path. */
+export function buildMetaFor(
+  taskId: string,
+  parentId: string | null | undefined,
+  groupId: string | null | undefined,
+  status: TaskState,
+  result: JsonValue,
+  traceback: string | null,
+): ResultMeta {
   const meta: ResultMeta = {
     status,
     result,
     traceback,
     children: [],
-    date_done: base.now ? celeryDate(base.now) : celeryDateOf(Date.now()),
-    task_id: base.taskId,
+    date_done: celeryDateOf(Date.now()),
+    task_id: taskId,
   };
-  if (base.groupId) meta.group_id = base.groupId;
-  if (base.parentId) meta.parent_id = base.parentId;
+  if (groupId) meta.group_id = groupId;
+  if (parentId) meta.parent_id = parentId;
   return meta;
 }
 

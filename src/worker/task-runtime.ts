@@ -12,15 +12,6 @@ import type { JsonObject, JsonValue } from '../protocol/types.js';
 import { Retry, type Progress, type RetryOptions, type TaskContext } from '../app/task-context.js';
 import { buildMeta } from './result-states.js';
 
-export interface RuntimeInit {
-  decoded: DecodedTaskMessage;
-  queue: string;
-  hostname: string;
-  redelivered: boolean;
-  backend: ResultBackend | undefined;
-  expiresMs: number;
-}
-
 /** A task run in progress: its context, and the handle the worker aborts it by. */
 export class TaskRuntime implements TaskContext {
   readonly startedAt = Date.now();
@@ -28,40 +19,38 @@ export class TaskRuntime implements TaskContext {
   private abortReason: unknown;
   private isAborted = false;
 
-  constructor(private readonly init: RuntimeInit) {}
+  constructor(
+    private readonly decoded: DecodedTaskMessage,
+    readonly queue: string,
+    readonly hostname: string,
+    readonly redelivered: boolean,
+    private readonly backend: ResultBackend | undefined,
+    private readonly storeOptions: { expiresMs: number },
+  ) {}
 
   get id(): string {
-    return this.init.decoded.id;
+    return this.decoded.id;
   }
   get name(): string {
-    return this.init.decoded.name;
+    return this.decoded.name;
   }
   get retries(): number {
-    return this.init.decoded.retries;
+    return this.decoded.retries;
   }
   get args(): readonly unknown[] {
-    return this.init.decoded.args;
+    return this.decoded.args;
   }
   get kwargs(): Readonly<Record<string, unknown>> {
-    return this.init.decoded.kwargs;
-  }
-  get queue(): string {
-    return this.init.queue;
+    return this.decoded.kwargs;
   }
   get rootId(): string | null {
-    return this.init.decoded.rootId;
+    return this.decoded.rootId;
   }
   get parentId(): string | null {
-    return this.init.decoded.parentId;
+    return this.decoded.parentId;
   }
   get groupId(): string | null {
-    return this.init.decoded.groupId;
-  }
-  get hostname(): string {
-    return this.init.hostname;
-  }
-  get redelivered(): boolean {
-    return this.init.redelivered;
+    return this.decoded.groupId;
   }
 
   get signal(): AbortSignal {
@@ -107,8 +96,8 @@ export class TaskRuntime implements TaskContext {
   }
 
   private async store(state: string, meta: JsonObject): Promise<void> {
-    const { backend, decoded, expiresMs } = this.init;
+    const { backend, decoded } = this;
     if (!backend) return;
-    await backend.store(buildMeta({ taskId: decoded.id, parentId: decoded.parentId, groupId: decoded.groupId }, state, meta), { expiresMs });
+    await backend.store(buildMeta({ taskId: decoded.id, parentId: decoded.parentId, groupId: decoded.groupId }, state, meta), this.storeOptions);
   }
 }

@@ -92,6 +92,7 @@ export class Worker {
       backend,
       logger: this.logger,
       logsInfo: this.logger.isLevelEnabled?.('info') ?? true,
+      storeOptions: { expiresMs: this.app.config.resultExpiresMs },
       hostname: this.hostname,
       running: this.running,
       revoked: this.revoked,
