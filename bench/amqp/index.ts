@@ -100,12 +100,13 @@ export async function runAmqpBench(
     const prefix = `celeriac-bench-${process.pid}-`;
     toDelete.push(`${prefix}celery`);
     // Same prefetch as the raw consumer: the worker's default (4 per slot) is latency-bound.
-    const multiplier = Math.max(1, Math.round(prefetch / concurrency));
+    // The worker's prefetch is concurrency x (multiplier + 1), the running ones included.
+    const multiplier = Math.max(1, Math.round(prefetch / concurrency) - 1);
     const celeriac = await measureCeleriacWorker(url, prefix, tasks, concurrency, multiplier);
     toDelete.push(celeriac.replyQueue);
     row(`Celeriac: send ${tasks} tasks (sendMany, tasks/s)`, fmt(celeriac.sendPerSec));
     row(
-      `Celeriac worker -c ${concurrency} (prefetch ${concurrency * multiplier}): tasks/s`,
+      `Celeriac worker -c ${concurrency} (prefetch ${concurrency * (multiplier + 1)}): tasks/s`,
       fmt(celeriac.tasksPerSec),
       `${pct(celeriac.tasksPerSec, raw.consumePerSec)} of raw consume`,
     );
