@@ -114,6 +114,8 @@ export class Inbox {
       ack: settle(() => delivery.ack()),
       reject: settle((options: { requeue: boolean; reason?: string }) => delivery.reject(options)),
       defer: settle((deliverAt: number) => delivery.defer(deliverAt)),
+      // Only where the broker has it: the release test skips, with the reason, where not.
+      ...(delivery.release ? { release: () => delivery.release?.() } : {}),
     };
   }
 }
