@@ -4,6 +4,9 @@
  * that reconnect on their own, and waits for one to be ready within a bound.
  * Must never log or echo a password: every URL in a message goes through `redactUrl`.
  */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
 import { BrokerConnectionError, CeleriacError } from '../../errors.js';
 import { redactUrl } from '../../url.js';
@@ -24,7 +27,8 @@ export class InvalidRedisUrlError extends CeleriacError {
   constructor(url: string, problem: string) {
     super(
       `Invalid Redis URL "${redactUrl(url)}": ${problem}. ` +
-        'Use redis://[[user]:password@]host[:port][/db][?keyPrefix=...], rediss://... for TLS, ' +
+        'Use redis://[[user]:password@]host[:port][/db][?keyPrefix=...], ' +
+        'rediss://...[?ssl_ca_certs=/path/ca.pem&ssl_certfile=...&ssl_keyfile=...&ssl_cert_reqs=required] for TLS, ' +
         'or unix:///path/to/redis.sock[?db=N].',
     );
   }
@@ -54,10 +58,11 @@ export function parseRedisUrl(url: string): RedisUrlConfig {
     connection.port = parsed.port ? Number(parsed.port) : 6379;
     const dbPath = parsed.pathname.replace(/^\//, '');
     if (dbPath) connection.db = parseDb(url, dbPath);
-    if (scheme === 'rediss') connection.tls = { servername: connection.host };
+    if (scheme === 'rediss') connection.tls = tlsOptions(url, connection.host, params);
   } else {
     throw new InvalidRedisUrlError(url, `unknown scheme "${scheme}"`);
   }
+  if (!connection.tls) refuseTlsParams(url, params);
   if (parsed.username) connection.username = decodeURIComponent(parsed.username);
   if (parsed.password) connection.password = decodeURIComponent(parsed.password);
   const queryPassword = params.get('password');
@@ -70,6 +75,55 @@ export function parseRedisUrl(url: string): RedisUrlConfig {
     params,
     display: redactUrl(url),
   };
+}
+
+/**
+ * TLS settings from kombu's (and redis-py's) query parameter names, so a `rediss://` URL
+ * written for Celery works unchanged: `ssl_ca_certs` (a PEM file of CAs to trust instead of
+ * Node's bundled ones), `ssl_certfile` and `ssl_keyfile` (a client certificate, for Redis's
+ * `tls-auth-clients`), `ssl_cert_reqs` (`required`, `optional` or `none`, with or without
+ * Python's `CERT_` prefix). Files are read here, so a wrong path fails when the broker or
+ * backend is created, not at the first reconnect.
+ */
+function tlsOptions(url: string, host: string, params: URLSearchParams): ConnectionOptions {
+  // SNI carries host names only: Node warns (DEP0123) when given an IP address, and checks
+  // the certificate against the IP by itself.
+  const tls: ConnectionOptions = isIP(host) ? {} : { servername: host };
+  const reqs = params.get('ssl_cert_reqs');
+  if (reqs !== null) tls.rejectUnauthorized = verifiesCertificate(url, reqs);
+  const caFile = params.get('ssl_ca_certs');
+  if (caFile) tls.ca = readPem(url, 'ssl_ca_certs', caFile);
+  const certFile = params.get('ssl_certfile');
+  const keyFile = params.get('ssl_keyfile');
+  if (keyFile && !certFile) throw new InvalidRedisUrlError(url, 'ssl_keyfile needs ssl_certfile (the certificate it goes with)');
+  if (certFile) {
+    tls.cert = readPem(url, 'ssl_certfile', certFile);
+    // As in Python's ssl module, the key may sit in the certificate's own file.
+    tls.key = keyFile ? readPem(url, 'ssl_keyfile', keyFile) : tls.cert;
+  }
+  return tls;
+}
+
+/** Python's CERT_OPTIONAL checks a server's certificate just as CERT_REQUIRED does. */
+function verifiesCertificate(url: string, value: string): boolean {
+  const level = value.toLowerCase().replace(/^cert_/, '');
+  if (level === 'required' || level === 'optional') return true;
+  if (level === 'none') return false;
+  throw new InvalidRedisUrlError(url, `ssl_cert_reqs=${value} is not one of required, optional, none`);
+}
+
+function readPem(url: string, param: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new InvalidRedisUrlError(url, `${param}: cannot read "${file}" (${(error as Error).message})`);
+  }
+}
+
+/** TLS settings on a plain URL would be silently ignored: the user meant `rediss://`. */
+function refuseTlsParams(url: string, params: URLSearchParams): void {
+  const given = ['ssl_cert_reqs', 'ssl_ca_certs', 'ssl_certfile', 'ssl_keyfile'].filter((name) => params.has(name));
+  if (given.length) throw new InvalidRedisUrlError(url, `${given.join(', ')} only apply to rediss:// (TLS) URLs`);
 }
 
 function parseDb(url: string, text: string): number {

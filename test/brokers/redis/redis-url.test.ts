@@ -1,8 +1,11 @@
 /**
- * Redis URL forms: host, port, database, password (and user), TLS, unix sockets, the
- * `keyPrefix` and broker query options, and clear errors for what is not a Redis URL.
- * Pure parsing: no Redis needed.
+ * Redis URL forms: host, port, database, password (and user), TLS and kombu's ssl_*
+ * parameters, unix sockets, the `keyPrefix` and broker query options, and clear errors for
+ * what is not a Redis URL. Pure parsing: no Redis needed (TLS files are temporary ones).
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { InvalidRedisUrlError, parseRedisUrl } from '../../../src/brokers/redis/index.js';
 import { resolveBrokerSettings } from '../../../src/brokers/redis/options.js';
@@ -23,8 +26,40 @@ describe('parseRedisUrl', () => {
     expect(config.display).not.toContain('hunter2');
   });
 
-  it('turns on TLS for rediss://', () => {
+  it('turns on TLS for rediss://, naming the host for SNI only when it is a name, not an address', () => {
     expect(parseRedisUrl('rediss://secure.example:6380').connection.tls).toEqual({ servername: 'secure.example' });
+    expect(parseRedisUrl('rediss://127.0.0.1:6380').connection.tls).toEqual({});
+  });
+
+  it('reads kombu’s TLS parameters: the CA, a client certificate and key, and ssl_cert_reqs', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'celeriac-url-'));
+    try {
+      const pem = (name: string): string => {
+        writeFileSync(path.join(dir, name), `${name} contents`);
+        return encodeURIComponent(path.join(dir, name));
+      };
+      const tls = parseRedisUrl(
+        `rediss://h:6380/0?ssl_ca_certs=${pem('ca.pem')}&ssl_certfile=${pem('cert.pem')}&ssl_keyfile=${pem('key.pem')}&ssl_cert_reqs=required`,
+      ).connection.tls;
+      expect(tls?.ca).toEqual(Buffer.from('ca.pem contents'));
+      expect(tls?.cert).toEqual(Buffer.from('cert.pem contents'));
+      expect(tls?.key).toEqual(Buffer.from('key.pem contents'));
+      expect(tls?.rejectUnauthorized).toBe(true);
+      // Celery's URLs spell the level both ways; a certificate file may hold its key too.
+      const bundled = parseRedisUrl(`rediss://h?ssl_cert_reqs=CERT_NONE&ssl_certfile=${pem('both.pem')}`).connection.tls;
+      expect(bundled?.rejectUnauthorized).toBe(false);
+      expect(bundled?.key).toEqual(Buffer.from('both.pem contents'));
+      expect(parseRedisUrl('rediss://h?ssl_cert_reqs=CERT_OPTIONAL').connection.tls?.rejectUnauthorized).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses TLS parameters it cannot honour: an unreadable file, an unknown level, a plain redis:// URL', () => {
+    expect(() => parseRedisUrl('rediss://h?ssl_ca_certs=/nonexistent/ca.pem')).toThrow(/ssl_ca_certs: cannot read "\/nonexistent\/ca.pem"/);
+    expect(() => parseRedisUrl('rediss://h?ssl_cert_reqs=sometimes')).toThrow(/required, optional, none/);
+    expect(() => parseRedisUrl('rediss://h?ssl_keyfile=/k.pem')).toThrow(/ssl_keyfile needs ssl_certfile/);
+    expect(() => parseRedisUrl('redis://h?ssl_cert_reqs=required')).toThrow(/only apply to rediss:\/\//);
   });
 
   it('reads a unix socket path and its ?db=', () => {
