@@ -169,14 +169,23 @@ export function openConnection(
 /** Connects (once) and checks the server is new enough for the commands we use. */
 export async function connectChecked(client: Redis, config: RedisUrlConfig): Promise<void> {
   if (client.status === 'wait') {
+    // ioredis rejects connect() with a bare "Connection is closed."; the reason (refused,
+    // certificate not trusted...) only comes as an 'error' event, so keep the first one.
+    let reason: Error | undefined;
+    const remember = (error: Error): void => {
+      reason ??= error;
+    };
+    client.on('error', remember);
     try {
       await client.connect();
     } catch (error) {
+      const cause = reason ?? (error as Error);
       throw new BrokerConnectionError(
-        `Could not connect to Redis at ${config.display}: ${(error as Error).message}. ` +
-          'Check that Redis runs and the URL (host, port, password, db) is right.',
-        { cause: error },
+        `Could not connect to Redis at ${config.display}: ${cause.message}. ${connectHint(cause, config)}`,
+        { cause },
       );
+    } finally {
+      client.off('error', remember);
     }
   }
   await whenReady(client, 10_000, config.display);
@@ -191,6 +200,46 @@ export async function connectChecked(client: Redis, config: RedisUrlConfig): Pro
       );
     }
   }
+}
+
+/** Node's codes for a server certificate that no trusted CA signed. */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+]);
+
+/** What to check, by the way the connection failed: the usual TLS mistakes get their own. */
+function connectHint(error: Error, config: RedisUrlConfig): string {
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  if (UNTRUSTED_CERTIFICATE.has(code)) {
+    return (
+      "Redis's TLS certificate is not signed by a CA Node trusts: name the CA's PEM file with " +
+      '?ssl_ca_certs=/path/to/ca.pem (or NODE_EXTRA_CA_CERTS), or ?ssl_cert_reqs=none to skip the check.'
+    );
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return "Redis's TLS certificate does not name this host: connect by a name or address it lists.";
+  }
+  // Under TLS 1.3 the server checks a client's certificate after the handshake, so a
+  // refusal arrives as a reset rather than a certificate alert.
+  if (config.connection.tls && (code === 'ECONNRESET' || /CERTIFICATE_REQUIRED|UNKNOWN_CA|BAD_CERTIFICATE/.test(code))) {
+    return (
+      'Redis closed the TLS connection: if it requires client certificates (tls-auth-clients), ' +
+      'give one it trusts with ?ssl_certfile=/path/cert.pem&ssl_keyfile=/path/key.pem.'
+    );
+  }
+  // A TLS hello sent to a plain port is never answered in TLS: it times out or fails to parse.
+  if (config.connection.tls && (code === 'ETIMEDOUT' || code.startsWith('ERR_SSL_'))) {
+    return "No TLS handshake: check that the port is Redis's tls-port (a plain port needs redis://).";
+  }
+  if (!config.connection.tls && code === 'ECONNRESET') {
+    return 'Redis closed the connection at once: if that port serves TLS, use rediss://.';
+  }
+  return 'Check that Redis runs and the URL (host, port, password, db) is right.';
 }
 
 /**
