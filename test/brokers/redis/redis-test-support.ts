@@ -1,15 +1,16 @@
 /**
  * Helpers for the Redis tests: a raw client for inspecting keys, cleanup of one test's
  * key prefix (never FLUSHDB: the Redis on 6379 is shared), and a private redis-server on a
- * spare port that a test may stop and start.
+ * spare port (plain or TLS-only) that a test may stop and start.
  * Must never delete a key outside the prefix it is given.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { TestContext } from 'vitest';
 import { REDIS_URL } from '../../support/services.js';
 
 export { REDIS_URL };
@@ -47,46 +48,140 @@ export function sparePort(): Promise<number> {
 }
 
 /**
+ * Skips a test whose prerequisite (a program, a build option) is missing, saying which;
+ * under CI=true fails instead, as `requireService` does: there a missing prerequisite is
+ * a broken machine, not a reason to skip.
+ */
+export function requirePrerequisite(ctx: TestContext, reason: string | null): void {
+  if (reason === null) return;
+  if (process.env.CI === 'true') throw new Error(`CI=true and a prerequisite is missing: ${reason}`);
+  ctx.skip(reason);
+}
+
+/** Null when `command args...` runs and exits 0, else why not (e.g. not installed). */
+export function commandMissing(command: string, args: string[]): string | null {
+  const run = spawnSync(command, args, { stdio: 'ignore', timeout: 5000 });
+  if (run.error) return `${command} cannot be run: ${run.error.message}`;
+  return run.status === 0 ? null : `${command} ${args.join(' ')} exited with ${run.status}`;
+}
+
+/** PEM files for a TLS-only redis-server; the certificate must be signed by `caFile`. */
+export interface RedisTlsFiles {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+  /** `--tls-auth-clients yes`: clients must present a certificate signed by `caFile`. */
+  authClients?: boolean;
+}
+
+/** Thrown when redis-server exits before it answers, with what it printed. */
+export class RedisStartError extends Error {
+  constructor(
+    message: string,
+    readonly output: string,
+  ) {
+    super(`${message}\n${output}`);
+  }
+
+  /**
+   * A redis-server built without TLS does not know the tls-* directives at all (7.0); a
+   * later one built with TLS as a module says TLS is not available until it is loaded.
+   */
+  get lacksTls(): boolean {
+    return (/tls-port/.test(this.output) && /Bad directive/.test(this.output)) || /TLS.{0,40}not (supported|available|built)/i.test(this.output);
+  }
+}
+
+/** How much of redis-server's output is kept for a start failure's message. */
+const OUTPUT_TAIL = 4000;
+
+/**
  * A redis-server of the test's own: `--save '' --appendonly no`, in a temporary directory.
- * `stop()` shuts it down with SAVE (so a restart keeps the data, as a persistent Redis
- * would); `kill()` loses everything; `start()` brings it back on the same port.
+ * With `tls`, it listens on TLS only (`--port 0 --tls-port`), so every connection a test
+ * makes to it is proven to be TLS. `stop()` shuts it down with SAVE (so a restart keeps the
+ * data, as a persistent Redis would); `kill()` loses everything; `start()` brings it back
+ * on the same port.
  */
 export class PrivateRedis {
   private child: ChildProcess | undefined;
+  private output = '';
   readonly dir = mkdtempSync(path.join(os.tmpdir(), 'celeriac-redis-'));
 
   constructor(
     readonly port: number,
     /** Also listen on `<dir>/redis.sock`. */
     readonly unixSocket = false,
+    readonly tls?: RedisTlsFiles,
   ) {}
 
-  static async start(options: { unixSocket?: boolean } = {}): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await sparePort(), options.unixSocket);
-    await redis.start();
+  static async start(options: { unixSocket?: boolean; tls?: RedisTlsFiles } = {}): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await sparePort(), options.unixSocket, options.tls);
+    try {
+      await redis.start();
+    } catch (error) {
+      await redis.dispose();
+      throw error;
+    }
     return redis;
   }
 
+  /** The server's URL, without TLS parameters (the test adds those it is about). */
   get url(): string {
-    return `redis://127.0.0.1:${this.port}/0`;
+    return `${this.tls ? 'rediss' : 'redis'}://127.0.0.1:${this.port}/0`;
   }
 
   async start(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir];
-    if (this.unixSocket) args.push('--unixsocket', path.join(this.dir, 'redis.sock'), '--unixsocketperm', '700');
-    const child = spawn('redis-server', args, { stdio: 'ignore' });
+    const child = spawn('redis-server', this.args(), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
+    this.output = '';
+    const keep = (chunk: Buffer): void => {
+      this.output = (this.output + chunk.toString()).slice(-OUTPUT_TAIL);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    let failure: string | undefined;
+    child.once('error', (error) => (failure = `redis-server could not be started: ${error.message}`));
+    child.once('exit', (code, signal) => (failure ??= `redis-server exited (${signal ?? code}) before answering`));
     const deadline = Date.now() + 5000;
     for (;;) {
+      if (failure) throw new RedisStartError(failure, this.output);
       if (await answers(this.port)) return;
-      if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not start`);
+      if (Date.now() > deadline) throw new RedisStartError(`redis-server on port ${this.port} did not start`, this.output);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
 
+  private args(): string[] {
+    const args = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir];
+    if (this.tls) {
+      const { certFile, keyFile, caFile, authClients } = this.tls;
+      args.push('--port', '0', '--tls-port', String(this.port), '--tls-cert-file', certFile, '--tls-key-file', keyFile);
+      args.push('--tls-ca-cert-file', caFile, '--tls-auth-clients', authClients ? 'yes' : 'no');
+    } else {
+      args.push('--port', String(this.port));
+    }
+    if (this.unixSocket) args.push('--unixsocket', path.join(this.dir, 'redis.sock'), '--unixsocketperm', '700');
+    return args;
+  }
+
+  /**
+   * ioredis options that reach this server: over TLS, trusting its CA and presenting the
+   * server's own certificate (signed by that CA, so it passes `--tls-auth-clients yes`).
+   */
+  clientOptions(): RedisOptions {
+    if (!this.tls) return {};
+    const pem = (file: string): Buffer => readFileSync(file);
+    return { tls: { ca: pem(this.tls.caFile), cert: pem(this.tls.certFile), key: pem(this.tls.keyFile) } };
+  }
+
   /** SHUTDOWN SAVE: the data survives into the next start. */
   async stop(): Promise<void> {
-    const client = new Redis(this.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const client = new Redis(this.port, '127.0.0.1', {
+      ...this.clientOptions(),
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     await client.connect();
     await client.call('SHUTDOWN', 'SAVE').catch(() => undefined);
     client.disconnect();
