@@ -141,32 +141,42 @@ export class Celeriac {
     return new AsyncResult<TResult>(taskId, this);
   }
 
-  /** The broker, connected. Opened on first use. */
+  /**
+   * The broker, connected. Opened on first use; a failed first connect is not remembered
+   * (the next call tries again) and leaves no connection retrying behind it.
+   */
   broker(): Promise<Broker> {
-    this.brokerPromise ??= (async () => {
-      const broker =
+    this.brokerPromise ??= connectOrClose(
+      async () =>
         this.config.broker ??
-        (await createBroker(this.config.brokerUrl ?? '', { keyPrefix: this.config.keyPrefix, leaseMs: this.config.leaseMs }));
-      await broker.connect();
-      return broker;
-    })();
+        (await createBroker(this.config.brokerUrl ?? '', { keyPrefix: this.config.keyPrefix, leaseMs: this.config.leaseMs })),
+      this.config.broker === undefined,
+    ).catch((error: unknown) => {
+      this.brokerPromise = undefined;
+      throw error;
+    });
     return this.brokerPromise;
   }
 
-  /** The result backend, connected. Opened on first use. */
+  /** The result backend, connected. Opened on first use; a failed first connect is not remembered. */
   resultBackend(): Promise<ResultBackend> {
-    this.backendPromise ??= (async () => {
-      const { backend: given, backendUrl } = this.config;
-      if (!given && !backendUrl) throw new NoResultBackendError();
-      const backend =
-        given ??
-        (await createBackend(backendUrl ?? '', {
-          keyPrefix: this.config.keyPrefix,
-          resultExpiresMs: this.config.resultExpiresMs,
-        }));
-      await backend.connect();
-      return backend;
-    })();
+    this.backendPromise ??= connectOrClose(
+      async () => {
+        const { backend: given, backendUrl } = this.config;
+        if (!given && !backendUrl) throw new NoResultBackendError();
+        return (
+          given ??
+          (await createBackend(backendUrl ?? '', {
+            keyPrefix: this.config.keyPrefix,
+            resultExpiresMs: this.config.resultExpiresMs,
+          }))
+        );
+      },
+      this.config.backend === undefined,
+    ).catch((error: unknown) => {
+      this.backendPromise = undefined;
+      throw error;
+    });
     return this.backendPromise;
   }
 
@@ -188,4 +198,23 @@ export class Celeriac {
       defaultQueue: this.config.defaultQueue,
     });
   }
+}
+
+/**
+ * Opens and connects a broker or backend. When connecting fails, one this app created is
+ * closed, so its client does not go on reconnecting in the background; one the user
+ * passed in is left to the user.
+ */
+async function connectOrClose<T extends { connect(): Promise<void>; close(): Promise<void> }>(
+  open: () => Promise<T>,
+  created: boolean,
+): Promise<T> {
+  const opened = await open();
+  try {
+    await opened.connect();
+  } catch (error) {
+    if (created) await opened.close().catch(() => undefined);
+    throw error;
+  }
+  return opened;
 }
