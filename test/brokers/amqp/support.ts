@@ -27,6 +27,8 @@ export interface Admin {
   remove(names: { queues?: string[]; exchanges?: string[] }): Promise<void>;
   /** Takes every ready message of a queue (acking them). */
   drain(queue: string): Promise<Amqplib.GetMessage[]>;
+  /** Ready messages in a queue; 0 while it does not exist yet (the delay levels appear on first use). */
+  messageCount(queue: string): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -56,6 +58,14 @@ export async function openAdmin(): Promise<Admin> {
         const message = await channel.get(queue, { noAck: true });
         if (!message) return messages;
         messages.push(message);
+      }
+    },
+    async messageCount(queue) {
+      try {
+        return (await channel.checkQueue(queue)).messageCount;
+      } catch {
+        await fresh(); // a check of a missing queue closes the channel
+        return 0;
       }
     },
     async close() {
