@@ -43,7 +43,13 @@ export class RedisBroker implements Broker {
     const client = openConnection(config, 'broker', (error) => this.reportConnectionError(error), { autoPipelining: true });
     this.core = new RedisBrokerCore(client, config, settings, (error) => this.report(error));
     this.promoter = new DelayedPromoter(this.core);
-    this.publisher = new RedisPublisher(this.core, (due) => this.promoter.noteDue(due));
+    // A process that delays a message promotes the set too, while it runs: queues that
+    // only Celery workers consume then get their countdown messages without a Celeriac
+    // consumer anywhere (its timers never keep the process alive).
+    this.publisher = new RedisPublisher(this.core, (due) => {
+      if (!this.closed) this.promoter.start();
+      this.promoter.noteDue(due);
+    });
     this.settler = new DeliverySettler(this.core, (due) => this.promoter.noteDue(due));
     this.leases = new LeaseKeeper(this.core);
     this.admin = new QueueAdmin(this.core);

@@ -1,6 +1,6 @@
 /**
  * Moves delayed messages (`celeriac.delayed`) into their queue lists when due. Runs in every
- * process that consumes; each wakes at the earliest due time it knows of, or after
+ * process that consumes or has delayed a message itself; each wakes at the earliest due time it knows of, or after
  * `delayedPollMs` to learn of messages delayed by other processes. The move itself is one
  * Lua script, so concurrent promoters never push a message twice.
  * Must never hand a delayed message to a consumer directly: it goes through its list.

@@ -134,17 +134,34 @@ describe('Redis interop with Python Celery', () => {
       }
     });
 
-    it('lets a Celeriac process promote its delayed countdown for a Python worker (default delayMode)', async () => {
+    it('lets a Celeriac worker of another queue promote a countdown for a Python worker (default delayMode)', async () => {
       const pyWorker = await world.pythonWorker();
       // Any Celeriac consumer promotes due delayed messages, whatever queue it consumes.
       const promoter = await world.nodeWorker(['-Q', 'node-only']);
-      const now = app.signature<[], number>('py.now');
+      // A sender gone before the due time: only the worker can have promoted the message.
+      const sender = new Celeriac({ broker: world.brokerUrl, backend: world.backendUrl });
       const sentAt = Date.now() / 1000;
-      const result = await now.applyAsync([], { countdown: 2 });
+      const result = await sender.signature<[], number>('py.now').applyAsync([], { countdown: 2 });
+      await sender.close();
       expect(await raw.zcard('celeriac.delayed')).toBe(1);
-      expect(await result.get({ timeout: 30 })).toBeGreaterThanOrEqual(sentAt + 1.9);
+      expect(await app.asyncResult<number>(result.id).get({ timeout: 30 })).toBeGreaterThanOrEqual(sentAt + 1.9);
       await world.stopChild(promoter.child);
       await world.stopChild(pyWorker);
+    });
+
+    it('has the sending process promote its own countdown for a Python worker, with no Celeriac worker anywhere', async () => {
+      const pyWorker = await world.pythonWorker();
+      const sender = new Celeriac({ broker: world.brokerUrl, backend: world.backendUrl });
+      try {
+        const sentAt = Date.now() / 1000;
+        const result = await sender.signature<[], number>('py.now').applyAsync([], { countdown: 2 });
+        expect(await raw.zcard('celeriac.delayed')).toBe(1);
+        expect(await result.get({ timeout: 30 })).toBeGreaterThanOrEqual(sentAt + 1.9);
+        expect(await raw.zcard('celeriac.delayed')).toBe(0);
+      } finally {
+        await sender.close();
+        await world.stopChild(pyWorker);
+      }
     });
 
     it('has the Python worker discard a task Celeriac sent with a passed expiry', async () => {
