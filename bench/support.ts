@@ -2,7 +2,7 @@
  * Shared bench helpers: high-resolution wall clock comparable across processes,
  * percentiles, rate formatting, and spawning a worker process that reports completion.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -31,29 +31,40 @@ export function row(label: string, value: string, note = ''): void {
   process.stdout.write(`  ${label.padEnd(52)} ${value.padStart(14)}  ${note}\n`);
 }
 
+/** The command line of `celeriac worker` from the build (bench/worker-cli.mjs) on a bench app. */
+export function workerCommand(appModule: string, flags: string[]): string[] {
+  return [path.join(ROOT, 'bench/worker-cli.mjs'), '-A', appModule, 'worker', '-l', 'warning', ...flags];
+}
+
 /** Starts `celeriac worker` on the bench app; resolves once it is ready. */
-export function spawnWorker(
-  appModule: string,
-  env: Record<string, string>,
-  flags: string[],
-): Promise<{ child: ChildProcess; lines: AsyncIterable<string>; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bench/worker-cli.mjs'), '-A', appModule, 'worker', '-l', 'warning', ...flags], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+export function spawnWorker(appModule: string, env: Record<string, string>, flags: string[]): Promise<BenchChild> {
+  return startChild(workerCommand(appModule, flags), env);
+}
+
+export interface BenchChild {
+  lines: AsyncIterable<string>;
+  stop: () => Promise<void>;
+}
+
+/**
+ * Starts a benchmark child process, waits for its `bench-ready` line and gives its output
+ * lines. Must never leave a child running: `stop()` kills it and waits for its exit.
+ */
+export async function startChild(args: string[], env: Record<string, string>): Promise<BenchChild> {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   const queue: string[] = [];
   let wake: (() => void) | undefined;
   let buffer = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
+  child.stdout.on('data', (chunk: Buffer) => {
     buffer += chunk.toString();
     let newline: number;
     while ((newline = buffer.indexOf('\n')) >= 0) {
       queue.push(buffer.slice(0, newline));
       buffer = buffer.slice(newline + 1);
-      wake?.();
     }
+    wake?.();
   });
+  child.once('exit', () => wake?.());
   const lines: AsyncIterable<string> = {
     async *[Symbol.asyncIterator]() {
       for (;;) {
@@ -62,20 +73,20 @@ export function spawnWorker(
           yield line;
           continue;
         }
-        if (child.exitCode !== null) return;
+        if (child.exitCode !== null || child.signalCode !== null) return;
         await new Promise<void>((resolve) => (wake = resolve));
       }
     },
   };
   const stop = async () => {
-    if (child.exitCode !== null) return;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGKILL');
-    await new Promise((resolve) => child.once('exit', resolve));
+    await exited;
   };
-  return (async () => {
-    for await (const line of lines) if (line.startsWith('bench-ready')) break;
-    return { child, lines, stop };
-  })();
+  for await (const line of lines) if (line.startsWith('bench-ready')) return { lines, stop };
+  await stop();
+  throw new Error(`${args.join(' ')} exited before it was ready`);
 }
 
 export async function nextLine(lines: AsyncIterable<string>, prefix: string): Promise<string> {
