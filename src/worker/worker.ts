@@ -80,6 +80,11 @@ export class Worker {
     return this.active;
   }
 
+  /** How many ended tasks still have their outcome stored and their message settled. */
+  get settlingCount(): number {
+    return this.settling;
+  }
+
   /** Connects and starts consuming. Resolves once the consumer is ready. */
   async start(): Promise<void> {
     if (this.state !== 'idle') throw new Error(`Worker already ${this.state}.`);
@@ -236,8 +241,14 @@ export class Worker {
       // Settling failed (broker gone?): the lease expires and the message comes back.
       this.logger.error(`Could not settle a message from ${delivery.queue}: ${(error as Error).message}`);
     } finally {
-      if (slot.settling) this.settling--;
-      if (!slot.ended) slot.runEnded();
+      if (slot.ended) {
+        if (slot.settling) this.settling--;
+      } else {
+        // Settled without running (refused, deferred, or the run never ended): just free the slot.
+        slot.ended = true;
+        this.active--;
+        this.pump();
+      }
       if (--this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
   }
