@@ -11,7 +11,7 @@ import type { Task } from '../app/task.js';
 import { Retry, runWithContext } from '../app/task-context.js';
 import { decodeTaskMessage, type DecodedTaskMessage } from '../protocol/task-message.js';
 import { formatTraceback, serializeError } from '../protocol/result-meta.js';
-import type { JsonValue, ResultMeta, TaskState } from '../protocol/types.js';
+import type { JsonValue, ResultMeta } from '../protocol/types.js';
 import {
   ArgumentValidationError,
   SoftTimeLimitExceededError,
@@ -19,7 +19,7 @@ import {
   TimeLimitExceededError,
   WorkerShutdownError,
 } from '../errors.js';
-import { buildMeta, buildMetaFor, celeryError, type MetaBase } from './result-states.js';
+import { celeryError, metaFor } from './result-states.js';
 import { backoffSeconds } from './backoff.js';
 import { TaskRuntime } from './task-runtime.js';
 import type { Logger } from './logger.js';
@@ -117,21 +117,21 @@ async function refuseMalformed(delivery: Delivery, deps: ExecutorDeps, reason: s
 
 async function refuseUnknown(delivery: Delivery, decoded: DecodedTaskMessage, deps: ExecutorDeps): Promise<Admission> {
   const reason = `unknown task "${decoded.name}" (registered: ${deps.app.taskNames().join(', ') || 'none'})`;
-  await storeQuietly(deps, buildMeta(baseOf(decoded), 'FAILURE', celeryError('NotRegistered', decoded.name)));
+  await storeQuietly(deps, metaFor(decoded, 'FAILURE', celeryError('NotRegistered', decoded.name)));
   await delivery.reject({ requeue: false, reason });
   deps.logger.error({ id: decoded.id, queue: delivery.queue }, `Rejected task ${decoded.id}: ${reason}`);
   return SETTLED;
 }
 
 async function discardExpired(delivery: Delivery, decoded: DecodedTaskMessage, expires: Date, deps: ExecutorDeps): Promise<Admission> {
-  await storeQuietly(deps, buildMeta(baseOf(decoded), 'REVOKED', celeryError('TaskRevokedError', 'expired')));
+  await storeQuietly(deps, metaFor(decoded, 'REVOKED', celeryError('TaskRevokedError', 'expired')));
   await delivery.ack();
   deps.logger.info({ id: decoded.id }, `Discarded task ${decoded.name}[${decoded.id}]: expired at ${expires.toISOString()}`);
   return SETTLED;
 }
 
 async function discardRevoked(delivery: Delivery, decoded: DecodedTaskMessage, deps: ExecutorDeps): Promise<Admission> {
-  await storeQuietly(deps, buildMeta(baseOf(decoded), 'REVOKED', celeryError('TaskRevokedError', 'revoked')));
+  await storeQuietly(deps, metaFor(decoded, 'REVOKED', celeryError('TaskRevokedError', 'revoked')));
   await delivery.ack();
   deps.logger.info({ id: decoded.id }, `Discarded revoked task ${decoded.name}[${decoded.id}]`);
   return SETTLED;
@@ -145,7 +145,7 @@ async function deferUntilDue(delivery: Delivery, decoded: DecodedTaskMessage, et
 }
 
 async function refuseArgs(delivery: Delivery, decoded: DecodedTaskMessage, error: Error, deps: ExecutorDeps): Promise<Admission> {
-  await storeQuietly(deps, buildMeta(baseOf(decoded), 'FAILURE', serializeError(error), stackOf(error)));
+  await storeQuietly(deps, metaFor(decoded, 'FAILURE', serializeError(error), stackOf(error)));
   await delivery.reject({ requeue: false, reason: error.message });
   deps.logger.error({ id: decoded.id }, `Rejected task ${decoded.name}[${decoded.id}]: ${error.message}`);
   return SETTLED;
@@ -174,7 +174,7 @@ export async function execute(
   let hardTimer: NodeJS.Timeout | undefined;
   try {
     if (options.trackStarted ?? deps.app.config.trackStarted) {
-      await deps.backend?.store(metaOf(decoded, 'STARTED', { pid: process.pid, hostname: deps.hostname }), storeOptions);
+      await deps.backend?.store(metaFor(decoded, 'STARTED', { pid: process.pid, hostname: deps.hostname }), storeOptions);
     }
     const softLimit = decoded.softTimeLimit ?? options.softTimeLimit;
     if (softLimit) softTimer = setTimeout(abortSoftly, softLimit * 1000, runtime, softLimit);
@@ -190,7 +190,7 @@ export async function execute(
       result = await run;
     }
     slot.runEnded();
-    if (!ignoreResult) await deps.backend?.store(metaOf(decoded, 'SUCCESS', (result ?? null) as JsonValue), storeOptions);
+    if (!ignoreResult) await deps.backend?.store(metaFor(decoded, 'SUCCESS', (result ?? null) as JsonValue), storeOptions);
     await delivery.ack();
     if (deps.logsInfo) deps.logger.info({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] succeeded in ${Date.now() - runtime.startedAt} ms`);
   } catch (error) {
@@ -246,14 +246,6 @@ export interface RunEndHook {
 
 const NO_HOOK: RunEndHook = { runEnded: () => undefined };
 
-function baseOf(decoded: DecodedTaskMessage): MetaBase {
-  return { taskId: decoded.id, parentId: decoded.parentId, groupId: decoded.groupId };
-}
-
-/** A meta for this task's state, built straight from the message. */
-function metaOf(decoded: DecodedTaskMessage, status: TaskState, result: JsonValue): ResultMeta {
-  return buildMetaFor(decoded.id, decoded.parentId, decoded.groupId, status, result, null);
-}
 
 async function settleFailure(
   delivery: Delivery,
@@ -264,8 +256,6 @@ async function settleFailure(
 ): Promise<void> {
   const { app, logger } = deps;
   const options = task.options;
-  const base = baseOf(decoded);
-  const expiresMs = app.config.resultExpiresMs;
   const explicit = error instanceof Retry ? error : undefined;
   const cause = explicit ? explicit.options.error : error;
   const wantsRetry = !(error instanceof TaskRevokedError) && (explicit !== undefined || matchesAutoretry(error, task));
@@ -296,7 +286,7 @@ async function settleFailure(
       ignoreResult: decoded.ignoreResult,
     }, options);
     const reason = cause ?? new Error('Retry requested');
-    await deps.backend?.store(buildMeta(base, 'RETRY', serializeError(reason), stackOf(reason)), { expiresMs });
+    await deps.backend?.store(metaFor(decoded, 'RETRY', serializeError(reason), stackOf(reason)), deps.storeOptions);
     await delivery.ack();
     logger.warn(
       { id: decoded.id },
@@ -306,7 +296,7 @@ async function settleFailure(
   }
   const failure = explicit ? (cause ?? new Error(`Max retries (${maxRetries}) exceeded`)) : error;
   const state = failure instanceof TaskRevokedError ? 'REVOKED' : 'FAILURE';
-  await deps.backend?.store(buildMeta(base, state, serializeError(failure), stackOf(failure)), { expiresMs });
+  await deps.backend?.store(metaFor(decoded, state, serializeError(failure), stackOf(failure)), deps.storeOptions);
   await delivery.ack();
   logger.error({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] raised ${nameOf(failure)}: ${messageOf(failure)}`);
 }
@@ -367,7 +357,7 @@ function matchesAutoretry(error: unknown, task: Task<unknown[], unknown>): boole
 /** Stores a meta where a failure to store must not stop the rejection that follows. */
 async function storeQuietly(deps: ExecutorDeps, meta: ResultMeta): Promise<void> {
   try {
-    await deps.backend?.store(meta, { expiresMs: deps.app.config.resultExpiresMs });
+    await deps.backend?.store(meta, deps.storeOptions);
   } catch (error) {
     deps.logger.warn({ id: meta.task_id }, `Could not store state ${meta.status}: ${(error as Error).message}`);
   }

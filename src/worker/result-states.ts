@@ -34,19 +34,17 @@ export function buildMeta(
   result: JsonValue,
   traceback: string | null = null,
 ): ResultMeta {
-  const meta = buildMetaFor(base.taskId, base.parentId, base.groupId, status, result, traceback);
+  const meta = metaFor({ id: base.taskId, parentId: base.parentId, groupId: base.groupId }, status, result, traceback);
   if (base.now) meta.date_done = celeryDate(base.now);
   return meta;
 }
 
-/** As buildMeta, from the ids themselves, dated now: the worker's per-task path. */
-export function buildMetaFor(
-  taskId: string,
-  parentId: string | null | undefined,
-  groupId: string | null | undefined,
+/** A task's meta in a state, dated now, from its ids (a decoded message has them): the worker's per-task path. */
+export function metaFor(
+  task: { id: string; parentId?: string | null; groupId?: string | null },
   status: TaskState,
   result: JsonValue,
-  traceback: string | null,
+  traceback: string | null = null,
 ): ResultMeta {
   const meta: ResultMeta = {
     status,
@@ -54,10 +52,10 @@ export function buildMetaFor(
     traceback,
     children: [],
     date_done: celeryDateOf(Date.now()),
-    task_id: taskId,
+    task_id: task.id,
   };
-  if (groupId) meta.group_id = groupId;
-  if (parentId) meta.parent_id = parentId;
+  if (task.groupId) meta.group_id = task.groupId;
+  if (task.parentId) meta.parent_id = task.parentId;
   return meta;
 }
 

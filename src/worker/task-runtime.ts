@@ -10,7 +10,7 @@ import type { ResultBackend } from '../backends/backend.js';
 import type { DecodedTaskMessage } from '../protocol/task-message.js';
 import type { JsonObject, JsonValue } from '../protocol/types.js';
 import { Retry, type Progress, type RetryOptions, type TaskContext } from '../app/task-context.js';
-import { buildMeta } from './result-states.js';
+import { metaFor } from './result-states.js';
 
 /** A task run in progress: its context, and the handle the worker aborts it by. */
 export class TaskRuntime implements TaskContext {
@@ -98,6 +98,6 @@ export class TaskRuntime implements TaskContext {
   private async store(state: string, meta: JsonObject): Promise<void> {
     const { backend, decoded } = this;
     if (!backend) return;
-    await backend.store(buildMeta({ taskId: decoded.id, parentId: decoded.parentId, groupId: decoded.groupId }, state, meta), this.storeOptions);
+    await backend.store(metaFor(decoded, state, meta), this.storeOptions);
   }
 }

@@ -44,9 +44,8 @@ export class Revocations {
   }
 
   async revoked(taskIds: string[]): Promise<Set<string>> {
+    if (this.mirror) return new Set(taskIds.filter((id) => this.isRevokedLocally(id)));
     const now = Date.now();
-    const mirror = this.mirror;
-    if (mirror) return new Set(taskIds.filter((id) => (mirror.get(id) ?? 0) > now));
     const scores = await this.client.zmscore(this.keys.revoked, ...taskIds);
     return new Set(taskIds.filter((_, i) => scores[i] !== null && Number(scores[i]) > now));
   }

@@ -74,8 +74,12 @@ export class Revocations {
   }
 
   revoked(taskIds: string[]): Set<string> {
-    const now = Date.now();
-    return new Set(taskIds.filter((id) => (this.known.get(id)?.until ?? 0) > now));
+    return new Set(taskIds.filter((id) => this.isRevoked(id)));
+  }
+
+  /** One id, without building a set: workers ask before every task. */
+  isRevoked(taskId: string): boolean {
+    return (this.known.get(taskId)?.until ?? 0) > Date.now();
   }
 
   async onRevoke(listener: Listener): Promise<() => Promise<void>> {

@@ -158,7 +158,7 @@ export class RpcBackend implements ResultBackend {
 
   /** Revokes reach this backend only as broadcasts it keeps in memory: always known once connected. */
   isRevokedLocally(taskId: string): boolean | undefined {
-    return this.revocations?.revoked([taskId]).has(taskId);
+    return this.revocations?.isRevoked(taskId);
   }
 
   async onRevoke(listener: (taskId: string, terminate: boolean) => void): Promise<Unsubscribe> {
