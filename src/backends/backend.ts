@@ -4,8 +4,8 @@
  * decides what a state means.
  */
 import type { ResultMeta } from '../protocol/types.js';
-import type { BeatStore } from '../beat/beat-store.js';
-import type { WorkerRegistry } from '../worker/worker-registry.js';
+import type { BeatStore } from './beat-store.js';
+import type { WorkerRegistry } from './worker-registry.js';
 
 export type Unsubscribe = () => Promise<void>;
 

@@ -22,7 +22,7 @@ import {
 import { celeryError, metaFor } from './result-states.js';
 import { backoffSeconds } from './backoff.js';
 import { TaskRuntime } from './task-runtime.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../logger.js';
 import type { StandardSchemaResult } from '../app/standard-schema.js';
 
 /** A task run that has not settled yet, as the worker tracks it. */

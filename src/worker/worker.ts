@@ -10,8 +10,8 @@ import type { ResultBackend, Unsubscribe } from '../backends/backend.js';
 import type { Celeriac } from '../app/celeriac.js';
 import { TaskRevokedError, WorkerShutdownError } from '../errors.js';
 import { admit, execute, type ExecutorDeps, type RunningTask } from './execute.js';
-import { createLineLogger, type Logger } from './logger.js';
-import type { WorkerRegistry } from './worker-registry.js';
+import { createLineLogger, type Logger } from '../logger.js';
+import type { WorkerRegistry } from '../backends/worker-registry.js';
 import { VERSION } from '../version.js';
 
 /** How often a worker tells the registry it is alive, and how long that lasts (Celery: 2 s). */
