@@ -224,7 +224,7 @@ export class Worker {
     if (this.settling < this.prefetch) {
       settling = true;
       this.settling++;
-      delivery.release?.();
+      delivery.release();
     }
     this.pump();
     return settling;
