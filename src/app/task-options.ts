@@ -7,7 +7,7 @@ import type { StandardSchemaV1 } from './standard-schema.js';
 /** An error class, or a predicate, that decides whether a failure is retried automatically. */
 export type RetryMatcher = (new (...args: never[]) => Error) | ((error: unknown) => boolean);
 
-export interface TaskOptions<TArgs extends unknown[] = unknown[]> {
+export interface TaskOptions<TArgs extends unknown[] = unknown[], TResult = unknown> {
   /** Queue this task is sent to unless a call says otherwise. @default the app's defaultQueue */
   queue?: string;
   /** Retries allowed, for automatic and explicit retries. @default 3 */
@@ -47,8 +47,20 @@ export interface TaskOptions<TArgs extends unknown[] = unknown[]> {
    * (`kwargs`) are placed in the right positions. Without it, kwargs are refused.
    */
   params?: string[];
-  /** Validates the positional arguments (any Standard Schema library: zod, valibot). */
+  /**
+   * Validates the positional arguments before the task runs (any Standard Schema library:
+   * zod, valibot). Arguments that fail are refused: FAILURE with ArgumentValidationError,
+   * the message dead-lettered, the task never run. The schema's output is what the task gets.
+   * @example argsSchema: z.tuple([z.string().email(), z.number().int()])
+   */
   argsSchema?: StandardSchemaV1<unknown, TArgs>;
+  /**
+   * Validates the task's return value before it is stored. A value that fails is not
+   * stored: the task ends in FAILURE with ResultValidationError. The schema's output is
+   * what is stored.
+   * @example resultSchema: z.object({ chargeId: z.string() })
+   */
+  resultSchema?: StandardSchemaV1<unknown, TResult>;
 }
 
 export interface ApplyOptions {
