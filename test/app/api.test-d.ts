@@ -32,14 +32,19 @@ describe('app.periodic', () => {
     });
     app.periodic('sum', { task: add, schedule: every('5m'), args: [1, 2] });
     app.periodic('tick', { task: tick, schedule: every('1m') });
-    app.periodic('by-name', { task: 'any.task', schedule: every('1m'), args: [1, 'x', { any: true }] });
+    app.periodic('by-name', {
+      task: 'any.task',
+      schedule: every('1m'),
+      args: [1, 'x', { any: true }],
+    });
   });
 
   it('refuses arguments that do not match the task', () => {
     // @ts-expect-error a number is not the shop's name
     app.periodic('wrong-type', { task: emailDailyReport, schedule: every('1h'), args: [42] });
+    const tooMany = ['main-street', 'extra'] as [string, string];
     // @ts-expect-error one argument too many
-    app.periodic('too-many', { task: emailDailyReport, schedule: every('1h'), args: ['main-street', 'extra'] });
+    app.periodic('too-many', { task: emailDailyReport, schedule: every('1h'), args: tooMany });
     // @ts-expect-error a missing argument
     app.periodic('too-few', { task: add, schedule: every('1h'), args: [1] });
     // @ts-expect-error arguments left out

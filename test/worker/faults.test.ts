@@ -51,16 +51,24 @@ async function setUp(ctx: TestContext, broker: 'sqlite' | 'redis'): Promise<Setu
   return {
     client,
     env,
-    runs: () => (existsSync(runLog) ? readFileSync(runLog, 'utf8').split('\n').filter(Boolean) : []),
+    runs: () =>
+      existsSync(runLog) ? readFileSync(runLog, 'utf8').split('\n').filter(Boolean) : [],
     deadLetters: async () => {
-      const held = (await client.broker()) as unknown as { deadLetters(queue: string): Promise<unknown[]> };
+      const held = (await client.broker()) as unknown as {
+        deadLetters(queue: string): Promise<unknown[]>;
+      };
       return held.deadLetters('celery');
     },
   };
 }
 
 /** A task message for `task` whose body is replaced by `body` (headers still name the task and id). */
-function withBody(task: string, id: string, body: string, contentType = 'application/json'): TransportMessage {
+function withBody(
+  task: string,
+  id: string,
+  body: string,
+  contentType = 'application/json',
+): TransportMessage {
   const message = encodeTaskMessage({ task, id, args: [], kwargs: {}, origin: 'test' });
   return { ...message, body: Buffer.from(body), contentType };
 }
@@ -75,7 +83,9 @@ describe.each(['sqlite', 'redis'] as const)('worker faults on %s', (broker) => {
     const error = await result.get({ timeout: 20 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RemoteTaskError);
     expect(error).toMatchObject({ name: 'RetryNotSentError' });
-    expect((error as Error).message).toMatch(/asked to be retried, but the retry could not be sent: Cannot write JSON nested deeper/);
+    expect((error as Error).message).toMatch(
+      /asked to be retried, but the retry could not be sent: Cannot write JSON nested deeper/,
+    );
     await sleep(500); // a requeue loop would have run it hundreds of times by now
     expect(runs()).toEqual([`run ${result.id}`]);
     expect(await result.state()).toBe('FAILURE');
@@ -88,7 +98,9 @@ describe.each(['sqlite', 'redis'] as const)('worker faults on %s', (broker) => {
     await startWorker(APP, env, ['-c', '2']);
     const deep = `${'['.repeat(MAX_JSON_DEPTH)}0${']'.repeat(MAX_JSON_DEPTH)}`;
     const broker_ = await client.broker();
-    await broker_.publish(withBody('faults.flaky', 'deep-1', `[[${deep}], {}, ${EMBED}]`), { queue: 'celery' });
+    await broker_.publish(withBody('faults.flaky', 'deep-1', `[[${deep}], {}, ${EMBED}]`), {
+      queue: 'celery',
+    });
     await expect(client.asyncResult('deep-1').get({ timeout: 20 })).rejects.toMatchObject({
       name: 'MalformedMessageError',
       message: expect.stringMatching(/nested too deeply/) as unknown,
@@ -105,19 +117,35 @@ describe.each(['sqlite', 'redis'] as const)('worker faults on %s', (broker) => {
     const queue = { queue: 'celery' };
     const held = await client.broker();
     await held.publish(withBody('faults.add', 'not-json-1', '{not json'), queue);
-    await held.publish(withBody('faults.add', 'pickle-1', '\x80\x04K\x01.', 'application/x-python-serialize'), queue);
+    await held.publish(
+      withBody('faults.add', 'pickle-1', '\x80\x04K\x01.', 'application/x-python-serialize'),
+      queue,
+    );
     const unknown = await client.sendTask('no.such.task', [1]);
     const badKwargs = await client.sendTask('faults.add', [1], { kwargs: { c: 2 } });
 
-    const failure = (id: string) => client.asyncResult(id).get({ timeout: 20 }).catch((e: unknown) => e);
-    expect(await failure('not-json-1')).toMatchObject({ name: 'MalformedMessageError', message: expect.stringMatching(/not valid JSON/) as unknown });
-    expect(await failure('pickle-1')).toMatchObject({ name: 'UnsupportedContentTypeError', message: expect.stringMatching(/pickle/) as unknown });
+    const failure = (id: string) =>
+      client
+        .asyncResult(id)
+        .get({ timeout: 20 })
+        .catch((e: unknown) => e);
+    expect(await failure('not-json-1')).toMatchObject({
+      name: 'MalformedMessageError',
+      message: expect.stringMatching(/not valid JSON/) as unknown,
+    });
+    expect(await failure('pickle-1')).toMatchObject({
+      name: 'UnsupportedContentTypeError',
+      message: expect.stringMatching(/pickle/) as unknown,
+    });
     const notRegistered = await failure(unknown.id);
     expect(notRegistered).toBeInstanceOf(TaskNotRegisteredError);
     expect(notRegistered).toMatchObject({ taskName: 'no.such.task' });
     const invalid = await failure(badKwargs.id);
     expect(invalid).toBeInstanceOf(RemoteTaskError);
-    expect(invalid).toMatchObject({ name: 'TypeError', message: 'got an unexpected keyword argument "c"' });
+    expect(invalid).toMatchObject({
+      name: 'TypeError',
+      message: 'got an unexpected keyword argument "c"',
+    });
     await expect.poll(deadLetters, { timeout: 5000 }).toHaveLength(4);
     expect(worker.child.exitCode).toBeNull();
   });
@@ -130,32 +158,59 @@ describe.each(['sqlite', 'redis'] as const)('worker faults on %s', (broker) => {
     const failed = await client.sendTask('faults.fail', [`card declined\n${forged}\r\u001b[2K`]);
     const flaky = await client.sendTask('faults.flaky', [null]);
     const added = await client.sendTask('faults.add', [2, 3]);
-    await Promise.all([evil, failed, flaky].map((r) => r.get({ timeout: 20 }).catch(() => undefined)));
+    await Promise.all(
+      [evil, failed, flaky].map((r) => r.get({ timeout: 20 }).catch(() => undefined)),
+    );
     expect(await added.get({ timeout: 20 })).toBe(5);
     await worker.waitFor(/raised NetworkError/);
     const lines = worker.output().split('\n');
     expect(lines.filter((line) => line.startsWith('[2026-01-01'))).toEqual([]);
     expect(worker.output()).not.toContain('\u001b');
     expect(lines.some((line) => line.includes(`unknown task "evil\\n${forged}"`))).toBe(true);
-    expect(lines.some((line) => line.includes(`raised TypeError: card declined\\n${forged}\\r\\u001b[2K`))).toBe(true);
+    expect(
+      lines.some((line) =>
+        line.includes(`raised TypeError: card declined\\n${forged}\\r\\u001b[2K`),
+      ),
+    ).toBe(true);
     // The class the task threw, though its `name` is "Error"; retries name it too.
-    expect(lines.some((line) => line.includes(`WARN/worker] Task faults.flaky[${flaky.id}] retry 1/3 in 0.05 s: NetworkError: payment gateway unreachable`))).toBe(true);
-    expect(lines.some((line) => line.includes(`ERROR/worker] Task faults.flaky[${flaky.id}] raised NetworkError: payment gateway unreachable`))).toBe(true);
-    expect(lines.some((line) => line.includes(`INFO/worker] Task faults.add[${added.id}] started`))).toBe(true);
+    expect(
+      lines.some((line) =>
+        line.includes(
+          `WARN/worker] Task faults.flaky[${flaky.id}] retry 1/3 in 0.05 s: NetworkError: payment gateway unreachable`,
+        ),
+      ),
+    ).toBe(true);
+    expect(
+      lines.some((line) =>
+        line.includes(
+          `ERROR/worker] Task faults.flaky[${flaky.id}] raised NetworkError: payment gateway unreachable`,
+        ),
+      ),
+    ).toBe(true);
+    expect(
+      lines.some((line) => line.includes(`INFO/worker] Task faults.add[${added.id}] started`)),
+    ).toBe(true);
   });
 
   it('gives back a task that ignores its signal at a forced shutdown; another worker runs it, logging the redelivery', async (ctx) => {
     const { client, env, runs } = await setUp(ctx, broker);
     const first = await startWorker(APP, env, ['-c', '1', '--shutdown-timeout', '0.3']);
-    const result = await client.sendTask<{ pid: number; redelivered: boolean }>('faults.stubborn', [4000]);
-    await expect.poll(() => runs().some((line) => line.startsWith('start')), { timeout: 10_000 }).toBe(true);
+    const result = await client.sendTask<{ pid: number; redelivered: boolean }>(
+      'faults.stubborn',
+      [4000],
+    );
+    await expect
+      .poll(() => runs().some((line) => line.startsWith('start')), { timeout: 10_000 })
+      .toBe(true);
     first.child.kill('SIGTERM'); // warm: waits 0.3 s, then gives the running task back
     await first.exited;
     expect(first.output()).toMatch(/did not stop when aborted, given back to the queue/);
     const second = await startWorker(APP, env, ['-c', '1']);
     const value = await result.get({ timeout: 20 });
     expect(value).toEqual({ pid: second.child.pid, redelivered: true });
-    expect(second.output()).toContain(`Task faults.stubborn[${result.id}] started again: redelivered`);
+    expect(second.output()).toContain(
+      `Task faults.stubborn[${result.id}] started again: redelivered`,
+    );
   });
 
   it('stops waiting for a task at its hard time limit, frees the slot, and ignores what the task does later', async (ctx) => {
@@ -166,7 +221,9 @@ describe.each(['sqlite', 'redis'] as const)('worker faults on %s', (broker) => {
     await expect(limited.get({ timeout: 20 })).rejects.toMatchObject({ name: 'TimeLimitExceeded' });
     expect(await next.get({ timeout: 20 })).toBe(2);
     // The one slot ran the next task while the abandoned one still slept.
-    await expect.poll(() => runs().some((line) => line.startsWith('late')), { timeout: 10_000 }).toBe(true);
+    await expect
+      .poll(() => runs().some((line) => line.startsWith('late')), { timeout: 10_000 })
+      .toBe(true);
     const order = runs().map((line) => line.split(' ')[0]);
     expect(order.indexOf('add')).toBeLessThan(order.indexOf('late'));
     await sleep(300); // its late progress update, had it been stored, would be there now

@@ -9,7 +9,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { Celeriac, currentTask, RemoteTaskError, TaskNotRegisteredError, type CeleriacOptions } from '../../src/index.js';
+import {
+  Celeriac,
+  currentTask,
+  RemoteTaskError,
+  TaskNotRegisteredError,
+  type CeleriacOptions,
+} from '../../src/index.js';
 import { Worker } from '../../src/worker/worker.js';
 import type { Logger } from '../../src/logger.js';
 import { backoffSeconds } from '../../src/worker/backoff.js';
@@ -36,22 +42,34 @@ function setUp(options: CeleriacOptions = {}, concurrency = 4) {
   return { app, worker, lines };
 }
 
-const failureOf = (promise: Promise<unknown>) => promise.then(() => undefined, (error: unknown) => error);
+const failureOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
 
 describe('argsSchema and resultSchema (zod)', () => {
   it('runs the task with the schema’s output and refuses arguments that fail it, without running', async () => {
     const { app, worker } = setUp();
     const seen: unknown[][] = [];
-    const invite = app.task('schema.invite', (email: string, seats: number) => {
-      seen.push([email, seats]);
-      return `${email}:${seats}`;
-    }, { argsSchema: z.tuple([z.string().email(), z.coerce.number().int().min(1)]) });
+    const invite = app.task(
+      'schema.invite',
+      (email: string, seats: number) => {
+        seen.push([email, seats]);
+        return `${email}:${seats}`;
+      },
+      { argsSchema: z.tuple([z.string().email(), z.coerce.number().int().min(1)]) },
+    );
     await worker.start();
-    expect(await (await app.sendTask('schema.invite', ['ann@example.com', '3'])).get({ timeout: 10 })).toBe('ann@example.com:3');
+    expect(
+      await (await app.sendTask('schema.invite', ['ann@example.com', '3'])).get({ timeout: 10 }),
+    ).toBe('ann@example.com:3');
     const refused = await failureOf((await invite.delay('not-an-email', 0)).get({ timeout: 10 }));
     expect(refused).toBeInstanceOf(RemoteTaskError);
     expect(refused).toMatchObject({ name: 'ArgumentValidationError' });
-    expect((refused as Error).message).toMatch(/^Arguments of "schema.invite" failed validation: 0: .*; 1: /);
+    expect((refused as Error).message).toMatch(
+      /^Arguments of "schema.invite" failed validation: 0: .*; 1: /,
+    );
     expect(seen).toEqual([['ann@example.com', 3]]);
   });
 
@@ -59,24 +77,39 @@ describe('argsSchema and resultSchema (zod)', () => {
     const { app, worker } = setUp();
     const taken = new Set(['bob']);
     app.task('schema.signup', (name: string) => name.toUpperCase(), {
-      argsSchema: z.tuple([z.string().refine(async (name) => !taken.has(name), 'name taken')]),
+      argsSchema: z.tuple([
+        z.string().refine((name) => Promise.resolve(!taken.has(name)), 'name taken'),
+      ]),
     });
     await worker.start();
     expect(await (await app.sendTask('schema.signup', ['eve'])).get({ timeout: 10 })).toBe('EVE');
-    await expect((await app.sendTask('schema.signup', ['bob'])).get({ timeout: 10 })).rejects.toThrow(/0: name taken/);
+    await expect(
+      (await app.sendTask('schema.signup', ['bob'])).get({ timeout: 10 }),
+    ).rejects.toThrow(/0: name taken/);
   });
 
   it('stores the result schema’s output, and fails a result that does not match instead of storing it', async () => {
     const { app, worker } = setUp();
-    const charge = app.task('schema.charge', (cents: number) => ({ chargeId: cents > 0 ? `ch_${cents}` : (null as unknown as string) }), {
-      resultSchema: z.object({ chargeId: z.string() }).transform((value) => ({ ...value, checked: true })),
-    });
+    const charge = app.task(
+      'schema.charge',
+      (cents: number) => ({ chargeId: cents > 0 ? `ch_${cents}` : (null as unknown as string) }),
+      {
+        resultSchema: z
+          .object({ chargeId: z.string() })
+          .transform((value) => ({ ...value, checked: true })),
+      },
+    );
     await worker.start();
-    expect(await (await charge.delay(250)).get({ timeout: 10 })).toEqual({ chargeId: 'ch_250', checked: true });
+    expect(await (await charge.delay(250)).get({ timeout: 10 })).toEqual({
+      chargeId: 'ch_250',
+      checked: true,
+    });
     const bad = await charge.delay(0);
     await expect(bad.get({ timeout: 10 })).rejects.toMatchObject({
       name: 'ResultValidationError',
-      message: expect.stringMatching(/The result of "schema.charge" failed validation, so it was not stored: chargeId: /) as unknown,
+      message: expect.stringMatching(
+        /The result of "schema.charge" failed validation, so it was not stored: chargeId: /,
+      ) as unknown,
     });
     expect(await bad.state()).toBe('FAILURE');
   });
@@ -96,31 +129,58 @@ describe('retries', () => {
     });
     app.task('retry.context', () => {
       viaContext++;
-      currentTask().retry({ countdown: 0.05, maxRetries: 2, error: new CardError('card declined') });
+      currentTask().retry({
+        countdown: 0.05,
+        maxRetries: 2,
+        error: new CardError('card declined'),
+      });
     });
     await worker.start();
     expect(await (await app.sendTask('retry.this', [])).get({ timeout: 10 })).toBe(2);
     expect(viaThis).toBe(3);
     const failed = await app.sendTask('retry.context', []);
-    await expect(failed.get({ timeout: 10 })).rejects.toMatchObject({ name: 'CardError', message: 'card declined' });
+    await expect(failed.get({ timeout: 10 })).rejects.toMatchObject({
+      name: 'CardError',
+      message: 'card declined',
+    });
     expect(viaContext).toBe(3); // the first run and two retries
-    expect(lines.filter((line) => line.includes(`retry.context[${failed.id}] retry`))).toHaveLength(2);
-    await expect.poll(() => lines).toContain(`Task retry.context[${failed.id}] raised CardError: card declined`);
+    expect(lines.filter((line) => line.includes(`retry.context[${failed.id}] retry`))).toHaveLength(
+      2,
+    );
+    await expect
+      .poll(() => lines)
+      .toContain(`Task retry.context[${failed.id}] raised CardError: card declined`);
   });
 
   it('spreads retry delays with jitter over the backoff window, and uses the window itself without', async () => {
     const { app, worker, lines } = setUp({}, 20);
     const options = { autoretryFor: [CardError], maxRetries: 1, retryBackoff: 10 };
-    app.task('retry.jitter', () => { throw new CardError('declined'); }, options);
-    app.task('retry.exact', () => { throw new CardError('declined'); }, { ...options, retryJitter: false });
+    app.task(
+      'retry.jitter',
+      () => {
+        throw new CardError('declined');
+      },
+      options,
+    );
+    app.task(
+      'retry.exact',
+      () => {
+        throw new CardError('declined');
+      },
+      { ...options, retryJitter: false },
+    );
     await worker.start();
     const sent = await app.sendMany([
       ...Array.from({ length: 12 }, () => ({ task: 'retry.jitter', args: [] })),
       ...Array.from({ length: 3 }, () => ({ task: 'retry.exact', args: [] })),
     ]);
-    await expect.poll(() => lines.filter((line) => / retry 1\/1 in /.test(line)).length, { timeout: 10_000 }).toBe(sent.length);
+    await expect
+      .poll(() => lines.filter((line) => / retry 1\/1 in /.test(line)).length, { timeout: 10_000 })
+      .toBe(sent.length);
     const delays = (name: string) =>
-      lines.filter((line) => line.startsWith(`Task ${name}[`) && line.includes(' retry 1/1 in ')).map((line) => Number(/ in ([\d.]+) s/.exec(line)?.[1]));
+      lines
+        .filter((line) => line.startsWith(`Task ${name}[`) && line.includes(' retry 1/1 in '))
+        .map((line) => Number(/ in ([\d.]+) s/.exec(line)?.[1]));
     const jittered = delays('retry.jitter');
     expect(jittered.every((s) => s >= 1 && s <= 10)).toBe(true);
     expect(new Set(jittered).size).toBeGreaterThan(1);
