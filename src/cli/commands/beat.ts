@@ -2,7 +2,7 @@
  * `celeriac beat`: runs the periodic scheduler (`beat` or `beat run`), and manages stored
  * schedules while it runs: `list`, `add`, `remove`, `enable`, `disable`, `run-now`.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { Beat } from '../../beat/beat.js';
 import type { BeatStore, EntryDefinition } from '../../backends/beat-store.js';
 import { crontab, dueRuns, every, parseDuration, scheduleFromJson } from '../../beat/schedules/index.js';
@@ -11,21 +11,36 @@ import { CeleriacError } from '../../errors.js';
 import { createLineLogger, parseLogLevel } from '../../logger.js';
 import type { JsonObject, JsonValue } from '../../protocol/types.js';
 import { loadApp } from '../load-app.js';
-import { parseJsonFlag } from '../parse.js';
+import { jsonFlag, secondsFlag } from '../parse.js';
 import type { GlobalOptions } from '../main.js';
 
 export function registerBeatCommand(program: Command): void {
-  const beat = program.command('beat').description('Run the periodic scheduler, or manage its stored schedules.');
+  const beat = program
+    .command('beat')
+    .description('Run the periodic scheduler, or manage its stored schedules.')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  celeriac -A src/tasks.ts beat                                  # same as beat run
+  celeriac -A src/tasks.ts beat add report reports.daily --cron '0 8 * * *' --tz Europe/Paris
+  celeriac -A src/tasks.ts beat add ping health.ping --every 30s
+  celeriac -A src/tasks.ts beat run-now report && celeriac -A src/tasks.ts beat list`,
+    );
 
   beat
     .command('run', { isDefault: true })
     .description('Run beat in the foreground (several replicas may run: one leads at a time).')
-    .option('--lease <seconds>', 'leadership lease: the longest a dead leader delays ticks', '10')
-    .action(async (flags: { lease: string }, command: Command) => {
+    .addOption(
+      new Option('--lease <seconds>', 'leadership lease: the longest a dead leader delays ticks')
+        .argParser(secondsFlag({ positive: true }))
+        .default(10),
+    )
+    .action(async (flags: { lease: number }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const app = await loadApp(globals.app);
       const logger = createLineLogger({ level: parseLogLevel(globals.loglevel), name: 'beat' });
-      const runner = new Beat(app, { logger, leaseSeconds: Number(flags.lease) });
+      const runner = new Beat(app, { logger, leaseSeconds: flags.lease });
       const stop = () => void runner.stop().then(() => app.close()).then(() => process.exit(0));
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
@@ -51,9 +66,13 @@ export function registerBeatCommand(program: Command): void {
           });
           const next = !entry.enabled ? 'disabled' : due.runNow ? 'now' : (due.nextRunAt?.toISOString() ?? 'never');
           const last = entry.lastRunAt === null ? 'never' : new Date(entry.lastRunAt).toISOString();
+          // A run-now waits for the leading beat (within a second while one runs); then,
+          // until the send is confirmed, the claimed run shows with its task id.
+          const requested = entry.runNowAt === null ? '' : `  run-now=requested ${new Date(entry.runNowAt).toISOString()}`;
+          const sending = entry.pendingTaskId === null ? '' : `  sending=${entry.pendingTaskId}`;
           process.stdout.write(
             `${entry.name}  task=${entry.task}  schedule=${schedule.describe()}  next=${next}  last=${last}  ` +
-              `runs=${entry.totalRuns}  source=${entry.source}\n`,
+              `runs=${entry.totalRuns}  source=${entry.source}${requested}${sending}\n`,
           );
         }
       }),
@@ -65,10 +84,14 @@ export function registerBeatCommand(program: Command): void {
     .option('--cron <expr>', "crontab expression, 5 fields or 6 with seconds, e.g. '0 8 * * *'")
     .option('--tz <zone>', 'IANA time zone of --cron', 'UTC')
     .option('--every <duration>', 'fixed interval, e.g. 30s, 5m, 1h30m')
-    .option('-a, --args <json>', 'positional arguments as a JSON array', '[]')
-    .option('-k, --kwargs <json>', 'keyword arguments as a JSON object', '{}')
+    .addOption(new Option('-a, --args <json>', 'positional arguments as a JSON array').argParser(jsonFlag('array')).default([], '[]'))
+    .addOption(new Option('-k, --kwargs <json>', 'keyword arguments as a JSON object').argParser(jsonFlag('object')).default({}, '{}'))
     .option('-Q, --queue <name>', 'queue to send to')
-    .option('--expires <seconds>', 'drop a run not started within this many seconds')
+    .addOption(
+      new Option('--expires <seconds>', 'drop a run not started within this many seconds').argParser(
+        secondsFlag({ positive: true }),
+      ),
+    )
     .option('--missed <policy>', 'after downtime: catch-up-once or skip', 'catch-up-once')
     .action((name: string, task: string, flags: AddFlags, command: Command) =>
       withStore(command, async (store) => {
@@ -81,11 +104,11 @@ export function registerBeatCommand(program: Command): void {
           name,
           task,
           schedule: schedule.toJSON(),
-          args: parseJsonFlag('--args', flags.args, 'array') as JsonValue[],
-          kwargs: parseJsonFlag('--kwargs', flags.kwargs, 'object') as JsonObject,
+          args: flags.args,
+          kwargs: flags.kwargs,
           options: {
             ...(flags.queue ? { queue: flags.queue } : {}),
-            ...(flags.expires ? { expires: Number(flags.expires) } : {}),
+            ...(flags.expires !== undefined ? { expires: flags.expires } : {}),
           },
           missedRunPolicy: flags.missed,
           enabled: true,
@@ -119,10 +142,10 @@ interface AddFlags {
   cron?: string;
   tz: string;
   every?: string;
-  args: string;
-  kwargs: string;
+  args: JsonValue[];
+  kwargs: JsonObject;
   queue?: string;
-  expires?: string;
+  expires?: number;
   missed: string;
 }
 
