@@ -77,7 +77,7 @@ export async function runToEnd(
 export async function stopCliProcesses(): Promise<void> {
   const children = [...running];
   for (const child of children) child.kill('SIGKILL');
-  await Promise.all(children.map((child) => (child.exitCode === null && child.signalCode === null ? once(child, 'close') : undefined)));
+  await Promise.all(children.filter((child) => child.exitCode === null && child.signalCode === null).map((child) => once(child, 'close')));
 }
 
 /** A temporary directory removed by `removeTempDirs`. */

@@ -6,7 +6,8 @@
  */
 import { Option, type Command } from 'commander';
 import { settle } from '../../app/async-result.js';
-import { READY_STATES, type ResultMeta } from '../../protocol/types.js';
+import { deserializeError } from '../../protocol/result-meta.js';
+import { READY_STATES, type ResultMeta, type SerializedError } from '../../protocol/types.js';
 import { loadApp } from '../load-app.js';
 import { secondsFlag } from '../parse.js';
 import type { GlobalOptions } from '../main.js';
@@ -72,11 +73,10 @@ export function describeState(meta: ResultMeta): string {
       return `STARTED${where}${pid}`;
     }
     case 'RETRY': {
-      const reason =
-        fields && typeof fields.exc_type === 'string'
-          ? `: ${fields.exc_type}${Array.isArray(fields.exc_message) && fields.exc_message.length ? ` ${JSON.stringify(fields.exc_message[0])}` : ''}`
-          : '';
-      return `RETRY${reason}, retrying`;
+      // The error it will retry after, named as the worker threw it (jsType) when it can be.
+      if (!fields || typeof fields.exc_type !== 'string') return 'RETRY: to be retried';
+      const error = deserializeError(fields as SerializedError);
+      return `RETRY after ${error.name}: ${error.message}`;
     }
     case 'SUCCESS':
     case 'FAILURE':
