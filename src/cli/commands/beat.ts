@@ -5,12 +5,13 @@
 import { Option, type Command } from 'commander';
 import { Beat } from '../../beat/beat.js';
 import type { BeatStore, EntryDefinition } from '../../backends/beat-store.js';
-import { crontab, dueRuns, every, parseDuration, scheduleFromJson } from '../../beat/schedules/index.js';
+import { crontab, every, parseDuration } from '../../beat/schedules/index.js';
 import type { Celeriac } from '../../app/celeriac.js';
 import { CeleriacError } from '../../errors.js';
 import { createLineLogger, parseLogLevel } from '../../logger.js';
 import type { JsonObject, JsonValue } from '../../protocol/types.js';
 import { loadApp } from '../load-app.js';
+import { listEntries } from './beat-list.js';
 import { jsonFlag, secondsFlag } from '../parse.js';
 import type { GlobalOptions } from '../main.js';
 
@@ -49,32 +50,11 @@ Examples:
 
   beat
     .command('list')
-    .description('Show every entry with its schedule and next run.')
+    .description('Show every entry with its schedule, next run, a pending run-now and its last run.')
     .action((_flags: unknown, command: Command) =>
-      withStore(command, async (store) => {
-        const now = Date.now();
-        const entries = await store.list();
-        if (entries.length === 0) process.stdout.write('No periodic entries.\n');
-        for (const entry of entries) {
-          const schedule = scheduleFromJson(entry.schedule);
-          const due = dueRuns({
-            schedule,
-            lastRunAt: entry.lastRunAt === null ? null : new Date(entry.lastRunAt),
-            now: new Date(now),
-            missedRunPolicy: entry.missedRunPolicy,
-            createdAt: new Date(entry.createdAt),
-          });
-          const next = !entry.enabled ? 'disabled' : due.runNow ? 'now' : (due.nextRunAt?.toISOString() ?? 'never');
-          const last = entry.lastRunAt === null ? 'never' : new Date(entry.lastRunAt).toISOString();
-          // A run-now waits for the leading beat (within a second while one runs); then,
-          // until the send is confirmed, the claimed run shows with its task id.
-          const requested = entry.runNowAt === null ? '' : `  run-now=requested ${new Date(entry.runNowAt).toISOString()}`;
-          const sending = entry.pendingTaskId === null ? '' : `  sending=${entry.pendingTaskId}`;
-          process.stdout.write(
-            `${entry.name}  task=${entry.task}  schedule=${schedule.describe()}  next=${next}  last=${last}  ` +
-              `runs=${entry.totalRuns}  source=${entry.source}${requested}${sending}\n`,
-          );
-        }
+      withStore(command, async (store, app) => {
+        const lines = await listEntries(await store.list(), app, Date.now());
+        process.stdout.write(`${lines.join('\n')}\n`);
       }),
     );
 
