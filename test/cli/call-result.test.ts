@@ -8,6 +8,9 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { describeState } from '../../src/cli/commands/result.js';
+import { pendingMeta } from '../../src/app/async-result.js';
+import type { ResultMeta } from '../../src/protocol/types.js';
 import { killAll, startWorker } from '../support/worker-process.js';
 import { APP, removeTempDirs, runToEnd, sqliteEnv, startCli, stopCliProcesses } from './cli-support.js';
 
@@ -29,7 +32,7 @@ describe('celeriac call and result', () => {
     await startWorker(APP, env, ['-n', 'journey@test']);
     await result.waitForStderr(/^STARTED on journey@test \(pid \d+\)$/m);
     writeFileSync(path.join(dir, 'retry'), '');
-    await result.waitForStderr(/^RETRY after FlakyNetworkError: connection reset$/m);
+    await result.waitForStderr(/^RETRY after FlakyNetworkError: connection reset( \(.*\))?$/m);
     await result.waitForStderr(/^PROGRESS: 1\/2 \(50%\)$/m);
     writeFileSync(path.join(dir, 'finish'), '');
     expect(await result.exited).toBe(0);
@@ -69,5 +72,25 @@ describe('celeriac call and result', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toBe('5\n');
     expect(result.stderr).toBe('');
+  });
+});
+
+describe('the state lines of celeriac result', () => {
+  const meta = (fields: Partial<ResultMeta>): ResultMeta => ({ ...pendingMeta('t1'), ...fields });
+  const flaky = { exc_type: 'Exception', exc_module: 'builtins', exc_message: ['connection reset'], exc_js_type: 'FlakyNetworkError' };
+  it.each<[string, ResultMeta, string]>([
+    ['PENDING', meta({}), 'PENDING: waiting for task t1 (unknown to the backend until a worker takes it)'],
+    ['STARTED', meta({ status: 'STARTED', result: { pid: 12, hostname: 'w1@host' } }), 'STARTED on w1@host (pid 12)'],
+    ['RETRY', meta({ status: 'RETRY', result: flaky }), 'RETRY after FlakyNetworkError: connection reset'],
+    [
+      'RETRY with attempt and eta',
+      meta({ status: 'RETRY', result: flaky, retries: 0, max_retries: 3, eta: '2030-01-01T00:00:01.000Z' }),
+      'RETRY after FlakyNetworkError: connection reset (attempt 1 of 4 failed, next at 2030-01-01T00:00:01.000Z)',
+    ],
+    ['a Python error', meta({ status: 'RETRY', result: { exc_type: 'ConnectionError', exc_module: 'builtins', exc_message: ['down'] } }), 'RETRY after ConnectionError: down'],
+    ['PROGRESS', meta({ status: 'PROGRESS', result: { current: 3, total: 4, percent: 75 } }), 'PROGRESS: 3/4 (75%)'],
+    ['a custom state', meta({ status: 'RESIZING', result: { width: 640 } }), 'RESIZING: {"width":640}'],
+  ])('%s', (_name, input, line) => {
+    expect(describeState(input)).toBe(line);
   });
 });

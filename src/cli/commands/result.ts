@@ -76,7 +76,7 @@ export function describeState(meta: ResultMeta): string {
       // The error it will retry after, named as the worker threw it (jsType) when it can be.
       if (!fields || typeof fields.exc_type !== 'string') return 'RETRY: to be retried';
       const error = deserializeError(fields as SerializedError);
-      return `RETRY after ${error.name}: ${error.message}`;
+      return `RETRY after ${error.name}: ${error.message}${retryDetails(meta)}`;
     }
     case 'SUCCESS':
     case 'FAILURE':
@@ -92,4 +92,18 @@ export function describeState(meta: ResultMeta): string {
       return `${meta.status}${result === null || result === undefined ? '' : `: ${JSON.stringify(result)}`}`;
     }
   }
+}
+
+/**
+ * Which attempt failed and when the next one comes, where the worker recorded them
+ * (`retries` is Celery's extended field; `max_retries` and `eta` a Celeriac worker's).
+ */
+function retryDetails(meta: ResultMeta): string {
+  const parts: string[] = [];
+  if (typeof meta.retries === 'number') {
+    const max = typeof meta.max_retries === 'number' ? ` of ${meta.max_retries + 1}` : '';
+    parts.push(`attempt ${meta.retries + 1}${max} failed`);
+  }
+  if (typeof meta.eta === 'string') parts.push(`next at ${meta.eta}`);
+  return parts.length ? ` (${parts.join(', ')})` : '';
 }
