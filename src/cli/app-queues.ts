@@ -7,7 +7,9 @@ import type { Celeriac } from '../app/celeriac.js';
 import { listFlag } from './parse.js';
 
 export function knownQueues(app: Celeriac): string[] {
-  const taskQueues = app.taskNames().map((name) => app.getTask(name)?.options.queue ?? app.config.defaultQueue);
+  const taskQueues = app
+    .taskNames()
+    .map((name) => app.getTask(name)?.options.queue ?? app.config.defaultQueue);
   return [...new Set([app.config.defaultQueue, ...taskQueues])];
 }
 

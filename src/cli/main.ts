@@ -20,12 +20,25 @@ export interface GlobalOptions {
 
 export function buildProgram(): Command {
   const program = new Command('celeriac')
-    .description('Background tasks for TypeScript web apps, on Celery\'s protocol.')
-    .option('-A, --app <module>', 'module exporting the app (default export or `app`), e.g. src/tasks.ts')
+    .description("Background tasks for TypeScript web apps, on Celery's protocol.")
+    .option(
+      '-A, --app <module>',
+      'module exporting the app (default export or `app`), e.g. src/tasks.ts',
+    )
     .option('-b, --broker <url>', 'broker URL (overrides the app and CELERIAC_BROKER_URL)')
-    .option('--result-backend <url>', 'result backend URL (overrides the app and CELERIAC_RESULT_BACKEND)')
+    .option(
+      '--result-backend <url>',
+      'result backend URL (overrides the app and CELERIAC_RESULT_BACKEND)',
+    )
     .addOption(
-      new Option('-l, --loglevel <level>', 'log level (default: info)').choices(['debug', 'info', 'warning', 'warn', 'error', 'critical']),
+      new Option('-l, --loglevel <level>', 'log level (default: info)').choices([
+        'debug',
+        'info',
+        'warning',
+        'warn',
+        'error',
+        'critical',
+      ]),
     )
     .version(packageVersion(), '-V, --version', 'print the version of celeriac')
     // Every command's --help lists -A, -b, -l too: they go before the command but users look there.

@@ -14,7 +14,10 @@ export function parseJsonFlag(flag: string, text: string, shape: 'array' | 'obje
   } catch (error) {
     throw new CeleriacError(`${flag} is not valid JSON: ${(error as Error).message}`);
   }
-  const ok = shape === 'array' ? Array.isArray(value) : typeof value === 'object' && value !== null && !Array.isArray(value);
+  const ok =
+    shape === 'array'
+      ? Array.isArray(value)
+      : typeof value === 'object' && value !== null && !Array.isArray(value);
   if (!ok) throw new CeleriacError(`${flag} must be a JSON ${shape}, got: ${text}`);
   return value;
 }
@@ -55,7 +58,9 @@ export function secondsFlag(options: { positive: boolean }): (text: string) => n
     const ok = Number.isFinite(value) && (options.positive ? value > 0 : value >= 0);
     if (!ok) {
       throw new InvalidArgumentError(
-        options.positive ? 'Give a number of seconds above 0, e.g. 30 or 0.5.' : 'Give a number of seconds, 0 or more, e.g. 30 or 0.5.',
+        options.positive
+          ? 'Give a number of seconds above 0, e.g. 30 or 0.5.'
+          : 'Give a number of seconds, 0 or more, e.g. 30 or 0.5.',
       );
     }
     return value;
@@ -77,11 +82,16 @@ export function secondsOrDateFlag(text: string): number | Date {
   try {
     return dateFlag(text);
   } catch {
-    throw new InvalidArgumentError('Give a number of seconds above 0 or an ISO 8601 date, e.g. 3600 or 2030-01-31T08:00:00Z.');
+    throw new InvalidArgumentError(
+      'Give a number of seconds above 0 or an ISO 8601 date, e.g. 3600 or 2030-01-31T08:00:00Z.',
+    );
   }
 }
 
 /** Splits `a, b,,c` into `['a', 'b', 'c']`; undefined when the flag was not given. */
 export function listFlag(text: string | undefined): string[] | undefined {
-  return text?.split(',').map((part) => part.trim()).filter(Boolean);
+  return text
+    ?.split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
 }

@@ -12,7 +12,14 @@ import { describeState } from '../../src/cli/commands/result.js';
 import { pendingMeta } from '../../src/app/async-result.js';
 import type { ResultMeta } from '../../src/protocol/types.js';
 import { killAll, startWorker } from '../support/worker-process.js';
-import { APP, removeTempDirs, runToEnd, sqliteEnv, startCli, stopCliProcesses } from './cli-support.js';
+import {
+  APP,
+  removeTempDirs,
+  runToEnd,
+  sqliteEnv,
+  startCli,
+  stopCliProcesses,
+} from './cli-support.js';
 
 afterEach(async () => {
   await killAll();
@@ -37,7 +44,11 @@ describe('celeriac call and result', () => {
     writeFileSync(path.join(dir, 'finish'), '');
     expect(await result.exited).toBe(0);
     expect(result.stdout()).toBe('"done"\n');
-    const states = result.stderr().trim().split('\n').map((line) => line.split(/[: ]/)[0]);
+    const states = result
+      .stderr()
+      .trim()
+      .split('\n')
+      .map((line) => line.split(/[: ]/)[0]);
     // The second attempt's STARTED may arrive folded into its PROGRESS (the backend keeps the latest).
     expect(states.slice(0, 3)).toEqual(['PENDING', 'STARTED', 'RETRY']);
     expect(states.at(-1)).toBe('PROGRESS');
@@ -60,7 +71,9 @@ describe('celeriac call and result', () => {
     const result = await runToEnd(['-A', APP, 'result', 'nobody-runs-this', '-t', '0.5'], env);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^PENDING: waiting for task nobody-runs-this/m);
-    expect(result.stderr).toMatch(/^TimeoutError: task nobody-runs-this not ready after 0\.5 s \(state PENDING\)$/m);
+    expect(result.stderr).toMatch(
+      /^TimeoutError: task nobody-runs-this not ready after 0\.5 s \(state PENDING\)$/m,
+    );
     expect(result.stdout).toBe('');
   });
 
@@ -77,19 +90,57 @@ describe('celeriac call and result', () => {
 
 describe('the state lines of celeriac result', () => {
   const meta = (fields: Partial<ResultMeta>): ResultMeta => ({ ...pendingMeta('t1'), ...fields });
-  const flaky = { exc_type: 'Exception', exc_module: 'builtins', exc_message: ['connection reset'], exc_js_type: 'FlakyNetworkError' };
+  const flaky = {
+    exc_type: 'Exception',
+    exc_module: 'builtins',
+    exc_message: ['connection reset'],
+    exc_js_type: 'FlakyNetworkError',
+  };
   it.each<[string, ResultMeta, string]>([
-    ['PENDING', meta({}), 'PENDING: waiting for task t1 (unknown to the backend until a worker takes it)'],
-    ['STARTED', meta({ status: 'STARTED', result: { pid: 12, hostname: 'w1@host' } }), 'STARTED on w1@host (pid 12)'],
-    ['RETRY', meta({ status: 'RETRY', result: flaky }), 'RETRY after FlakyNetworkError: connection reset'],
+    [
+      'PENDING',
+      meta({}),
+      'PENDING: waiting for task t1 (unknown to the backend until a worker takes it)',
+    ],
+    [
+      'STARTED',
+      meta({ status: 'STARTED', result: { pid: 12, hostname: 'w1@host' } }),
+      'STARTED on w1@host (pid 12)',
+    ],
+    [
+      'RETRY',
+      meta({ status: 'RETRY', result: flaky }),
+      'RETRY after FlakyNetworkError: connection reset',
+    ],
     [
       'RETRY with attempt and eta',
-      meta({ status: 'RETRY', result: flaky, retries: 0, max_retries: 3, eta: '2030-01-01T00:00:01.000Z' }),
+      meta({
+        status: 'RETRY',
+        result: flaky,
+        retries: 0,
+        max_retries: 3,
+        eta: '2030-01-01T00:00:01.000Z',
+      }),
       'RETRY after FlakyNetworkError: connection reset (attempt 1 of 4 failed, next at 2030-01-01T00:00:01.000Z)',
     ],
-    ['a Python error', meta({ status: 'RETRY', result: { exc_type: 'ConnectionError', exc_module: 'builtins', exc_message: ['down'] } }), 'RETRY after ConnectionError: down'],
-    ['PROGRESS', meta({ status: 'PROGRESS', result: { current: 3, total: 4, percent: 75 } }), 'PROGRESS: 3/4 (75%)'],
-    ['a custom state', meta({ status: 'RESIZING', result: { width: 640 } }), 'RESIZING: {"width":640}'],
+    [
+      'a Python error',
+      meta({
+        status: 'RETRY',
+        result: { exc_type: 'ConnectionError', exc_module: 'builtins', exc_message: ['down'] },
+      }),
+      'RETRY after ConnectionError: down',
+    ],
+    [
+      'PROGRESS',
+      meta({ status: 'PROGRESS', result: { current: 3, total: 4, percent: 75 } }),
+      'PROGRESS: 3/4 (75%)',
+    ],
+    [
+      'a custom state',
+      meta({ status: 'RESIZING', result: { width: 640 } }),
+      'RESIZING: {"width":640}',
+    ],
   ])('%s', (_name, input, line) => {
     expect(describeState(input)).toBe(line);
   });

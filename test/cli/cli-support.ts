@@ -46,7 +46,10 @@ export function startCli(args: string[], env: Record<string, string>, input?: st
   });
   const waitForStderr = (pattern: RegExp, timeoutMs = 20_000) =>
     new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => done(new Error(`timed out waiting for ${pattern} on stderr:\n${err}`)), timeoutMs);
+      const timer = setTimeout(
+        () => done(new Error(`timed out waiting for ${pattern} on stderr:\n${err}`)),
+        timeoutMs,
+      );
       const done = (error?: Error) => {
         clearTimeout(timer);
         listeners.delete(check);
@@ -55,7 +58,8 @@ export function startCli(args: string[], env: Record<string, string>, input?: st
       };
       const check = () => {
         if (pattern.test(err)) done();
-        else if (!running.has(child)) done(new Error(`process ended before ${pattern} on stderr:\n${err}\nstdout:\n${out}`));
+        else if (!running.has(child))
+          done(new Error(`process ended before ${pattern} on stderr:\n${err}\nstdout:\n${out}`));
       };
       listeners.add(check);
       check();
@@ -77,7 +81,11 @@ export async function runToEnd(
 export async function stopCliProcesses(): Promise<void> {
   const children = [...running];
   for (const child of children) child.kill('SIGKILL');
-  await Promise.all(children.filter((child) => child.exitCode === null && child.signalCode === null).map((child) => once(child, 'close')));
+  await Promise.all(
+    children
+      .filter((child) => child.exitCode === null && child.signalCode === null)
+      .map((child) => once(child, 'close')),
+  );
 }
 
 /** A temporary directory removed by `removeTempDirs`. */
@@ -94,5 +102,8 @@ export function removeTempDirs(): void {
 /** Env for an app on a fresh SQLite file (broker and backend). */
 export function sqliteEnv(label: string): { env: Record<string, string>; dir: string } {
   const dir = tempDir(label);
-  return { dir, env: { CELERIAC_BROKER_URL: `sqlite://${path.join(dir, 'cli.db')}`, TEST_GATE_DIR: dir } };
+  return {
+    dir,
+    env: { CELERIAC_BROKER_URL: `sqlite://${path.join(dir, 'cli.db')}`, TEST_GATE_DIR: dir },
+  };
 }

@@ -63,20 +63,28 @@ describe.each(['sqlite', 'redis', 'amqp'] as const)('celeriac purge on %s', (kin
     const app = new Celeriac({ broker: url, backend: kind === 'amqp' ? undefined : url });
     cleanups.push(() => app.close());
     const broker = await app.broker();
-    for (let i = 0; i < 4; i++) await app.sendTask('cli.add', [i, i], { queue, taskId: `ready-${i}` });
+    for (let i = 0; i < 4; i++)
+      await app.sendTask('cli.add', [i, i], { queue, taskId: `ready-${i}` });
     await app.sendTask('cli.add', [0, 0], { queue: other, taskId: 'other' });
     const due = Date.now() + DELAY_S * 1000;
     await app.sendTask('cli.add', [9, 9], { queue, taskId: 'delayed', countdown: DELAY_S });
 
     // One message held by a consumer, not settled: in flight, not ready.
     const deliveries: Delivery[] = [];
-    const consumer = await broker.consume({ queues: [queue], prefetch: 1, onDelivery: (d) => deliveries.push(d) });
+    const consumer = await broker.consume({
+      queues: [queue],
+      prefetch: 1,
+      onDelivery: (d) => deliveries.push(d),
+    });
     cleanups.push(() => consumer.cancel());
     await until(() => deliveries.length === 1);
     expect(await broker.queueLength(queue)).toBe(3);
 
     const purge = await runToEnd(['-A', APP, 'purge', '-f', '-Q', `${queue},${empty}`], env);
-    expect(Date.now(), 'the purge ran after the delayed message was due: raise DELAY_S').toBeLessThan(due);
+    expect(
+      Date.now(),
+      'the purge ran after the delayed message was due: raise DELAY_S',
+    ).toBeLessThan(due);
     expect(purge.stderr).toBe('');
     expect(purge.code).toBe(0);
     expect(purge.stdout).toBe(
@@ -104,7 +112,9 @@ describe('celeriac purge asks first', () => {
     const queue = `ask-${randomUUID().slice(0, 8)}`;
     await runToEnd(['-A', APP, 'call', 'cli.add', '-a', '[1, 2]', '-Q', queue], env);
     const purge = await runToEnd(['-A', APP, 'purge', '-Q', queue], env, input);
-    expect(purge.stderr).toContain(`Delete every waiting task in ${queue} (1 waiting)? There is no undo. [y/N]`);
+    expect(purge.stderr).toContain(
+      `Delete every waiting task in ${queue} (1 waiting)? There is no undo. [y/N]`,
+    );
     expect(purge.stderr).toMatch(/Nothing purged/);
     expect(purge.stdout).toBe('');
     const status = await runToEnd(['-A', APP, 'status', '-Q', queue], env);
@@ -116,8 +126,12 @@ describe('celeriac purge asks first', () => {
     await runToEnd(['-A', APP, 'call', 'cli.add', '-a', '[1, 2]'], env);
     await runToEnd(['-A', APP, 'call', 'cli.other'], env);
     const purge = await runToEnd(['-A', APP, 'purge'], env, 'y\n');
-    expect(purge.stderr).toContain('Delete every waiting task in celery (1 waiting), cli-other (1 waiting)?');
-    expect(purge.stdout).toBe('celery: 1 message purged\ncli-other: 1 message purged\nPurged 2 messages from 2 queues.\n');
+    expect(purge.stderr).toContain(
+      'Delete every waiting task in celery (1 waiting), cli-other (1 waiting)?',
+    );
+    expect(purge.stdout).toBe(
+      'celery: 1 message purged\ncli-other: 1 message purged\nPurged 2 messages from 2 queues.\n',
+    );
     expect(purge.code).toBe(0);
   });
 });

@@ -51,8 +51,13 @@ describe('celeriac status', () => {
     const queue = `status-${randomUUID().slice(0, 8)}`;
     queuesToDelete.push(queue);
     const { env } = sqliteEnv('redact');
-    const run = await runToEnd(['-A', APP, '-b', AMQP_URL, 'status', '-Q', queue], { ...env, CELERIAC_RESULT_BACKEND: env.CELERIAC_BROKER_URL ?? '' });
-    expect(run.stdout).toMatch(new RegExp(`^broker: amqp amqp://${url.username}:\\*\\*\\*@${url.host}\\S* OK$`, 'm'));
+    const run = await runToEnd(['-A', APP, '-b', AMQP_URL, 'status', '-Q', queue], {
+      ...env,
+      CELERIAC_RESULT_BACKEND: env.CELERIAC_BROKER_URL ?? '',
+    });
+    expect(run.stdout).toMatch(
+      new RegExp(`^broker: amqp amqp://${url.username}:\\*\\*\\*@${url.host}\\S* OK$`, 'm'),
+    );
     expect(run.stdout + run.stderr).not.toContain(`:${url.password}@`);
     expect(run.stdout).toMatch(new RegExp(`^queue ${queue}: 0 waiting$`, 'm'));
   });

@@ -32,7 +32,9 @@ describe('expandNodeName', () => {
   });
 
   it.each(['w@%q', 'w@%', 'w@%H'])('refuses %s, saying which expansions exist', (template) => {
-    expect(() => expandNodeName(template, 'george')).toThrow(/Unknown "%.?": use %h \(host name\), %n \(its first part\), %d \(domain\) or %%/);
+    expect(() => expandNodeName(template, 'george')).toThrow(
+      /Unknown "%.?": use %h \(host name\), %n \(its first part\), %d \(domain\) or %%/,
+    );
   });
 });
 

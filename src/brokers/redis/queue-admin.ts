@@ -39,6 +39,8 @@ export class QueueAdmin {
   /** The queue's dead letters, newest first. */
   async deadLetters(queue: string, limit = 100): Promise<DeadLetterEntry[]> {
     const raw = await this.core.client.lrange(this.core.keys.deadLetter(queue), 0, limit - 1);
-    return raw.map(decodeDeadLetter).filter((entry): entry is DeadLetterEntry => entry !== undefined);
+    return raw
+      .map(decodeDeadLetter)
+      .filter((entry): entry is DeadLetterEntry => entry !== undefined);
   }
 }

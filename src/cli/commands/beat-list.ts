@@ -7,7 +7,11 @@ import type { Celeriac } from '../../app/celeriac.js';
 import type { StoredEntry } from '../../backends/beat-store.js';
 import { dueRuns, scheduleFromJson } from '../../beat/schedules/index.js';
 
-export async function listEntries(entries: StoredEntry[], app: Celeriac, now: number): Promise<string[]> {
+export async function listEntries(
+  entries: StoredEntry[],
+  app: Celeriac,
+  now: number,
+): Promise<string[]> {
   if (entries.length === 0) return ['No periodic entries.'];
   return Promise.all(entries.map((entry) => describeEntry(entry, app, now)));
 }
@@ -21,14 +25,20 @@ async function describeEntry(entry: StoredEntry, app: Celeriac, now: number): Pr
     missedRunPolicy: entry.missedRunPolicy,
     createdAt: new Date(entry.createdAt),
   });
-  const next = !entry.enabled ? 'disabled' : due.runNow ? 'now' : (due.nextRunAt?.toISOString() ?? 'never');
+  const next = !entry.enabled
+    ? 'disabled'
+    : due.runNow
+      ? 'now'
+      : (due.nextRunAt?.toISOString() ?? 'never');
   const last = entry.lastRunAt === null ? 'never' : new Date(entry.lastRunAt).toISOString();
   let line =
     `${entry.name}  task=${entry.task}  schedule=${schedule.describe()}  next=${next}  last=${last}  ` +
     `runs=${entry.totalRuns}  source=${entry.source}`;
   // The leading beat sends a run-now within a second of the request while one runs.
-  if (entry.runNowAt !== null) line += `  run-now=requested ${new Date(entry.runNowAt).toISOString()}`;
-  if (entry.lastTaskId !== null) line += `  last-task=${entry.lastTaskId} ${await runState(entry, app)}`;
+  if (entry.runNowAt !== null)
+    line += `  run-now=requested ${new Date(entry.runNowAt).toISOString()}`;
+  if (entry.lastTaskId !== null)
+    line += `  last-task=${entry.lastTaskId} ${await runState(entry, app)}`;
   return line;
 }
 

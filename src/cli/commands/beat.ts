@@ -42,7 +42,11 @@ Examples:
       const app = await loadApp(globals.app);
       const logger = createLineLogger({ level: parseLogLevel(globals.loglevel), name: 'beat' });
       const runner = new Beat(app, { logger, leaseSeconds: flags.lease });
-      const stop = () => void runner.stop().then(() => app.close()).then(() => process.exit(0));
+      const stop = () =>
+        void runner
+          .stop()
+          .then(() => app.close())
+          .then(() => process.exit(0));
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
       await runner.start();
@@ -50,7 +54,9 @@ Examples:
 
   beat
     .command('list')
-    .description('Show every entry with its schedule, next run, a pending run-now and its last run.')
+    .description(
+      'Show every entry with its schedule, next run, a pending run-now and its last run.',
+    )
     .action((_flags: unknown, command: Command) =>
       withStore(command, async (store, app) => {
         const lines = await listEntries(await store.list(), app, Date.now());
@@ -64,19 +70,31 @@ Examples:
     .option('--cron <expr>', "crontab expression, 5 fields or 6 with seconds, e.g. '0 8 * * *'")
     .option('--tz <zone>', 'IANA time zone of --cron', 'UTC')
     .option('--every <duration>', 'fixed interval, e.g. 30s, 5m, 1h30m')
-    .addOption(new Option('-a, --args <json>', 'positional arguments as a JSON array').argParser(jsonFlag('array')).default([], '[]'))
-    .addOption(new Option('-k, --kwargs <json>', 'keyword arguments as a JSON object').argParser(jsonFlag('object')).default({}, '{}'))
+    .addOption(
+      new Option('-a, --args <json>', 'positional arguments as a JSON array')
+        .argParser(jsonFlag('array'))
+        .default([], '[]'),
+    )
+    .addOption(
+      new Option('-k, --kwargs <json>', 'keyword arguments as a JSON object')
+        .argParser(jsonFlag('object'))
+        .default({}, '{}'),
+    )
     .option('-Q, --queue <name>', 'queue to send to')
     .addOption(
-      new Option('--expires <seconds>', 'drop a run not started within this many seconds').argParser(
-        secondsFlag({ positive: true }),
-      ),
+      new Option(
+        '--expires <seconds>',
+        'drop a run not started within this many seconds',
+      ).argParser(secondsFlag({ positive: true })),
     )
     .option('--missed <policy>', 'after downtime: catch-up-once or skip', 'catch-up-once')
     .action((name: string, task: string, flags: AddFlags, command: Command) =>
       withStore(command, async (store) => {
-        if (Boolean(flags.cron) === Boolean(flags.every)) throw new CeleriacError('Give exactly one of --cron or --every.');
-        const schedule = flags.cron ? crontab(flags.cron, { tz: flags.tz }) : every(parseDuration(flags.every ?? ''));
+        if (Boolean(flags.cron) === Boolean(flags.every))
+          throw new CeleriacError('Give exactly one of --cron or --every.');
+        const schedule = flags.cron
+          ? crontab(flags.cron, { tz: flags.tz })
+          : every(parseDuration(flags.every ?? ''));
         if (flags.missed !== 'catch-up-once' && flags.missed !== 'skip') {
           throw new CeleriacError(`--missed must be catch-up-once or skip, not "${flags.missed}".`);
         }
@@ -99,11 +117,28 @@ Examples:
       }),
     );
 
-  const simple: Array<[string, string, (store: BeatStore, name: string) => Promise<boolean>, string]> = [
+  const simple: Array<
+    [string, string, (store: BeatStore, name: string) => Promise<boolean>, string]
+  > = [
     ['remove', 'Delete an entry.', (store, name) => store.remove(name), 'Removed'],
-    ['enable', 'Enable an entry (its schedule restarts now).', (store, name) => store.setEnabled(name, true, Date.now()), 'Enabled'],
-    ['disable', 'Disable an entry.', (store, name) => store.setEnabled(name, false, Date.now()), 'Disabled'],
-    ['run-now', 'Send an entry once, now (through the leading beat).', (store, name) => store.requestRunNow(name, Date.now()), 'Requested a run of'],
+    [
+      'enable',
+      'Enable an entry (its schedule restarts now).',
+      (store, name) => store.setEnabled(name, true, Date.now()),
+      'Enabled',
+    ],
+    [
+      'disable',
+      'Disable an entry.',
+      (store, name) => store.setEnabled(name, false, Date.now()),
+      'Disabled',
+    ],
+    [
+      'run-now',
+      'Send an entry once, now (through the leading beat).',
+      (store, name) => store.requestRunNow(name, Date.now()),
+      'Requested a run of',
+    ],
   ];
   for (const [verb, description, apply, done] of simple) {
     beat
@@ -111,7 +146,8 @@ Examples:
       .description(description)
       .action((name: string, _flags: unknown, command: Command) =>
         withStore(command, async (store) => {
-          if (!(await apply(store, name))) throw new CeleriacError(`No periodic entry named "${name}".`);
+          if (!(await apply(store, name)))
+            throw new CeleriacError(`No periodic entry named "${name}".`);
           process.stdout.write(`${done} ${name}\n`);
         }),
       );
@@ -129,7 +165,10 @@ interface AddFlags {
   missed: string;
 }
 
-async function withStore(command: Command, run: (store: BeatStore, app: Celeriac) => Promise<void>): Promise<void> {
+async function withStore(
+  command: Command,
+  run: (store: BeatStore, app: Celeriac) => Promise<void>,
+): Promise<void> {
   const app = await loadApp(command.optsWithGlobals<GlobalOptions>().app);
   const beat = new Beat(app, { logger: createLineLogger({ level: 'warn', name: 'beat' }) });
   try {

@@ -23,17 +23,32 @@ export function registerCallCommand(program: Command): void {
   program
     .command('call <task>')
     .description('Send a task by name; prints the task id.')
-    .addOption(new Option('-a, --args <json>', 'positional arguments as a JSON array').argParser(jsonFlag('array')).default([], '[]'))
-    .addOption(new Option('-k, --kwargs <json>', 'keyword arguments as a JSON object').argParser(jsonFlag('object')).default({}, '{}'))
     .addOption(
-      new Option('--countdown <seconds>', 'run no earlier than this many seconds from now').argParser(
-        secondsFlag({ positive: false }),
-      ),
+      new Option('-a, --args <json>', 'positional arguments as a JSON array')
+        .argParser(jsonFlag('array'))
+        .default([], '[]'),
+    )
+    .addOption(
+      new Option('-k, --kwargs <json>', 'keyword arguments as a JSON object')
+        .argParser(jsonFlag('object'))
+        .default({}, '{}'),
+    )
+    .addOption(
+      new Option(
+        '--countdown <seconds>',
+        'run no earlier than this many seconds from now',
+      ).argParser(secondsFlag({ positive: false })),
     )
     .addOption(new Option('--eta <iso-date>', 'run no earlier than this time').argParser(dateFlag))
-    .addOption(new Option('--expires <seconds|iso-date>', 'do not run after this').argParser(secondsOrDateFlag))
+    .addOption(
+      new Option('--expires <seconds|iso-date>', 'do not run after this').argParser(
+        secondsOrDateFlag,
+      ),
+    )
     .option('-Q, --queue <name>', 'queue to send to')
-    .addOption(new Option('--priority <n>', 'priority 0..255, higher first').argParser(integerFlag(0, 255)))
+    .addOption(
+      new Option('--priority <n>', 'priority 0..255, higher first').argParser(integerFlag(0, 255)),
+    )
     .option('--task-id <id>', 'use this task id instead of a random one')
     .addHelpText(
       'after',

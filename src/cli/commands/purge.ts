@@ -16,8 +16,13 @@ const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 export function registerPurgeCommand(program: Command): void {
   program
     .command('purge')
-    .description('Delete the waiting (ready) tasks of queues; running and delayed ones stay. Cannot be undone.')
-    .option('-Q, --queues <names>', "comma-separated queues (default: the app's default queue and its tasks' queues)")
+    .description(
+      'Delete the waiting (ready) tasks of queues; running and delayed ones stay. Cannot be undone.',
+    )
+    .option(
+      '-Q, --queues <names>',
+      "comma-separated queues (default: the app's default queue and its tasks' queues)",
+    )
     .option('-f, --force', 'do not ask for confirmation')
     .addHelpText(
       'after',
@@ -41,7 +46,9 @@ Examples:
           total += removed;
           process.stdout.write(`${queue}: ${plural(removed, 'message')} purged\n`);
         }
-        process.stdout.write(`Purged ${plural(total, 'message')} from ${plural(queues.length, 'queue')}.\n`);
+        process.stdout.write(
+          `Purged ${plural(total, 'message')} from ${plural(queues.length, 'queue')}.\n`,
+        );
       } finally {
         await app.close();
       }
@@ -49,8 +56,12 @@ Examples:
 }
 
 async function confirm(broker: Broker, queues: string[]): Promise<boolean> {
-  const waiting = await Promise.all(queues.map(async (queue) => `${queue} (${await broker.queueLength(queue)} waiting)`));
-  const answer = await ask(`Delete every waiting task in ${waiting.join(', ')}? There is no undo. [y/N] `);
+  const waiting = await Promise.all(
+    queues.map(async (queue) => `${queue} (${await broker.queueLength(queue)} waiting)`),
+  );
+  const answer = await ask(
+    `Delete every waiting task in ${waiting.join(', ')}? There is no undo. [y/N] `,
+  );
   return /^y(es)?$/i.test(answer.trim());
 }
 

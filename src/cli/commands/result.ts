@@ -29,39 +29,47 @@ Examples:
   celeriac -A src/tasks.ts result 0b9c4c1e-2f43-4d6a-9a56-3d1b1b7f6c1a
   celeriac -A src/tasks.ts result "$(celeriac -A src/tasks.ts call test.add -a '[2,3]')" -t 30`,
     )
-    .action(async (taskId: string, flags: { timeout?: number; quiet?: boolean }, command: Command) => {
-      const app = await loadApp(command.optsWithGlobals<GlobalOptions>().app);
-      const abort = new AbortController();
-      const timer =
-        flags.timeout === undefined ? undefined : setTimeout(() => abort.abort(), flags.timeout * 1000);
-      try {
-        let last: ResultMeta | undefined;
-        for await (const meta of app.asyncResult(taskId).updates({ signal: abort.signal })) {
-          last = meta;
-          if (!flags.quiet && !READY_STATES.has(meta.status)) process.stderr.write(`${describeState(meta)}\n`);
+    .action(
+      async (taskId: string, flags: { timeout?: number; quiet?: boolean }, command: Command) => {
+        const app = await loadApp(command.optsWithGlobals<GlobalOptions>().app);
+        const abort = new AbortController();
+        const timer =
+          flags.timeout === undefined
+            ? undefined
+            : setTimeout(() => abort.abort(), flags.timeout * 1000);
+        try {
+          let last: ResultMeta | undefined;
+          for await (const meta of app.asyncResult(taskId).updates({ signal: abort.signal })) {
+            last = meta;
+            if (!flags.quiet && !READY_STATES.has(meta.status))
+              process.stderr.write(`${describeState(meta)}\n`);
+          }
+          if (!last || !READY_STATES.has(last.status)) {
+            process.stderr.write(
+              `TimeoutError: task ${taskId} not ready after ${flags.timeout ?? 0} s (state ${last?.status ?? 'PENDING'})\n`,
+            );
+            process.exitCode = 2;
+            return;
+          }
+          const value = settle(last, true);
+          process.stdout.write(`${JSON.stringify(value ?? null)}\n`);
+        } catch (error) {
+          const err = error as Error;
+          process.stderr.write(`${err.name}: ${err.message}\n`);
+          process.exitCode = 1;
+        } finally {
+          clearTimeout(timer);
+          await app.close();
         }
-        if (!last || !READY_STATES.has(last.status)) {
-          process.stderr.write(`TimeoutError: task ${taskId} not ready after ${flags.timeout ?? 0} s (state ${last?.status ?? 'PENDING'})\n`);
-          process.exitCode = 2;
-          return;
-        }
-        const value = settle(last, true);
-        process.stdout.write(`${JSON.stringify(value ?? null)}\n`);
-      } catch (error) {
-        const err = error as Error;
-        process.stderr.write(`${err.name}: ${err.message}\n`);
-        process.exitCode = 1;
-      } finally {
-        clearTimeout(timer);
-        await app.close();
-      }
-    });
+      },
+    );
 }
 
 /** One line for a state the task is in while not ready. */
 export function describeState(meta: ResultMeta): string {
   const result = meta.result;
-  const fields = result && typeof result === 'object' && !Array.isArray(result) ? result : undefined;
+  const fields =
+    result && typeof result === 'object' && !Array.isArray(result) ? result : undefined;
   switch (meta.status) {
     case 'PENDING':
       return `PENDING: waiting for task ${meta.task_id} (unknown to the backend until a worker takes it)`;
@@ -86,7 +94,8 @@ export function describeState(meta: ResultMeta): string {
       // Custom states (PROGRESS and the task's own): show what the task reported.
       if (fields && typeof fields.current === 'number') {
         const total = typeof fields.total === 'number' ? `/${fields.total}` : '';
-        const percent = typeof fields.percent === 'number' ? ` (${Math.round(fields.percent)}%)` : '';
+        const percent =
+          typeof fields.percent === 'number' ? ` (${Math.round(fields.percent)}%)` : '';
         return `${meta.status}: ${fields.current}${total}${percent}`;
       }
       return `${meta.status}${result === null || result === undefined ? '' : `: ${JSON.stringify(result)}`}`;

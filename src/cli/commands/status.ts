@@ -14,7 +14,10 @@ export function registerStatusCommand(program: Command): void {
   program
     .command('status')
     .description('List the workers online; check the broker and backend; show queue lengths.')
-    .option('-Q, --queues <names>', 'comma-separated queues (default: the app\'s default queue and its tasks\' queues)')
+    .option(
+      '-Q, --queues <names>',
+      "comma-separated queues (default: the app's default queue and its tasks' queues)",
+    )
     .addHelpText(
       'after',
       `
@@ -27,11 +30,15 @@ Examples:
       const queues = queuesFromFlag(app, flags.queues);
       try {
         const broker = await app.broker();
-        process.stdout.write(`broker: ${broker.kind} ${redactUrl(app.config.brokerUrl ?? '(instance)')} OK\n`);
+        process.stdout.write(
+          `broker: ${broker.kind} ${redactUrl(app.config.brokerUrl ?? '(instance)')} OK\n`,
+        );
         let online: WorkerInfo[] | undefined;
         try {
           const backend = await app.resultBackend();
-          process.stdout.write(`backend: ${backend.kind} ${redactUrl(app.config.backendUrl ?? '(instance)')} OK\n`);
+          process.stdout.write(
+            `backend: ${backend.kind} ${redactUrl(app.config.backendUrl ?? '(instance)')} OK\n`,
+          );
           const registry = backend.workerRegistry?.();
           online = await registry?.online(Date.now());
           await registry?.close();
@@ -51,7 +58,9 @@ Examples:
               `${worker.active}/${worker.concurrency} busy, up ${Math.round((Date.now() - worker.startedAt) / 1000)} s)\n`,
           );
         }
-        process.stdout.write(`${online.length} ${online.length === 1 ? 'node' : 'nodes'} online.\n`);
+        process.stdout.write(
+          `${online.length} ${online.length === 1 ? 'node' : 'nodes'} online.\n`,
+        );
         if (online.length === 0) process.exitCode = 1;
       } finally {
         await app.close();

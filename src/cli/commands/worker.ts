@@ -25,13 +25,26 @@ export function registerWorkerCommand(program: Command): void {
   program
     .command('worker')
     .description('Start a worker that consumes queues and runs tasks.')
-    .option('-Q, --queues <names>', 'comma-separated queues to consume (default: the app\'s default queue)')
-    .addOption(new Option('-c, --concurrency <n>', 'tasks run at once').argParser(integerFlag(1)).default(10))
+    .option(
+      '-Q, --queues <names>',
+      "comma-separated queues to consume (default: the app's default queue)",
+    )
     .addOption(
-      new Option('-n, --hostname <name>', 'worker name (default: celeriac@%h); %h: host name, %n: its first part, %d: domain, %%: a %',
+      new Option('-c, --concurrency <n>', 'tasks run at once')
+        .argParser(integerFlag(1))
+        .default(10),
+    )
+    .addOption(
+      new Option(
+        '-n, --hostname <name>',
+        'worker name (default: celeriac@%h); %h: host name, %n: its first part, %d: domain, %%: a %',
       ).argParser((text) => expandNodeName(text, os.hostname())),
     )
-    .addOption(new Option('--prefetch-multiplier <n>', 'messages reserved per slot').argParser(integerFlag(1)).default(4))
+    .addOption(
+      new Option('--prefetch-multiplier <n>', 'messages reserved per slot')
+        .argParser(integerFlag(1))
+        .default(4),
+    )
     .addOption(
       new Option('--shutdown-timeout <seconds>', 'how long a warm shutdown waits for running tasks')
         .argParser(secondsFlag({ positive: false }))
@@ -58,7 +71,11 @@ Examples:
         shutdownTimeout: flags.shutdownTimeout,
         logger,
       });
-      const beat = flags.beat ? new Beat(app, { logger: createLineLogger({ level: parseLogLevel(globals.loglevel), name: 'beat' }) }) : undefined;
+      const beat = flags.beat
+        ? new Beat(app, {
+            logger: createLineLogger({ level: parseLogLevel(globals.loglevel), name: 'beat' }),
+          })
+        : undefined;
       let signals = 0;
       let cold = false;
       const exit = async () => {
@@ -73,7 +90,9 @@ Examples:
           void worker.stop().then(exit);
         } else if (!cold) {
           cold = true;
-          logger.warn(`${signal} received again: cold shutdown, running tasks go back to the queue`);
+          logger.warn(
+            `${signal} received again: cold shutdown, running tasks go back to the queue`,
+          );
           void worker.terminate().then(exit);
         }
       };

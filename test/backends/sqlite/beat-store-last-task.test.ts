@@ -39,7 +39,9 @@ it('adds last_task_id to an older file and records each claimed run in it', asyn
     created_at INTEGER NOT NULL, last_run_at INTEGER, total_runs INTEGER NOT NULL DEFAULT 0, run_now_at INTEGER,
     pending_task_id TEXT, pending_slot INTEGER)`);
   const { name, enabled, ...rest } = definition;
-  old.prepare('INSERT INTO beat_entries (name, definition, enabled, created_at) VALUES (?, ?, ?, ?)').run(name, JSON.stringify(rest), enabled ? 1 : 0, 1000);
+  old
+    .prepare('INSERT INTO beat_entries (name, definition, enabled, created_at) VALUES (?, ?, ?, ?)')
+    .run(name, JSON.stringify(rest), enabled ? 1 : 0, 1000);
   old.close();
 
   const store = new SqliteBeatStore(parseSqliteUrl(`sqlite://${file}`), '');
@@ -48,7 +50,9 @@ it('adds last_task_id to an older file and records each claimed run in it', asyn
     expect((await store.get('nightly'))?.lastTaskId).toBeNull();
     const token = await store.lead('beat-1', 10_000, Date.now());
     expect(token).not.toBeNull();
-    expect(await store.claimRun('nightly', 60_000, 'beat-1', token ?? 0, 'scheduled-run')).toBe(true);
+    expect(await store.claimRun('nightly', 60_000, 'beat-1', token ?? 0, 'scheduled-run')).toBe(
+      true,
+    );
     await store.confirmRun('nightly', 'scheduled-run');
     expect((await store.get('nightly'))?.lastTaskId).toBe('scheduled-run');
     await store.requestRunNow('nightly', Date.now());
