@@ -104,6 +104,12 @@ describe('the shop demo', () => {
     const retries = views.filter((view) => view.state === 'RETRY');
     expect(retries).toHaveLength(2);
     for (const retry of retries) expect(retry.error).toEqual({ type: 'CardDeclinedError', message: 'Your card was declined.' });
+    // Which attempt failed and when the next is due, as the page shows them (from the RETRY meta).
+    expect(retries.map((view) => view.retry && { ...view.retry, nextAttemptAt: typeof view.retry.nextAttemptAt })).toEqual([
+      { attempt: 1, maxAttempts: 3, nextAttemptAt: 'string' },
+      { attempt: 2, maxAttempts: 3, nextAttemptAt: 'string' },
+    ]);
+    for (const retry of retries) expect(retry.retry?.nextAttemptAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(views.at(-1)).toMatchObject({
       state: 'FAILURE',
       result: null,
