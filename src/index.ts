@@ -16,13 +16,13 @@ export {
 } from './app/task-context.js';
 export type { StandardSchemaV1 } from './app/standard-schema.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
-export { createLineLogger, type Logger, type LogLevel } from './worker/logger.js';
+export { createLineLogger, type Logger, type LogLevel } from './logger.js';
 export type { Broker, BrokerCapabilities, Delivery, Consumer, PublishOptions } from './brokers/broker.js';
 export type { ResultBackend } from './backends/backend.js';
 export type { TaskState, ResultMeta, JsonValue, JsonObject } from './protocol/types.js';
 export { Beat, NoBeatStoreError, type BeatOptions } from './beat/beat.js';
 export type { PeriodicOptions } from './beat/periodic.js';
-export type { BeatStore, EntryDefinition, EntryOptions, StoredEntry } from './beat/beat-store.js';
+export type { BeatStore, EntryDefinition, EntryOptions, StoredEntry } from './backends/beat-store.js';
 export {
   crontab,
   every,

@@ -15,7 +15,7 @@ import { buildTaskMessage, type BuiltMessage } from './build-message.js';
 import { resolveConfig, type CeleriacOptions, type ResolvedConfig } from './config.js';
 import { Task, TaskRef, type TaskFunction } from './task.js';
 import type { ApplyOptions, TaskOptions } from './task-options.js';
-import type { EntryDefinition } from '../beat/beat-store.js';
+import type { EntryDefinition } from '../backends/beat-store.js';
 import { toDefinition, type PeriodicOptions } from '../beat/periodic.js';
 
 export class NoResultBackendError extends CeleriacError {

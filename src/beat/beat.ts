@@ -7,8 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import type { Celeriac } from '../app/celeriac.js';
-import { createLineLogger, type Logger } from '../worker/logger.js';
-import type { BeatStore, StoredEntry } from './beat-store.js';
+import { createLineLogger, type Logger } from '../logger.js';
+import type { BeatStore, StoredEntry } from '../backends/beat-store.js';
 import { dueRuns, scheduleFromJson, type Schedule } from './schedules/index.js';
 import { CeleriacError } from '../errors.js';
 

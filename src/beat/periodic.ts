@@ -4,7 +4,7 @@
  */
 import type { TaskRef } from '../app/task.js';
 import type { JsonObject, JsonValue } from '../protocol/types.js';
-import type { EntryDefinition, EntryOptions } from './beat-store.js';
+import type { EntryDefinition, EntryOptions } from '../backends/beat-store.js';
 import type { MissedRunPolicy, Schedule } from './schedules/index.js';
 
 export interface PeriodicOptions<TArgs extends unknown[]> {

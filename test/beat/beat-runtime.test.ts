@@ -13,7 +13,7 @@ import { Beat } from '../../src/beat/beat.js';
 import { crontab, every } from '../../src/beat/schedules/index.js';
 import { decodeTaskMessage } from '../../src/protocol/task-message.js';
 import type { Delivery } from '../../src/brokers/broker.js';
-import { createLineLogger } from '../../src/worker/logger.js';
+import { createLineLogger } from '../../src/logger.js';
 import { REDIS_URL, requireService } from '../support/services.js';
 import { deleteRedisPrefix } from '../support/redis-cleanup.js';
 

@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import { Celeriac } from '../../src/index.js';
 import { Worker } from '../../src/worker/worker.js';
-import type { Logger } from '../../src/worker/logger.js';
+import type { Logger } from '../../src/logger.js';
 import { requireService, REDIS_URL } from '../support/services.js';
 import { deleteByPrefix, rawClient } from '../brokers/redis/redis-test-support.js';
 

@@ -4,7 +4,7 @@
  * Atomic steps are Lua scripts (scripts/beat.ts). Must never send a task.
  */
 import type { Redis } from 'ioredis';
-import type { BeatStore, EntryDefinition, StoredEntry } from '../../beat/beat-store.js';
+import type { BeatStore, EntryDefinition, StoredEntry } from '../beat-store.js';
 import { closeConnection, connectChecked, openConnection, type RedisUrlConfig } from '../../brokers/redis/connection.js';
 import { runScript } from '../../brokers/redis/script-runner.js';
 import { beatClaimScript, beatLeadScript, beatUpsertScript } from './scripts/beat.js';

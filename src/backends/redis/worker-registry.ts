@@ -4,7 +4,7 @@
  */
 import type { Redis } from 'ioredis';
 import { closeConnection, connectChecked, openConnection, type RedisUrlConfig } from '../../brokers/redis/connection.js';
-import type { WorkerInfo, WorkerRegistry } from '../../worker/worker-registry.js';
+import type { WorkerInfo, WorkerRegistry } from '../worker-registry.js';
 
 export class RedisWorkerRegistry implements WorkerRegistry {
   private client: Redis | undefined;

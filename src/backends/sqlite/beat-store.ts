@@ -6,7 +6,7 @@
 import type Database from 'better-sqlite3';
 import { ensureSchema, openDatabase, tableName, type DbHandle } from '../../brokers/sqlite/database.js';
 import type { SqliteLocation } from '../../brokers/sqlite/sqlite-url.js';
-import type { BeatStore, EntryDefinition, StoredEntry } from '../../beat/beat-store.js';
+import type { BeatStore, EntryDefinition, StoredEntry } from '../beat-store.js';
 
 interface EntryRow {
   name: string;

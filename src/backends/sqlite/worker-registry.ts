@@ -4,7 +4,7 @@
  */
 import { ensureSchema, openDatabase, tableName, type DbHandle } from '../../brokers/sqlite/database.js';
 import type { SqliteLocation } from '../../brokers/sqlite/sqlite-url.js';
-import type { WorkerInfo, WorkerRegistry } from '../../worker/worker-registry.js';
+import type { WorkerInfo, WorkerRegistry } from '../worker-registry.js';
 
 export class SqliteWorkerRegistry implements WorkerRegistry {
   private handle: DbHandle | undefined;

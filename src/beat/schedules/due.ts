@@ -20,7 +20,8 @@
 import { InvalidScheduleError, assertValidDate, quote } from './errors.js';
 import type { Schedule } from './schedule.js';
 
-export type MissedRunPolicy = 'catch-up-once' | 'skip';
+import type { MissedRunPolicy } from '../../backends/stored-schedule.js';
+export type { MissedRunPolicy };
 
 export interface DueRunsInput {
   schedule: Schedule;

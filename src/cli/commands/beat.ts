@@ -4,11 +4,11 @@
  */
 import type { Command } from 'commander';
 import { Beat } from '../../beat/beat.js';
-import type { BeatStore, EntryDefinition } from '../../beat/beat-store.js';
+import type { BeatStore, EntryDefinition } from '../../backends/beat-store.js';
 import { crontab, dueRuns, every, parseDuration, scheduleFromJson } from '../../beat/schedules/index.js';
 import type { Celeriac } from '../../app/celeriac.js';
 import { CeleriacError } from '../../errors.js';
-import { createLineLogger, parseLogLevel } from '../../worker/logger.js';
+import { createLineLogger, parseLogLevel } from '../../logger.js';
 import type { JsonObject, JsonValue } from '../../protocol/types.js';
 import { loadApp } from '../load-app.js';
 import { parseJsonFlag } from '../parse.js';

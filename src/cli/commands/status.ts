@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { loadApp } from '../load-app.js';
 import { redactUrl } from '../../url.js';
 import type { GlobalOptions } from '../main.js';
-import type { WorkerInfo } from '../../worker/worker-registry.js';
+import type { WorkerInfo } from '../../backends/worker-registry.js';
 
 export function registerStatusCommand(program: Command): void {
   program

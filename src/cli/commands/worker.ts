@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { Worker } from '../../worker/worker.js';
 import { Beat } from '../../beat/beat.js';
-import { createLineLogger, parseLogLevel } from '../../worker/logger.js';
+import { createLineLogger, parseLogLevel } from '../../logger.js';
 import { loadApp } from '../load-app.js';
 import type { GlobalOptions } from '../main.js';
 

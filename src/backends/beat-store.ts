@@ -5,7 +5,7 @@
  * a store never decides when something is due (schedules/due.ts does) and never sends.
  */
 import type { JsonObject, JsonValue } from '../protocol/types.js';
-import type { MissedRunPolicy, ScheduleJson } from './schedules/index.js';
+import type { MissedRunPolicy, ScheduleJson } from './stored-schedule.js';
 
 /** Per-run options an entry sends its task with. */
 export interface EntryOptions {
