@@ -20,38 +20,38 @@ export interface TaskReader {
 
 export interface TaskHandlerOptions {
   /** Path the routes live under. @default '/tasks' */
-  prefix?: string;
+  prefix?: string | undefined;
   /** Milliseconds between SSE comment heartbeats, which keep proxies from closing idle streams. @default 15000 */
-  heartbeatMs?: number;
+  heartbeatMs?: number | undefined;
   /** Milliseconds a browser waits before reconnecting a dropped stream (the SSE `retry:` field). @default 2000 */
-  retryMs?: number;
+  retryMs?: number | undefined;
   /**
    * Milliseconds one stream stays open. Then it ends with a `reconnect` event, and the
    * browser's EventSource reconnects by itself after `retryMs`, getting the current state
    * first: nothing is lost, and no connection holds a backend subscription forever.
    * @default 300000 (5 minutes)
    */
-  streamLifetimeMs?: number;
+  streamLifetimeMs?: number | undefined;
   /**
    * Streams this handler keeps open at once. One more is answered `503` with `Retry-After`
    * (the JSON route is not limited), so clients cannot exhaust sockets and subscriptions.
    * @default 1000
    */
-  maxOpenStreams?: number;
+  maxOpenStreams?: number | undefined;
   /**
    * Decides who may read a task. Return `true` to allow, `false` for a 404 (so ids of
    * others' tasks are not confirmed to exist), or a Response to send as is.
    * Without it, knowing a task's id (a random UUID) is enough to read it.
    * @example authorize: (request, id) => ownsTask(sessionOf(request), id)
    */
-  authorize?: (request: Request, taskId: string) => boolean | Response | Promise<boolean | Response>;
+  authorize?: ((request: Request, taskId: string) => boolean | Response | Promise<boolean | Response>) | undefined;
   /**
    * Told of each error behind a `500` (a result backend that is down, an `authorize` that
    * throws) and of a stream that ended on one; the client only ever sees a plain JSON error.
    * @default one line and the error on stderr (`console.error`)
    * @example onError: (error, request) => logger.error({ err: error, url: request.url }, 'task route failed')
    */
-  onError?: (error: unknown, request: Request) => void;
+  onError?: ((error: unknown, request: Request) => void) | undefined;
 }
 
 export interface TaskHandler {
@@ -150,7 +150,7 @@ export function createTaskHandler(app: TaskReader, options: TaskHandlerOptions =
  */
 export async function sendAndRespond(
   sending: Promise<{ id: string }> | { id: string },
-  options: { prefix?: string; body?: Record<string, unknown> } = {},
+  options: { prefix?: string | undefined; body?: Record<string, unknown> | undefined } = {},
 ): Promise<Response> {
   let id: string;
   try {
