@@ -39,11 +39,14 @@ interface Session {
   profileDir: string;
 }
 
-// One demo and one browser for the file: starting them is most of each test's time.
-let session: Promise<Session> | undefined;
-function openSession(): Promise<Session> {
+// One demo and one browser per demo environment for the file: starting them is most of
+// each test's time.
+const sessions = new Map<string, Promise<Session>>();
+function openSession(env: Record<string, string> = {}): Promise<Session> {
+  const key = JSON.stringify(env);
+  let session = sessions.get(key);
   session ??= (async () => {
-    const demo = await startDemo();
+    const demo = await startDemo(env);
     // A fresh profile each run, so no cache, cookie or service worker from before leaks in.
     const profileDir = await mkdtemp(path.join(os.tmpdir(), 'celeriac-chromium-'));
     try {
@@ -60,15 +63,18 @@ function openSession(): Promise<Session> {
       throw error;
     }
   })();
+  sessions.set(key, session);
   return session;
 }
 
 afterAll(async () => {
-  const opened = await session?.catch(() => undefined);
-  if (!opened) return;
-  await opened.context.close().catch(() => undefined);
-  await opened.demo.close();
-  await rm(opened.profileDir, { recursive: true, force: true });
+  for (const session of sessions.values()) {
+    const opened = await session.catch(() => undefined);
+    if (!opened) continue;
+    await opened.context.close().catch(() => undefined);
+    await opened.demo.close();
+    await rm(opened.profileDir, { recursive: true, force: true });
+  }
 });
 
 /** Opens the shop and records every value the progress bar takes, as the page sets them. */
@@ -196,6 +202,20 @@ describe('the shop page in Chromium', () => {
     const icon = await opened.context.request.get(`${opened.demo.url}${href}`);
     expect(icon.status()).toBe(200);
     expect(icon.headers()['content-type']).toMatch(/^image\/svg\+xml/);
+    await page.close();
+  });
+
+  it('keeps following an order across the renewals of a short-lived stream', async (test) => {
+    requireChromium(test);
+    // Streams of 700 ms: an order (four steps of 600 ms) outlives several of them.
+    const opened = await openSession({ SHOP_STREAM_LIFETIME_MS: '700' });
+    const page = await openShop(opened);
+    await placeOrder(page, '4242 4242 4242 4242');
+    await page.locator('#order-status[data-state="SUCCESS"]').waitFor({ timeout: 30_000 });
+    const events = await page.locator('#order-events li').allTextContents();
+    expect(events.filter((text) => text.includes('renewing the live connection')).length, events.join('\n')).toBeGreaterThanOrEqual(1);
+    expect(events.join('\n')).not.toMatch(/connection lost|live updates stopped/);
+    expect(await page.getByRole('link', { name: 'Download the receipt (PDF)' }).isVisible()).toBe(true);
     await page.close();
   });
 });

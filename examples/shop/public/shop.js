@@ -11,6 +11,7 @@ const form = $('order-form');
 const button = $('place-order');
 let source;
 let countdown;
+let renewing = false;
 
 form.addEventListener('submit', async (event) => {
   event.preventDefault();
@@ -50,6 +51,9 @@ form.addEventListener('submit', async (event) => {
 
 function follow(url) {
   source = new EventSource(url);
+  source.onopen = () => {
+    renewing = false;
+  };
   source.onmessage = (message) => {
     const view = JSON.parse(message.data);
     render(view);
@@ -60,10 +64,14 @@ function follow(url) {
     }
   };
   // The server ends a long stream with this event; EventSource reconnects by itself.
-  source.addEventListener('reconnect', () => logEvent('renewing the live connection…'));
+  source.addEventListener('reconnect', () => {
+    renewing = true;
+    logEvent('renewing the live connection…');
+  });
   source.onerror = () => {
-    if (source.readyState === EventSource.CONNECTING) logEvent('connection lost, reconnecting…');
-    else if (source.readyState === EventSource.CLOSED) {
+    if (source.readyState === EventSource.CONNECTING) {
+      if (!renewing) logEvent('connection lost, reconnecting…');
+    } else if (source.readyState === EventSource.CLOSED) {
       logEvent('live updates stopped: reload the page to follow the order again');
       button.disabled = false;
     }
