@@ -94,12 +94,12 @@ export async function workerCeiling(count: number, concurrency: number): Promise
             queueMicrotask(fill);
             return Promise.resolve();
           };
-          const delivery: Delivery = { message, queue: 'celery', redelivered: false, ack: settle, reject: settle, defer: settle };
+          const delivery: Delivery = { message, queue: 'celery', redelivered: false, ack: settle, reject: settle, defer: settle, release: () => undefined };
           options.onDelivery(delivery);
         }
       };
       setImmediate(fill);
-      return Promise.resolve({ setPrefetch: () => undefined, cancel: () => Promise.resolve() });
+      return Promise.resolve({ cancel: () => Promise.resolve() });
     },
   };
   const none = () => Promise.resolve(undefined);
@@ -111,11 +111,9 @@ export async function workerCeiling(count: number, concurrency: number): Promise
     forget: none,
     revoke: none,
     close: none,
-    revoked: () => Promise.resolve(new Set<string>()),
+    isRevoked: () => false,
     subscribe: () => Promise.resolve(none),
     onRevoke: () => Promise.resolve(none),
-    chordPartDone: () => Promise.resolve(0),
-    chordResults: () => Promise.resolve([]),
   } satisfies ResultBackend;
   const app = new Celeriac({ broker, backend });
   let done = 0;

@@ -30,23 +30,14 @@ export interface ResultBackend {
   forget(taskIds: string[]): Promise<void>;
   /** Records that the ids are revoked, for every worker to see. */
   revoke(taskIds: string[], options?: { terminate?: boolean; expiresMs?: number }): Promise<void>;
-  /** Which of the ids are revoked. */
-  revoked(taskIds: string[]): Promise<Set<string>>;
   /**
-   * Optional: whether one id is revoked, answered from memory without I/O when this
-   * backend holds a complete view (while `onRevoke` listens); `undefined` when it must
-   * ask with `revoked()`. Workers call it before every task.
+   * Whether one id is revoked. Workers ask before every task, so a backend answers
+   * synchronously when it can (a complete mirror kept while `onRevoke` listens, an embedded
+   * database) and with a promise only when it must ask a server.
    */
-  isRevokedLocally?(taskId: string): boolean | undefined;
+  isRevoked(taskId: string): boolean | Promise<boolean>;
   /** Calls `listener` when any task id is revoked from now on. */
   onRevoke(listener: (taskId: string, terminate: boolean) => void): Promise<Unsubscribe>;
-  /**
-   * Adds one member's result to a chord/group join and returns how many members are done.
-   * `size` is the total; the caller that sees `done === size` fires the body, once.
-   */
-  chordPartDone(groupId: string, index: number, meta: ResultMeta, size: number): Promise<number>;
-  /** The members' metas in index order (what the chord body receives). */
-  chordResults(groupId: string): Promise<ResultMeta[]>;
   /**
    * Beat's schedule store kept beside the results (stored schedules, leader lease, run
    * claims). Absent where the backend cannot hold one (rpc://).

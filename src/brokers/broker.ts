@@ -18,8 +18,6 @@ export interface BrokerCapabilities {
 export interface PublishOptions {
   /** The queue (routing key) to publish to. */
   queue: string;
-  /** Exchange name for brokers that route through exchanges (AMQP); ignored elsewhere. */
-  exchange?: string;
   /** Unix time in ms before which the message must not be delivered. */
   deliverAt?: number;
   /** 0..255; higher is served first. Brokers without priorities ignore it. */
@@ -45,12 +43,12 @@ export interface Delivery {
    */
   defer(deliverAt: number): Promise<void>;
   /**
-   * Optional hint: the task's own code has ended and only its settling is left, so the
-   * consumer may fetch the next message now instead of after the settle's round trip.
-   * The delivery stays valid and must still be settled. Brokers whose server counts
-   * unsettled messages itself (AMQP's basic.qos) leave it out.
+   * The task's own code has ended and only its settling is left, so the consumer may fetch
+   * the next message now instead of after the settle's round trip. The delivery stays valid
+   * and must still be settled. Called at most once, before the settle. A broker whose server
+   * counts unsettled messages itself (AMQP's basic.qos) has nothing to do here.
    */
-  release?(): void;
+  release(): void;
 }
 
 export type DeliveryHandler = (delivery: Delivery) => void;
@@ -67,8 +65,6 @@ export interface ConsumeOptions {
 }
 
 export interface Consumer {
-  /** Change the number of unsettled deliveries allowed (e.g. when concurrency changes). */
-  setPrefetch(prefetch: number): void;
   /** Stop receiving new deliveries; unsettled ones stay valid until settled or the broker closes. */
   cancel(): Promise<void>;
 }

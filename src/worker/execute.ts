@@ -72,8 +72,8 @@ export function admit(delivery: Delivery, deps: ExecutorDeps): Admission | Promi
   const task = deps.app.getTask(decoded.name);
   if (!task) return refuseUnknown(delivery, decoded, deps);
   if (decoded.expires && decoded.expires.getTime() <= Date.now()) return discardExpired(delivery, decoded, decoded.expires, deps);
-  const revoked = deps.revoked.has(decoded.id) || (deps.backend ? deps.backend.isRevokedLocally?.(decoded.id) : false);
-  if (revoked === undefined) return admitAfterAsking(delivery, decoded, task, deps);
+  const revoked = deps.revoked.has(decoded.id) || (deps.backend ? deps.backend.isRevoked(decoded.id) : false);
+  if (revoked instanceof Promise) return admitAfterAsking(delivery, decoded, task, deps, revoked);
   if (revoked) return discardRevoked(delivery, decoded, deps);
   return admitUnrevoked(delivery, decoded, task, deps);
 }
@@ -83,9 +83,9 @@ async function admitAfterAsking(
   decoded: DecodedTaskMessage,
   task: Task<unknown[], unknown>,
   deps: ExecutorDeps,
+  asked: Promise<boolean>,
 ): Promise<Admission> {
-  const revoked = (await (deps.backend as ResultBackend).revoked([decoded.id])).has(decoded.id);
-  return revoked ? discardRevoked(delivery, decoded, deps) : admitUnrevoked(delivery, decoded, task, deps);
+  return (await asked) ? discardRevoked(delivery, decoded, deps) : admitUnrevoked(delivery, decoded, task, deps);
 }
 
 function admitUnrevoked(

@@ -1,7 +1,7 @@
 /**
  * The Redis result backend, in Celery's layout: `celery-task-meta-<id>` written with its
  * expiry (one day by default) and published on the channel of the same name; waiters
- * share one subscriber connection; chord joins use Celery's `.j` zset, `.t` and `.s`.
+ * share one subscriber connection.
  * Revocations (ours: a zset and a channel) reach every worker. Must never poll for a
  * result: pushes come from pub/sub, and after a reconnect each waited key is read once.
  */
@@ -9,12 +9,9 @@ import type { Redis } from 'ioredis';
 import type { ResultBackend, StoreOptions, Unsubscribe } from '../backend.js';
 import type { BackendFactoryOptions } from '../registry.js';
 import { closeConnection, connectChecked, openConnection, parseRedisUrl, type RedisUrlConfig } from '../../brokers/redis/connection.js';
-import { runScript } from '../../brokers/redis/script-runner.js';
 import { decodeResultMeta, encodeResultMeta } from '../../protocol/result-meta.js';
 import type { ResultMeta } from '../../protocol/types.js';
-import { chordResultsOf, chordMember } from './codec.js';
 import { ResultKeyspace } from './keys.js';
-import { chordPartScript } from './scripts/chord.js';
 import { Revocations } from './revocations.js';
 import { SharedSubscriber } from './shared-subscriber.js';
 import { StoreBatcher } from './store-batcher.js';
@@ -24,9 +21,9 @@ import { RedisWorkerRegistry } from './worker-registry.js';
 
 export interface RedisBackendOptions extends BackendFactoryOptions {
   /** Prefix for every key and channel (Celery's `global_keyprefix`). Also `?keyPrefix=`. @default '' */
-  keyPrefix?: string;
+  keyPrefix?: string | undefined;
   /** How long results are kept, ms. @default 86 400 000 (Celery's `result_expires`, one day) */
-  resultExpiresMs?: number;
+  resultExpiresMs?: number | undefined;
 }
 
 const DAY_MS = 86_400_000;
@@ -117,42 +114,15 @@ export class RedisBackend implements ResultBackend {
     await this.revocations.revoke(taskIds, options.terminate ?? false, options.expiresMs ?? this.expiresMs);
   }
 
-  async revoked(taskIds: string[]): Promise<Set<string>> {
-    if (taskIds.length === 0) return new Set();
-    await this.connect();
-    return this.revocations.revoked(taskIds);
+  /** From the in-memory mirror while `onRevoke` listens (no round trip), else one ZSCORE. */
+  isRevoked(taskId: string): boolean | Promise<boolean> {
+    return this.revocations.isRevoked(taskId) ?? this.connect().then(() => this.revocations.askRedis(taskId));
   }
 
-  isRevokedLocally(taskId: string): boolean | undefined {
-    return this.revocations.isRevokedLocally(taskId);
-  }
-
-  /** Also keeps an in-memory mirror of the revoked set while listened to: `revoked()` then costs no round trip. */
+  /** Also keeps an in-memory mirror of the revoked set while listened to: `isRevoked()` then costs no round trip. */
   async onRevoke(listener: (taskId: string, terminate: boolean) => void): Promise<Unsubscribe> {
     await this.connect();
     return this.revocations.listen(listener);
-  }
-
-  async chordPartDone(groupId: string, index: number, meta: ResultMeta, size: number): Promise<number> {
-    await this.connect();
-    const keys = [this.keys.group(groupId, '.j'), this.keys.group(groupId, '.t'), this.keys.group(groupId, '.s')];
-    const ttlSeconds = Math.max(1, Math.round(this.expiresMs / 1000));
-    const done = await runScript(this.client, chordPartScript, keys, [index, chordMember(meta), ttlSeconds, size]);
-    return Number(done);
-  }
-
-  async chordResults(groupId: string): Promise<ResultMeta[]> {
-    await this.connect();
-    return chordResultsOf(await this.client.zrange(this.keys.group(groupId, '.j'), '0', '-1'));
-  }
-
-  /**
-   * Records a chord's size under Celery's `.s` key, as Celery's client does when it sends a
-   * chord: needed when Celery workers run the header parts of a chord Celeriac sent.
-   */
-  async setChordSize(groupId: string, size: number): Promise<void> {
-    await this.connect();
-    await this.client.set(this.keys.group(groupId, '.s'), String(size), 'PX', this.expiresMs);
   }
 
   async close(): Promise<void> {

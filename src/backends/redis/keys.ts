@@ -19,11 +19,6 @@ export class ResultKeyspace {
     return `${this.prefix}celery-task-meta-${taskId}`;
   }
 
-  /** Celery's group/chord keys: `''` (saved GroupResult), `.j` (join zset), `.s` (size), `.t` (extra count). */
-  group(groupId: string, suffix: '' | '.j' | '.s' | '.t'): string {
-    return `${this.prefix}celery-taskset-meta-${groupId}${suffix}`;
-  }
-
   /** The task id inside a meta key or channel name, or undefined. */
   taskIdOf(key: string): string | undefined {
     const head = `${this.prefix}celery-task-meta-`;

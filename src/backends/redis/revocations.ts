@@ -43,15 +43,14 @@ export class Revocations {
     if (this.mirror) for (const id of taskIds) this.mirror.set(id, until);
   }
 
-  async revoked(taskIds: string[]): Promise<Set<string>> {
-    if (this.mirror) return new Set(taskIds.filter((id) => this.isRevokedLocally(id)));
-    const now = Date.now();
-    const scores = await this.client.zmscore(this.keys.revoked, ...taskIds);
-    return new Set(taskIds.filter((_, i) => scores[i] !== null && Number(scores[i]) > now));
+  /** Asks Redis whether one id is revoked (when no complete mirror is kept). */
+  async askRedis(taskId: string): Promise<boolean> {
+    const score = await this.client.zscore(this.keys.revoked, taskId);
+    return score !== null && Number(score) > Date.now();
   }
 
   /** From the mirror while it is complete; undefined when Redis must be asked. */
-  isRevokedLocally(taskId: string): boolean | undefined {
+  isRevoked(taskId: string): boolean | undefined {
     const mirror = this.mirror;
     if (!mirror) return undefined;
     const until = mirror.get(taskId);

@@ -73,10 +73,6 @@ export class Revocations {
     for (const id of taskIds) this.learn(id, terminate);
   }
 
-  revoked(taskIds: string[]): Set<string> {
-    return new Set(taskIds.filter((id) => this.isRevoked(id)));
-  }
-
   /** One id, without building a set: workers ask before every task. */
   isRevoked(taskId: string): boolean {
     return (this.known.get(taskId)?.until ?? 0) > Date.now();

@@ -51,14 +51,6 @@ export interface RpcStoreOptions extends StoreOptions {
   correlationId?: string;
 }
 
-export class RpcChordsUnsupportedError extends CeleriacError {
-  constructor() {
-    super(
-      "The rpc:// result backend does not support chords (neither does Celery's): use a Redis or SQLite result backend.",
-    );
-  }
-}
-
 /** How long get() waits for results already waiting in a reply queue it starts to read. */
 const BACKLOG_WAIT_MS = 1000;
 
@@ -151,27 +143,15 @@ export class RpcBackend implements ResultBackend {
     await this.revocations!.revoke(taskIds, options.terminate ?? false);
   }
 
-  async revoked(taskIds: string[]): Promise<Set<string>> {
-    await this.connect();
-    return this.revocations!.revoked(taskIds);
-  }
-
-  /** Revokes reach this backend only as broadcasts it keeps in memory: always known once connected. */
-  isRevokedLocally(taskId: string): boolean | undefined {
-    return this.revocations?.isRevoked(taskId);
+  /** Revokes reach this backend only as broadcasts it keeps in memory: known without I/O once connected. */
+  isRevoked(taskId: string): boolean | Promise<boolean> {
+    if (this.revocations) return this.revocations.isRevoked(taskId);
+    return this.connect().then(() => this.revocations!.isRevoked(taskId));
   }
 
   async onRevoke(listener: (taskId: string, terminate: boolean) => void): Promise<Unsubscribe> {
     await this.connect();
     return this.revocations!.onRevoke(listener);
-  }
-
-  chordPartDone(): Promise<number> {
-    return Promise.reject(new RpcChordsUnsupportedError());
-  }
-
-  chordResults(): Promise<ResultMeta[]> {
-    return Promise.reject(new RpcChordsUnsupportedError());
   }
 
   async close(): Promise<void> {

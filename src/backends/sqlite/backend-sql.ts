@@ -5,8 +5,8 @@
  * read with `json_each`, so one prepared statement serves any number of ids.
  *
  * Tables: results (latest meta per task, change sequence `seq`), revoked (with its own
- * sequence), chord_parts (one row per finished member), sequences (the two counters; a
- * counter never goes back, even when the newest rows are deleted).
+ * sequence), sequences (the two counters; a counter never goes back, even when the newest
+ * rows are deleted).
  * Expiry: `expires_at` in unix ms, 0 = never; expired rows are invisible to reads and
  * deleted lazily.
  */
@@ -17,7 +17,6 @@ export type SequenceName = 'results' | 'revoked';
 export function backendSql(prefix: string) {
   const r = tableName(prefix, 'results');
   const v = tableName(prefix, 'revoked');
-  const c = tableName(prefix, 'chord_parts');
   const s = tableName(prefix, 'sequences');
   return {
     schema: [
@@ -36,13 +35,6 @@ export function backendSql(prefix: string) {
         seq INTEGER NOT NULL
       )`,
       `CREATE INDEX IF NOT EXISTS ${tableName(prefix, 'revoked_seq')} ON ${v} (seq)`,
-      `CREATE TABLE IF NOT EXISTS ${c} (
-        group_id TEXT NOT NULL,
-        idx INTEGER NOT NULL,
-        meta TEXT NOT NULL,
-        expires_at INTEGER NOT NULL,
-        PRIMARY KEY (group_id, idx)
-      )`,
       `CREATE TABLE IF NOT EXISTS ${s} (name TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
     ],
 
@@ -74,28 +66,17 @@ export function backendSql(prefix: string) {
     // @now -> changes. The lazy clean-up, one statement per table.
     expireResults: `DELETE FROM ${r} WHERE expires_at > 0 AND expires_at <= @now`,
     expireRevoked: `DELETE FROM ${v} WHERE expires_at > 0 AND expires_at <= @now`,
-    expireChordParts: `DELETE FROM ${c} WHERE expires_at > 0 AND expires_at <= @now`,
 
     // @taskId, @terminate (0/1), @expiresAt, @seq -> changes.
     upsertRevoked: `INSERT INTO ${v} (task_id, terminate, expires_at, seq) VALUES (@taskId, @terminate, @expiresAt, @seq)
                     ON CONFLICT (task_id) DO UPDATE SET terminate = excluded.terminate, expires_at = excluded.expires_at, seq = excluded.seq`,
 
-    // @ids (JSON array), @now -> rows (task_id) of those revoked and not expired.
-    revokedAmong: `SELECT task_id FROM ${v}
-                   WHERE task_id IN (SELECT value FROM json_each(@ids)) AND (expires_at = 0 OR expires_at > @now)`,
+    // @taskId, @now -> { one } | undefined: whether the id is revoked and not expired.
+    isRevoked: `SELECT 1 AS one FROM ${v} WHERE task_id = @taskId AND (expires_at = 0 OR expires_at > @now)`,
 
     // @after, @upto -> rows (task_id, terminate, seq) by seq: revocations since a watermark.
     revokedSince: `SELECT task_id, terminate, seq FROM ${v} WHERE seq > @after AND seq <= @upto ORDER BY seq`,
 
-    // @groupId, @idx, @meta, @expiresAt -> changes. A member reported twice (redelivery) counts once.
-    putChordPart: `INSERT INTO ${c} (group_id, idx, meta, expires_at) VALUES (@groupId, @idx, @meta, @expiresAt)
-                   ON CONFLICT (group_id, idx) DO UPDATE SET meta = excluded.meta, expires_at = excluded.expires_at`,
-
-    // @groupId -> { n }: members done.
-    countChordParts: `SELECT COUNT(*) AS n FROM ${c} WHERE group_id = @groupId`,
-
-    // @groupId -> rows (meta) in index order.
-    chordParts: `SELECT meta FROM ${c} WHERE group_id = @groupId ORDER BY idx`,
   };
 }
 

@@ -80,11 +80,11 @@ export class ResultStore {
     this.stmt(this.sql.forget).run({ ids: JSON.stringify(taskIds) });
   }
 
-  /** Deletes every expired row of the three tables in one transaction. */
+  /** Deletes every expired row of both tables in one transaction. */
   deleteExpired(now: number): void {
     this.db
       .transaction(() => {
-        for (const text of [this.sql.expireResults, this.sql.expireRevoked, this.sql.expireChordParts]) {
+        for (const text of [this.sql.expireResults, this.sql.expireRevoked]) {
           this.stmt(text).run({ now });
         }
       })
@@ -104,28 +104,12 @@ export class ResultStore {
       .immediate();
   }
 
-  revokedAmong(taskIds: readonly string[], now: number): Set<string> {
-    const rows = this.stmt(this.sql.revokedAmong).all({ ids: JSON.stringify(taskIds), now }) as Array<{ task_id: string }>;
-    return new Set(rows.map((row) => row.task_id));
+  isRevoked(taskId: string, now: number): boolean {
+    return this.stmt(this.sql.isRevoked).get({ taskId, now }) !== undefined;
   }
 
   revokedSince(after: number, upto: number): RevokeChange[] {
     const rows = this.stmt(this.sql.revokedSince).all({ after, upto }) as Array<{ task_id: string; terminate: number; seq: number }>;
     return rows.map((row) => ({ taskId: row.task_id, terminate: row.terminate !== 0, seq: row.seq }));
-  }
-
-  /** Records member `index` of the group and returns how many members are done, atomically. */
-  chordPartDone(groupId: string, index: number, meta: ResultMeta, expiresAt: number): number {
-    return this.db
-      .transaction(() => {
-        this.stmt(this.sql.putChordPart).run({ groupId, idx: index, meta: JSON.stringify(meta), expiresAt });
-        return (this.stmt(this.sql.countChordParts).get({ groupId }) as { n: number }).n;
-      })
-      .immediate();
-  }
-
-  chordResults(groupId: string): ResultMeta[] {
-    const rows = this.stmt(this.sql.chordParts).all({ groupId }) as Array<{ meta: string }>;
-    return rows.map((row) => JSON.parse(row.meta) as ResultMeta);
   }
 }

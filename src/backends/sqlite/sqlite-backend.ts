@@ -6,7 +6,7 @@
  */
 import type { ResultBackend, StoreOptions, Unsubscribe } from '../backend.js';
 import type { BackendFactoryOptions } from '../registry.js';
-import { BrokerConnectionError, CeleriacError } from '../../errors.js';
+import { BrokerConnectionError } from '../../errors.js';
 import type { ResultMeta } from '../../protocol/types.js';
 import { acquireChangeFeed, type ChangeFeed } from '../../brokers/sqlite/change-feed.js';
 import { openAsPromise, openWith, type DbHandle } from '../../brokers/sqlite/database.js';
@@ -27,12 +27,12 @@ export interface SqliteBackendOptions extends BackendFactoryOptions {
    * Prefix of the table names (`<prefix>results`, `<prefix>revoked`, ...).
    * @default 'celeriac_'
    */
-  keyPrefix?: string;
+  keyPrefix?: string | undefined;
   /**
    * Default time to keep results (and revocations and chord parts), in ms; 0 keeps them forever.
    * @default 86400000 (one day, as Celery)
    */
-  resultExpiresMs?: number;
+  resultExpiresMs?: number | undefined;
   /** Told about errors the watcher recovers from by itself (a busy database, a throwing listener). */
   onError?: (error: Error) => void;
 }
@@ -148,27 +148,15 @@ export class SqliteBackend implements ResultBackend {
     for (const watcher of localWatchers.get(this.localKey) ?? []) for (const change of changes) watcher.pushRevoke(change);
   }
 
-  async revoked(taskIds: string[]): Promise<Set<string>> {
-    if (taskIds.length === 0) return new Set();
-    const { store } = await this.ready();
-    return store.revokedAmong(taskIds, Date.now());
+  /** One indexed read of the embedded database: answered synchronously once connected. */
+  isRevoked(taskId: string): boolean | Promise<boolean> {
+    if (this.resultStore && !this.closed) return this.resultStore.isRevoked(taskId, Date.now());
+    return this.ready().then(({ store }) => store.isRevoked(taskId, Date.now()));
   }
 
   async onRevoke(listener: (taskId: string, terminate: boolean) => void): Promise<Unsubscribe> {
     const { watcher } = await this.ready();
     return watcher.onRevoke(listener);
-  }
-
-  /** `size` is not needed here: the count of distinct indexes recorded is the answer. */
-  async chordPartDone(groupId: string, index: number, meta: ResultMeta, _size: number): Promise<number> {
-    if (!Number.isInteger(index) || index < 0) throw new CeleriacError(`Chord part index must be a non-negative integer, got ${index}.`);
-    const { store } = await this.ready();
-    return store.chordPartDone(groupId, index, meta, this.expiresAt(undefined, Date.now()));
-  }
-
-  async chordResults(groupId: string): Promise<ResultMeta[]> {
-    const { store } = await this.ready();
-    return store.chordResults(groupId);
   }
 
   close(): Promise<void> {

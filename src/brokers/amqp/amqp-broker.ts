@@ -95,7 +95,7 @@ export class AmqpBroker implements Broker {
     const queue = options.queue;
     await this.sendConfirmed(
       {
-        exchange: options.exchange ?? '',
+        exchange: '',
         routingKey: this.topology.name(queue),
         content: message.body,
         options: toPublishOptions(message, { priority: options.priority }),

@@ -43,6 +43,9 @@ export class AmqpDelivery implements Delivery {
     private readonly deps: DeliveryDeps,
   ) {}
 
+  /** RabbitMQ counts unsettled deliveries against basic.qos itself: nothing to free early. */
+  release(): void {}
+
   // eslint-disable-next-line @typescript-eslint/require-await -- async so that errors reject, not throw
   async ack(): Promise<void> {
     this.claim('ack');

@@ -44,7 +44,7 @@ export class RedisConsumer implements Consumer, ResultCarrier {
   /** KEYS of every fetch-script call: the unacked keys, then the lists. */
   private readonly scriptKeys: string[];
   private readonly waiter: ListWaiter;
-  private prefetch: number;
+  private readonly prefetch: number;
   private active = true;
   /** Deliveries handed out and not yet settled by the user. */
   private outstanding = 0;
@@ -92,11 +92,6 @@ export class RedisConsumer implements Consumer, ResultCarrier {
   carry(write: CarriedWrite): void {
     if (!this.active) return write.giveBack();
     this.pendingWrites.push(write);
-    this.schedule();
-  }
-
-  setPrefetch(prefetch: number): void {
-    this.prefetch = Math.max(1, prefetch);
     this.schedule();
   }
 

@@ -54,7 +54,7 @@ export class RedisPublisher {
         delayed.push(prepared.due, prepared.member);
         earliest = Math.min(earliest, prepared.due);
       }
-      const binding = this.core.keys.binding(options.exchange || options.queue);
+      const binding = this.core.keys.binding(options.queue);
       const member = this.core.keys.bindingMember(options.queue, options.queue);
       const id = `${binding}\n${member}`;
       if (!this.declared.has(id)) {
@@ -91,7 +91,7 @@ export class RedisPublisher {
   private prepare(message: TransportMessage, options: PublishOptions, now: number): Prepared {
     const kombu = toKombuPriority(options.priority);
     const step = priorityStep(kombu);
-    const envelope = encodeWire(toWire(message, options.exchange ?? '', options.queue, kombu), randomUUID());
+    const envelope = encodeWire(toWire(message, '', options.queue, kombu), randomUUID());
     if (options.deliverAt !== undefined && options.deliverAt > now && this.core.settings.delayMode === 'zset') {
       return { kind: 'delayed', due: Math.round(options.deliverAt), member: delayedMember(this.core.keys.bareList(options.queue, step), envelope) };
     }

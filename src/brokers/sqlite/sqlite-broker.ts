@@ -34,13 +34,13 @@ export interface SqliteBrokerOptions extends BrokerFactoryOptions {
    * Prefix of the broker's table names (`<prefix>messages`, `<prefix>dead_letters`).
    * @default 'celeriac_'
    */
-  keyPrefix?: string;
+  keyPrefix?: string | undefined;
   /**
    * How long a claimed message stays with its consumer without a heartbeat. The live
    * consumer renews it every `leaseMs / 3`; a killed one loses it after `leaseMs`.
    * @default 30000
    */
-  leaseMs?: number;
+  leaseMs?: number | undefined;
 }
 
 /** A dead-lettered message as `deadLetters()` lists it. */
@@ -147,7 +147,6 @@ export class SqliteBroker implements Broker {
     this.consumers.add(consumer);
     const cancel = consumer.cancel.bind(consumer);
     return {
-      setPrefetch: (prefetch) => consumer.setPrefetch(prefetch),
       cancel: async () => {
         this.consumers.delete(consumer);
         if (options.onError) this.consumerErrors.delete(options.onError);
@@ -229,7 +228,7 @@ function toRow(message: TransportMessage, options: PublishOptions, now: number):
     properties: {
       ...message.properties,
       priority,
-      delivery_info: { exchange: options.exchange ?? '', routing_key: options.queue },
+      delivery_info: { exchange: '', routing_key: options.queue },
     },
   };
   const deliverAt = options.deliverAt !== undefined && options.deliverAt > now ? Math.ceil(options.deliverAt) : 0;

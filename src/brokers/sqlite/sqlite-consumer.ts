@@ -48,7 +48,7 @@ export class UndecodableMessageError extends CeleriacError {
 }
 
 export class SqliteConsumer implements Consumer {
-  private prefetch: number;
+  private readonly prefetch: number;
   private held = 0;
   private cancelled = false;
   private scheduled = false;
@@ -64,11 +64,6 @@ export class SqliteConsumer implements Consumer {
     this.queues = [...new Set(options.queues)];
     this.prefetch = Math.max(1, Math.floor(options.prefetch));
     this.unlisten = host.feed.listen(() => this.wake());
-    this.wake();
-  }
-
-  setPrefetch(prefetch: number): void {
-    this.prefetch = Math.max(1, Math.floor(prefetch));
     this.wake();
   }
 

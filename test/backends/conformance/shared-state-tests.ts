@@ -1,19 +1,23 @@
 /**
- * Conformance: the state a backend shares between workers: revoked ids (query and push)
- * and chord joins (atomic part counting, results in index order).
+ * Conformance: the state a backend shares between workers: revoked ids (query and push).
  * Must stay backend-neutral (only the `ResultBackend` contract).
  */
 import { expect, it } from 'vitest';
-import { makeMeta, openBackendSession, waitFor, type BackendHarnessFactory } from './harness.js';
+import { openBackendSession, waitFor, type BackendHarnessFactory } from './harness.js';
 
 export function sharedStateTests(make: BackendHarnessFactory): void {
-  it('answers which of the ids are revoked', async (ctx) => {
+  it('answers whether an id is revoked, before and after revoke, listened to or not', async (ctx) => {
     const s = await openBackendSession(ctx, make);
     const [a, b, c] = [s.taskId('a'), s.taskId('b'), s.taskId('c')];
-    expect(await s.backend.revoked([a, b, c])).toEqual(new Set());
+    expect(await s.backend.isRevoked(a)).toBe(false);
     await s.backend.revoke([a, c]);
-    expect(await s.backend.revoked([a, b, c])).toEqual(new Set([a, c]));
-    expect(await s.backend.revoked([])).toEqual(new Set());
+    expect([await s.backend.isRevoked(a), await s.backend.isRevoked(b), await s.backend.isRevoked(c)]).toEqual([true, false, true]);
+    // A backend that mirrors revocations while listened to must answer the same from its mirror.
+    const unsubscribe = await s.backend.onRevoke(() => undefined);
+    expect([await s.backend.isRevoked(a), await s.backend.isRevoked(b), await s.backend.isRevoked(c)]).toEqual([true, false, true]);
+    await s.backend.revoke([b]);
+    expect(await s.backend.isRevoked(b)).toBe(true);
+    await unsubscribe();
   });
 
   it('tells onRevoke listeners about each revoked id with its terminate flag, until unsubscribed', async (ctx) => {
@@ -42,39 +46,7 @@ export function sharedStateTests(make: BackendHarnessFactory): void {
     const unsubscribe = await s.backend.onRevoke((taskId) => seen.push(taskId));
     await other.revoke([id], { terminate: true });
     await waitFor('a revoke push from the other instance', () => seen.includes(id), 3000);
-    expect(await s.backend.revoked([id])).toEqual(new Set([id]));
+    expect(await s.backend.isRevoked(id)).toBe(true);
     await unsubscribe();
-  });
-
-  it('counts chord parts atomically: concurrent completions each see a distinct count', async (ctx) => {
-    const s = await openBackendSession(ctx, make);
-    const group = s.taskId('group');
-    const size = 10;
-    const counts = await Promise.all(
-      Array.from({ length: size }, (_, index) => s.backend.chordPartDone(group, index, makeMeta(`${group}-${index}`, 'SUCCESS', index), size)),
-    );
-    expect([...counts].sort((x, y) => x - y)).toEqual(Array.from({ length: size }, (_, i) => i + 1));
-    expect(counts.filter((count) => count === size)).toHaveLength(1);
-  });
-
-  it('returns chord results in index order whatever the completion order', async (ctx) => {
-    const s = await openBackendSession(ctx, make);
-    const group = s.taskId('group');
-    for (const index of [2, 0, 3, 1]) {
-      await s.backend.chordPartDone(group, index, makeMeta(`${group}-${index}`, 'SUCCESS', index * 10), 4);
-    }
-    const results = await s.backend.chordResults(group);
-    expect(results.map((meta) => meta.result)).toEqual([0, 10, 20, 30]);
-    expect(results[1]!.task_id).toBe(`${group}-1`);
-    expect(await s.backend.chordResults(s.taskId('empty'))).toEqual([]);
-  });
-
-  it('keeps chord joins of different groups apart', async (ctx) => {
-    const s = await openBackendSession(ctx, make);
-    const [g1, g2] = [s.taskId('g1'), s.taskId('g2')];
-    expect(await s.backend.chordPartDone(g1, 0, makeMeta('x', 'SUCCESS', 1), 2)).toBe(1);
-    expect(await s.backend.chordPartDone(g2, 0, makeMeta('y', 'SUCCESS', 2), 2)).toBe(1);
-    expect(await s.backend.chordPartDone(g1, 1, makeMeta('z', 'SUCCESS', 3), 2)).toBe(2);
-    expect((await s.backend.chordResults(g2)).map((meta) => meta.result)).toEqual([2]);
   });
 }

@@ -1,16 +1,15 @@
 /**
  * The Redis result backend writes what Celery 5.2.6 and 5.6.3 wrote (../shared/celery-wire):
  * the meta under `celery-task-meta-<id>` with a one-day expiry, the same text published on
- * the channel of that name, and chord join members in `celery-taskset-meta-<gid>.j`; and it
- * reads what Celery wrote. Each test works under its own key prefix.
+ * the channel of that name; and it reads what Celery wrote. Each test works under its own key prefix.
  */
 import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import { createRedisBackend, type RedisBackend } from '../../../src/backends/redis/index.js';
 import { parseCeleryJson } from '../../../src/protocol/json.js';
 import { decodeResultMeta } from '../../../src/protocol/result-meta.js';
-import type { JsonObject, JsonValue, ResultMeta } from '../../../src/protocol/types.js';
+import type { ResultMeta } from '../../../src/protocol/types.js';
 import { requireService } from '../../support/services.js';
-import { loadVector, requireVectors, STACKS, storedMetas } from '../../protocol/wire-vectors.js';
+import { requireVectors, STACKS, storedMetas } from '../../protocol/wire-vectors.js';
 import { deleteByPrefix, rawClient, REDIS_URL } from '../../brokers/redis/redis-test-support.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -70,31 +69,5 @@ describe.each(STACKS)('Celery result layout, %s', (stack) => {
     await expect.poll(() => seen.length).toBe(1);
     expect(seen[0]).toEqual(expected);
     await unsubscribe();
-  });
-
-  it('joins chord parts in Celery’s .j zset with Celery’s member text and group-index score', async (ctx) => {
-    const { prefix, backend, raw } = await setup(ctx);
-    const commands = (loadVector(stack, 'redis', 'worker_canvas.json').redis_commands as JsonObject[]).map((c) => c.cmd as string[]);
-    const zadds = commands.filter((cmd) => cmd[0] === 'ZADD' && cmd[1]?.endsWith('.j'));
-    expect(zadds.length).toBeGreaterThan(1);
-    const [, firstKey] = zadds[0]!;
-    const group = /celery-taskset-meta-(.*)\.j$/.exec(firstKey!)![1]!;
-    const parts = zadds.filter((cmd) => cmd[1] === firstKey);
-    let done = 0;
-    for (const [, , score, member] of parts) {
-      const [, taskId, state, result] = JSON.parse(member!) as [number, string, string, JsonValue];
-      done = await backend.chordPartDone(
-        group,
-        Number(score),
-        { status: state, result, traceback: null, children: [], date_done: null, task_id: taskId },
-        parts.length,
-      );
-    }
-    expect(done).toBe(parts.length);
-    const stored = await raw.zrange(`${prefix}celery-taskset-meta-${group}.j`, '0', '-1', 'WITHSCORES');
-    const expected = [...parts].sort((a, b) => Number(a[2]) - Number(b[2])).flatMap((cmd) => [cmd[3], cmd[2]]);
-    expect(stored).toEqual(expected);
-    expect(await raw.get(`${prefix}celery-taskset-meta-${group}.s`)).toBe(String(parts.length));
-    expect(await raw.ttl(`${prefix}celery-taskset-meta-${group}.j`)).toBeGreaterThan(86_390);
   });
 });

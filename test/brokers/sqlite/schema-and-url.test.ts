@@ -66,7 +66,6 @@ describe('SQLite schema', () => {
       .map((row) => row.name)
       .sort();
     expect(tables).toEqual([
-      'celeriac_chord_parts',
       'celeriac_dead_letters',
       'celeriac_messages',
       'celeriac_results',
