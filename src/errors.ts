@@ -39,8 +39,8 @@ export class TaskNotRegisteredError extends CeleriacError {
   readonly excMessage: string[];
   constructor(readonly taskName: string) {
     super(
-      `Task "${taskName}" is not registered on this app. Register it with app.task("${taskName}", fn), ` +
-        `or check the name the sender used.`,
+      `No task named "${taskName}" is registered (in this app, or in the worker's that refused it). ` +
+        `Register it with app.task("${taskName}", fn) in the module the worker loads, or check the name the sender used.`,
     );
     this.excMessage = [taskName];
   }
