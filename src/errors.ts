@@ -41,6 +41,23 @@ export class TaskNotRegisteredError extends CeleriacError {
 
 export class BrokerConnectionError extends CeleriacError {}
 
+/** A message is bigger than the broker is set to carry; nothing was sent. */
+export class MessageTooLargeError extends CeleriacError {
+  constructor(
+    readonly bytes: number,
+    readonly limit: number,
+    queue: string,
+    /** The setting that sets the limit, named in the message. */
+    setting: string,
+  ) {
+    super(
+      `The message for queue "${queue}" is ${bytes} bytes on the wire, over the limit of ${limit} bytes (${setting}); ` +
+        `nothing was sent. Pass large data by reference (a URL, a key) rather than in the arguments, or raise ${setting} ` +
+        'on every sender and worker alike.',
+    );
+  }
+}
+
 export class TimeoutError extends CeleriacError {
   constructor(what: string, ms: number) {
     super(`${what} did not complete within ${ms} ms.`);

@@ -26,7 +26,8 @@ async function connectFailure(broker: { connect(): Promise<void>; close(): Promi
   try {
     await broker.connect();
   } catch (error) {
-    return `${(error as Error).message} ${String((error as Error).cause ?? '')}`;
+    const cause = (error as Error).cause;
+    return `${(error as Error).message} ${cause instanceof Error ? cause.message : ''}`;
   } finally {
     await broker.close();
   }

@@ -36,6 +36,12 @@ export function priorityStep(kombu: number): PriorityStep {
   return step;
 }
 
+/**
+ * The pseudo-queue whose dead letters (`celeriac.dead._unreadable`) keep the unacked
+ * entries a restore pass could not give back: unreadable, or listed without their message.
+ */
+export const UNRESTORABLE_QUEUE = '_unreadable';
+
 /** A list to pop from, with the logical queue it belongs to. */
 export interface QueueList {
   key: string;
