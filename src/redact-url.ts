@@ -53,7 +53,9 @@ function redactQuery(url: string): string {
     .map((pair) => {
       const equals = pair.indexOf('=');
       if (equals < 0 || equals === pair.length - 1) return pair;
-      return SECRET_PARAM.test(decodeName(pair.slice(0, equals))) ? `${pair.slice(0, equals + 1)}${HIDDEN}` : pair;
+      return SECRET_PARAM.test(decodeName(pair.slice(0, equals)))
+        ? `${pair.slice(0, equals + 1)}${HIDDEN}`
+        : pair;
     })
     .join('&');
   return `${url.slice(0, question + 1)}${query}${url.slice(queryEnd)}`;

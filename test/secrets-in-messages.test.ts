@@ -22,7 +22,10 @@ afterEach(async () => {
 });
 
 /** The message of what `connect()` rejected with. */
-async function connectFailure(broker: { connect(): Promise<void>; close(): Promise<void> }): Promise<string> {
+async function connectFailure(broker: {
+  connect(): Promise<void>;
+  close(): Promise<void>;
+}): Promise<string> {
   try {
     await broker.connect();
   } catch (error) {
@@ -40,7 +43,8 @@ describe('Redis connection errors hide the password', () => {
     (port: number) => `redis://app:${SECRET}@127.0.0.1:${port}/0`,
     (port: number) => `redis://127.0.0.1:${port}/0?password=${SECRET}`,
     (port: number) => `redis://app:${SECRET}@127.0.0.1:${port}/0?keyPrefix=x:&password=${SECRET}`,
-    (port: number) => `rediss://app:${SECRET}@127.0.0.1:${port}/0?ssl_cert_reqs=none&password=${SECRET}`,
+    (port: number) =>
+      `rediss://app:${SECRET}@127.0.0.1:${port}/0?ssl_cert_reqs=none&password=${SECRET}`,
   ])('when nothing listens: %s', async (form) => {
     const port = await sparePort();
     const message = await connectFailure(createRedisBroker(form(port)));
@@ -49,14 +53,22 @@ describe('Redis connection errors hide the password', () => {
   });
 
   it('for a unix socket that is not there', async () => {
-    const message = await connectFailure(createRedisBroker(`unix:///nonexistent/celeriac-${randomUUID()}.sock?db=1&password=${SECRET}`));
+    const message = await connectFailure(
+      createRedisBroker(
+        `unix:///nonexistent/celeriac-${randomUUID()}.sock?db=1&password=${SECRET}`,
+      ),
+    );
     expect(message).toMatch(/Could not connect to Redis at unix:/);
     expect(message).not.toContain(SECRET);
   });
 
   it('when Redis refuses the credentials', async (ctx) => {
     await requireService(ctx, 'redis');
-    const message = await connectFailure(createRedisBroker(`redis://nobody-${randomUUID()}:${SECRET}@127.0.0.1:6379/0?password=${SECRET}`));
+    const message = await connectFailure(
+      createRedisBroker(
+        `redis://nobody-${randomUUID()}:${SECRET}@127.0.0.1:6379/0?password=${SECRET}`,
+      ),
+    );
     expect(message).toMatch(/WRONGPASS/);
     expect(message).not.toContain(SECRET);
   });
@@ -65,12 +77,24 @@ describe('Redis connection errors hide the password', () => {
     const redis = await PrivateRedis.start();
     cleanups.push(() => redis.dispose());
     // A server without a password takes ?password= with a warning, so the URL works.
-    const broker = createRedisBroker(`redis://127.0.0.1:${redis.port}/0?password=${SECRET}`, { keyPrefix: 'secrets:', publishTimeoutMs: 500 }); // closes without waiting long on the dead server
+    const broker = createRedisBroker(`redis://127.0.0.1:${redis.port}/0?password=${SECRET}`, {
+      keyPrefix: 'secrets:',
+      publishTimeoutMs: 500,
+    }); // closes without waiting long on the dead server
     cleanups.push(() => broker.close());
     const errors: string[] = [];
-    await broker.consume({ queues: ['q'], prefetch: 1, onDelivery: () => undefined, onError: (error) => errors.push(error.message) });
+    await broker.consume({
+      queues: ['q'],
+      prefetch: 1,
+      onDelivery: () => undefined,
+      onError: (error) => errors.push(error.message),
+    });
     await redis.kill();
-    await waitFor('a reconnect error', () => errors.some((text) => /reconnecting/.test(text)), 10_000);
+    await waitFor(
+      'a reconnect error',
+      () => errors.some((text) => /reconnecting/.test(text)),
+      10_000,
+    );
     expect(errors.join('\n')).not.toContain(SECRET);
     expect(errors.join('\n')).toContain('password=***');
   });
@@ -79,14 +103,18 @@ describe('Redis connection errors hide the password', () => {
 describe('AMQP connection errors hide the password', () => {
   it('when nothing listens', async () => {
     const port = await sparePort();
-    const message = await connectFailure(createAmqpBroker(`amqp://app:${SECRET}@127.0.0.1:${port}//`, { connectTimeoutMs: 1500 }));
+    const message = await connectFailure(
+      createAmqpBroker(`amqp://app:${SECRET}@127.0.0.1:${port}//`, { connectTimeoutMs: 1500 }),
+    );
     expect(message).toContain(`127.0.0.1:${port}`);
     expect(message).not.toContain(SECRET);
   });
 
   it('when RabbitMQ refuses the credentials', async (ctx) => {
     await requireService(ctx, 'rabbitmq');
-    const message = await connectFailure(createAmqpBroker(`amqp://guest:${SECRET}@127.0.0.1:5672//`, { connectTimeoutMs: 3000 }));
+    const message = await connectFailure(
+      createAmqpBroker(`amqp://guest:${SECRET}@127.0.0.1:5672//`, { connectTimeoutMs: 3000 }),
+    );
     expect(message).toMatch(/ACCESS.REFUSED|could not reach RabbitMQ/);
     expect(message).not.toContain(SECRET);
   });
@@ -101,7 +129,9 @@ describe('celeriac status', () => {
       CELERIAC_BROKER_URL: `redis://127.0.0.1:6379/0?keyPrefix=${prefix}&password=${SECRET}`,
     });
     await run.exited;
-    expect(run.output()).toMatch(/^broker: redis redis:\/\/127\.0\.0\.1:6379\/0\?keyPrefix=.*&password=\*\*\* OK$/m);
+    expect(run.output()).toMatch(
+      /^broker: redis redis:\/\/127\.0\.0\.1:6379\/0\?keyPrefix=.*&password=\*\*\* OK$/m,
+    );
     expect(run.output()).not.toContain(SECRET);
   });
 

@@ -15,19 +15,40 @@ describe('redactUrl', () => {
   it.each([
     ['redis://:S3cr3t-Pw@cache:6379/0', 'redis://:***@cache:6379/0'],
     ['redis://app:S3cr3t-Pw@cache:6379/0', 'redis://app:***@cache:6379/0'],
-    ['rediss://app:S3cr3t-Pw@cache:6380/0?ssl_cert_reqs=required', 'rediss://app:***@cache:6380/0?ssl_cert_reqs=required'],
+    [
+      'rediss://app:S3cr3t-Pw@cache:6380/0?ssl_cert_reqs=required',
+      'rediss://app:***@cache:6380/0?ssl_cert_reqs=required',
+    ],
     ['redis://cache:6379/0?password=S3cr3t-Pw', 'redis://cache:6379/0?password=***'],
-    ['redis://cache/0?keyPrefix=a:&password=S3cr3t-Pw&db=2', 'redis://cache/0?keyPrefix=a:&password=***&db=2'],
+    [
+      'redis://cache/0?keyPrefix=a:&password=S3cr3t-Pw&db=2',
+      'redis://cache/0?keyPrefix=a:&password=***&db=2',
+    ],
     ['redis://:S3cr3t-Pw@cache/0?password=S3cr3t-Pw', 'redis://:***@cache/0?password=***'],
     ['unix:///run/redis.sock?db=1&password=S3cr3t-Pw', 'unix:///run/redis.sock?db=1&password=***'],
     ['unix://:S3cr3t-Pw@/run/redis.sock', 'unix://:***@/run/redis.sock'],
-    ['redis+socket:///run/redis.sock?password=S3cr3t-Pw', 'redis+socket:///run/redis.sock?password=***'],
-    ['redis://cache/0?sentinel_password=S3cr3t-Pw&PASSWORD=S3cr3t-Pw', 'redis://cache/0?sentinel_password=***&PASSWORD=***'],
+    [
+      'redis+socket:///run/redis.sock?password=S3cr3t-Pw',
+      'redis+socket:///run/redis.sock?password=***',
+    ],
+    [
+      'redis://cache/0?sentinel_password=S3cr3t-Pw&PASSWORD=S3cr3t-Pw',
+      'redis://cache/0?sentinel_password=***&PASSWORD=***',
+    ],
     ['amqp://user:S3cr3t-Pw@rabbit:5672/vhost', 'amqp://user:***@rabbit:5672/vhost'],
-    ['amqps://user:S3cr3t-Pw@rabbit:5671//?heartbeat=10', 'amqps://user:***@rabbit:5671//?heartbeat=10'],
+    [
+      'amqps://user:S3cr3t-Pw@rabbit:5671//?heartbeat=10',
+      'amqps://user:***@rabbit:5671//?heartbeat=10',
+    ],
     ['rpc://user:S3cr3t-Pw@rabbit', 'rpc://user:***@rabbit'],
-    ['postgres://app:S3cr3t-Pw@db/app?sslmode=require&sslpassword=S3cr3t-Pw', 'postgres://app:***@db/app?sslmode=require&sslpassword=***'],
-    ['redis://h/0?token=S3cr3t-Pw&access_token=S3cr3t-Pw&api_key=S3cr3t-Pw#frag', 'redis://h/0?token=***&access_token=***&api_key=***#frag'],
+    [
+      'postgres://app:S3cr3t-Pw@db/app?sslmode=require&sslpassword=S3cr3t-Pw',
+      'postgres://app:***@db/app?sslmode=require&sslpassword=***',
+    ],
+    [
+      'redis://h/0?token=S3cr3t-Pw&access_token=S3cr3t-Pw&api_key=S3cr3t-Pw#frag',
+      'redis://h/0?token=***&access_token=***&api_key=***#frag',
+    ],
     ['redis://h/0?pass%77ord=S3cr3t-Pw', 'redis://h/0?pass%77ord=***'],
   ])('hides the secret in %s', (url, expected) => {
     expect(redactUrl(url)).toBe(expected);
@@ -41,14 +62,24 @@ describe('redactUrl', () => {
   });
 
   it('hides the password of a URL that does not parse (an unescaped "/", "?" or "#" in it)', () => {
-    for (const url of ['redis://:S3c/r3t-Pw@cache/0', 'redis://app:S3c?r3t-Pw@cache/0', 'amqp://u:S3c#r3t-Pw@h']) {
+    for (const url of [
+      'redis://:S3c/r3t-Pw@cache/0',
+      'redis://app:S3c?r3t-Pw@cache/0',
+      'amqp://u:S3c#r3t-Pw@h',
+    ]) {
       expect(redactUrl(url)).not.toMatch(/r3t-Pw/);
       expect(redactUrl(url)).toMatch(/@/);
     }
   });
 
   it('keeps what is not secret: user names, hosts, ports, databases, other parameters', () => {
-    for (const url of ['redis://cache:6379/0?keyPrefix=x:', 'amqp://guest@rabbit//', 'sqlite://./celeriac.db', 'sqlite://:memory:', 'redis://h/0?q=a@b']) {
+    for (const url of [
+      'redis://cache:6379/0?keyPrefix=x:',
+      'amqp://guest@rabbit//',
+      'sqlite://./celeriac.db',
+      'sqlite://:memory:',
+      'redis://h/0?q=a@b',
+    ]) {
       expect(redactUrl(url)).toBe(url);
     }
     expect(redactUrl('redis://:@h/0')).toBe('redis://:@h/0');
@@ -56,24 +87,44 @@ describe('redactUrl', () => {
   });
 
   it('never throws, whatever it is given', () => {
-    for (const text of ['', 'not a url', '(instance)', '%%%', '?password=%zz', 'redis://%zz:%zz@h?%zz=1', '@@@', '//:x@']) {
+    for (const text of [
+      '',
+      'not a url',
+      '(instance)',
+      '%%%',
+      '?password=%zz',
+      'redis://%zz:%zz@h?%zz=1',
+      '@@@',
+      '//:x@',
+    ]) {
       expect(() => redactUrl(text)).not.toThrow();
     }
     expect(redactUrl('//:S3cr3t-Pw@h')).not.toContain(SECRET);
   });
 
   it('is what the Redis URL parser displays, and what the AMQP driver redacts with', () => {
-    expect(parseRedisUrl(`redis://app:${SECRET}@h/0?password=${SECRET}`).display).not.toContain(SECRET);
+    expect(parseRedisUrl(`redis://app:${SECRET}@h/0?password=${SECRET}`).display).not.toContain(
+      SECRET,
+    );
     expect(redact(`amqp://u:${SECRET}@h`)).toBe('amqp://u:***@h');
   });
 });
 
 describe('errors that show a URL', () => {
   it('hide its secrets', () => {
-    expect(new UnsupportedUrlError('broker', `kafka://u:${SECRET}@h?password=${SECRET}`, ['redis']).message).not.toContain(SECRET);
-    expect(new UnsupportedUrlError('broker', `kafka://h?password=${SECRET}`, ['redis']).message).toContain('kafka://h?password=***');
-    expect(new MissingPeerDependencyError('ioredis', `redis://h/0?password=${SECRET}`).message).not.toContain(SECRET);
-    expect(() => parseRedisUrl(`redis://:${SECRET}@h/notadb?password=${SECRET}`)).toThrow(/password=\*\*\*/);
+    expect(
+      new UnsupportedUrlError('broker', `kafka://u:${SECRET}@h?password=${SECRET}`, ['redis'])
+        .message,
+    ).not.toContain(SECRET);
+    expect(
+      new UnsupportedUrlError('broker', `kafka://h?password=${SECRET}`, ['redis']).message,
+    ).toContain('kafka://h?password=***');
+    expect(
+      new MissingPeerDependencyError('ioredis', `redis://h/0?password=${SECRET}`).message,
+    ).not.toContain(SECRET);
+    expect(() => parseRedisUrl(`redis://:${SECRET}@h/notadb?password=${SECRET}`)).toThrow(
+      /password=\*\*\*/,
+    );
     expect(() => parseRedisUrl(`redis://:${SECRET}@h/notadb`)).not.toThrow(new RegExp(SECRET));
   });
 });

@@ -80,7 +80,8 @@ export class RedisKeyspace {
   /** Every list of the queues in kombu's BRPOP order: all plain lists first, then step 3, 6, 9. */
   lists(queues: readonly string[]): QueueList[] {
     const out: QueueList[] = [];
-    for (const step of PRIORITY_STEPS) for (const queue of queues) out.push({ key: this.list(queue, step), queue, step });
+    for (const step of PRIORITY_STEPS)
+      for (const queue of queues) out.push({ key: this.list(queue, step), queue, step });
     return out;
   }
 

@@ -47,13 +47,19 @@ export class LeaseKeeper {
 
   /** Renews leases as long as the broker is open (cheap when nothing is held). */
   startHeartbeat(): void {
-    this.heartbeatTimer ??= setInterval(() => void this.heartbeat(), this.core.settings.heartbeatMs).unref();
+    this.heartbeatTimer ??= setInterval(
+      () => void this.heartbeat(),
+      this.core.settings.heartbeatMs,
+    ).unref();
   }
 
   /** Runs the restore pass now and then every `restoreIntervalMs` (consumers only). */
   startRestoring(): void {
     if (this.restoreTimer) return;
-    this.restoreTimer = setInterval(() => void this.restoreQuietly(), this.core.settings.restoreIntervalMs).unref();
+    this.restoreTimer = setInterval(
+      () => void this.restoreQuietly(),
+      this.core.settings.restoreIntervalMs,
+    ).unref();
     void this.restoreQuietly();
   }
 
@@ -107,15 +113,30 @@ export class LeaseKeeper {
     const ceiling = restoreCeiling(now - settings.visibilityTimeoutMs);
     const outcome: PassOutcome = { restored: 0, deadLettered: 0, firstReason: undefined };
     try {
-      for (const tag of await client.zrangebyscoreBuffer(keys.leases, '-inf', now, 'LIMIT', 0, RESTORE_PAGE)) {
+      for (const tag of await client.zrangebyscoreBuffer(
+        keys.leases,
+        '-inf',
+        now,
+        'LIMIT',
+        0,
+        RESTORE_PAGE,
+      )) {
         // Ours and still running (a late heartbeat): the next beat renews it.
         if (this.holds(tag)) continue;
         await this.restoreOne(tag, 'lease', now, ceiling, outcome);
       }
       const token = randomUUID().replaceAll('-', '');
-      if ((await client.set(keys.unackedMutex, token, 'PX', MUTEX_TTL_MS, 'NX')) !== 'OK') return outcome.restored;
+      if ((await client.set(keys.unackedMutex, token, 'PX', MUTEX_TTL_MS, 'NX')) !== 'OK')
+        return outcome.restored;
       try {
-        for (const tag of await client.zrangebyscoreBuffer(keys.unackedIndex, '-inf', ceiling, 'LIMIT', 0, RESTORE_PAGE)) {
+        for (const tag of await client.zrangebyscoreBuffer(
+          keys.unackedIndex,
+          '-inf',
+          ceiling,
+          'LIMIT',
+          0,
+          RESTORE_PAGE,
+        )) {
           if (this.holds(tag)) continue;
           await this.restoreOne(tag, 'foreign', now, ceiling, outcome);
         }
@@ -141,14 +162,25 @@ export class LeaseKeeper {
     return this.core.held.has(tag.toString('latin1'));
   }
 
-  private async restoreOne(tag: Buffer, mode: 'lease' | 'foreign', now: number, ceiling: number, outcome: PassOutcome): Promise<void> {
+  private async restoreOne(
+    tag: Buffer,
+    mode: 'lease' | 'foreign',
+    now: number,
+    ceiling: number,
+    outcome: PassOutcome,
+  ): Promise<void> {
     const { client, keys } = this.core;
     const raw = await client.hgetBuffer(keys.unacked, tag);
     // A missing field is the script's to judge: it may be gone because the entry was just acked.
     const target: Target = raw === null ? { problem: '' } : await this.target(raw);
     const dead = keys.deadLetter(UNRESTORABLE_QUEUE);
-    const [list, envelope, problem] = 'list' in target ? [target.list, target.envelope, ''] : [dead, '', target.problem];
-    const moved = await this.core.run(restoreStaleScript, [...this.core.unackedKeys, list, dead], [tag, mode, now, ceiling, envelope, problem]);
+    const [list, envelope, problem] =
+      'list' in target ? [target.list, target.envelope, ''] : [dead, '', target.problem];
+    const moved = await this.core.run(
+      restoreStaleScript,
+      [...this.core.unackedKeys, list, dead],
+      [tag, mode, now, ceiling, envelope, problem],
+    );
     if (moved === 1) outcome.restored += 1;
     if (moved === 2) {
       outcome.deadLettered += 1;
@@ -163,7 +195,9 @@ export class LeaseKeeper {
   private async target(raw: Buffer): Promise<Target> {
     const limit = this.core.settings.maxEnvelopeBytes;
     if (raw.length > limit + TRIPLE_TAIL_ALLOWANCE) {
-      return { problem: `the unacked entry is ${raw.length} bytes, over the limit of ${limit} (maxEnvelopeBytes)` };
+      return {
+        problem: `the unacked entry is ${raw.length} bytes, over the limit of ${limit} (maxEnvelopeBytes)`,
+      };
     }
     let triple: unknown;
     try {
@@ -179,7 +213,8 @@ export class LeaseKeeper {
       const exchange = typeof triple[1] === 'string' ? triple[1] : '';
       const routingKey = typeof triple[2] === 'string' ? triple[2] : '';
       const route = routeOf(payload);
-      const tag = (triple[0] as { properties?: { delivery_tag?: unknown } }).properties?.delivery_tag;
+      const tag = (triple[0] as { properties?: { delivery_tag?: unknown } }).properties
+        ?.delivery_tag;
       const envelope = markRedelivered(payload, typeof tag === 'string' ? tag : randomUUID());
       const queue = exchange ? await this.lookup(exchange, routingKey) : routingKey;
       if (!queue) return { problem: 'the unacked entry names no queue to go back to' };
