@@ -117,8 +117,13 @@ export interface DeadLetterEntry {
   reason: string;
   /** Unix ms. */
   at: number;
-  /** The raw envelope as it was fetched. */
+  /**
+   * The raw envelope as it was fetched; for an entry the restore pass could not give back
+   * (queue `_unreadable`), the unacked value as it was found, or '' when there was none.
+   */
   envelope: string;
+  /** The delivery tag, on the restore pass's entries (the only trace of one whose value was gone). */
+  tag?: string;
 }
 
 export function encodeDeadLetter(entry: DeadLetterEntry): string {
@@ -134,6 +139,7 @@ export function decodeDeadLetter(text: string): DeadLetterEntry | undefined {
       reason: String(value.reason ?? ''),
       at: Number(value.at ?? 0),
       envelope: value.envelope,
+      ...(typeof value.tag === 'string' ? { tag: value.tag } : {}),
     };
   } catch {
     return undefined;

@@ -187,6 +187,8 @@ describe('redis restore pass: bad entries never block it', () => {
     expect(reasons.filter((reason) => /without its unacked hash field/.test(reason))).toHaveLength(
       20,
     );
+    // One whose value was gone is known by its tag alone.
+    expect(dead.filter((entry) => entry.envelope === '' && entry.tag?.length)).toHaveLength(20);
     expect(
       reasons.filter((reason) => /over the limit of 65536 \(maxEnvelopeBytes\)/.test(reason)),
     ).toHaveLength(2);
