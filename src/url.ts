@@ -14,20 +14,13 @@ export function schemeOf(url: string): string {
   return (match?.[1] ?? '').toLowerCase();
 }
 
-export async function loadOptionalPeer<T>(
-  peer: string,
-  url: string,
-  load: () => Promise<T>,
-): Promise<T> {
+export async function loadOptionalPeer<T>(peer: string, url: string, load: () => Promise<T>): Promise<T> {
   try {
     return await load();
   } catch (error) {
     const code = (error as { code?: string }).code;
     const text = String((error as Error).message ?? '');
-    if (
-      (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&
-      text.includes(`'${peer}'`)
-    ) {
+    if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && text.includes(`'${peer}'`)) {
       throw new MissingPeerDependencyError(peer, redactUrl(url));
     }
     throw error;

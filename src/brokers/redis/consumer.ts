@@ -16,12 +16,7 @@ import { ListWaiter } from './list-waiter.js';
 import { fetchScript } from './scripts/fetch.js';
 import { decodeDelivery, tripleTail } from './wire.js';
 import type { DeliverySettler } from './settle.js';
-import {
-  offerCarrier,
-  serverIdentity,
-  type CarriedWrite,
-  type ResultCarrier,
-} from './result-carrier.js';
+import { offerCarrier, serverIdentity, type CarriedWrite, type ResultCarrier } from './result-carrier.js';
 
 /** Most messages claimed by one script call (Lua's unpack limit is ~8000 values). */
 const MAX_CLAIM = 1000;
@@ -40,6 +35,7 @@ interface PendingAck {
   tag: string;
   resolve: () => void;
 }
+
 
 export class RedisConsumer implements Consumer, ResultCarrier {
   private readonly lists: QueueList[];
@@ -75,15 +71,8 @@ export class RedisConsumer implements Consumer, ResultCarrier {
     this.prefetch = Math.max(1, options.prefetch);
     this.lists = core.keys.lists(options.queues);
     this.listKeys = this.lists.map((list) => list.key);
-    this.scriptKeys = [
-      ...core.unackedKeys,
-      ...this.listKeys,
-      ...this.lists.map((list) => core.keys.deadLetter(list.queue)),
-    ];
-    this.listArgs = [
-      ...this.lists.map((list) => tripleTail('', list.queue)),
-      ...this.lists.map((list) => JSON.stringify(list.queue)),
-    ];
+    this.scriptKeys = [...core.unackedKeys, ...this.listKeys, ...this.lists.map((list) => core.keys.deadLetter(list.queue))];
+    this.listArgs = [...this.lists.map((list) => tripleTail('', list.queue)), ...this.lists.map((list) => JSON.stringify(list.queue))];
     this.waiter = new ListWaiter(
       core.config,
       this.listKeys,
@@ -116,9 +105,7 @@ export class RedisConsumer implements Consumer, ResultCarrier {
     for (const write of this.pendingWrites.splice(0)) write.giveBack();
     await this.waiter.close();
     let timer: NodeJS.Timeout | undefined;
-    const bound = new Promise<void>(
-      (resolve) => (timer = setTimeout(resolve, this.core.settings.publishTimeoutMs)),
-    );
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.core.settings.publishTimeoutMs)));
     await Promise.race([this.drained(), bound]);
     clearTimeout(timer);
   }
@@ -147,8 +134,7 @@ export class RedisConsumer implements Consumer, ResultCarrier {
    */
   freeSlot(): void {
     this.outstanding -= 1;
-    if (this.claims < MAX_CLAIMS_IN_FLIGHT && !this.retryTimer && this.freeSlots() >= this.chunk())
-      void this.exchange(this.chunk());
+    if (this.claims < MAX_CLAIMS_IN_FLIGHT && !this.retryTimer && this.freeSlots() >= this.chunk()) void this.exchange(this.chunk());
     else this.schedule();
   }
 
@@ -183,8 +169,7 @@ export class RedisConsumer implements Consumer, ResultCarrier {
     }
     // Writes and acks wait for the next claim to ride with while one is out (its reply
     // brings the next tick); with none out they go alone, a couple of calls at a time.
-    if (this.hasRiders() && this.claims === 0 && this.riderOnlyCalls < MAX_RIDER_ONLY_CALLS)
-      void this.exchange(0);
+    if (this.hasRiders() && this.claims === 0 && this.riderOnlyCalls < MAX_RIDER_ONLY_CALLS) void this.exchange(0);
     this.afterTick();
   }
 
@@ -217,15 +202,7 @@ export class RedisConsumer implements Consumer, ResultCarrier {
       const now = Date.now();
       const keys = this.scriptKeys.slice();
       const { leaseMs, maxEnvelopeBytes } = this.core.settings;
-      const args: Array<string | number> = [
-        unackedScore(now),
-        now + leaseMs,
-        want,
-        `celeriac-untagged-${randomUUID()}-`,
-        this.lists.length,
-        now,
-        maxEnvelopeBytes,
-      ];
+      const args: Array<string | number> = [unackedScore(now), now + leaseMs, want, `celeriac-untagged-${randomUUID()}-`, this.lists.length, now, maxEnvelopeBytes];
       args.push(...this.listArgs, writes.length);
       for (const write of writes) {
         keys.push(write.key);
@@ -293,13 +270,7 @@ export class RedisConsumer implements Consumer, ResultCarrier {
 
   /** Turns a claimed envelope into a delivery, or dead-letters it when it cannot be read. */
   private hand(list: QueueList, tag: string, envelope: string): void {
-    const held: HeldDelivery = {
-      tag,
-      envelope,
-      queue: list.queue,
-      listKey: list.key,
-      step: list.step,
-    };
+    const held: HeldDelivery = { tag, envelope, queue: list.queue, listKey: list.key, step: list.step };
     this.core.held.set(tag, held);
     let decoded: ReturnType<typeof decodeDelivery>;
     try {
@@ -307,9 +278,7 @@ export class RedisConsumer implements Consumer, ResultCarrier {
     } catch (error) {
       const reason = `malformed message: ${(error as Error).message}`;
       this.reportError(new Error(`Dead-lettered a ${reason} (queue ${list.queue}, tag ${tag})`));
-      void this.settler
-        .deadLetter(held, reason)
-        .catch((failure: Error) => this.reportError(failure));
+      void this.settler.deadLetter(held, reason).catch((failure: Error) => this.reportError(failure));
       return;
     }
     this.outstanding += 1;

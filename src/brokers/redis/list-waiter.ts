@@ -60,9 +60,7 @@ export class ListWaiter {
   }
 
   private block(watch: ListWatch): void {
-    const connection = (watch.connection ??= openConnection(this.config, 'wait', (error) =>
-      this.onError(error),
-    ));
+    const connection = (watch.connection ??= openConnection(this.config, 'wait', (error) => this.onError(error)));
     watch.blocked = true;
     connection.blmove(watch.key, watch.key, 'RIGHT', 'RIGHT', BLOCK_SECONDS).then(
       (result) => {

@@ -8,11 +8,7 @@
 import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import { createRedisBackend, type RedisBackend } from '../../../src/backends/redis/index.js';
 import { createRedisBroker, type RedisBroker } from '../../../src/brokers/redis/index.js';
-import {
-  carrierFor,
-  serverIdentity,
-  type ResultCarrier,
-} from '../../../src/brokers/redis/result-carrier.js';
+import { carrierFor, serverIdentity, type ResultCarrier } from '../../../src/brokers/redis/result-carrier.js';
 import { parseRedisUrl } from '../../../src/brokers/redis/connection.js';
 import { encodeResultMeta } from '../../../src/protocol/result-meta.js';
 import type { ResultMeta } from '../../../src/protocol/types.js';
@@ -35,11 +31,7 @@ async function consuming(ctx: TestContext, backendUrl = REDIS_URL) {
   const backend: RedisBackend = createRedisBackend(backendUrl, { keyPrefix: prefix });
   await broker.connect();
   await backend.connect();
-  const consumer = await broker.consume({
-    queues: [`${prefix}q`],
-    prefetch: 4,
-    onDelivery: () => undefined,
-  });
+  const consumer = await broker.consume({ queues: [`${prefix}q`], prefetch: 4, onDelivery: () => undefined });
   const raw = rawClient();
   const rawBackendDb = rawClient(backendUrl);
   cleanups.push(async () => {
@@ -105,9 +97,7 @@ describe('results carried by a Redis consumer', () => {
     const stored = meta('SUCCESS', 1);
     await backend.store(stored);
     expect(carried.count).toBe(0);
-    expect(await rawBackendDb.get(`${prefix}celery-task-meta-${stored.task_id}`)).toBe(
-      encodeResultMeta(stored),
-    );
+    expect(await rawBackendDb.get(`${prefix}celery-task-meta-${stored.task_id}`)).toBe(encodeResultMeta(stored));
     expect(await raw.get(`${prefix}celery-task-meta-${stored.task_id}`)).toBeNull();
   });
 
@@ -135,8 +125,6 @@ describe('results carried by a Redis consumer', () => {
     // With no consumer left, the backend stores on its own connection.
     const later = meta('SUCCESS', 'later');
     await backend.store(later);
-    expect(await raw.get(`${prefix}celery-task-meta-${later.task_id}`)).toBe(
-      encodeResultMeta(later),
-    );
+    expect(await raw.get(`${prefix}celery-task-meta-${later.task_id}`)).toBe(encodeResultMeta(later));
   });
 });
