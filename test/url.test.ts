@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MissingPeerDependencyError, UnsupportedUrlError } from '../src/errors.js';
-import { parseRedisUrl } from '../src/brokers/redis/connection.js';
+import { parseRedisUrl } from '../src/brokers/redis/index.js';
 import { createAmqpBroker } from '../src/brokers/amqp/index.js';
 import { redactUrl } from '../src/url.js';
 
