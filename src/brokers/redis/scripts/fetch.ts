@@ -4,8 +4,10 @@
  * inside one script, so no instant exists where a killed consumer holds a message that
  * Redis does not list as unacked. Results and acks ride along with the next claim (as
  * BullMQ's moveToFinished stores, completes and fetches the next job in one call): one
- * round trip per batch instead of three.
- * Must never block: waiting is the list waiter's job.
+ * round trip per batch instead of three. An envelope over the size limit is moved, unread,
+ * to its queue's dead letters in the same step; a tag the consumer could not send back
+ * byte for byte is replaced by one of ours, so every claim can be acked.
+ * Must never block (waiting is the list waiter's job), nor parse an envelope over the limit.
  */
 import { defineScript } from '../script-runner.js';
 import { STORE_META_LUA } from './store-meta.js';
