@@ -213,6 +213,19 @@ describe.each(['sqlite', 'redis'] as const)('worker faults on %s', (broker) => {
     );
   });
 
+  it('stores RECEIVED for a task waiting for a slot when trackReceived is on', async (ctx) => {
+    const { client, env, runs } = await setUp(ctx, broker);
+    await startWorker(APP, { ...env, TEST_TRACK_RECEIVED: '1' }, ['-c', '1']);
+    const busy = await client.sendTask('faults.stubborn', [1500]);
+    await expect
+      .poll(() => runs().some((line) => line.startsWith('start')), { timeout: 10_000 })
+      .toBe(true);
+    const waiting = await client.sendTask('faults.add', [2, 2]);
+    await expect.poll(() => waiting.state(), { timeout: 10_000 }).toBe('RECEIVED');
+    expect(await waiting.get({ timeout: 20 })).toBe(4);
+    await busy.get({ timeout: 20 });
+  });
+
   it('stops waiting for a task at its hard time limit, frees the slot, and ignores what the task does later', async (ctx) => {
     const { client, env, runs } = await setUp(ctx, broker);
     await startWorker(APP, env, ['-c', '1']);
