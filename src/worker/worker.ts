@@ -260,7 +260,7 @@ export class Worker {
     const { delivery } = slot;
     const deps = this.deps as ExecutorDeps;
     try {
-      const received = this.receiving.get(delivery);
+      const received = this.receiving.size > 0 ? this.receiving.get(delivery) : undefined;
       if (received) {
         this.receiving.delete(delivery);
         await received;
