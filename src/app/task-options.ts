@@ -30,8 +30,9 @@ export interface TaskOptions<TArgs extends unknown[] = unknown[], TResult = unkn
   /** Seconds after which the task's AbortSignal fires with SoftTimeLimitExceededError. */
   softTimeLimit?: number;
   /**
-   * Seconds after which the worker stops waiting, records TimeLimitExceeded and moves on.
-   * The async pool cannot kill running JavaScript: honour `ctx.signal` in long loops.
+   * Seconds after which the worker stops waiting, records TimeLimitExceeded, frees the slot
+   * and ignores the task's later updates. The async pool cannot kill running JavaScript: the
+   * abandoned code runs on, and a busy loop blocks the whole worker. Honour `ctx.signal`.
    */
   timeLimit?: number;
   /** Do not store the result (states are still sent to no one). @default false */
