@@ -30,12 +30,21 @@ export class MissingPeerDependencyError extends CeleriacError {
   }
 }
 
+/**
+ * A task name nothing registered: thrown by `app.requireTask()`, and by `AsyncResult.get()`
+ * when the worker refused the task as unknown. Stored as Celery's own `NotRegistered`, so
+ * Python clients raise that.
+ */
 export class TaskNotRegisteredError extends CeleriacError {
+  readonly excType = 'NotRegistered';
+  readonly excModule = 'celery.exceptions';
+  readonly excMessage: string[];
   constructor(readonly taskName: string) {
     super(
-      `Task "${taskName}" is not registered on this app. Register it with app.task("${taskName}", fn), ` +
-        `or check the name the sender used.`,
+      `No task named "${taskName}" is registered (in this app, or in the worker's that refused it). ` +
+        `Register it with app.task("${taskName}", fn) in the module the worker loads, or check the name the sender used.`,
     );
+    this.excMessage = [taskName];
   }
 }
 
@@ -82,19 +91,66 @@ export class TaskRevokedError extends CeleriacError {
   }
 }
 
+/** What a Standard Schema reports, as the validation errors below keep it. */
+export type ValidationIssues = ReadonlyArray<{ message: string; path?: ReadonlyArray<PropertyKey | { key: PropertyKey }> | undefined }>;
+
+function describeIssues(issues: ValidationIssues): string {
+  return issues
+    .map((issue) => {
+      const path = (issue.path ?? []).map((p) => (typeof p === 'object' ? String(p.key) : String(p)));
+      return path.length ? `${path.join('.')}: ${issue.message}` : issue.message;
+    })
+    .join('; ');
+}
+
+/** The arguments failed the task's `argsSchema`: the task did not run. */
 export class ArgumentValidationError extends CeleriacError {
   constructor(
     taskName: string,
-    readonly issues: ReadonlyArray<{ message: string; path?: ReadonlyArray<PropertyKey | { key: PropertyKey }> | undefined }>,
+    readonly issues: ValidationIssues,
   ) {
+    super(`Arguments of "${taskName}" failed validation: ${describeIssues(issues)}`);
+  }
+}
+
+/** The task's return value failed its `resultSchema`: the task ran, the value was not stored. */
+export class ResultValidationError extends CeleriacError {
+  constructor(
+    taskName: string,
+    readonly issues: ValidationIssues,
+  ) {
+    super(`The result of "${taskName}" failed validation, so it was not stored: ${describeIssues(issues)}. Fix the task or its resultSchema.`);
+  }
+}
+
+/**
+ * The task's return value cannot be written as JSON (a cycle, a function, nested deeper
+ * than the JSON limit): stored as kombu's `EncodeError`, as Celery does.
+ */
+export class ResultNotStorableError extends CeleriacError {
+  readonly excType = 'EncodeError';
+  readonly excModule = 'kombu.exceptions';
+  constructor(taskName: string, cause: unknown) {
     super(
-      `Arguments of "${taskName}" failed validation: ` +
-        issues
-          .map((issue) => {
-            const path = (issue.path ?? []).map((p) => (typeof p === 'object' ? String(p.key) : String(p)));
-            return path.length ? `${path.join('.')}: ${issue.message}` : issue.message;
-          })
-          .join('; '),
+      `The result of "${taskName}" cannot be stored as JSON: ${cause instanceof Error ? cause.message : String(cause)}. ` +
+        `Return plain JSON data (no cycles, functions or class instances).`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * A retry was asked for (by `retry()` or `autoretryFor`) but its message could not be
+ * sent (its arguments cannot be written, the broker refused it): the task fails instead of
+ * running again and again.
+ */
+export class RetryNotSentError extends CeleriacError {
+  constructor(taskName: string, taskId: string, cause: unknown) {
+    super(
+      `Task "${taskName}" [${taskId}] asked to be retried, but the retry could not be sent: ` +
+        `${cause instanceof Error ? cause.message : String(cause)}. The task failed and its message was dead-lettered; ` +
+        `fix the cause and send it again.`,
+      { cause },
     );
   }
 }

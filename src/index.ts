@@ -6,7 +6,8 @@ export { Celeriac, NoResultBackendError, type BulkCall } from './app/celeriac.js
 export type { CeleriacOptions } from './app/config.js';
 export { Task, TaskRef, type TaskFunction, type ArgsOf, type ResultOf } from './app/task.js';
 export type { TaskOptions, ApplyOptions, RetryMatcher } from './app/task-options.js';
-export { AsyncResult, type GetOptions } from './app/async-result.js';
+export { AsyncResult, type GetOptions, type TaskFailure } from './app/async-result.js';
+export { RemoteTaskError } from './protocol/result-meta.js';
 export {
   currentTask,
   Retry,

@@ -2,6 +2,8 @@
  * The logging seam: a pino-compatible `Logger` shape (so users can pass their pino
  * instance) and a default that prints one human-readable line per event, Celery style:
  * `[2026-11-24 17:40:01.123: ERROR/worker] message key=value`.
+ * A line is one line: control characters in what it prints (task names, ids and error
+ * messages come from the wire) are escaped, so no input can forge a log line.
  */
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -41,7 +43,7 @@ export function createLineLogger(
       const [fields, message] = typeof first === 'string' ? [undefined, first] : [first, second ?? ''];
       const stamp = new Date().toISOString().replace('T', ' ').replace('Z', '');
       const extra = fields ? formatFields(fields) : '';
-      write(`[${stamp}: ${level.toUpperCase()}/${name}] ${message}${extra}`);
+      write(`[${stamp}: ${level.toUpperCase()}/${name}] ${escapeLogText(message)}${extra}`);
     });
   return {
     debug: make('debug'),
@@ -60,7 +62,21 @@ function formatFields(fields: LogFields): string {
   for (const [key, value] of Object.entries(fields)) {
     if (value === undefined) continue;
     const text = typeof value === 'string' ? value : value instanceof Error ? value.message : JSON.stringify(value);
-    out += ` ${key}=${/\s/.test(text) ? JSON.stringify(text) : text}`;
+    out += ` ${escapeLogText(key)}=${escapeLogText(/\s/.test(text) ? JSON.stringify(text) : text)}`;
   }
   return out;
+}
+
+// C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * Text made safe for one log line: newlines, carriage returns, tabs and every other control
+ * character (terminal escapes included) become visible escapes (`\n`, `\u001b`).
+ */
+export function escapeLogText(text: string): string {
+  if (!CONTROL.test(text)) return text;
+  return text.replace(CONTROLS, (c) => NAMED[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -5,9 +5,9 @@
 import type { ResultBackend } from '../backends/backend.js';
 import type { ResultMeta, TaskState } from '../protocol/types.js';
 import { READY_STATES } from '../protocol/types.js';
-import { deserializeError } from '../protocol/result-meta.js';
+import { deserializeError, type RemoteTaskError } from '../protocol/result-meta.js';
 import type { SerializedError } from '../protocol/types.js';
-import { TaskRevokedError, TimeoutError } from '../errors.js';
+import { TaskNotRegisteredError, TaskRevokedError, TimeoutError } from '../errors.js';
 import type { Progress } from './task-context.js';
 
 /** What an AsyncResult needs from its app; kept small so results can be made anywhere. */
@@ -22,6 +22,13 @@ export interface GetOptions {
   /** Reject when the task failed (true) or resolve with the error object (false). @default true */
   propagate?: boolean | undefined;
 }
+
+/**
+ * What a failed, revoked or refused task gives `get()`: `TaskNotRegisteredError` when no
+ * worker knew its name, `TaskRevokedError` when it was revoked or expired, else the task's
+ * own error as a `RemoteTaskError` (its `name` is the class the task threw).
+ */
+export type TaskFailure = RemoteTaskError | TaskNotRegisteredError | TaskRevokedError | Error;
 
 export class AsyncResult<TResult = unknown> {
   constructor(
@@ -56,8 +63,14 @@ export class AsyncResult<TResult = unknown> {
     return progressOf(await this.meta());
   }
 
-  /** Waits for the task to finish and returns its result; rejects with its error. */
-  async get(options: GetOptions = {}): Promise<TResult> {
+  /**
+   * Waits for the task to finish and returns its result; rejects with its error (a
+   * {@link TaskFailure}), or with `propagate: false` resolves with that error instead.
+   */
+  get(options?: GetOptions & { propagate?: true | undefined }): Promise<TResult>;
+  get(options: GetOptions & { propagate: false }): Promise<TResult | TaskFailure>;
+  get(options: GetOptions): Promise<TResult | TaskFailure>;
+  async get(options: GetOptions = {}): Promise<TResult | TaskFailure> {
     const meta = await this.waitReady(options);
     return settle<TResult>(meta, options.propagate ?? true);
   }
@@ -148,17 +161,25 @@ export function progressOf(meta: ResultMeta): Progress | undefined {
   return undefined;
 }
 
-/** Turns a ready meta into the task's result, or its error. */
-export function settle<TResult>(meta: ResultMeta, propagate: boolean): TResult {
+/** Turns a ready meta into the task's result, or its error (thrown when `propagate`). */
+export function settle<TResult>(meta: ResultMeta, propagate: boolean): TResult | TaskFailure {
   if (meta.status === 'SUCCESS') return meta.result as TResult;
-  const error =
-    meta.status === 'REVOKED' && !isSerializedError(meta.result)
-      ? new TaskRevokedError(meta.task_id)
-      : isSerializedError(meta.result)
-        ? deserializeError(meta.result, meta.traceback)
-        : new Error(`Task ${meta.task_id} ended in state ${meta.status}`);
+  const error = failureOf(meta);
   if (propagate) throw error;
-  return error as TResult;
+  return error;
+}
+
+function failureOf(meta: ResultMeta): TaskFailure {
+  const result = meta.result;
+  if (!isSerializedError(result)) {
+    return meta.status === 'REVOKED' ? new TaskRevokedError(meta.task_id) : new Error(`Task ${meta.task_id} ended in state ${meta.status}`);
+  }
+  if (result.exc_type === 'NotRegistered') {
+    // Celery's NotRegistered carries the unknown name as its only argument.
+    const [name] = Array.isArray(result.exc_message) ? result.exc_message : [result.exc_message];
+    return new TaskNotRegisteredError(typeof name === 'string' ? name : JSON.stringify(name ?? null));
+  }
+  return deserializeError(result, meta.traceback);
 }
 
 function isSerializedError(value: unknown): value is SerializedError {

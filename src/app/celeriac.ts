@@ -9,7 +9,7 @@ import type { Broker } from '../brokers/broker.js';
 import type { ResultBackend } from '../backends/backend.js';
 import { createBroker } from '../brokers/registry.js';
 import { createBackend } from '../backends/registry.js';
-import { CeleriacError } from '../errors.js';
+import { CeleriacError, TaskNotRegisteredError } from '../errors.js';
 import { AsyncResult } from './async-result.js';
 import { buildTaskMessage, type BuiltMessage } from './build-message.js';
 import { resolveConfig, type CeleriacOptions, type ResolvedConfig } from './config.js';
@@ -61,7 +61,7 @@ export class Celeriac {
   task<TArgs extends unknown[], TResult>(
     name: string,
     run: TaskFunction<TArgs, TResult>,
-    options: TaskOptions<TArgs> = {},
+    options: TaskOptions<TArgs, NoInfer<Awaited<TResult>>> = {},
   ): Task<TArgs, Awaited<TResult>> {
     if (this.registry.has(name)) throw new CeleriacError(`A task named "${name}" is already registered.`);
     const task = new Task<TArgs, Awaited<TResult>>(name, this, run as TaskFunction<TArgs, Awaited<TResult>>, options);
@@ -104,6 +104,13 @@ export class Celeriac {
   /** The registered task with this name, or undefined. */
   getTask(name: string): Task<unknown[], unknown> | undefined {
     return this.registry.get(name);
+  }
+
+  /** The registered task with this name; throws TaskNotRegisteredError when there is none. */
+  requireTask(name: string): Task<unknown[], unknown> {
+    const task = this.registry.get(name);
+    if (!task) throw new TaskNotRegisteredError(name);
+    return task;
   }
 
   /** Names of every registered task. */

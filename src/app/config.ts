@@ -26,6 +26,14 @@ export interface CeleriacOptions {
   resultExpires?: number | undefined;
   /** Record STARTED when a worker begins a task (one extra write per task). @default false */
   trackStarted?: boolean | undefined;
+  /**
+   * Record RECEIVED when a worker takes a message, before it has a slot for it, so callers
+   * see that a worker holds the task. Off by default, as in Celery (whose backends never
+   * store RECEIVED); every backend that stores states (SQLite, Redis, rpc) stores it. A
+   * message given back at shutdown keeps RECEIVED until a worker takes it again.
+   * @default false
+   */
+  trackReceived?: boolean | undefined;
   /** Prefix for the broker's and backend's keys or tables, for isolation. */
   keyPrefix?: string | undefined;
   /**
@@ -45,6 +53,7 @@ export interface ResolvedConfig {
   defaultQueue: string;
   resultExpiresMs: number;
   trackStarted: boolean;
+  trackReceived: boolean;
   keyPrefix: string | undefined;
   leaseMs: number;
 }
@@ -67,6 +76,7 @@ export function resolveConfig(
     defaultQueue: options.defaultQueue ?? DEFAULT_QUEUE,
     resultExpiresMs: (options.resultExpires ?? 86_400) * 1000,
     trackStarted: options.trackStarted ?? false,
+    trackReceived: options.trackReceived ?? false,
     keyPrefix: options.keyPrefix,
     leaseMs: options.leaseMs ?? 30_000,
   };

@@ -7,7 +7,7 @@ import type { StandardSchemaV1 } from './standard-schema.js';
 /** An error class, or a predicate, that decides whether a failure is retried automatically. */
 export type RetryMatcher = (new (...args: never[]) => Error) | ((error: unknown) => boolean);
 
-export interface TaskOptions<TArgs extends unknown[] = unknown[]> {
+export interface TaskOptions<TArgs extends unknown[] = unknown[], TResult = unknown> {
   /** Queue this task is sent to unless a call says otherwise. @default the app's defaultQueue */
   queue?: string;
   /** Retries allowed, for automatic and explicit retries. @default 3 */
@@ -30,8 +30,9 @@ export interface TaskOptions<TArgs extends unknown[] = unknown[]> {
   /** Seconds after which the task's AbortSignal fires with SoftTimeLimitExceededError. */
   softTimeLimit?: number;
   /**
-   * Seconds after which the worker stops waiting, records TimeLimitExceeded and moves on.
-   * The async pool cannot kill running JavaScript: honour `ctx.signal` in long loops.
+   * Seconds after which the worker stops waiting, records TimeLimitExceeded, frees the slot
+   * and ignores the task's later updates. The async pool cannot kill running JavaScript: the
+   * abandoned code runs on, and a busy loop blocks the whole worker. Honour `ctx.signal`.
    */
   timeLimit?: number;
   /** Do not store the result (states are still sent to no one). @default false */
@@ -47,8 +48,20 @@ export interface TaskOptions<TArgs extends unknown[] = unknown[]> {
    * (`kwargs`) are placed in the right positions. Without it, kwargs are refused.
    */
   params?: string[];
-  /** Validates the positional arguments (any Standard Schema library: zod, valibot). */
+  /**
+   * Validates the positional arguments before the task runs (any Standard Schema library:
+   * zod, valibot). Arguments that fail are refused: FAILURE with ArgumentValidationError,
+   * the message dead-lettered, the task never run. The schema's output is what the task gets.
+   * @example argsSchema: z.tuple([z.string().email(), z.number().int()])
+   */
   argsSchema?: StandardSchemaV1<unknown, TArgs>;
+  /**
+   * Validates the task's return value before it is stored. A value that fails is not
+   * stored: the task ends in FAILURE with ResultValidationError. The schema's output is
+   * what is stored.
+   * @example resultSchema: z.object({ chargeId: z.string() })
+   */
+  resultSchema?: StandardSchemaV1<unknown, TResult>;
 }
 
 export interface ApplyOptions {

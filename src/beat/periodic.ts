@@ -7,12 +7,19 @@ import type { JsonObject, JsonValue } from '../protocol/types.js';
 import type { EntryDefinition, EntryOptions } from '../backends/beat-store.js';
 import type { MissedRunPolicy, Schedule } from './schedules/index.js';
 
-export interface PeriodicOptions<TArgs extends unknown[]> {
+/**
+ * A periodic entry in code. `args` are the task's arguments, checked against its
+ * parameters when `task` is a task or signature (never inferred from `args` itself, so
+ * wrong ones do not compile), and required when the task takes any.
+ */
+export type PeriodicOptions<TArgs extends unknown[]> = PeriodicBase<TArgs> &
+  ([] extends TArgs ? { args?: NoInfer<TArgs> } : { args: NoInfer<TArgs> });
+
+interface PeriodicBase<TArgs extends unknown[]> {
   /** The task to send: a task or signature (arguments are then type-checked), or a name. */
   task: TaskRef<TArgs, unknown> | string;
   /** When: `crontab('0 8 * * *', { tz: 'Europe/London' })`, `every('5m')`, `clocked(date)`, `solar(...)`. */
   schedule: Schedule;
-  args?: TArgs;
   kwargs?: Record<string, unknown>;
   /** Queue, priority, expires (seconds: a run not started by then is dropped), headers. */
   options?: EntryOptions;

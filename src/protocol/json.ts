@@ -15,8 +15,14 @@ import { pythonNumberText } from './python-number.js';
  */
 export type WideJsonValue = JsonValue | bigint | WideJsonValue[] | { [key: string]: WideJsonValue };
 
-// Past this depth the input is either hostile or circular; both are rejected, not followed.
-const MAX_DEPTH = 1000;
+/**
+ * How deep arrays and objects may nest (the outermost one counts as 1), for reading and
+ * writing alike, so that whatever was read can be written back (a retry re-sends the
+ * arguments it read). Past it the input is either hostile or circular; both are rejected,
+ * not followed. Python's json stops near the same depth (its recursion limit).
+ */
+export const MAX_JSON_DEPTH = 1000;
+const MAX_DEPTH = MAX_JSON_DEPTH;
 
 // Printable ASCII except `"` and `\`: such strings are written between quotes unchanged.
 const NEEDS_ESCAPE = /[^\x20\x21\x23-\x5b\x5d-\x7e]/;
@@ -174,8 +180,23 @@ export function parseCeleryJson(text: string, options?: ParseOptions): WideJsonV
       if (!(error instanceof SyntaxError)) throw error;
       value = new ExactParser(text, bigint).parseDocument();
     }
+    // JSON.parse has no depth limit. Nesting n levels takes 2n characters, so only a text
+    // that long can be too deep: the usual small body skips the walk.
+    if (text.length > 2 * MAX_DEPTH && nestedTooDeep(value, 1)) throw new SyntaxError(`JSON nested too deeply (more than ${MAX_DEPTH} levels)`);
   }
   return mayHoldTags(text) ? untag(value, 0) : value;
+}
+
+/** Whether a container in `value` (itself at nesting level `level`) sits deeper than MAX_DEPTH. */
+function nestedTooDeep(value: WideJsonValue, level: number): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (level > MAX_DEPTH) return true;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (nestedTooDeep(value[i] as WideJsonValue, level + 1)) return true;
+    return false;
+  }
+  for (const key in value) if (nestedTooDeep(value[key] as WideJsonValue, level + 1)) return true;
+  return false;
 }
 
 /**
@@ -275,15 +296,17 @@ class ExactParser {
     this.pos = p;
   }
 
+  /** `depth`: how many containers enclose this value (0 for the document). */
   private parseValue(depth: number): WideJsonValue {
-    if (depth > MAX_DEPTH) this.fail('JSON nested too deeply');
     this.skipSpace();
     const t = this.text;
     const c = t[this.pos];
     switch (c) {
       case '{':
+        if (depth >= MAX_DEPTH) this.fail(`JSON nested too deeply (more than ${MAX_DEPTH} levels)`);
         return this.parseObject(depth);
       case '[':
+        if (depth >= MAX_DEPTH) this.fail(`JSON nested too deeply (more than ${MAX_DEPTH} levels)`);
         return this.parseArray(depth);
       case '"':
         return this.parseString();

@@ -346,8 +346,11 @@ const PYTHON_BUILTINS: ReadonlySet<string> = new Set([
 
 const GENERIC_CONSTRUCTORS = new Set(['Error', 'DOMException', 'Object', '']);
 
-/** The JS class name worth showing: an own `name`, else the constructor's, else `name`. */
-function jsTypeOf(error: Error): string {
+/**
+ * The JS class name worth showing: an own `name`, else the constructor's, else `name`
+ * (`class NetworkError extends Error {}` is `NetworkError`, though its `name` is `Error`).
+ */
+export function jsTypeOf(error: Error): string {
   if (Object.prototype.hasOwnProperty.call(error, 'name') && typeof error.name === 'string' && error.name !== '') return error.name;
   const constructorName = (error.constructor as { name?: unknown } | undefined)?.name;
   if (typeof constructorName === 'string' && !GENERIC_CONSTRUCTORS.has(constructorName)) return constructorName;

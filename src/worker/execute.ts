@@ -10,11 +10,16 @@ import type { Celeriac } from '../app/celeriac.js';
 import type { Task } from '../app/task.js';
 import { Retry, runWithContext } from '../app/task-context.js';
 import { decodeTaskMessage, type DecodedTaskMessage } from '../protocol/task-message.js';
-import { formatTraceback, serializeError } from '../protocol/result-meta.js';
+import { formatTraceback, jsTypeOf, serializeError } from '../protocol/result-meta.js';
+import { MalformedMessageError } from '../protocol/errors.js';
 import type { JsonValue, ResultMeta } from '../protocol/types.js';
 import {
   ArgumentValidationError,
+  ResultNotStorableError,
+  ResultValidationError,
+  RetryNotSentError,
   SoftTimeLimitExceededError,
+  TaskNotRegisteredError,
   TaskRevokedError,
   TimeLimitExceededError,
   WorkerShutdownError,
@@ -23,7 +28,8 @@ import { celeryError, metaFor } from './result-states.js';
 import { backoffSeconds } from './backoff.js';
 import { TaskRuntime } from './task-runtime.js';
 import type { Logger } from '../logger.js';
-import type { StandardSchemaResult } from '../app/standard-schema.js';
+import type { StandardSchemaResult, StandardSchemaV1 } from '../app/standard-schema.js';
+import type { TaskOptions } from '../app/task-options.js';
 
 /** A task run that has not settled yet, as the worker tracks it. */
 export interface RunningTask {
@@ -32,6 +38,11 @@ export interface RunningTask {
   readonly startedAt: number;
   /** Fires the task's abort signal with `reason` (soft time limit, revoke, shutdown). */
   abort(reason: unknown): void;
+  /**
+   * Forced shutdown of a task that did not end when aborted: its message goes back to the
+   * queue now, and whatever the run does later is not recorded.
+   */
+  giveBack(): Promise<void>;
 }
 
 export interface ExecutorDeps {
@@ -67,7 +78,7 @@ export function admit(delivery: Delivery, deps: ExecutorDeps): Admission | Promi
   try {
     decoded = decodeTaskMessage(delivery.message);
   } catch (error) {
-    return refuseMalformed(delivery, deps, (error as Error).message);
+    return refuseMalformed(delivery, deps, error as Error);
   }
   const task = deps.app.getTask(decoded.name);
   if (!task) return refuseUnknown(delivery, decoded, deps);
@@ -108,16 +119,29 @@ function admitUnrevoked(
   );
 }
 
-async function refuseMalformed(delivery: Delivery, deps: ExecutorDeps, reason: string): Promise<Admission> {
+async function refuseMalformed(delivery: Delivery, deps: ExecutorDeps, error: Error): Promise<Admission> {
+  const reason = error instanceof MalformedMessageError ? error.reason : error.message;
+  // A client may be waiting on the id: when the headers name one, tell it why.
+  const id = readableId(delivery, error);
+  if (id !== null) await storeQuietly(deps, metaFor({ id }, 'FAILURE', serializeError(error), null));
   // Log once the message is settled, so the line reports what happened, not an intent.
   await delivery.reject({ requeue: false, reason });
-  deps.logger.error({ queue: delivery.queue }, `Rejected a malformed message: ${reason}`);
+  deps.logger.error({ queue: delivery.queue }, `Rejected a malformed message${id === null ? '' : ` [${id}]`}: ${reason}`);
   return SETTLED;
+}
+
+/** The task id of a message that could not be decoded, when its headers still tell it. */
+function readableId(delivery: Delivery, error: Error): string | null {
+  if (error instanceof MalformedMessageError && error.taskId !== null && error.taskId !== '') return error.taskId;
+  const headers = delivery.message.headers as Record<string, unknown> | null | undefined;
+  const id = typeof headers === 'object' && headers !== null ? headers.id : undefined;
+  return typeof id === 'string' && id !== '' ? id : null;
 }
 
 async function refuseUnknown(delivery: Delivery, decoded: DecodedTaskMessage, deps: ExecutorDeps): Promise<Admission> {
   const reason = `unknown task "${decoded.name}" (registered: ${deps.app.taskNames().join(', ') || 'none'})`;
-  await storeQuietly(deps, metaFor(decoded, 'FAILURE', celeryError('NotRegistered', decoded.name)));
+  // Stored as Celery's NotRegistered; AsyncResult.get() raises it as TaskNotRegisteredError.
+  await storeQuietly(deps, metaFor(decoded, 'FAILURE', serializeError(new TaskNotRegisteredError(decoded.name))));
   await delivery.reject({ requeue: false, reason });
   deps.logger.error({ id: decoded.id, queue: delivery.queue }, `Rejected task ${decoded.id}: ${reason}`);
   return SETTLED;
@@ -167,8 +191,9 @@ export async function execute(
   const { decoded, task, args } = admission;
   const options = task.options;
   const storeOptions = deps.storeOptions;
-  const runtime = new TaskRuntime(decoded, delivery.queue, deps.hostname, delivery.redelivered, deps.backend, storeOptions);
+  const runtime = new TaskRuntime(decoded, delivery, deps.hostname, deps.backend, storeOptions);
   deps.running.set(decoded.id, runtime);
+  if (deps.logsInfo) logStart(decoded, delivery, deps);
   const ignoreResult = decoded.ignoreResult || options.ignoreResult === true;
   let softTimer: NodeJS.Timeout | undefined;
   let hardTimer: NodeJS.Timeout | undefined;
@@ -189,13 +214,16 @@ export async function execute(
     } else {
       result = await run;
     }
+    if (options.resultSchema) result = await validResult(decoded.name, options.resultSchema, result);
     slot.runEnded();
-    if (!ignoreResult) await deps.backend?.store(metaFor(decoded, 'SUCCESS', (result ?? null) as JsonValue), storeOptions);
+    // Given back at a forced shutdown meanwhile: the message is back in the queue.
+    if (!runtime.finish()) return;
+    if (!ignoreResult) await storeResult(decoded, result, deps);
     await delivery.ack();
     if (deps.logsInfo) deps.logger.info({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] succeeded in ${Date.now() - runtime.startedAt} ms`);
   } catch (error) {
     slot.runEnded();
-    await settleAfterError(delivery, decoded, task, runtime, error, deps);
+    if (runtime.finish()) await settleAfterError(delivery, decoded, task, runtime, error, deps);
   } finally {
     clearTimeout(softTimer);
     clearTimeout(hardTimer);
@@ -205,6 +233,30 @@ export async function execute(
 
 function abortSoftly(runtime: TaskRuntime, seconds: number): void {
   runtime.abort(new SoftTimeLimitExceededError(seconds));
+}
+
+function logStart(decoded: DecodedTaskMessage, delivery: Delivery, deps: ExecutorDeps): void {
+  const again = delivery.redelivered ? ' again: redelivered, it may have run before' : '';
+  deps.logger.info({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] started${again}`);
+}
+
+/** The value the task's resultSchema makes of its result; throws ResultValidationError. */
+async function validResult(name: string, schema: StandardSchemaV1, result: unknown): Promise<unknown> {
+  const outcome = await schema['~standard'].validate(result);
+  if (outcome.issues) throw new ResultValidationError(name, outcome.issues);
+  return outcome.value;
+}
+
+/**
+ * Stores SUCCESS. JSON writers (ours, JSON.stringify) throw a TypeError for what they cannot
+ * write; that result will never store, so it fails the task instead of coming back forever.
+ */
+async function storeResult(decoded: DecodedTaskMessage, result: unknown, deps: ExecutorDeps): Promise<void> {
+  try {
+    await deps.backend?.store(metaFor(decoded, 'SUCCESS', (result ?? null) as JsonValue), deps.storeOptions);
+  } catch (error) {
+    throw error instanceof TypeError ? new ResultNotStorableError(decoded.name, error) : error;
+  }
 }
 
 /** The task threw, was aborted or its outcome could not be stored: retry, record, or give it back. */
@@ -218,7 +270,7 @@ async function settleAfterError(
 ): Promise<void> {
   const { logger } = deps;
   const aborted = runtime.aborted;
-  if (aborted?.reason instanceof WorkerShutdownError) {
+  if (aborted?.reason instanceof WorkerShutdownError && !(error instanceof ResultNotStorableError)) {
     // The worker is being forced down: the task did not finish, so it runs again elsewhere.
     logger.warn({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] interrupted by shutdown, requeued`);
     await delivery.reject({ requeue: true, reason: 'worker shutdown' }).catch(() => undefined);
@@ -254,25 +306,53 @@ async function settleFailure(
   error: unknown,
   deps: ExecutorDeps,
 ): Promise<void> {
-  const { app, logger } = deps;
   const options = task.options;
   const explicit = error instanceof Retry ? error : undefined;
   const cause = explicit ? explicit.options.error : error;
   const wantsRetry = !(error instanceof TaskRevokedError) && (explicit !== undefined || matchesAutoretry(error, task));
   const maxRetries = explicit?.options.maxRetries ?? options.maxRetries ?? 3;
-  if (wantsRetry && decoded.retries < maxRetries) {
-    const countdown =
-      explicit?.options.countdown ??
-      (explicit?.options.eta
-        ? Math.max(0, (explicit.options.eta.getTime() - Date.now()) / 1000)
-        : backoffSeconds(decoded.retries, {
-            base: options.retryBackoff ?? 1,
-            max: options.retryBackoffMax ?? 600,
-            jitter: options.retryJitter ?? true,
-          }));
-    // Publish the retry before acking the current message: a crash in between runs the
-    // task once more, never zero times.
-    await app.sendTask(decoded.name, decoded.args, {
+  if (!wantsRetry || decoded.retries >= maxRetries) {
+    const failure = explicit ? (cause ?? new Error(`Max retries (${maxRetries}) exceeded`)) : error;
+    return recordFailure(delivery, decoded, failure, deps);
+  }
+  const countdown = retryCountdown(decoded, task, explicit);
+  try {
+    await sendRetry(delivery, decoded, countdown, deps, options);
+  } catch (sendError) {
+    // Requeuing would run the task again and fail the same way, forever, past maxRetries:
+    // the task fails, and the message is kept where the broker keeps dead letters.
+    return recordFailure(delivery, decoded, new RetryNotSentError(decoded.name, decoded.id, sendError), deps, { deadLetter: true });
+  }
+  // The retry is sent: from here the current message must be acked, even if RETRY cannot
+  // be stored (requeuing it would run the task twice).
+  const reason = cause ?? new Error('Retry requested');
+  await storeQuietly(deps, metaFor(decoded, 'RETRY', serializeError(reason), stackOf(reason)));
+  await delivery.ack();
+  deps.logger.warn(
+    { id: decoded.id },
+    `Task ${decoded.name}[${decoded.id}] retry ${decoded.retries + 1}/${maxRetries} in ${countdown.toFixed(2)} s: ${nameOf(reason)}: ${messageOf(reason)}`,
+  );
+}
+
+/** Seconds until the retry: the explicit countdown or eta, else the task's backoff for this attempt. */
+function retryCountdown(decoded: DecodedTaskMessage, task: Task<unknown[], unknown>, explicit: Retry | undefined): number {
+  const options = task.options;
+  if (explicit?.options.countdown !== undefined) return explicit.options.countdown;
+  if (explicit?.options.eta) return Math.max(0, (explicit.options.eta.getTime() - Date.now()) / 1000);
+  return backoffSeconds(decoded.retries, {
+    base: options.retryBackoff ?? 1,
+    max: options.retryBackoffMax ?? 600,
+    jitter: options.retryJitter ?? true,
+  });
+}
+
+/** Publishes the retry (same id, retries + 1) before the current message is acked: a crash in between runs the task once more, never zero times. */
+async function sendRetry(delivery: Delivery, decoded: DecodedTaskMessage, countdown: number, deps: ExecutorDeps, defaults: TaskOptions): Promise<void> {
+  if (!Number.isFinite(countdown) || countdown < 0) throw new RangeError(`the retry countdown must be a number of seconds >= 0, got ${countdown}`);
+  await deps.app.sendTask(
+    decoded.name,
+    decoded.args,
+    {
       taskId: decoded.id,
       kwargs: decoded.kwargs,
       countdown,
@@ -284,21 +364,24 @@ async function settleFailure(
       queue: delivery.queue,
       priority: decoded.properties.priority,
       ignoreResult: decoded.ignoreResult,
-    }, options);
-    const reason = cause ?? new Error('Retry requested');
-    await deps.backend?.store(metaFor(decoded, 'RETRY', serializeError(reason), stackOf(reason)), deps.storeOptions);
-    await delivery.ack();
-    logger.warn(
-      { id: decoded.id },
-      `Task ${decoded.name}[${decoded.id}] retry ${decoded.retries + 1}/${maxRetries} in ${countdown.toFixed(2)} s: ${messageOf(reason)}`,
-    );
-    return;
-  }
-  const failure = explicit ? (cause ?? new Error(`Max retries (${maxRetries}) exceeded`)) : error;
+    },
+    defaults,
+  );
+}
+
+/** Stores the final FAILURE (or REVOKED), settles the message, and logs one line naming the error's class. */
+async function recordFailure(
+  delivery: Delivery,
+  decoded: DecodedTaskMessage,
+  failure: unknown,
+  deps: ExecutorDeps,
+  settle: { deadLetter?: boolean } = {},
+): Promise<void> {
   const state = failure instanceof TaskRevokedError ? 'REVOKED' : 'FAILURE';
   await deps.backend?.store(metaFor(decoded, state, serializeError(failure), stackOf(failure)), deps.storeOptions);
-  await delivery.ack();
-  logger.error({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] raised ${nameOf(failure)}: ${messageOf(failure)}`);
+  if (settle.deadLetter) await delivery.reject({ requeue: false, reason: messageOf(failure) });
+  else await delivery.ack();
+  deps.logger.error({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] raised ${nameOf(failure)}: ${messageOf(failure)}`);
 }
 
 /** The run, or TimeLimitExceeded (and an abort) once `seconds` pass; clear `timer` when done. */
@@ -374,6 +457,7 @@ function stackOf(error: unknown): string | null {
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+/** The error's class as the user wrote it (`NetworkError`, though its `name` says `Error`). */
 function nameOf(error: unknown): string {
-  return error instanceof Error ? error.name : typeof error;
+  return error instanceof Error ? jsTypeOf(error) : typeof error;
 }

@@ -1,12 +1,14 @@
 /**
  * The TaskContext a worker hands to each execution: ids, the abort signal, progress and
  * state updates written to the result backend, and `retry()`. One per run; it must never
- * ack or publish itself (the executor does, after the run ends).
+ * ack or publish itself (the executor does, after the run ends), except that a forced
+ * shutdown gives the message back through it when the run would not end.
  * Hot path: a worker makes tens of thousands a second, so the AbortController is made
  * only when the task asks for its signal or something aborts it, and the methods are
  * made only when a task reaches for them (they stay usable when destructured).
  */
 import type { ResultBackend } from '../backends/backend.js';
+import type { Delivery } from '../brokers/broker.js';
 import type { DecodedTaskMessage } from '../protocol/task-message.js';
 import type { JsonObject, JsonValue } from '../protocol/types.js';
 import { Retry, type Progress, type RetryOptions, type TaskContext } from '../app/task-context.js';
@@ -18,15 +20,42 @@ export class TaskRuntime implements TaskContext {
   private controller: AbortController | undefined;
   private abortReason: unknown;
   private isAborted = false;
+  /** The run's outcome is being recorded (or it was given back): the task's own updates stop. */
+  private finished = false;
+  private givenBack = false;
 
   constructor(
     private readonly decoded: DecodedTaskMessage,
-    readonly queue: string,
+    private readonly delivery: Delivery,
     readonly hostname: string,
-    readonly redelivered: boolean,
     private readonly backend: ResultBackend | undefined,
     private readonly storeOptions: { expiresMs: number },
   ) {}
+
+  get queue(): string {
+    return this.delivery.queue;
+  }
+  get redelivered(): boolean {
+    return this.delivery.redelivered;
+  }
+
+  /**
+   * The executor records the outcome from now on: later progress or state updates from the
+   * task (one abandoned at its hard time limit goes on running) are not stored, so they
+   * cannot overwrite the final state. False when the message was given back instead.
+   */
+  finish(): boolean {
+    this.finished = true;
+    return !this.givenBack;
+  }
+
+  /** For a forced shutdown: puts the message back in the queue unless the outcome is being recorded. */
+  async giveBack(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    this.givenBack = true;
+    await this.delivery.reject({ requeue: true, reason: 'worker shutdown' });
+  }
 
   get id(): string {
     return this.decoded.id;
@@ -97,7 +126,7 @@ export class TaskRuntime implements TaskContext {
 
   private async store(state: string, meta: JsonObject): Promise<void> {
     const { backend, decoded } = this;
-    if (!backend) return;
+    if (!backend || this.finished) return;
     await backend.store(metaFor(decoded, state, meta), this.storeOptions);
   }
 }

@@ -11,6 +11,7 @@ import type { Celeriac } from '../app/celeriac.js';
 import { TaskRevokedError, WorkerShutdownError } from '../errors.js';
 import { admit, execute, type ExecutorDeps, type RunningTask } from './execute.js';
 import { createLineLogger, type Logger } from '../logger.js';
+import { metaFor } from './result-states.js';
 import type { WorkerRegistry } from '../backends/worker-registry.js';
 import { VERSION } from '../version.js';
 
@@ -51,6 +52,8 @@ export class Worker {
   private readonly idleWaiters: Array<() => void> = [];
   private readonly running = new Map<string, RunningTask>();
   private readonly revoked = new Set<string>();
+  /** RECEIVED stores still pending, by delivery, awaited before the delivery is worked on (trackReceived). */
+  private readonly receiving = new Map<Delivery, Promise<void>>();
   private active = 0;
   /** Tasks whose code has ended and whose outcome is still being stored and settled. */
   private settling = 0;
@@ -147,6 +150,13 @@ export class Worker {
     }
     await this.giveBackWaiting();
     await Promise.race([this.allFinished(), delay(1000)]);
+    // A task that ignores its signal (or blocks on something that does) has not ended:
+    // its message goes back now, to run again elsewhere, instead of waiting for a lease.
+    const stuck = [...this.running.values()];
+    if (stuck.length > 0) {
+      this.logger.warn(`${this.hostname}: ${stuck.length} task(s) did not stop when aborted, given back to the queue`);
+      await Promise.allSettled(stuck.map((task) => task.giveBack()));
+    }
     await this.leaveRegistry();
   }
 
@@ -199,8 +209,24 @@ export class Worker {
       void delivery.reject({ requeue: true, reason: 'worker stopping' }).catch(() => undefined);
       return;
     }
+    if (this.app.config.trackReceived) this.storeReceived(delivery);
     this.waiting.push(delivery);
     this.pump();
+  }
+
+  /** Records RECEIVED for a message whose headers name its task id; what follows waits for it. */
+  private storeReceived(delivery: Delivery): void {
+    const backend = this.deps?.backend;
+    const headers = delivery.message.headers as Record<string, unknown> | undefined;
+    const id = headers?.id;
+    if (!backend || typeof id !== 'string' || id === '') return;
+    const parentId = typeof headers?.parent_id === 'string' ? headers.parent_id : null;
+    const groupId = typeof headers?.group === 'string' ? headers.group : null;
+    const meta = metaFor({ id, parentId, groupId }, 'RECEIVED', { hostname: this.hostname });
+    const stored = backend.store(meta, { expiresMs: this.app.config.resultExpiresMs }).catch((error: Error) => {
+      this.logger.warn({ id }, `Could not store state RECEIVED: ${error.message}`);
+    });
+    this.receiving.set(delivery, stored);
   }
 
   private pump(): void {
@@ -234,6 +260,11 @@ export class Worker {
     const { delivery } = slot;
     const deps = this.deps as ExecutorDeps;
     try {
+      const received = this.receiving.size > 0 ? this.receiving.get(delivery) : undefined;
+      if (received) {
+        this.receiving.delete(delivery);
+        await received;
+      }
       const admitted = admit(delivery, deps);
       const admission = admitted instanceof Promise ? await admitted : admitted;
       if (admission.kind === 'run') await execute(delivery, admission, deps, slot);
@@ -255,6 +286,7 @@ export class Worker {
 
   private async giveBackWaiting(): Promise<void> {
     const waiting = this.waiting.splice(0);
+    for (const delivery of waiting) this.receiving.delete(delivery);
     await Promise.allSettled(waiting.map((d) => d.reject({ requeue: true, reason: 'worker stopping' })));
   }
 

@@ -24,7 +24,8 @@ describe('typed tasks', () => {
     expectTypeOf(sendEmail.delay('a', 'b')).resolves.toEqualTypeOf<
       AsyncResult<{ to: string; subject: string; sent: boolean }>
     >();
-    expectTypeOf<Awaited<ReturnType<AsyncResult<number>['get']>>>().toEqualTypeOf<number>();
+    expectTypeOf(add.delay(1, 2)).resolves.toEqualTypeOf<AsyncResult<number>>();
+    expectTypeOf<AsyncResult<number>['get']>().toBeCallableWith();
     expectTypeOf(withContext.applyAsync([1], { countdown: 5 })).resolves.toEqualTypeOf<AsyncResult<string>>();
   });
 

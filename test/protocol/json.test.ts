@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseCeleryJson, pythonFloatRepr, toPythonJson, type JsonValue } from '../../src/protocol/index.js';
-import { pythonJsonWriterInOrder } from '../../src/protocol/json.js';
+import { MAX_JSON_DEPTH, pythonJsonWriterInOrder } from '../../src/protocol/json.js';
 
 interface OracleCase {
   json_text: string;
@@ -142,5 +142,20 @@ describe('parseCeleryJson', () => {
 
   it('refuses absurd nesting with a SyntaxError instead of a stack overflow', () => {
     expect(() => parseCeleryJson(`${'['.repeat(5000)}NaN${']'.repeat(5000)}`)).toThrow(/nested too deeply/);
+  });
+
+  it('reads exactly what it writes: one depth limit for both, on every parsing path', () => {
+    const nested = (levels: number, leaf: string) => `${'['.repeat(levels)}${leaf}${']'.repeat(levels)}`;
+    for (const leaf of ['1', 'NaN', '123456789012345678901']) {
+      // At the limit: read (by JSON.parse or the exact parser) and written back unchanged.
+      const atLimit = nested(MAX_JSON_DEPTH, leaf);
+      const read = parseCeleryJson(atLimit, { bigint: true });
+      expect(toPythonJson(read)).toBe(atLimit);
+      // One level more: refused on reading, as the writer refuses it.
+      expect(() => parseCeleryJson(nested(MAX_JSON_DEPTH + 1, leaf), { bigint: true })).toThrow(/nested too deeply/);
+      expect(() => toPythonJson([read])).toThrow(/nested deeper/);
+    }
+    const objects = `${'{"a": '.repeat(MAX_JSON_DEPTH + 1)}1${'}'.repeat(MAX_JSON_DEPTH + 1)}`;
+    expect(() => parseCeleryJson(objects)).toThrow(/nested too deeply/);
   });
 });

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Celeriac } from '../../src/index.js';
+import { Celeriac, TaskNotRegisteredError } from '../../src/index.js';
 import { encodeTaskMessage } from '../../src/protocol/task-message.js';
 import { killAll, startWorker } from '../support/worker-process.js';
 
@@ -165,7 +165,7 @@ describe('worker on SQLite', () => {
     const unknown = await client.sendTask('no.such.task', [1]);
     const valid = await client.sendTask('test.add', [20, 22]);
     expect(await valid.get({ timeout: 10 })).toBe(42);
-    await expect(unknown.get({ timeout: 10 })).rejects.toMatchObject({ name: 'NotRegistered' });
+    await expect(unknown.get({ timeout: 10 })).rejects.toBeInstanceOf(TaskNotRegisteredError);
     await worker.waitFor(/Rejected a malformed message/);
     await worker.waitFor(/Rejected task .*unknown task "no\.such\.task"/);
     expect(worker.child.exitCode).toBeNull();
