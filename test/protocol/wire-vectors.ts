@@ -1,28 +1,19 @@
 /**
- * Loads the captured Celery wire vectors (../shared/celery-wire next to the repository) and
+ * Loads the captured Celery wire vectors (test/fixtures/celery-wire, see its README) and
  * pulls out what the protocol tests compare against: every kombu envelope a Redis client or
- * worker pushed, every AMQP basic_publish, every stored result meta. Read-only; when the
- * folder is absent the tests skip with the reason instead of failing.
+ * worker pushed, every AMQP basic_publish, every stored result meta. Read-only; the
+ * fixtures ship with the project, so a missing file is an error, never a skip.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TestContext } from 'vitest';
 import type { JsonObject, JsonValue, MessageProperties, TransportMessage } from '../../src/protocol/types.js';
 
-const repoRoot = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
-export const VECTORS_DIR = path.resolve(repoRoot, '../shared/celery-wire');
-export const VECTORS_PRESENT = existsSync(path.join(VECTORS_DIR, 'README.md'));
+export const VECTORS_DIR = fileURLToPath(new URL('../fixtures/celery-wire', import.meta.url));
 export const STACKS = ['celery-5.2.6', 'celery-5.6.3'] as const;
 export type Stack = (typeof STACKS)[number];
 
-/** Call first in a vector test: skips it, saying where the vectors were looked for. */
-export function requireVectors(ctx: TestContext): void {
-  if (!VECTORS_PRESENT) ctx.skip(`celery-wire vectors not found at ${VECTORS_DIR}`);
-}
-
 export function vectorFiles(stack: Stack, broker: 'redis' | 'amqp', prefix = ''): string[] {
-  if (!VECTORS_PRESENT) return [];
   return readdirSync(path.join(VECTORS_DIR, stack, broker))
     .filter((name) => name.endsWith('.json') && name.startsWith(prefix))
     .sort();
