@@ -10,3 +10,6 @@ export { createRedisBroker, RedisBroker, parseRedisUrl, InvalidRedisUrlError } f
 export type { RedisBrokerOptions, DeadLetterEntry, RedisUrlConfig } from './brokers/redis/index.js';
 export { createRedisBackend, RedisBackend } from './backends/redis/index.js';
 export type { RedisBackendOptions } from './backends/redis/index.js';
+// What RedisBackend.beatStore() and workerRegistry() return.
+export { RedisBeatStore } from './backends/redis/beat-store.js';
+export { RedisWorkerRegistry } from './backends/redis/worker-registry.js';
