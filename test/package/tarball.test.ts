@@ -211,6 +211,20 @@ describe('the packed tarball, installed in a fresh ESM project', () => {
     expect(status.out).toMatch(/1 node online/);
   }, 120_000);
 
+  it('tells a CommonJS project (npm init -y without "type": "module") what to change', async () => {
+    const manifest = path.join(project, 'package.json');
+    const original = readFileSync(manifest, 'utf8');
+    writeFileSync(manifest, JSON.stringify({ ...(JSON.parse(original) as object), type: 'commonjs' }, null, 2));
+    try {
+      const status = await celeriac(['-A', 'tasks.ts', 'status'], { CELERIAC_BROKER_URL: `sqlite://${path.join(tmp, 'cjs.db')}` });
+      expect(status.code).not.toBe(0);
+      expect(status.out).toContain('ESM only');
+      expect(status.out).toContain('npm pkg set type=module');
+    } finally {
+      writeFileSync(manifest, original);
+    }
+  });
+
   const SETTINGS = {
     node16: { module: 'node16', moduleResolution: 'node16' },
     bundler: { module: 'esnext', moduleResolution: 'bundler' },
