@@ -4,7 +4,14 @@
  */
 export { Celeriac, NoResultBackendError, type BulkCall } from './app/celeriac.js';
 export type { CeleriacOptions, ResolvedConfig } from './app/config.js';
-export { Task, TaskRef, type TaskFunction, type TaskSender, type ArgsOf, type ResultOf } from './app/task.js';
+export {
+  Task,
+  TaskRef,
+  type TaskFunction,
+  type TaskSender,
+  type ArgsOf,
+  type ResultOf,
+} from './app/task.js';
 export type { TaskOptions, ApplyOptions, RetryMatcher } from './app/task-options.js';
 export { AsyncResult, type GetOptions, type ResultHost } from './app/async-result.js';
 export {
@@ -14,9 +21,19 @@ export {
   type Progress,
   type RetryOptions,
 } from './app/task-context.js';
-export type { StandardSchemaV1, StandardSchemaResult, StandardSchemaIssue } from './app/standard-schema.js';
+export type {
+  StandardSchemaV1,
+  StandardSchemaResult,
+  StandardSchemaIssue,
+} from './app/standard-schema.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
-export { createLineLogger, type Logger, type LogLevel, type LogFn, type LogFields } from './logger.js';
+export {
+  createLineLogger,
+  type Logger,
+  type LogLevel,
+  type LogFn,
+  type LogFields,
+} from './logger.js';
 export type {
   Broker,
   BrokerCapabilities,
@@ -43,10 +60,19 @@ export type {
 } from './protocol/types.js';
 // What a failed task's result.get() throws, and what a broker or backend may raise on bad input.
 export { RemoteTaskError } from './protocol/result-meta.js';
-export { MalformedMessageError, MalformedResultMetaError, UnsupportedContentTypeError } from './protocol/errors.js';
+export {
+  MalformedMessageError,
+  MalformedResultMetaError,
+  UnsupportedContentTypeError,
+} from './protocol/errors.js';
 export { Beat, NoBeatStoreError, type BeatOptions } from './beat/beat.js';
 export type { PeriodicOptions } from './beat/periodic.js';
-export type { BeatStore, EntryDefinition, EntryOptions, StoredEntry } from './backends/beat-store.js';
+export type {
+  BeatStore,
+  EntryDefinition,
+  EntryOptions,
+  StoredEntry,
+} from './backends/beat-store.js';
 export {
   crontab,
   every,

@@ -14,10 +14,17 @@ export class AppNotFoundError extends CeleriacError {}
 export class CommonJsAppError extends CeleriacError {}
 
 // What Node says when a CommonJS module reaches an ES module it may not require().
-const COMMONJS_CODES = new Set(['ERR_REQUIRE_CYCLE_MODULE', 'ERR_REQUIRE_ESM', 'ERR_REQUIRE_ASYNC_MODULE']);
+const COMMONJS_CODES = new Set([
+  'ERR_REQUIRE_CYCLE_MODULE',
+  'ERR_REQUIRE_ESM',
+  'ERR_REQUIRE_ASYNC_MODULE',
+]);
 
 export async function loadApp(spec: string | undefined, cwd = process.cwd()): Promise<Celeriac> {
-  if (!spec) throw new AppNotFoundError('No app given: pass -A <module>, e.g. `celeriac -A src/tasks.ts worker`.');
+  if (!spec)
+    throw new AppNotFoundError(
+      'No app given: pass -A <module>, e.g. `celeriac -A src/tasks.ts worker`.',
+    );
   const [modulePath = spec, exportName] = splitSpec(spec);
   const url = pathToFileURL(path.resolve(cwd, modulePath)).href;
   let module: Record<string, unknown>;
@@ -25,15 +32,21 @@ export async function loadApp(spec: string | undefined, cwd = process.cwd()): Pr
     module = (await import(url)) as Record<string, unknown>;
   } catch (error) {
     const code = (error as { code?: string }).code;
-    if (code === 'ERR_MODULE_NOT_FOUND' && String((error as Error).message).includes(path.resolve(cwd, modulePath))) {
+    if (
+      code === 'ERR_MODULE_NOT_FOUND' &&
+      String((error as Error).message).includes(path.resolve(cwd, modulePath))
+    ) {
       throw new AppNotFoundError(`Cannot find the app module "${modulePath}" (from ${cwd}).`);
     }
-    if (code !== undefined && COMMONJS_CODES.has(code)) throw commonJsError(path.resolve(cwd, modulePath), error);
+    if (code !== undefined && COMMONJS_CODES.has(code))
+      throw commonJsError(path.resolve(cwd, modulePath), error);
     throw error;
   }
   const candidate = exportName ? module[exportName] : (module.default ?? module.app);
   if (!isApp(candidate)) {
-    const wanted = exportName ? `an export named "${exportName}"` : 'a default export or an export named "app"';
+    const wanted = exportName
+      ? `an export named "${exportName}"`
+      : 'a default export or an export named "app"';
     throw new AppNotFoundError(`"${modulePath}" has no Celeriac app as ${wanted}.`);
   }
   return candidate;
@@ -41,7 +54,9 @@ export async function loadApp(spec: string | undefined, cwd = process.cwd()): Pr
 
 function commonJsError(file: string, cause: unknown): CommonJsAppError {
   const manifest = nearestPackageJson(path.dirname(file));
-  const where = manifest ? `${manifest} has no "type": "module"` : 'no package.json says "type": "module"';
+  const where = manifest
+    ? `${manifest} has no "type": "module"`
+    : 'no package.json says "type": "module"';
   return new CommonJsAppError(
     `"${path.basename(file)}" was loaded as CommonJS (${where}), and Celeriac is ESM only. ` +
       'Run `npm pkg set type=module` in your project (or add "type": "module" to package.json), ' +
@@ -55,7 +70,8 @@ function nearestPackageJson(dir: string): string | undefined {
     const candidate = path.join(at, 'package.json');
     if (existsSync(candidate)) {
       try {
-        if ((JSON.parse(readFileSync(candidate, 'utf8')) as { type?: unknown }).type !== 'module') return candidate;
+        if ((JSON.parse(readFileSync(candidate, 'utf8')) as { type?: unknown }).type !== 'module')
+          return candidate;
       } catch {
         return candidate;
       }

@@ -26,7 +26,12 @@ import {
   type WorkerInfo,
   type WorkerRegistry,
 } from '../../src/index.js';
-import { SqliteBeatStore, SqliteWorkerRegistry, type SqliteBackend, type SqliteBrokerOptions } from '../../src/sqlite.js';
+import {
+  SqliteBeatStore,
+  SqliteWorkerRegistry,
+  type SqliteBackend,
+  type SqliteBrokerOptions,
+} from '../../src/sqlite.js';
 import type { ResolvedAmqpOptions, AmqpBroker } from '../../src/amqp.js';
 
 describe('public exports', () => {
@@ -53,10 +58,14 @@ describe('public exports', () => {
   it('the backend contract is implementable with exported types only', () => {
     expectTypeOf<ResultBackend['store']>().parameter(1).toEqualTypeOf<StoreOptions | undefined>();
     expectTypeOf<ReturnType<ResultBackend['subscribe']>>().resolves.toEqualTypeOf<Unsubscribe>();
-    expectTypeOf<ReturnType<NonNullable<ResultBackend['workerRegistry']>>>().toExtend<WorkerRegistry>();
+    expectTypeOf<
+      ReturnType<NonNullable<ResultBackend['workerRegistry']>>
+    >().toExtend<WorkerRegistry>();
     expectTypeOf<Awaited<ReturnType<WorkerRegistry['online']>>>().toEqualTypeOf<WorkerInfo[]>();
     expectTypeOf<ReturnType<SqliteBackend['beatStore']>>().toEqualTypeOf<SqliteBeatStore>();
-    expectTypeOf<ReturnType<SqliteBackend['workerRegistry']>>().toEqualTypeOf<SqliteWorkerRegistry>();
+    expectTypeOf<
+      ReturnType<SqliteBackend['workerRegistry']>
+    >().toEqualTypeOf<SqliteWorkerRegistry>();
   });
 
   it('the app, its results, its logger and the AMQP options name exported types', () => {

@@ -16,7 +16,15 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -40,7 +48,13 @@ interface Snippet {
   service: keyof typeof services | undefined;
 }
 
-const DOCS = ['README.md', ...readdirSync(path.join(REPO, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+const DOCS = [
+  'README.md',
+  ...readdirSync(path.join(REPO, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .sort()
+    .map((f) => `docs/${f}`),
+];
 const CODE_LANGS = new Set(['ts', 'typescript', 'js', 'javascript', 'mjs', 'mts']);
 
 function extract(doc: string): Snippet[] {
@@ -74,7 +88,8 @@ function extract(doc: string): Snippet[] {
           mode = word;
           reason = rest.join(' ').replace(/^\((.*)\)$/, '$1') || undefined;
         } else if (word === 'worker') worker = true;
-        else if (word === 'service' && rest[0] && rest[0] in services) service = rest[0] as keyof typeof services;
+        else if (word === 'service' && rest[0] && rest[0] in services)
+          service = rest[0] as keyof typeof services;
         else throw new Error(`${doc}:${start}: unknown snippet marker "${m}"`);
       }
       const named = /^\/\/\s*(\S+\.(?:ts|mts|js|mjs))\b/.exec(body[0] ?? '');
@@ -96,24 +111,33 @@ function extract(doc: string): Snippet[] {
 
 /** `celeriac` and `celeriac/<subpath>` imports, pointed at the sources the exports map builds from. */
 function pointAtSources(code: string, fromDir: string): string {
-  const manifest = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { exports: Record<string, { types?: string } | string> };
-  return code.replace(/(from\s+|import\s*\(\s*)(['"])(celeriac(?:\/[\w-]+)?)\2/g, (match, lead: string, quote: string, spec: string) => {
-    const key = spec === 'celeriac' ? '.' : `./${spec.slice('celeriac/'.length)}`;
-    const target = manifest.exports[key];
-    const types = typeof target === 'object' ? target.types : undefined;
-    if (!types) throw new Error(`"${spec}" is not in package.json exports`);
-    const source = path.join(REPO, types.replace(/^\.\/dist\//, 'src/').replace(/\.d\.ts$/, '.js'));
-    let relative = path.relative(fromDir, source).split(path.sep).join('/');
-    if (!relative.startsWith('.')) relative = `./${relative}`;
-    return `${lead}${quote}${relative}${quote}`;
-  });
+  const manifest = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
+    exports: Record<string, { types?: string } | string>;
+  };
+  return code.replace(
+    /(from\s+|import\s*\(\s*)(['"])(celeriac(?:\/[\w-]+)?)\2/g,
+    (match, lead: string, quote: string, spec: string) => {
+      const key = spec === 'celeriac' ? '.' : `./${spec.slice('celeriac/'.length)}`;
+      const target = manifest.exports[key];
+      const types = typeof target === 'object' ? target.types : undefined;
+      if (!types) throw new Error(`"${spec}" is not in package.json exports`);
+      const source = path.join(
+        REPO,
+        types.replace(/^\.\/dist\//, 'src/').replace(/\.d\.ts$/, '.js'),
+      );
+      let relative = path.relative(fromDir, source).split(path.sep).join('/');
+      if (!relative.startsWith('.')) relative = `./${relative}`;
+      return `${lead}${quote}${relative}${quote}`;
+    },
+  );
 }
 
 const snippets = DOCS.flatMap(extract);
 let tmp: string;
 const children = new Set<ChildProcess>();
 const where = (s: Snippet) => `${s.doc}:${s.line}`;
-const dirOf = (doc: string) => path.join(tmp, doc.replace(/\.md$/, '').replace(/\W+/g, '-').toLowerCase());
+const dirOf = (doc: string) =>
+  path.join(tmp, doc.replace(/\.md$/, '').replace(/\W+/g, '-').toLowerCase());
 
 /** The environment without anything that would point a snippet at another broker. */
 function env(): NodeJS.ProcessEnv {
@@ -122,7 +146,12 @@ function env(): NodeJS.ProcessEnv {
 }
 
 function spawnIn(dir: string, args: string[]): { child: ChildProcess; output: () => string } {
-  const child = spawn(process.execPath, args, { cwd: dir, env: env(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn(process.execPath, args, {
+    cwd: dir,
+    env: env(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   children.add(child);
   let text = '';
   child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -147,7 +176,10 @@ beforeAll(() => {
   // The project's own devDependencies (express, zod, @types/node) resolve as a user's would.
   symlinkSync(path.join(REPO, 'node_modules'), path.join(tmp, 'node_modules'), 'dir');
   // Runs a block and exits when its top level is done, as a script would, even with connections open.
-  writeFileSync(path.join(tmp, 'run-snippet.mjs'), 'await import(process.argv[2]);\nprocess.exit(0);\n');
+  writeFileSync(
+    path.join(tmp, 'run-snippet.mjs'),
+    'await import(process.argv[2]);\nprocess.exit(0);\n',
+  );
   for (const snippet of snippets) {
     if (snippet.mode === 'skip') continue;
     const file = path.join(dirOf(snippet.doc), snippet.file);
@@ -157,7 +189,12 @@ beforeAll(() => {
   }
   writeFileSync(
     path.join(tmp, 'tsconfig.json'),
-    JSON.stringify({ extends: path.join(REPO, 'tsconfig.json'), compilerOptions: { noEmit: true, rootDir: path.parse(tmp).root }, include: ['**/*.ts'], exclude: ['node_modules'] }),
+    JSON.stringify({
+      extends: path.join(REPO, 'tsconfig.json'),
+      compilerOptions: { noEmit: true, rootDir: path.parse(tmp).root },
+      include: ['**/*.ts'],
+      exclude: ['node_modules'],
+    }),
   );
 });
 
@@ -176,7 +213,10 @@ describe('README and docs snippets', () => {
   });
 
   it('type-checks every block that is not skipped, as written', () => {
-    const result = spawnSync(process.execPath, [TSC, '-p', path.join(tmp, 'tsconfig.json')], { cwd: tmp, encoding: 'utf8' });
+    const result = spawnSync(process.execPath, [TSC, '-p', path.join(tmp, 'tsconfig.json')], {
+      cwd: tmp,
+      encoding: 'utf8',
+    });
     const legend = snippets
       .filter((s) => s.mode !== 'skip')
       .map((s) => `${path.relative(tmp, path.join(dirOf(s.doc), s.file))} is ${where(s)}`)
@@ -217,15 +257,27 @@ describe.for(pages)('runs the blocks of %s', (doc) => {
       await waitFor(worker, / ready: /, `worker on ${where(snippet)}`);
       return;
     }
-    const run = spawnIn(dir, ['--import', 'tsx', path.join(tmp, 'run-snippet.mjs'), pathToFileURL(file).href]);
+    const run = spawnIn(dir, [
+      '--import',
+      'tsx',
+      path.join(tmp, 'run-snippet.mjs'),
+      pathToFileURL(file).href,
+    ]);
     const [code] = (await once(run.child, 'exit')) as [number | null];
     expect(code, `${where(snippet)} failed:\n${run.output()}`).toBe(0);
   });
 });
 
-function waitFor(proc: { child: ChildProcess; output: () => string }, pattern: RegExp, what: string): Promise<void> {
+function waitFor(
+  proc: { child: ChildProcess; output: () => string },
+  pattern: RegExp,
+  what: string,
+): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`${what}: no ${pattern} in 60 s:\n${proc.output()}`)), 60_000);
+    const timer = setTimeout(
+      () => done(new Error(`${what}: no ${pattern} in 60 s:\n${proc.output()}`)),
+      60_000,
+    );
     const check = () => {
       if (pattern.test(proc.output())) done();
     };

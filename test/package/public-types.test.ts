@@ -28,24 +28,41 @@ const KNOWN: Record<string, string> = {
 };
 
 function entrySources(): string[] {
-  const manifest = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { exports: Record<string, { types?: string } | string> };
+  const manifest = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8')) as {
+    exports: Record<string, { types?: string } | string>;
+  };
   return Object.values(manifest.exports)
     .flatMap((target) => (typeof target === 'object' && target.types ? [target.types] : []))
-    .map((types) => path.join(REPO, types.replace(/^\.\/dist\//, 'src/').replace(/\.d\.ts$/, '.ts')));
+    .map((types) =>
+      path.join(REPO, types.replace(/^\.\/dist\//, 'src/').replace(/\.d\.ts$/, '.ts')),
+    );
 }
 
 function isHidden(node: ts.Node): boolean {
-  if (!ts.isPropertyDeclaration(node) && !ts.isMethodDeclaration(node) && !ts.isGetAccessor(node) && !ts.isSetAccessor(node)) return false;
+  if (
+    !ts.isPropertyDeclaration(node) &&
+    !ts.isMethodDeclaration(node) &&
+    !ts.isGetAccessor(node) &&
+    !ts.isSetAccessor(node)
+  )
+    return false;
   if (node.name && ts.isPrivateIdentifier(node.name)) return true;
-  return ts.getCombinedModifierFlags(node) & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected) ? true : false;
+  return ts.getCombinedModifierFlags(node) & (ts.ModifierFlags.Private | ts.ModifierFlags.Protected)
+    ? true
+    : false;
 }
 
 it('exports every type that a public signature of an exports entry names', () => {
   const entries = entrySources();
-  const config = ts.getParsedCommandLineOfConfigFile(path.join(REPO, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} });
+  const config = ts.getParsedCommandLineOfConfigFile(
+    path.join(REPO, 'tsconfig.json'),
+    {},
+    { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} },
+  );
   const program = ts.createProgram(entries, config!.options);
   const checker = program.getTypeChecker();
-  const resolve = (symbol: ts.Symbol) => (symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol);
+  const resolve = (symbol: ts.Symbol) =>
+    symbol.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(symbol) : symbol;
 
   const exported = new Set<ts.Symbol>();
   for (const entry of entries) {
@@ -58,8 +75,14 @@ it('exports every type that a public signature of an exports entry names', () =>
   const seen = new Set<ts.Symbol>();
   const visitSymbol = (symbol: ts.Symbol, from: string) => {
     const declaration = symbol.declarations?.[0];
-    if (!declaration || !declaration.getSourceFile().fileName.startsWith(SRC) || symbol.flags & ts.SymbolFlags.TypeParameter) return;
-    if (!exported.has(symbol)) missing.set(symbol.name, (missing.get(symbol.name) ?? new Set()).add(from));
+    if (
+      !declaration ||
+      !declaration.getSourceFile().fileName.startsWith(SRC) ||
+      symbol.flags & ts.SymbolFlags.TypeParameter
+    )
+      return;
+    if (!exported.has(symbol))
+      missing.set(symbol.name, (missing.get(symbol.name) ?? new Set()).add(from));
     if (seen.has(symbol)) return;
     seen.add(symbol);
     for (const node of symbol.declarations ?? []) visit(node, symbol.name);
@@ -87,6 +110,8 @@ it('exports every type that a public signature of an exports entry names', () =>
     for (const node of symbol.declarations ?? []) visit(node, symbol.name);
   }
 
-  const unexported = [...missing].filter(([name]) => !(name in KNOWN)).map(([name, from]) => `${name} (named by ${[...from].join(', ')})`);
+  const unexported = [...missing]
+    .filter(([name]) => !(name in KNOWN))
+    .map(([name, from]) => `${name} (named by ${[...from].join(', ')})`);
   expect(unexported).toEqual([]);
 }, 120_000);

@@ -15,7 +15,15 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  mkdirSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,17 +50,32 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-function run(command: string, args: string[], options: { cwd: string; env?: Record<string, string> }): string {
-  const result = spawnSync(command, args, { cwd: options.cwd, env: cleanEnv(options.env), encoding: 'utf8', timeout: 150_000 });
+function run(
+  command: string,
+  args: string[],
+  options: { cwd: string; env?: Record<string, string> },
+): string {
+  const result = spawnSync(command, args, {
+    cwd: options.cwd,
+    env: cleanEnv(options.env),
+    encoding: 'utf8',
+    timeout: 150_000,
+  });
   if (result.status !== 0) {
-    throw new Error(`${command} ${args.join(' ')} exited ${result.status ?? result.signal}:\n${result.stdout}\n${result.stderr}`);
+    throw new Error(
+      `${command} ${args.join(' ')} exited ${result.status ?? result.signal}:\n${result.stdout}\n${result.stderr}`,
+    );
   }
   return result.stdout;
 }
 
 /** Exact version of a package as the repository installed it, so npm finds it in its cache. */
 function repoVersion(name: string): string {
-  return (JSON.parse(readFileSync(path.join(REPO, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+  return (
+    JSON.parse(readFileSync(path.join(REPO, 'node_modules', name, 'package.json'), 'utf8')) as {
+      version: string;
+    }
+  ).version;
 }
 
 /** Points prebuild-install at the repository's compiled better-sqlite3 binding, when there is one. */
@@ -65,12 +88,17 @@ function localSqlitePrebuild(): Record<string, string> {
   mkdirSync(dir);
   const arch = process.arch;
   const name = `better-sqlite3-v${repoVersion('better-sqlite3')}-node-v${process.versions.modules}-${process.platform}-${arch}.tar.gz`;
-  run('tar', ['-czf', path.join(dir, name), '-C', root, 'build/Release/better_sqlite3.node'], { cwd: tmp });
+  run('tar', ['-czf', path.join(dir, name), '-C', root, 'build/Release/better_sqlite3.node'], {
+    cwd: tmp,
+  });
   return { npm_config_better_sqlite3_local_prebuilds: dir };
 }
 
 /** Runs the installed `celeriac` command (node_modules/.bin) to completion, without blocking the worker's pipes. */
-async function celeriac(args: string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+async function celeriac(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; out: string }> {
   const child = spawn(path.join(project, 'node_modules/.bin/celeriac'), args, {
     cwd: project,
     env: cleanEnv(env),
@@ -126,10 +154,26 @@ beforeAll(() => {
   const types = ['@types/node', '@types/better-sqlite3', '@types/amqplib', '@types/express'];
   run(
     NPM,
-    ['install', path.join(packed, tarball), ...[...peers, ...types].map((name) => `${name}@${repoVersion(name)}`), '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'],
-    { cwd: project, env: { npm_config_nodedir: process.env.npm_config_nodedir ?? '/usr', ...localSqlitePrebuild() } },
+    [
+      'install',
+      path.join(packed, tarball),
+      ...[...peers, ...types].map((name) => `${name}@${repoVersion(name)}`),
+      '--prefer-offline',
+      '--no-audit',
+      '--no-fund',
+      '--loglevel=error',
+    ],
+    {
+      cwd: project,
+      env: {
+        npm_config_nodedir: process.env.npm_config_nodedir ?? '/usr',
+        ...localSqlitePrebuild(),
+      },
+    },
   );
-  installed = JSON.parse(readFileSync(path.join(project, 'node_modules/celeriac/package.json'), 'utf8')) as typeof installed;
+  installed = JSON.parse(
+    readFileSync(path.join(project, 'node_modules/celeriac/package.json'), 'utf8'),
+  ) as typeof installed;
   writeFileSync(path.join(project, 'tasks.ts'), TASKS_TS);
 }, 240_000);
 
@@ -153,10 +197,13 @@ describe('the packed tarball, installed in a fresh ESM project', () => {
     const root = path.join(project, 'node_modules/celeriac');
     const missing: string[] = [];
     for (const [subpath, target] of Object.entries(installed.exports)) {
-      const files = typeof target === 'string' ? [target] : Object.values(target as Record<string, string>);
-      for (const file of files) if (!existsSync(path.join(root, file))) missing.push(`${subpath}: ${file}`);
+      const files =
+        typeof target === 'string' ? [target] : Object.values(target as Record<string, string>);
+      for (const file of files)
+        if (!existsSync(path.join(root, file))) missing.push(`${subpath}: ${file}`);
     }
-    for (const file of Object.values(installed.bin)) if (!existsSync(path.join(root, file))) missing.push(`bin: ${file}`);
+    for (const file of Object.values(installed.bin))
+      if (!existsSync(path.join(root, file))) missing.push(`bin: ${file}`);
     expect(missing).toEqual([]);
     expect(subpaths()).toContain('celeriac');
     expect(existsSync(path.join(project, 'node_modules/.bin/celeriac'))).toBe(true);
@@ -164,26 +211,41 @@ describe('the packed tarball, installed in a fresh ESM project', () => {
 
   it('imports every exports subpath at run time', () => {
     const script = subpaths()
-      .map((spec) => `await import(${JSON.stringify(spec)}).then((m) => { if (Object.keys(m).length === 0) throw new Error(${JSON.stringify(`${spec} exports nothing`)}); });`)
+      .map(
+        (spec) =>
+          `await import(${JSON.stringify(spec)}).then((m) => { if (Object.keys(m).length === 0) throw new Error(${JSON.stringify(`${spec} exports nothing`)}); });`,
+      )
       .join('\n');
-    writeFileSync(path.join(project, 'import-all.mjs'), `${script}\nconsole.log('imported ${subpaths().length}');\n`);
-    expect(run(process.execPath, ['import-all.mjs'], { cwd: project }).trim()).toBe(`imported ${subpaths().length}`);
+    writeFileSync(
+      path.join(project, 'import-all.mjs'),
+      `${script}\nconsole.log('imported ${subpaths().length}');\n`,
+    );
+    expect(run(process.execPath, ['import-all.mjs'], { cwd: project }).trim()).toBe(
+      `imported ${subpaths().length}`,
+    );
   });
 
   it('runs worker, call, result and status with the installed `celeriac` on SQLite', async () => {
     const env = { CELERIAC_BROKER_URL: `sqlite://${path.join(tmp, 'tasks.db')}` };
-    const worker = spawn(path.join(project, 'node_modules/.bin/celeriac'), ['-A', 'tasks.ts', 'worker', '-c', '2'], {
-      cwd: project,
-      env: cleanEnv(env),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
+    const worker = spawn(
+      path.join(project, 'node_modules/.bin/celeriac'),
+      ['-A', 'tasks.ts', 'worker', '-c', '2'],
+      {
+        cwd: project,
+        env: cleanEnv(env),
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      },
+    );
     children.add(worker);
     let log = '';
     worker.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()));
     worker.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`worker not ready in 60 s:\n${log}`)), 60_000);
+      const timer = setTimeout(
+        () => reject(new Error(`worker not ready in 60 s:\n${log}`)),
+        60_000,
+      );
       const check = () => {
         if (/ ready: /.test(log)) {
           clearTimeout(timer);
@@ -196,14 +258,21 @@ describe('the packed tarball, installed in a fresh ESM project', () => {
     });
     expect(log).toContain('emails.send');
 
-    const call = await celeriac(['-A', 'tasks.ts', 'call', 'emails.send', '--args', '["ada@example.com", "Hi"]'], env);
+    const call = await celeriac(
+      ['-A', 'tasks.ts', 'call', 'emails.send', '--args', '["ada@example.com", "Hi"]'],
+      env,
+    );
     expect(call.code, call.out).toBe(0);
     const id = call.out.trim();
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
 
     const result = await celeriac(['-A', 'tasks.ts', 'result', id, '--timeout', '30'], env);
     expect(result.code, result.out).toBe(0);
-    expect(JSON.parse(result.out.trim().split('\n').at(-1)!)).toEqual({ delivered: true, to: 'ada@example.com', subject: 'Hi' });
+    expect(JSON.parse(result.out.trim().split('\n').at(-1)!)).toEqual({
+      delivered: true,
+      to: 'ada@example.com',
+      subject: 'Hi',
+    });
 
     const status = await celeriac(['-A', 'tasks.ts', 'status'], env);
     expect(status.code, status.out).toBe(0);
@@ -214,9 +283,14 @@ describe('the packed tarball, installed in a fresh ESM project', () => {
   it('tells a CommonJS project (npm init -y without "type": "module") what to change', async () => {
     const manifest = path.join(project, 'package.json');
     const original = readFileSync(manifest, 'utf8');
-    writeFileSync(manifest, JSON.stringify({ ...(JSON.parse(original) as object), type: 'commonjs' }, null, 2));
+    writeFileSync(
+      manifest,
+      JSON.stringify({ ...(JSON.parse(original) as object), type: 'commonjs' }, null, 2),
+    );
     try {
-      const status = await celeriac(['-A', 'tasks.ts', 'status'], { CELERIAC_BROKER_URL: `sqlite://${path.join(tmp, 'cjs.db')}` });
+      const status = await celeriac(['-A', 'tasks.ts', 'status'], {
+        CELERIAC_BROKER_URL: `sqlite://${path.join(tmp, 'cjs.db')}`,
+      });
       expect(status.code).not.toBe(0);
       expect(status.out).toContain('ESM only');
       expect(status.out).toContain('npm pkg set type=module');
@@ -271,8 +345,15 @@ describe('the packed tarball, installed in a fresh ESM project', () => {
         },
         files: [`check-${setting}.ts`, 'tasks.ts'],
       };
-      writeFileSync(path.join(project, `tsconfig.${setting}.json`), JSON.stringify(tsconfig, null, 2));
-      const tsc = spawn(process.execPath, [TSC, '-p', `tsconfig.${setting}.json`], { cwd: project, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+      writeFileSync(
+        path.join(project, `tsconfig.${setting}.json`),
+        JSON.stringify(tsconfig, null, 2),
+      );
+      const tsc = spawn(process.execPath, [TSC, '-p', `tsconfig.${setting}.json`], {
+        cwd: project,
+        env: cleanEnv(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let out = '';
       tsc.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
       tsc.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));

@@ -7,7 +7,12 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { JsonObject, JsonValue, MessageProperties, TransportMessage } from '../../src/protocol/types.js';
+import type {
+  JsonObject,
+  JsonValue,
+  MessageProperties,
+  TransportMessage,
+} from '../../src/protocol/types.js';
 
 export const VECTORS_DIR = fileURLToPath(new URL('../fixtures/celery-wire', import.meta.url));
 export const STACKS = ['celery-5.2.6', 'celery-5.6.3'] as const;
@@ -53,7 +58,13 @@ export function redisEnvelopes(stack: Stack, file: string): CapturedEnvelope[] {
     cmd.slice(2).forEach((raw, i) => {
       const entry = decoded[i];
       if (!entry) return;
-      out.push({ raw, envelope: entry.envelope as JsonObject, decodedBody: entry.decoded_body as JsonValue, command: cmd[0] as string, queue: cmd[1] as string });
+      out.push({
+        raw,
+        envelope: entry.envelope as JsonObject,
+        decodedBody: entry.decoded_body as JsonValue,
+        command: cmd[0] as string,
+        queue: cmd[1] as string,
+      });
     });
   }
   return out;
@@ -72,7 +83,10 @@ export interface CapturedPublish {
 /** Every basic_publish (client and worker side) in an AMQP vector file. */
 export function amqpPublishes(stack: Stack, file: string): CapturedPublish[] {
   const data = loadVector(stack, 'amqp', file);
-  const ops = [...((data.client_amqp_ops as JsonObject[] | undefined) ?? []), ...((data.worker_amqp_ops as JsonObject[] | undefined) ?? [])];
+  const ops = [
+    ...((data.client_amqp_ops as JsonObject[] | undefined) ?? []),
+    ...((data.worker_amqp_ops as JsonObject[] | undefined) ?? []),
+  ];
   return ops
     .filter((op) => op.kind === 'basic_publish')
     .map((op) => {
@@ -90,8 +104,16 @@ export function amqpPublishes(stack: Stack, file: string): CapturedPublish[] {
 
 /** A basic_publish as an AMQP broker would hand it to the protocol layer. */
 export function transportFromPublish(publish: CapturedPublish): TransportMessage {
-  const { application_headers: _headers, content_type, content_encoding, ...rest } = publish.properties;
-  const properties: MessageProperties = { ...(rest as MessageProperties), delivery_info: { exchange: publish.exchange, routing_key: publish.routingKey } };
+  const {
+    application_headers: _headers,
+    content_type,
+    content_encoding,
+    ...rest
+  } = publish.properties;
+  const properties: MessageProperties = {
+    ...(rest as MessageProperties),
+    delivery_info: { exchange: publish.exchange, routing_key: publish.routingKey },
+  };
   return {
     body: Buffer.from(publish.body, 'utf8'),
     contentType: content_type as string,
@@ -113,7 +135,8 @@ export function storedMetas(stack: Stack, file: string): CapturedMeta[] {
   const out: CapturedMeta[] = [];
   for (const command of data.redis_commands as JsonObject[]) {
     const cmd = command.cmd as string[];
-    if (cmd[0] === 'SETEX' && cmd[1]?.startsWith('celery-task-meta-')) out.push({ key: cmd[1], raw: cmd[3] as string });
+    if (cmd[0] === 'SETEX' && cmd[1]?.startsWith('celery-task-meta-'))
+      out.push({ key: cmd[1], raw: cmd[3] as string });
   }
   return out;
 }
