@@ -36,16 +36,14 @@ export function createLineLogger(
   const threshold = ORDER[options.level ?? 'info'];
   const name = options.name ?? 'celeriac';
   const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
-  const make =
-    (level: Exclude<LogLevel, 'silent'>): LogFn =>
-    (first: LogFields | string, second?: string) => {
+  const make = (level: Exclude<LogLevel, 'silent'>): LogFn =>
+    ((first: LogFields | string, second?: string) => {
       if (ORDER[level] < threshold) return;
-      const [fields, message] =
-        typeof first === 'string' ? [undefined, first] : [first, second ?? ''];
+      const [fields, message] = typeof first === 'string' ? [undefined, first] : [first, second ?? ''];
       const stamp = new Date().toISOString().replace('T', ' ').replace('Z', '');
       const extra = fields ? formatFields(fields) : '';
       write(`[${stamp}: ${level.toUpperCase()}/${name}] ${message}${extra}`);
-    };
+    });
   return {
     debug: make('debug'),
     info: make('info'),
@@ -62,12 +60,7 @@ function formatFields(fields: LogFields): string {
   let out = '';
   for (const [key, value] of Object.entries(fields)) {
     if (value === undefined) continue;
-    const text =
-      typeof value === 'string'
-        ? value
-        : value instanceof Error
-          ? value.message
-          : JSON.stringify(value);
+    const text = typeof value === 'string' ? value : value instanceof Error ? value.message : JSON.stringify(value);
     out += ` ${key}=${/\s/.test(text) ? JSON.stringify(text) : text}`;
   }
   return out;
