@@ -5,3 +5,5 @@
  */
 export * from './brokers/amqp/index.js';
 export * from './backends/rpc/index.js';
+// AmqpBroker.options: the options as resolved from the URL and the constructor.
+export type { ResolvedAmqpOptions } from './brokers/amqp/options.js';

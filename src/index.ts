@@ -3,10 +3,17 @@
  * are reached through their own subpaths (`celeriac/sqlite`, `celeriac/redis`, ...).
  */
 export { Celeriac, NoResultBackendError, type BulkCall } from './app/celeriac.js';
-export type { CeleriacOptions } from './app/config.js';
-export { Task, TaskRef, type TaskFunction, type ArgsOf, type ResultOf } from './app/task.js';
+export type { CeleriacOptions, ResolvedConfig } from './app/config.js';
+export {
+  Task,
+  TaskRef,
+  type TaskFunction,
+  type TaskSender,
+  type ArgsOf,
+  type ResultOf,
+} from './app/task.js';
 export type { TaskOptions, ApplyOptions, RetryMatcher } from './app/task-options.js';
-export { AsyncResult, type GetOptions, type TaskFailure } from './app/async-result.js';
+export { AsyncResult, type GetOptions, type TaskFailure, type ResultHost } from './app/async-result.js';
 export { RemoteTaskError } from './protocol/result-meta.js';
 export {
   currentTask,
@@ -15,15 +22,58 @@ export {
   type Progress,
   type RetryOptions,
 } from './app/task-context.js';
-export type { StandardSchemaV1 } from './app/standard-schema.js';
+export type {
+  StandardSchemaV1,
+  StandardSchemaResult,
+  StandardSchemaIssue,
+} from './app/standard-schema.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
-export { createLineLogger, type Logger, type LogLevel } from './logger.js';
-export type { Broker, BrokerCapabilities, Delivery, Consumer, PublishOptions } from './brokers/broker.js';
-export type { ResultBackend } from './backends/backend.js';
-export type { TaskState, ResultMeta, JsonValue, JsonObject } from './protocol/types.js';
+export {
+  createLineLogger,
+  type Logger,
+  type LogLevel,
+  type LogFn,
+  type LogFields,
+} from './logger.js';
+export type {
+  Broker,
+  BrokerCapabilities,
+  Delivery,
+  DeliveryHandler,
+  Consumer,
+  ConsumeOptions,
+  PublishOptions,
+} from './brokers/broker.js';
+export type { BrokerFactoryOptions } from './brokers/registry.js';
+export type { ResultBackend, StoreOptions, Unsubscribe } from './backends/backend.js';
+export type { BackendFactoryOptions } from './backends/registry.js';
+export type { WorkerRegistry, WorkerInfo } from './backends/worker-registry.js';
+export type {
+  TaskState,
+  BuiltinState,
+  ResultMeta,
+  SerializedError,
+  JsonValue,
+  JsonObject,
+  TransportMessage,
+  MessageProperties,
+  DeliveryInfo,
+} from './protocol/types.js';
+// What a failed task's result.get() throws, and what a broker or backend may raise on bad input.
+export { RemoteTaskError } from './protocol/result-meta.js';
+export {
+  MalformedMessageError,
+  MalformedResultMetaError,
+  UnsupportedContentTypeError,
+} from './protocol/errors.js';
 export { Beat, NoBeatStoreError, type BeatOptions } from './beat/beat.js';
 export type { PeriodicOptions } from './beat/periodic.js';
-export type { BeatStore, EntryDefinition, EntryOptions, StoredEntry } from './backends/beat-store.js';
+export type {
+  BeatStore,
+  EntryDefinition,
+  EntryOptions,
+  StoredEntry,
+} from './backends/beat-store.js';
 export {
   crontab,
   every,
@@ -31,8 +81,22 @@ export {
   solar,
   parseDuration,
   InvalidScheduleError,
+  CrontabSchedule,
+  IntervalSchedule,
+  ClockedSchedule,
+  SolarSchedule,
   type Schedule,
+  type ScheduleKind,
   type ScheduleJson,
+  type CrontabJson,
+  type CrontabDayMatch,
+  type IntervalJson,
+  type ClockedJson,
+  type SolarJson,
+  type CrontabOptions,
+  type CrontabFields,
+  type CronFieldValue,
+  type IntervalOptions,
   type MissedRunPolicy,
   type SolarEvent,
 } from './beat/schedules/index.js';

@@ -7,7 +7,8 @@
  */
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
-type LogFields = Record<string, unknown>;
+/** Structured fields logged with a message (pino's merging object). */
+export type LogFields = Record<string, unknown>;
 
 export interface LogFn {
   (message: string): void;

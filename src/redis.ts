@@ -6,7 +6,15 @@
  * import { RedisBroker, RedisBackend } from 'celeriac/redis';
  * const app = new Celeriac({ broker: new RedisBroker('redis://localhost:6379/0', { leaseMs: 60_000 }) });
  */
-export { createRedisBroker, RedisBroker, parseRedisUrl, InvalidRedisUrlError } from './brokers/redis/index.js';
+export {
+  createRedisBroker,
+  RedisBroker,
+  parseRedisUrl,
+  InvalidRedisUrlError,
+} from './brokers/redis/index.js';
 export type { RedisBrokerOptions, DeadLetterEntry, RedisUrlConfig } from './brokers/redis/index.js';
 export { createRedisBackend, RedisBackend } from './backends/redis/index.js';
 export type { RedisBackendOptions } from './backends/redis/index.js';
+// What RedisBackend.beatStore() and workerRegistry() return.
+export { RedisBeatStore } from './backends/redis/beat-store.js';
+export { RedisWorkerRegistry } from './backends/redis/worker-registry.js';

@@ -5,3 +5,6 @@
  */
 export * from './brokers/sqlite/index.js';
 export * from './backends/sqlite/index.js';
+// What SqliteBackend.beatStore() and workerRegistry() return.
+export { SqliteBeatStore } from './backends/sqlite/beat-store.js';
+export { SqliteWorkerRegistry } from './backends/sqlite/worker-registry.js';

@@ -12,15 +12,12 @@ import {
   type JsonObject,
   type SerializedError,
 } from '../../src/protocol/index.js';
-import { STACKS, amqpPublishes, loadVector, requireVectors, storedMetas, vectorFiles } from './wire-vectors.js';
+import { STACKS, amqpPublishes, loadVector, storedMetas } from './wire-vectors.js';
 
 const RESULT_FILES = ['worker_results.json', 'worker_results_extended.json'];
 
 describe.each(STACKS)('%s Redis result metas', (stack) => {
-  const present = vectorFiles(stack, 'redis', 'worker_results').length > 0;
-
-  it.for(RESULT_FILES)('%s: every stored meta decodes and re-encodes to the same text', (file, ctx) => {
-    requireVectors(ctx);
+  it.for(RESULT_FILES)('%s: every stored meta decodes and re-encodes to the same text', (file) => {
     const metas = storedMetas(stack, file);
     expect(metas.length).toBeGreaterThan(5);
     for (const { raw, key } of metas) {
@@ -42,9 +39,7 @@ describe.each(STACKS)('%s Redis result metas', (stack) => {
     }
   });
 
-  it('reads each state the capture produced: SUCCESS, FAILURE, STARTED, PROGRESS, RETRY, REVOKED', (ctx) => {
-    requireVectors(ctx);
-    if (!present) ctx.skip(`no worker_results.json for ${stack}`);
+  it('reads each state the capture produced: SUCCESS, FAILURE, STARTED, PROGRESS, RETRY, REVOKED', () => {
     const metas = storedMetas(stack, 'worker_results.json').map((m) => decodeResultMeta(m.raw));
     const byStatus = (status: string) => metas.filter((m) => m.status === status);
     expect(byStatus('SUCCESS').map((m) => m.result)).toContainEqual(5);
@@ -69,15 +64,13 @@ describe.each(STACKS)('%s Redis result metas', (stack) => {
     expect(revoked.date_done).not.toBeNull();
   });
 
-  it('reads result_extended fields: name, args, kwargs, worker, retries, queue', (ctx) => {
-    requireVectors(ctx);
+  it('reads result_extended fields: name, args, kwargs, worker, retries, queue', () => {
     const metas = storedMetas(stack, 'worker_results_extended.json').map((m) => decodeResultMeta(m.raw));
     const echo = metas.find((m) => m.name === 'tasks.echo' && m.status === 'SUCCESS');
     expect(echo).toMatchObject({ args: ['a', 1], kwargs: { k: 'v' }, worker: 'w1@capture', retries: 0, queue: 'celery' });
   });
 
-  it('agrees with what the Python client itself read back (calls[].meta)', (ctx) => {
-    requireVectors(ctx);
+  it('agrees with what the Python client itself read back (calls[].meta)', () => {
     const calls = loadVector(stack, 'redis', 'worker_results.json').calls as JsonObject[];
     const stored = new Map(storedMetas(stack, 'worker_results.json').map((m) => [m.key, decodeResultMeta(m.raw)]));
     let compared = 0;
@@ -94,8 +87,7 @@ describe.each(STACKS)('%s Redis result metas', (stack) => {
 });
 
 describe.each(STACKS)('%s rpc:// result messages', (stack) => {
-  it('decode as metas without date_done', (ctx) => {
-    requireVectors(ctx);
+  it('decode as metas without date_done', () => {
     const results = amqpPublishes(stack, 'worker_results_rpc.json').filter((p) => p.body.startsWith('{"task_id"'));
     expect(results.length).toBeGreaterThan(3);
     for (const publish of results) {

@@ -1,28 +1,24 @@
 /**
- * Loads the captured Celery wire vectors (../shared/celery-wire next to the repository) and
+ * Loads the captured Celery wire vectors (test/fixtures/celery-wire, see its README) and
  * pulls out what the protocol tests compare against: every kombu envelope a Redis client or
- * worker pushed, every AMQP basic_publish, every stored result meta. Read-only; when the
- * folder is absent the tests skip with the reason instead of failing.
+ * worker pushed, every AMQP basic_publish, every stored result meta. Read-only; the
+ * fixtures ship with the project, so a missing file is an error, never a skip.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TestContext } from 'vitest';
-import type { JsonObject, JsonValue, MessageProperties, TransportMessage } from '../../src/protocol/types.js';
+import type {
+  JsonObject,
+  JsonValue,
+  MessageProperties,
+  TransportMessage,
+} from '../../src/protocol/types.js';
 
-const repoRoot = path.resolve(fileURLToPath(new URL('../..', import.meta.url)));
-export const VECTORS_DIR = path.resolve(repoRoot, '../shared/celery-wire');
-export const VECTORS_PRESENT = existsSync(path.join(VECTORS_DIR, 'README.md'));
+export const VECTORS_DIR = fileURLToPath(new URL('../fixtures/celery-wire', import.meta.url));
 export const STACKS = ['celery-5.2.6', 'celery-5.6.3'] as const;
 export type Stack = (typeof STACKS)[number];
 
-/** Call first in a vector test: skips it, saying where the vectors were looked for. */
-export function requireVectors(ctx: TestContext): void {
-  if (!VECTORS_PRESENT) ctx.skip(`celery-wire vectors not found at ${VECTORS_DIR}`);
-}
-
 export function vectorFiles(stack: Stack, broker: 'redis' | 'amqp', prefix = ''): string[] {
-  if (!VECTORS_PRESENT) return [];
   return readdirSync(path.join(VECTORS_DIR, stack, broker))
     .filter((name) => name.endsWith('.json') && name.startsWith(prefix))
     .sort();
@@ -62,7 +58,13 @@ export function redisEnvelopes(stack: Stack, file: string): CapturedEnvelope[] {
     cmd.slice(2).forEach((raw, i) => {
       const entry = decoded[i];
       if (!entry) return;
-      out.push({ raw, envelope: entry.envelope as JsonObject, decodedBody: entry.decoded_body as JsonValue, command: cmd[0] as string, queue: cmd[1] as string });
+      out.push({
+        raw,
+        envelope: entry.envelope as JsonObject,
+        decodedBody: entry.decoded_body as JsonValue,
+        command: cmd[0] as string,
+        queue: cmd[1] as string,
+      });
     });
   }
   return out;
@@ -81,7 +83,10 @@ export interface CapturedPublish {
 /** Every basic_publish (client and worker side) in an AMQP vector file. */
 export function amqpPublishes(stack: Stack, file: string): CapturedPublish[] {
   const data = loadVector(stack, 'amqp', file);
-  const ops = [...((data.client_amqp_ops as JsonObject[] | undefined) ?? []), ...((data.worker_amqp_ops as JsonObject[] | undefined) ?? [])];
+  const ops = [
+    ...((data.client_amqp_ops as JsonObject[] | undefined) ?? []),
+    ...((data.worker_amqp_ops as JsonObject[] | undefined) ?? []),
+  ];
   return ops
     .filter((op) => op.kind === 'basic_publish')
     .map((op) => {
@@ -99,8 +104,16 @@ export function amqpPublishes(stack: Stack, file: string): CapturedPublish[] {
 
 /** A basic_publish as an AMQP broker would hand it to the protocol layer. */
 export function transportFromPublish(publish: CapturedPublish): TransportMessage {
-  const { application_headers: _headers, content_type, content_encoding, ...rest } = publish.properties;
-  const properties: MessageProperties = { ...(rest as MessageProperties), delivery_info: { exchange: publish.exchange, routing_key: publish.routingKey } };
+  const {
+    application_headers: _headers,
+    content_type,
+    content_encoding,
+    ...rest
+  } = publish.properties;
+  const properties: MessageProperties = {
+    ...(rest as MessageProperties),
+    delivery_info: { exchange: publish.exchange, routing_key: publish.routingKey },
+  };
   return {
     body: Buffer.from(publish.body, 'utf8'),
     contentType: content_type as string,
@@ -122,7 +135,8 @@ export function storedMetas(stack: Stack, file: string): CapturedMeta[] {
   const out: CapturedMeta[] = [];
   for (const command of data.redis_commands as JsonObject[]) {
     const cmd = command.cmd as string[];
-    if (cmd[0] === 'SETEX' && cmd[1]?.startsWith('celery-task-meta-')) out.push({ key: cmd[1], raw: cmd[3] as string });
+    if (cmd[0] === 'SETEX' && cmd[1]?.startsWith('celery-task-meta-'))
+      out.push({ key: cmd[1], raw: cmd[3] as string });
   }
   return out;
 }

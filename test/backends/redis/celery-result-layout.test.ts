@@ -1,5 +1,5 @@
 /**
- * The Redis result backend writes what Celery 5.2.6 and 5.6.3 wrote (../shared/celery-wire):
+ * The Redis result backend writes what Celery 5.2.6 and 5.6.3 wrote (test/fixtures/celery-wire):
  * the meta under `celery-task-meta-<id>` with a one-day expiry, the same text published on
  * the channel of that name; and it reads what Celery wrote. Each test works under its own key prefix.
  */
@@ -9,7 +9,7 @@ import { parseCeleryJson } from '../../../src/protocol/json.js';
 import { decodeResultMeta } from '../../../src/protocol/result-meta.js';
 import type { ResultMeta } from '../../../src/protocol/types.js';
 import { requireService } from '../../support/services.js';
-import { requireVectors, STACKS, storedMetas } from '../../protocol/wire-vectors.js';
+import { STACKS, storedMetas } from '../../protocol/wire-vectors.js';
 import { deleteByPrefix, rawClient, REDIS_URL } from '../../brokers/redis/redis-test-support.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -20,7 +20,6 @@ afterEach(async () => {
 let counter = 0;
 async function setup(ctx: TestContext) {
   await requireService(ctx, 'redis');
-  requireVectors(ctx);
   const prefix = `celeriac-test:results-${process.pid}-${++counter}:`;
   const backend: RedisBackend = createRedisBackend(REDIS_URL, { keyPrefix: prefix });
   await backend.connect();

@@ -1,7 +1,7 @@
 /**
  * The exchanges, queues, arguments and bindings our broker leaves in RabbitMQ, read back
  * with `rabbitmqctl` and compared with what Celery left in the captures (broker_state of
- * ../shared/celery-wire/celery-5.6.3/amqp): the default queue, a priority queue, a quorum
+ * test/fixtures/celery-wire/celery-5.6.3/amqp): the default queue, a priority queue, a quorum
  * queue with a topic exchange, and the 28 delay levels of native delayed delivery.
  */
 import { execFile } from 'node:child_process';
@@ -11,7 +11,7 @@ import { AmqpBroker, type AmqpBrokerOptions } from '../../../src/brokers/amqp/in
 import type { JsonObject } from '../../../src/protocol/types.js';
 import { makeMessage } from '../broker-conformance.js';
 import { requireService } from '../../support/services.js';
-import { loadVector, requireVectors } from '../../protocol/wire-vectors.js';
+import { loadVector } from '../../protocol/wire-vectors.js';
 import { AMQP_URL, openAdmin, rabbitmqctlUsable, uniqueName } from './support.js';
 
 const run = promisify(execFile);
@@ -123,7 +123,6 @@ describe('amqp topology, as Celery declares it', () => {
   ];
 
   it.for(cases)('%s', async ([, file, options], ctx) => {
-    requireVectors(ctx);
     await requireService(ctx, 'rabbitmq');
     const unusable = await rabbitmqctlUsable();
     if (unusable) ctx.skip(unusable);
@@ -140,7 +139,6 @@ describe('amqp topology, as Celery declares it', () => {
   });
 
   it('declares the 28 delay levels with Celery’s names, TTLs, dead-letter chain and bindings', async (ctx) => {
-    requireVectors(ctx);
     await requireService(ctx, 'rabbitmq');
     const unusable = await rabbitmqctlUsable();
     if (unusable) ctx.skip(unusable);

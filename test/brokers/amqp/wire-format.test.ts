@@ -1,6 +1,6 @@
 /**
  * What Python sees of a message we publish, compared with what Celery itself published
- * (../shared/celery-wire, 5.2.6 and 5.6.3): every task message Celery sent in the `send_*`
+ * (test/fixtures/celery-wire, 5.2.6 and 5.6.3): every task message Celery sent in the `send_*`
  * captures is published again through our broker, then read back by py-amqp (Python
  * Celery's client). The content-header property bytes must equal the captured bytes, the
  * headers must have the same Python types, and the body must be the same bytes. Also the
@@ -18,7 +18,7 @@ import type { JsonObject, JsonValue, TransportMessage } from '../../../src/proto
 import { requireService } from '../../support/services.js';
 import {
   loadVector,
-  requireVectors,
+  
   STACKS,
   vectorFiles,
   type Stack,
@@ -104,7 +104,6 @@ describe('amqp wire format as Python sees it', () => {
   it.for(STACKS)(
     'publishes each task message of Celery %s with the same property bytes, header types and body',
     async (stack, ctx) => {
-      requireVectors(ctx);
       await requireService(ctx, 'rabbitmq');
       const missing = await pythonHas('amqp');
       if (missing) ctx.skip(missing);
@@ -129,7 +128,6 @@ describe('amqp wire format as Python sees it', () => {
   );
 
   it('builds add.delay(2, 3) end to end (protocol encoder + broker) byte for byte as Celery 5.6 did', async (ctx) => {
-    requireVectors(ctx);
     await requireService(ctx, 'rabbitmq');
     const missing = await pythonHas('amqp');
     if (missing) ctx.skip(missing);

@@ -1,6 +1,6 @@
 /**
  * The Redis broker writes kombu's layout byte for byte, checked against what real Celery
- * 5.2.6 and 5.6.3 wrote (../shared/celery-wire): the envelope LPUSHed into `celery`, the
+ * 5.2.6 and 5.6.3 wrote (test/fixtures/celery-wire): the envelope LPUSHed into `celery`, the
  * priority lists, the binding set, the unacked hash and index after a fetch, and the
  * envelope a restore pushes back. Each test works under its own key prefix.
  */
@@ -10,7 +10,7 @@ import { decodeEnvelope } from '../../../src/protocol/kombu-envelope.js';
 import type { JsonObject } from '../../../src/protocol/types.js';
 import type { Delivery } from '../../../src/brokers/broker.js';
 import { requireService } from '../../support/services.js';
-import { loadVector, redisEnvelopes, requireVectors, STACKS } from '../../protocol/wire-vectors.js';
+import { loadVector, redisEnvelopes, STACKS } from '../../protocol/wire-vectors.js';
 import { deleteByPrefix, rawClient, REDIS_URL } from './redis-test-support.js';
 
 const SEP = '\x06\x16';
@@ -22,7 +22,6 @@ afterEach(async () => {
 let counter = 0;
 async function setup(ctx: TestContext, options: { visibilityTimeoutMs?: number } = {}) {
   await requireService(ctx, 'redis');
-  requireVectors(ctx);
   const prefix = `celeriac-test:layout-${process.pid}-${++counter}:`;
   const broker: RedisBroker = createRedisBroker(REDIS_URL, { keyPrefix: prefix, ...options });
   await broker.connect();
