@@ -21,3 +21,6 @@ export {
   type BackendHarnessFactory,
 } from './backend-conformance.js';
 export { sleep, waitFor } from './wait.js';
+export { runTask, type RunTaskOptions } from './run-task.js';
+export { drain, type DrainOptions, type DrainReport } from './drain.js';
+export { DrainNeedsMemoryBrokerError, DrainTimeoutError } from './errors.js';
