@@ -58,12 +58,18 @@ export async function drain(app: Celeriac, options: DrainOptions = {}): Promise<
   const deadline = Date.now() + timeoutMs;
   const done = () => {
     const left = broker.activity(queues);
-    return left.ready === 0 && left.unsettled === 0 && (!waitDelayed || left.delayed === 0) && worker.activeCount === 0;
+    return (
+      left.ready === 0 &&
+      left.unsettled === 0 &&
+      (!waitDelayed || left.delayed === 0) &&
+      worker.activeCount === 0
+    );
   };
   try {
     // Done twice in a row, a turn apart: a task that just ended may still be sending its next.
     while (!(done() && (await sleep(1), done()))) {
-      if (Date.now() > deadline) throw new DrainTimeoutError(timeoutMs / 1000, broker.activity(queues));
+      if (Date.now() > deadline)
+        throw new DrainTimeoutError(timeoutMs / 1000, broker.activity(queues));
       await sleep(2);
     }
   } finally {

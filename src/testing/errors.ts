@@ -15,9 +15,17 @@ export class DrainNeedsMemoryBrokerError extends CeleriacError {
 export class DrainTimeoutError extends CeleriacError {
   constructor(
     readonly seconds: number,
-    readonly left: { ready: number; unsettled: number; delayed: number; nextDeliverAt: number | undefined },
+    readonly left: {
+      ready: number;
+      unsettled: number;
+      delayed: number;
+      nextDeliverAt: number | undefined;
+    },
   ) {
-    const held = left.nextDeliverAt === undefined ? '' : ` (the next is due at ${new Date(left.nextDeliverAt).toISOString()})`;
+    const held =
+      left.nextDeliverAt === undefined
+        ? ''
+        : ` (the next is due at ${new Date(left.nextDeliverAt).toISOString()})`;
     super(
       `drain() did not finish within ${seconds} s: ${left.ready} ready, ${left.unsettled} running, ` +
         `${left.delayed} held for later${held}. Raise \`timeout\`, or pass \`delayed: 'leave'\` to stop ` +

@@ -65,18 +65,35 @@ export async function runTask<TArgs extends unknown[], TResult>(
   const built = buildTaskMessage(
     task.name,
     args,
-    { taskId: options.id ?? randomUUID(), kwargs: options.kwargs ?? {}, retries: options.retries ?? 0, queue },
+    {
+      taskId: options.id ?? randomUUID(),
+      kwargs: options.kwargs ?? {},
+      retries: options.retries ?? 0,
+      queue,
+    },
     task.options,
-    { now: Date.now(), origin: 'celeriac-testing', replyTo: 'celeriac-testing', defaultQueue: queue },
+    {
+      now: Date.now(),
+      origin: 'celeriac-testing',
+      replyTo: 'celeriac-testing',
+      defaultQueue: queue,
+    },
   );
   const decoded = decodeTaskMessage(built.message);
   const anyTask = task as unknown as Task<unknown[], unknown>;
   const validArgs = await resolveArgs(decoded, anyTask);
   const recorder = new StateRecorder(options.onState);
   await recorder.connect();
-  const runtime = new TaskRuntime(decoded, queue, options.hostname ?? 'celeriac@testing', options.redelivered ?? false, recorder, {
-    expiresMs: 60_000,
-  });
+  const runtime = new TaskRuntime(
+    decoded,
+    queue,
+    options.hostname ?? 'celeriac@testing',
+    options.redelivered ?? false,
+    recorder,
+    {
+      expiresMs: 60_000,
+    },
+  );
   const onAbort = () => runtime.abort(options.signal?.reason);
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener('abort', onAbort, { once: true });

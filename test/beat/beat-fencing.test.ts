@@ -31,23 +31,41 @@ const apps: Celeriac[] = [];
 const beats: Beat[] = [];
 
 function makeApp(kind: StoreKind): Celeriac {
-  const broker = kind === 'sqlite' ? `sqlite://${path.join(dir, 'beat.db')}` : kind === 'redis' ? REDIS_URL : `memory://${memoryName}`;
+  const broker =
+    kind === 'sqlite'
+      ? `sqlite://${path.join(dir, 'beat.db')}`
+      : kind === 'redis'
+        ? REDIS_URL
+        : `memory://${memoryName}`;
   const app = new Celeriac({ broker, keyPrefix: prefix });
   for (const name of ['a', 'b']) {
-    app.periodic(name, { task: `fenced.${name}`, schedule: crontab('* * * * *'), options: { queue: 'fenced' } });
+    app.periodic(name, {
+      task: `fenced.${name}`,
+      schedule: crontab('* * * * *'),
+      options: { queue: 'fenced' },
+    });
   }
   apps.push(app);
   return app;
 }
 
 function makeBeat(app: Celeriac, id: string, store?: BeatStore): Beat {
-  const beat = new Beat(app, { id, clock: () => now, leaseSeconds: LEASE_SECONDS, logger: quiet, ...(store ? { store } : {}) });
+  const beat = new Beat(app, {
+    id,
+    clock: () => now,
+    leaseSeconds: LEASE_SECONDS,
+    logger: quiet,
+    ...(store ? { store } : {}),
+  });
   beats.push(beat);
   return beat;
 }
 
 /** The app's own beat store with a hook run after each of its claims, before beat sees the answer. */
-async function hookedStore(app: Celeriac, afterClaim: (name: string, claimed: boolean) => Promise<void>): Promise<BeatStore> {
+async function hookedStore(
+  app: Celeriac,
+  afterClaim: (name: string, claimed: boolean) => Promise<void>,
+): Promise<BeatStore> {
   const backend = await app.resultBackend();
   const store = backend.beatStore!();
   return new Proxy(store, {
@@ -60,22 +78,35 @@ async function hookedStore(app: Celeriac, afterClaim: (name: string, claimed: bo
         };
       }
       const value: unknown = Reflect.get(target, property);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      return typeof value === 'function'
+        ? (value as (...a: unknown[]) => unknown).bind(target)
+        : value;
     },
   });
 }
 
 /** Takes every message waiting in `queue`: the entry name, slot and task id of each. */
-async function sent(app: Celeriac, queue: string): Promise<Array<{ name: unknown; slot: unknown; id: string }>> {
+async function sent(
+  app: Celeriac,
+  queue: string,
+): Promise<Array<{ name: unknown; slot: unknown; id: string }>> {
   const broker = await app.broker();
   const deliveries: Delivery[] = [];
-  const consumer = await broker.consume({ queues: [queue], prefetch: 1000, onDelivery: (d) => deliveries.push(d) });
+  const consumer = await broker.consume({
+    queues: [queue],
+    prefetch: 1000,
+    onDelivery: (d) => deliveries.push(d),
+  });
   await new Promise((resolve) => setTimeout(resolve, 300));
   await consumer.cancel();
   const found = [];
   for (const delivery of deliveries) {
     const decoded = decodeTaskMessage(delivery.message);
-    found.push({ name: decoded.headers.periodic_task_name, slot: decoded.headers.periodic_task_slot, id: decoded.id });
+    found.push({
+      name: decoded.headers.periodic_task_name,
+      slot: decoded.headers.periodic_task_slot,
+      id: decoded.id,
+    });
     await delivery.ack();
   }
   return found;
@@ -113,7 +144,11 @@ describe.each(['sqlite', 'redis', 'memory'] as const)('beat fencing on %s', (kin
     expect(await store.claimRun('a', null, 'old', first!, 'stale-run-now')).toBe(false);
     expect((await store.get('a'))?.pendingTaskId).toBeNull();
     expect(await store.claimRun('a', slot, 'new', second!, 'fresh-run')).toBe(true);
-    expect(await store.get('a')).toMatchObject({ pendingTaskId: 'fresh-run', lastRunAt: slot, totalRuns: 1 });
+    expect(await store.get('a')).toMatchObject({
+      pendingTaskId: 'fresh-run',
+      lastRunAt: slot,
+      totalRuns: 1,
+    });
   });
 
   it('a leader deposed mid-tick claims nothing more, and no run is sent twice', async () => {

@@ -16,7 +16,9 @@ afterEach(async () => {
 // --- from docs/testing.md: "Run a task inline" ---
 it('sends the email', async () => {
   const states: ResultMeta[] = [];
-  const result = await runTask(sendEmail, ['ada@example.com', 'Welcome'], { onState: (meta) => states.push(meta) });
+  const result = await runTask(sendEmail, ['ada@example.com', 'Welcome'], {
+    onState: (meta) => states.push(meta),
+  });
   expect(result).toEqual({ sent: true, attempt: 0 });
   expect(outbox).toEqual([{ to: 'ada@example.com', subject: 'Welcome' }]);
   expect(states.map((meta) => meta.status)).toEqual(['PROGRESS']);
@@ -27,7 +29,10 @@ it('refuses a bad address', async () => {
 });
 
 it('reports the attempt it is told it is', async () => {
-  expect(await runTask(sendEmail, ['ada@example.com', 'Again'], { retries: 2 })).toEqual({ sent: true, attempt: 2 });
+  expect(await runTask(sendEmail, ['ada@example.com', 'Again'], { retries: 2 })).toEqual({
+    sent: true,
+    attempt: 2,
+  });
 });
 
 // --- from docs/testing.md: "Drain the queue" ---

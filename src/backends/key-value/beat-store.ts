@@ -38,7 +38,9 @@ export class KeyValueBeatStore implements BeatStore {
 
   async list(): Promise<StoredEntry[]> {
     const values = await this.store.mget(await this.store.keys(this.entryPrefix));
-    const entries = values.flatMap((value) => (value === undefined ? [] : [JSON.parse(value) as StoredEntry]));
+    const entries = values.flatMap((value) =>
+      value === undefined ? [] : [JSON.parse(value) as StoredEntry],
+    );
     return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
@@ -50,7 +52,8 @@ export class KeyValueBeatStore implements BeatStore {
   async upsert(definition: EntryDefinition, now: number): Promise<void> {
     await this.update(definition.name, (existing) => {
       // An unchanged definition keeps its history; a changed one restarts its schedule at `now`.
-      if (existing && definitionText(existing) === definitionText(definition)) return { ...existing, enabled: definition.enabled };
+      if (existing && definitionText(existing) === definitionText(definition))
+        return { ...existing, enabled: definition.enabled };
       return {
         ...definition,
         createdAt: now,
@@ -83,7 +86,9 @@ export class KeyValueBeatStore implements BeatStore {
       if (!existing) return undefined;
       if (!enabled) return { ...existing, enabled: false };
       // Re-enabling restarts the schedule at `now`: slots that passed while disabled never run.
-      return existing.enabled ? existing : { ...existing, enabled: true, createdAt: now, lastRunAt: null };
+      return existing.enabled
+        ? existing
+        : { ...existing, enabled: true, createdAt: now, lastRunAt: null };
     });
   }
 
@@ -99,7 +104,12 @@ export class KeyValueBeatStore implements BeatStore {
       // A new leader gets a new token, so writes of a deposed leader that still thinks it leads fail.
       const token = current?.owner === owner ? current.token : await this.store.incr(this.tokenKey);
       const lease: Lease = { owner, token, expiresAt: now + ttlMs };
-      if (await this.store.compareAndSet([{ key: this.leaderKey, value: raw }], [{ key: this.leaderKey, value: JSON.stringify(lease) }])) {
+      if (
+        await this.store.compareAndSet(
+          [{ key: this.leaderKey, value: raw }],
+          [{ key: this.leaderKey, value: JSON.stringify(lease) }],
+        )
+      ) {
         return token;
       }
     }
@@ -111,11 +121,23 @@ export class KeyValueBeatStore implements BeatStore {
       const current = raw === undefined ? undefined : (JSON.parse(raw) as Lease);
       if (current?.owner !== owner) return;
       const ended = JSON.stringify({ ...current, expiresAt: 0 });
-      if (await this.store.compareAndSet([{ key: this.leaderKey, value: raw }], [{ key: this.leaderKey, value: ended }])) return;
+      if (
+        await this.store.compareAndSet(
+          [{ key: this.leaderKey, value: raw }],
+          [{ key: this.leaderKey, value: ended }],
+        )
+      )
+        return;
     }
   }
 
-  async claimRun(name: string, slot: number | null, owner: string, token: number, taskId: string): Promise<boolean> {
+  async claimRun(
+    name: string,
+    slot: number | null,
+    owner: string,
+    token: number,
+    taskId: string,
+  ): Promise<boolean> {
     const key = this.entryKey(name);
     for (;;) {
       const [leaderRaw, entryRaw] = await this.store.mget([this.leaderKey, key]);
@@ -125,23 +147,38 @@ export class KeyValueBeatStore implements BeatStore {
       let claimed: StoredEntry;
       if (slot === null) {
         if (entry.runNowAt === null) return false;
-        claimed = { ...entry, runNowAt: null, totalRuns: entry.totalRuns + 1, pendingTaskId: taskId, pendingSlot: null };
+        claimed = {
+          ...entry,
+          runNowAt: null,
+          totalRuns: entry.totalRuns + 1,
+          pendingTaskId: taskId,
+          pendingSlot: null,
+        };
       } else {
         if (!entry.enabled || (entry.lastRunAt !== null && entry.lastRunAt >= slot)) return false;
-        claimed = { ...entry, lastRunAt: slot, totalRuns: entry.totalRuns + 1, pendingTaskId: taskId, pendingSlot: slot };
+        claimed = {
+          ...entry,
+          lastRunAt: slot,
+          totalRuns: entry.totalRuns + 1,
+          pendingTaskId: taskId,
+          pendingSlot: slot,
+        };
       }
       // The lease is part of the comparison: a takeover between the read and the write fails the claim.
       const expect = [
         { key: this.leaderKey, value: leaderRaw },
         { key, value: entryRaw },
       ];
-      if (await this.store.compareAndSet(expect, [{ key, value: JSON.stringify(claimed) }])) return true;
+      if (await this.store.compareAndSet(expect, [{ key, value: JSON.stringify(claimed) }]))
+        return true;
     }
   }
 
   async confirmRun(name: string, taskId: string): Promise<void> {
     await this.update(name, (existing) =>
-      existing?.pendingTaskId === taskId ? { ...existing, pendingTaskId: null, pendingSlot: null } : undefined,
+      existing?.pendingTaskId === taskId
+        ? { ...existing, pendingTaskId: null, pendingSlot: null }
+        : undefined,
     );
   }
 
@@ -151,13 +188,22 @@ export class KeyValueBeatStore implements BeatStore {
   }
 
   /** Read, change, compare-and-set, retried on conflict; `change` returning undefined writes nothing. */
-  private async update(name: string, change: (existing: StoredEntry | undefined) => StoredEntry | undefined): Promise<boolean> {
+  private async update(
+    name: string,
+    change: (existing: StoredEntry | undefined) => StoredEntry | undefined,
+  ): Promise<boolean> {
     const key = this.entryKey(name);
     for (;;) {
       const raw = await this.store.get(key);
       const next = change(raw === undefined ? undefined : (JSON.parse(raw) as StoredEntry));
       if (next === undefined) return false;
-      if (await this.store.compareAndSet([{ key, value: raw }], [{ key, value: JSON.stringify(next) }])) return true;
+      if (
+        await this.store.compareAndSet(
+          [{ key, value: raw }],
+          [{ key, value: JSON.stringify(next) }],
+        )
+      )
+        return true;
     }
   }
 }

@@ -40,7 +40,11 @@ export class KeyValueBackend implements ResultBackend {
     this.prefix = options.keyPrefix ?? '';
     this.resultExpiresMs = options.resultExpiresMs ?? DAY_MS;
     this.revokeExpiresMs = options.revokeExpiresMs ?? REVOKE_EXPIRES_MS;
-    this.revocations = new KeyValueRevocations(kv, `${this.prefix}celeriac.revoked.`, `${this.prefix}celeriac.revoke-channel`);
+    this.revocations = new KeyValueRevocations(
+      kv,
+      `${this.prefix}celeriac.revoked.`,
+      `${this.prefix}celeriac.revoke-channel`,
+    );
   }
 
   private metaKey(taskId: string): string {
@@ -64,15 +68,26 @@ export class KeyValueBackend implements ResultBackend {
   }
 
   subscribe(taskId: string, listener: (meta: ResultMeta) => void): Promise<Unsubscribe> {
-    return this.kv.subscribe(this.metaKey(taskId), (text) => listener(JSON.parse(text) as ResultMeta));
+    return this.kv.subscribe(this.metaKey(taskId), (text) =>
+      listener(JSON.parse(text) as ResultMeta),
+    );
   }
 
   forget(taskIds: string[]): Promise<void> {
-    return taskIds.length === 0 ? Promise.resolve() : this.kv.delete(taskIds.map((id) => this.metaKey(id)));
+    return taskIds.length === 0
+      ? Promise.resolve()
+      : this.kv.delete(taskIds.map((id) => this.metaKey(id)));
   }
 
-  revoke(taskIds: string[], options: { terminate?: boolean; expiresMs?: number } = {}): Promise<void> {
-    return this.revocations.revoke(taskIds, options.terminate ?? false, options.expiresMs ?? this.revokeExpiresMs);
+  revoke(
+    taskIds: string[],
+    options: { terminate?: boolean; expiresMs?: number } = {},
+  ): Promise<void> {
+    return this.revocations.revoke(
+      taskIds,
+      options.terminate ?? false,
+      options.expiresMs ?? this.revokeExpiresMs,
+    );
   }
 
   /** Answered from a complete in-memory mirror while `onRevoke` listens, else asked of the store. */

@@ -51,22 +51,28 @@ export class KeyValueRevocations {
       const until = mirror.get(taskId);
       return until !== undefined && until > Date.now();
     }
-    return this.store.get(this.keyOf(taskId)).then((value) => value !== undefined && Number(value) > Date.now());
+    return this.store
+      .get(this.keyOf(taskId))
+      .then((value) => value !== undefined && Number(value) > Date.now());
   }
 
   async listen(listener: RevokeListener): Promise<Unsubscribe> {
     this.listeners.add(listener);
-    this.subscription ??= this.store.subscribe(this.channel, (text) => this.onNotice(text)).then(async (unsubscribe) => {
-      await this.load();
-      return unsubscribe;
-    });
+    this.subscription ??= this.store
+      .subscribe(this.channel, (text) => this.onNotice(text))
+      .then(async (unsubscribe) => {
+        await this.load();
+        return unsubscribe;
+      });
     const subscription = this.subscription;
     await subscription;
     return async () => {
       if (!this.listeners.delete(listener) || this.listeners.size > 0) return;
       if (this.subscription === subscription) this.subscription = undefined;
       this.mirror = undefined;
-      await (await subscription)();
+      await (
+        await subscription
+      )();
     };
   }
 

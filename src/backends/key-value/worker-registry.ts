@@ -24,7 +24,8 @@ export class KeyValueWorkerRegistry implements WorkerRegistry {
     const keys = await this.store.keys(this.keyPrefix);
     const values = await this.store.mget(keys);
     const workers: WorkerInfo[] = [];
-    for (const value of values) if (value !== undefined) workers.push(JSON.parse(value) as WorkerInfo);
+    for (const value of values)
+      if (value !== undefined) workers.push(JSON.parse(value) as WorkerInfo);
     return workers.sort((a, b) => a.hostname.localeCompare(b.hostname));
   }
 

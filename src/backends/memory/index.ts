@@ -10,6 +10,9 @@ import { MemoryKeyValueStore } from './memory-key-value-store.js';
 
 export { MemoryKeyValueStore } from './memory-key-value-store.js';
 
-export function createMemoryBackend(url: string, options: BackendFactoryOptions = {}): KeyValueBackend {
+export function createMemoryBackend(
+  url: string,
+  options: BackendFactoryOptions = {},
+): KeyValueBackend {
   return new KeyValueBackend('memory', new MemoryKeyValueStore(memoryStoreName(url)), options);
 }

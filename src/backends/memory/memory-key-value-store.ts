@@ -31,14 +31,19 @@ class SharedData {
 
   write(key: string, value: string | undefined, ttlMs: number | undefined): void {
     if (value === undefined) this.values.delete(key);
-    else this.values.set(key, { value, expiresAt: ttlMs === undefined ? undefined : Date.now() + ttlMs });
+    else
+      this.values.set(key, {
+        value,
+        expiresAt: ttlMs === undefined ? undefined : Date.now() + ttlMs,
+      });
     // Keys nobody reads again would pile up: sweep the expired ones now and then.
     if (++this.writes % 1000 === 0) this.sweep();
   }
 
   sweep(): void {
     const now = Date.now();
-    for (const [key, entry] of this.values) if (entry.expiresAt !== undefined && entry.expiresAt <= now) this.values.delete(key);
+    for (const [key, entry] of this.values)
+      if (entry.expiresAt !== undefined && entry.expiresAt <= now) this.values.delete(key);
   }
 }
 
@@ -52,7 +57,8 @@ export class MemoryKeyValueStore implements KeyValueStore {
   constructor(readonly name: string) {}
 
   private get shared(): SharedData {
-    if (!this.data) throw new Error(`The memory store "${this.name}" is not connected: call connect() first.`);
+    if (!this.data)
+      throw new Error(`The memory store "${this.name}" is not connected: call connect() first.`);
     return this.data;
   }
 
@@ -90,14 +96,16 @@ export class MemoryKeyValueStore implements KeyValueStore {
     const next = (Number(this.shared.read(key) ?? 0) || 0) + 1;
     this.shared.write(key, String(next), undefined);
     // INCR keeps the key's time to live, as Redis does.
-    if (entry?.expiresAt !== undefined) this.shared.values.set(key, { value: String(next), expiresAt: entry.expiresAt });
+    if (entry?.expiresAt !== undefined)
+      this.shared.values.set(key, { value: String(next), expiresAt: entry.expiresAt });
     return Promise.resolve(next);
   }
 
   compareAndSet(expect: readonly KeyExpectation[], writes: readonly KeyWrite[]): Promise<boolean> {
     const shared = this.shared;
     // One synchronous step: nothing else in this process can run between the checks and the writes.
-    if (!expect.every(({ key, value }) => shared.read(key) === value)) return Promise.resolve(false);
+    if (!expect.every(({ key, value }) => shared.read(key) === value))
+      return Promise.resolve(false);
     for (const { key, value, ttlMs } of writes) shared.write(key, value, ttlMs);
     return Promise.resolve(true);
   }
@@ -106,14 +114,17 @@ export class MemoryKeyValueStore implements KeyValueStore {
     const shared = this.shared;
     const now = Date.now();
     const found: string[] = [];
-    for (const key of [...shared.values.keys()]) if (key.startsWith(prefix) && shared.read(key, now) !== undefined) found.push(key);
+    for (const key of [...shared.values.keys()])
+      if (key.startsWith(prefix) && shared.read(key, now) !== undefined) found.push(key);
     return Promise.resolve(found);
   }
 
   publish(channel: string, message: string): Promise<void> {
     const listeners = this.shared.channels.get(channel);
     // Delivered after the publisher's turn, as a real server would, and only to who still listens.
-    if (listeners) for (const listener of [...listeners]) queueMicrotask(() => listeners.has(listener) && listener(message));
+    if (listeners)
+      for (const listener of [...listeners])
+        queueMicrotask(() => listeners.has(listener) && listener(message));
     return Promise.resolve();
   }
 
@@ -125,7 +136,8 @@ export class MemoryKeyValueStore implements KeyValueStore {
     listeners.add(own);
     const remove = () => {
       listeners.delete(own);
-      if (listeners.size === 0 && shared.channels.get(channel) === listeners) shared.channels.delete(channel);
+      if (listeners.size === 0 && shared.channels.get(channel) === listeners)
+        shared.channels.delete(channel);
       this.subscriptions.delete(remove);
     };
     this.subscriptions.add(remove);

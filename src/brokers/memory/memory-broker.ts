@@ -5,11 +5,30 @@
  * deliveries back, flagged redelivered. Nothing survives the process: never use it where
  * a task must not be lost.
  */
-import type { Broker, BrokerCapabilities, ConsumeOptions, Consumer, Delivery, PublishOptions } from '../broker.js';
+import type {
+  Broker,
+  BrokerCapabilities,
+  ConsumeOptions,
+  Consumer,
+  Delivery,
+  PublishOptions,
+} from '../broker.js';
 import type { TransportMessage } from '../../protocol/types.js';
-import { acquireStore, copyMessage, releaseStore, type DeadLetter, type MemoryBrokerStore, type StoreConsumer, type StoredMessage } from './memory-store.js';
+import {
+  acquireStore,
+  copyMessage,
+  releaseStore,
+  type DeadLetter,
+  type MemoryBrokerStore,
+  type StoreConsumer,
+  type StoredMessage,
+} from './memory-store.js';
 
-const CAPABILITIES: BrokerCapabilities = { delayedDelivery: true, priorities: true, deadLetter: true };
+const CAPABILITIES: BrokerCapabilities = {
+  delayedDelivery: true,
+  priorities: true,
+  deadLetter: true,
+};
 
 export class MemoryBroker implements Broker {
   readonly kind = 'memory';
@@ -23,7 +42,8 @@ export class MemoryBroker implements Broker {
   constructor(readonly name: string = '') {}
 
   private get shared(): MemoryBrokerStore {
-    if (!this.store) throw new Error(`The memory broker "${this.name}" is not connected: call connect() first.`);
+    if (!this.store)
+      throw new Error(`The memory broker "${this.name}" is not connected: call connect() first.`);
     return this.store;
   }
 
@@ -34,11 +54,16 @@ export class MemoryBroker implements Broker {
 
   publish(message: TransportMessage, options: PublishOptions): Promise<void> {
     const priority = Math.max(0, Math.min(255, Math.round(options.priority ?? 0)));
-    this.shared.put({ message: copyMessage(message), queue: options.queue, priority, redelivered: false }, options.deliverAt);
+    this.shared.put(
+      { message: copyMessage(message), queue: options.queue, priority, redelivered: false },
+      options.deliverAt,
+    );
     return Promise.resolve();
   }
 
-  async publishMany(batch: ReadonlyArray<{ message: TransportMessage; options: PublishOptions }>): Promise<void> {
+  async publishMany(
+    batch: ReadonlyArray<{ message: TransportMessage; options: PublishOptions }>,
+  ): Promise<void> {
     for (const { message, options } of batch) await this.publish(message, options);
   }
 
@@ -66,7 +91,12 @@ export class MemoryBroker implements Broker {
    * What is left to do in `queues` across every connection to this store: messages ready,
    * delivered and not settled, and held for later (with the earliest time one is due).
    */
-  activity(queues: readonly string[]): { ready: number; unsettled: number; delayed: number; nextDeliverAt: number | undefined } {
+  activity(queues: readonly string[]): {
+    ready: number;
+    unsettled: number;
+    delayed: number;
+    nextDeliverAt: number | undefined;
+  } {
     return this.shared.activity(queues);
   }
 

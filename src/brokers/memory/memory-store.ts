@@ -95,7 +95,12 @@ export class MemoryBrokerStore {
   }
 
   /** What is left to do in `queues`: ready, handed out and unsettled, held for later. */
-  activity(queues: readonly string[]): { ready: number; unsettled: number; delayed: number; nextDeliverAt: number | undefined } {
+  activity(queues: readonly string[]): {
+    ready: number;
+    unsettled: number;
+    delayed: number;
+    nextDeliverAt: number | undefined;
+  } {
     const names = new Set(queues);
     const delayed = this.delayed.filter((held) => names.has(held.stored.queue));
     return {
