@@ -66,7 +66,7 @@ export class TaskRevokedError extends CeleriacError {
 export class ArgumentValidationError extends CeleriacError {
   constructor(
     taskName: string,
-    readonly issues: ReadonlyArray<{ message: string; path?: ReadonlyArray<PropertyKey | { key: PropertyKey }> }>,
+    readonly issues: ReadonlyArray<{ message: string; path?: ReadonlyArray<PropertyKey | { key: PropertyKey }> | undefined }>,
   ) {
     super(
       `Arguments of "${taskName}" failed validation: ` +

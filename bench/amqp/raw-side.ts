@@ -74,8 +74,8 @@ async function publishAll(
             headers: toFieldTable(message.headers),
             deliveryMode: 2,
             priority: 0,
-            correlationId: message.properties.correlation_id,
-            replyTo: message.properties.reply_to,
+            ...(message.properties.correlation_id ? { correlationId: message.properties.correlation_id } : {}),
+            ...(message.properties.reply_to ? { replyTo: message.properties.reply_to } : {}),
           },
           (error: unknown) =>
             error

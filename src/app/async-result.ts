@@ -17,10 +17,10 @@ export interface ResultHost {
 
 export interface GetOptions {
   /** Seconds to wait before rejecting with TimeoutError. @default wait forever */
-  timeout?: number;
-  signal?: AbortSignal;
+  timeout?: number | undefined;
+  signal?: AbortSignal | undefined;
   /** Reject when the task failed (true) or resolve with the error object (false). @default true */
-  propagate?: boolean;
+  propagate?: boolean | undefined;
 }
 
 export class AsyncResult<TResult = unknown> {

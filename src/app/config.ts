@@ -14,27 +14,27 @@ export interface CeleriacOptions {
    * broker instance. `CELERIAC_BROKER_URL` overrides it.
    * @default 'sqlite://./celeriac.db'
    */
-  broker?: string | Broker;
+  broker?: string | Broker | undefined;
   /**
    * Where states and results are stored. `CELERIAC_RESULT_BACKEND` overrides it.
    * @default the broker URL when it is `sqlite://`, `redis://` or `memory://`, else none
    */
-  backend?: string | ResultBackend;
+  backend?: string | ResultBackend | undefined;
   /** Queue used when a task or call names none. @default 'celery' (Celery's) */
-  defaultQueue?: string;
+  defaultQueue?: string | undefined;
   /** How long results are kept, in seconds. @default 86400 (one day, as Celery) */
-  resultExpires?: number;
+  resultExpires?: number | undefined;
   /** Record STARTED when a worker begins a task (one extra write per task). @default false */
-  trackStarted?: boolean;
+  trackStarted?: boolean | undefined;
   /** Prefix for the broker's and backend's keys or tables, for isolation. */
-  keyPrefix?: string;
+  keyPrefix?: string | undefined;
   /**
    * Milliseconds a delivery stays owned by a worker that stopped heart-beating before
    * another worker gets it. @default 30000
    */
-  leaseMs?: number;
+  leaseMs?: number | undefined;
   /** Name sent as the `origin` header. @default `<pid>@<hostname>` */
-  origin?: string;
+  origin?: string | undefined;
 }
 
 export interface ResolvedConfig {

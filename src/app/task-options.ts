@@ -53,30 +53,30 @@ export interface TaskOptions<TArgs extends unknown[] = unknown[]> {
 
 export interface ApplyOptions {
   /** Seconds from now before the task may start. */
-  countdown?: number;
+  countdown?: number | undefined;
   /** The earliest time the task may start. */
-  eta?: Date;
+  eta?: Date | undefined;
   /** Seconds from now, or a time, after which the task is not run. */
-  expires?: number | Date;
+  expires?: number | Date | undefined;
   /** Your own task id (results are stored under it). Sending one id twice sends two messages. */
-  taskId?: string;
-  queue?: string;
+  taskId?: string | undefined;
+  queue?: string | undefined;
   /** 0..255, higher first where the broker supports priorities. */
-  priority?: number;
+  priority?: number | undefined;
   /** Extra message headers, merged flat as Celery does. */
-  headers?: Record<string, string | number | boolean | null>;
+  headers?: Record<string, string | number | boolean | null> | undefined;
   /** Keyword arguments, for tasks (often Python ones) that take them. */
-  kwargs?: Record<string, unknown>;
-  softTimeLimit?: number;
-  timeLimit?: number;
-  ignoreResult?: boolean;
+  kwargs?: Record<string, unknown> | undefined;
+  softTimeLimit?: number | undefined;
+  timeLimit?: number | undefined;
+  ignoreResult?: boolean | undefined;
   /** Sent under another name in logs and monitors (Celery's `shadow`). */
-  shadow?: string;
+  shadow?: string | undefined;
   /** Ids linking this call to a workflow (set by the worker for retries and callbacks). */
-  parentId?: string;
-  rootId?: string;
-  groupId?: string;
-  groupIndex?: number;
+  parentId?: string | undefined;
+  rootId?: string | undefined;
+  groupId?: string | undefined;
+  groupIndex?: number | undefined;
   /** @internal retries so far, set by the worker when it re-sends a task. */
-  retries?: number;
+  retries?: number | undefined;
 }

@@ -7,9 +7,9 @@ import { loadOptionalPeer, schemeOf } from '../url.js';
 import { UnsupportedUrlError } from '../errors.js';
 
 export interface BackendFactoryOptions {
-  keyPrefix?: string;
+  keyPrefix?: string | undefined;
   /** Default time to keep results, in ms. Celery's default: one day. */
-  resultExpiresMs?: number;
+  resultExpiresMs?: number | undefined;
 }
 
 export type BackendFactory = (url: string, options: BackendFactoryOptions) => ResultBackend;

@@ -10,13 +10,13 @@ import { UnsupportedUrlError } from '../errors.js';
 /** Options every broker factory accepts; brokers read the ones that apply to them. */
 export interface BrokerFactoryOptions {
   /** Prefix for every key, table or queue name the broker creates (isolation, multi-tenant). */
-  keyPrefix?: string;
+  keyPrefix?: string | undefined;
   /**
    * How long a delivery stays owned by a consumer without a heartbeat before the broker
    * hands it to another. The live consumer renews it, so long tasks are never doubled.
    * Default 30 000 ms.
    */
-  leaseMs?: number;
+  leaseMs?: number | undefined;
 }
 
 export type BrokerFactory = (url: string, options: BrokerFactoryOptions) => Broker;

@@ -41,61 +41,61 @@ export interface TaskMessageSpec {
   args: readonly WideJsonValue[];
   kwargs: JsonObject | { [key: string]: WideJsonValue };
   /** Earliest start. A string is written verbatim (Celery does so on retries). Default null. */
-  eta?: Date | string | null;
+  eta?: Date | string | null | undefined;
   /** Seconds from `now` until the earliest start; used only when `eta` is not given. */
-  countdown?: number | null;
+  countdown?: number | null | undefined;
   /**
    * When the task expires: a Date, an ISO string (written verbatim) or seconds from `now`.
    * Also sets the `expiration` property (milliseconds left, as a string), as Celery does.
    */
-  expires?: Date | string | number | null;
+  expires?: Date | string | number | null | undefined;
   /** The clock for `countdown`, numeric `expires` and `expiration`. Default: the current time. */
-  now?: Date | number;
+  now?: Date | number | undefined;
   /** Default 0. */
-  retries?: number;
+  retries?: number | undefined;
   /** Hard time limit in seconds. Default null. */
-  timeLimit?: number | null;
+  timeLimit?: number | null | undefined;
   /** Soft time limit in seconds. Default null. */
-  softTimeLimit?: number | null;
+  softTimeLimit?: number | null | undefined;
   /** Default: the task's own id, as Celery does for a root task. */
-  rootId?: string | null;
-  parentId?: string | null;
-  groupId?: string | null;
-  groupIndex?: number | null;
+  rootId?: string | null | undefined;
+  parentId?: string | null | undefined;
+  groupId?: string | null | undefined;
+  groupIndex?: number | null | undefined;
   /** A different name to show in logs and monitors. */
-  shadow?: string | null;
+  shadow?: string | null | undefined;
   /** `<name>@<host>` of the sender; Celery writes `gen<pid>@<hostname>`. */
   origin: string;
-  ignoreResult?: boolean;
-  callbacks?: SignatureJson[] | null;
-  errbacks?: SignatureJson[] | null;
+  ignoreResult?: boolean | undefined;
+  callbacks?: SignatureJson[] | null | undefined;
+  errbacks?: SignatureJson[] | null | undefined;
   /** Remaining chain, stored reversed: the next task is the last item. */
-  chain?: SignatureJson[] | null;
-  chord?: SignatureJson | null;
+  chain?: SignatureJson[] | null | undefined;
+  chord?: SignatureJson | null | undefined;
   /** The client's reply queue (Celery's `thread_oid`). Default ''. */
-  replyTo?: string;
+  replyTo?: string | undefined;
   /** 0..255 on AMQP, 0..9 on Redis. Default 0. */
-  priority?: number;
+  priority?: number | undefined;
   /** 2 = persistent (default), 1 = transient. */
-  deliveryMode?: 1 | 2;
+  deliveryMode?: 1 | 2 | undefined;
   /** User headers, merged flat into the task headers as Celery does (`headers=`). */
-  headers?: Record<string, JsonValue | undefined>;
+  headers?: Record<string, JsonValue | undefined> | undefined;
   /** Default '' (the AMQP default exchange: routing key = queue). */
-  exchange?: string;
+  exchange?: string | undefined;
   /** Default 'celery'. */
-  routingKey?: string;
+  routingKey?: string | undefined;
   /** Override the computed `argsrepr` (e.g. to hide secrets). Default: Celery's saferepr of the args tuple. */
-  argsrepr?: string;
+  argsrepr?: string | undefined;
   /** Override the computed `kwargsrepr`. */
-  kwargsrepr?: string;
+  kwargsrepr?: string | undefined;
   /** Stamps (Celery 5.3+ stamping): written to `stamps`, their names to `stamped_headers`. */
-  stamps?: JsonObject;
+  stamps?: JsonObject | undefined;
   /** Default 0. */
-  replacedTaskNesting?: number;
+  replacedTaskNesting?: number | undefined;
   /** Compress the body as kombu does: `gzip` (zlib stream, as kombu writes it) or `brotli`. */
-  compression?: CompressionName | null;
+  compression?: CompressionName | null | undefined;
   /** Extra message properties, written after `reply_to` as kombu does with `**properties`. */
-  properties?: Record<string, JsonValue>;
+  properties?: Record<string, JsonValue> | undefined;
 }
 
 /**

@@ -6,9 +6,9 @@ import type { JsonValue, ResultMeta, SerializedError, TaskState } from '../proto
 
 export interface MetaBase {
   taskId: string;
-  parentId?: string | null;
-  groupId?: string | null;
-  now?: Date;
+  parentId?: string | null | undefined;
+  groupId?: string | null | undefined;
+  now?: Date | undefined;
 }
 
 // A busy worker stores thousands of results within one millisecond: format it once.
@@ -41,7 +41,7 @@ export function buildMeta(
 
 /** A task's meta in a state, dated now, from its ids (a decoded message has them): the worker's per-task path. */
 export function metaFor(
-  task: { id: string; parentId?: string | null; groupId?: string | null },
+  task: { id: string; parentId?: string | null | undefined; groupId?: string | null | undefined },
   status: TaskState,
   result: JsonValue,
   traceback: string | null = null,

@@ -20,20 +20,20 @@ const HEARTBEAT_TTL_MS = 3 * HEARTBEAT_MS;
 
 export interface WorkerOptions {
   /** Queues to consume. @default [app's defaultQueue] */
-  queues?: string[];
+  queues?: string[] | undefined;
   /** Tasks run at once. @default 10 */
-  concurrency?: number;
+  concurrency?: number | undefined;
   /**
    * Messages reserved per slot beyond the running ones, so the next task is at hand when
    * one ends: the broker's prefetch is concurrency × (multiplier + 1), the window Celery's
    * default early acks give. @default 4 (Celery's worker_prefetch_multiplier)
    */
-  prefetchMultiplier?: number;
+  prefetchMultiplier?: number | undefined;
   /** This worker's name. @default `celeriac@<host>` */
-  hostname?: string;
+  hostname?: string | undefined;
   /** Seconds a graceful stop waits for running tasks before giving them back. @default 30 */
-  shutdownTimeout?: number;
-  logger?: Logger;
+  shutdownTimeout?: number | undefined;
+  logger?: Logger | undefined;
 }
 
 type State = 'idle' | 'running' | 'stopping' | 'stopped';

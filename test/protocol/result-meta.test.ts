@@ -3,6 +3,7 @@
  * exceptions round-trip between the two, and how result metas are built and validated.
  */
 import { describe, expect, it } from 'vitest';
+import type { ResultMeta } from '../../src/protocol/types.js';
 import {
   MalformedResultMetaError,
   RemoteTaskError,
@@ -140,7 +141,7 @@ describe('formatTraceback', () => {
 
   it('still gives tblib one frame when the error has no stack', () => {
     const error = new Error('no stack');
-    error.stack = undefined;
+    delete error.stack;
     expect(formatTraceback(error)).toBe('Traceback (most recent call last):\n  File "<unknown>", line 0, in <unknown>\nError: no stack\n');
     expect(formatTraceback('thrown text')).toMatch(/\nException: thrown text\n$/);
   });
@@ -162,7 +163,7 @@ describe('result metas', () => {
   });
 
   it("writes Celery's key order whatever order the meta's own keys are in", () => {
-    const meta = { task_id: 'abc', date_done: null, children: [], traceback: null, result: 'ü', status: 'STARTED', parent_id: 'p', date_started: undefined };
+    const meta = { task_id: 'abc', date_done: null, children: [], traceback: null, result: 'ü', status: 'STARTED', parent_id: 'p', date_started: undefined } as unknown as ResultMeta; // as a JavaScript caller may write it
     expect(encodeResultMeta(meta)).toBe(
       '{"status": "STARTED", "result": "\\u00fc", "traceback": null, "children": [], "date_done": null, "parent_id": "p", "task_id": "abc"}',
     );

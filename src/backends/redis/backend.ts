@@ -21,9 +21,9 @@ import { RedisWorkerRegistry } from './worker-registry.js';
 
 export interface RedisBackendOptions extends BackendFactoryOptions {
   /** Prefix for every key and channel (Celery's `global_keyprefix`). Also `?keyPrefix=`. @default '' */
-  keyPrefix?: string;
+  keyPrefix?: string | undefined;
   /** How long results are kept, ms. @default 86 400 000 (Celery's `result_expires`, one day) */
-  resultExpiresMs?: number;
+  resultExpiresMs?: number | undefined;
 }
 
 const DAY_MS = 86_400_000;

@@ -27,12 +27,12 @@ export interface SqliteBackendOptions extends BackendFactoryOptions {
    * Prefix of the table names (`<prefix>results`, `<prefix>revoked`, ...).
    * @default 'celeriac_'
    */
-  keyPrefix?: string;
+  keyPrefix?: string | undefined;
   /**
    * Default time to keep results (and revocations and chord parts), in ms; 0 keeps them forever.
    * @default 86400000 (one day, as Celery)
    */
-  resultExpiresMs?: number;
+  resultExpiresMs?: number | undefined;
   /** Told about errors the watcher recovers from by itself (a busy database, a throwing listener). */
   onError?: (error: Error) => void;
 }

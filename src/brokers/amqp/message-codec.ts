@@ -25,7 +25,7 @@ const BROKER_HEADERS = [
 
 export interface EncodeOptions {
   /** From PublishOptions; wins over `properties.priority`. */
-  priority?: number;
+  priority?: number | undefined;
   /**
    * The message goes through the delay levels: leave out `expiration`, or RabbitMQ would
    * expire it out of a level early (and on to the next) instead of holding it.

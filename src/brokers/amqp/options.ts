@@ -13,17 +13,17 @@ export interface AmqpBrokerOptions extends BrokerFactoryOptions {
    * `task_default_queue_type='quorum'` does; both sides must agree or RabbitMQ refuses the
    * declaration. @default 'classic' (Celery's default)
    */
-  queueType?: 'classic' | 'quorum';
+  queueType?: 'classic' | 'quorum' | undefined;
   /**
    * Type of each queue's exchange (named after the queue, as Celery names it).
    * @default 'direct' (Celery's default; Celery 5.5 quorum setups use 'topic')
    */
-  exchangeType?: 'direct' | 'topic';
+  exchangeType?: 'direct' | 'topic' | undefined;
   /**
    * Declares work queues with `x-max-priority` so priorities are served (Celery's
    * `task_queue_max_priority`). Classic queues only. @example maxPriority: 10
    */
-  maxPriority?: number;
+  maxPriority?: number | undefined;
   /**
    * Dead-letter rejected messages: declares the direct exchange `celeriac.dead-letter` and,
    * per work queue `q`, a queue `q.dead-letter`; work queues get `x-dead-letter-exchange`
@@ -31,19 +31,19 @@ export interface AmqpBrokerOptions extends BrokerFactoryOptions {
    * Python Celery must then declare the queues with the same `queue_arguments`.
    * @default false
    */
-  deadLetter?: boolean;
+  deadLetter?: boolean | undefined;
   /**
    * Hold delayed messages (countdown, ETA, retries) in RabbitMQ with Celery 5.5's native
    * delayed delivery topology (`celery_delayed_0..27`), never in a worker.
    * @default true
    */
-  delayedDelivery?: boolean;
+  delayedDelivery?: boolean | undefined;
   /**
    * Queue type of the `celery_delayed_*` levels. `quorum` (Celery's choice) moves messages
    * between levels at least once and needs RabbitMQ 3.10+; `classic` works on older servers
    * but RabbitMQ may drop a message if it fails while moving it. @default 'quorum'
    */
-  delayedQueueType?: 'quorum' | 'classic';
+  delayedQueueType?: 'quorum' | 'classic' | undefined;
   /**
    * Declare the reply queue a published message names in `reply_to` (the app's oid) before
    * publishing it, as Celery's rpc:// client does, so rpc:// results sent back before the
@@ -51,22 +51,22 @@ export interface AmqpBrokerOptions extends BrokerFactoryOptions {
    * auto-deleted after use, or after a day unused. Turn off when no rpc:// backend is used
    * to avoid those idle queues. @default true
    */
-  declareReplyQueues?: boolean;
+  declareReplyQueues?: boolean | undefined;
   /** Shown in RabbitMQ's management UI and `rabbitmqctl list_connections`. @default 'celeriac <pid>' */
-  connectionName?: string;
+  connectionName?: string | undefined;
   /** AMQP heartbeat in seconds: how soon a dead connection is noticed. 0 disables. @default 30 */
-  heartbeatSeconds?: number;
+  heartbeatSeconds?: number | undefined;
   /** How long `connect()` keeps trying before it fails. @default 15000 */
-  connectTimeoutMs?: number;
+  connectTimeoutMs?: number | undefined;
   /**
    * How long a publish may wait, during an outage, for the connection to come back and the
    * broker to confirm, before it fails with BrokerConnectionError. @default 30000
    */
-  publishTimeoutMs?: number;
+  publishTimeoutMs?: number | undefined;
   /** Reconnect backoff: first delay and cap, in ms (with jitter). @default { initial: 100, max: 5000 } */
-  reconnectDelayMs?: { initial?: number; max?: number };
+  reconnectDelayMs?: { initial?: number | undefined; max?: number };
   /** TLS and socket options passed to amqplib (`ca`, `cert`, `key`, `servername`, ...). */
-  socketOptions?: Amqplib.SocketOptions;
+  socketOptions?: Amqplib.SocketOptions | undefined;
   /** Told about connection losses and other errors the broker recovers from on its own. */
   onError?: (error: Error) => void;
 }

@@ -133,6 +133,12 @@ function parseDb(url: string, text: string): number {
 }
 
 /**
+ * ioredis types `RedisOptions.replyMapping` as `| undefined` and its constructor's as not,
+ * which `exactOptionalPropertyTypes` rejects; the object is the same either way.
+ */
+export type ClientOptions = RedisOptions & { replyMapping?: never };
+
+/**
  * Opens a connection that reconnects forever with a capped backoff. Commands sent while it
  * is down wait in ioredis's queue; callers that must not wait forever bound it themselves
  * (see `whenReady`). `lazyConnect` so that creating a broker has no side effects.
@@ -160,7 +166,7 @@ export function openConnection(
     autoResendUnfulfilledCommands: true,
     // Back off to at most one attempt a second: a restarted Redis is found again quickly.
     retryStrategy: (times: number) => Math.min(50 * times, 1000),
-  });
+  } as ClientOptions);
   // Without a listener ioredis prints every reconnect failure; the owner decides what to log.
   client.on('error', (error: Error) => onError(error));
   return client;

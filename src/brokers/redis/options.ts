@@ -13,33 +13,33 @@ export interface RedisBrokerOptions extends BrokerFactoryOptions {
    * uses the same (`broker_transport_options={'global_keyprefix': ...}`). Also `?keyPrefix=`.
    * @default ''
    */
-  keyPrefix?: string;
+  keyPrefix?: string | undefined;
   /**
    * How long a delivery stays ours without a heartbeat; a consumer killed with `kill -9`
    * has its messages restored this long after its last heartbeat. @default 30 000
    */
-  leaseMs?: number;
+  leaseMs?: number | undefined;
   /** How often a live consumer renews its leases. @default leaseMs / 3 */
-  heartbeatMs?: number;
+  heartbeatMs?: number | undefined;
   /**
    * kombu's `visibility_timeout` (ms), applied only to deliveries held by non-Celeriac
    * clients (Celery workers), which renew nothing. Also `?visibilityTimeout=<seconds>`.
    * @default 3 600 000 (Celery's default, one hour)
    */
-  visibilityTimeoutMs?: number;
+  visibilityTimeoutMs?: number | undefined;
   /** How often a consumer runs the restore pass. @default min(leaseMs / 2, 10 000) */
-  restoreIntervalMs?: number;
+  restoreIntervalMs?: number | undefined;
   /** How long a publish waits for Redis to come back before rejecting. @default 10 000 */
-  publishTimeoutMs?: number;
+  publishTimeoutMs?: number | undefined;
   /** Longest wait before a consumer looks for due delayed messages published elsewhere. @default 1 000 */
-  delayedPollMs?: number;
+  delayedPollMs?: number | undefined;
   /**
    * Where `publish({ deliverAt })` puts a message: `'zset'` holds it in `celeriac.delayed`
    * until due (a Celeriac consumer promotes it); `'queue'` pushes it at once and leaves its
    * `eta` header to the worker, as Celery does, for queues only Celery workers consume.
    * Also `?delayMode=`. @default 'zset'
    */
-  delayMode?: 'zset' | 'queue';
+  delayMode?: 'zset' | 'queue' | undefined;
 }
 
 export interface RedisBrokerSettings {

@@ -34,13 +34,13 @@ export interface SqliteBrokerOptions extends BrokerFactoryOptions {
    * Prefix of the broker's table names (`<prefix>messages`, `<prefix>dead_letters`).
    * @default 'celeriac_'
    */
-  keyPrefix?: string;
+  keyPrefix?: string | undefined;
   /**
    * How long a claimed message stays with its consumer without a heartbeat. The live
    * consumer renews it every `leaseMs / 3`; a killed one loses it after `leaseMs`.
    * @default 30000
    */
-  leaseMs?: number;
+  leaseMs?: number | undefined;
 }
 
 /** A dead-lettered message as `deadLetters()` lists it. */
@@ -157,7 +157,7 @@ export class SqliteBroker implements Broker {
 
   async purge(queue: string): Promise<number> {
     await this.connect();
-    return this.store().purge(queue);
+    return this.store().purge(queue, Date.now());
   }
 
   async queueLength(queue: string): Promise<number> {

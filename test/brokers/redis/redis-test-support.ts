@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Redis } from 'ioredis';
+import type { ClientOptions } from '../../../src/brokers/redis/connection.js';
 import type { TestContext } from 'vitest';
 import { REDIS_URL } from '../../support/services.js';
 
@@ -168,7 +169,7 @@ export class PrivateRedis {
    * ioredis options that reach this server: over TLS, trusting its CA and presenting the
    * server's own certificate (signed by that CA, so it passes `--tls-auth-clients yes`).
    */
-  clientOptions(): RedisOptions {
+  clientOptions(): ClientOptions {
     if (!this.tls) return {};
     const pem = (file: string): Buffer => readFileSync(file);
     return { tls: { ca: pem(this.tls.caFile), cert: pem(this.tls.certFile), key: pem(this.tls.keyFile) } };
