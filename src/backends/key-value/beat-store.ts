@@ -38,15 +38,13 @@ export class KeyValueBeatStore implements BeatStore {
 
   async list(): Promise<StoredEntry[]> {
     const values = await this.store.mget(await this.store.keys(this.entryPrefix));
-    const entries = values.flatMap((value) =>
-      value === undefined ? [] : [JSON.parse(value) as StoredEntry],
-    );
+    const entries = values.flatMap((value) => (value === undefined ? [] : [parseEntry(value)]));
     return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   async get(name: string): Promise<StoredEntry | undefined> {
     const value = await this.store.get(this.entryKey(name));
-    return value === undefined ? undefined : (JSON.parse(value) as StoredEntry);
+    return value === undefined ? undefined : parseEntry(value);
   }
 
   async upsert(definition: EntryDefinition, now: number): Promise<void> {
@@ -60,6 +58,7 @@ export class KeyValueBeatStore implements BeatStore {
         lastRunAt: null,
         totalRuns: existing?.totalRuns ?? 0,
         runNowAt: existing?.runNowAt ?? null,
+        lastTaskId: existing?.lastTaskId ?? null,
         pendingTaskId: existing?.pendingTaskId ?? null,
         pendingSlot: existing?.pendingSlot ?? null,
       };
@@ -143,7 +142,7 @@ export class KeyValueBeatStore implements BeatStore {
       const [leaderRaw, entryRaw] = await this.store.mget([this.leaderKey, key]);
       const lease = leaderRaw === undefined ? undefined : (JSON.parse(leaderRaw) as Lease);
       if (lease?.owner !== owner || lease.token !== token || entryRaw === undefined) return false;
-      const entry = JSON.parse(entryRaw) as StoredEntry;
+      const entry = parseEntry(entryRaw);
       let claimed: StoredEntry;
       if (slot === null) {
         if (entry.runNowAt === null) return false;
@@ -151,6 +150,7 @@ export class KeyValueBeatStore implements BeatStore {
           ...entry,
           runNowAt: null,
           totalRuns: entry.totalRuns + 1,
+          lastTaskId: taskId,
           pendingTaskId: taskId,
           pendingSlot: null,
         };
@@ -160,6 +160,7 @@ export class KeyValueBeatStore implements BeatStore {
           ...entry,
           lastRunAt: slot,
           totalRuns: entry.totalRuns + 1,
+          lastTaskId: taskId,
           pendingTaskId: taskId,
           pendingSlot: slot,
         };
@@ -195,7 +196,7 @@ export class KeyValueBeatStore implements BeatStore {
     const key = this.entryKey(name);
     for (;;) {
       const raw = await this.store.get(key);
-      const next = change(raw === undefined ? undefined : (JSON.parse(raw) as StoredEntry));
+      const next = change(raw === undefined ? undefined : parseEntry(raw));
       if (next === undefined) return false;
       if (
         await this.store.compareAndSet(
@@ -212,4 +213,10 @@ export class KeyValueBeatStore implements BeatStore {
 function definitionText(d: EntryDefinition): string {
   const { task, schedule, args, kwargs, options, missedRunPolicy, source } = d;
   return JSON.stringify({ task, schedule, args, kwargs, options, missedRunPolicy, source });
+}
+
+/** An entry as stored; fields added to the contract later read as null in entries written before. */
+function parseEntry(text: string): StoredEntry {
+  const entry = JSON.parse(text) as StoredEntry;
+  return { ...entry, lastTaskId: entry.lastTaskId ?? null };
 }

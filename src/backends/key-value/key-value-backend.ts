@@ -16,11 +16,11 @@ import { KeyValueBeatStore } from './beat-store.js';
 
 export interface KeyValueBackendOptions {
   /** Prefix for every key and channel, for isolation. @default '' */
-  keyPrefix?: string;
+  keyPrefix?: string | undefined;
   /** Milliseconds results are kept when `store()` names no expiry. @default 86 400 000 (one day, as Celery) */
-  resultExpiresMs?: number;
+  resultExpiresMs?: number | undefined;
   /** Milliseconds a revocation holds when `revoke()` names none. @default 10 800 000 (three hours, Celery's REVOKE_EXPIRES) */
-  revokeExpiresMs?: number;
+  revokeExpiresMs?: number | undefined;
 }
 
 const DAY_MS = 86_400_000;
