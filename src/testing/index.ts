@@ -20,6 +20,12 @@ export {
   type BackendHarness,
   type BackendHarnessFactory,
 } from './backend-conformance.js';
+export {
+  describeBeatStoreConformance,
+  type BeatStoreConformanceContext,
+  type BeatStoreHarness,
+  type BeatStoreHarnessFactory,
+} from './beat-store-conformance.js';
 export { sleep, waitFor } from './wait.js';
 export { runTask, type RunTaskOptions } from './run-task.js';
 export { drain, type DrainOptions, type DrainReport } from './drain.js';
