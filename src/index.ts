@@ -19,6 +19,14 @@ export { Worker, type WorkerOptions } from './worker/worker.js';
 export { createLineLogger, type Logger, type LogLevel } from './logger.js';
 export type { Broker, BrokerCapabilities, Delivery, Consumer, PublishOptions } from './brokers/broker.js';
 export type { ResultBackend } from './backends/backend.js';
+// The base a key-value store becomes a full backend with (it needs no client library).
+export {
+  KeyValueBackend,
+  type KeyValueBackendOptions,
+  type KeyValueStore,
+  type KeyExpectation,
+  type KeyWrite,
+} from './backends/key-value/index.js';
 export type { TaskState, ResultMeta, JsonValue, JsonObject } from './protocol/types.js';
 export { Beat, NoBeatStoreError, type BeatOptions } from './beat/beat.js';
 export type { PeriodicOptions } from './beat/periodic.js';

@@ -11,6 +11,7 @@ import {
   drain,
   DrainNeedsMemoryBrokerError,
   DrainTimeoutError,
+  MemoryBroker,
   runTask,
 } from '../../src/testing/index.js';
 
@@ -94,4 +95,16 @@ it('drain serves the queues registered tasks name, not only the default one', as
 it('drain refuses an app whose broker is not memory://', async () => {
   const app = makeApp(`sqlite://:memory:`);
   await expect(drain(app)).rejects.toBeInstanceOf(DrainNeedsMemoryBrokerError);
+});
+
+it('drain dead-letters a task no worker knows, readable through MemoryBroker', async () => {
+  const app = makeApp();
+  const result = await app.sendTask('nobody.knows', []);
+  await drain(app);
+  expect(await result.state()).toBe('FAILURE');
+  const broker = await app.broker();
+  expect(broker).toBeInstanceOf(MemoryBroker);
+  const dead = await (broker as MemoryBroker).deadLetters('celery');
+  expect(dead.map((letter) => letter.message.headers.id)).toEqual([result.id]);
+  expect(dead[0]?.reason).toContain('nobody.knows');
 });
