@@ -58,7 +58,7 @@ class StateRecorder extends KeyValueBackend {
  */
 export async function runTask<TArgs extends unknown[], TResult>(
   task: Task<TArgs, TResult>,
-  args: TArgs,
+  args: NoInfer<TArgs>,
   options: RunTaskOptions = {},
 ): Promise<TResult> {
   const queue = options.queue ?? task.options.queue ?? 'celery';
