@@ -6,6 +6,7 @@
 import type { BrokerFactoryOptions } from '../registry.js';
 import type * as Amqplib from 'amqplib';
 import { CeleriacError } from '../../errors.js';
+import { redactUrl } from '../../url.js';
 
 export interface AmqpBrokerOptions extends BrokerFactoryOptions {
   /**
@@ -125,8 +126,9 @@ export function parseAmqpUrl(url: string, heartbeatSeconds: number): Amqplib.Opt
   };
 }
 
+/** The URL with its credentials hidden, for messages and logs (the project's one `redactUrl`). */
 export function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
+  return redactUrl(url);
 }
 
 /**
