@@ -14,7 +14,6 @@ export {
 } from './app/task.js';
 export type { TaskOptions, ApplyOptions, RetryMatcher } from './app/task-options.js';
 export { AsyncResult, type GetOptions, type TaskFailure, type ResultHost } from './app/async-result.js';
-export { RemoteTaskError } from './protocol/result-meta.js';
 export {
   currentTask,
   Retry,
@@ -66,6 +65,14 @@ export {
   MalformedResultMetaError,
   UnsupportedContentTypeError,
 } from './protocol/errors.js';
+// The base a key-value store becomes a full backend with (it needs no client library).
+export {
+  KeyValueBackend,
+  type KeyValueBackendOptions,
+  type KeyValueStore,
+  type KeyExpectation,
+  type KeyWrite,
+} from './backends/key-value/index.js';
 export { Beat, NoBeatStoreError, type BeatOptions } from './beat/beat.js';
 export type { PeriodicOptions } from './beat/periodic.js';
 export type {

@@ -26,3 +26,11 @@ export async function loadOptionalPeer<T>(peer: string, url: string, load: () =>
     throw error;
   }
 }
+
+/**
+ * The store a `memory://` URL names within this process: `memory://` is the default
+ * store (''), `memory://other` another one. Query and trailing slash are ignored.
+ */
+export function memoryStoreName(url: string): string {
+  return url.replace(/^memory:(\/\/)?/i, '').replace(/[?#].*$/, '').replace(/\/+$/, '');
+}

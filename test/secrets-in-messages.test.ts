@@ -12,7 +12,7 @@ import { killAll, runCli } from './support/worker-process.js';
 import { requireService } from './support/services.js';
 import { deleteRedisPrefix } from './support/redis-cleanup.js';
 import { PrivateRedis, sparePort } from './brokers/redis/redis-test-support.js';
-import { waitFor } from './brokers/broker-conformance.js';
+import { waitFor } from '../src/testing/broker-conformance.js';
 
 const SECRET = 'Hunter2-S3cret';
 const cleanups: Array<() => Promise<void>> = [];

@@ -17,7 +17,7 @@ export interface CeleriacOptions {
   broker?: string | Broker | undefined;
   /**
    * Where states and results are stored. `CELERIAC_RESULT_BACKEND` overrides it.
-   * @default the broker URL when it is `sqlite://` or `redis://`, else none
+   * @default the broker URL when it is `sqlite://`, `redis://` or `memory://`, else none
    */
   backend?: string | ResultBackend | undefined;
   /** Queue used when a task or call names none. @default 'celery' (Celery's) */
@@ -65,7 +65,7 @@ export function resolveConfig(
   const brokerOption = env.CELERIAC_BROKER_URL || options.broker || DEFAULT_URL;
   const brokerUrl = typeof brokerOption === 'string' ? brokerOption : undefined;
   let backendOption: string | ResultBackend | undefined = env.CELERIAC_RESULT_BACKEND || options.backend;
-  if (backendOption === undefined && brokerUrl && /^(sqlite|redis|rediss|unix):/i.test(brokerUrl)) {
+  if (backendOption === undefined && brokerUrl && /^(sqlite|redis|rediss|unix|memory):/i.test(brokerUrl)) {
     backendOption = brokerUrl;
   }
   return {

@@ -14,7 +14,8 @@ export interface BackendFactoryOptions {
 
 export type BackendFactory = (url: string, options: BackendFactoryOptions) => ResultBackend;
 
-const loaders: Record<string, { peer: string; load: () => Promise<BackendFactory> }> = {
+const loaders: Record<string, { peer: string | undefined; load: () => Promise<BackendFactory> }> = {
+  memory: { peer: undefined, load: async () => (await import('./memory/index.js')).createMemoryBackend },
   sqlite: { peer: 'better-sqlite3', load: async () => (await import('./sqlite/index.js')).createSqliteBackend },
   redis: { peer: 'ioredis', load: async () => (await import('./redis/index.js')).createRedisBackend },
   rediss: { peer: 'ioredis', load: async () => (await import('./redis/index.js')).createRedisBackend },
@@ -29,6 +30,6 @@ export async function createBackend(
   const scheme = schemeOf(url);
   const entry = loaders[scheme];
   if (!entry) throw new UnsupportedUrlError('result backend', url, Object.keys(loaders));
-  const factory = await loadOptionalPeer(entry.peer, url, entry.load);
+  const factory = entry.peer === undefined ? await entry.load() : await loadOptionalPeer(entry.peer, url, entry.load);
   return factory(url, options);
 }

@@ -47,6 +47,8 @@ export class Beat {
   private running = false;
   private ticking: Promise<unknown> = Promise.resolve();
   private readonly schedules = new Map<string, { json: string; schedule: Schedule }>();
+  /** Unconfirmed claims seen while leading: task id -> when this replica first saw it (its clock). */
+  private readonly pendingSeen = new Map<string, number>();
 
   constructor(
     readonly app: Celeriac,
@@ -115,10 +117,12 @@ export class Beat {
     if (this.token !== token) {
       this.logger.info(`beat ${this.id} leads (token ${token})`);
       this.token = token;
-      await this.recoverPending(store, token);
+      this.pendingSeen.clear();
     }
+    const entries = await store.list();
+    await this.recoverPending(store, token, entries);
     let wait = Math.min(this.maxIntervalMs, this.leaseMs / 3);
-    for (const entry of await store.list()) {
+    for (const entry of entries) {
       const next = await this.sendDue(store, entry, token);
       if (next !== null) wait = Math.min(wait, Math.max(0, next - this.clock()));
     }
@@ -181,20 +185,31 @@ export class Beat {
   }
 
   /**
-   * A previous leader may have died between claiming a run and sending it: send those
-   * runs again under the same task id, unless the task already left a state behind.
+   * A previous leader may have died between claiming a run and sending it: send those runs
+   * again under the same task id, unless the task already left a state behind. A claim is
+   * recovered only once it has stayed pending for a whole lease since this leader first saw
+   * it: a deposed leader that claimed just before losing its lease may still be sending,
+   * and recovering at once would send the run twice.
    */
-  private async recoverPending(store: BeatStore, token: number): Promise<void> {
-    const backend = await this.app.resultBackend();
-    for (const entry of await store.list()) {
-      if (!entry.pendingTaskId) continue;
-      const known = await backend.get(entry.pendingTaskId);
-      if (!known) {
-        this.logger.warn(`beat recovering unconfirmed run of ${entry.name} [${entry.pendingTaskId}]`);
-        await this.publish(entry, entry.pendingTaskId, entry.pendingSlot);
+  private async recoverPending(store: BeatStore, token: number, entries: StoredEntry[]): Promise<void> {
+    const now = this.clock();
+    const stillPending = new Set<string>();
+    for (const entry of entries) {
+      const taskId = entry.pendingTaskId;
+      if (!taskId) continue;
+      stillPending.add(taskId);
+      const firstSeen = this.pendingSeen.get(taskId);
+      if (firstSeen === undefined) this.pendingSeen.set(taskId, now);
+      if (firstSeen === undefined || now - firstSeen < this.leaseMs) continue;
+      const backend = await this.app.resultBackend();
+      if (!(await backend.get(taskId))) {
+        this.logger.warn(`beat recovering unconfirmed run of ${entry.name} [${taskId}]`);
+        await this.publish(entry, taskId, entry.pendingSlot);
       }
-      if (this.token === token) await store.confirmRun(entry.name, entry.pendingTaskId);
+      if (this.token === token) await store.confirmRun(entry.name, taskId);
+      this.pendingSeen.delete(taskId);
     }
+    for (const taskId of this.pendingSeen.keys()) if (!stillPending.has(taskId)) this.pendingSeen.delete(taskId);
   }
 
   private scheduleOf(entry: StoredEntry): Schedule {

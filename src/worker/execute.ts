@@ -399,7 +399,7 @@ function withHardLimit<T>(run: Promise<T>, seconds: number, runtime: TaskRuntime
 }
 
 /** The positional arguments: kwargs placed by `params`, then validated by `argsSchema` when set. */
-function resolveArgs(decoded: DecodedTaskMessage, task: Task<unknown[], unknown>): unknown[] | Promise<unknown[]> {
+export function resolveArgs(decoded: DecodedTaskMessage, task: Task<unknown[], unknown>): unknown[] | Promise<unknown[]> {
   let args: unknown[] = decoded.args;
   const kwargNames = Object.keys(decoded.kwargs);
   if (kwargNames.length > 0) {

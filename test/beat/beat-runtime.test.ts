@@ -1,5 +1,5 @@
 /**
- * Beat's tick logic against each real store (SQLite, Redis) and its broker, driven by an
+ * Beat's tick logic against each real store (SQLite, Redis, memory) and its broker, driven by an
  * injected clock: one send per slot across replicas, stored entries, run-now, disable,
  * missed-run policies and leader takeover.
  */
@@ -19,7 +19,7 @@ import { deleteRedisPrefix } from '../support/redis-cleanup.js';
 
 let dir: string;
 let now: number;
-let store: 'sqlite' | 'redis';
+let store: 'sqlite' | 'redis' | 'memory';
 let prefix: string;
 const apps: Celeriac[] = [];
 const beats: Beat[] = [];
@@ -27,7 +27,7 @@ const clock = () => now;
 const quiet = createLineLogger({ level: 'silent' });
 
 function makeApp(declare?: (app: Celeriac) => void): Celeriac {
-  const broker = store === 'sqlite' ? `sqlite://${path.join(dir, 'beat.db')}` : REDIS_URL;
+  const broker = store === 'sqlite' ? `sqlite://${path.join(dir, 'beat.db')}` : store === 'redis' ? REDIS_URL : `memory://${prefix}`;
   const app = new Celeriac({ broker, keyPrefix: prefix });
   declare?.(app);
   apps.push(app);
@@ -76,12 +76,12 @@ afterEach(async () => {
   if (store === 'redis') await deleteRedisPrefix(prefix);
 });
 
-async function useStore(test: TestContext, kind: 'sqlite' | 'redis'): Promise<void> {
+async function useStore(test: TestContext, kind: 'sqlite' | 'redis' | 'memory'): Promise<void> {
   store = kind;
   if (kind === 'redis') await requireService(test, 'redis');
 }
 
-describe.each(['sqlite', 'redis'] as const)('beat ticks on %s', (kind) => {
+describe.each(['sqlite', 'redis', 'memory'] as const)('beat ticks on %s', (kind) => {
   beforeEach(async (test) => useStore(test, kind));
 
   it('sends each slot once while three replicas tick together', async () => {

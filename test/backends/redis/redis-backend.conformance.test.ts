@@ -2,7 +2,7 @@
  * Runs the shared result-backend conformance suite against Redis: each test gets its own
  * key prefix on the shared Redis and deletes only its own keys.
  */
-import { describeBackendConformance } from '../backend-conformance.js';
+import { describeBackendConformance } from '../../../src/testing/backend-conformance.js';
 import { createRedisBackend } from '../../../src/backends/redis/index.js';
 import { requireService } from '../../support/services.js';
 import { deleteByPrefix, rawClient, REDIS_URL } from '../../brokers/redis/redis-test-support.js';

@@ -5,7 +5,7 @@
  * (results go only to the caller's reply queue). Revocations across instances do run:
  * they travel as Celery's remote-control broadcast.
  */
-import { describeBackendConformance } from '../backend-conformance.js';
+import { describeBackendConformance } from '../../../src/testing/backend-conformance.js';
 import { RpcBackend } from '../../../src/backends/rpc/index.js';
 import { requireService, AMQP_URL } from '../../support/services.js';
 

@@ -15,7 +15,7 @@ import { AmqpBroker } from '../../../src/brokers/amqp/index.js';
 import { decodeTaskMessage } from '../../../src/protocol/index.js';
 import type { JsonObject, ResultMeta } from '../../../src/protocol/types.js';
 import type { Delivery } from '../../../src/brokers/broker.js';
-import { makeMessage, waitFor } from '../../brokers/broker-conformance.js';
+import { makeMessage, waitFor } from '../../../src/testing/broker-conformance.js';
 import { AMQP_URL, requireService } from '../../support/services.js';
 import { loadVector } from '../../protocol/wire-vectors.js';
 import { openAdmin, pythonHas, uniqueName } from '../../brokers/amqp/support.js';

@@ -2,7 +2,7 @@
  * Runs the result-backend conformance suite against the SQLite backend, each test on its
  * own temporary file, plus once on the shared in-memory database.
  */
-import { describeBackendConformance } from '../backend-conformance.js';
+import { describeBackendConformance } from '../../../src/testing/backend-conformance.js';
 import { SqliteBackend } from '../../../src/backends/sqlite/index.js';
 import { removeDb, tempDbPath } from '../../brokers/sqlite/temp-db.js';
 

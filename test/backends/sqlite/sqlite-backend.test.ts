@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SqliteBackend } from '../../../src/backends/sqlite/index.js';
 import { ResultStore } from '../../../src/backends/sqlite/result-store.js';
 import type { ResultMeta } from '../../../src/protocol/types.js';
-import { makeMeta, sleep, waitFor } from '../backend-conformance.js';
+import { makeMeta, sleep, waitFor } from '../../../src/testing/backend-conformance.js';
 import { startChild } from '../../brokers/sqlite/child.js';
 import { removeDb, tempDbPath } from '../../brokers/sqlite/temp-db.js';
 

@@ -5,10 +5,10 @@
  * management API here to create vhosts), deleted afterwards with their exchanges and
  * dead-letter queues. The shared `celery_delayed_*` levels stay, as a Celery worker leaves them.
  */
-import { describeBrokerConformance } from '../broker-conformance.js';
+import { describeBrokerConformance } from '../../../src/testing/broker-conformance.js';
 import { AmqpBroker } from '../../../src/brokers/amqp/index.js';
 import type { AmqpBrokerOptions } from '../../../src/brokers/amqp/index.js';
-import type { BrokerHarnessFactory } from '../broker-conformance.js';
+import type { BrokerHarnessFactory } from '../../../src/testing/broker-conformance.js';
 import { requireService } from '../../support/services.js';
 import { AMQP_URL, openAdmin } from './support.js';
 

@@ -17,7 +17,7 @@ import { resolveAmqpOptions } from '../../../src/brokers/amqp/options.js';
 import { pyAmqpLongTagSupported } from '../../../src/brokers/amqp/amqplib.js';
 import { BrokerConnectionError } from '../../../src/errors.js';
 import type { Delivery } from '../../../src/brokers/broker.js';
-import { makeMessage, sleep, waitFor } from '../broker-conformance.js';
+import { makeMessage, sleep, waitFor } from '../../../src/testing/broker-conformance.js';
 import { requireService } from '../../support/services.js';
 import {
   AMQP_URL,

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AmqpBroker, type AmqpBrokerOptions } from '../../../src/brokers/amqp/index.js';
 import type { JsonObject } from '../../../src/protocol/types.js';
-import { makeMessage } from '../broker-conformance.js';
+import { makeMessage } from '../../../src/testing/broker-conformance.js';
 import { requireService } from '../../support/services.js';
 import { loadVector } from '../../protocol/wire-vectors.js';
 import { AMQP_URL, openAdmin, rabbitmqctlUsable, uniqueName } from './support.js';

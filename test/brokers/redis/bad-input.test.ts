@@ -17,7 +17,7 @@ import {
 import { encodeWire, toWire } from '../../../src/brokers/redis/wire.js';
 import { MessageTooLargeError } from '../../../src/errors.js';
 import type { TransportMessage } from '../../../src/protocol/types.js';
-import { idOf, makeMessage, waitFor } from '../conformance/harness.js';
+import { idOf, makeMessage, waitFor } from '../../../src/testing/broker-conformance/harness.js';
 import { requireService } from '../../support/services.js';
 import { deleteByPrefix, rawClient, REDIS_URL, spawnChildConsumer } from './redis-test-support.js';
 

@@ -8,8 +8,8 @@
 import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import type { Delivery } from '../../../src/brokers/broker.js';
 import { createRedisBroker, type RedisBroker, type RedisBrokerOptions } from '../../../src/brokers/redis/index.js';
-import { makeMessage, sleep, waitFor } from '../broker-conformance.js';
-import { idOf } from '../conformance/harness.js';
+import { makeMessage, sleep, waitFor } from '../../../src/testing/broker-conformance.js';
+import { idOf } from '../../../src/testing/broker-conformance/harness.js';
 import { requireService } from '../../support/services.js';
 import { deleteByPrefix, rawClient, REDIS_URL, spawnChildConsumer } from './redis-test-support.js';
 

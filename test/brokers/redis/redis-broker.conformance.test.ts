@@ -2,7 +2,7 @@
  * Runs the shared broker conformance suite against Redis: each test gets its own key
  * prefix (kombu's global_keyprefix) on the shared Redis and deletes only its own keys.
  */
-import { describeBrokerConformance } from '../broker-conformance.js';
+import { describeBrokerConformance } from '../../../src/testing/broker-conformance.js';
 import { createRedisBroker } from '../../../src/brokers/redis/index.js';
 import { decodeEnvelope } from '../../../src/protocol/kombu-envelope.js';
 import { requireService } from '../../support/services.js';

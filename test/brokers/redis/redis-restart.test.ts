@@ -10,8 +10,8 @@ import type { Delivery } from '../../../src/brokers/broker.js';
 import { createRedisBroker, type RedisBroker } from '../../../src/brokers/redis/index.js';
 import { createRedisBackend } from '../../../src/backends/redis/index.js';
 import { BrokerConnectionError } from '../../../src/errors.js';
-import { makeMessage, sleep, waitFor } from '../broker-conformance.js';
-import { idOf } from '../conformance/harness.js';
+import { makeMessage, sleep, waitFor } from '../../../src/testing/broker-conformance.js';
+import { idOf } from '../../../src/testing/broker-conformance/harness.js';
 import { PrivateRedis } from './redis-test-support.js';
 
 const cleanups: Array<() => Promise<void>> = [];

@@ -15,7 +15,7 @@ import { Redis } from 'ioredis';
 import type { ClientOptions } from '../../../src/brokers/redis/connection.js';
 import type { TestContext } from 'vitest';
 import { REDIS_URL } from '../../support/services.js';
-import { waitFor } from '../conformance/harness.js';
+import { waitFor } from '../../../src/testing/broker-conformance/harness.js';
 
 export { REDIS_URL };
 

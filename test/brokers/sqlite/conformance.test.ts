@@ -2,7 +2,7 @@
  * Runs the broker conformance suite against the SQLite broker, each test on its own
  * temporary file, plus once on the shared in-memory database.
  */
-import { describeBrokerConformance } from '../broker-conformance.js';
+import { describeBrokerConformance } from '../../../src/testing/broker-conformance.js';
 import { SqliteBroker } from '../../../src/brokers/sqlite/index.js';
 import { removeDb, tempDbPath } from './temp-db.js';
 

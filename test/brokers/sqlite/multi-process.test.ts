@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteBroker } from '../../../src/brokers/sqlite/index.js';
-import { Inbox, makeMessage, sleep, waitFor } from '../broker-conformance.js';
+import { Inbox, makeMessage, sleep, waitFor } from '../../../src/testing/broker-conformance.js';
 import { startChild } from './child.js';
 import { removeDb, tempDbPath } from './temp-db.js';
 

@@ -7,7 +7,7 @@
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SqliteBroker, UndecodableMessageError } from '../../../src/brokers/sqlite/index.js';
-import { Inbox, makeMessage, sleep, waitFor } from '../broker-conformance.js';
+import { Inbox, makeMessage, sleep, waitFor } from '../../../src/testing/broker-conformance.js';
 import { removeDb, tempDbPath } from './temp-db.js';
 
 let file: string;

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { Celeriac } from '../../../src/index.js';
-import { waitFor } from '../../brokers/broker-conformance.js';
+import { waitFor } from '../../../src/testing/broker-conformance.js';
 import { InteropWorld, pythonCeleryMissing } from './interop-support.js';
 
 interface PyResult {

@@ -13,12 +13,12 @@
  *   });
  */
 import { describe } from 'vitest';
-import type { BackendHarnessFactory } from './conformance/harness.js';
-import { storeTests } from './conformance/store-tests.js';
-import { sharedStateTests } from './conformance/shared-state-tests.js';
+import type { BackendHarnessFactory } from './backend-conformance/harness.js';
+import { storeTests } from './backend-conformance/store-tests.js';
+import { sharedStateTests } from './backend-conformance/shared-state-tests.js';
 
-export type { BackendConformanceContext, BackendHarness, BackendHarnessFactory } from './conformance/harness.js';
-export { makeMeta, waitFor, sleep } from './conformance/harness.js';
+export type { BackendConformanceContext, BackendHarness, BackendHarnessFactory } from './backend-conformance/harness.js';
+export { makeMeta, waitFor, sleep } from './backend-conformance/harness.js';
 
 export function describeBackendConformance(name: string, make: BackendHarnessFactory): void {
   describe(`result backend conformance: ${name}`, () => {

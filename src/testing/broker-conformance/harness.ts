@@ -5,8 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { TestContext } from 'vitest';
-import type { Broker, Consumer, Delivery } from '../../../src/brokers/broker.js';
-import type { TransportMessage } from '../../../src/protocol/types.js';
+import { sleep, waitFor } from '../wait.js';
+import type { Broker, Consumer, Delivery } from '../../brokers/broker.js';
+import type { TransportMessage } from '../../protocol/types.js';
 
 /** What `make` receives: the running test (to skip it) and an id unique to this test. */
 export interface BrokerConformanceContext {
@@ -67,16 +68,7 @@ export function idOf(delivery: Delivery): string {
   return typeof id === 'string' ? id : JSON.stringify(id);
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `predicate` until true; throws with `what` after `timeoutMs`. */
-export async function waitFor(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
+export { sleep, waitFor };
 
 /** Records deliveries with their arrival time and how many are held unsettled. */
 export class Inbox {

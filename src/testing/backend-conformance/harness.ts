@@ -5,8 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { TestContext } from 'vitest';
-import type { ResultBackend } from '../../../src/backends/backend.js';
-import type { JsonValue, ResultMeta, TaskState } from '../../../src/protocol/types.js';
+import { sleep, waitFor } from '../wait.js';
+import type { ResultBackend } from '../../backends/backend.js';
+import type { JsonValue, ResultMeta, TaskState } from '../../protocol/types.js';
 
 export interface BackendConformanceContext {
   /** vitest's context of the running test; `ctx.skip(reason)` or `requireService(test, ...)` skip it. */
@@ -81,12 +82,4 @@ export function makeMeta(taskId: string, status: TaskState, result: JsonValue = 
   };
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-export async function waitFor(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
+export { sleep, waitFor };

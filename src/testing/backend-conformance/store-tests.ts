@@ -4,7 +4,7 @@
  * Must stay backend-neutral (only the `ResultBackend` contract).
  */
 import { expect, it } from 'vitest';
-import type { ResultMeta } from '../../../src/protocol/types.js';
+import type { ResultMeta } from '../../protocol/types.js';
 import { makeMeta, openBackendSession, sleep, waitFor, type BackendHarnessFactory } from './harness.js';
 
 export function storeTests(make: BackendHarnessFactory): void {

@@ -5,7 +5,7 @@
  * running past its test.
  */
 import type { TestContext } from 'vitest';
-import type { Broker, Consumer } from '../../../src/brokers/broker.js';
+import type { Broker, Consumer } from '../../brokers/broker.js';
 import { consumeInto, type BrokerHarness, type BrokerHarnessFactory, type Inbox, uniqueId } from './harness.js';
 
 export interface Session {

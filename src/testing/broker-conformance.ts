@@ -14,17 +14,17 @@
  *   });
  */
 import { describe } from 'vitest';
-import type { BrokerHarnessFactory } from './conformance/harness.js';
-import { basicTests } from './conformance/basic-tests.js';
-import { settleTests } from './conformance/settle-tests.js';
-import { scheduleTests } from './conformance/schedule-tests.js';
+import type { BrokerHarnessFactory } from './broker-conformance/harness.js';
+import { basicTests } from './broker-conformance/basic-tests.js';
+import { settleTests } from './broker-conformance/settle-tests.js';
+import { scheduleTests } from './broker-conformance/schedule-tests.js';
 
 export type {
   BrokerConformanceContext,
   BrokerHarness,
   BrokerHarnessFactory,
-} from './conformance/harness.js';
-export { makeMessage, Inbox, waitFor, sleep } from './conformance/harness.js';
+} from './broker-conformance/harness.js';
+export { makeMessage, idOf, Inbox, consumeInto, waitFor, sleep } from './broker-conformance/harness.js';
 
 export function describeBrokerConformance(name: string, make: BrokerHarnessFactory): void {
   describe(`broker conformance: ${name}`, () => {

@@ -1,0 +1,113 @@
+/**
+ * A full result backend derived from the few primitives of a key-value store (Celery's
+ * KeyValueStoreBackend idea): results stored with a time to live under Celery's
+ * `celery-task-meta-<id>` keys and pushed on a channel per task, revocations, the worker
+ * registry and beat's store. A new key-value backend implements `KeyValueStore` and
+ * nothing else. Must never import a store's client: the store is handed in.
+ */
+import type { ResultBackend, StoreOptions, Unsubscribe } from '../backend.js';
+import type { BeatStore } from '../beat-store.js';
+import type { WorkerRegistry } from '../worker-registry.js';
+import type { ResultMeta } from '../../protocol/types.js';
+import type { KeyValueStore } from './key-value-store.js';
+import { KeyValueRevocations } from './revocations.js';
+import { KeyValueWorkerRegistry } from './worker-registry.js';
+import { KeyValueBeatStore } from './beat-store.js';
+
+export interface KeyValueBackendOptions {
+  /** Prefix for every key and channel, for isolation. @default '' */
+  keyPrefix?: string | undefined;
+  /** Milliseconds results are kept when `store()` names no expiry. @default 86 400 000 (one day, as Celery) */
+  resultExpiresMs?: number | undefined;
+  /** Milliseconds a revocation holds when `revoke()` names none. @default 10 800 000 (three hours, Celery's REVOKE_EXPIRES) */
+  revokeExpiresMs?: number | undefined;
+}
+
+const DAY_MS = 86_400_000;
+const REVOKE_EXPIRES_MS = 3 * 3_600_000;
+
+export class KeyValueBackend implements ResultBackend {
+  private readonly prefix: string;
+  private readonly resultExpiresMs: number;
+  private readonly revokeExpiresMs: number;
+  private readonly revocations: KeyValueRevocations;
+
+  constructor(
+    readonly kind: string,
+    protected readonly kv: KeyValueStore,
+    options: KeyValueBackendOptions = {},
+  ) {
+    this.prefix = options.keyPrefix ?? '';
+    this.resultExpiresMs = options.resultExpiresMs ?? DAY_MS;
+    this.revokeExpiresMs = options.revokeExpiresMs ?? REVOKE_EXPIRES_MS;
+    this.revocations = new KeyValueRevocations(
+      kv,
+      `${this.prefix}celeriac.revoked.`,
+      `${this.prefix}celeriac.revoke-channel`,
+    );
+  }
+
+  private metaKey(taskId: string): string {
+    return `${this.prefix}celery-task-meta-${taskId}`;
+  }
+
+  connect(): Promise<void> {
+    return this.kv.connect();
+  }
+
+  async store(meta: ResultMeta, options: StoreOptions = {}): Promise<void> {
+    const key = this.metaKey(meta.task_id);
+    const text = JSON.stringify(meta);
+    await this.kv.set(key, text, { ttlMs: options.expiresMs ?? this.resultExpiresMs });
+    await this.kv.publish(key, text);
+  }
+
+  async get(taskId: string): Promise<ResultMeta | undefined> {
+    const text = await this.kv.get(this.metaKey(taskId));
+    return text === undefined ? undefined : (JSON.parse(text) as ResultMeta);
+  }
+
+  subscribe(taskId: string, listener: (meta: ResultMeta) => void): Promise<Unsubscribe> {
+    return this.kv.subscribe(this.metaKey(taskId), (text) =>
+      listener(JSON.parse(text) as ResultMeta),
+    );
+  }
+
+  forget(taskIds: string[]): Promise<void> {
+    return taskIds.length === 0
+      ? Promise.resolve()
+      : this.kv.delete(taskIds.map((id) => this.metaKey(id)));
+  }
+
+  revoke(
+    taskIds: string[],
+    options: { terminate?: boolean; expiresMs?: number } = {},
+  ): Promise<void> {
+    return this.revocations.revoke(
+      taskIds,
+      options.terminate ?? false,
+      options.expiresMs ?? this.revokeExpiresMs,
+    );
+  }
+
+  /** Answered from a complete in-memory mirror while `onRevoke` listens, else asked of the store. */
+  isRevoked(taskId: string): boolean | Promise<boolean> {
+    return this.revocations.isRevoked(taskId);
+  }
+
+  onRevoke(listener: (taskId: string, terminate: boolean) => void): Promise<Unsubscribe> {
+    return this.revocations.listen(listener);
+  }
+
+  beatStore(): BeatStore {
+    return new KeyValueBeatStore(this.kv, `${this.prefix}celeriac.beat.`);
+  }
+
+  workerRegistry(): WorkerRegistry {
+    return new KeyValueWorkerRegistry(this.kv, `${this.prefix}celeriac.worker.`);
+  }
+
+  close(): Promise<void> {
+    return this.kv.close();
+  }
+}
