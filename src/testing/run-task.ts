@@ -12,6 +12,7 @@ import { buildTaskMessage } from '../app/build-message.js';
 import { decodeTaskMessage } from '../protocol/task-message.js';
 import type { ResultMeta } from '../protocol/types.js';
 import type { StoreOptions } from '../backends/backend.js';
+import type { Delivery } from '../brokers/broker.js';
 import { KeyValueBackend } from '../backends/key-value/key-value-backend.js';
 import { MemoryKeyValueStore } from '../backends/memory/memory-key-value-store.js';
 import { TaskRuntime } from '../worker/task-runtime.js';
@@ -84,16 +85,19 @@ export async function runTask<TArgs extends unknown[], TResult>(
   const validArgs = await resolveArgs(decoded, anyTask);
   const recorder = new StateRecorder(options.onState);
   await recorder.connect();
-  const runtime = new TaskRuntime(
-    decoded,
+  // No broker here: the task's message is this inline call, settled by nothing.
+  const delivery: Delivery = {
+    message: built.message,
     queue,
-    options.hostname ?? 'celeriac@testing',
-    options.redelivered ?? false,
-    recorder,
-    {
-      expiresMs: 60_000,
-    },
-  );
+    redelivered: options.redelivered ?? false,
+    ack: () => Promise.resolve(),
+    reject: () => Promise.resolve(),
+    defer: () => Promise.resolve(),
+    release: () => undefined,
+  };
+  const runtime = new TaskRuntime(decoded, delivery, options.hostname ?? 'celeriac@testing', recorder, {
+    expiresMs: 60_000,
+  });
   const onAbort = () => runtime.abort(options.signal?.reason);
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
