@@ -326,7 +326,13 @@ async function settleFailure(
   // The retry is sent: from here the current message must be acked, even if RETRY cannot
   // be stored (requeuing it would run the task twice).
   const reason = cause ?? new Error('Retry requested');
-  await storeQuietly(deps, metaFor(decoded, 'RETRY', serializeError(reason), stackOf(reason)));
+  const retrying = metaFor(decoded, 'RETRY', serializeError(reason), stackOf(reason));
+  // Which attempt failed and when the next one runs, so a page or `celeriac result` can say it
+  // (`retries` is Celery's extended-meta field; Python clients ignore the other two).
+  retrying.retries = decoded.retries;
+  retrying.max_retries = maxRetries;
+  retrying.eta = new Date(Date.now() + countdown * 1000).toISOString();
+  await storeQuietly(deps, retrying);
   await delivery.ack();
   deps.logger.warn(
     { id: decoded.id },
