@@ -74,7 +74,7 @@ export {
   type KeyWrite,
 } from './backends/key-value/index.js';
 export { Beat, NoBeatStoreError, type BeatOptions } from './beat/beat.js';
-export type { PeriodicOptions } from './beat/periodic.js';
+export type { PeriodicOptions, PeriodicBase } from './beat/periodic.js';
 export type {
   BeatStore,
   EntryDefinition,

@@ -15,7 +15,7 @@ import type { MissedRunPolicy, Schedule } from './schedules/index.js';
 export type PeriodicOptions<TArgs extends unknown[]> = PeriodicBase<TArgs> &
   ([] extends TArgs ? { args?: NoInfer<TArgs> } : { args: NoInfer<TArgs> });
 
-interface PeriodicBase<TArgs extends unknown[]> {
+export interface PeriodicBase<TArgs extends unknown[]> {
   /** The task to send: a task or signature (arguments are then type-checked), or a name. */
   task: TaskRef<TArgs, unknown> | string;
   /** When: `crontab('0 8 * * *', { tz: 'Europe/London' })`, `every('5m')`, `clocked(date)`, `solar(...)`. */

@@ -149,7 +149,8 @@ beforeAll(() => {
   mkdirSync(project);
   run(NPM, ['init', '-y'], { cwd: project });
   run(NPM, ['pkg', 'set', 'type=module'], { cwd: project });
-  const peers = ['better-sqlite3', 'ioredis', 'amqplib', 'express'];
+  // vitest is the optional peer of celeriac/testing (its conformance suites are vitest suites).
+  const peers = ['better-sqlite3', 'ioredis', 'amqplib', 'express', 'vitest'];
   // Types a TypeScript user of every subpath has; the drivers' d.ts files refer to them.
   const types = ['@types/node', '@types/better-sqlite3', '@types/amqplib', '@types/express'];
   run(

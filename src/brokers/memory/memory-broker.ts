@@ -121,7 +121,7 @@ export class MemoryBroker implements Broker {
   }
 }
 
-class MemoryConsumer implements Consumer, StoreConsumer {
+export class MemoryConsumer implements Consumer, StoreConsumer {
   readonly queues: readonly string[];
   /** Deliveries held that count against the prefetch (unsettled and not released). */
   held = 0;
@@ -168,7 +168,7 @@ class MemoryConsumer implements Consumer, StoreConsumer {
   }
 }
 
-class MemoryDelivery implements Delivery {
+export class MemoryDelivery implements Delivery {
   readonly message: TransportMessage;
   readonly queue: string;
   readonly redelivered: boolean;
