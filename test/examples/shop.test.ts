@@ -115,7 +115,7 @@ describe('the shop demo', () => {
       result: null,
       error: { type: 'CardDeclinedError', message: 'Your card was declined.' },
     });
-    expect(demo.output.join('\n')).toMatch(/retry 2\/2 in [\d.]+ s: Your card was declined/);
+    expect(demo.output.join('\n')).toMatch(/retry 2\/2 in [\d.]+ s: CardDeclinedError: Your card was declined/);
   });
 
   it('serves an SVG favicon and links it from the page', async () => {
