@@ -8,14 +8,14 @@
 import type { Redis } from 'ioredis';
 import type { ResultBackend, StoreOptions, Unsubscribe } from '../backend.js';
 import type { BackendFactoryOptions } from '../registry.js';
-import { closeConnection, connectChecked, openConnection, parseRedisUrl, type RedisUrlConfig } from '../../brokers/redis/connection.js';
+import { closeConnection, connectChecked, openConnection, parseRedisUrl, type RedisUrlConfig } from '../../connections/redis/connection.js';
 import { decodeResultMeta, encodeResultMeta } from '../../protocol/result-meta.js';
 import type { ResultMeta } from '../../protocol/types.js';
 import { ResultKeyspace } from './keys.js';
 import { Revocations } from './revocations.js';
 import { SharedSubscriber } from './shared-subscriber.js';
 import { StoreBatcher } from './store-batcher.js';
-import { serverIdentity } from '../../brokers/redis/result-carrier.js';
+import { serverIdentity } from '../../connections/redis/result-carrier.js';
 import { RedisBeatStore } from './beat-store.js';
 import { RedisWorkerRegistry } from './worker-registry.js';
 

@@ -10,9 +10,9 @@
  * instant that consumer starts or stops).
  */
 import type { Redis } from 'ioredis';
-import { runScript } from '../../brokers/redis/script-runner.js';
+import { runScript } from '../../connections/redis/script-runner.js';
 import { storeManyScript } from './scripts/store.js';
-import { carrierFor } from '../../brokers/redis/result-carrier.js';
+import { carrierFor } from '../../connections/redis/result-carrier.js';
 
 interface PendingStore {
   key: string;

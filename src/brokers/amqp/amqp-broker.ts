@@ -14,13 +14,13 @@ import type {
   PublishOptions,
 } from '../broker.js';
 import type { JsonValue, TransportMessage } from '../../protocol/types.js';
-import { AmqpConnection } from './connection.js';
+import { AmqpConnection } from '../../connections/amqp/connection.js';
 import { AmqpConsumer } from './consumer.js';
 import { delayedRoute, delaySecondsUntil } from './delayed-delivery.js';
 import { toPublishOptions, type EncodeOptions } from './message-codec.js';
 import { resolveAmqpOptions, type AmqpBrokerOptions, type ResolvedAmqpOptions } from './options.js';
-import { ConfirmPublisher, UnroutableError, type Publication } from './publisher.js';
-import { replyRoutes } from './reply-routes.js';
+import { ConfirmPublisher, UnroutableError, type Publication } from '../../connections/amqp/publisher.js';
+import { replyRoutes } from '../../connections/amqp/reply-routes.js';
 import { Topology } from './topology.js';
 
 export class AmqpBroker implements Broker {

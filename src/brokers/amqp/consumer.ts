@@ -17,7 +17,7 @@
 import type * as Amqplib from 'amqplib';
 import type { Consumer, ConsumeOptions } from '../broker.js';
 import { BrokerConnectionError } from '../../errors.js';
-import type { AmqpConnection } from './connection.js';
+import type { AmqpConnection } from '../../connections/amqp/connection.js';
 import { AmqpDelivery, type DeliveryChannel, type DeliveryDeps } from './delivery.js';
 import { fromAmqpMessage } from './message-codec.js';
 import type { Topology } from './topology.js';

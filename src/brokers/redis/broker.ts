@@ -6,7 +6,7 @@
  */
 import type { Broker, BrokerCapabilities, Consumer, ConsumeOptions, PublishOptions } from '../broker.js';
 import type { TransportMessage } from '../../protocol/types.js';
-import { closeConnection, connectChecked, openConnection, parseRedisUrl } from './connection.js';
+import { closeConnection, connectChecked, openConnection, parseRedisUrl } from '../../connections/redis/connection.js';
 import { RedisConsumer } from './consumer.js';
 import { RedisBrokerCore } from './core.js';
 import { DelayedPromoter } from './delayed-promoter.js';

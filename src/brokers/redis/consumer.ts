@@ -16,7 +16,7 @@ import { ListWaiter } from './list-waiter.js';
 import { fetchScript } from './scripts/fetch.js';
 import { decodeDelivery, tripleTail } from './wire.js';
 import type { DeliverySettler } from './settle.js';
-import { offerCarrier, serverIdentity, type CarriedWrite, type ResultCarrier } from './result-carrier.js';
+import { offerCarrier, serverIdentity, type CarriedWrite, type ResultCarrier } from '../../connections/redis/result-carrier.js';
 
 /** Most messages claimed by one script call (Lua's unpack limit is ~8000 values). */
 const MAX_CLAIM = 1000;

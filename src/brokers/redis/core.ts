@@ -5,11 +5,11 @@
  * Must never hold a message that Redis does not also record as unacked.
  */
 import type { Redis } from 'ioredis';
-import type { RedisUrlConfig } from './connection.js';
+import type { RedisUrlConfig } from '../../connections/redis/connection.js';
 import type { PriorityStep } from './keys.js';
 import { RedisKeyspace } from './keys.js';
 import type { RedisBrokerSettings } from './options.js';
-import { runScript, type LuaScript, type ScriptArg } from './script-runner.js';
+import { runScript, type LuaScript, type ScriptArg } from '../../connections/redis/script-runner.js';
 
 /** A delivery this process holds: enough to renew, give back, defer or dead-letter it. */
 export interface HeldDelivery {

@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import type { ClientOptions } from '../../../src/brokers/redis/connection.js';
+import type { ClientOptions } from '../../../src/connections/redis/connection.js';
 import type { TestContext } from 'vitest';
 import { REDIS_URL } from '../../support/services.js';
 

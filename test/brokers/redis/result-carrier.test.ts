@@ -8,8 +8,8 @@
 import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import { createRedisBackend, type RedisBackend } from '../../../src/backends/redis/index.js';
 import { createRedisBroker, type RedisBroker } from '../../../src/brokers/redis/index.js';
-import { carrierFor, serverIdentity, type ResultCarrier } from '../../../src/brokers/redis/result-carrier.js';
-import { parseRedisUrl } from '../../../src/brokers/redis/connection.js';
+import { carrierFor, serverIdentity, type ResultCarrier } from '../../../src/connections/redis/result-carrier.js';
+import { parseRedisUrl } from '../../../src/connections/redis/connection.js';
 import { encodeResultMeta } from '../../../src/protocol/result-meta.js';
 import type { ResultMeta } from '../../../src/protocol/types.js';
 import { buildMeta } from '../../../src/worker/result-states.js';

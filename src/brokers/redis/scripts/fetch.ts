@@ -7,8 +7,8 @@
  * round trip per batch instead of three.
  * Must never block: waiting is the list waiter's job.
  */
-import { defineScript } from '../script-runner.js';
-import { STORE_META_LUA } from './store-meta.js';
+import { defineScript } from '../../../connections/redis/script-runner.js';
+import { STORE_META_LUA } from '../../../connections/redis/store-meta-script.js';
 
 export const fetchScript = defineScript(
   'fetch',

@@ -4,7 +4,7 @@
  * consumer renewing its lease at the same moment wins: a live consumer's message is never
  * handed to another.
  */
-import { defineScript } from '../script-runner.js';
+import { defineScript } from '../../../connections/redis/script-runner.js';
 
 export const restoreStaleScript = defineScript(
   'restore-stale',
