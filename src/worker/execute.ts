@@ -5,7 +5,7 @@
  * settles the delivery exactly once; a failure here must never stop the worker.
  */
 import type { Broker, Delivery } from '../brokers/broker.js';
-import type { ResultBackend } from '../backends/backend.js';
+import type { ResultBackend, StoreOptions } from '../backends/backend.js';
 import type { Celeriac } from '../app/celeriac.js';
 import type { Task } from '../app/task.js';
 import { Retry, runWithContext } from '../app/task-context.js';
@@ -117,21 +117,21 @@ async function refuseMalformed(delivery: Delivery, deps: ExecutorDeps, reason: s
 
 async function refuseUnknown(delivery: Delivery, decoded: DecodedTaskMessage, deps: ExecutorDeps): Promise<Admission> {
   const reason = `unknown task "${decoded.name}" (registered: ${deps.app.taskNames().join(', ') || 'none'})`;
-  await storeQuietly(deps, metaFor(decoded, 'FAILURE', celeryError('NotRegistered', decoded.name)));
+  await storeQuietly(deps, decoded, metaFor(decoded, 'FAILURE', celeryError('NotRegistered', decoded.name)));
   await delivery.reject({ requeue: false, reason });
   deps.logger.error({ id: decoded.id, queue: delivery.queue }, `Rejected task ${decoded.id}: ${reason}`);
   return SETTLED;
 }
 
 async function discardExpired(delivery: Delivery, decoded: DecodedTaskMessage, expires: Date, deps: ExecutorDeps): Promise<Admission> {
-  await storeQuietly(deps, metaFor(decoded, 'REVOKED', celeryError('TaskRevokedError', 'expired')));
+  await storeQuietly(deps, decoded, metaFor(decoded, 'REVOKED', celeryError('TaskRevokedError', 'expired')));
   await delivery.ack();
   deps.logger.info({ id: decoded.id }, `Discarded task ${decoded.name}[${decoded.id}]: expired at ${expires.toISOString()}`);
   return SETTLED;
 }
 
 async function discardRevoked(delivery: Delivery, decoded: DecodedTaskMessage, deps: ExecutorDeps): Promise<Admission> {
-  await storeQuietly(deps, metaFor(decoded, 'REVOKED', celeryError('TaskRevokedError', 'revoked')));
+  await storeQuietly(deps, decoded, metaFor(decoded, 'REVOKED', celeryError('TaskRevokedError', 'revoked')));
   await delivery.ack();
   deps.logger.info({ id: decoded.id }, `Discarded revoked task ${decoded.name}[${decoded.id}]`);
   return SETTLED;
@@ -145,7 +145,7 @@ async function deferUntilDue(delivery: Delivery, decoded: DecodedTaskMessage, et
 }
 
 async function refuseArgs(delivery: Delivery, decoded: DecodedTaskMessage, error: Error, deps: ExecutorDeps): Promise<Admission> {
-  await storeQuietly(deps, metaFor(decoded, 'FAILURE', serializeError(error), stackOf(error)));
+  await storeQuietly(deps, decoded, metaFor(decoded, 'FAILURE', serializeError(error), stackOf(error)));
   await delivery.reject({ requeue: false, reason: error.message });
   deps.logger.error({ id: decoded.id }, `Rejected task ${decoded.name}[${decoded.id}]: ${error.message}`);
   return SETTLED;
@@ -166,7 +166,7 @@ export async function execute(
   // No closures in here: one would make every call allocate a context for what it captures.
   const { decoded, task, args } = admission;
   const options = task.options;
-  const storeOptions = deps.storeOptions;
+  const storeOptions = storeOptionsFor(decoded, deps);
   const runtime = new TaskRuntime(decoded, delivery.queue, deps.hostname, delivery.redelivered, deps.backend, storeOptions);
   deps.running.set(decoded.id, runtime);
   const ignoreResult = decoded.ignoreResult || options.ignoreResult === true;
@@ -286,7 +286,7 @@ async function settleFailure(
       ignoreResult: decoded.ignoreResult,
     }, options);
     const reason = cause ?? new Error('Retry requested');
-    await deps.backend?.store(metaFor(decoded, 'RETRY', serializeError(reason), stackOf(reason)), deps.storeOptions);
+    await deps.backend?.store(metaFor(decoded, 'RETRY', serializeError(reason), stackOf(reason)), storeOptionsFor(decoded, deps));
     await delivery.ack();
     logger.warn(
       { id: decoded.id },
@@ -296,7 +296,7 @@ async function settleFailure(
   }
   const failure = explicit ? (cause ?? new Error(`Max retries (${maxRetries}) exceeded`)) : error;
   const state = failure instanceof TaskRevokedError ? 'REVOKED' : 'FAILURE';
-  await deps.backend?.store(metaFor(decoded, state, serializeError(failure), stackOf(failure)), deps.storeOptions);
+  await deps.backend?.store(metaFor(decoded, state, serializeError(failure), stackOf(failure)), storeOptionsFor(decoded, deps));
   await delivery.ack();
   logger.error({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] raised ${nameOf(failure)}: ${messageOf(failure)}`);
 }
@@ -355,12 +355,18 @@ function matchesAutoretry(error: unknown, task: Task<unknown[], unknown>): boole
 }
 
 /** Stores a meta where a failure to store must not stop the rejection that follows. */
-async function storeQuietly(deps: ExecutorDeps, meta: ResultMeta): Promise<void> {
+async function storeQuietly(deps: ExecutorDeps, decoded: DecodedTaskMessage, meta: ResultMeta): Promise<void> {
   try {
-    await deps.backend?.store(meta, deps.storeOptions);
+    await deps.backend?.store(meta, storeOptionsFor(decoded, deps));
   } catch (error) {
     deps.logger.warn({ id: meta.task_id }, `Could not store state ${meta.status}: ${(error as Error).message}`);
   }
+}
+
+/** The worker's store options plus where the task's caller waits (rpc:// sends results there). */
+function storeOptionsFor(decoded: DecodedTaskMessage, deps: ExecutorDeps): StoreOptions {
+  if (decoded.replyTo === null) return deps.storeOptions;
+  return { ...deps.storeOptions, replyTo: decoded.replyTo, correlationId: decoded.correlationId ?? decoded.id };
 }
 
 function isAbortError(error: unknown): boolean {

@@ -6,7 +6,7 @@
  * only when the task asks for its signal or something aborts it, and the methods are
  * made only when a task reaches for them (they stay usable when destructured).
  */
-import type { ResultBackend } from '../backends/backend.js';
+import type { ResultBackend, StoreOptions } from '../backends/backend.js';
 import type { DecodedTaskMessage } from '../protocol/task-message.js';
 import type { JsonObject, JsonValue } from '../protocol/types.js';
 import { Retry, type Progress, type RetryOptions, type TaskContext } from '../app/task-context.js';
@@ -25,7 +25,7 @@ export class TaskRuntime implements TaskContext {
     readonly hostname: string,
     readonly redelivered: boolean,
     private readonly backend: ResultBackend | undefined,
-    private readonly storeOptions: { expiresMs: number },
+    private readonly storeOptions: StoreOptions,
   ) {}
 
   get id(): string {

@@ -1,12 +1,15 @@
 /**
- * What the rpc:// result backend must learn from the AMQP brokers of the same process,
- * because the backend contract does not carry it: the broker URL (`rpc://` names no server:
- * Celery's rpc backend talks to the broker's RabbitMQ) and, per task id, the reply queue
- * (`reply_to`) and `correlation_id` of the task message, from the messages this process
- * published (the caller's side) and received (the worker's side).
+ * What an app's rpc:// result backend learns from the app's AMQP broker, as Celery's rpc
+ * backend uses its app's broker connection: the broker URL (`rpc://` names no server) and,
+ * per task id this broker published, the reply queue (`reply_to`) and `correlation_id` the
+ * message named, so the caller knows which reply queue to read for a task. The worker's
+ * side needs none of it: it passes the `reply_to` of the message it runs in the store
+ * options.
  *
- * A process-wide, bounded memory: it holds ids and queue names only, never message bodies,
- * and forgets the oldest entries first. Must never be needed for anything but rpc://.
+ * One table per broker, handed to the backend by the app that owns both
+ * (ResultBackend.attachBroker): two apps in one process never share one. A bounded memory:
+ * it holds ids and queue names only, never message bodies, and forgets the oldest first.
+ * Must never be needed for anything but rpc://.
  */
 
 export interface ReplyRoute {
@@ -19,57 +22,32 @@ export interface ReplyRoute {
 /** Enough for every task in flight of a busy process; older entries are long settled. */
 const MAX_ROUTES = 100_000;
 
-class ReplyRoutes {
-  /**
-   * Set once an rpc:// backend exists in this process. Until then, what consumers receive
-   * need not be remembered (a worker creates its backend before it starts consuming).
-   */
-  rpcInUse = false;
+export class ReplyRoutes {
   private readonly published = new Map<string, ReplyRoute>();
-  private readonly delivered = new Map<string, ReplyRoute>();
-  private readonly urls: string[] = [];
 
-  /** A connected AMQP broker's URL, most recent last. */
-  noteBrokerUrl(url: string): void {
-    const index = this.urls.indexOf(url);
-    if (index >= 0) this.urls.splice(index, 1);
-    this.urls.push(url);
-  }
+  constructor(
+    /** The broker's URL: where an rpc:// backend without a server of its own connects. */
+    readonly brokerUrl: string,
+  ) {}
 
-  /** The URL of the most recently connected AMQP broker of this process, if any. */
-  brokerUrl(): string | undefined {
-    return this.urls.at(-1);
-  }
-
-  /** A task message this process sent: its results come back to `replyTo`. */
+  /** A task message the broker sent: its results come back to `replyTo`. */
   notePublished(taskId: string, route: ReplyRoute): void {
-    remember(this.published, taskId, route);
+    this.published.delete(taskId); // re-inserting moves it to the newest end
+    this.published.set(taskId, route);
+    if (this.published.size > MAX_ROUTES) {
+      const oldest = this.published.keys().next();
+      if (!oldest.done) this.published.delete(oldest.value);
+    }
   }
 
-  /** A task message this process received: its results go to `replyTo`. */
-  noteDelivered(taskId: string, route: ReplyRoute): void {
-    if (this.rpcInUse) remember(this.delivered, taskId, route);
-  }
-
-  /** Where the caller of a task this process sent listens for its results. */
+  /** Where the caller of a task the broker sent listens for its results. */
   publishedRoute(taskId: string): ReplyRoute | undefined {
     return this.published.get(taskId);
   }
-
-  /** Where the results of a task this process received must be sent. */
-  deliveredRoute(taskId: string): ReplyRoute | undefined {
-    return this.delivered.get(taskId);
-  }
 }
 
-function remember(map: Map<string, ReplyRoute>, taskId: string, route: ReplyRoute): void {
-  map.delete(taskId); // re-inserting moves it to the newest end
-  map.set(taskId, route);
-  if (map.size > MAX_ROUTES) {
-    const oldest = map.keys().next();
-    if (!oldest.done) map.delete(oldest.value);
-  }
+/** The reply routes of `broker` if it is an AMQP broker (any broker the app may hand a backend). */
+export function replyRoutesOf(broker: object): ReplyRoutes | undefined {
+  const routes = (broker as { replyRoutes?: unknown }).replyRoutes;
+  return routes instanceof ReplyRoutes ? routes : undefined;
 }
-
-/** The process's one table, shared by every AMQP broker and rpc:// backend in it. */
-export const replyRoutes = new ReplyRoutes();
