@@ -10,9 +10,8 @@ import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import { createRedisBackend, type RedisBackend } from '../../../src/backends/redis/index.js';
 import { createRedisBroker, type RedisBroker } from '../../../src/brokers/redis/index.js';
 import type { ResultCarrier } from '../../../src/connections/redis/result-carrier.js';
-import { encodeResultMeta } from '../../../src/protocol/result-meta.js';
+import { buildResultMeta, encodeResultMeta } from '../../../src/protocol/result-meta.js';
 import type { ResultMeta } from '../../../src/protocol/types.js';
-import { buildMeta } from '../../../src/worker/result-states.js';
 import { requireService } from '../../support/services.js';
 import { deleteByPrefix, rawClient, REDIS_URL } from './redis-test-support.js';
 
@@ -57,7 +56,7 @@ function countCarried(carrier: ResultCarrier): { count: number } {
 }
 
 function meta(status: ResultMeta['status'], result: ResultMeta['result'] = null): ResultMeta {
-  return buildMeta({ taskId: crypto.randomUUID() }, status, result);
+  return buildResultMeta({ taskId: crypto.randomUUID(), status, result });
 }
 
 describe('results carried by a Redis consumer', () => {
