@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import type { Broker } from '../brokers/broker.js';
+import type { Broker, PublishOptions } from '../brokers/broker.js';
 import type { ResultBackend } from '../backends/backend.js';
 import { createBroker } from '../brokers/registry.js';
 import { createBackend } from '../backends/registry.js';
@@ -122,7 +122,7 @@ export class Celeriac {
   ): Promise<AsyncResult<TResult>> {
     const built = this.build(name, args, options, defaults);
     const broker = await this.broker();
-    await broker.publish(built.message, built.publish);
+    await broker.publish(built.message, publishOptionsFor(broker, built.publish));
     return new AsyncResult<TResult>(built.id, this);
   }
 
@@ -134,7 +134,7 @@ export class Celeriac {
       return this.build(name, call.args, call.options ?? {}, defaults);
     });
     const broker = await this.broker();
-    await broker.publishMany(built.map(({ message, publish }) => ({ message, options: publish })));
+    await broker.publishMany(built.map(({ message, publish }) => ({ message, options: publishOptionsFor(broker, publish) })));
     return built.map(({ id }) => new AsyncResult(id, this));
   }
 
@@ -225,6 +225,17 @@ export class Celeriac {
       defaultQueue: this.config.defaultQueue,
     });
   }
+}
+
+/**
+ * A broker that cannot hold a message until a time (`capabilities.delayedDelivery` false)
+ * gets it at once: the message's `eta` header makes the worker hold it until due, as
+ * Celery's worker holds ETA tasks.
+ */
+function publishOptionsFor(broker: Broker, options: PublishOptions): PublishOptions {
+  if (options.deliverAt === undefined || broker.capabilities.delayedDelivery) return options;
+  const { deliverAt: _due, ...now } = options;
+  return now;
 }
 
 /**

@@ -47,6 +47,11 @@ export interface ExecutorDeps {
   running: Map<string, RunningTask>;
   /** Ids revoked while this worker runs (fed by the backend's revoke notifications). */
   revoked: Set<string>;
+  /**
+   * Keeps a delivery that is not due, unsettled and outside the running slots, and hands
+   * it back to the worker at `dueAt` (the broker has no delayed delivery to defer it to).
+   */
+  hold(delivery: Delivery, dueAt: number): void;
 }
 
 /** Outcome of the checks made before a task may take a slot. */
@@ -111,7 +116,7 @@ function admitUnrevoked(
 async function refuseMalformed(delivery: Delivery, deps: ExecutorDeps, reason: string): Promise<Admission> {
   // Log once the message is settled, so the line reports what happened, not an intent.
   await delivery.reject({ requeue: false, reason });
-  deps.logger.error({ queue: delivery.queue }, `Rejected a malformed message: ${reason}`);
+  deps.logger.error({ queue: delivery.queue }, `Rejected a malformed message (${rejectedTo(deps)}): ${reason}`);
   return SETTLED;
 }
 
@@ -119,7 +124,7 @@ async function refuseUnknown(delivery: Delivery, decoded: DecodedTaskMessage, de
   const reason = `unknown task "${decoded.name}" (registered: ${deps.app.taskNames().join(', ') || 'none'})`;
   await storeQuietly(deps, decoded, metaFor(decoded, 'FAILURE', celeryError('NotRegistered', decoded.name)));
   await delivery.reject({ requeue: false, reason });
-  deps.logger.error({ id: decoded.id, queue: delivery.queue }, `Rejected task ${decoded.id}: ${reason}`);
+  deps.logger.error({ id: decoded.id, queue: delivery.queue }, `Rejected task ${decoded.id} (${rejectedTo(deps)}): ${reason}`);
   return SETTLED;
 }
 
@@ -138,7 +143,13 @@ async function discardRevoked(delivery: Delivery, decoded: DecodedTaskMessage, d
 }
 
 async function deferUntilDue(delivery: Delivery, decoded: DecodedTaskMessage, eta: Date, deps: ExecutorDeps): Promise<Admission> {
-  // Not due: hand it back to the broker's delay store rather than hold a slot for it.
+  // Not due: hand it back to the broker's delay store rather than hold a slot for it; a
+  // broker without one gets it held in memory until due (as Celery's worker holds ETA tasks).
+  if (!deps.broker.capabilities.delayedDelivery) {
+    deps.hold(delivery, eta.getTime());
+    deps.logger.debug({ id: decoded.id }, `Holding task ${decoded.name}[${decoded.id}] until ${eta.toISOString()}`);
+    return SETTLED;
+  }
   await delivery.defer(eta.getTime());
   deps.logger.debug({ id: decoded.id }, `Deferred task ${decoded.name}[${decoded.id}] until ${eta.toISOString()}`);
   return SETTLED;
@@ -147,7 +158,7 @@ async function deferUntilDue(delivery: Delivery, decoded: DecodedTaskMessage, et
 async function refuseArgs(delivery: Delivery, decoded: DecodedTaskMessage, error: Error, deps: ExecutorDeps): Promise<Admission> {
   await storeQuietly(deps, decoded, metaFor(decoded, 'FAILURE', serializeError(error), stackOf(error)));
   await delivery.reject({ requeue: false, reason: error.message });
-  deps.logger.error({ id: decoded.id }, `Rejected task ${decoded.name}[${decoded.id}]: ${error.message}`);
+  deps.logger.error({ id: decoded.id }, `Rejected task ${decoded.name}[${decoded.id}] (${rejectedTo(deps)}): ${error.message}`);
   return SETTLED;
 }
 
@@ -361,6 +372,11 @@ async function storeQuietly(deps: ExecutorDeps, decoded: DecodedTaskMessage, met
   } catch (error) {
     deps.logger.warn({ id: meta.task_id }, `Could not store state ${meta.status}: ${(error as Error).message}`);
   }
+}
+
+/** Where a message rejected without requeue went, for the log line: the user looks there. */
+function rejectedTo(deps: ExecutorDeps): string {
+  return deps.broker.capabilities.deadLetter ? 'dead-lettered' : 'dropped: the broker keeps no dead letters';
 }
 
 /** The worker's store options plus where the task's caller waits (rpc:// sends results there). */

@@ -17,6 +17,7 @@ import { VERSION } from '../version.js';
 /** How often a worker tells the registry it is alive, and how long that lasts (Celery: 2 s). */
 const HEARTBEAT_MS = 2000;
 const HEARTBEAT_TTL_MS = 3 * HEARTBEAT_MS;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface WorkerOptions {
   /** Queues to consume. @default [app's defaultQueue] */
@@ -46,6 +47,8 @@ export class Worker {
   private readonly prefetch: number;
   private readonly shutdownTimeoutMs: number;
   private readonly waiting: Delivery[] = [];
+  /** Deliveries not due yet, held unsettled outside the slots (brokers without delayed delivery). */
+  private readonly held = new Map<Delivery, NodeJS.Timeout>();
   /** Deliveries taken from `waiting` and not finished with (running, storing or settling). */
   private inFlight = 0;
   private readonly idleWaiters: Array<() => void> = [];
@@ -101,6 +104,7 @@ export class Worker {
       hostname: this.hostname,
       running: this.running,
       revoked: this.revoked,
+      hold: (delivery, dueAt) => this.hold(delivery, dueAt),
     };
     if (backend) this.stopRevokes = await this.watchRevokes(backend);
     this.consumer = await broker.consume({
@@ -203,6 +207,21 @@ export class Worker {
     this.pump();
   }
 
+  /** Keeps a delivery that is not due until `dueAt`, then admits it again (it is due then). */
+  private hold(delivery: Delivery, dueAt: number): void {
+    if (this.state !== 'running') {
+      void delivery.reject({ requeue: true, reason: 'worker stopping' }).catch(() => undefined);
+      return;
+    }
+    // setTimeout's longest wait is about 24.8 days: a later ETA is simply held again.
+    const timer = setTimeout(() => {
+      this.held.delete(delivery);
+      this.accept(delivery);
+    }, Math.min(Math.max(0, dueAt - Date.now()), MAX_TIMER_MS));
+    timer.unref();
+    this.held.set(delivery, timer);
+  }
+
   private pump(): void {
     while (this.active < this.concurrency && this.waiting.length > 0 && this.state === 'running') {
       const delivery = this.waiting.shift() as Delivery;
@@ -255,6 +274,11 @@ export class Worker {
 
   private async giveBackWaiting(): Promise<void> {
     const waiting = this.waiting.splice(0);
+    for (const [delivery, timer] of this.held) {
+      clearTimeout(timer);
+      waiting.push(delivery);
+    }
+    this.held.clear();
     await Promise.allSettled(waiting.map((d) => d.reject({ requeue: true, reason: 'worker stopping' })));
   }
 

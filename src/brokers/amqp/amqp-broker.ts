@@ -48,7 +48,6 @@ export class AmqpBroker implements Broker {
     this.replyRoutes = new ReplyRoutes(url);
     this.capabilities = {
       delayedDelivery: this.options.delayedDelivery,
-      priorities: this.options.maxPriority !== undefined,
       deadLetter: this.options.deadLetter,
     };
     this.connection = new AmqpConnection({ ...this.options });

@@ -23,7 +23,7 @@ const ERROR_REPORT_INTERVAL_MS = 5_000;
 
 export class RedisBroker implements Broker {
   readonly kind = 'redis';
-  readonly capabilities: BrokerCapabilities = { delayedDelivery: true, priorities: true, deadLetter: true };
+  readonly capabilities: BrokerCapabilities = { delayedDelivery: true, deadLetter: true };
   readonly core: RedisBrokerCore;
   /** Where the app's Redis backend hands result writes to this broker's consumers (`attachBroker`). */
   readonly resultCarriers: ResultCarriers;

@@ -59,7 +59,7 @@ export interface DeadLetter {
 
 export class SqliteBroker implements Broker {
   readonly kind = 'sqlite';
-  readonly capabilities: BrokerCapabilities = { delayedDelivery: true, priorities: true, deadLetter: true };
+  readonly capabilities: BrokerCapabilities = { delayedDelivery: true, deadLetter: true };
   readonly location: SqliteLocation;
   readonly keyPrefix: string;
   readonly leaseMs: number;
