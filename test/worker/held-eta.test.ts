@@ -34,7 +34,7 @@ async function heldApp(ctx: TestContext) {
     consume({
       ...options,
       onDelivery: (delivery) => {
-        delivered.push(String(delivery.message.headers.task));
+        delivered.push(typeof delivery.message.headers.task === 'string' ? delivery.message.headers.task : '?');
         options.onDelivery(delivery);
       },
     });
