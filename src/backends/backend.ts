@@ -30,8 +30,9 @@ export interface ResultBackend {
    * connected): a backend of the same client may share what the broker knows, e.g. Redis
    * result writes riding with the broker's fetch calls, or rpc:// learning the broker's
    * RabbitMQ URL and reply queues (Celery's rpc backend uses the app's broker connection).
-   * Scoped to that one app: nothing is shared process-wide. Backends with nothing to share
-   * leave it out; one that gets an unrelated broker ignores it.
+   * Scoped to that one app: nothing is shared process-wide, and a backend belongs to one
+   * app (a second call replaces the first). Backends with nothing to share leave it out;
+   * one handed an unrelated broker ignores it.
    */
   attachBroker?(broker: Broker): void;
   connect(): Promise<void>;
