@@ -1,7 +1,9 @@
 /**
  * One error class per failure a user can act on. Each message says what happened and what
  * to do about it. Protocol-level errors (malformed messages) live in `protocol/errors.ts`.
+ * A URL in a message always goes through `redactUrl`: errors end up in logs.
  */
+import { redactUrl } from './redact-url.js';
 
 export class CeleriacError extends Error {
   constructor(message: string, options?: ErrorOptions) {
@@ -13,7 +15,7 @@ export class CeleriacError extends Error {
 export class UnsupportedUrlError extends CeleriacError {
   constructor(role: string, url: string, known: string[]) {
     super(
-      `Unsupported ${role} URL scheme in "${url.replace(/\/\/[^@/]*@/, '//***@')}". ` +
+      `Unsupported ${role} URL scheme in "${redactUrl(url)}". ` +
         `Use one of: ${known.map((s) => `${s}://`).join(', ')}.`,
     );
   }
@@ -24,7 +26,7 @@ export class MissingPeerDependencyError extends CeleriacError {
     readonly packageName: string,
     url: string,
   ) {
-    super(`"${url}" needs the package "${packageName}": run \`npm install ${packageName}\`.`);
+    super(`"${redactUrl(url)}" needs the package "${packageName}": run \`npm install ${packageName}\`.`);
   }
 }
 
@@ -38,6 +40,23 @@ export class TaskNotRegisteredError extends CeleriacError {
 }
 
 export class BrokerConnectionError extends CeleriacError {}
+
+/** A message is bigger than the broker is set to carry; nothing was sent. */
+export class MessageTooLargeError extends CeleriacError {
+  constructor(
+    readonly bytes: number,
+    readonly limit: number,
+    queue: string,
+    /** The setting that sets the limit, named in the message. */
+    setting: string,
+  ) {
+    super(
+      `The message for queue "${queue}" is ${bytes} bytes on the wire, over the limit of ${limit} bytes (${setting}); ` +
+        `nothing was sent. Pass large data by reference (a URL, a key) rather than in the arguments, or raise ${setting} ` +
+        'on every sender and worker alike.',
+    );
+  }
+}
 
 export class TimeoutError extends CeleriacError {
   constructor(what: string, ms: number) {

@@ -1,17 +1,17 @@
 /**
  * Small helpers shared by the broker and backend registries: reading a URL's scheme and
- * turning "module not found" for an optional peer into an error that says what to install.
+ * turning "module not found" for an optional peer into an error that says what to install;
+ * and `redactUrl` (in `redact-url.ts`, which the error classes use too), the one function
+ * every URL goes through before it reaches a message, a log line or status output.
  */
 import { MissingPeerDependencyError } from './errors.js';
+import { redactUrl } from './redact-url.js';
+
+export { redactUrl };
 
 export function schemeOf(url: string): string {
   const match = /^([a-z][a-z0-9+.-]*):/i.exec(url);
   return (match?.[1] ?? '').toLowerCase();
-}
-
-/** Hides credentials so URLs can be logged. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
 }
 
 export async function loadOptionalPeer<T>(peer: string, url: string, load: () => Promise<T>): Promise<T> {

@@ -29,3 +29,9 @@ export const brokerUrl = explicitDir ? `sqlite://${path.join(dataDir, 'celeriac.
 
 /** Milliseconds each step of an order pauses, so a person can watch the progress. */
 export const stepMs = Number(process.env.SHOP_STEP_MS ?? 600);
+
+/**
+ * Milliseconds one event stream stays open before the page's EventSource renews it (tests
+ * shorten it to watch an order across renewals). @default the handler's, 5 minutes
+ */
+export const streamLifetimeMs = process.env.SHOP_STREAM_LIFETIME_MS ? Number(process.env.SHOP_STREAM_LIFETIME_MS) : undefined;

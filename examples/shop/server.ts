@@ -11,7 +11,7 @@ import express, { type Express, type Request, type Response } from 'express';
 import { sendAndRespond } from '../../src/web/index.js';
 import { celeriacExpress, writeResponse } from '../../src/web/express.js';
 import { findProduct, type Order } from './catalog.js';
-import { receiptsDir } from './config.js';
+import { receiptsDir, streamLifetimeMs } from './config.js';
 import { InvalidCardError, tokenizeCard } from './payments.js';
 import { app, processOrder } from './tasks.js';
 
@@ -23,7 +23,7 @@ export function createShopServer(log: (line: string) => void = console.log): Exp
   server.use(express.static(publicDir, { index: 'index.html' }));
   // Receipts are only ever PDFs named after their order; nothing else in the folder is served.
   server.use('/receipts', express.static(receiptsDir, { index: false, dotfiles: 'deny', extensions: false }));
-  server.use(celeriacExpress(app, { prefix: '/tasks' }));
+  server.use(celeriacExpress(app, { prefix: '/tasks', streamLifetimeMs }));
 
   server.post('/orders', express.json({ limit: '16kb' }), async (req: Request, res: Response) => {
     const order = parseOrder(req.body);

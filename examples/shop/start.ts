@@ -1,6 +1,7 @@
 /**
- * `npm run demo`: starts the shop's web server and one worker process (running beat too) beside it, both on
- * the embedded SQLite broker, prints the URL to open, and on Ctrl-C stops both cleanly.
+ * `npm run demo`: starts the shop's web server and, once it listens, one worker process
+ * (running beat too) beside it, both on the embedded SQLite broker, prints the URL to open,
+ * and on Ctrl-C stops both cleanly. A port it cannot listen on is one plain line and exit 1.
  * Environment: PORT (default 3000; 0 picks a free port, and the real one is printed),
  * SHOP_DATA_DIR (database, receipts and outbox; default ./celeriac.db, and receipts/ and
  * outbox/ beside this file).
@@ -8,6 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -18,17 +20,22 @@ import { app } from './tasks.js';
 const STOP_DEADLINE_MS = 15_000;
 const say = (line: string) => console.log(`shop   | ${line}`);
 
+const port = portFromEnv(process.env.PORT);
 await mkdir(receiptsDir, { recursive: true });
 await mkdir(outboxDir, { recursive: true });
 
-const worker = startWorker();
-const server = createShopServer(say).listen(Number(process.env.PORT ?? 3000), () => {
-  const { port } = server.address() as AddressInfo;
-  say(`Celeriac shop demo: open http://localhost:${port}/ (Ctrl-C stops the web server and the worker)`);
-});
-server.on('error', (error) => {
-  say(`web server failed: ${error.message}`);
+let worker: ChildProcess | undefined;
+// http.createServer rather than Express's listen(), which calls its callback on errors too.
+const server = createServer(createShopServer(say));
+server.on('error', (error: NodeJS.ErrnoException) => {
+  say(listenFailure(error));
   void stop(1);
+});
+server.listen(port, () => {
+  const { port: actual } = server.address() as AddressInfo;
+  // The worker starts only once the page can be served: a port in use starts nothing.
+  worker = startWorker();
+  say(`Celeriac shop demo: open http://localhost:${actual}/ (Ctrl-C stops the web server and the worker)`);
 });
 
 let stopping = false;
@@ -38,8 +45,23 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 }
 // Last resort, e.g. after an uncaught error: the worker must not outlive us.
 process.on('exit', () => {
-  if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
+  if (worker && worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
 });
+
+function portFromEnv(value: string | undefined): number {
+  if (value === undefined || value === '') return 3000;
+  const number = Number(value);
+  if (Number.isInteger(number) && number >= 0 && number <= 65535) return number;
+  say(`PORT must be a port number from 0 to 65535 (0 picks a free one), not "${value}"`);
+  process.exit(1);
+}
+
+function listenFailure(error: NodeJS.ErrnoException): string {
+  const next = port === 65535 ? 3000 : port + 1;
+  if (error.code === 'EADDRINUSE') return `port ${port} is in use: set PORT=${next} (or PORT=0 for any free port) and start again`;
+  if (error.code === 'EACCES') return `port ${port} is not open to this user: set PORT=3000 (or PORT=0 for any free port) and start again`;
+  return `the web server failed: ${error.message}`;
+}
 
 function startWorker(): ChildProcess {
   const bin = fileURLToPath(new URL('../../bin/celeriac.js', import.meta.url));
@@ -66,7 +88,7 @@ function startWorker(): ChildProcess {
 async function stop(exitCode: number): Promise<void> {
   if (stopping) return;
   stopping = true;
-  say('stopping: the web server closes, the worker finishes its running tasks');
+  if (worker) say('stopping: the web server closes, the worker finishes its running tasks');
   server.close();
   // Open event streams would hold close() forever; their clients reconnect elsewhere.
   server.closeAllConnections();
@@ -77,12 +99,13 @@ async function stop(exitCode: number): Promise<void> {
 }
 
 async function stopWorker(): Promise<void> {
-  if (worker.exitCode !== null || worker.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-  worker.kill('SIGTERM');
+  const child = worker;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
   const deadline = setTimeout(() => {
     say(`the worker did not stop within ${STOP_DEADLINE_MS / 1000} s; killing it`);
-    worker.kill('SIGKILL');
+    child.kill('SIGKILL');
   }, STOP_DEADLINE_MS);
   await exited;
   clearTimeout(deadline);

@@ -38,6 +38,8 @@ export interface StoredEntry extends EntryDefinition {
   totalRuns: number;
   /** Set by `run-now`: the time of the request, until the leader sends it. */
   runNowAt: number | null;
+  /** The task id of the last run claimed, scheduled or run-now (what `beat list` shows), or null. */
+  lastTaskId: string | null;
   /** A claimed run not yet confirmed as sent: its task id and slot (recovered by a new leader). */
   pendingTaskId: string | null;
   pendingSlot: number | null;

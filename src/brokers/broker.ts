@@ -88,7 +88,11 @@ export interface Broker {
     batch: ReadonlyArray<{ message: TransportMessage; options: PublishOptions }>,
   ): Promise<void>;
   consume(options: ConsumeOptions): Promise<Consumer>;
-  /** Deletes the waiting messages of a queue; returns how many. Unacked and deferred ones too. */
+  /**
+   * Deletes the ready messages of a queue, the ones `queueLength` counts, and returns how
+   * many, as Celery's purge does. Messages delivered and not yet settled (unacked) stay,
+   * and so do delayed ones not yet due (ETA, countdown, deferred).
+   */
   purge(queue: string): Promise<number>;
   /** Messages waiting in a queue (ready to deliver, not counting deferred or in-flight ones). */
   queueLength(queue: string): Promise<number>;

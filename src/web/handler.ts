@@ -4,7 +4,9 @@
  * plus `sendAndRespond` for the 202 a web app answers when it sends a task. Adapters
  * (Express, Fastify, Hono) only translate requests and responses; all behaviour is here.
  * A handler must never run, send or change a task: it only reads states. It answers
- * `undefined` for anything outside its routes so the host framework carries on.
+ * `undefined` for anything outside its routes so the host framework carries on. It must
+ * never put an error's text, stack or a file path in a response: errors go to `onError`,
+ * the client gets a plain JSON error.
  */
 import type { AsyncResult } from '../app/async-result.js';
 import type { ResultMeta } from '../protocol/types.js';
@@ -18,21 +20,51 @@ export interface TaskReader {
 
 export interface TaskHandlerOptions {
   /** Path the routes live under. @default '/tasks' */
-  prefix?: string;
+  prefix?: string | undefined;
   /** Milliseconds between SSE comment heartbeats, which keep proxies from closing idle streams. @default 15000 */
-  heartbeatMs?: number;
+  heartbeatMs?: number | undefined;
   /** Milliseconds a browser waits before reconnecting a dropped stream (the SSE `retry:` field). @default 2000 */
-  retryMs?: number;
+  retryMs?: number | undefined;
+  /**
+   * Milliseconds one stream stays open. Then it ends with a `reconnect` event, and the
+   * browser's EventSource reconnects by itself after `retryMs`, getting the current state
+   * first: nothing is lost, and no connection holds a backend subscription forever.
+   * @default 300000 (5 minutes)
+   */
+  streamLifetimeMs?: number | undefined;
+  /**
+   * Streams this handler keeps open at once. One more is answered `503` with `Retry-After`
+   * (the JSON route is not limited), so clients cannot exhaust sockets and subscriptions.
+   * @default 1000
+   */
+  maxOpenStreams?: number | undefined;
   /**
    * Decides who may read a task. Return `true` to allow, `false` for a 404 (so ids of
    * others' tasks are not confirmed to exist), or a Response to send as is.
    * Without it, knowing a task's id (a random UUID) is enough to read it.
    * @example authorize: (request, id) => ownsTask(sessionOf(request), id)
    */
-  authorize?: (request: Request, taskId: string) => boolean | Response | Promise<boolean | Response>;
+  authorize?: ((request: Request, taskId: string) => boolean | Response | Promise<boolean | Response>) | undefined;
+  /**
+   * Told of each error behind a `500` (a result backend that is down, an `authorize` that
+   * throws) and of a stream that ended on one; the client only ever sees a plain JSON error.
+   * @default one line and the error on stderr (`console.error`)
+   * @example onError: (error, request) => logger.error({ err: error, url: request.url }, 'task route failed')
+   */
+  onError?: ((error: unknown, request: Request) => void) | undefined;
 }
 
-export type TaskHandler = (request: Request) => Promise<Response | undefined>;
+export interface TaskHandler {
+  (request: Request): Promise<Response | undefined>;
+  /**
+   * Whether a request with this method and path would be answered by the handler; an
+   * adapter asks before it builds a Request, so requests that are not its own reach the
+   * framework untouched. `pathname` is the path of the URL, without the query.
+   */
+  owns(method: string, pathname: string): boolean;
+  /** Event streams open now. */
+  readonly openStreams: number;
+}
 
 /** Task ids are UUIDs, or ids a caller chose: letters, digits and `-_.:`, up to 128 characters. */
 const TASK_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -46,11 +78,17 @@ export function createTaskHandler(app: TaskReader, options: TaskHandlerOptions =
   const prefix = normalisePrefix(options.prefix ?? '/tasks');
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const retryMs = options.retryMs ?? 2_000;
+  const lifetimeMs = options.streamLifetimeMs ?? 300_000;
+  const maxOpenStreams = options.maxOpenStreams ?? 1_000;
+  const onError = options.onError ?? logToStderr;
+  let openStreams = 0;
 
-  return async (request) => {
-    if (request.method !== 'GET' && request.method !== 'HEAD') return undefined;
+  const owns = (method: string, pathname: string) =>
+    (method === 'GET' || method === 'HEAD') && pathname.startsWith(`${prefix}/`);
+
+  const answer = async (request: Request): Promise<Response | undefined> => {
     const { pathname } = new URL(request.url);
-    if (!pathname.startsWith(`${prefix}/`)) return undefined;
+    if (!owns(request.method, pathname)) return undefined;
     const segments = pathname.slice(prefix.length + 1).split('/');
     const [rawId = '', action, ...rest] = segments;
     if (rest.length > 0 || (action !== undefined && action !== 'stream')) {
@@ -71,8 +109,36 @@ export function createTaskHandler(app: TaskReader, options: TaskHandlerOptions =
       return json(200, view, request.method === 'HEAD');
     }
     if (request.method === 'HEAD') return new Response(null, { status: 200, headers: sseHeaders() });
-    return streamResponse(result, request.signal, heartbeatMs, retryMs);
+    if (openStreams >= maxOpenStreams) {
+      const response = jsonError(503, 'TooManyStreams', 'Too many task streams are open; try again shortly.');
+      response.headers.set('Retry-After', String(Math.max(1, Math.ceil(retryMs / 1000))));
+      return response;
+    }
+    // The slot is taken before the backend is asked, and given back on every end: the
+    // stream's controller aborts once whatever ends it (see sse.ts).
+    openStreams++;
+    const controller = new AbortController();
+    controller.signal.addEventListener('abort', () => openStreams--, { once: true });
+    return streamResponse(result, request.signal, controller, {
+      heartbeatMs,
+      retryMs,
+      lifetimeMs,
+      onError: (error) => onError(error, request),
+    });
   };
+
+  const handle = async (request: Request): Promise<Response | undefined> => {
+    try {
+      return await answer(request);
+    } catch (error) {
+      onError(error, request);
+      return jsonError(500, 'InternalError', 'The task state could not be read; try again shortly.');
+    }
+  };
+  return Object.defineProperties(handle, {
+    owns: { value: owns },
+    openStreams: { get: () => openStreams },
+  }) as TaskHandler;
 }
 
 /**
@@ -84,7 +150,7 @@ export function createTaskHandler(app: TaskReader, options: TaskHandlerOptions =
  */
 export async function sendAndRespond(
   sending: Promise<{ id: string }> | { id: string },
-  options: { prefix?: string; body?: Record<string, unknown> } = {},
+  options: { prefix?: string | undefined; body?: Record<string, unknown> | undefined } = {},
 ): Promise<Response> {
   let id: string;
   try {
@@ -101,16 +167,16 @@ export async function sendAndRespond(
 async function streamResponse(
   result: Pick<AsyncResult, 'updates'>,
   clientSignal: AbortSignal,
-  heartbeatMs: number,
-  retryMs: number,
+  controller: AbortController,
+  stream: { heartbeatMs: number; retryMs: number; lifetimeMs: number; onError: (error: unknown) => void },
 ): Promise<Response> {
-  const controller = new AbortController();
   const onClientGone = () => controller.abort();
   clientSignal.addEventListener('abort', onClientGone, { once: true });
   controller.signal.addEventListener('abort', () => clientSignal.removeEventListener('abort', onClientGone), { once: true });
+  if (clientSignal.aborted) controller.abort();
   const updates = result.updates({ signal: controller.signal });
   // Read the current state before answering 200: a backend that is down fails this
-  // request (the framework answers 500) instead of opening a stream that dies at once.
+  // request (a 500) instead of opening a stream that dies at once.
   let first: IteratorResult<ResultMeta>;
   try {
     first = await updates.next();
@@ -124,7 +190,7 @@ async function streamResponse(
     controller.abort();
     return new Response(null, { status: 499 });
   }
-  const body = taskEventStream({ updates, first: first.value, controller, heartbeatMs, retryMs });
+  const body = taskEventStream({ updates, first: first.value, controller, ...stream });
   return new Response(body, { status: 200, headers: sseHeaders() });
 }
 
@@ -134,6 +200,7 @@ function sseHeaders(): Headers {
     'Cache-Control': 'no-store',
     // nginx buffers proxied responses unless told not to, which would hold every event back.
     'X-Accel-Buffering': 'no',
+    'X-Content-Type-Options': 'nosniff',
   });
 }
 
@@ -141,12 +208,22 @@ function json(status: number, body: unknown, headOnly = false): Response {
   return new Response(headOnly ? null : JSON.stringify(body), {
     status,
     // States change: a cached answer would show a stale state.
-    headers: { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' },
+    headers: {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Cache-Control': 'no-store',
+      // A task's result is the task's own text: never let a browser sniff it as HTML.
+      'X-Content-Type-Options': 'nosniff',
+    },
   });
 }
 
-function jsonError(status: number, type: string, message: string): Response {
+/** A plain JSON error: `{ error: { type, message } }`. Adapters use it for what they cannot convert. */
+export function jsonError(status: number, type: string, message: string): Response {
   return json(status, { error: { type, message } });
+}
+
+function logToStderr(error: unknown, request: Request): void {
+  console.error(`celeriac web: ${request.method} ${new URL(request.url).pathname} failed:`, error);
 }
 
 function decodeSegment(segment: string): string | undefined {

@@ -10,5 +10,5 @@ export {
   type TaskHandlerOptions,
   type TaskReader,
 } from './handler.js';
-export { toTaskView, isFinal, type TaskView } from './task-view.js';
+export { toTaskView, isFinal, type RetryView, type TaskView } from './task-view.js';
 export { formatEvent } from './sse.js';

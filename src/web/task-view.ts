@@ -24,6 +24,18 @@ export interface TaskView {
   progress: Progress | null;
   /** When the state was recorded, ISO 8601 in UTC, or null for PENDING. */
   dateDone: string | null;
+  /** While RETRY, what the worker recorded of the retry; null in every other state. */
+  retry: RetryView | null;
+}
+
+/** A retry as the RETRY meta records it; each field is null when the worker did not record it. */
+export interface RetryView {
+  /** The attempt that failed: 1 for the first run (Celery's `retries` + 1). */
+  attempt: number | null;
+  /** Attempts the task gets in all (`max_retries` + 1); null when unknown or unlimited. */
+  maxAttempts: number | null;
+  /** When the next attempt is due (the `eta` of the retry), ISO 8601 in UTC. */
+  nextAttemptAt: string | null;
 }
 
 /** States the worker writes with a meaning of their own (their `result` is not the task's). */
@@ -48,6 +60,21 @@ export function toTaskView(meta: ResultMeta): TaskView {
     error: ERROR_STATES.has(state) ? errorOf(meta.result, state) : null,
     progress: progressOf(meta) ?? null,
     dateDone: isoDate(meta.date_done),
+    retry: state === 'RETRY' ? retryOf(meta) : null,
+  };
+}
+
+/**
+ * `retries` is Celery's own extended-meta field (retries before the run that failed);
+ * `max_retries` and `eta` are what a Celeriac worker adds so a page can say when the next
+ * attempt comes. A meta without them (Python Celery, an older worker) gives nulls.
+ */
+function retryOf(meta: ResultMeta): RetryView {
+  const count = (value: unknown) => (typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value + 1 : null);
+  return {
+    attempt: count(meta.retries),
+    maxAttempts: count(meta.max_retries),
+    nextAttemptAt: typeof meta.eta === 'string' ? isoDate(meta.eta) : null,
   };
 }
 

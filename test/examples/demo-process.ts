@@ -4,6 +4,7 @@
  * and the temp dir are gone when the test ends, pass or fail. Test support only.
  */
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -106,6 +107,34 @@ export async function startDemo(env: Record<string, string> = {}): Promise<Runni
   } catch (error) {
     await close();
     throw error;
+  }
+}
+
+/**
+ * Runs the demo where it is expected to exit by itself (a port in use, a bad PORT) and
+ * resolves with its exit code and every line it printed; killed after 20 s, its data dir
+ * deleted either way.
+ */
+export async function runDemoToExit(env: Record<string, string>): Promise<{ code: number | null; output: string[] }> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'celeriac-shop-'));
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, SHOP_DATA_DIR: dataDir, ...env };
+  delete childEnv.CELERIAC_BROKER_URL;
+  delete childEnv.CELERIAC_RESULT_BACKEND;
+  const demo = spawn(process.execPath, ['--import', 'tsx', 'examples/shop/start.ts'], {
+    cwd: repoRoot,
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  for (const stream of [demo.stdout, demo.stderr]) createInterface({ input: stream }).on('line', (line) => output.push(line));
+  const timer = setTimeout(() => demo.kill('SIGKILL'), 20_000);
+  try {
+    // 'close', not 'exit': by then every line the demo printed has been read.
+    const [code] = (await once(demo, 'close')) as [number | null];
+    return { code, output };
+  } finally {
+    clearTimeout(timer);
+    await rm(dataDir, { recursive: true, force: true });
   }
 }
 

@@ -1,7 +1,9 @@
 /**
  * The shop demo as a person uses it: Debian's Chromium, driven by playwright-core, opens
  * the page, places an order, watches the progress bar move and gets the receipt link;
- * a declined card shows its error. Skipped with the reason when /usr/bin/chromium is
+ * a declined card shows each attempt and when the next comes, then its error with the bar
+ * stopped; a refused order shows its error in the form, with no order card; the favicon
+ * is linked and served. Skipped with the reason when /usr/bin/chromium is
  * missing, except under CI=true, where a missing browser is a broken machine.
  */
 import { existsSync } from 'node:fs';
@@ -37,11 +39,14 @@ interface Session {
   profileDir: string;
 }
 
-// One demo and one browser for the file: starting them is most of each test's time.
-let session: Promise<Session> | undefined;
-function openSession(): Promise<Session> {
+// One demo and one browser per demo environment for the file: starting them is most of
+// each test's time.
+const sessions = new Map<string, Promise<Session>>();
+function openSession(env: Record<string, string> = {}): Promise<Session> {
+  const key = JSON.stringify(env);
+  let session = sessions.get(key);
   session ??= (async () => {
-    const demo = await startDemo();
+    const demo = await startDemo(env);
     // A fresh profile each run, so no cache, cookie or service worker from before leaks in.
     const profileDir = await mkdtemp(path.join(os.tmpdir(), 'celeriac-chromium-'));
     try {
@@ -58,15 +63,18 @@ function openSession(): Promise<Session> {
       throw error;
     }
   })();
+  sessions.set(key, session);
   return session;
 }
 
 afterAll(async () => {
-  const opened = await session?.catch(() => undefined);
-  if (!opened) return;
-  await opened.context.close().catch(() => undefined);
-  await opened.demo.close();
-  await rm(opened.profileDir, { recursive: true, force: true });
+  for (const session of sessions.values()) {
+    const opened = await session.catch(() => undefined);
+    if (!opened) continue;
+    await opened.context.close().catch(() => undefined);
+    await opened.demo.close();
+    await rm(opened.profileDir, { recursive: true, force: true });
+  }
 });
 
 /** Opens the shop and records every value the progress bar takes, as the page sets them. */
@@ -125,19 +133,89 @@ describe('the shop page in Chromium', () => {
     await page.close();
   });
 
-  it('shows the error of a declined card after the retries', async (test) => {
+  it('shows each attempt of a declined card and when the next comes, then the error with the bar stopped', async (test) => {
     requireChromium(test);
     const opened = await openSession();
     const page = await openShop(opened);
+    // Every text the retry line shows, with the next attempt's time it carries.
+    await page.evaluate(() => {
+      const line = document.getElementById('order-retry')!;
+      const seen: { text: string; nextAttemptAt: string | undefined }[] = [];
+      Object.assign(window, { retrySeen: seen });
+      new MutationObserver(() => {
+        if (!line.hidden) seen.push({ text: line.textContent ?? '', nextAttemptAt: line.dataset.nextAttemptAt });
+      }).observe(line, { childList: true, characterData: true, subtree: true, attributes: true });
+    });
     await placeOrder(page, '4000 0000 0000 0002');
     await page.locator('#order-status[data-state="FAILURE"]').waitFor({ timeout: 25_000 });
     const alert = page.getByRole('alert');
     expect(await alert.isVisible()).toBe(true);
     expect(await alert.textContent()).toBe('CardDeclinedError: Your card was declined.');
     const events = await page.locator('#order-events li').allTextContents();
-    expect(events.filter((text) => text.includes('Retrying after CardDeclinedError'))).toHaveLength(2);
+    const retries = events.filter((text) => text.includes('Retrying after CardDeclinedError'));
+    expect(retries).toHaveLength(2);
+    expect(retries[0]).toMatch(/\(attempt 1 of 3 failed; next attempt at \d/);
+    expect(retries[1]).toMatch(/\(attempt 2 of 3 failed; next attempt at \d/);
+
+    const retrySeen = await page.evaluate(() => (window as unknown as { retrySeen: { text: string; nextAttemptAt?: string }[] }).retrySeen);
+    for (const attempt of [1, 2]) {
+      const shown = retrySeen.find((seen) => seen.text.startsWith(`Attempt ${attempt} of 3 failed. Next attempt at `));
+      expect(shown, JSON.stringify(retrySeen)).toBeDefined();
+      expect(Number.isNaN(Date.parse(shown!.nextAttemptAt ?? ''))).toBe(false);
+    }
+    // Final: the retry line goes, and the bar stops where the task stopped instead of looking busy.
+    expect(await page.locator('#order-retry').isHidden()).toBe(true);
+    expect(await page.locator('#order-progress').getAttribute('data-stopped')).toBe('true');
+    expect(await page.locator('#order-progress-text').textContent()).toMatch(/^stopped at \d+%$/);
     expect(await page.getByRole('link', { name: 'Download the receipt (PDF)' }).isVisible()).toBe(false);
     if (process.env.SHOP_SCREENSHOT) await page.screenshot({ path: process.env.SHOP_SCREENSHOT.replace(/\.png$/, '-declined.png'), fullPage: true });
+    await page.close();
+  });
+
+  it('shows the error of a refused order in the form, leaving no order card behind', async (test) => {
+    requireChromium(test);
+    const opened = await openSession();
+    const page = await openShop(opened);
+    await placeOrder(page, '4242 4242 4242 4242');
+    await page.locator('#order-status[data-state="SUCCESS"]').waitFor({ timeout: 20_000 });
+    // The next order is refused by the server (the card number fails its check).
+    await placeOrder(page, '1234 5678 9012 3456');
+    const alert = page.getByRole('alert');
+    await alert.waitFor();
+    expect(await alert.textContent()).toBe('That card number is not valid (try 4242 4242 4242 4242).');
+    expect(await page.locator('#order-status').isHidden()).toBe(true);
+    expect(await page.getByText('Sending the order').count()).toBe(0);
+    expect(await page.getByRole('button', { name: 'Place order' }).isEnabled()).toBe(true);
+    // Corrected, it goes through, and the form's error goes.
+    await placeOrder(page, '4242 4242 4242 4242');
+    await page.locator('#order-status[data-state="SUCCESS"]').waitFor({ timeout: 20_000 });
+    expect(await page.locator('#form-error').isHidden()).toBe(true);
+    await page.close();
+  });
+
+  it('links an SVG favicon the server serves', async (test) => {
+    requireChromium(test);
+    const opened = await openSession();
+    const page = await openShop(opened);
+    const href = await page.locator('link[rel="icon"]').getAttribute('href');
+    expect(href).toBe('/favicon.svg');
+    const icon = await opened.context.request.get(`${opened.demo.url}${href}`);
+    expect(icon.status()).toBe(200);
+    expect(icon.headers()['content-type']).toMatch(/^image\/svg\+xml/);
+    await page.close();
+  });
+
+  it('keeps following an order across the renewals of a short-lived stream', async (test) => {
+    requireChromium(test);
+    // Streams of 700 ms: an order (four steps of 600 ms) outlives several of them.
+    const opened = await openSession({ SHOP_STREAM_LIFETIME_MS: '700' });
+    const page = await openShop(opened);
+    await placeOrder(page, '4242 4242 4242 4242');
+    await page.locator('#order-status[data-state="SUCCESS"]').waitFor({ timeout: 30_000 });
+    const events = await page.locator('#order-events li').allTextContents();
+    expect(events.filter((text) => text.includes('renewing the live connection')).length, events.join('\n')).toBeGreaterThanOrEqual(1);
+    expect(events.join('\n')).not.toMatch(/connection lost|live updates stopped/);
+    expect(await page.getByRole('link', { name: 'Download the receipt (PDF)' }).isVisible()).toBe(true);
     await page.close();
   });
 });

@@ -19,7 +19,7 @@ describe('GET <prefix>/:id', () => {
     expect(response?.status).toBe(200);
     expect(response?.headers.get('content-type')).toMatch(/^application\/json/);
     expect(response?.headers.get('cache-control')).toBe('no-store');
-    expect(await response?.json()).toEqual({ id, state: 'PENDING', result: null, error: null, progress: null, dateDone: null });
+    expect(await response?.json()).toEqual({ id, state: 'PENDING', result: null, error: null, progress: null, dateDone: null, retry: null });
   });
 
   it('answers the result and an ISO date once the task succeeded', async (test) => {

@@ -39,4 +39,13 @@ describe('toTaskView', () => {
     expect(toTaskView(meta('SUCCESS', 1, { date_done: '2026-11-24T17:40:01.123456' })).dateDone).toBe('2026-11-24T17:40:01.123Z');
     expect(toTaskView(meta('PENDING', null, { date_done: null })).dateDone).toBeNull();
   });
+
+  it('says which attempt failed and when the next is due while RETRY, from the RETRY meta', () => {
+    const declined = { exc_type: 'Exception', exc_message: ['declined'], exc_module: 'builtins', exc_js_type: 'CardDeclinedError' };
+    const retrying = meta('RETRY', declined, { retries: 1, max_retries: 2, eta: '2026-11-24T17:40:03.500000+00:00' });
+    expect(toTaskView(retrying).retry).toEqual({ attempt: 2, maxAttempts: 3, nextAttemptAt: '2026-11-24T17:40:03.500Z' });
+    // A Python worker records none of it (without result_extended): the view says so with nulls.
+    expect(toTaskView(meta('RETRY', declined)).retry).toEqual({ attempt: null, maxAttempts: null, nextAttemptAt: null });
+    expect(toTaskView(meta('SUCCESS', 1, { retries: 2 })).retry).toBeNull();
+  });
 });

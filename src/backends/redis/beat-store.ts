@@ -145,6 +145,7 @@ function toEntry(name: string, row: Record<string, string>): StoredEntry {
     lastRunAt: num(row.last_run_at),
     totalRuns: Number(row.total_runs ?? 0),
     runNowAt: num(row.run_now_at),
+    lastTaskId: row.last_task_id ?? null,
     pendingTaskId: row.pending_task_id ?? null,
     pendingSlot: num(row.pending_slot),
   };

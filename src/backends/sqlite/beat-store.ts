@@ -18,6 +18,7 @@ interface EntryRow {
   run_now_at: number | null;
   pending_task_id: string | null;
   pending_slot: number | null;
+  last_task_id: string | null;
 }
 
 export class SqliteBeatStore implements BeatStore {
@@ -52,7 +53,8 @@ export class SqliteBeatStore implements BeatStore {
         total_runs INTEGER NOT NULL DEFAULT 0,
         run_now_at INTEGER,
         pending_task_id TEXT,
-        pending_slot INTEGER
+        pending_slot INTEGER,
+        last_task_id TEXT
       )`,
       // One row (id = 1): who leads until when, and the fencing token of that leadership.
       `CREATE TABLE IF NOT EXISTS ${this.leader} (
@@ -62,7 +64,20 @@ export class SqliteBeatStore implements BeatStore {
         expires_at INTEGER NOT NULL
       )`,
     ]);
+    this.addLastTaskIdColumn();
     return Promise.resolve();
+  }
+
+  /** Files made before `last_task_id` existed get it here, once, whichever process comes first. */
+  private addLastTaskIdColumn(): void {
+    this.db
+      .transaction(() => {
+        const columns = this.db.prepare(`SELECT name FROM pragma_table_info(?)`).all(this.entries.slice(1, -1)) as Array<{ name: string }>;
+        if (!columns.some((column) => column.name === 'last_task_id')) {
+          this.db.exec(`ALTER TABLE ${this.entries} ADD COLUMN last_task_id TEXT`);
+        }
+      })
+      .immediate();
   }
 
   list(): Promise<StoredEntry[]> {
@@ -172,10 +187,10 @@ export class SqliteBeatStore implements BeatStore {
         const sql =
           slot === null
             ? `UPDATE ${this.entries} SET run_now_at = NULL, total_runs = total_runs + 1,
-                 pending_task_id = @taskId, pending_slot = NULL
+                 pending_task_id = @taskId, pending_slot = NULL, last_task_id = @taskId
                WHERE name = @name AND run_now_at IS NOT NULL`
             : `UPDATE ${this.entries} SET last_run_at = @slot, total_runs = total_runs + 1,
-                 pending_task_id = @taskId, pending_slot = @slot
+                 pending_task_id = @taskId, pending_slot = @slot, last_task_id = @taskId
                WHERE name = @name AND enabled = 1 AND (last_run_at IS NULL OR last_run_at < @slot)`;
         return this.db.prepare(sql).run({ name, slot, taskId }).changes === 1;
       })
@@ -207,6 +222,7 @@ function toEntry(row: EntryRow): StoredEntry {
     lastRunAt: row.last_run_at,
     totalRuns: row.total_runs,
     runNowAt: row.run_now_at,
+    lastTaskId: row.last_task_id ?? null,
     pendingTaskId: row.pending_task_id,
     pendingSlot: row.pending_slot,
   };

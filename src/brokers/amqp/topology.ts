@@ -150,6 +150,10 @@ export class Topology {
     );
   }
 
+  /**
+   * queue.purge: the server drops the queue's ready messages only; unacked ones stay with
+   * their consumer, and delayed ones wait in the celery_delayed_* queues, untouched.
+   */
   async purge(queue: string): Promise<number> {
     await this.ensureQueue(queue);
     return this.withChannel(

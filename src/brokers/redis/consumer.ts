@@ -39,10 +39,11 @@ interface PendingAck {
 
 export class RedisConsumer implements Consumer, ResultCarrier {
   private readonly lists: QueueList[];
-  private readonly tails: string[];
   private readonly listKeys: string[];
-  /** KEYS of every fetch-script call: the unacked keys, then the lists. */
+  /** KEYS of every fetch-script call: the unacked keys, the lists, their dead-letter lists. */
   private readonly scriptKeys: string[];
+  /** ARGV of every fetch-script call about the lists: their unacked tails, then their queues' names. */
+  private readonly listArgs: string[];
   private readonly waiter: ListWaiter;
   private readonly prefetch: number;
   private active = true;
@@ -69,9 +70,9 @@ export class RedisConsumer implements Consumer, ResultCarrier {
   ) {
     this.prefetch = Math.max(1, options.prefetch);
     this.lists = core.keys.lists(options.queues);
-    this.tails = this.lists.map((list) => tripleTail('', list.queue));
     this.listKeys = this.lists.map((list) => list.key);
-    this.scriptKeys = [...core.unackedKeys, ...this.listKeys];
+    this.scriptKeys = [...core.unackedKeys, ...this.listKeys, ...this.lists.map((list) => core.keys.deadLetter(list.queue))];
+    this.listArgs = [...this.lists.map((list) => tripleTail('', list.queue)), ...this.lists.map((list) => JSON.stringify(list.queue))];
     this.waiter = new ListWaiter(
       core.config,
       this.listKeys,
@@ -200,7 +201,9 @@ export class RedisConsumer implements Consumer, ResultCarrier {
     try {
       const now = Date.now();
       const keys = this.scriptKeys.slice();
-      const args: Array<string | number> = [unackedScore(now), now + this.core.settings.leaseMs, want, `celeriac-untagged-${randomUUID()}-`, this.lists.length, ...this.tails, writes.length];
+      const { leaseMs, maxEnvelopeBytes } = this.core.settings;
+      const args: Array<string | number> = [unackedScore(now), now + leaseMs, want, `celeriac-untagged-${randomUUID()}-`, this.lists.length, now, maxEnvelopeBytes];
+      args.push(...this.listArgs, writes.length);
       for (const write of writes) {
         keys.push(write.key);
         args.push(write.expiresMs, write.text);
@@ -227,8 +230,11 @@ export class RedisConsumer implements Consumer, ResultCarrier {
       ack.resolve();
     }
     for (let i = 0; i < claimed.length; i += 3) {
-      const list = this.lists[Number(claimed[i]) - 1];
-      if (list) this.hand(list, String(claimed[i + 1]), String(claimed[i + 2]));
+      const number = Number(claimed[i]);
+      const list = this.lists[Math.abs(number) - 1];
+      if (!list) continue;
+      if (number > 0) this.hand(list, String(claimed[i + 1]), String(claimed[i + 2]));
+      else this.reportOversized(list, Number(claimed[i + 2]));
     }
     if (this.active && want > 0) {
       // A short batch means the lists ran dry: sleep on the waiter until one fills.
@@ -282,6 +288,16 @@ export class RedisConsumer implements Consumer, ResultCarrier {
     } catch (error) {
       this.reportError(error as Error);
     }
+  }
+
+  /** The fetch script dead-lettered an envelope over the limit without reading it: say so once. */
+  private reportOversized(list: QueueList, bytes: number): void {
+    this.reportError(
+      new Error(
+        `Dead-lettered a message of ${bytes} bytes from queue ${list.queue} unread: over maxEnvelopeBytes ` +
+          `(${this.core.settings.maxEnvelopeBytes}). It is kept whole in broker.deadLetters(${JSON.stringify(list.queue)}).`,
+      ),
+    );
   }
 
   reportError(error: Error): void {

@@ -39,13 +39,16 @@ export class DelayedPromoter {
   }
 
   /** Promotes what is due now; returns how many moved and when the next one is due (unix ms, or undefined). */
-  async promoteDue(now: number = Date.now()): Promise<{ moved: number; nextDue: number | undefined }> {
+  async promoteDue(
+    now: number = Date.now(),
+  ): Promise<{ moved: number; nextDue: number | undefined }> {
     let moved = 0;
     for (;;) {
-      const reply = (await this.core.run(promoteDueScript, [this.core.keys.delayed], [now, PROMOTE_BATCH, this.core.keys.prefix])) as [
-        number,
-        number,
-      ];
+      const reply = (await this.core.run(
+        promoteDueScript,
+        [this.core.keys.delayed],
+        [now, PROMOTE_BATCH, this.core.keys.prefix],
+      )) as [number, number];
       moved += Number(reply[0]);
       const nextDue = Number(reply[1]);
       if (Number(reply[0]) < PROMOTE_BATCH || nextDue < 0 || nextDue > now) {
@@ -84,7 +87,8 @@ export class DelayedPromoter {
       return;
     }
     // Timers may fire a millisecond early; never plan a wake-up before the due time.
-    const planned = next === undefined ? this.core.settings.delayedPollMs : Math.max(1, next - Date.now() + 1);
+    const planned =
+      next === undefined ? this.core.settings.delayedPollMs : Math.max(1, next - Date.now() + 1);
     if (planned < this.wakeAt - Date.now()) this.wakeIn(planned);
   }
 }

@@ -36,6 +36,12 @@ export function priorityStep(kombu: number): PriorityStep {
   return step;
 }
 
+/**
+ * The pseudo-queue whose dead letters (`celeriac.dead._unreadable`) keep the unacked
+ * entries a restore pass could not give back: unreadable, or listed without their message.
+ */
+export const UNRESTORABLE_QUEUE = '_unreadable';
+
 /** A list to pop from, with the logical queue it belongs to. */
 export interface QueueList {
   key: string;
@@ -74,7 +80,8 @@ export class RedisKeyspace {
   /** Every list of the queues in kombu's BRPOP order: all plain lists first, then step 3, 6, 9. */
   lists(queues: readonly string[]): QueueList[] {
     const out: QueueList[] = [];
-    for (const step of PRIORITY_STEPS) for (const queue of queues) out.push({ key: this.list(queue, step), queue, step });
+    for (const step of PRIORITY_STEPS)
+      for (const queue of queues) out.push({ key: this.list(queue, step), queue, step });
     return out;
   }
 

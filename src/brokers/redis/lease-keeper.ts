@@ -3,15 +3,17 @@
  * it holds (kombu's unacked_index and our lease set) every `heartbeatMs`, so an hour-long
  * task is never restored, by us or by a Celery worker's own restore pass. The restore pass
  * (under kombu's `unacked_mutex`) gives back deliveries whose Celeriac lease lapsed, and
- * those of other clients older than the visibility timeout, as kombu does.
- * Must never restore a delivery this process still holds.
+ * those of other clients older than the visibility timeout, as kombu does. What a pass
+ * cannot give back (an unreadable entry, a hash field gone) goes to the dead letters of
+ * `UNRESTORABLE_QUEUE` with its reason, so every pass gets past it to the next ones.
+ * Must never restore a delivery this process still holds, and never read a tag as text:
+ * tags are any bytes another client wrote, and only the bytes find the entry again.
  */
 import { randomUUID } from 'node:crypto';
 import { restoreCeiling, unackedScore, type RedisBrokerCore } from './core.js';
-import { priorityStep, SEP } from './keys.js';
+import { priorityStep, SEP, UNRESTORABLE_QUEUE } from './keys.js';
 import { restoreStaleScript, releaseMutexScript } from './scripts/restore.js';
-import { deadLetterScript } from './scripts/settle.js';
-import { encodeDeadLetter, markRedelivered, routeOf } from './wire.js';
+import { markRedelivered, routeOf } from './wire.js';
 
 /** Tags re-scored per command: keeps each ZADD well under Redis's argument limits. */
 const HEARTBEAT_CHUNK = 500;
@@ -23,6 +25,18 @@ const RESTORE_PAGE = 200;
  * hold keeps a consumer killed mid-pass from blocking everyone's restores for 5 minutes.
  */
 const MUTEX_TTL_MS = 10_000;
+/** Room for the unacked triple's tail (`, "<exchange>", "<routing key>"]`) past the envelope itself. */
+const TRIPLE_TAIL_ALLOWANCE = 4096;
+
+/** What one pass did: the count it returns, and the dead letters it reports in one line. */
+interface PassOutcome {
+  restored: number;
+  deadLettered: number;
+  firstReason: string | undefined;
+}
+
+/** Where an unacked entry goes back to, or why it cannot. */
+type Target = { list: string; envelope: string } | { problem: string };
 
 export class LeaseKeeper {
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -33,13 +47,19 @@ export class LeaseKeeper {
 
   /** Renews leases as long as the broker is open (cheap when nothing is held). */
   startHeartbeat(): void {
-    this.heartbeatTimer ??= setInterval(() => void this.heartbeat(), this.core.settings.heartbeatMs).unref();
+    this.heartbeatTimer ??= setInterval(
+      () => void this.heartbeat(),
+      this.core.settings.heartbeatMs,
+    ).unref();
   }
 
   /** Runs the restore pass now and then every `restoreIntervalMs` (consumers only). */
   startRestoring(): void {
     if (this.restoreTimer) return;
-    this.restoreTimer = setInterval(() => void this.restoreQuietly(), this.core.settings.restoreIntervalMs).unref();
+    this.restoreTimer = setInterval(
+      () => void this.restoreQuietly(),
+      this.core.settings.restoreIntervalMs,
+    ).unref();
     void this.restoreQuietly();
   }
 
@@ -91,57 +111,116 @@ export class LeaseKeeper {
     const { client, keys, settings } = this.core;
     const now = Date.now();
     const ceiling = restoreCeiling(now - settings.visibilityTimeoutMs);
-    let restored = 0;
-    for (const tag of await client.zrangebyscore(keys.leases, '-inf', now, 'LIMIT', 0, RESTORE_PAGE)) {
-      // Ours and still running (a late heartbeat): the next beat renews it.
-      if (this.core.held.has(tag)) continue;
-      restored += await this.restoreOne(tag, 'lease', now, ceiling);
-    }
-    const token = randomUUID().replaceAll('-', '');
-    if ((await client.set(keys.unackedMutex, token, 'PX', MUTEX_TTL_MS, 'NX')) !== 'OK') return restored;
+    const outcome: PassOutcome = { restored: 0, deadLettered: 0, firstReason: undefined };
     try {
-      for (const tag of await client.zrangebyscore(keys.unackedIndex, '-inf', ceiling, 'LIMIT', 0, RESTORE_PAGE)) {
-        if (this.core.held.has(tag)) continue;
-        restored += await this.restoreOne(tag, 'foreign', now, ceiling);
+      for (const tag of await client.zrangebyscoreBuffer(
+        keys.leases,
+        '-inf',
+        now,
+        'LIMIT',
+        0,
+        RESTORE_PAGE,
+      )) {
+        // Ours and still running (a late heartbeat): the next beat renews it.
+        if (this.holds(tag)) continue;
+        await this.restoreOne(tag, 'lease', now, ceiling, outcome);
       }
-      return restored;
+      const token = randomUUID().replaceAll('-', '');
+      if ((await client.set(keys.unackedMutex, token, 'PX', MUTEX_TTL_MS, 'NX')) !== 'OK')
+        return outcome.restored;
+      try {
+        for (const tag of await client.zrangebyscoreBuffer(
+          keys.unackedIndex,
+          '-inf',
+          ceiling,
+          'LIMIT',
+          0,
+          RESTORE_PAGE,
+        )) {
+          if (this.holds(tag)) continue;
+          await this.restoreOne(tag, 'foreign', now, ceiling, outcome);
+        }
+        return outcome.restored;
+      } finally {
+        await this.core.run(releaseMutexScript, [keys.unackedMutex], [token]);
+      }
     } finally {
-      await this.core.run(releaseMutexScript, [keys.unackedMutex], [token]);
+      if (outcome.deadLettered > 0) {
+        const entries = outcome.deadLettered === 1 ? 'entry' : 'entries';
+        this.core.reportError(
+          new Error(
+            `The restore pass dead-lettered ${outcome.deadLettered} unacked ${entries} it could not give back ` +
+              `(${outcome.firstReason ?? 'unreadable'}); they are kept in broker.deadLetters(${JSON.stringify(UNRESTORABLE_QUEUE)}).`,
+          ),
+        );
+      }
     }
   }
 
-  private async restoreOne(tag: string, mode: 'lease' | 'foreign', now: number, ceiling: number): Promise<number> {
+  /** Tags this process holds are ASCII (the fetch script sees to it), so text compares them exactly. */
+  private holds(tag: Buffer): boolean {
+    return this.core.held.has(tag.toString('latin1'));
+  }
+
+  private async restoreOne(
+    tag: Buffer,
+    mode: 'lease' | 'foreign',
+    now: number,
+    ceiling: number,
+    outcome: PassOutcome,
+  ): Promise<void> {
     const { client, keys } = this.core;
-    const raw = await client.hget(keys.unacked, tag);
-    const target = raw === null ? undefined : await this.target(raw);
-    if (raw !== null && !target) {
-      // Unreadable: never push it where a worker would choke on it again.
-      const entry = encodeDeadLetter({ queue: '', reason: 'malformed unacked entry found by the restore pass', at: now, envelope: raw });
-      await this.core.run(deadLetterScript, [...this.core.unackedKeys, keys.deadLetter('_unreadable')], [tag, entry]);
-      return 0;
+    const raw = await client.hgetBuffer(keys.unacked, tag);
+    // A missing field is the script's to judge: it may be gone because the entry was just acked.
+    const target: Target = raw === null ? { problem: '' } : await this.target(raw);
+    const dead = keys.deadLetter(UNRESTORABLE_QUEUE);
+    const [list, envelope, problem] =
+      'list' in target ? [target.list, target.envelope, ''] : [dead, '', target.problem];
+    const moved = await this.core.run(
+      restoreStaleScript,
+      [...this.core.unackedKeys, list, dead],
+      [tag, mode, now, ceiling, envelope, problem],
+    );
+    if (moved === 1) outcome.restored += 1;
+    if (moved === 2) {
+      outcome.deadLettered += 1;
+      outcome.firstReason ??= problem || 'its unacked hash field is missing';
     }
-    const list = target?.list ?? keys.list('_missing');
-    const envelope = target?.envelope ?? '';
-    const moved = await this.core.run(restoreStaleScript, [...this.core.unackedKeys, list], [tag, mode, now, ceiling, envelope]);
-    return moved === 1 ? 1 : 0;
   }
 
-  /** Where kombu would restore an unacked triple, and the envelope marked redelivered. */
-  private async target(raw: string): Promise<{ list: string; envelope: string } | undefined> {
+  /**
+   * Where kombu would restore an unacked triple, and the envelope marked redelivered; or
+   * why it cannot be restored. The size is checked before anything is parsed.
+   */
+  private async target(raw: Buffer): Promise<Target> {
+    const limit = this.core.settings.maxEnvelopeBytes;
+    if (raw.length > limit + TRIPLE_TAIL_ALLOWANCE) {
+      return {
+        problem: `the unacked entry is ${raw.length} bytes, over the limit of ${limit} (maxEnvelopeBytes)`,
+      };
+    }
+    let triple: unknown;
     try {
-      const triple = JSON.parse(raw) as unknown;
-      if (!Array.isArray(triple) || typeof triple[0] !== 'object' || triple[0] === null) return undefined;
+      triple = JSON.parse(raw.toString('utf8'));
+    } catch (error) {
+      return { problem: `the unacked entry is not JSON (${(error as Error).message})` };
+    }
+    if (!Array.isArray(triple) || typeof triple[0] !== 'object' || triple[0] === null) {
+      return { problem: 'the unacked entry is not [envelope, exchange, routing_key]' };
+    }
+    try {
       const payload = JSON.stringify(triple[0]);
       const exchange = typeof triple[1] === 'string' ? triple[1] : '';
       const routingKey = typeof triple[2] === 'string' ? triple[2] : '';
       const route = routeOf(payload);
-      const tag = (triple[0] as { properties?: { delivery_tag?: unknown } }).properties?.delivery_tag;
+      const tag = (triple[0] as { properties?: { delivery_tag?: unknown } }).properties
+        ?.delivery_tag;
       const envelope = markRedelivered(payload, typeof tag === 'string' ? tag : randomUUID());
       const queue = exchange ? await this.lookup(exchange, routingKey) : routingKey;
-      if (!queue) return undefined;
+      if (!queue) return { problem: 'the unacked entry names no queue to go back to' };
       return { list: this.core.keys.list(queue, priorityStep(route.kombuPriority)), envelope };
-    } catch {
-      return undefined;
+    } catch (error) {
+      return { problem: `the unacked envelope cannot be read (${(error as Error).message})` };
     }
   }
 

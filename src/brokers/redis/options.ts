@@ -40,7 +40,18 @@ export interface RedisBrokerOptions extends BrokerFactoryOptions {
    * Also `?delayMode=`. @default 'zset'
    */
   delayMode?: 'zset' | 'queue' | undefined;
+  /**
+   * The largest kombu envelope (the whole message as stored in Redis, body in base64) this
+   * broker sends or takes, in bytes. A bigger one found in a queue is moved to its dead
+   * letters by the claim itself, never parsed; a bigger publish is refused with
+   * MessageTooLargeError. Set the same on senders and workers. Also `?maxEnvelopeBytes=`.
+   * @default 16 777 216 (16 MiB, RabbitMQ 4's default `max_message_size`)
+   */
+  maxEnvelopeBytes?: number | undefined;
 }
+
+/** 16 MiB: a task message is meant to carry references to big data, not the data. */
+export const DEFAULT_MAX_ENVELOPE_BYTES = 16 * 1024 * 1024;
 
 export interface RedisBrokerSettings {
   keyPrefix: string;
@@ -51,6 +62,7 @@ export interface RedisBrokerSettings {
   publishTimeoutMs: number;
   delayedPollMs: number;
   delayMode: 'zset' | 'queue';
+  maxEnvelopeBytes: number;
 }
 
 function numberParam(config: RedisUrlConfig, name: string, scale = 1): number | undefined {
@@ -63,9 +75,9 @@ function numberParam(config: RedisUrlConfig, name: string, scale = 1): number | 
   return value * scale;
 }
 
-function positive(name: string, value: number | undefined): number | undefined {
+function positive(name: string, value: number | undefined, unit = 'milliseconds'): number | undefined {
   if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
-    throw new CeleriacError(`The Redis broker option ${name} must be a positive number of milliseconds, not ${value}.`);
+    throw new CeleriacError(`The Redis broker option ${name} must be a positive number of ${unit}, not ${value}.`);
   }
   return value;
 }
@@ -90,5 +102,13 @@ export function resolveBrokerSettings(config: RedisUrlConfig, options: RedisBrok
     publishTimeoutMs: positive('publishTimeoutMs', options.publishTimeoutMs) ?? numberParam(config, 'publishTimeoutMs') ?? 10_000,
     delayedPollMs: positive('delayedPollMs', options.delayedPollMs) ?? 1_000,
     delayMode,
+    maxEnvelopeBytes: wholeBytes(
+      positive('maxEnvelopeBytes', options.maxEnvelopeBytes, 'bytes') ?? numberParam(config, 'maxEnvelopeBytes') ?? DEFAULT_MAX_ENVELOPE_BYTES,
+    ),
   };
+}
+
+function wholeBytes(value: number): number {
+  if (!Number.isInteger(value)) throw new CeleriacError(`maxEnvelopeBytes must be a whole number of bytes, not ${value}.`);
+  return value;
 }

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ChainableCommander } from 'ioredis';
 import type { PublishOptions } from '../broker.js';
-import { BrokerConnectionError } from '../../errors.js';
+import { BrokerConnectionError, MessageTooLargeError } from '../../errors.js';
 import type { TransportMessage } from '../../protocol/types.js';
 import { whenReady } from '../../connections/redis/connection.js';
 import type { RedisBrokerCore } from './core.js';
@@ -92,10 +92,20 @@ export class RedisPublisher {
     const kombu = toKombuPriority(options.priority);
     const step = priorityStep(kombu);
     const envelope = encodeWire(toWire(message, '', options.queue, kombu), randomUUID());
+    this.checkSize(envelope, options.queue);
     if (options.deliverAt !== undefined && options.deliverAt > now && this.core.settings.delayMode === 'zset') {
       return { kind: 'delayed', due: Math.round(options.deliverAt), member: delayedMember(this.core.keys.bareList(options.queue, step), envelope) };
     }
     return { kind: 'list', key: this.core.keys.list(options.queue, step), envelope };
+  }
+
+  /** Refuses what a consumer with the same settings would dead-letter unread. */
+  private checkSize(envelope: string, queue: string): void {
+    const limit = this.core.settings.maxEnvelopeBytes;
+    // A UTF-16 unit is at most 3 bytes of UTF-8: only a long envelope needs counting.
+    if (envelope.length * 3 <= limit) return;
+    const bytes = Buffer.byteLength(envelope);
+    if (bytes > limit) throw new MessageTooLargeError(bytes, limit, queue, 'maxEnvelopeBytes');
   }
 
   /** Rejects once `publishTimeoutMs` passes, saying the outcome is unknown (the command was sent). */

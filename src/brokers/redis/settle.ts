@@ -55,7 +55,9 @@ class RedisDelivery implements Delivery {
   async reject({ requeue, reason }: { requeue: boolean; reason?: string }): Promise<void> {
     if (!this.settle()) return;
     const { settler, held } = this;
-    const moved = await (requeue ? settler.requeue(held, 'back') : settler.deadLetter(held, reason ?? 'rejected'));
+    const moved = await (requeue
+      ? settler.requeue(held, 'back')
+      : settler.deadLetter(held, reason ?? 'rejected'));
     settler.warnIfLost(this.owner, held, moved);
   }
 
@@ -80,7 +82,12 @@ export class DeliverySettler {
     private readonly onDeferred: (dueMs: number) => void,
   ) {}
 
-  delivery(owner: SlotOwner, held: HeldDelivery, message: TransportMessage, redelivered: boolean): Delivery {
+  delivery(
+    owner: SlotOwner,
+    held: HeldDelivery,
+    message: TransportMessage,
+    redelivered: boolean,
+  ): Delivery {
     return new RedisDelivery(this, owner, held, message, redelivered);
   }
 
@@ -96,21 +103,27 @@ export class DeliverySettler {
     } catch {
       // Unreadable envelopes are never handed out; if one gets here, move it unchanged.
     }
-    const moved = await this.core.run(requeueScript, [...this.core.unackedKeys, held.listKey], [
-      held.tag,
-      envelope,
-      end === 'back' ? '1' : '0',
-    ]);
+    const moved = await this.core.run(
+      requeueScript,
+      [...this.core.unackedKeys, held.listKey],
+      [held.tag, envelope, end === 'back' ? '1' : '0'],
+    );
     this.core.held.delete(held.tag);
     return moved === 1;
   }
 
   async deadLetter(held: HeldDelivery, reason: string): Promise<boolean> {
-    const entry = encodeDeadLetter({ queue: held.queue, reason, at: Date.now(), envelope: held.envelope });
-    const moved = await this.core.run(deadLetterScript, [...this.core.unackedKeys, this.core.keys.deadLetter(held.queue)], [
-      held.tag,
-      entry,
-    ]);
+    const entry = encodeDeadLetter({
+      queue: held.queue,
+      reason,
+      at: Date.now(),
+      envelope: held.envelope,
+    });
+    const moved = await this.core.run(
+      deadLetterScript,
+      [...this.core.unackedKeys, this.core.keys.deadLetter(held.queue)],
+      [held.tag, entry],
+    );
     this.core.held.delete(held.tag);
     return moved === 1;
   }
@@ -118,7 +131,11 @@ export class DeliverySettler {
   async defer(held: HeldDelivery, deliverAt: number): Promise<boolean> {
     const member = delayedMember(this.core.keys.bareList(held.queue, held.step), held.envelope);
     const due = Math.max(0, Math.round(deliverAt));
-    const moved = await this.core.run(deferScript, [...this.core.unackedKeys, this.core.keys.delayed], [held.tag, due, member]);
+    const moved = await this.core.run(
+      deferScript,
+      [...this.core.unackedKeys, this.core.keys.delayed],
+      [held.tag, due, member],
+    );
     this.core.held.delete(held.tag);
     this.onDeferred(due);
     return moved === 1;

@@ -14,7 +14,12 @@ import { fromKombuPriority } from './keys.js';
  * The message as kombu's Redis transport sends it: `delivery_info` names the exchange and
  * routing key (kombu restores by them) and `priority` is kombu's 0..9, lower first.
  */
-export function toWire(message: TransportMessage, exchange: string, routingKey: string, kombuPriority: number): TransportMessage {
+export function toWire(
+  message: TransportMessage,
+  exchange: string,
+  routingKey: string,
+  kombuPriority: number,
+): TransportMessage {
   return {
     ...message,
     properties: {
@@ -30,11 +35,15 @@ export function encodeWire(message: TransportMessage, deliveryTag: string): stri
 }
 
 /** A fetched envelope as a consumer hands it out: priority on our scale, redelivered read off the marks. */
-export function decodeDelivery(envelope: string): { message: TransportMessage; redelivered: boolean } {
+export function decodeDelivery(envelope: string): {
+  message: TransportMessage;
+  redelivered: boolean;
+} {
   // decodeEnvelope hands back fresh objects: adjusting them in place copies nothing.
   const message = decodeEnvelope(envelope);
   const { properties } = message;
-  const redelivered = properties.delivery_info?.redelivered === true || message.headers.redelivered === true;
+  const redelivered =
+    properties.delivery_info?.redelivered === true || message.headers.redelivered === true;
   const priority = fromKombuPriority(properties.priority);
   if (priority === undefined) delete properties.priority;
   else properties.priority = priority;
@@ -47,15 +56,28 @@ export function decodeDelivery(envelope: string): { message: TransportMessage; r
  */
 export function markRedelivered(envelope: string, deliveryTag: string): string {
   const message = decodeEnvelope(envelope);
-  const info: DeliveryInfo = { exchange: '', routing_key: '', ...message.properties.delivery_info, redelivered: true };
+  const info: DeliveryInfo = {
+    exchange: '',
+    routing_key: '',
+    ...message.properties.delivery_info,
+    redelivered: true,
+  };
   return encodeEnvelope(
-    { ...message, headers: { ...message.headers, redelivered: true }, properties: { ...message.properties, delivery_info: info } },
+    {
+      ...message,
+      headers: { ...message.headers, redelivered: true },
+      properties: { ...message.properties, delivery_info: info },
+    },
     deliveryTag,
   );
 }
 
 /** Where kombu would restore a message: its exchange and routing key. */
-export function routeOf(envelope: string): { exchange: string; routingKey: string; kombuPriority: number } {
+export function routeOf(envelope: string): {
+  exchange: string;
+  routingKey: string;
+  kombuPriority: number;
+} {
   const message = decodeEnvelope(envelope);
   const info = message.properties.delivery_info;
   const priority = message.properties.priority;
@@ -80,7 +102,9 @@ export function delayedMember(bareList: string, envelope: string): string {
 }
 
 /** The parts of a delayed-set member. */
-export function parseDelayedMember(member: string): { bareList: string; envelope: string } | undefined {
+export function parseDelayedMember(
+  member: string,
+): { bareList: string; envelope: string } | undefined {
   const match = /^(\d+):/.exec(member);
   if (!match) return undefined;
   const start = match[0].length;
@@ -93,8 +117,13 @@ export interface DeadLetterEntry {
   reason: string;
   /** Unix ms. */
   at: number;
-  /** The raw envelope as it was fetched. */
+  /**
+   * The raw envelope as it was fetched; for an entry the restore pass could not give back
+   * (queue `_unreadable`), the unacked value as it was found, or '' when there was none.
+   */
   envelope: string;
+  /** The delivery tag, on the restore pass's entries (the only trace of one whose value was gone). */
+  tag?: string;
 }
 
 export function encodeDeadLetter(entry: DeadLetterEntry): string {
@@ -105,7 +134,13 @@ export function decodeDeadLetter(text: string): DeadLetterEntry | undefined {
   try {
     const value = JSON.parse(text) as Partial<DeadLetterEntry>;
     if (typeof value.queue !== 'string' || typeof value.envelope !== 'string') return undefined;
-    return { queue: value.queue, reason: String(value.reason ?? ''), at: Number(value.at ?? 0), envelope: value.envelope };
+    return {
+      queue: value.queue,
+      reason: String(value.reason ?? ''),
+      at: Number(value.at ?? 0),
+      envelope: value.envelope,
+      ...(typeof value.tag === 'string' ? { tag: value.tag } : {}),
+    };
   } catch {
     return undefined;
   }

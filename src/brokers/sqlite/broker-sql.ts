@@ -120,9 +120,11 @@ export function brokerSql(prefix: string): BrokerSql {
     // @id, @owner -> changes. Ready at once; the kept owner marks it redelivered on the next claim.
     release: `UPDATE ${m} SET lease_until = 0 WHERE id = @id AND lease_owner = @owner`,
 
-    // @queue -> changes. Ready, leased and delayed rows alike, through both indexes.
-    purgeReady: `DELETE FROM ${m} WHERE queue = @queue AND deliver_at = 0`,
-    purgeDelayed: `DELETE FROM ${m} WHERE deliver_at > 0 AND queue = @queue`,
+    // @queue, @now -> changes. The rows `length` counts, through both indexes: ready and not
+    // leased (a live lease is a delivery not yet settled), and delayed rows already due.
+    // Delayed rows not yet due stay, as Celery's purge leaves ETA tasks.
+    purgeReady: `DELETE FROM ${m} WHERE queue = @queue AND deliver_at = 0 AND lease_until <= @now`,
+    purgeDelayed: `DELETE FROM ${m} WHERE deliver_at > 0 AND deliver_at <= @now AND queue = @queue`,
 
     // @queue, @now -> { n }: waiting rows, i.e. ready or due and not leased.
     length: `SELECT

@@ -131,9 +131,14 @@ export class MessageStore {
       .immediate();
   }
 
-  purge(queue: string): number {
+  /** Deletes the queue's ready rows (not leased, not delayed past `now`); returns how many. */
+  purge(queue: string, now: number): number {
     return this.db
-      .transaction(() => this.stmt(this.sql.purgeReady).run({ queue }).changes + this.stmt(this.sql.purgeDelayed).run({ queue }).changes)
+      .transaction(
+        () =>
+          this.stmt(this.sql.purgeReady).run({ queue, now }).changes +
+          this.stmt(this.sql.purgeDelayed).run({ queue, now }).changes,
+      )
       .immediate();
   }
 

@@ -157,7 +157,7 @@ export class SqliteBroker implements Broker {
 
   async purge(queue: string): Promise<number> {
     await this.connect();
-    return this.store().purge(queue);
+    return this.store().purge(queue, Date.now());
   }
 
   async queueLength(queue: string): Promise<number> {

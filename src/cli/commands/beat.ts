@@ -2,31 +2,51 @@
  * `celeriac beat`: runs the periodic scheduler (`beat` or `beat run`), and manages stored
  * schedules while it runs: `list`, `add`, `remove`, `enable`, `disable`, `run-now`.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { Beat } from '../../beat/beat.js';
 import type { BeatStore, EntryDefinition } from '../../backends/beat-store.js';
-import { crontab, dueRuns, every, parseDuration, scheduleFromJson } from '../../beat/schedules/index.js';
+import { crontab, every, parseDuration } from '../../beat/schedules/index.js';
 import type { Celeriac } from '../../app/celeriac.js';
 import { CeleriacError } from '../../errors.js';
 import { createLineLogger, parseLogLevel } from '../../logger.js';
 import type { JsonObject, JsonValue } from '../../protocol/types.js';
 import { loadApp } from '../load-app.js';
-import { parseJsonFlag } from '../parse.js';
+import { listEntries } from './beat-list.js';
+import { jsonFlag, secondsFlag } from '../parse.js';
 import type { GlobalOptions } from '../main.js';
 
 export function registerBeatCommand(program: Command): void {
-  const beat = program.command('beat').description('Run the periodic scheduler, or manage its stored schedules.');
+  const beat = program
+    .command('beat')
+    .description('Run the periodic scheduler, or manage its stored schedules.')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  celeriac -A src/tasks.ts beat                                  # same as beat run
+  celeriac -A src/tasks.ts beat add report reports.daily --cron '0 8 * * *' --tz Europe/Paris
+  celeriac -A src/tasks.ts beat add ping health.ping --every 30s
+  celeriac -A src/tasks.ts beat run-now report && celeriac -A src/tasks.ts beat list`,
+    );
 
   beat
     .command('run', { isDefault: true })
     .description('Run beat in the foreground (several replicas may run: one leads at a time).')
-    .option('--lease <seconds>', 'leadership lease: the longest a dead leader delays ticks', '10')
-    .action(async (flags: { lease: string }, command: Command) => {
+    .addOption(
+      new Option('--lease <seconds>', 'leadership lease: the longest a dead leader delays ticks')
+        .argParser(secondsFlag({ positive: true }))
+        .default(10),
+    )
+    .action(async (flags: { lease: number }, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions>();
       const app = await loadApp(globals.app);
       const logger = createLineLogger({ level: parseLogLevel(globals.loglevel), name: 'beat' });
-      const runner = new Beat(app, { logger, leaseSeconds: Number(flags.lease) });
-      const stop = () => void runner.stop().then(() => app.close()).then(() => process.exit(0));
+      const runner = new Beat(app, { logger, leaseSeconds: flags.lease });
+      const stop = () =>
+        void runner
+          .stop()
+          .then(() => app.close())
+          .then(() => process.exit(0));
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
       await runner.start();
@@ -34,28 +54,13 @@ export function registerBeatCommand(program: Command): void {
 
   beat
     .command('list')
-    .description('Show every entry with its schedule and next run.')
+    .description(
+      'Show every entry with its schedule, next run, a pending run-now and its last run.',
+    )
     .action((_flags: unknown, command: Command) =>
-      withStore(command, async (store) => {
-        const now = Date.now();
-        const entries = await store.list();
-        if (entries.length === 0) process.stdout.write('No periodic entries.\n');
-        for (const entry of entries) {
-          const schedule = scheduleFromJson(entry.schedule);
-          const due = dueRuns({
-            schedule,
-            lastRunAt: entry.lastRunAt === null ? null : new Date(entry.lastRunAt),
-            now: new Date(now),
-            missedRunPolicy: entry.missedRunPolicy,
-            createdAt: new Date(entry.createdAt),
-          });
-          const next = !entry.enabled ? 'disabled' : due.runNow ? 'now' : (due.nextRunAt?.toISOString() ?? 'never');
-          const last = entry.lastRunAt === null ? 'never' : new Date(entry.lastRunAt).toISOString();
-          process.stdout.write(
-            `${entry.name}  task=${entry.task}  schedule=${schedule.describe()}  next=${next}  last=${last}  ` +
-              `runs=${entry.totalRuns}  source=${entry.source}\n`,
-          );
-        }
+      withStore(command, async (store, app) => {
+        const lines = await listEntries(await store.list(), app, Date.now());
+        process.stdout.write(`${lines.join('\n')}\n`);
       }),
     );
 
@@ -65,15 +70,31 @@ export function registerBeatCommand(program: Command): void {
     .option('--cron <expr>', "crontab expression, 5 fields or 6 with seconds, e.g. '0 8 * * *'")
     .option('--tz <zone>', 'IANA time zone of --cron', 'UTC')
     .option('--every <duration>', 'fixed interval, e.g. 30s, 5m, 1h30m')
-    .option('-a, --args <json>', 'positional arguments as a JSON array', '[]')
-    .option('-k, --kwargs <json>', 'keyword arguments as a JSON object', '{}')
+    .addOption(
+      new Option('-a, --args <json>', 'positional arguments as a JSON array')
+        .argParser(jsonFlag('array'))
+        .default([], '[]'),
+    )
+    .addOption(
+      new Option('-k, --kwargs <json>', 'keyword arguments as a JSON object')
+        .argParser(jsonFlag('object'))
+        .default({}, '{}'),
+    )
     .option('-Q, --queue <name>', 'queue to send to')
-    .option('--expires <seconds>', 'drop a run not started within this many seconds')
+    .addOption(
+      new Option(
+        '--expires <seconds>',
+        'drop a run not started within this many seconds',
+      ).argParser(secondsFlag({ positive: true })),
+    )
     .option('--missed <policy>', 'after downtime: catch-up-once or skip', 'catch-up-once')
     .action((name: string, task: string, flags: AddFlags, command: Command) =>
       withStore(command, async (store) => {
-        if (Boolean(flags.cron) === Boolean(flags.every)) throw new CeleriacError('Give exactly one of --cron or --every.');
-        const schedule = flags.cron ? crontab(flags.cron, { tz: flags.tz }) : every(parseDuration(flags.every ?? ''));
+        if (Boolean(flags.cron) === Boolean(flags.every))
+          throw new CeleriacError('Give exactly one of --cron or --every.');
+        const schedule = flags.cron
+          ? crontab(flags.cron, { tz: flags.tz })
+          : every(parseDuration(flags.every ?? ''));
         if (flags.missed !== 'catch-up-once' && flags.missed !== 'skip') {
           throw new CeleriacError(`--missed must be catch-up-once or skip, not "${flags.missed}".`);
         }
@@ -81,11 +102,11 @@ export function registerBeatCommand(program: Command): void {
           name,
           task,
           schedule: schedule.toJSON(),
-          args: parseJsonFlag('--args', flags.args, 'array') as JsonValue[],
-          kwargs: parseJsonFlag('--kwargs', flags.kwargs, 'object') as JsonObject,
+          args: flags.args,
+          kwargs: flags.kwargs,
           options: {
             ...(flags.queue ? { queue: flags.queue } : {}),
-            ...(flags.expires ? { expires: Number(flags.expires) } : {}),
+            ...(flags.expires !== undefined ? { expires: flags.expires } : {}),
           },
           missedRunPolicy: flags.missed,
           enabled: true,
@@ -96,11 +117,28 @@ export function registerBeatCommand(program: Command): void {
       }),
     );
 
-  const simple: Array<[string, string, (store: BeatStore, name: string) => Promise<boolean>, string]> = [
+  const simple: Array<
+    [string, string, (store: BeatStore, name: string) => Promise<boolean>, string]
+  > = [
     ['remove', 'Delete an entry.', (store, name) => store.remove(name), 'Removed'],
-    ['enable', 'Enable an entry (its schedule restarts now).', (store, name) => store.setEnabled(name, true, Date.now()), 'Enabled'],
-    ['disable', 'Disable an entry.', (store, name) => store.setEnabled(name, false, Date.now()), 'Disabled'],
-    ['run-now', 'Send an entry once, now (through the leading beat).', (store, name) => store.requestRunNow(name, Date.now()), 'Requested a run of'],
+    [
+      'enable',
+      'Enable an entry (its schedule restarts now).',
+      (store, name) => store.setEnabled(name, true, Date.now()),
+      'Enabled',
+    ],
+    [
+      'disable',
+      'Disable an entry.',
+      (store, name) => store.setEnabled(name, false, Date.now()),
+      'Disabled',
+    ],
+    [
+      'run-now',
+      'Send an entry once, now (through the leading beat).',
+      (store, name) => store.requestRunNow(name, Date.now()),
+      'Requested a run of',
+    ],
   ];
   for (const [verb, description, apply, done] of simple) {
     beat
@@ -108,7 +146,8 @@ export function registerBeatCommand(program: Command): void {
       .description(description)
       .action((name: string, _flags: unknown, command: Command) =>
         withStore(command, async (store) => {
-          if (!(await apply(store, name))) throw new CeleriacError(`No periodic entry named "${name}".`);
+          if (!(await apply(store, name)))
+            throw new CeleriacError(`No periodic entry named "${name}".`);
           process.stdout.write(`${done} ${name}\n`);
         }),
       );
@@ -119,14 +158,17 @@ interface AddFlags {
   cron?: string;
   tz: string;
   every?: string;
-  args: string;
-  kwargs: string;
+  args: JsonValue[];
+  kwargs: JsonObject;
   queue?: string;
-  expires?: string;
+  expires?: number;
   missed: string;
 }
 
-async function withStore(command: Command, run: (store: BeatStore, app: Celeriac) => Promise<void>): Promise<void> {
+async function withStore(
+  command: Command,
+  run: (store: BeatStore, app: Celeriac) => Promise<void>,
+): Promise<void> {
   const app = await loadApp(command.optsWithGlobals<GlobalOptions>().app);
   const beat = new Beat(app, { logger: createLineLogger({ level: 'warn', name: 'beat' }) });
   try {

@@ -2,20 +2,20 @@
  * `celeriac call <task>`: sends any task by name, registered in the module or not, and
  * prints its id as the last line.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { ApplyOptions } from '../../app/task-options.js';
 import { loadApp } from '../load-app.js';
-import { parseJsonFlag } from '../parse.js';
+import { dateFlag, integerFlag, jsonFlag, secondsFlag, secondsOrDateFlag } from '../parse.js';
 import type { GlobalOptions } from '../main.js';
 
 interface CallFlags {
-  args: string;
-  kwargs: string;
-  countdown?: string;
-  eta?: string;
-  expires?: string;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  countdown?: number;
+  eta?: Date;
+  expires?: number | Date;
   queue?: string;
-  priority?: string;
+  priority?: number;
   taskId?: string;
 }
 
@@ -23,29 +23,52 @@ export function registerCallCommand(program: Command): void {
   program
     .command('call <task>')
     .description('Send a task by name; prints the task id.')
-    .option('-a, --args <json>', 'positional arguments as a JSON array', '[]')
-    .option('-k, --kwargs <json>', 'keyword arguments as a JSON object', '{}')
-    .option('--countdown <seconds>', 'run no earlier than this many seconds from now')
-    .option('--eta <iso-date>', 'run no earlier than this time')
-    .option('--expires <seconds|iso-date>', 'do not run after this')
+    .addOption(
+      new Option('-a, --args <json>', 'positional arguments as a JSON array')
+        .argParser(jsonFlag('array'))
+        .default([], '[]'),
+    )
+    .addOption(
+      new Option('-k, --kwargs <json>', 'keyword arguments as a JSON object')
+        .argParser(jsonFlag('object'))
+        .default({}, '{}'),
+    )
+    .addOption(
+      new Option(
+        '--countdown <seconds>',
+        'run no earlier than this many seconds from now',
+      ).argParser(secondsFlag({ positive: false })),
+    )
+    .addOption(new Option('--eta <iso-date>', 'run no earlier than this time').argParser(dateFlag))
+    .addOption(
+      new Option('--expires <seconds|iso-date>', 'do not run after this').argParser(
+        secondsOrDateFlag,
+      ),
+    )
     .option('-Q, --queue <name>', 'queue to send to')
-    .option('--priority <n>', 'priority 0..255, higher first')
+    .addOption(
+      new Option('--priority <n>', 'priority 0..255, higher first').argParser(integerFlag(0, 255)),
+    )
     .option('--task-id <id>', 'use this task id instead of a random one')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  celeriac -A src/tasks.ts call test.add -a '[2, 3]'
+  celeriac -A src/tasks.ts call emails.send -k '{"to": "ada@example.com"}' --countdown 60 -Q emails
+  id=$(celeriac -A src/tasks.ts call test.add -a '[2, 3]') && celeriac -A src/tasks.ts result "$id"`,
+    )
     .action(async (taskName: string, flags: CallFlags, command: Command) => {
       const app = await loadApp(command.optsWithGlobals<GlobalOptions>().app);
-      const args = parseJsonFlag('--args', flags.args, 'array');
-      const kwargs = parseJsonFlag('--kwargs', flags.kwargs, 'object');
-      const options: ApplyOptions = { kwargs: kwargs as Record<string, unknown> };
-      if (flags.countdown !== undefined) options.countdown = Number(flags.countdown);
-      if (flags.eta !== undefined) options.eta = new Date(flags.eta);
-      if (flags.expires !== undefined) {
-        options.expires = /^\d+(\.\d+)?$/.test(flags.expires) ? Number(flags.expires) : new Date(flags.expires);
-      }
+      const options: ApplyOptions = { kwargs: flags.kwargs };
+      if (flags.countdown !== undefined) options.countdown = flags.countdown;
+      if (flags.eta !== undefined) options.eta = flags.eta;
+      if (flags.expires !== undefined) options.expires = flags.expires;
       if (flags.queue) options.queue = flags.queue;
-      if (flags.priority !== undefined) options.priority = Number(flags.priority);
+      if (flags.priority !== undefined) options.priority = flags.priority;
       if (flags.taskId) options.taskId = flags.taskId;
       try {
-        const result = await app.sendTask(taskName, args as unknown[], options);
+        const result = await app.sendTask(taskName, flags.args, options);
         process.stdout.write(`${result.id}\n`);
       } finally {
         await app.close();

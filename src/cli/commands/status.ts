@@ -4,6 +4,7 @@
  * Exits 1 when no worker is online, as Celery does.
  */
 import type { Command } from 'commander';
+import { queuesFromFlag } from '../app-queues.js';
 import { loadApp } from '../load-app.js';
 import { redactUrl } from '../../url.js';
 import type { GlobalOptions } from '../main.js';
@@ -13,19 +14,31 @@ export function registerStatusCommand(program: Command): void {
   program
     .command('status')
     .description('List the workers online; check the broker and backend; show queue lengths.')
-    .option('-Q, --queues <names>', 'comma-separated queues (default: the app\'s default queue and its tasks\' queues)')
+    .option(
+      '-Q, --queues <names>',
+      "comma-separated queues (default: the app's default queue and its tasks' queues)",
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  celeriac -A src/tasks.ts status               # exit 1 when no worker is online
+  celeriac -A src/tasks.ts status -Q emails,celery`,
+    )
     .action(async (flags: { queues?: string }, command: Command) => {
       const app = await loadApp(command.optsWithGlobals<GlobalOptions>().app);
-      const queues =
-        flags.queues?.split(',').map((q) => q.trim()).filter(Boolean) ??
-        [...new Set([app.config.defaultQueue, ...app.taskNames().map((n) => app.getTask(n)?.options.queue ?? app.config.defaultQueue)])];
+      const queues = queuesFromFlag(app, flags.queues);
       try {
         const broker = await app.broker();
-        process.stdout.write(`broker: ${broker.kind} ${redactUrl(app.config.brokerUrl ?? '(instance)')} OK\n`);
+        process.stdout.write(
+          `broker: ${broker.kind} ${redactUrl(app.config.brokerUrl ?? '(instance)')} OK\n`,
+        );
         let online: WorkerInfo[] | undefined;
         try {
           const backend = await app.resultBackend();
-          process.stdout.write(`backend: ${backend.kind} ${redactUrl(app.config.backendUrl ?? '(instance)')} OK\n`);
+          process.stdout.write(
+            `backend: ${backend.kind} ${redactUrl(app.config.backendUrl ?? '(instance)')} OK\n`,
+          );
           const registry = backend.workerRegistry?.();
           online = await registry?.online(Date.now());
           await registry?.close();
@@ -45,7 +58,9 @@ export function registerStatusCommand(program: Command): void {
               `${worker.active}/${worker.concurrency} busy, up ${Math.round((Date.now() - worker.startedAt) / 1000)} s)\n`,
           );
         }
-        process.stdout.write(`${online.length} ${online.length === 1 ? 'node' : 'nodes'} online.\n`);
+        process.stdout.write(
+          `${online.length} ${online.length === 1 ? 'node' : 'nodes'} online.\n`,
+        );
         if (online.length === 0) process.exitCode = 1;
       } finally {
         await app.close();

@@ -2,19 +2,22 @@
  * `celeriac worker`: runs a worker in the foreground. First SIGTERM/SIGINT: warm shutdown
  * (finish running tasks within the timeout); second: cold shutdown (give them back, exit).
  */
-import type { Command } from 'commander';
+import os from 'node:os';
+import { Option, type Command } from 'commander';
 import { Worker } from '../../worker/worker.js';
 import { Beat } from '../../beat/beat.js';
 import { createLineLogger, parseLogLevel } from '../../logger.js';
 import { loadApp } from '../load-app.js';
+import { expandNodeName } from '../node-name.js';
+import { integerFlag, listFlag, secondsFlag } from '../parse.js';
 import type { GlobalOptions } from '../main.js';
 
 interface WorkerFlags {
   queues?: string;
-  concurrency?: string;
+  concurrency: number;
   hostname?: string;
-  prefetchMultiplier?: string;
-  shutdownTimeout?: string;
+  prefetchMultiplier: number;
+  shutdownTimeout: number;
   beat?: boolean;
 }
 
@@ -22,25 +25,57 @@ export function registerWorkerCommand(program: Command): void {
   program
     .command('worker')
     .description('Start a worker that consumes queues and runs tasks.')
-    .option('-Q, --queues <names>', 'comma-separated queues to consume (default: the app\'s default queue)')
-    .option('-c, --concurrency <n>', 'tasks run at once', '10')
-    .option('-n, --hostname <name>', 'worker name (default: celeriac@<host>)')
-    .option('--prefetch-multiplier <n>', 'messages reserved per slot', '4')
-    .option('--shutdown-timeout <seconds>', 'how long a warm shutdown waits for running tasks', '30')
+    .option(
+      '-Q, --queues <names>',
+      "comma-separated queues to consume (default: the app's default queue)",
+    )
+    .addOption(
+      new Option('-c, --concurrency <n>', 'tasks run at once')
+        .argParser(integerFlag(1))
+        .default(10),
+    )
+    .addOption(
+      new Option(
+        '-n, --hostname <name>',
+        'worker name (default: celeriac@%h); %h: host name, %n: its first part, %d: domain, %%: a %',
+      ).argParser((text) => expandNodeName(text, os.hostname())),
+    )
+    .addOption(
+      new Option('--prefetch-multiplier <n>', 'messages reserved per slot')
+        .argParser(integerFlag(1))
+        .default(4),
+    )
+    .addOption(
+      new Option('--shutdown-timeout <seconds>', 'how long a warm shutdown waits for running tasks')
+        .argParser(secondsFlag({ positive: false }))
+        .default(30),
+    )
     .option('-B, --beat', 'also run beat in this process (small setups)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  celeriac -A src/tasks.ts worker -l info
+  celeriac -A src/tasks.ts worker -Q emails,celery -c 20 -n emails@%h
+  celeriac -A src/tasks.ts worker -B          # with beat in the same process`,
+    )
     .action(async (flags: WorkerFlags, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions & WorkerFlags>();
       const app = await loadApp(globals.app);
       const logger = createLineLogger({ level: parseLogLevel(globals.loglevel), name: 'worker' });
       const worker = new Worker(app, {
-        queues: flags.queues?.split(',').map((q) => q.trim()).filter(Boolean),
-        concurrency: Number(flags.concurrency),
+        queues: listFlag(flags.queues),
+        concurrency: flags.concurrency,
         hostname: flags.hostname,
-        prefetchMultiplier: Number(flags.prefetchMultiplier),
-        shutdownTimeout: Number(flags.shutdownTimeout),
+        prefetchMultiplier: flags.prefetchMultiplier,
+        shutdownTimeout: flags.shutdownTimeout,
         logger,
       });
-      const beat = flags.beat ? new Beat(app, { logger: createLineLogger({ level: parseLogLevel(globals.loglevel), name: 'beat' }) }) : undefined;
+      const beat = flags.beat
+        ? new Beat(app, {
+            logger: createLineLogger({ level: parseLogLevel(globals.loglevel), name: 'beat' }),
+          })
+        : undefined;
       let signals = 0;
       let cold = false;
       const exit = async () => {
@@ -55,7 +90,9 @@ export function registerWorkerCommand(program: Command): void {
           void worker.stop().then(exit);
         } else if (!cold) {
           cold = true;
-          logger.warn(`${signal} received again: cold shutdown, running tasks go back to the queue`);
+          logger.warn(
+            `${signal} received again: cold shutdown, running tasks go back to the queue`,
+          );
           void worker.terminate().then(exit);
         }
       };

@@ -5,6 +5,7 @@
  */
 import type * as Amqplib from 'amqplib';
 import { CeleriacError } from '../../errors.js';
+import { redactUrl } from '../../url.js';
 
 export class InvalidAmqpOptionsError extends CeleriacError {}
 
@@ -40,6 +41,7 @@ export function parseAmqpUrl(url: string, heartbeatSeconds: number): Amqplib.Opt
   };
 }
 
+/** The URL with its credentials hidden, for messages and logs (the project's one `redactUrl`). */
 export function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
+  return redactUrl(url);
 }

@@ -21,7 +21,8 @@ function isNoScript(error: unknown): boolean {
   return error instanceof Error && error.message.startsWith('NOSCRIPT');
 }
 
-export type ScriptArg = string | number;
+/** Buffers pass bytes as they are: delivery tags need not be text. */
+export type ScriptArg = string | number | Buffer;
 
 export async function runScript(
   client: Redis,

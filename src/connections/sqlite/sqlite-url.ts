@@ -8,6 +8,7 @@
  */
 import path from 'node:path';
 import { CeleriacError } from '../../errors.js';
+import { redactUrl } from '../../url.js';
 
 export interface SqliteLocation {
   /** Absolute file path, or `:memory:`. */
@@ -18,7 +19,7 @@ export interface SqliteLocation {
 export class InvalidSqliteUrlError extends CeleriacError {
   constructor(url: string, why: string) {
     super(
-      `Invalid SQLite URL "${url}": ${why}. Use sqlite://./celeriac.db (relative), ` +
+      `Invalid SQLite URL "${redactUrl(url)}": ${why}. Use sqlite://./celeriac.db (relative), ` +
         `sqlite:///abs/path.db (absolute) or sqlite://:memory: (one process only).`,
     );
   }

@@ -5,18 +5,14 @@
  * away holds no slot and sits in the delayed set; due messages are promoted exactly once
  * however many consumers race for them.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import type { Delivery } from '../../../src/brokers/broker.js';
 import { createRedisBroker, type RedisBroker, type RedisBrokerOptions } from '../../../src/brokers/redis/index.js';
 import { makeMessage, sleep, waitFor } from '../broker-conformance.js';
 import { idOf } from '../conformance/harness.js';
 import { requireService } from '../../support/services.js';
-import { deleteByPrefix, rawClient, REDIS_URL } from './redis-test-support.js';
+import { deleteByPrefix, rawClient, REDIS_URL, spawnChildConsumer } from './redis-test-support.js';
 
-const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures/child-consumer.ts');
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -55,33 +51,8 @@ async function isolatedDebug(prefix: string): Promise<{ raw: string }> {
   return { raw: JSON.stringify(state) };
 }
 
-interface Child {
-  process: ChildProcess;
-  lines: string[];
-  waitLine: (pattern: RegExp, timeoutMs?: number) => Promise<void>;
-}
-
-function spawnConsumer(prefix: string, queue: string, mode: 'hold' | 'work', prefetch: number, leaseMs: number): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, REDIS_URL, prefix, queue, mode, String(prefetch), String(leaseMs)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: string[] = [];
-  let partial = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    const text = partial + chunk.toString();
-    const parts = text.split('\n');
-    partial = parts.pop() ?? '';
-    lines.push(...parts);
-  });
-  cleanups.push(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    return Promise.resolve();
-  });
-  return {
-    process: child,
-    lines,
-    waitLine: (pattern, timeoutMs = 15_000) => waitFor(`a line matching ${pattern}`, () => lines.some((line) => pattern.test(line)), timeoutMs),
-  };
+function spawnConsumer(prefix: string, queue: string, mode: 'hold' | 'work', prefetch: number, leaseMs: number) {
+  return spawnChildConsumer(cleanups, { prefix, queue, mode, prefetch, leaseMs });
 }
 
 function collect(deliveries: Delivery[]) {

@@ -1,7 +1,8 @@
 /**
  * Helpers for the Redis tests: a raw client for inspecting keys, cleanup of one test's
- * key prefix (never FLUSHDB: the Redis on 6379 is shared), and a private redis-server on a
- * spare port (plain or TLS-only) that a test may stop and start.
+ * key prefix (never FLUSHDB: the Redis on 6379 is shared), a private redis-server on a
+ * spare port (plain or TLS-only) that a test may stop and start, and a consumer in a child
+ * process that a test may kill with SIGKILL.
  * Must never delete a key outside the prefix it is given.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -9,12 +10,53 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import type { ClientOptions } from '../../../src/connections/redis/connection.js';
 import type { TestContext } from 'vitest';
 import { REDIS_URL } from '../../support/services.js';
+import { waitFor } from '../conformance/harness.js';
 
 export { REDIS_URL };
+
+const CHILD_CONSUMER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures/child-consumer.ts');
+
+/** A consumer in a child process (fixtures/child-consumer.ts) and the lines it printed. */
+export interface ChildConsumer {
+  process: ChildProcess;
+  lines: string[];
+  waitLine: (pattern: RegExp, timeoutMs?: number) => Promise<void>;
+}
+
+/**
+ * Starts a child consumer of `queue` under `prefix`: mode `hold` never acks, `work` acks
+ * each message after a short pause. `cleanups` gets a step that SIGKILLs it if still alive.
+ */
+export function spawnChildConsumer(
+  cleanups: Array<() => Promise<void>>,
+  options: { prefix: string; queue: string; mode: 'hold' | 'work'; prefetch: number; leaseMs: number },
+): ChildConsumer {
+  const { prefix, queue, mode, prefetch, leaseMs } = options;
+  const args = ['--import', 'tsx', CHILD_CONSUMER, REDIS_URL, prefix, queue, mode, String(prefetch), String(leaseMs)];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let partial = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    const text = partial + chunk.toString();
+    const parts = text.split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  cleanups.push(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    return Promise.resolve();
+  });
+  return {
+    process: child,
+    lines,
+    waitLine: (pattern, timeoutMs = 15_000) => waitFor(`a line matching ${pattern}`, () => lines.some((line) => pattern.test(line)), timeoutMs),
+  };
+}
 
 /** A plain client on the shared test Redis (or `url`), for looking at what the broker wrote. */
 export function rawClient(url: string = REDIS_URL): Redis {

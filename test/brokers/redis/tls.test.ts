@@ -18,7 +18,13 @@ import { Celeriac, Worker, createLineLogger } from '../../../src/index.js';
 import { createRedisBackend } from '../../../src/backends/redis/index.js';
 import { createRedisBroker } from '../../../src/brokers/redis/index.js';
 import { BrokerConnectionError } from '../../../src/errors.js';
-import { commandMissing, PrivateRedis, RedisStartError, requirePrerequisite, sparePort } from './redis-test-support.js';
+import {
+  commandMissing,
+  PrivateRedis,
+  RedisStartError,
+  requirePrerequisite,
+  sparePort,
+} from './redis-test-support.js';
 
 const run = promisify(execFile);
 
@@ -61,13 +67,57 @@ async function makePki(dir: string): Promise<TestPki> {
   const config = file('openssl.cnf');
   writeFileSync(config, OPENSSL_CONFIG);
   const newKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await run('openssl', ['req', '-x509', '-config', config, '-extensions', 'ca', ...newKey,
-    '-keyout', file('ca.key'), '-out', file('ca.pem'), '-days', '1', '-subj', '/CN=celeriac test CA']);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-config',
+    config,
+    '-extensions',
+    'ca',
+    ...newKey,
+    '-keyout',
+    file('ca.key'),
+    '-out',
+    file('ca.pem'),
+    '-days',
+    '1',
+    '-subj',
+    '/CN=celeriac test CA',
+  ]);
   const leaf = async (name: string, extensions: string, serial: string): Promise<void> => {
-    await run('openssl', ['req', '-new', '-config', config, ...newKey,
-      '-keyout', file(`${name}.key`), '-out', file(`${name}.csr`), '-subj', `/CN=celeriac test ${name}`]);
-    await run('openssl', ['x509', '-req', '-in', file(`${name}.csr`), '-CA', file('ca.pem'), '-CAkey', file('ca.key'),
-      '-set_serial', serial, '-days', '1', '-extfile', config, '-extensions', extensions, '-out', file(`${name}.pem`)]);
+    await run('openssl', [
+      'req',
+      '-new',
+      '-config',
+      config,
+      ...newKey,
+      '-keyout',
+      file(`${name}.key`),
+      '-out',
+      file(`${name}.csr`),
+      '-subj',
+      `/CN=celeriac test ${name}`,
+    ]);
+    await run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      file(`${name}.csr`),
+      '-CA',
+      file('ca.pem'),
+      '-CAkey',
+      file('ca.key'),
+      '-set_serial',
+      serial,
+      '-days',
+      '1',
+      '-extfile',
+      config,
+      '-extensions',
+      extensions,
+      '-out',
+      file(`${name}.pem`),
+    ]);
   };
   await leaf('server', 'server', '2');
   await leaf('client', 'client', '3');
@@ -90,7 +140,11 @@ async function testPki(ctx: TestContext): Promise<TestPki> {
 }
 
 /** A TLS-only redis-server signed by `pki`'s CA; skips when redis-server was built without TLS. */
-async function tlsRedis(ctx: TestContext, pki: TestPki, authClients = false): Promise<PrivateRedis> {
+async function tlsRedis(
+  ctx: TestContext,
+  pki: TestPki,
+  authClients = false,
+): Promise<PrivateRedis> {
   let redis: PrivateRedis;
   try {
     redis = await PrivateRedis.start({
@@ -98,7 +152,10 @@ async function tlsRedis(ctx: TestContext, pki: TestPki, authClients = false): Pr
     });
   } catch (error) {
     if (error instanceof RedisStartError && error.lacksTls) {
-      requirePrerequisite(ctx, `redis-server was built without TLS support: ${error.output.trim().split('\n').pop()}`);
+      requirePrerequisite(
+        ctx,
+        `redis-server was built without TLS support: ${error.output.trim().split('\n').pop()}`,
+      );
     }
     throw error;
   }
@@ -118,7 +175,10 @@ function withParams(url: string, params: Record<string, string>): string {
 async function connectBoth(url: string): Promise<Array<Error | null>> {
   const broker = createRedisBroker(url);
   const backend = createRedisBackend(url);
-  cleanups.push(() => broker.close(), () => backend.close());
+  cleanups.push(
+    () => broker.close(),
+    () => backend.close(),
+  );
   return Promise.all(
     [broker.connect(), backend.connect()].map((connecting) =>
       connecting.then(
@@ -131,7 +191,10 @@ async function connectBoth(url: string): Promise<Array<Error | null>> {
 
 /** Names of the clients connected to `redis` now (its only port is TLS: each is a TLS client). */
 async function clientNames(redis: PrivateRedis): Promise<string[]> {
-  const client = new Redis(redis.port, '127.0.0.1', { ...redis.clientOptions(), lazyConnect: true });
+  const client = new Redis(redis.port, '127.0.0.1', {
+    ...redis.clientOptions(),
+    lazyConnect: true,
+  });
   try {
     await client.connect();
     const list = (await client.call('CLIENT', 'LIST')) as string;
@@ -143,7 +206,10 @@ async function clientNames(redis: PrivateRedis): Promise<string[]> {
 
 /** Subscribers of `channel` now. */
 async function subscribers(redis: PrivateRedis, channel: string): Promise<number> {
-  const client = new Redis(redis.port, '127.0.0.1', { ...redis.clientOptions(), lazyConnect: true });
+  const client = new Redis(redis.port, '127.0.0.1', {
+    ...redis.clientOptions(),
+    lazyConnect: true,
+  });
   try {
     await client.connect();
     const reply = (await client.call('PUBSUB', 'NUMSUB', channel)) as [string, number];
@@ -166,7 +232,10 @@ describe('rediss:// (Redis over TLS)', () => {
     // Waiting before any worker runs: the SUCCESS can only come as a push on the subscriber.
     const answer = result.get({ timeout: 10 });
     await expect.poll(() => subscribers(redis, `celery-task-meta-${result.id}`)).toBe(1);
-    const worker = new Worker(app, { concurrency: 1, logger: createLineLogger({ level: 'silent' }) });
+    const worker = new Worker(app, {
+      concurrency: 1,
+      logger: createLineLogger({ level: 'silent' }),
+    });
     cleanups.push(() => worker.stop({ timeout: 5 }));
     await worker.start();
 
@@ -192,7 +261,10 @@ describe('rediss:// (Redis over TLS)', () => {
   it('connects without checking the certificate only when told to, with ssl_cert_reqs=none (CERT_NONE)', async (ctx) => {
     const pki = await testPki(ctx);
     const redis = await tlsRedis(ctx, pki);
-    expect(await connectBoth(withParams(redis.url, { ssl_cert_reqs: 'CERT_NONE' }))).toEqual([null, null]);
+    expect(await connectBoth(withParams(redis.url, { ssl_cert_reqs: 'CERT_NONE' }))).toEqual([
+      null,
+      null,
+    ]);
   });
 
   it('presents the client certificate of ssl_certfile and ssl_keyfile to a Redis that requires one', async (ctx) => {
@@ -204,13 +276,19 @@ describe('rediss:// (Redis over TLS)', () => {
       expect(failure).toBeInstanceOf(BrokerConnectionError);
       expect(failure?.message).toMatch(/ssl_certfile=/);
     }
-    const withCert = withParams(redis.url, { ...trusting, ssl_certfile: pki.clientCert, ssl_keyfile: pki.clientKey });
+    const withCert = withParams(redis.url, {
+      ...trusting,
+      ssl_certfile: pki.clientCert,
+      ssl_keyfile: pki.clientKey,
+    });
     expect(await connectBoth(withCert)).toEqual([null, null]);
   });
 
   it('fails fast with BrokerConnectionError on a rediss:// port nobody listens on', async (ctx) => {
     const pki = await testPki(ctx);
-    const url = withParams(`rediss://127.0.0.1:${await sparePort()}/0`, { ssl_ca_certs: pki.caFile });
+    const url = withParams(`rediss://127.0.0.1:${await sparePort()}/0`, {
+      ssl_ca_certs: pki.caFile,
+    });
     const started = Date.now();
     const failures = await connectBoth(url);
     expect(Date.now() - started).toBeLessThan(3000);

@@ -39,7 +39,7 @@ export const beatClaimScript = defineScript(
   `--[[
 beat-claim: record that the leader sends one run, if it still leads and the run is new.
 KEYS[1] leader key ("<owner>|<token>|<expires at ms>")
-KEYS[2] entry hash (fields: enabled, last_run_at, total_runs, run_now_at, pending_task_id, pending_slot)
+KEYS[2] entry hash (fields: enabled, last_run_at, total_runs, run_now_at, pending_task_id, pending_slot, last_task_id)
 ARGV[1] "<owner>|<token>" of the caller
 ARGV[2] slot in ms, or "" to claim a run-now request
 ARGV[3] task id of the run
@@ -58,7 +58,7 @@ else
   redis.call('HSET', KEYS[2], 'last_run_at', ARGV[2], 'pending_slot', ARGV[2])
 end
 redis.call('HINCRBY', KEYS[2], 'total_runs', 1)
-redis.call('HSET', KEYS[2], 'pending_task_id', ARGV[3])
+redis.call('HSET', KEYS[2], 'pending_task_id', ARGV[3], 'last_task_id', ARGV[3])
 return 1`,
 );
 
