@@ -4,7 +4,7 @@
  * to end through one worker, and Python Celery (Debian's) through its worker; prints each
  * figure and the ratios. Everything it declares is named uniquely and deleted afterwards.
  */
-import { amqplib } from '../../src/brokers/amqp/amqplib.js';
+import { amqplib } from '../../src/connections/amqp/amqplib.js';
 import { fmt, row } from '../support.js';
 import { measureBroker, type BrokerFigures } from './broker-side.js';
 import { uniqueQueue } from './messages.js';

@@ -5,8 +5,8 @@
  * building the message and its typed headers.
  */
 import type * as Amqplib from 'amqplib';
-import { amqplib } from '../../src/brokers/amqp/amqplib.js';
-import { toFieldTable } from '../../src/brokers/amqp/field-table.js';
+import { amqplib } from '../../src/connections/amqp/amqplib.js';
+import { toFieldTable } from '../../src/connections/amqp/field-table.js';
 import { benchMessage } from './messages.js';
 
 export interface RawFigures {

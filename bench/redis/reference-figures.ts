@@ -76,7 +76,7 @@ export async function workerCeiling(count: number, concurrency: number): Promise
   let next = 0;
   const broker: Broker = {
     kind: 'memory',
-    capabilities: { delayedDelivery: true, priorities: true, deadLetter: true },
+    capabilities: { delayedDelivery: true, deadLetter: true },
     connect: () => Promise.resolve(),
     publish: () => Promise.resolve(),
     publishMany: () => Promise.resolve(),

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import type { Broker } from '../brokers/broker.js';
+import type { Broker, PublishOptions } from '../brokers/broker.js';
 import type { ResultBackend } from '../backends/backend.js';
 import { createBroker } from '../brokers/registry.js';
 import { createBackend } from '../backends/registry.js';
@@ -41,6 +41,8 @@ export class Celeriac {
   readonly origin: string;
   private readonly registry = new Map<string, Task<unknown[], unknown>>();
   private readonly periodicEntries = new Map<string, EntryDefinition>();
+  /** The broker object, created but maybe not connected (the backend is handed it so). */
+  private brokerCreated: Promise<Broker> | undefined;
   private brokerPromise: Promise<Broker> | undefined;
   private backendPromise: Promise<ResultBackend> | undefined;
 
@@ -127,7 +129,7 @@ export class Celeriac {
   ): Promise<AsyncResult<TResult>> {
     const built = this.build(name, args, options, defaults);
     const broker = await this.broker();
-    await broker.publish(built.message, built.publish);
+    await broker.publish(built.message, publishOptionsFor(broker, built.publish));
     return new AsyncResult<TResult>(built.id, this);
   }
 
@@ -139,7 +141,7 @@ export class Celeriac {
       return this.build(name, call.args, call.options ?? {}, defaults);
     });
     const broker = await this.broker();
-    await broker.publishMany(built.map(({ message, publish }) => ({ message, options: publish })));
+    await broker.publishMany(built.map(({ message, publish }) => ({ message, options: publishOptionsFor(broker, publish) })));
     return built.map(({ id }) => new AsyncResult(id, this));
   }
 
@@ -153,16 +155,39 @@ export class Celeriac {
    * (the next call tries again) and leaves no connection retrying behind it.
    */
   broker(): Promise<Broker> {
-    this.brokerPromise ??= connectOrClose(
-      async () =>
-        this.config.broker ??
-        (await createBroker(this.config.brokerUrl ?? '', { keyPrefix: this.config.keyPrefix, leaseMs: this.config.leaseMs })),
-      this.config.broker === undefined,
-    ).catch((error: unknown) => {
-      this.brokerPromise = undefined;
-      throw error;
-    });
+    this.brokerPromise ??= connectOrClose(() => this.brokerObject(), this.config.broker === undefined).catch(
+      (error: unknown) => {
+        this.brokerPromise = undefined;
+        if (this.config.broker === undefined) this.brokerCreated = undefined; // closed by connectOrClose
+        throw error;
+      },
+    );
     return this.brokerPromise;
+  }
+
+  /** The broker, created on first use, not connected. */
+  private brokerObject(): Promise<Broker> {
+    this.brokerCreated ??= (async () =>
+      this.config.broker ??
+      (await createBroker(this.config.brokerUrl ?? '', { keyPrefix: this.config.keyPrefix, leaseMs: this.config.leaseMs })))().catch(
+      (error: unknown) => {
+        this.brokerCreated = undefined;
+        throw error;
+      },
+    );
+    return this.brokerCreated;
+  }
+
+  /**
+   * Hands this app's broker, unconnected, to its backend before the backend connects
+   * (ResultBackend.attachBroker): the link between the two is this app's, never the
+   * process's. A backend used alone (no broker configured, or one that cannot be created)
+   * is left alone: the broker's error surfaces where the broker is used.
+   */
+  private async attachBroker(backend: ResultBackend): Promise<void> {
+    if (!backend.attachBroker || (this.config.broker === undefined && !this.config.brokerUrl)) return;
+    const broker = await this.brokerObject().catch(() => undefined);
+    if (broker) backend.attachBroker(broker);
   }
 
   /** The result backend, connected. Opened on first use; a failed first connect is not remembered. */
@@ -171,13 +196,14 @@ export class Celeriac {
       async () => {
         const { backend: given, backendUrl } = this.config;
         if (!given && !backendUrl) throw new NoResultBackendError();
-        return (
+        const backend =
           given ??
           (await createBackend(backendUrl ?? '', {
             keyPrefix: this.config.keyPrefix,
             resultExpiresMs: this.config.resultExpiresMs,
-          }))
-        );
+          }));
+        await this.attachBroker(backend);
+        return backend;
       },
       this.config.backend === undefined,
     ).catch((error: unknown) => {
@@ -193,6 +219,7 @@ export class Celeriac {
     if (this.brokerPromise) closing.push(this.brokerPromise.then((b) => b.close()));
     if (this.backendPromise) closing.push(this.backendPromise.then((b) => b.close()));
     this.brokerPromise = undefined;
+    this.brokerCreated = undefined;
     this.backendPromise = undefined;
     await Promise.allSettled(closing);
   }
@@ -205,6 +232,17 @@ export class Celeriac {
       defaultQueue: this.config.defaultQueue,
     });
   }
+}
+
+/**
+ * A broker that cannot hold a message until a time (`capabilities.delayedDelivery` false)
+ * gets it at once: the message's `eta` header makes the worker hold it until due, as
+ * Celery's worker holds ETA tasks.
+ */
+function publishOptionsFor(broker: Broker, options: PublishOptions): PublishOptions {
+  if (options.deliverAt === undefined || broker.capabilities.delayedDelivery) return options;
+  const { deliverAt: _due, ...now } = options;
+  return now;
 }
 
 /**

@@ -4,6 +4,7 @@
  * decides what a state means.
  */
 import type { ResultMeta } from '../protocol/types.js';
+import type { Broker } from '../brokers/broker.js';
 import type { BeatStore } from './beat-store.js';
 import type { WorkerRegistry } from './worker-registry.js';
 
@@ -11,11 +12,29 @@ export type Unsubscribe = () => Promise<void>;
 
 export interface StoreOptions {
   /** Milliseconds until the stored meta may be deleted. Default: the app's `resultExpires`. */
-  expiresMs?: number;
+  expiresMs?: number | undefined;
+  /**
+   * The task message's `reply_to` (the caller's reply queue), passed by the worker on every
+   * store of a task it runs. Backends that send results to the caller (rpc://) use it; the
+   * others ignore it.
+   */
+  replyTo?: string | undefined;
+  /** The task message's `correlation_id` (Celery: the task id). Default: the task id. */
+  correlationId?: string | undefined;
 }
 
 export interface ResultBackend {
   readonly kind: string;
+  /**
+   * Called by the app that owns both, before `connect()`, with its broker (not yet
+   * connected): a backend of the same client may share what the broker knows, e.g. Redis
+   * result writes riding with the broker's fetch calls, or rpc:// learning the broker's
+   * RabbitMQ URL and reply queues (Celery's rpc backend uses the app's broker connection).
+   * Scoped to that one app: nothing is shared process-wide, and a backend belongs to one
+   * app (a second call replaces the first). Backends with nothing to share leave it out;
+   * one handed an unrelated broker ignores it.
+   */
+  attachBroker?(broker: Broker): void;
   connect(): Promise<void>;
   /** Stores the meta under its `task_id` and notifies subscribers of that id. */
   store(meta: ResultMeta, options?: StoreOptions): Promise<void>;

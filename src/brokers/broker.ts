@@ -7,18 +7,23 @@ import type { TransportMessage } from '../protocol/types.js';
 
 /** What a broker can do natively; the core emulates the rest once, not per broker. */
 export interface BrokerCapabilities {
-  /** Holds a message until a future time without occupying a consumer (`publish({ deliverAt })`, `defer`). */
+  /**
+   * Holds a message until a future time without occupying a consumer (`publish({ deliverAt })`,
+   * `defer`). When false, the core never asks for either: the app publishes at once and the
+   * worker holds a message that is not due, unsettled and outside its running slots.
+   */
   readonly delayedDelivery: boolean;
-  /** Serves higher-priority messages first within a queue. */
-  readonly priorities: boolean;
-  /** Moves rejected messages to a dead-letter store the user can inspect. */
+  /**
+   * Moves rejected messages to a dead-letter store the user can inspect. The worker's log
+   * line for a rejected message says which happened: dead-lettered, or dropped.
+   */
   readonly deadLetter: boolean;
 }
 
 export interface PublishOptions {
   /** The queue (routing key) to publish to. */
   queue: string;
-  /** Unix time in ms before which the message must not be delivered. */
+  /** Unix time in ms before which the message must not be delivered (only on brokers with `delayedDelivery`). */
   deliverAt?: number;
   /** 0..255; higher is served first. Brokers without priorities ignore it. */
   priority?: number;
@@ -40,6 +45,7 @@ export interface Delivery {
   /**
    * Hand the message back to be delivered again at `deliverAt` (unix ms), atomically: the
    * consumer's slot is freed and the message can never be lost or doubled in between.
+   * Called only on brokers with `capabilities.delayedDelivery`.
    */
   defer(deliverAt: number): Promise<void>;
   /**

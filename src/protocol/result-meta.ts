@@ -128,15 +128,15 @@ export interface ResultMetaInput {
   taskId: string;
   status: TaskState;
   /** The return value, the `meta` of a custom state, or a {@link SerializedError}. Default null. */
-  result?: JsonValue | SerializedError;
-  traceback?: string | null;
-  children?: JsonValue[];
+  result?: JsonValue | SerializedError | undefined;
+  traceback?: string | null | undefined;
+  children?: JsonValue[] | undefined;
   /** Default: `now` for SUCCESS/FAILURE/REVOKED, null for other states, as Celery does. */
-  dateDone?: Date | null;
-  now?: Date | number;
+  dateDone?: Date | null | undefined;
+  now?: Date | number | undefined;
   /** Written only when set, as Celery does. */
-  groupId?: string | null;
-  parentId?: string | null;
+  groupId?: string | null | undefined;
+  parentId?: string | null | undefined;
   /** `result_extended` fields. */
   extended?: {
     name: string | null;
@@ -145,24 +145,49 @@ export interface ResultMetaInput {
     worker: string | null;
     retries: number | null;
     queue: string | null;
-  } | null;
+  } | null | undefined;
 }
 
-/** A meta shaped as Celery 5.6's `_get_result_meta` + `task_id` builds it. */
+/**
+ * A meta shaped as Celery 5.6's `_get_result_meta` + `task_id` builds it: the one builder
+ * of result metas (the worker's, the backends', the tests'). `date_done` only for the
+ * ready states (SUCCESS, FAILURE, REVOKED), null for STARTED, RETRY, PROGRESS and custom
+ * states, as Celery stores them.
+ */
 export function buildResultMeta(input: ResultMetaInput): ResultMeta {
-  const now = input.now === undefined ? new Date() : new Date(input.now);
-  const dateDone = input.dateDone !== undefined ? input.dateDone : READY_STATES.has(input.status) ? now : null;
-  return {
+  const dateDone =
+    input.dateDone !== undefined
+      ? input.dateDone === null
+        ? null
+        : formatCeleryDate(input.dateDone)
+      : READY_STATES.has(input.status)
+        ? formatNow(input.now)
+        : null;
+  const meta: ResultMeta = {
     status: input.status,
-    result: (input.result ?? null),
+    result: input.result ?? null,
     traceback: input.traceback ?? null,
     children: input.children ?? [],
-    date_done: dateDone === null ? null : formatCeleryDate(dateDone),
-    ...(input.groupId ? { group_id: input.groupId } : {}),
-    ...(input.parentId ? { parent_id: input.parentId } : {}),
-    ...(input.extended ?? {}),
+    date_done: dateDone,
     task_id: input.taskId,
   };
+  if (input.groupId) meta.group_id = input.groupId;
+  if (input.parentId) meta.parent_id = input.parentId;
+  if (input.extended) Object.assign(meta, input.extended);
+  return meta;
+}
+
+// A busy worker stores thousands of results within one millisecond: format each once.
+let lastMs = Number.NaN;
+let lastText = '';
+
+function formatNow(now: Date | number | undefined): string {
+  const ms = now === undefined ? Date.now() : typeof now === 'number' ? now : now.getTime();
+  if (ms !== lastMs) {
+    lastText = formatCeleryDate(new Date(ms));
+    lastMs = ms;
+  }
+  return lastText;
 }
 
 /** An exception a task raised on a remote worker (Python or Node), as read from its meta. */

@@ -5,7 +5,7 @@
  * settles the delivery exactly once; a failure here must never stop the worker.
  */
 import type { Broker, Delivery } from '../brokers/broker.js';
-import type { ResultBackend } from '../backends/backend.js';
+import type { ResultBackend, StoreOptions } from '../backends/backend.js';
 import type { Celeriac } from '../app/celeriac.js';
 import type { Task } from '../app/task.js';
 import { Retry, runWithContext } from '../app/task-context.js';
@@ -58,6 +58,11 @@ export interface ExecutorDeps {
   running: Map<string, RunningTask>;
   /** Ids revoked while this worker runs (fed by the backend's revoke notifications). */
   revoked: Set<string>;
+  /**
+   * Keeps a delivery that is not due, unsettled and outside the running slots, and hands
+   * it back to the worker at `dueAt` (the broker has no delayed delivery to defer it to).
+   */
+  hold(delivery: Delivery, dueAt: number): void;
 }
 
 /** Outcome of the checks made before a task may take a slot. */
@@ -123,10 +128,10 @@ async function refuseMalformed(delivery: Delivery, deps: ExecutorDeps, error: Er
   const reason = error instanceof MalformedMessageError ? error.reason : error.message;
   // A client may be waiting on the id: when the headers name one, tell it why.
   const id = readableId(delivery, error);
-  if (id !== null) await storeQuietly(deps, metaFor({ id }, 'FAILURE', serializeError(error), null));
+  if (id !== null) await storeQuietly(deps, routeOfMessage(id, delivery), metaFor({ id }, 'FAILURE', serializeError(error), null));
   // Log once the message is settled, so the line reports what happened, not an intent.
   await delivery.reject({ requeue: false, reason });
-  deps.logger.error({ queue: delivery.queue }, `Rejected a malformed message${id === null ? '' : ` [${id}]`}: ${reason}`);
+  deps.logger.error({ queue: delivery.queue }, `Rejected a malformed message${id === null ? '' : ` [${id}]`} (${rejectedTo(deps)}): ${reason}`);
   return SETTLED;
 }
 
@@ -141,37 +146,43 @@ function readableId(delivery: Delivery, error: Error): string | null {
 async function refuseUnknown(delivery: Delivery, decoded: DecodedTaskMessage, deps: ExecutorDeps): Promise<Admission> {
   const reason = `unknown task "${decoded.name}" (registered: ${deps.app.taskNames().join(', ') || 'none'})`;
   // Stored as Celery's NotRegistered; AsyncResult.get() raises it as TaskNotRegisteredError.
-  await storeQuietly(deps, metaFor(decoded, 'FAILURE', serializeError(new TaskNotRegisteredError(decoded.name))));
+  await storeQuietly(deps, decoded, metaFor(decoded, 'FAILURE', serializeError(new TaskNotRegisteredError(decoded.name))));
   await delivery.reject({ requeue: false, reason });
-  deps.logger.error({ id: decoded.id, queue: delivery.queue }, `Rejected task ${decoded.id}: ${reason}`);
+  deps.logger.error({ id: decoded.id, queue: delivery.queue }, `Rejected task ${decoded.id} (${rejectedTo(deps)}): ${reason}`);
   return SETTLED;
 }
 
 async function discardExpired(delivery: Delivery, decoded: DecodedTaskMessage, expires: Date, deps: ExecutorDeps): Promise<Admission> {
-  await storeQuietly(deps, metaFor(decoded, 'REVOKED', celeryError('TaskRevokedError', 'expired')));
+  await storeQuietly(deps, decoded, metaFor(decoded, 'REVOKED', celeryError('TaskRevokedError', 'expired')));
   await delivery.ack();
   deps.logger.info({ id: decoded.id }, `Discarded task ${decoded.name}[${decoded.id}]: expired at ${expires.toISOString()}`);
   return SETTLED;
 }
 
 async function discardRevoked(delivery: Delivery, decoded: DecodedTaskMessage, deps: ExecutorDeps): Promise<Admission> {
-  await storeQuietly(deps, metaFor(decoded, 'REVOKED', celeryError('TaskRevokedError', 'revoked')));
+  await storeQuietly(deps, decoded, metaFor(decoded, 'REVOKED', celeryError('TaskRevokedError', 'revoked')));
   await delivery.ack();
   deps.logger.info({ id: decoded.id }, `Discarded revoked task ${decoded.name}[${decoded.id}]`);
   return SETTLED;
 }
 
 async function deferUntilDue(delivery: Delivery, decoded: DecodedTaskMessage, eta: Date, deps: ExecutorDeps): Promise<Admission> {
-  // Not due: hand it back to the broker's delay store rather than hold a slot for it.
+  // Not due: hand it back to the broker's delay store rather than hold a slot for it; a
+  // broker without one gets it held in memory until due (as Celery's worker holds ETA tasks).
+  if (!deps.broker.capabilities.delayedDelivery) {
+    deps.hold(delivery, eta.getTime());
+    deps.logger.debug({ id: decoded.id }, `Holding task ${decoded.name}[${decoded.id}] until ${eta.toISOString()}`);
+    return SETTLED;
+  }
   await delivery.defer(eta.getTime());
   deps.logger.debug({ id: decoded.id }, `Deferred task ${decoded.name}[${decoded.id}] until ${eta.toISOString()}`);
   return SETTLED;
 }
 
 async function refuseArgs(delivery: Delivery, decoded: DecodedTaskMessage, error: Error, deps: ExecutorDeps): Promise<Admission> {
-  await storeQuietly(deps, metaFor(decoded, 'FAILURE', serializeError(error), stackOf(error)));
+  await storeQuietly(deps, decoded, metaFor(decoded, 'FAILURE', serializeError(error), stackOf(error)));
   await delivery.reject({ requeue: false, reason: error.message });
-  deps.logger.error({ id: decoded.id }, `Rejected task ${decoded.name}[${decoded.id}]: ${error.message}`);
+  deps.logger.error({ id: decoded.id }, `Rejected task ${decoded.name}[${decoded.id}] (${rejectedTo(deps)}): ${error.message}`);
   return SETTLED;
 }
 
@@ -190,7 +201,7 @@ export async function execute(
   // No closures in here: one would make every call allocate a context for what it captures.
   const { decoded, task, args } = admission;
   const options = task.options;
-  const storeOptions = deps.storeOptions;
+  const storeOptions = storeOptionsFor(decoded, deps);
   const runtime = new TaskRuntime(decoded, delivery, deps.hostname, deps.backend, storeOptions);
   deps.running.set(decoded.id, runtime);
   if (deps.logsInfo) logStart(decoded, delivery, deps);
@@ -253,7 +264,7 @@ async function validResult(name: string, schema: StandardSchemaV1, result: unkno
  */
 async function storeResult(decoded: DecodedTaskMessage, result: unknown, deps: ExecutorDeps): Promise<void> {
   try {
-    await deps.backend?.store(metaFor(decoded, 'SUCCESS', (result ?? null) as JsonValue), deps.storeOptions);
+    await deps.backend?.store(metaFor(decoded, 'SUCCESS', (result ?? null) as JsonValue), storeOptionsFor(decoded, deps));
   } catch (error) {
     throw error instanceof TypeError ? new ResultNotStorableError(decoded.name, error) : error;
   }
@@ -332,7 +343,7 @@ async function settleFailure(
   retrying.retries = decoded.retries;
   retrying.max_retries = maxRetries;
   retrying.eta = new Date(Date.now() + countdown * 1000).toISOString();
-  await storeQuietly(deps, retrying);
+  await storeQuietly(deps, decoded, retrying);
   await delivery.ack();
   deps.logger.warn(
     { id: decoded.id },
@@ -384,7 +395,7 @@ async function recordFailure(
   settle: { deadLetter?: boolean } = {},
 ): Promise<void> {
   const state = failure instanceof TaskRevokedError ? 'REVOKED' : 'FAILURE';
-  await deps.backend?.store(metaFor(decoded, state, serializeError(failure), stackOf(failure)), deps.storeOptions);
+  await deps.backend?.store(metaFor(decoded, state, serializeError(failure), stackOf(failure)), storeOptionsFor(decoded, deps));
   if (settle.deadLetter) await delivery.reject({ requeue: false, reason: messageOf(failure) });
   else await delivery.ack();
   deps.logger.error({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] raised ${nameOf(failure)}: ${messageOf(failure)}`);
@@ -444,12 +455,32 @@ function matchesAutoretry(error: unknown, task: Task<unknown[], unknown>): boole
 }
 
 /** Stores a meta where a failure to store must not stop the rejection that follows. */
-async function storeQuietly(deps: ExecutorDeps, meta: ResultMeta): Promise<void> {
+async function storeQuietly(deps: ExecutorDeps, decoded: TaskRoute, meta: ResultMeta): Promise<void> {
   try {
-    await deps.backend?.store(meta, deps.storeOptions);
+    await deps.backend?.store(meta, storeOptionsFor(decoded, deps));
   } catch (error) {
     deps.logger.warn({ id: meta.task_id }, `Could not store state ${meta.status}: ${(error as Error).message}`);
   }
+}
+
+/** Where a message rejected without requeue went, for the log line: the user looks there. */
+function rejectedTo(deps: ExecutorDeps): string {
+  return deps.broker.capabilities.deadLetter ? 'dead-lettered' : 'dropped: the broker keeps no dead letters';
+}
+
+/** The worker's store options plus where the task's caller waits (rpc:// sends results there). */
+/** What a stored state needs of its message: the id and where the caller waits (rpc://). */
+type TaskRoute = Pick<DecodedTaskMessage, 'id' | 'replyTo' | 'correlationId'>;
+
+/** The route of a message whose body could not be read, from its properties. */
+function routeOfMessage(id: string, delivery: Delivery): TaskRoute {
+  const { reply_to: replyTo, correlation_id: correlationId } = delivery.message.properties;
+  return { id, replyTo: typeof replyTo === 'string' && replyTo ? replyTo : null, correlationId: typeof correlationId === 'string' ? correlationId : null };
+}
+
+function storeOptionsFor(decoded: TaskRoute, deps: ExecutorDeps): StoreOptions {
+  if (decoded.replyTo === null) return deps.storeOptions;
+  return { ...deps.storeOptions, replyTo: decoded.replyTo, correlationId: decoded.correlationId ?? decoded.id };
 }
 
 function isAbortError(error: unknown): boolean {

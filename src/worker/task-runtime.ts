@@ -7,7 +7,7 @@
  * only when the task asks for its signal or something aborts it, and the methods are
  * made only when a task reaches for them (they stay usable when destructured).
  */
-import type { ResultBackend } from '../backends/backend.js';
+import type { ResultBackend, StoreOptions } from '../backends/backend.js';
 import type { Delivery } from '../brokers/broker.js';
 import type { DecodedTaskMessage } from '../protocol/task-message.js';
 import type { JsonObject, JsonValue } from '../protocol/types.js';
@@ -29,7 +29,7 @@ export class TaskRuntime implements TaskContext {
     private readonly delivery: Delivery,
     readonly hostname: string,
     private readonly backend: ResultBackend | undefined,
-    private readonly storeOptions: { expiresMs: number },
+    private readonly storeOptions: StoreOptions,
   ) {}
 
   get queue(): string {

@@ -18,6 +18,7 @@ import { VERSION } from '../version.js';
 /** How often a worker tells the registry it is alive, and how long that lasts (Celery: 2 s). */
 const HEARTBEAT_MS = 2000;
 const HEARTBEAT_TTL_MS = 3 * HEARTBEAT_MS;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface WorkerOptions {
   /** Queues to consume. @default [app's defaultQueue] */
@@ -47,6 +48,8 @@ export class Worker {
   private readonly prefetch: number;
   private readonly shutdownTimeoutMs: number;
   private readonly waiting: Delivery[] = [];
+  /** Deliveries not due yet, held unsettled outside the slots (brokers without delayed delivery). */
+  private readonly held = new Map<Delivery, NodeJS.Timeout>();
   /** Deliveries taken from `waiting` and not finished with (running, storing or settling). */
   private inFlight = 0;
   private readonly idleWaiters: Array<() => void> = [];
@@ -104,6 +107,7 @@ export class Worker {
       hostname: this.hostname,
       running: this.running,
       revoked: this.revoked,
+      hold: (delivery, dueAt) => this.hold(delivery, dueAt),
     };
     if (backend) this.stopRevokes = await this.watchRevokes(backend);
     this.consumer = await broker.consume({
@@ -223,10 +227,28 @@ export class Worker {
     const parentId = typeof headers?.parent_id === 'string' ? headers.parent_id : null;
     const groupId = typeof headers?.group === 'string' ? headers.group : null;
     const meta = metaFor({ id, parentId, groupId }, 'RECEIVED', { hostname: this.hostname });
-    const stored = backend.store(meta, { expiresMs: this.app.config.resultExpiresMs }).catch((error: Error) => {
+    const stored = backend.store(meta, {
+      expiresMs: this.app.config.resultExpiresMs,
+      ...receivedRoute(delivery, id),
+    }).catch((error: Error) => {
       this.logger.warn({ id }, `Could not store state RECEIVED: ${error.message}`);
     });
     this.receiving.set(delivery, stored);
+  }
+
+  /** Keeps a delivery that is not due until `dueAt`, then admits it again (it is due then). */
+  private hold(delivery: Delivery, dueAt: number): void {
+    if (this.state !== 'running') {
+      void delivery.reject({ requeue: true, reason: 'worker stopping' }).catch(() => undefined);
+      return;
+    }
+    // setTimeout's longest wait is about 24.8 days: a later ETA is simply held again.
+    const timer = setTimeout(() => {
+      this.held.delete(delivery);
+      this.accept(delivery);
+    }, Math.min(Math.max(0, dueAt - Date.now()), MAX_TIMER_MS));
+    timer.unref();
+    this.held.set(delivery, timer);
   }
 
   private pump(): void {
@@ -286,6 +308,11 @@ export class Worker {
 
   private async giveBackWaiting(): Promise<void> {
     const waiting = this.waiting.splice(0);
+    for (const [delivery, timer] of this.held) {
+      clearTimeout(timer);
+      waiting.push(delivery);
+    }
+    this.held.clear();
     for (const delivery of waiting) this.receiving.delete(delivery);
     await Promise.allSettled(waiting.map((d) => d.reject({ requeue: true, reason: 'worker stopping' })));
   }
@@ -337,4 +364,11 @@ class Slot {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** Where the caller of a received message waits for its states (rpc://), from its properties. */
+function receivedRoute(delivery: Delivery, id: string): { replyTo?: string; correlationId?: string } {
+  const { reply_to: replyTo, correlation_id: correlationId } = delivery.message.properties;
+  if (typeof replyTo !== 'string' || replyTo === '') return {};
+  return { replyTo, correlationId: typeof correlationId === 'string' ? correlationId : id };
 }

@@ -10,7 +10,7 @@ import type { TestContext } from 'vitest';
 import { Celeriac } from '../../src/index.js';
 import type { ResultBackend } from '../../src/backends/backend.js';
 import type { JsonValue, TaskState } from '../../src/protocol/types.js';
-import { buildMeta } from '../../src/worker/result-states.js';
+import { buildResultMeta } from '../../src/protocol/result-meta.js';
 
 export interface SqliteApp {
   app: Celeriac;
@@ -31,7 +31,7 @@ export async function openSqliteApp(test: TestContext): Promise<SqliteApp> {
     app,
     backend,
     store: (taskId, state, result = null, traceback = null) =>
-      backend.store(buildMeta({ taskId }, state, result, traceback)),
+      backend.store(buildResultMeta({ taskId, status: state, result, traceback })),
   };
 }
 

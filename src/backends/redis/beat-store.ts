@@ -5,8 +5,8 @@
  */
 import type { Redis } from 'ioredis';
 import type { BeatStore, EntryDefinition, StoredEntry } from '../beat-store.js';
-import { closeConnection, connectChecked, openConnection, type RedisUrlConfig } from '../../brokers/redis/connection.js';
-import { runScript } from '../../brokers/redis/script-runner.js';
+import { closeConnection, connectChecked, openConnection, type RedisUrlConfig } from '../../connections/redis/connection.js';
+import { runScript } from '../../connections/redis/script-runner.js';
 import { beatClaimScript, beatLeadScript, beatUpsertScript } from './scripts/beat.js';
 
 export class RedisBeatStore implements BeatStore {

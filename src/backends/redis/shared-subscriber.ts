@@ -6,7 +6,7 @@
  * they read, so that nothing stored in between is missed.
  */
 import type { Redis } from 'ioredis';
-import { closeConnection, openConnection, type RedisUrlConfig } from '../../brokers/redis/connection.js';
+import { closeConnection, openConnection, type RedisUrlConfig } from '../../connections/redis/connection.js';
 
 export type MessageListener = (message: string) => void;
 

@@ -4,15 +4,15 @@
  * key, keeping a SUCCESS already stored. A worker finishing a hundred tasks at once costs
  * one command and one round trip, not two hundred commands. When a consumer of this
  * process reads from the same server, the metas ride along with its next call instead
- * (brokers/redis/result-carrier.ts): the same Lua, one round trip fewer per batch.
+ * (connections/redis/result-carrier.ts): the same Lua, one round trip fewer per batch.
  * Must never resolve a store before Redis ran it, nor reorder two stores of one task
  * (all go one way while a consumer carries; a store can only overtake another at the
  * instant that consumer starts or stops).
  */
 import type { Redis } from 'ioredis';
-import { runScript } from '../../brokers/redis/script-runner.js';
+import { runScript } from '../../connections/redis/script-runner.js';
 import { storeManyScript } from './scripts/store.js';
-import { carrierFor } from '../../brokers/redis/result-carrier.js';
+import type { ResultCarriers } from '../../connections/redis/result-carrier.js';
 
 interface PendingStore {
   key: string;
@@ -28,15 +28,14 @@ const MAX_BATCH = 500;
 export class StoreBatcher {
   private pending: PendingStore[] = [];
 
-  constructor(
-    private readonly client: Redis,
-    /** The server this backend writes to (result-carrier's serverIdentity). */
-    private readonly server: string,
-  ) {}
+  /** The consumers of the app's broker, when it reads from this backend's server. */
+  carriers: ResultCarriers | undefined;
+
+  constructor(private readonly client: Redis) {}
 
   /** Stores `text` under `key` for `expiresMs` and publishes it on the channel named `key`. */
   store(key: string, expiresMs: number, text: string): Promise<void> {
-    const carrier = carrierFor(this.server);
+    const carrier = this.carriers?.current();
     if (!carrier) return this.storeOwn(key, expiresMs, text);
     return new Promise((resolve, reject) => {
       carrier.carry({

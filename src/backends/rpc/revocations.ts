@@ -12,9 +12,9 @@ import { randomUUID } from 'node:crypto';
 import type * as Amqplib from 'amqplib';
 import { parseCeleryJson, toPythonJson } from '../../protocol/index.js';
 import type { JsonValue } from '../../protocol/types.js';
-import type { AmqpConnection } from '../../brokers/amqp/connection.js';
-import type { ConfirmPublisher } from '../../brokers/amqp/publisher.js';
-import { toFieldTable, typedNumber } from '../../brokers/amqp/field-table.js';
+import type { AmqpConnection } from '../../connections/amqp/connection.js';
+import type { ConfirmPublisher } from '../../connections/amqp/publisher.js';
+import { toFieldTable, typedNumber } from '../../connections/amqp/field-table.js';
 
 export const PIDBOX_EXCHANGE = 'celery.pidbox';
 /** Celery keeps revoked ids this long (worker/state.py REVOKE_EXPIRES). */

@@ -17,14 +17,15 @@
 import { randomUUID } from 'node:crypto';
 import type * as Amqplib from 'amqplib';
 import type { ResultBackend, StoreOptions, Unsubscribe } from '../backend.js';
+import type { Broker } from '../../brokers/broker.js';
 import type { BackendFactoryOptions } from '../registry.js';
 import type { ResultMeta } from '../../protocol/types.js';
 import { CeleriacError } from '../../errors.js';
-import { AmqpConnection } from '../../brokers/amqp/connection.js';
-import { ConfirmPublisher, UnroutableError } from '../../brokers/amqp/publisher.js';
-import { parseAmqpUrl, redact } from '../../brokers/amqp/options.js';
-import { replyRoutes } from '../../brokers/amqp/reply-routes.js';
-import { replyQueueOptions } from '../../brokers/amqp/topology.js';
+import { AmqpConnection } from '../../connections/amqp/connection.js';
+import { ConfirmPublisher, UnroutableError } from '../../connections/amqp/publisher.js';
+import { parseAmqpUrl, redact } from '../../connections/amqp/amqp-url.js';
+import { replyRoutesOf, type ReplyRoutes } from '../../connections/amqp/reply-routes.js';
+import { replyQueueOptions } from '../../connections/amqp/reply-queue.js';
 import { ResultCache } from './result-cache.js';
 import { decodeRpcResult, encodeRpcResult, rpcResultProperties } from './result-message.js';
 import { Revocations } from './revocations.js';
@@ -32,7 +33,7 @@ import { Revocations } from './revocations.js';
 export interface RpcBackendOptions extends BackendFactoryOptions {
   /**
    * The RabbitMQ to use. Default: the URL in `rpc://user:pass@host/vhost` if it names a
-   * host, else the AMQP broker this process connected to, else `CELERIAC_BROKER_URL`.
+   * host, else the app's AMQP broker (`attachBroker`), else `CELERIAC_BROKER_URL`.
    */
   brokerUrl?: string;
   /** This process's reply queue (Celery: the app's oid); consumed from the start when given. */
@@ -43,13 +44,12 @@ export interface RpcBackendOptions extends BackendFactoryOptions {
   onError?: (error: Error) => void;
 }
 
-/** Where to send one stored meta, beyond the contract's options. */
-export interface RpcStoreOptions extends StoreOptions {
-  /** The task message's `reply_to`. Default: what this process's AMQP broker saw for the task. */
-  replyTo?: string;
-  /** The task message's `correlation_id`. Default: the task id. */
-  correlationId?: string;
-}
+/**
+ * Where to send one stored meta: the contract's `replyTo` and `correlationId` (the worker
+ * passes the task message's). Without `replyTo`: the reply queue of the app's broker's
+ * message for the task, else nowhere (kept in this process).
+ */
+export type RpcStoreOptions = StoreOptions;
 
 /** How long get() waits for results already waiting in a reply queue it starts to read. */
 const BACKLOG_WAIT_MS = 1000;
@@ -66,6 +66,8 @@ export class RpcBackend implements ResultBackend {
   private readonly resultTtlMs: number;
   private readonly timeoutMs: number;
   private readonly onError: (error: Error) => void;
+  /** The app's AMQP broker's table (`attachBroker`); none when the backend stands alone. */
+  private routes: ReplyRoutes | undefined;
 
   constructor(
     private readonly url: string,
@@ -75,7 +77,11 @@ export class RpcBackend implements ResultBackend {
     this.timeoutMs = options.publishTimeoutMs ?? 30_000;
     this.onError = options.onError ?? (() => undefined);
     this.cache = new ResultCache(this.onError);
-    replyRoutes.rpcInUse = true;
+  }
+
+  /** Learns the URL and the reply queues of the app's broker, when it is an AMQP broker. */
+  attachBroker(broker: Broker): void {
+    this.routes = replyRoutesOf(broker);
   }
 
   async connect(): Promise<void> {
@@ -93,7 +99,7 @@ export class RpcBackend implements ResultBackend {
     const route =
       options.replyTo !== undefined
         ? { replyTo: options.replyTo, correlationId: options.correlationId ?? meta.task_id }
-        : (replyRoutes.deliveredRoute(meta.task_id) ?? replyRoutes.publishedRoute(meta.task_id));
+        : this.routes?.publishedRoute(meta.task_id);
     if (!route) {
       // No caller to send to: the task came from nowhere this process saw. Keep it here.
       this.cache.put(meta, options.expiresMs ?? this.resultTtlMs);
@@ -189,7 +195,7 @@ export class RpcBackend implements ResultBackend {
   private amqpUrl(): string {
     const explicit = this.options.brokerUrl ?? this.url.replace(/^rpc:\/\//i, 'amqp://');
     if (/^amqps?:\/\/[^/?#]+/i.test(explicit)) return explicit;
-    const fromBroker = replyRoutes.brokerUrl() ?? process.env.CELERIAC_BROKER_URL;
+    const fromBroker = this.routes?.brokerUrl ?? process.env.CELERIAC_BROKER_URL;
     if (fromBroker && /^amqps?:/i.test(fromBroker)) return fromBroker;
     throw new CeleriacError(
       'rpc:// sends results through RabbitMQ but no AMQP broker is known: use an amqp:// broker in this app, ' +
@@ -199,7 +205,7 @@ export class RpcBackend implements ResultBackend {
 
   /** Starts reading the reply queue this process's message for `taskId` named, if any. */
   private async listenFor(taskId: string): Promise<void> {
-    const route = replyRoutes.publishedRoute(taskId);
+    const route = this.routes?.publishedRoute(taskId);
     if (route) await this.listen(route.replyTo);
   }
 

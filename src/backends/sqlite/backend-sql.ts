@@ -10,7 +10,7 @@
  * Expiry: `expires_at` in unix ms, 0 = never; expired rows are invisible to reads and
  * deleted lazily.
  */
-import { tableName } from '../../brokers/sqlite/database.js';
+import { tableName } from '../../connections/sqlite/database.js';
 
 export type SequenceName = 'results' | 'revoked';
 

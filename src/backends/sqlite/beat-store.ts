@@ -4,8 +4,8 @@
  * replicas in other processes see a consistent lease and never claim a slot twice.
  */
 import type Database from 'better-sqlite3';
-import { ensureSchema, openDatabase, tableName, type DbHandle } from '../../brokers/sqlite/database.js';
-import type { SqliteLocation } from '../../brokers/sqlite/sqlite-url.js';
+import { ensureSchema, openDatabase, tableName, type DbHandle } from '../../connections/sqlite/database.js';
+import type { SqliteLocation } from '../../connections/sqlite/sqlite-url.js';
 import type { BeatStore, EntryDefinition, StoredEntry } from '../beat-store.js';
 
 interface EntryRow {

@@ -5,7 +5,7 @@
  * Stores meta as JSON text and parses it back; must never interpret a state.
  */
 import type Database from 'better-sqlite3';
-import { ensureSchema, statementCache, type Db, type DbHandle } from '../../brokers/sqlite/database.js';
+import { ensureSchema, statementCache, type Db, type DbHandle } from '../../connections/sqlite/database.js';
 import type { ResultMeta } from '../../protocol/types.js';
 import { backendSql, type BackendSql, type SequenceName } from './backend-sql.js';
 

@@ -9,7 +9,7 @@
  * subscription.
  */
 import type { Unsubscribe } from '../backend.js';
-import type { ChangeFeed } from '../../brokers/sqlite/change-feed.js';
+import type { ChangeFeed } from '../../connections/sqlite/change-feed.js';
 import type { ResultMeta } from '../../protocol/types.js';
 import type { ResultChange, ResultStore, RevokeChange } from './result-store.js';
 

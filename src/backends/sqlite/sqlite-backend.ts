@@ -8,14 +8,14 @@ import type { ResultBackend, StoreOptions, Unsubscribe } from '../backend.js';
 import type { BackendFactoryOptions } from '../registry.js';
 import { BrokerConnectionError } from '../../errors.js';
 import type { ResultMeta } from '../../protocol/types.js';
-import { acquireChangeFeed, type ChangeFeed } from '../../brokers/sqlite/change-feed.js';
-import { openAsPromise, openWith, type DbHandle } from '../../brokers/sqlite/database.js';
-import { parseSqliteUrl, type SqliteLocation } from '../../brokers/sqlite/sqlite-url.js';
+import { acquireChangeFeed, type ChangeFeed } from '../../connections/sqlite/change-feed.js';
+import { openAsPromise, openWith, type DbHandle } from '../../connections/sqlite/database.js';
+import { parseSqliteUrl, type SqliteLocation } from '../../connections/sqlite/sqlite-url.js';
 import { ResultStore, type ResultChange, type RevokeChange } from './result-store.js';
 import { ResultWatcher } from './result-watcher.js';
 import { SqliteBeatStore } from './beat-store.js';
 import { SqliteWorkerRegistry } from './worker-registry.js';
-import { TurnBatcher } from '../../brokers/sqlite/turn-batcher.js';
+import { TurnBatcher } from '../../connections/sqlite/turn-batcher.js';
 
 /** Celery's default `result_expires`: one day. */
 export const DEFAULT_RESULT_EXPIRES_MS = 86_400_000;

@@ -2,8 +2,8 @@
  * The worker registry in SQLite: one row per worker with its heartbeat's expiry, in the
  * backend's file under its prefix. Presence only; expired rows are ignored and pruned.
  */
-import { ensureSchema, openDatabase, tableName, type DbHandle } from '../../brokers/sqlite/database.js';
-import type { SqliteLocation } from '../../brokers/sqlite/sqlite-url.js';
+import { ensureSchema, openDatabase, tableName, type DbHandle } from '../../connections/sqlite/database.js';
+import type { SqliteLocation } from '../../connections/sqlite/sqlite-url.js';
 import type { WorkerInfo, WorkerRegistry } from '../worker-registry.js';
 
 export class SqliteWorkerRegistry implements WorkerRegistry {

@@ -14,19 +14,21 @@ import type {
   PublishOptions,
 } from '../broker.js';
 import type { JsonValue, TransportMessage } from '../../protocol/types.js';
-import { AmqpConnection } from './connection.js';
+import { AmqpConnection } from '../../connections/amqp/connection.js';
 import { AmqpConsumer } from './consumer.js';
 import { delayedRoute, delaySecondsUntil } from './delayed-delivery.js';
 import { toPublishOptions, type EncodeOptions } from './message-codec.js';
 import { resolveAmqpOptions, type AmqpBrokerOptions, type ResolvedAmqpOptions } from './options.js';
-import { ConfirmPublisher, UnroutableError, type Publication } from './publisher.js';
-import { replyRoutes } from './reply-routes.js';
+import { ConfirmPublisher, UnroutableError, type Publication } from '../../connections/amqp/publisher.js';
+import { ReplyRoutes } from '../../connections/amqp/reply-routes.js';
 import { Topology } from './topology.js';
 
 export class AmqpBroker implements Broker {
   readonly kind = 'amqp';
   readonly capabilities: BrokerCapabilities;
   readonly options: ResolvedAmqpOptions;
+  /** What the app's rpc:// backend learns from this broker (`attachBroker`): its URL, the reply queues of what it sent. */
+  readonly replyRoutes: ReplyRoutes;
   private readonly connection: AmqpConnection;
   private readonly topology: Topology;
   private readonly publisher: ConfirmPublisher;
@@ -43,9 +45,9 @@ export class AmqpBroker implements Broker {
     options: AmqpBrokerOptions = {},
   ) {
     this.options = resolveAmqpOptions(url, options);
+    this.replyRoutes = new ReplyRoutes(url);
     this.capabilities = {
       delayedDelivery: this.options.delayedDelivery,
-      priorities: this.options.maxPriority !== undefined,
       deadLetter: this.options.deadLetter,
     };
     this.connection = new AmqpConnection({ ...this.options });
@@ -68,9 +70,7 @@ export class AmqpBroker implements Broker {
   }
 
   async connect(): Promise<void> {
-    this.connecting ??= this.connection.start(this.options.connectTimeoutMs).then(() => {
-      replyRoutes.noteBrokerUrl(this.url);
-    });
+    this.connecting ??= this.connection.start(this.options.connectTimeoutMs).then(() => undefined);
     try {
       await this.connecting;
     } catch (error) {
@@ -82,7 +82,7 @@ export class AmqpBroker implements Broker {
   async publish(message: TransportMessage, options: PublishOptions): Promise<void> {
     const deadline = Date.now() + this.options.publishTimeoutMs;
     if (!this.connection.isReady) await this.connect();
-    this.noteReplyRoute(message, 'published');
+    this.noteReplyRoute(message);
     const replyTo = message.properties.reply_to;
     const declareReply =
       this.options.declareReplyQueues && typeof replyTo === 'string' && replyTo !== '';
@@ -152,7 +152,6 @@ export class AmqpBroker implements Broker {
             ? (message, queue, reason) => this.publishDeadLetter(message, queue, reason)
             : undefined,
         },
-        onMessage: (message) => this.noteReplyRoute(message, 'delivered'),
       },
       options,
     );
@@ -258,15 +257,13 @@ export class AmqpBroker implements Broker {
     }
   }
 
-  /** Tells the rpc:// backend of this process where results of this task belong. */
-  private noteReplyRoute(message: TransportMessage, side: 'published' | 'delivered'): void {
-    if (side === 'delivered' && !replyRoutes.rpcInUse) return;
+  /** Tells the app's rpc:// backend where the results of this task come back. */
+  private noteReplyRoute(message: TransportMessage): void {
     const taskId = message.headers.id;
     const replyTo = message.properties.reply_to;
     if (typeof taskId !== 'string' || typeof replyTo !== 'string' || replyTo === '') return;
     const route = { replyTo, correlationId: message.properties.correlation_id ?? taskId };
-    if (side === 'published') replyRoutes.notePublished(taskId, route);
-    else replyRoutes.noteDelivered(taskId, route);
+    this.replyRoutes.notePublished(taskId, route);
   }
 }
 

@@ -17,11 +17,10 @@
 import type * as Amqplib from 'amqplib';
 import type { Consumer, ConsumeOptions } from '../broker.js';
 import { BrokerConnectionError } from '../../errors.js';
-import type { AmqpConnection } from './connection.js';
+import type { AmqpConnection } from '../../connections/amqp/connection.js';
 import { AmqpDelivery, type DeliveryChannel, type DeliveryDeps } from './delivery.js';
 import { fromAmqpMessage } from './message-codec.js';
 import type { Topology } from './topology.js';
-import type { TransportMessage } from '../../protocol/types.js';
 
 export interface ConsumerDeps {
   connection: AmqpConnection;
@@ -30,8 +29,6 @@ export interface ConsumerDeps {
   timeoutMs: number;
   /** How a delivery is deferred or dead-lettered (the broker's publisher). */
   settle: Omit<DeliveryDeps, 'onSettled' | 'onError'>;
-  /** Sees each message before the handler (the broker notes reply routes). */
-  onMessage(message: TransportMessage): void;
 }
 
 interface Subscription {
@@ -223,7 +220,6 @@ export class AmqpConsumer implements Consumer {
       return;
     }
     const message = fromAmqpMessage(raw);
-    this.deps.onMessage(message);
     subscription.held += 1;
     const delivery = new AmqpDelivery(message, queue, raw.fields.redelivered, raw, via, {
       ...this.deps.settle,

@@ -10,8 +10,8 @@
  * Names, arguments and bindings are Celery's (see celery-wire amqp/worker_quorum_delayed),
  * so Python Celery 5.5+ and Celeriac share one topology. Pure: no I/O here.
  */
-import type { FieldTable } from './field-table.js';
-import { typedNumber } from './field-table.js';
+import type { FieldTable } from '../../connections/amqp/field-table.js';
+import { typedNumber } from '../../connections/amqp/field-table.js';
 
 export const LEVELS = 28;
 export const TOP_LEVEL = LEVELS - 1;

@@ -9,7 +9,7 @@
  */
 import type * as Amqplib from 'amqplib';
 import type { JsonValue, MessageProperties, TransportMessage } from '../../protocol/types.js';
-import { fromFieldTable, toFieldTable } from './field-table.js';
+import { fromFieldTable, toFieldTable } from '../../connections/amqp/field-table.js';
 
 /** Headers RabbitMQ writes when it dead-letters a message; they describe a past route. */
 const BROKER_HEADERS = [

@@ -11,26 +11,17 @@
  */
 import type * as Amqplib from 'amqplib';
 import { CeleriacError } from '../../errors.js';
-import type { AmqpConnection } from './connection.js';
+import type { AmqpConnection } from '../../connections/amqp/connection.js';
 import {
   deliveryBindingPattern,
   DELIVERY_EXCHANGE,
   levelDeclarations,
 } from './delayed-delivery.js';
-import { toFieldTable, typedNumber, type FieldTable } from './field-table.js';
+import { typedNumber, type FieldTable } from '../../connections/amqp/field-table.js';
 import type { ResolvedAmqpOptions } from './options.js';
+import { replyQueueOptions } from '../../connections/amqp/reply-queue.js';
 
 export const DEAD_LETTER_EXCHANGE = 'celeriac.dead-letter';
-
-/** Celery's reply queues (rpc:// results): auto-deleted, expiring after a day unused. */
-export function replyQueueOptions(): Amqplib.Options.AssertQueue {
-  return {
-    durable: false,
-    exclusive: false,
-    autoDelete: true,
-    arguments: toFieldTable({ 'x-expires': 86_400_000 }),
-  };
-}
 
 export class QueueDeclarationError extends CeleriacError {}
 

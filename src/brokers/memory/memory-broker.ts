@@ -26,7 +26,6 @@ import {
 
 const CAPABILITIES: BrokerCapabilities = {
   delayedDelivery: true,
-  priorities: true,
   deadLetter: true,
 };
 

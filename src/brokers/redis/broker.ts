@@ -6,7 +6,8 @@
  */
 import type { Broker, BrokerCapabilities, Consumer, ConsumeOptions, PublishOptions } from '../broker.js';
 import type { TransportMessage } from '../../protocol/types.js';
-import { closeConnection, connectChecked, openConnection, parseRedisUrl } from './connection.js';
+import { closeConnection, connectChecked, openConnection, parseRedisUrl } from '../../connections/redis/connection.js';
+import type { ResultCarriers } from '../../connections/redis/result-carrier.js';
 import { RedisConsumer } from './consumer.js';
 import { RedisBrokerCore } from './core.js';
 import { DelayedPromoter } from './delayed-promoter.js';
@@ -22,8 +23,10 @@ const ERROR_REPORT_INTERVAL_MS = 5_000;
 
 export class RedisBroker implements Broker {
   readonly kind = 'redis';
-  readonly capabilities: BrokerCapabilities = { delayedDelivery: true, priorities: true, deadLetter: true };
+  readonly capabilities: BrokerCapabilities = { delayedDelivery: true, deadLetter: true };
   readonly core: RedisBrokerCore;
+  /** Where the app's Redis backend hands result writes to this broker's consumers (`attachBroker`). */
+  readonly resultCarriers: ResultCarriers;
   private readonly publisher: RedisPublisher;
   private readonly settler: DeliverySettler;
   private readonly leases: LeaseKeeper;
@@ -42,6 +45,7 @@ export class RedisBroker implements Broker {
     const settings = resolveBrokerSettings(config, options);
     const client = openConnection(config, 'broker', (error) => this.reportConnectionError(error), { autoPipelining: true });
     this.core = new RedisBrokerCore(client, config, settings, (error) => this.report(error));
+    this.resultCarriers = this.core.carriers;
     this.promoter = new DelayedPromoter(this.core);
     // A process that delays a message promotes the set too, while it runs: queues that
     // only Celery workers consume then get their countdown messages without a Celeriac

@@ -16,7 +16,7 @@ import { ListWaiter } from './list-waiter.js';
 import { fetchScript } from './scripts/fetch.js';
 import { decodeDelivery, tripleTail } from './wire.js';
 import type { DeliverySettler } from './settle.js';
-import { offerCarrier, serverIdentity, type CarriedWrite, type ResultCarrier } from './result-carrier.js';
+import type { CarriedWrite, ResultCarrier } from '../../connections/redis/result-carrier.js';
 
 /** Most messages claimed by one script call (Lua's unpack limit is ~8000 values). */
 const MAX_CLAIM = 1000;
@@ -86,7 +86,7 @@ export class RedisConsumer implements Consumer, ResultCarrier {
   }
 
   start(): void {
-    this.withdrawCarrier = offerCarrier(serverIdentity(this.core.config.connection), this);
+    this.withdrawCarrier = this.core.carriers.offer(this);
     this.schedule();
   }
 

@@ -5,11 +5,12 @@
  * Must never hold a message that Redis does not also record as unacked.
  */
 import type { Redis } from 'ioredis';
-import type { RedisUrlConfig } from './connection.js';
+import type { RedisUrlConfig } from '../../connections/redis/connection.js';
 import type { PriorityStep } from './keys.js';
 import { RedisKeyspace } from './keys.js';
 import type { RedisBrokerSettings } from './options.js';
-import { runScript, type LuaScript, type ScriptArg } from './script-runner.js';
+import { runScript, type LuaScript, type ScriptArg } from '../../connections/redis/script-runner.js';
+import { ResultCarriers, serverIdentity } from '../../connections/redis/result-carrier.js';
 
 /** A delivery this process holds: enough to renew, give back, defer or dead-letter it. */
 export interface HeldDelivery {
@@ -26,6 +27,8 @@ export class RedisBrokerCore {
   readonly keys: RedisKeyspace;
   /** Every delivery claimed and not yet settled in Redis, by tag: the lease keeper renews these. */
   readonly held = new Map<string, HeldDelivery>();
+  /** This broker's consumers that carry its app's result writes (never another broker's). */
+  readonly carriers: ResultCarriers;
 
   constructor(
     readonly client: Redis,
@@ -34,6 +37,7 @@ export class RedisBrokerCore {
     readonly reportError: (error: Error) => void,
   ) {
     this.keys = new RedisKeyspace(settings.keyPrefix);
+    this.carriers = new ResultCarriers(serverIdentity(config.connection));
   }
 
   run(script: LuaScript, keys: readonly string[], args: readonly ScriptArg[]): Promise<unknown> {

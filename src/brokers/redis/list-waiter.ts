@@ -7,7 +7,7 @@
  * connection per list. Must never pop a message: a killed process would lose it.
  */
 import type { Redis } from 'ioredis';
-import { closeConnection, openConnection, type RedisUrlConfig } from './connection.js';
+import { closeConnection, openConnection, type RedisUrlConfig } from '../../connections/redis/connection.js';
 
 /** Seconds a BLMOVE blocks before it is re-issued (keeps dead sockets from hiding). */
 const BLOCK_SECONDS = 10;

@@ -5,7 +5,7 @@
  */
 import type { BrokerFactoryOptions } from '../registry.js';
 import { CeleriacError } from '../../errors.js';
-import type { RedisUrlConfig } from './connection.js';
+import type { RedisUrlConfig } from '../../connections/redis/connection.js';
 
 export interface RedisBrokerOptions extends BrokerFactoryOptions {
   /**

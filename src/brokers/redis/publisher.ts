@@ -11,7 +11,7 @@ import type { ChainableCommander } from 'ioredis';
 import type { PublishOptions } from '../broker.js';
 import { BrokerConnectionError, MessageTooLargeError } from '../../errors.js';
 import type { TransportMessage } from '../../protocol/types.js';
-import { whenReady } from './connection.js';
+import { whenReady } from '../../connections/redis/connection.js';
 import type { RedisBrokerCore } from './core.js';
 import { priorityStep, toKombuPriority } from './keys.js';
 import { delayedMember, encodeWire, toWire } from './wire.js';

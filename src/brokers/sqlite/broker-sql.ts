@@ -11,7 +11,7 @@
  * Ready rows are indexed by (queue, priority DESC, id) over `deliver_at = 0` only, so a
  * claim never walks past delayed rows, however many there are.
  */
-import { tableName } from './database.js';
+import { tableName } from '../../connections/sqlite/database.js';
 
 export interface BrokerSql {
   schema: string[];

@@ -5,6 +5,6 @@
 export { SqliteBroker, createSqliteBroker, DEFAULT_KEY_PREFIX, DEFAULT_LEASE_MS } from './sqlite-broker.js';
 export type { SqliteBrokerOptions, DeadLetter } from './sqlite-broker.js';
 export { UndecodableMessageError } from './sqlite-consumer.js';
-export { parseSqliteUrl, InvalidSqliteUrlError } from './sqlite-url.js';
-export type { SqliteLocation } from './sqlite-url.js';
-export { SchemaVersionError, SCHEMA_VERSION } from './database.js';
+export { parseSqliteUrl, InvalidSqliteUrlError } from '../../connections/sqlite/sqlite-url.js';
+export type { SqliteLocation } from '../../connections/sqlite/sqlite-url.js';
+export { SchemaVersionError, SCHEMA_VERSION } from '../../connections/sqlite/database.js';

@@ -7,7 +7,7 @@
  */
 import type Database from 'better-sqlite3';
 import { brokerSql, type BrokerSql } from './broker-sql.js';
-import { ensureSchema, statementCache, type Db, type DbHandle } from './database.js';
+import { ensureSchema, statementCache, type Db, type DbHandle } from '../../connections/sqlite/database.js';
 
 export interface StoredRow {
   queue: string;

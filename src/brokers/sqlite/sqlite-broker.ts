@@ -18,13 +18,13 @@ import type { BrokerFactoryOptions } from '../registry.js';
 import { BrokerConnectionError, CeleriacError } from '../../errors.js';
 import { decodeEnvelope, encodeEnvelope } from '../../protocol/kombu-envelope.js';
 import type { TransportMessage } from '../../protocol/types.js';
-import { acquireChangeFeed, type ChangeFeed } from './change-feed.js';
-import { openAsPromise, openWith, type DbHandle } from './database.js';
+import { acquireChangeFeed, type ChangeFeed } from '../../connections/sqlite/change-feed.js';
+import { openAsPromise, openWith, type DbHandle } from '../../connections/sqlite/database.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { MessageStore, type SettleOp, type StoredRow } from './message-store.js';
 import { SettleBatcher } from './settle-batcher.js';
 import { SqliteConsumer } from './sqlite-consumer.js';
-import { parseSqliteUrl, type SqliteLocation } from './sqlite-url.js';
+import { parseSqliteUrl, type SqliteLocation } from '../../connections/sqlite/sqlite-url.js';
 
 export const DEFAULT_KEY_PREFIX = 'celeriac_';
 export const DEFAULT_LEASE_MS = 30_000;
@@ -59,7 +59,7 @@ export interface DeadLetter {
 
 export class SqliteBroker implements Broker {
   readonly kind = 'sqlite';
-  readonly capabilities: BrokerCapabilities = { delayedDelivery: true, priorities: true, deadLetter: true };
+  readonly capabilities: BrokerCapabilities = { delayedDelivery: true, deadLetter: true };
   readonly location: SqliteLocation;
   readonly keyPrefix: string;
   readonly leaseMs: number;

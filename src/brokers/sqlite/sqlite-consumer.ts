@@ -10,7 +10,7 @@ import type { ConsumeOptions, Consumer, Delivery } from '../broker.js';
 import { decodeEnvelope } from '../../protocol/kombu-envelope.js';
 import type { TransportMessage } from '../../protocol/types.js';
 import { CeleriacError } from '../../errors.js';
-import type { ChangeFeed } from './change-feed.js';
+import type { ChangeFeed } from '../../connections/sqlite/change-feed.js';
 import type { HeldLease, LeaseKeeper } from './lease-keeper.js';
 import type { ClaimedRow, MessageStore, SettleOp } from './message-store.js';
 

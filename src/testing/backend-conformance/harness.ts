@@ -8,6 +8,7 @@ import type { TestContext } from 'vitest';
 import { sleep, waitFor } from '../wait.js';
 import type { ResultBackend } from '../../backends/backend.js';
 import type { JsonValue, ResultMeta, TaskState } from '../../protocol/types.js';
+import { buildResultMeta } from '../../protocol/result-meta.js';
 
 export interface BackendConformanceContext {
   /** vitest's context of the running test; `ctx.skip(reason)` or `requireService(test, ...)` skip it. */
@@ -61,25 +62,14 @@ export async function openBackendSession(ctx: TestContext, make: BackendHarnessF
   };
 }
 
-/** A result meta shaped as Celery stores it, with the `result_extended` fields. */
+/** A result meta shaped as Celery stores it (the one builder), with the `result_extended` fields. */
 export function makeMeta(taskId: string, status: TaskState, result: JsonValue = null): ResultMeta {
-  const done = status === 'SUCCESS' || status === 'FAILURE' || status === 'REVOKED';
-  return {
+  return buildResultMeta({
+    taskId,
     status,
     result,
-    traceback: null,
-    children: [],
-    date_done: done ? new Date().toISOString() : null,
-    task_id: taskId,
-    group_id: null,
-    parent_id: null,
-    name: 'conformance.echo',
-    args: [1, 'two'],
-    kwargs: { three: 3 },
-    worker: 'celery@conformance',
-    retries: 0,
-    queue: 'celery',
-  };
+    extended: { name: 'conformance.echo', args: [1, 'two'], kwargs: { three: 3 }, worker: 'celery@conformance', retries: 0, queue: 'celery' },
+  });
 }
 
 export { sleep, waitFor };

@@ -39,6 +39,8 @@ export interface BrokerHarness {
    * unsettled messages itself, as AMQP's basic.qos does); the release test then skips with it.
    */
   releaseFreesNoSlot?: string;
+  /** Why this broker, as set up, serves no priorities (e.g. queues without x-max-priority); the priority test then skips with it. */
+  noPriorities?: string;
   /** Upper bound for a redelivery after a consumer's broker closes without acking. Default 10 000 ms. */
   redeliveryWithinMs?: number;
 }

@@ -67,7 +67,7 @@ export function scheduleTests(make: BrokerHarnessFactory): void {
 
   it('serves higher priorities first within a queue', async (ctx) => {
     const s = await openSession(ctx, make);
-    if (!s.broker.capabilities.priorities) ctx.skip('no native priorities');
+    if (s.harness.noPriorities) ctx.skip(s.harness.noPriorities);
     const queue = s.queue('priority');
     const order = [
       ['low-1', 0],

@@ -65,6 +65,7 @@ describe('rpc:// through RabbitMQ', () => {
       await admin.close();
     });
     const callerSide = await backend('caller');
+    callerSide.attachBroker(client); // as the caller's app does: it learns where its results come back
     const workerSide = await backend('worker');
     const sent = makeMessage(uniqueName('task'));
     sent.properties.reply_to = oid;
@@ -79,9 +80,11 @@ describe('rpc:// through RabbitMQ', () => {
       onDelivery: (d) => void deliveries.push(d),
     });
     await waitFor('the task', () => deliveries.length === 1);
-    await workerSide.store(meta(taskId, 'STARTED', { pid: 1, hostname: 'w' }));
-    await workerSide.store(meta(taskId, 'PROGRESS', { current: 1, total: 2 }));
-    await workerSide.store(meta(taskId, 'SUCCESS', 5));
+    // As the worker stores: with the task message's reply_to and correlation_id.
+    const route = { replyTo: oid, correlationId: taskId };
+    await workerSide.store(meta(taskId, 'STARTED', { pid: 1, hostname: 'w' }), route);
+    await workerSide.store(meta(taskId, 'PROGRESS', { current: 1, total: 2 }), route);
+    await workerSide.store(meta(taskId, 'SUCCESS', 5), route);
     await deliveries[0]!.ack();
     await waitFor('three states', () => seen.length === 3);
     expect(seen).toEqual(['STARTED', 'PROGRESS', 'SUCCESS']);
@@ -161,7 +164,8 @@ describe('rpc:// through RabbitMQ', () => {
       onDelivery: (delivery) => {
         void (async () => {
           const task = decodeTaskMessage(delivery.message);
-          if (task.name === 'tasks.add') await workerSide.store(meta(task.id, 'SUCCESS', 5));
+          const route = { replyTo: task.replyTo ?? undefined, correlationId: task.correlationId ?? task.id };
+          if (task.name === 'tasks.add') await workerSide.store(meta(task.id, 'SUCCESS', 5), route);
           else {
             const failure = {
               exc_type: 'ValueError',
@@ -175,6 +179,7 @@ describe('rpc:// through RabbitMQ', () => {
                 failure,
                 'Traceback (most recent call last):\nValueError: boom from node\n',
               ),
+              route,
             );
           }
           await delivery.ack();

@@ -9,7 +9,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, expect, it } from 'vitest';
 import { SqliteBeatStore } from '../../../src/backends/sqlite/beat-store.js';
-import { parseSqliteUrl } from '../../../src/brokers/sqlite/sqlite-url.js';
+import { parseSqliteUrl } from '../../../src/connections/sqlite/sqlite-url.js';
 import type { EntryDefinition } from '../../../src/backends/beat-store.js';
 
 const dirs: string[] = [];

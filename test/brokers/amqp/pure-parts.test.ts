@@ -10,7 +10,7 @@ import {
   InvalidAmqpOptionsError,
   optionsFromUrl,
 } from '../../../src/brokers/amqp/options.js';
-import { fromFieldTable, toFieldTable } from '../../../src/brokers/amqp/field-table.js';
+import { fromFieldTable, toFieldTable } from '../../../src/connections/amqp/field-table.js';
 import {
   delayedRoute,
   delaySecondsUntil,
@@ -18,7 +18,7 @@ import {
   levelDeclarations,
   MAX_DELAY_SECONDS,
 } from '../../../src/brokers/amqp/delayed-delivery.js';
-import { rewriteLongTags } from '../../../src/brokers/amqp/amqplib.js';
+import { rewriteLongTags } from '../../../src/connections/amqp/amqplib.js';
 import { fromAmqpMessage, toPublishOptions } from '../../../src/brokers/amqp/message-codec.js';
 import type { JsonObject } from '../../../src/protocol/types.js';
 import { loadVector } from '../../protocol/wire-vectors.js';

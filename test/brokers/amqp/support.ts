@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import type * as Amqplib from 'amqplib';
 // Through our loader, so amqplib is patched for py-amqp's 64-bit tag whatever loads first.
-import { amqplib } from '../../../src/brokers/amqp/amqplib.js';
+import { amqplib } from '../../../src/connections/amqp/amqplib.js';
 import type { JsonValue } from '../../../src/protocol/types.js';
 import { AMQP_URL } from '../../support/services.js';
 

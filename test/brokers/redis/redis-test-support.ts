@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import type { ClientOptions } from '../../../src/brokers/redis/connection.js';
+import type { ClientOptions } from '../../../src/connections/redis/connection.js';
 import type { TestContext } from 'vitest';
 import { REDIS_URL } from '../../support/services.js';
 import { waitFor } from '../../../src/testing/broker-conformance/harness.js';

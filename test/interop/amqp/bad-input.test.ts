@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeTaskMessage } from '../../../src/protocol/index.js';
-import { toFieldTable } from '../../../src/brokers/amqp/field-table.js';
+import { toFieldTable } from '../../../src/connections/amqp/field-table.js';
 import { AMQP_URL, requireService } from '../../support/services.js';
 import { killAll, startWorker } from '../../support/worker-process.js';
 import { openAdmin, uniqueName, type Admin } from '../../brokers/amqp/support.js';

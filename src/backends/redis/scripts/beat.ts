@@ -2,7 +2,7 @@
  * Lua for beat's store on Redis: taking the leader lease with a fencing token, claiming a
  * run under that token, and replacing an entry's definition, each one atomic step.
  */
-import { defineScript } from '../../../brokers/redis/script-runner.js';
+import { defineScript } from '../../../connections/redis/script-runner.js';
 
 export const beatLeadScript = defineScript(
   'beat-lead',

@@ -4,8 +4,8 @@
  * overwritten (checked in the same atomic step, where Celery reads it first with a GET).
  * One call carries every meta stored in one turn of the event loop.
  */
-import { defineScript } from '../../../brokers/redis/script-runner.js';
-import { STORE_META_LUA } from '../../../brokers/redis/scripts/store-meta.js';
+import { defineScript } from '../../../connections/redis/script-runner.js';
+import { STORE_META_LUA } from '../../../connections/redis/store-meta-script.js';
 
 export const storeManyScript = defineScript(
   'store-many',

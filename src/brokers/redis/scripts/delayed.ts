@@ -3,7 +3,7 @@
  * script, so whichever consumer runs it first moves a message and every other finds it
  * gone: a due message is pushed exactly once (never Celery's double run, celery#2599).
  */
-import { defineScript } from '../script-runner.js';
+import { defineScript } from '../../../connections/redis/script-runner.js';
 
 export const promoteDueScript = defineScript(
   'promote-due',

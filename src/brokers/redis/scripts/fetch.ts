@@ -9,8 +9,8 @@
  * byte for byte is replaced by one of ours, so every claim can be acked.
  * Must never block (waiting is the list waiter's job), nor parse an envelope over the limit.
  */
-import { defineScript } from '../script-runner.js';
-import { STORE_META_LUA } from './store-meta.js';
+import { defineScript } from '../../../connections/redis/script-runner.js';
+import { STORE_META_LUA } from '../../../connections/redis/store-meta-script.js';
 
 export const fetchScript = defineScript(
   'fetch',

@@ -5,7 +5,7 @@
  * the same moment wins: a live consumer's message is never handed to another. Tags are
  * any bytes (a Celery client may write any); the script never needs them to be text.
  */
-import { defineScript } from '../script-runner.js';
+import { defineScript } from '../../../connections/redis/script-runner.js';
 
 export const restoreStaleScript = defineScript(
   'restore-stale',

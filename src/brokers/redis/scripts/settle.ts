@@ -5,7 +5,7 @@
  * waiting. Each acts only while the delivery is still recorded as unacked: a delivery
  * already restored elsewhere is left alone rather than doubled.
  */
-import { defineScript } from '../script-runner.js';
+import { defineScript } from '../../../connections/redis/script-runner.js';
 
 export const requeueScript = defineScript(
   'requeue',

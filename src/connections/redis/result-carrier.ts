@@ -1,5 +1,5 @@
 /**
- * Lets a Redis result backend hand its result writes to a consumer of the same process on
+ * Lets a Redis result backend hand its result writes to a consumer of its app's broker on
  * the same Redis server, which sends them in its next fetch-script call: the results of
  * the tasks that just ended, the acks of those stored before and the next claim go in one
  * round trip (as BullMQ's moveToFinished stores, completes and fetches in one), instead of
@@ -31,7 +31,34 @@ export interface ResultCarrier {
   carry(write: CarriedWrite): void;
 }
 
-const carriers = new Map<string, ResultCarrier[]>();
+/**
+ * The carriers of one Redis broker's consumers. Each broker owns one (never the process:
+ * two apps in one process never carry each other's writes); the app hands its broker to
+ * its backend (ResultBackend.attachBroker), which writes through these when both talk to
+ * the same server and database as the same user.
+ */
+export class ResultCarriers {
+  private readonly carriers: ResultCarrier[] = [];
+
+  constructor(
+    /** The broker's server identity (`serverIdentity`). */
+    readonly server: string,
+  ) {}
+
+  /** Offers `carrier` until the returned function is called. */
+  offer(carrier: ResultCarrier): () => void {
+    this.carriers.push(carrier);
+    return () => {
+      const index = this.carriers.indexOf(carrier);
+      if (index >= 0) this.carriers.splice(index, 1);
+    };
+  }
+
+  /** A consumer that will carry writes now, if the broker has one running. */
+  current(): ResultCarrier | undefined {
+    return this.carriers[0];
+  }
+}
 
 /** The server and database a connection talks to, as the same user: where writes may be carried. */
 export function serverIdentity(connection: RedisOptions): string {
@@ -39,19 +66,8 @@ export function serverIdentity(connection: RedisOptions): string {
   return `${where}/${connection.db ?? 0}/${connection.username ?? ''}`;
 }
 
-/** Offers `carrier` for writes to `identity` until the returned function is called. */
-export function offerCarrier(identity: string, carrier: ResultCarrier): () => void {
-  const list = carriers.get(identity) ?? [];
-  list.push(carrier);
-  carriers.set(identity, list);
-  return () => {
-    const index = list.indexOf(carrier);
-    if (index >= 0) list.splice(index, 1);
-    if (list.length === 0 && carriers.get(identity) === list) carriers.delete(identity);
-  };
-}
-
-/** A consumer that will carry writes to `identity`, if this process has one. */
-export function carrierFor(identity: string): ResultCarrier | undefined {
-  return carriers.get(identity)?.[0];
+/** The carriers of `broker` if it is a Redis broker (any broker the app may hand a backend). */
+export function carriersOf(broker: object): ResultCarriers | undefined {
+  const carriers = (broker as { resultCarriers?: unknown }).resultCarriers;
+  return carriers instanceof ResultCarriers ? carriers : undefined;
 }
