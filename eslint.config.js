@@ -7,9 +7,21 @@
 import tseslint from 'typescript-eslint';
 
 /** Which client package each driver or connections folder may import. */
-const CLIENT_OF = { redis: 'ioredis', amqp: 'amqplib', rpc: 'amqplib', sqlite: 'better-sqlite3', postgres: 'pg' };
+const CLIENT_OF = {
+  redis: 'ioredis',
+  amqp: 'amqplib',
+  rpc: 'amqplib',
+  sqlite: 'better-sqlite3',
+  postgres: 'pg',
+};
 /** The connections folder each driver folder shares with its client's other driver. */
-const CONNECTIONS_OF = { redis: 'redis', amqp: 'amqp', rpc: 'amqp', sqlite: 'sqlite', postgres: 'postgres' };
+const CONNECTIONS_OF = {
+  redis: 'redis',
+  amqp: 'amqp',
+  rpc: 'amqp',
+  sqlite: 'sqlite',
+  postgres: 'postgres',
+};
 const CLIENTS = [...new Set(Object.values(CLIENT_OF))];
 
 const CORE = '(^|/)(app|worker|beat|web|cli|canvas|flow)/';
@@ -19,17 +31,24 @@ const ANY_CONNECTIONS = '(^|/)connections/';
 const clientPaths = (allowed = []) =>
   CLIENTS.filter((name) => !allowed.includes(name)).map((name) => ({
     name,
-    message: 'Only its own drivers (brokers/<x>/, backends/<x>/) and connections/<x>/ may import a client package.',
+    message:
+      'Only its own drivers (brokers/<x>/, backends/<x>/) and connections/<x>/ may import a client package.',
   }));
 
 /** One complete no-restricted-imports setting (a later config block replaces it whole). */
 const layer = (regexes, allowedClients = []) => [
   'error',
-  { paths: clientPaths(allowedClients), patterns: regexes.map(([regex, message]) => ({ regex, message })) },
+  {
+    paths: clientPaths(allowedClients),
+    patterns: regexes.map(([regex, message]) => ({ regex, message })),
+  },
 ];
 
 const coreRules = [
-  [ANY_DRIVER, 'The core uses drivers only through the contracts (brokers/broker.ts, backends/backend.ts) and the registries.'],
+  [
+    ANY_DRIVER,
+    'The core uses drivers only through the contracts (brokers/broker.ts, backends/backend.ts) and the registries.',
+  ],
   [ANY_CONNECTIONS, 'The core never imports connection code: only drivers do.'],
 ];
 const contractRules = [
@@ -48,10 +67,22 @@ const driverBlock = (kind, folder) => {
       'no-restricted-imports': layer(
         [
           [CORE, 'A driver imports nothing above the contracts.'],
-          [`(^|/)${other}/[^/]+/`, 'A broker and a backend never import each other: shared code goes to connections/<client>/.'],
-          [`(^|/)${kind}/(?!${folder}/|key-value/)[^/]+/`, 'A driver never imports another driver.'],
-          ['^\\.\\./(?!\\.\\./|key-value/)[^/]+/', 'A driver never imports another driver (backends/key-value/ is the base every key-value backend builds on).'],
-          [own ? `(^|/)connections/(?!${own}/)` : ANY_CONNECTIONS, 'A driver imports only its own client\'s connections folder.'],
+          [
+            `(^|/)${other}/[^/]+/`,
+            'A broker and a backend never import each other: shared code goes to connections/<client>/.',
+          ],
+          [
+            `(^|/)${kind}/(?!${folder}/|key-value/)[^/]+/`,
+            'A driver never imports another driver.',
+          ],
+          [
+            '^\\.\\./(?!\\.\\./|key-value/)[^/]+/',
+            'A driver never imports another driver (backends/key-value/ is the base every key-value backend builds on).',
+          ],
+          [
+            own ? `(^|/)connections/(?!${own}/)` : ANY_CONNECTIONS,
+            "A driver imports only its own client's connections folder.",
+          ],
         ],
         CLIENT_OF[folder] ? [CLIENT_OF[folder]] : [],
       ),
@@ -63,12 +94,17 @@ export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'bin/**', '**/*.js', '**/*.mjs', '.prof/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
-    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/switch-exhaustiveness-check': 'error',
       '@typescript-eslint/no-explicit-any': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       'no-restricted-imports': layer([]),
     },
   },
@@ -79,7 +115,9 @@ export default tseslint.config(
   },
   {
     files: ['src/protocol/**'],
-    rules: { 'no-restricted-imports': layer([['^\\.\\./', 'protocol/ imports nothing outside itself.']]) },
+    rules: {
+      'no-restricted-imports': layer([['^\\.\\./', 'protocol/ imports nothing outside itself.']]),
+    },
   },
   {
     files: [
@@ -98,13 +136,22 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': layer([
         [CORE, 'A driver imports nothing above the contracts.'],
-        [`(^|/)${kind === 'brokers' ? 'backends' : 'brokers'}/[^/]+/`, 'A broker and a backend never import each other.'],
+        [
+          `(^|/)${kind === 'brokers' ? 'backends' : 'brokers'}/[^/]+/`,
+          'A broker and a backend never import each other.',
+        ],
         [ANY_CONNECTIONS, 'A driver without a client imports no connection code.'],
-        ['^\\.\\./(?!\\.\\./|key-value/)[^/]+/', 'A driver never imports another driver (backends/key-value/ is the base every key-value backend builds on).'],
+        [
+          '^\\.\\./(?!\\.\\./|key-value/)[^/]+/',
+          'A driver never imports another driver (backends/key-value/ is the base every key-value backend builds on).',
+        ],
       ]),
     },
   })),
-  ...Object.keys(CLIENT_OF).flatMap((folder) => [driverBlock('brokers', folder), driverBlock('backends', folder)]),
+  ...Object.keys(CLIENT_OF).flatMap((folder) => [
+    driverBlock('brokers', folder),
+    driverBlock('backends', folder),
+  ]),
   // connections/<client>/: its client only; never a driver, the core, or another client's folder.
   ...[...new Set(Object.values(CONNECTIONS_OF))].map((folder) => ({
     files: [`src/connections/${folder}/**`],
@@ -113,8 +160,14 @@ export default tseslint.config(
         [
           [CORE, 'Connection code imports nothing above the contracts.'],
           [ANY_DRIVER, 'Connection code never imports a driver: drivers import it.'],
-          [`(^|/)connections/(?!${folder}/)`, 'One client\'s connection code never imports another\'s.'],
-          [`^\\.\\./(?!\\.\\./|${folder}/)`, 'One client\'s connection code never imports another\'s.'],
+          [
+            `(^|/)connections/(?!${folder}/)`,
+            "One client's connection code never imports another's.",
+          ],
+          [
+            `^\\.\\./(?!\\.\\./|${folder}/)`,
+            "One client's connection code never imports another's.",
+          ],
         ],
         [CLIENT_OF[folder]],
       ),
@@ -122,12 +175,24 @@ export default tseslint.config(
   })),
   {
     // Tests, benches and examples reach into any layer on purpose; the entry points re-export drivers.
-    files: ['test/**', 'bench/**', 'examples/**', 'scripts/**', 'src/index.ts', 'src/redis.ts', 'src/amqp.ts', 'src/sqlite.ts'],
+    files: [
+      'test/**',
+      'bench/**',
+      'examples/**',
+      'scripts/**',
+      'src/index.ts',
+      'src/redis.ts',
+      'src/amqp.ts',
+      'src/sqlite.ts',
+    ],
     rules: { 'no-restricted-imports': 'off' },
   },
   {
     // Type tests hand methods to expectTypeOf without calling them.
     files: ['test/**/*.test-d.ts'],
-    rules: { '@typescript-eslint/unbound-method': 'off', '@typescript-eslint/require-await': 'off' },
+    rules: {
+      '@typescript-eslint/unbound-method': 'off',
+      '@typescript-eslint/require-await': 'off',
+    },
   },
 );

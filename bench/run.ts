@@ -17,7 +17,9 @@ const names = wanted.length ? wanted : Object.keys(suites);
 for (const name of names) {
   const suite = suites[name];
   if (!suite) {
-    process.stderr.write(`Unknown bench "${name}"; choose from ${Object.keys(suites).join(', ')}\n`);
+    process.stderr.write(
+      `Unknown bench "${name}"; choose from ${Object.keys(suites).join(', ')}\n`,
+    );
     process.exitCode = 2;
     continue;
   }

@@ -14,7 +14,9 @@ import type { Delivery } from '../src/brokers/broker.js';
 import type { TransportMessage } from '../src/protocol/types.js';
 
 const message = (i: number): TransportMessage => ({
-  body: Buffer.from(JSON.stringify([[i], {}, { callbacks: null, errbacks: null, chain: null, chord: null }])),
+  body: Buffer.from(
+    JSON.stringify([[i], {}, { callbacks: null, errbacks: null, chain: null, chord: null }]),
+  ),
   contentType: 'application/json',
   contentEncoding: 'utf-8',
   headers: { lang: 'py', task: 'bench.noop', id: `b-${i}`, sent_at: now() },
@@ -24,7 +26,8 @@ const message = (i: number): TransportMessage => ({
 /** Epoch ms with sub-ms precision, comparable across processes on one machine. */
 const now = () => performance.timeOrigin + performance.now();
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN;
 const fmt = (ms: number) => `${ms.toFixed(3)} ms`;
 
 async function throughput(url: string, count: number, prefetch: number): Promise<void> {
@@ -33,7 +36,12 @@ async function throughput(url: string, count: number, prefetch: number): Promise
   const queue = `tp-${prefetch}`;
   let t = performance.now();
   for (let i = 0; i < count; i += 1000) {
-    await broker.publishMany(Array.from({ length: Math.min(1000, count - i) }, (_, j) => ({ message: message(i + j), options: { queue } })));
+    await broker.publishMany(
+      Array.from({ length: Math.min(1000, count - i) }, (_, j) => ({
+        message: message(i + j),
+        options: { queue },
+      })),
+    );
   }
   const publishS = (performance.now() - t) / 1000;
   let acked = 0;
@@ -77,7 +85,9 @@ async function latencyInProcess(url: string, rounds: number): Promise<void> {
     await delivery.ack();
   }
   samples.sort((a, b) => a - b);
-  console.log(`enqueue-to-delivery, same process, two connections: p50 ${fmt(percentile(samples, 0.5))}, p99 ${fmt(percentile(samples, 0.99))} (${rounds} rounds)`);
+  console.log(
+    `enqueue-to-delivery, same process, two connections: p50 ${fmt(percentile(samples, 0.5))}, p99 ${fmt(percentile(samples, 0.99))} (${rounds} rounds)`,
+  );
   await consumerBroker.close();
   await publisher.close();
 }
@@ -95,7 +105,11 @@ async function latencyCrossProcess(url: string, rounds: number): Promise<void> {
       void d.ack();
     },
   });
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), 'publish', url, queue, String(rounds)], { stdio: 'inherit' });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(import.meta.url), 'publish', url, queue, String(rounds)],
+    { stdio: 'inherit' },
+  );
   await new Promise((resolve) => child.once('exit', resolve));
   await new Promise((r) => setTimeout(r, 300));
   samples.sort((a, b) => a - b);

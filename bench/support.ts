@@ -33,11 +33,23 @@ export function row(label: string, value: string, note = ''): void {
 
 /** The command line of `celeriac worker` from the build (bench/worker-cli.mjs) on a bench app. */
 export function workerCommand(appModule: string, flags: string[]): string[] {
-  return [path.join(ROOT, 'bench/worker-cli.mjs'), '-A', appModule, 'worker', '-l', 'warning', ...flags];
+  return [
+    path.join(ROOT, 'bench/worker-cli.mjs'),
+    '-A',
+    appModule,
+    'worker',
+    '-l',
+    'warning',
+    ...flags,
+  ];
 }
 
 /** Starts `celeriac worker` on the bench app; resolves once it is ready. */
-export function spawnWorker(appModule: string, env: Record<string, string>, flags: string[]): Promise<BenchChild> {
+export function spawnWorker(
+  appModule: string,
+  env: Record<string, string>,
+  flags: string[],
+): Promise<BenchChild> {
   return startChild(workerCommand(appModule, flags), env);
 }
 
@@ -51,7 +63,11 @@ export interface BenchChild {
  * lines. Must never leave a child running: `stop()` kills it and waits for its exit.
  */
 export async function startChild(args: string[], env: Record<string, string>): Promise<BenchChild> {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const queue: string[] = [];
   let wake: (() => void) | undefined;
   let buffer = '';

@@ -26,7 +26,9 @@ export class MissingPeerDependencyError extends CeleriacError {
     readonly packageName: string,
     url: string,
   ) {
-    super(`"${redactUrl(url)}" needs the package "${packageName}": run \`npm install ${packageName}\`.`);
+    super(
+      `"${redactUrl(url)}" needs the package "${packageName}": run \`npm install ${packageName}\`.`,
+    );
   }
 }
 
@@ -92,12 +94,17 @@ export class TaskRevokedError extends CeleriacError {
 }
 
 /** What a Standard Schema reports, as the validation errors below keep it. */
-export type ValidationIssues = ReadonlyArray<{ message: string; path?: ReadonlyArray<PropertyKey | { key: PropertyKey }> | undefined }>;
+export type ValidationIssues = ReadonlyArray<{
+  message: string;
+  path?: ReadonlyArray<PropertyKey | { key: PropertyKey }> | undefined;
+}>;
 
 function describeIssues(issues: ValidationIssues): string {
   return issues
     .map((issue) => {
-      const path = (issue.path ?? []).map((p) => (typeof p === 'object' ? String(p.key) : String(p)));
+      const path = (issue.path ?? []).map((p) =>
+        typeof p === 'object' ? String(p.key) : String(p),
+      );
       return path.length ? `${path.join('.')}: ${issue.message}` : issue.message;
     })
     .join('; ');
@@ -119,7 +126,9 @@ export class ResultValidationError extends CeleriacError {
     taskName: string,
     readonly issues: ValidationIssues,
   ) {
-    super(`The result of "${taskName}" failed validation, so it was not stored: ${describeIssues(issues)}. Fix the task or its resultSchema.`);
+    super(
+      `The result of "${taskName}" failed validation, so it was not stored: ${describeIssues(issues)}. Fix the task or its resultSchema.`,
+    );
   }
 }
 
@@ -167,6 +176,8 @@ export class TimeLimitExceededError extends CeleriacError {
   readonly excType = 'TimeLimitExceeded';
   readonly excModule = 'celery.exceptions';
   constructor(seconds: number) {
-    super(`The task ran past its hard time limit of ${seconds} s; the worker stopped waiting for it.`);
+    super(
+      `The task ran past its hard time limit of ${seconds} s; the worker stopped waiting for it.`,
+    );
   }
 }

@@ -13,7 +13,12 @@ export {
   type ResultOf,
 } from './app/task.js';
 export type { TaskOptions, ApplyOptions, RetryMatcher } from './app/task-options.js';
-export { AsyncResult, type GetOptions, type TaskFailure, type ResultHost } from './app/async-result.js';
+export {
+  AsyncResult,
+  type GetOptions,
+  type TaskFailure,
+  type ResultHost,
+} from './app/async-result.js';
 export {
   currentTask,
   Retry,

@@ -38,14 +38,16 @@ export function createLineLogger(
   const threshold = ORDER[options.level ?? 'info'];
   const name = options.name ?? 'celeriac';
   const write = options.write ?? ((line: string) => process.stderr.write(line + '\n'));
-  const make = (level: Exclude<LogLevel, 'silent'>): LogFn =>
-    ((first: LogFields | string, second?: string) => {
+  const make =
+    (level: Exclude<LogLevel, 'silent'>): LogFn =>
+    (first: LogFields | string, second?: string) => {
       if (ORDER[level] < threshold) return;
-      const [fields, message] = typeof first === 'string' ? [undefined, first] : [first, second ?? ''];
+      const [fields, message] =
+        typeof first === 'string' ? [undefined, first] : [first, second ?? ''];
       const stamp = new Date().toISOString().replace('T', ' ').replace('Z', '');
       const extra = fields ? formatFields(fields) : '';
       write(`[${stamp}: ${level.toUpperCase()}/${name}] ${escapeLogText(message)}${extra}`);
-    });
+    };
   return {
     debug: make('debug'),
     info: make('info'),
@@ -62,7 +64,12 @@ function formatFields(fields: LogFields): string {
   let out = '';
   for (const [key, value] of Object.entries(fields)) {
     if (value === undefined) continue;
-    const text = typeof value === 'string' ? value : value instanceof Error ? value.message : JSON.stringify(value);
+    const text =
+      typeof value === 'string'
+        ? value
+        : value instanceof Error
+          ? value.message
+          : JSON.stringify(value);
     out += ` ${escapeLogText(key)}=${escapeLogText(/\s/.test(text) ? JSON.stringify(text) : text)}`;
   }
   return out;
@@ -79,5 +86,8 @@ const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
  */
 export function escapeLogText(text: string): string {
   if (!CONTROL.test(text)) return text;
-  return text.replace(CONTROLS, (c) => NAMED[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(
+    CONTROLS,
+    (c) => NAMED[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }

@@ -14,13 +14,20 @@ export function schemeOf(url: string): string {
   return (match?.[1] ?? '').toLowerCase();
 }
 
-export async function loadOptionalPeer<T>(peer: string, url: string, load: () => Promise<T>): Promise<T> {
+export async function loadOptionalPeer<T>(
+  peer: string,
+  url: string,
+  load: () => Promise<T>,
+): Promise<T> {
   try {
     return await load();
   } catch (error) {
     const code = (error as { code?: string }).code;
     const text = String((error as Error).message ?? '');
-    if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && text.includes(`'${peer}'`)) {
+    if (
+      (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') &&
+      text.includes(`'${peer}'`)
+    ) {
       throw new MissingPeerDependencyError(peer, redactUrl(url));
     }
     throw error;
@@ -32,5 +39,8 @@ export async function loadOptionalPeer<T>(peer: string, url: string, load: () =>
  * store (''), `memory://other` another one. Query and trailing slash are ignored.
  */
 export function memoryStoreName(url: string): string {
-  return url.replace(/^memory:(\/\/)?/i, '').replace(/[?#].*$/, '').replace(/\/+$/, '');
+  return url
+    .replace(/^memory:(\/\/)?/i, '')
+    .replace(/[?#].*$/, '')
+    .replace(/\/+$/, '');
 }

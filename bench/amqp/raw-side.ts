@@ -74,7 +74,9 @@ async function publishAll(
             headers: toFieldTable(message.headers),
             deliveryMode: 2,
             priority: 0,
-            ...(message.properties.correlation_id ? { correlationId: message.properties.correlation_id } : {}),
+            ...(message.properties.correlation_id
+              ? { correlationId: message.properties.correlation_id }
+              : {}),
             ...(message.properties.reply_to ? { replyTo: message.properties.reply_to } : {}),
           },
           (error: unknown) =>

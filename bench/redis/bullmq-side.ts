@@ -19,7 +19,11 @@ export class BullmqSide implements Contender {
 
   constructor(url: string, prefix: string) {
     const parsed = new URL(url);
-    const connection = { host: parsed.hostname, port: Number(parsed.port || 6379), db: Number(parsed.pathname.slice(1) || 0) };
+    const connection = {
+      host: parsed.hostname,
+      port: Number(parsed.port || 6379),
+      db: Number(parsed.pathname.slice(1) || 0),
+    };
     this.queue = new Queue(QUEUE, { connection, prefix });
     this.events = new QueueEvents(QUEUE, { connection, prefix });
     this.env = { BENCH_REDIS_URL: url, BENCH_PREFIX: prefix, BENCH_QUEUE: QUEUE };
@@ -50,7 +54,11 @@ export class BullmqSide implements Contender {
 
   async throughput(count: number, concurrency: number): Promise<number> {
     await this.enqueueAll(count);
-    const worker = await startChild(bullmqWorkerArgs(), { ...this.env, BENCH_COUNT: String(count), BENCH_CONCURRENCY: String(concurrency) });
+    const worker = await startChild(bullmqWorkerArgs(), {
+      ...this.env,
+      BENCH_COUNT: String(count),
+      BENCH_CONCURRENCY: String(concurrency),
+    });
     try {
       const line = await nextLine(worker.lines, 'bench-done');
       return rate(count, Number(line.split(' ')[1]));
@@ -85,7 +93,9 @@ export class BullmqSide implements Contender {
 
   private async enqueueAll(count: number): Promise<void> {
     for (let i = 0; i < count; i += 1000) {
-      await this.queue.addBulk(Array.from({ length: Math.min(1000, count - i) }, () => ({ name: 'noop', data: {} })));
+      await this.queue.addBulk(
+        Array.from({ length: Math.min(1000, count - i) }, () => ({ name: 'noop', data: {} })),
+      );
     }
   }
 

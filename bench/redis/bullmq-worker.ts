@@ -13,14 +13,19 @@ let firstAt = 0;
 const worker = new Worker(
   process.env.BENCH_QUEUE ?? 'bench',
   (job) => {
-    if (job.name === 'latency') return Promise.resolve(wallClock() - (job.data as { sentAt: number }).sentAt);
+    if (job.name === 'latency')
+      return Promise.resolve(wallClock() - (job.data as { sentAt: number }).sentAt);
     if (done === 0) firstAt = wallClock();
     done++;
     if (done === target) process.stdout.write(`bench-done ${wallClock() - firstAt}\n`);
     return Promise.resolve(null);
   },
   {
-    connection: { host: url.hostname, port: Number(url.port || 6379), db: Number(url.pathname.slice(1) || 0) },
+    connection: {
+      host: url.hostname,
+      port: Number(url.port || 6379),
+      db: Number(url.pathname.slice(1) || 0),
+    },
     prefix: process.env.BENCH_PREFIX ?? 'bull',
     concurrency: Number(process.env.BENCH_CONCURRENCY ?? 1),
   },

@@ -49,7 +49,10 @@ export class CeleriacSide implements Contender {
 
   async throughput(count: number, concurrency: number): Promise<number> {
     await this.enqueueAll(count);
-    const worker = await startChild(celeriacWorkerArgs(concurrency), { ...this.env, BENCH_COUNT: String(count) });
+    const worker = await startChild(celeriacWorkerArgs(concurrency), {
+      ...this.env,
+      BENCH_COUNT: String(count),
+    });
     try {
       const line = await nextLine(worker.lines, 'bench-done');
       return rate(count, Number(line.split(' ')[1]));
@@ -83,7 +86,9 @@ export class CeleriacSide implements Contender {
 
   private async enqueueAll(count: number): Promise<void> {
     for (let i = 0; i < count; i += 1000) {
-      await this.app.sendMany(Array.from({ length: Math.min(1000, count - i) }, () => ({ task: this.noop, args: [] })));
+      await this.app.sendMany(
+        Array.from({ length: Math.min(1000, count - i) }, () => ({ task: this.noop, args: [] })),
+      );
     }
   }
 

@@ -32,13 +32,17 @@ export const ROWS: Array<{ key: keyof QueueFigures; label: string; unit: '/s' | 
 export function printComparison(ours: QueueFigures, theirs: QueueFigures): Record<string, number> {
   const ratios: Record<string, number> = {};
   const out = (text: string) => process.stdout.write(`${text}\n`);
-  out(`  ${'measure'.padEnd(50)} ${'Celeriac'.padStart(12)} ${'BullMQ'.padStart(12)} ${'ratio'.padStart(8)}`);
+  out(
+    `  ${'measure'.padEnd(50)} ${'Celeriac'.padStart(12)} ${'BullMQ'.padStart(12)} ${'ratio'.padStart(8)}`,
+  );
   for (const { key, label, unit } of ROWS) {
     // Rates: higher is better; latencies: lower is better. A ratio above 1 favours Celeriac.
     const ratio = unit === '/s' ? ours[key] / theirs[key] : theirs[key] / ours[key];
     ratios[key] = ratio;
     const show = (n: number) => (unit === '/s' ? `${fmt(Math.round(n))}/s` : `${n.toFixed(2)} ms`);
-    out(`  ${label.padEnd(50)} ${show(ours[key]).padStart(12)} ${show(theirs[key]).padStart(12)} ${`${ratio.toFixed(2)}x`.padStart(8)}`);
+    out(
+      `  ${label.padEnd(50)} ${show(ours[key]).padStart(12)} ${show(theirs[key]).padStart(12)} ${`${ratio.toFixed(2)}x`.padStart(8)}`,
+    );
   }
   return ratios;
 }

@@ -35,13 +35,21 @@ export interface RedisBenchResult {
   reference: Record<string, number>;
 }
 
-export async function runRedisBench(options: RedisBenchOptions = {}): Promise<RedisBenchResult | undefined> {
+export async function runRedisBench(
+  options: RedisBenchOptions = {},
+): Promise<RedisBenchResult | undefined> {
   const url = options.url ?? process.env.CELERIAC_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   try {
     await probe.connect();
   } catch (error) {
-    process.stdout.write(`\nRedis (${url}): not reachable (${(error as Error).message}); skipped.\n`);
+    process.stdout.write(
+      `\nRedis (${url}): not reachable (${(error as Error).message}); skipped.\n`,
+    );
     return undefined;
   }
   const tasks = options.tasks ?? 20_000;
@@ -51,12 +59,20 @@ export async function runRedisBench(options: RedisBenchOptions = {}): Promise<Re
   const run = `${process.pid}-${Date.now()}`;
   const ourPrefix = `celeriac-bench:${run}:`;
   const theirPrefix = `bullmq-bench-${run}`;
-  const sides: [Contender, Contender] = [new CeleriacSide(url, ourPrefix), new BullmqSide(url, theirPrefix)];
-  process.stdout.write(`\nRedis (${url}): Celeriac vs BullMQ, same Redis, one worker process each, best of ${rounds} interleaved rounds\n`);
+  const sides: [Contender, Contender] = [
+    new CeleriacSide(url, ourPrefix),
+    new BullmqSide(url, theirPrefix),
+  ];
+  process.stdout.write(
+    `\nRedis (${url}): Celeriac vs BullMQ, same Redis, one worker process each, best of ${rounds} interleaved rounds\n`,
+  );
   try {
     for (const side of sides) await side.setup();
     /** Runs one measure for both sides, alternating who goes first; keeps each side's best. */
-    const duel = async (measure: (side: Contender) => Promise<number>, better: (a: number, b: number) => number) => {
+    const duel = async (
+      measure: (side: Contender) => Promise<number>,
+      better: (a: number, b: number) => number,
+    ) => {
       const best: [number | undefined, number | undefined] = [undefined, undefined];
       for (let round = 0; round < rounds; round++) {
         for (const index of round % 2 === 0 ? [0, 1] : [1, 0]) {
@@ -81,7 +97,14 @@ export async function runRedisBench(options: RedisBenchOptions = {}): Promise<Re
         p99[index] = Math.min(p99[index]!, percentile(latencies, 99));
       }
     }
-    const figures = (i: 0 | 1, seq: number, bulk: number, c1: number, c10: number, c100: number): QueueFigures => ({
+    const figures = (
+      i: 0 | 1,
+      seq: number,
+      bulk: number,
+      c1: number,
+      c10: number,
+      c100: number,
+    ): QueueFigures => ({
       enqueueSequential: seq,
       enqueueBulk: bulk,
       throughputC1: c1,
@@ -99,12 +122,25 @@ export async function runRedisBench(options: RedisBenchOptions = {}): Promise<Re
       workerCeilingC1: await workerCeiling(tasks, 1),
       workerCeilingC100: await workerCeiling(tasks, 100),
     };
-    const out = (label: string, value: number) => process.stdout.write(`  ${label.padEnd(76)} ${`${fmt(value)}/s`.padStart(12)}\n`);
+    const out = (label: string, value: number) =>
+      process.stdout.write(`  ${label.padEnd(76)} ${`${fmt(value)}/s`.padStart(12)}\n`);
     process.stdout.write('  for reference, Celeriac alone:\n');
-    out('Redis broker alone: publish, claim, ack (prefetch 40), no worker', reference.brokerLayerPrefetch40);
-    out('Redis broker alone: publish, claim, ack (prefetch 400), no worker', reference.brokerLayerPrefetch400);
-    out('worker pipeline with no broker/backend I/O, concurrency 1 (a ceiling)', reference.workerCeilingC1);
-    out('worker pipeline with no broker/backend I/O, concurrency 100 (a ceiling)', reference.workerCeilingC100);
+    out(
+      'Redis broker alone: publish, claim, ack (prefetch 40), no worker',
+      reference.brokerLayerPrefetch40,
+    );
+    out(
+      'Redis broker alone: publish, claim, ack (prefetch 400), no worker',
+      reference.brokerLayerPrefetch400,
+    );
+    out(
+      'worker pipeline with no broker/backend I/O, concurrency 1 (a ceiling)',
+      reference.workerCeilingC1,
+    );
+    out(
+      'worker pipeline with no broker/backend I/O, concurrency 100 (a ceiling)',
+      reference.workerCeilingC100,
+    );
     return { celeriac, bullmq, ratios, reference };
   } finally {
     for (const side of sides) await side.teardown().catch(() => undefined);

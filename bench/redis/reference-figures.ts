@@ -40,12 +40,22 @@ function noopMessage(): TransportMessage {
 }
 
 /** Messages per second through the Redis broker alone: claim and ack, acking as they come. */
-export async function brokerLayerRate(url: string, keyPrefix: string, count: number, prefetch: number): Promise<number> {
+export async function brokerLayerRate(
+  url: string,
+  keyPrefix: string,
+  count: number,
+  prefetch: number,
+): Promise<number> {
   const broker = createRedisBroker(url, { keyPrefix });
   await broker.connect();
   try {
     for (let i = 0; i < count; i += 1000) {
-      await broker.publishMany(Array.from({ length: Math.min(1000, count - i) }, () => ({ message: noopMessage(), options: { queue: 'layer' } })));
+      await broker.publishMany(
+        Array.from({ length: Math.min(1000, count - i) }, () => ({
+          message: noopMessage(),
+          options: { queue: 'layer' },
+        })),
+      );
     }
     const start = wallClock();
     let acked = 0;
@@ -72,7 +82,9 @@ export async function brokerLayerRate(url: string, keyPrefix: string, count: num
 
 /** Tasks per second through the worker with a broker and backend that do no I/O. */
 export async function workerCeiling(count: number, concurrency: number): Promise<number> {
-  const envelopes = Array.from({ length: count }, () => encodeWire(toWire(noopMessage(), '', 'celery', 0), crypto.randomUUID()));
+  const envelopes = Array.from({ length: count }, () =>
+    encodeWire(toWire(noopMessage(), '', 'celery', 0), crypto.randomUUID()),
+  );
   let next = 0;
   const broker: Broker = {
     kind: 'memory',
@@ -94,7 +106,15 @@ export async function workerCeiling(count: number, concurrency: number): Promise
             queueMicrotask(fill);
             return Promise.resolve();
           };
-          const delivery: Delivery = { message, queue: 'celery', redelivered: false, ack: settle, reject: settle, defer: settle, release: () => undefined };
+          const delivery: Delivery = {
+            message,
+            queue: 'celery',
+            redelivered: false,
+            ack: settle,
+            reject: settle,
+            defer: settle,
+            release: () => undefined,
+          };
           options.onDelivery(delivery);
         }
       };
@@ -123,7 +143,12 @@ export async function workerCeiling(count: number, concurrency: number): Promise
     if (++done === count) finish();
     return null;
   });
-  const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+  const silent = {
+    debug: () => undefined,
+    info: () => undefined,
+    warn: () => undefined,
+    error: () => undefined,
+  };
   const worker = new Worker(app, { concurrency, logger: silent });
   const start = wallClock();
   await worker.start();

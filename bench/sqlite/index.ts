@@ -14,7 +14,9 @@ export interface SqliteBenchOptions {
   latencySamples?: number;
 }
 
-export async function runSqliteBench(options: SqliteBenchOptions = {}): Promise<Record<string, number>> {
+export async function runSqliteBench(
+  options: SqliteBenchOptions = {},
+): Promise<Record<string, number>> {
   const tasks = options.tasks ?? 20_000;
   const samples = options.latencySamples ?? 300;
   const figures: Record<string, number> = {};
@@ -36,7 +38,9 @@ export async function runSqliteBench(options: SqliteBenchOptions = {}): Promise<
 
     start = wallClock();
     for (let i = 0; i < tasks; i += 1000) {
-      await app.sendMany(Array.from({ length: Math.min(1000, tasks - i) }, () => ({ task: noop, args: [] })));
+      await app.sendMany(
+        Array.from({ length: Math.min(1000, tasks - i) }, () => ({ task: noop, args: [] })),
+      );
     }
     figures.enqueueBulk = rate(tasks, wallClock() - start);
     row(`enqueue, sendMany() in batches of 1,000`, `${fmt(figures.enqueueBulk)}/s`);
@@ -44,21 +48,30 @@ export async function runSqliteBench(options: SqliteBenchOptions = {}): Promise<
 
     for (const concurrency of [1, 10, 100]) {
       for (let i = 0; i < tasks; i += 1000) {
-        await app.sendMany(Array.from({ length: Math.min(1000, tasks - i) }, () => ({ task: noop, args: [] })));
+        await app.sendMany(
+          Array.from({ length: Math.min(1000, tasks - i) }, () => ({ task: noop, args: [] })),
+        );
       }
-      const worker = await spawnWorker('bench/bench-app.mjs', { CELERIAC_BROKER_URL: url, BENCH_COUNT: String(tasks) }, [
-        '-c',
-        String(concurrency),
-      ]);
+      const worker = await spawnWorker(
+        'bench/bench-app.mjs',
+        { CELERIAC_BROKER_URL: url, BENCH_COUNT: String(tasks) },
+        ['-c', String(concurrency)],
+      );
       const line = await nextLine(worker.lines, 'bench-done');
       await worker.stop();
       const ms = Number(line.split(' ')[1]);
       figures[`throughputC${concurrency}`] = rate(tasks, ms);
-      row(`${fmt(tasks)} no-op tasks, one worker, concurrency ${concurrency}`, `${fmt(rate(tasks, ms))}/s`);
+      row(
+        `${fmt(tasks)} no-op tasks, one worker, concurrency ${concurrency}`,
+        `${fmt(rate(tasks, ms))}/s`,
+      );
       await broker.purge('celery');
     }
 
-    const worker = await spawnWorker('bench/bench-app.mjs', { CELERIAC_BROKER_URL: url }, ['-c', '10']);
+    const worker = await spawnWorker('bench/bench-app.mjs', { CELERIAC_BROKER_URL: url }, [
+      '-c',
+      '10',
+    ]);
     const latencies: number[] = [];
     for (let i = 0; i < samples + 20; i++) {
       const result = await latency.delay(wallClock());

@@ -34,7 +34,9 @@ export function findProduct(sku: string): Product | undefined {
 }
 
 /** Each line with its product and amount; unknown SKUs throw (the web process checked them). */
-export function priceLines(lines: readonly OrderLine[]): { product: Product; quantity: number; amountCents: number }[] {
+export function priceLines(
+  lines: readonly OrderLine[],
+): { product: Product; quantity: number; amountCents: number }[] {
   return lines.map(({ sku, quantity }) => {
     const product = findProduct(sku);
     if (!product) throw new Error(`Unknown product "${sku}".`);

@@ -25,7 +25,9 @@ export const shopTimeZone = process.env.SHOP_TIME_ZONE ?? 'Europe/London';
  * The embedded default, `sqlite://./celeriac.db`, unless a data dir was chosen, then the
  * database moves in with the rest. CELERIAC_BROKER_URL still overrides either.
  */
-export const brokerUrl = explicitDir ? `sqlite://${path.join(dataDir, 'celeriac.db')}` : 'sqlite://./celeriac.db';
+export const brokerUrl = explicitDir
+  ? `sqlite://${path.join(dataDir, 'celeriac.db')}`
+  : 'sqlite://./celeriac.db';
 
 /** Milliseconds each step of an order pauses, so a person can watch the progress. */
 export const stepMs = Number(process.env.SHOP_STEP_MS ?? 600);
@@ -34,4 +36,6 @@ export const stepMs = Number(process.env.SHOP_STEP_MS ?? 600);
  * Milliseconds one event stream stays open before the page's EventSource renews it (tests
  * shorten it to watch an order across renewals). @default the handler's, 5 minutes
  */
-export const streamLifetimeMs = process.env.SHOP_STREAM_LIFETIME_MS ? Number(process.env.SHOP_STREAM_LIFETIME_MS) : undefined;
+export const streamLifetimeMs = process.env.SHOP_STREAM_LIFETIME_MS
+  ? Number(process.env.SHOP_STREAM_LIFETIME_MS)
+  : undefined;

@@ -9,10 +9,15 @@ import { formatCents, priceLines, totalCents, type Order } from './catalog.js';
 
 export const SHOP_FROM = 'Celeriac Shop <orders@shop.example>';
 
-export function buildConfirmationEmail(order: Order, receiptPdf: Uint8Array, now = new Date()): string {
+export function buildConfirmationEmail(
+  order: Order,
+  receiptPdf: Uint8Array,
+  now = new Date(),
+): string {
   const boundary = `celeriac-${randomBytes(12).toString('hex')}`;
   const lines = priceLines(order.lines).map(
-    ({ product, quantity, amountCents }) => `  ${quantity} x ${product.name}: ${formatCents(amountCents)}`,
+    ({ product, quantity, amountCents }) =>
+      `  ${quantity} x ${product.name}: ${formatCents(amountCents)}`,
   );
   const text = [
     `Hello ${order.customer.name},`,

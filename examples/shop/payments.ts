@@ -42,10 +42,15 @@ export function tokenizeCard(input: string): { token: string; brand: string; las
  * at most, as real gateways do: a task can run again after a crash between charging and
  * finishing, so every side effect it has must be safe to repeat.
  */
-export function charge(token: string, amountCents: number, idempotencyKey: string): { chargeId: string } {
+export function charge(
+  token: string,
+  amountCents: number,
+  idempotencyKey: string,
+): { chargeId: string } {
   const decline = DECLINES[token];
   if (decline) throw new CardDeclinedError(decline);
-  if (!Number.isInteger(amountCents) || amountCents <= 0) throw new Error(`Cannot charge ${amountCents} cents.`);
+  if (!Number.isInteger(amountCents) || amountCents <= 0)
+    throw new Error(`Cannot charge ${amountCents} cents.`);
   const chargeId = `ch_${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 16)}`;
   return { chargeId };
 }

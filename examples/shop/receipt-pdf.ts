@@ -67,5 +67,7 @@ export async function renderReceiptPdf({ order, chargeId }: ReceiptDetails): Pro
  * on anything else, so a customer named in another script must not fail the whole order.
  */
 function winAnsi(text: string, encodable: ReadonlySet<number>): string {
-  return Array.from(text, (char) => (encodable.has(char.codePointAt(0) ?? 0) ? char : '?')).join('');
+  return Array.from(text, (char) => (encodable.has(char.codePointAt(0) ?? 0) ? char : '?')).join(
+    '',
+  );
 }

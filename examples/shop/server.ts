@@ -22,7 +22,10 @@ export function createShopServer(log: (line: string) => void = console.log): Exp
   server.disable('x-powered-by');
   server.use(express.static(publicDir, { index: 'index.html' }));
   // Receipts are only ever PDFs named after their order; nothing else in the folder is served.
-  server.use('/receipts', express.static(receiptsDir, { index: false, dotfiles: 'deny', extensions: false }));
+  server.use(
+    '/receipts',
+    express.static(receiptsDir, { index: false, dotfiles: 'deny', extensions: false }),
+  );
   server.use(celeriacExpress(app, { prefix: '/tasks', streamLifetimeMs }));
 
   server.post('/orders', express.json({ limit: '16kb' }), async (req: Request, res: Response) => {
@@ -35,8 +38,12 @@ export function createShopServer(log: (line: string) => void = console.log): Exp
       log(`order ${order.orderId} queued as task ${result.id}`);
       return result;
     });
-    const response = await sendAndRespond(sending, { prefix: '/tasks', body: { orderId: order.orderId } });
-    if (response.status !== 202) log(`order ${order.orderId} could not be queued (broker unavailable?)`);
+    const response = await sendAndRespond(sending, {
+      prefix: '/tasks',
+      body: { orderId: order.orderId },
+    });
+    if (response.status !== 202)
+      log(`order ${order.orderId} could not be queued (broker unavailable?)`);
     await writeResponse(response, res);
   });
   return server;
@@ -51,9 +58,11 @@ function parseOrder(body: unknown): Order | string {
   const sku = typeof fields.sku === 'string' ? fields.sku : '';
   const quantity = Number(fields.quantity);
   if (name.length === 0 || name.length > 100) return 'Give a name of 1 to 100 characters.';
-  if (email.length > 254 || !/^[^\s@<>"]+@[^\s@<>"]+\.[^\s@<>"]+$/.test(email)) return 'Give a valid email address.';
+  if (email.length > 254 || !/^[^\s@<>"]+@[^\s@<>"]+\.[^\s@<>"]+$/.test(email))
+    return 'Give a valid email address.';
   if (!findProduct(sku)) return 'Choose a product from the list.';
-  if (!Number.isInteger(quantity) || quantity < 1 || quantity > 20) return 'Order between 1 and 20 of it.';
+  if (!Number.isInteger(quantity) || quantity < 1 || quantity > 20)
+    return 'Order between 1 and 20 of it.';
   let card: Order['card'];
   try {
     card = tokenizeCard(typeof fields.cardNumber === 'string' ? fields.cardNumber : '');

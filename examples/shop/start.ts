@@ -35,7 +35,9 @@ server.listen(port, () => {
   const { port: actual } = server.address() as AddressInfo;
   // The worker starts only once the page can be served: a port in use starts nothing.
   worker = startWorker();
-  say(`Celeriac shop demo: open http://localhost:${actual}/ (Ctrl-C stops the web server and the worker)`);
+  say(
+    `Celeriac shop demo: open http://localhost:${actual}/ (Ctrl-C stops the web server and the worker)`,
+  );
 });
 
 let stopping = false;
@@ -58,8 +60,10 @@ function portFromEnv(value: string | undefined): number {
 
 function listenFailure(error: NodeJS.ErrnoException): string {
   const next = port === 65535 ? 3000 : port + 1;
-  if (error.code === 'EADDRINUSE') return `port ${port} is in use: set PORT=${next} (or PORT=0 for any free port) and start again`;
-  if (error.code === 'EACCES') return `port ${port} is not open to this user: set PORT=3000 (or PORT=0 for any free port) and start again`;
+  if (error.code === 'EADDRINUSE')
+    return `port ${port} is in use: set PORT=${next} (or PORT=0 for any free port) and start again`;
+  if (error.code === 'EACCES')
+    return `port ${port} is not open to this user: set PORT=3000 (or PORT=0 for any free port) and start again`;
   return `the web server failed: ${error.message}`;
 }
 
@@ -74,9 +78,12 @@ function startWorker(): ChildProcess {
     env: process.env,
   });
   for (const stream of [child.stdout, child.stderr]) {
-    if (stream) createInterface({ input: stream }).on('line', (line) => console.log(`worker | ${line}`));
+    if (stream)
+      createInterface({ input: stream }).on('line', (line) => console.log(`worker | ${line}`));
   }
-  say(`worker started (pid ${child.pid}): celeriac -A examples/shop/tasks.ts worker -c 4 -B (with beat)`);
+  say(
+    `worker started (pid ${child.pid}): celeriac -A examples/shop/tasks.ts worker -c 4 -B (with beat)`,
+  );
   child.once('exit', (code, signal) => {
     if (stopping) return;
     say(`the worker exited unexpectedly (${signal ?? `code ${code}`}); stopping`);

@@ -30,7 +30,12 @@ export interface OrderOutcome {
   emailFile: string;
 }
 
-const STEPS = ['checking the order', 'charging the card', 'rendering the receipt', 'sending the confirmation email'];
+const STEPS = [
+  'checking the order',
+  'charging the card',
+  'rendering the receipt',
+  'sending the confirmation email',
+];
 
 export const processOrder = app.task(
   'shop.processOrder',
@@ -77,13 +82,16 @@ export const processOrder = app.task(
 );
 
 /** Sums the last 24 hours of sales and drops the report e-mail into the outbox. */
-export const emailDailyReport = app.task('shop.emailDailyReport', async (): Promise<DailySummary & { emailFile: string }> => {
-  const now = new Date();
-  const summary = await summarise(salesDir, now);
-  const emailFile = `daily-report-${now.toISOString().slice(0, 10)}-${now.getTime()}.eml`;
-  await writeAtomically(path.join(outboxDir, emailFile), buildReportEmail(summary, shopTimeZone));
-  return { ...summary, emailFile };
-});
+export const emailDailyReport = app.task(
+  'shop.emailDailyReport',
+  async (): Promise<DailySummary & { emailFile: string }> => {
+    const now = new Date();
+    const summary = await summarise(salesDir, now);
+    const emailFile = `daily-report-${now.toISOString().slice(0, 10)}-${now.getTime()}.eml`;
+    await writeAtomically(path.join(outboxDir, emailFile), buildReportEmail(summary, shopTimeZone));
+    return { ...summary, emailFile };
+  },
+);
 
 // Beat sends it every morning at 08:00 in the shop's time zone (the demo runs beat inside
 // its worker: `worker -B`). Try it now: `npx celeriac -A examples/shop/tasks.ts beat run-now daily-sales-report`.

@@ -140,7 +140,10 @@ export class AsyncResult<TResult = unknown> {
       for await (const meta of this.updates({ signal: controller.signal })) last = meta;
       if (last && READY_STATES.has(last.status)) return last;
       if (options.signal?.aborted) throw options.signal.reason;
-      throw new TimeoutError(`Waiting for the result of task ${this.id}`, (options.timeout ?? 0) * 1000);
+      throw new TimeoutError(
+        `Waiting for the result of task ${this.id}`,
+        (options.timeout ?? 0) * 1000,
+      );
     } finally {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
@@ -149,13 +152,25 @@ export class AsyncResult<TResult = unknown> {
 }
 
 export function pendingMeta(taskId: string): ResultMeta {
-  return { status: 'PENDING', result: null, traceback: null, children: [], date_done: null, task_id: taskId };
+  return {
+    status: 'PENDING',
+    result: null,
+    traceback: null,
+    children: [],
+    date_done: null,
+    task_id: taskId,
+  };
 }
 
 export function progressOf(meta: ResultMeta): Progress | undefined {
   if (meta.status !== 'PROGRESS') return undefined;
   const result = meta.result;
-  if (result && typeof result === 'object' && !Array.isArray(result) && typeof result.current === 'number') {
+  if (
+    result &&
+    typeof result === 'object' &&
+    !Array.isArray(result) &&
+    typeof result.current === 'number'
+  ) {
     return result as Progress;
   }
   return undefined;
@@ -172,12 +187,16 @@ export function settle<TResult>(meta: ResultMeta, propagate: boolean): TResult |
 function failureOf(meta: ResultMeta): TaskFailure {
   const result = meta.result;
   if (!isSerializedError(result)) {
-    return meta.status === 'REVOKED' ? new TaskRevokedError(meta.task_id) : new Error(`Task ${meta.task_id} ended in state ${meta.status}`);
+    return meta.status === 'REVOKED'
+      ? new TaskRevokedError(meta.task_id)
+      : new Error(`Task ${meta.task_id} ended in state ${meta.status}`);
   }
   if (result.exc_type === 'NotRegistered') {
     // Celery's NotRegistered carries the unknown name as its only argument.
     const [name] = Array.isArray(result.exc_message) ? result.exc_message : [result.exc_message];
-    return new TaskNotRegisteredError(typeof name === 'string' ? name : JSON.stringify(name ?? null));
+    return new TaskNotRegisteredError(
+      typeof name === 'string' ? name : JSON.stringify(name ?? null),
+    );
   }
   return deserializeError(result, meta.traceback);
 }

@@ -31,7 +31,8 @@ export function buildTaskMessage(
   const id = call.taskId ?? randomUUID();
   const queue = call.queue ?? defaults.queue ?? context.defaultQueue;
   const eta =
-    call.eta ?? (call.countdown !== undefined ? new Date(context.now + call.countdown * 1000) : null);
+    call.eta ??
+    (call.countdown !== undefined ? new Date(context.now + call.countdown * 1000) : null);
   const expiresOption = call.expires ?? defaults.expires;
   const expires =
     expiresOption === undefined

@@ -65,8 +65,14 @@ export class Celeriac {
     run: TaskFunction<TArgs, TResult>,
     options: TaskOptions<TArgs, NoInfer<Awaited<TResult>>> = {},
   ): Task<TArgs, Awaited<TResult>> {
-    if (this.registry.has(name)) throw new CeleriacError(`A task named "${name}" is already registered.`);
-    const task = new Task<TArgs, Awaited<TResult>>(name, this, run as TaskFunction<TArgs, Awaited<TResult>>, options);
+    if (this.registry.has(name))
+      throw new CeleriacError(`A task named "${name}" is already registered.`);
+    const task = new Task<TArgs, Awaited<TResult>>(
+      name,
+      this,
+      run as TaskFunction<TArgs, Awaited<TResult>>,
+      options,
+    );
     this.registry.set(name, task as unknown as Task<unknown[], unknown>);
     return task;
   }
@@ -94,7 +100,8 @@ export class Celeriac {
    * });
    */
   periodic<TArgs extends unknown[]>(name: string, options: PeriodicOptions<TArgs>): void {
-    if (this.periodicEntries.has(name)) throw new CeleriacError(`A periodic entry named "${name}" is already declared.`);
+    if (this.periodicEntries.has(name))
+      throw new CeleriacError(`A periodic entry named "${name}" is already declared.`);
     this.periodicEntries.set(name, toDefinition(name, options));
   }
 
@@ -137,11 +144,19 @@ export class Celeriac {
   async sendMany(calls: readonly BulkCall[]): Promise<AsyncResult<unknown>[]> {
     const built = calls.map((call) => {
       const name = typeof call.task === 'string' ? call.task : call.task.name;
-      const defaults = typeof call.task === 'string' ? (this.registry.get(name)?.options ?? {}) : call.task.options;
+      const defaults =
+        typeof call.task === 'string'
+          ? (this.registry.get(name)?.options ?? {})
+          : call.task.options;
       return this.build(name, call.args, call.options ?? {}, defaults);
     });
     const broker = await this.broker();
-    await broker.publishMany(built.map(({ message, publish }) => ({ message, options: publishOptionsFor(broker, publish) })));
+    await broker.publishMany(
+      built.map(({ message, publish }) => ({
+        message,
+        options: publishOptionsFor(broker, publish),
+      })),
+    );
     return built.map(({ id }) => new AsyncResult(id, this));
   }
 
@@ -155,13 +170,14 @@ export class Celeriac {
    * (the next call tries again) and leaves no connection retrying behind it.
    */
   broker(): Promise<Broker> {
-    this.brokerPromise ??= connectOrClose(() => this.brokerObject(), this.config.broker === undefined).catch(
-      (error: unknown) => {
-        this.brokerPromise = undefined;
-        if (this.config.broker === undefined) this.brokerCreated = undefined; // closed by connectOrClose
-        throw error;
-      },
-    );
+    this.brokerPromise ??= connectOrClose(
+      () => this.brokerObject(),
+      this.config.broker === undefined,
+    ).catch((error: unknown) => {
+      this.brokerPromise = undefined;
+      if (this.config.broker === undefined) this.brokerCreated = undefined; // closed by connectOrClose
+      throw error;
+    });
     return this.brokerPromise;
   }
 
@@ -169,12 +185,13 @@ export class Celeriac {
   private brokerObject(): Promise<Broker> {
     this.brokerCreated ??= (async () =>
       this.config.broker ??
-      (await createBroker(this.config.brokerUrl ?? '', { keyPrefix: this.config.keyPrefix, leaseMs: this.config.leaseMs })))().catch(
-      (error: unknown) => {
-        this.brokerCreated = undefined;
-        throw error;
-      },
-    );
+      (await createBroker(this.config.brokerUrl ?? '', {
+        keyPrefix: this.config.keyPrefix,
+        leaseMs: this.config.leaseMs,
+      })))().catch((error: unknown) => {
+      this.brokerCreated = undefined;
+      throw error;
+    });
     return this.brokerCreated;
   }
 
@@ -185,28 +202,26 @@ export class Celeriac {
    * is left alone: the broker's error surfaces where the broker is used.
    */
   private async attachBroker(backend: ResultBackend): Promise<void> {
-    if (!backend.attachBroker || (this.config.broker === undefined && !this.config.brokerUrl)) return;
+    if (!backend.attachBroker || (this.config.broker === undefined && !this.config.brokerUrl))
+      return;
     const broker = await this.brokerObject().catch(() => undefined);
     if (broker) backend.attachBroker(broker);
   }
 
   /** The result backend, connected. Opened on first use; a failed first connect is not remembered. */
   resultBackend(): Promise<ResultBackend> {
-    this.backendPromise ??= connectOrClose(
-      async () => {
-        const { backend: given, backendUrl } = this.config;
-        if (!given && !backendUrl) throw new NoResultBackendError();
-        const backend =
-          given ??
-          (await createBackend(backendUrl ?? '', {
-            keyPrefix: this.config.keyPrefix,
-            resultExpiresMs: this.config.resultExpiresMs,
-          }));
-        await this.attachBroker(backend);
-        return backend;
-      },
-      this.config.backend === undefined,
-    ).catch((error: unknown) => {
+    this.backendPromise ??= connectOrClose(async () => {
+      const { backend: given, backendUrl } = this.config;
+      if (!given && !backendUrl) throw new NoResultBackendError();
+      const backend =
+        given ??
+        (await createBackend(backendUrl ?? '', {
+          keyPrefix: this.config.keyPrefix,
+          resultExpiresMs: this.config.resultExpiresMs,
+        }));
+      await this.attachBroker(backend);
+      return backend;
+    }, this.config.backend === undefined).catch((error: unknown) => {
       this.backendPromise = undefined;
       throw error;
     });
@@ -224,7 +239,12 @@ export class Celeriac {
     await Promise.allSettled(closing);
   }
 
-  private build(name: string, args: unknown[], options: ApplyOptions, defaults: TaskOptions): BuiltMessage {
+  private build(
+    name: string,
+    args: unknown[],
+    options: ApplyOptions,
+    defaults: TaskOptions,
+  ): BuiltMessage {
     return buildTaskMessage(name, args, options, defaults, {
       now: Date.now(),
       origin: this.origin,

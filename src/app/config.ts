@@ -64,8 +64,13 @@ export function resolveConfig(
 ): ResolvedConfig {
   const brokerOption = env.CELERIAC_BROKER_URL || options.broker || DEFAULT_URL;
   const brokerUrl = typeof brokerOption === 'string' ? brokerOption : undefined;
-  let backendOption: string | ResultBackend | undefined = env.CELERIAC_RESULT_BACKEND || options.backend;
-  if (backendOption === undefined && brokerUrl && /^(sqlite|redis|rediss|unix|memory):/i.test(brokerUrl)) {
+  let backendOption: string | ResultBackend | undefined =
+    env.CELERIAC_RESULT_BACKEND || options.backend;
+  if (
+    backendOption === undefined &&
+    brokerUrl &&
+    /^(sqlite|redis|rediss|unix|memory):/i.test(brokerUrl)
+  ) {
     backendOption = brokerUrl;
   }
   return {

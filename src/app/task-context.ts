@@ -55,7 +55,11 @@ export interface TaskContext {
 const storage = new AsyncLocalStorage<TaskContext>();
 
 /** Runs `fn(...args)` with `context` visible to `currentTask()`. For the worker. */
-export function runWithContext<A extends unknown[], T>(context: TaskContext, fn: (...args: A) => T, ...args: A): T {
+export function runWithContext<A extends unknown[], T>(
+  context: TaskContext,
+  fn: (...args: A) => T,
+  ...args: A
+): T {
   return storage.run(context, fn, ...args);
 }
 

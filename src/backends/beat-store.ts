@@ -72,7 +72,13 @@ export interface BeatStore {
    * `taskId`: true only if the token is still current and the slot is after the last run.
    * `slot` null claims a run-now request instead.
    */
-  claimRun(name: string, slot: number | null, owner: string, token: number, taskId: string): Promise<boolean>;
+  claimRun(
+    name: string,
+    slot: number | null,
+    owner: string,
+    token: number,
+    taskId: string,
+  ): Promise<boolean>;
   /** Marks the pending run as sent. */
   confirmRun(name: string, taskId: string): Promise<void>;
   close(): Promise<void>;

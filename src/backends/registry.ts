@@ -15,11 +15,26 @@ export interface BackendFactoryOptions {
 export type BackendFactory = (url: string, options: BackendFactoryOptions) => ResultBackend;
 
 const loaders: Record<string, { peer: string | undefined; load: () => Promise<BackendFactory> }> = {
-  memory: { peer: undefined, load: async () => (await import('./memory/index.js')).createMemoryBackend },
-  sqlite: { peer: 'better-sqlite3', load: async () => (await import('./sqlite/index.js')).createSqliteBackend },
-  redis: { peer: 'ioredis', load: async () => (await import('./redis/index.js')).createRedisBackend },
-  rediss: { peer: 'ioredis', load: async () => (await import('./redis/index.js')).createRedisBackend },
-  unix: { peer: 'ioredis', load: async () => (await import('./redis/index.js')).createRedisBackend },
+  memory: {
+    peer: undefined,
+    load: async () => (await import('./memory/index.js')).createMemoryBackend,
+  },
+  sqlite: {
+    peer: 'better-sqlite3',
+    load: async () => (await import('./sqlite/index.js')).createSqliteBackend,
+  },
+  redis: {
+    peer: 'ioredis',
+    load: async () => (await import('./redis/index.js')).createRedisBackend,
+  },
+  rediss: {
+    peer: 'ioredis',
+    load: async () => (await import('./redis/index.js')).createRedisBackend,
+  },
+  unix: {
+    peer: 'ioredis',
+    load: async () => (await import('./redis/index.js')).createRedisBackend,
+  },
   rpc: { peer: 'amqplib', load: async () => (await import('./rpc/index.js')).createRpcBackend },
 };
 
@@ -30,6 +45,9 @@ export async function createBackend(
   const scheme = schemeOf(url);
   const entry = loaders[scheme];
   if (!entry) throw new UnsupportedUrlError('result backend', url, Object.keys(loaders));
-  const factory = entry.peer === undefined ? await entry.load() : await loadOptionalPeer(entry.peer, url, entry.load);
+  const factory =
+    entry.peer === undefined
+      ? await entry.load()
+      : await loadOptionalPeer(entry.peer, url, entry.load);
   return factory(url, options);
 }

@@ -31,7 +31,9 @@ export interface BeatOptions {
 
 export class NoBeatStoreError extends CeleriacError {
   constructor(kind: string) {
-    super(`The "${kind}" result backend keeps no schedules: use a sqlite:// or redis:// backend for beat.`);
+    super(
+      `The "${kind}" result backend keeps no schedules: use a sqlite:// or redis:// backend for beat.`,
+    );
   }
 }
 
@@ -130,7 +132,11 @@ export class Beat {
   }
 
   /** Sends an entry's due runs (one per slot, in order) and returns when it is next due. */
-  private async sendDue(store: BeatStore, entry: StoredEntry, token: number): Promise<number | null> {
+  private async sendDue(
+    store: BeatStore,
+    entry: StoredEntry,
+    token: number,
+  ): Promise<number | null> {
     if (entry.runNowAt !== null) await this.send(store, entry, null, token);
     if (!entry.enabled) return null;
     const schedule = this.scheduleOf(entry);
@@ -163,7 +169,8 @@ export class Beat {
     await this.publish(entry, taskId, slot);
     await store.confirmRun(entry.name, taskId);
     const what = slot === null ? 'run-now' : `slot ${new Date(slot).toISOString()}`;
-    const next = nextRunAt === undefined ? '' : `; next run ${nextRunAt ? nextRunAt.toISOString() : 'none'}`;
+    const next =
+      nextRunAt === undefined ? '' : `; next run ${nextRunAt ? nextRunAt.toISOString() : 'none'}`;
     this.logger.info(
       `Sent ${entry.name} (${entry.task}) [${taskId}] for ${what}; schedule ${this.scheduleOf(entry).describe()}${next}`,
     );
@@ -173,7 +180,8 @@ export class Beat {
   private publish(entry: StoredEntry, taskId: string, slot: number | null): Promise<unknown> {
     const { queue, priority, expires, headers } = entry.options;
     // The slot travels with the run so workers and audits can tell which tick a task is.
-    const slotHeader: Record<string, string> = slot === null ? {} : { periodic_task_slot: new Date(slot).toISOString() };
+    const slotHeader: Record<string, string> =
+      slot === null ? {} : { periodic_task_slot: new Date(slot).toISOString() };
     return this.app.sendTask(entry.task, entry.args, {
       taskId,
       kwargs: entry.kwargs,
@@ -191,7 +199,11 @@ export class Beat {
    * it: a deposed leader that claimed just before losing its lease may still be sending,
    * and recovering at once would send the run twice.
    */
-  private async recoverPending(store: BeatStore, token: number, entries: StoredEntry[]): Promise<void> {
+  private async recoverPending(
+    store: BeatStore,
+    token: number,
+    entries: StoredEntry[],
+  ): Promise<void> {
     const now = this.clock();
     const stillPending = new Set<string>();
     for (const entry of entries) {
@@ -209,7 +221,8 @@ export class Beat {
       if (this.token === token) await store.confirmRun(entry.name, taskId);
       this.pendingSeen.delete(taskId);
     }
-    for (const taskId of this.pendingSeen.keys()) if (!stillPending.has(taskId)) this.pendingSeen.delete(taskId);
+    for (const taskId of this.pendingSeen.keys())
+      if (!stillPending.has(taskId)) this.pendingSeen.delete(taskId);
   }
 
   private scheduleOf(entry: StoredEntry): Schedule {

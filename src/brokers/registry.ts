@@ -22,19 +22,37 @@ export interface BrokerFactoryOptions {
 export type BrokerFactory = (url: string, options: BrokerFactoryOptions) => Broker;
 
 const loaders: Record<string, { peer: string | undefined; load: () => Promise<BrokerFactory> }> = {
-  memory: { peer: undefined, load: async () => (await import('./memory/index.js')).createMemoryBroker },
-  sqlite: { peer: 'better-sqlite3', load: async () => (await import('./sqlite/index.js')).createSqliteBroker },
-  redis: { peer: 'ioredis', load: async () => (await import('./redis/index.js')).createRedisBroker },
-  rediss: { peer: 'ioredis', load: async () => (await import('./redis/index.js')).createRedisBroker },
+  memory: {
+    peer: undefined,
+    load: async () => (await import('./memory/index.js')).createMemoryBroker,
+  },
+  sqlite: {
+    peer: 'better-sqlite3',
+    load: async () => (await import('./sqlite/index.js')).createSqliteBroker,
+  },
+  redis: {
+    peer: 'ioredis',
+    load: async () => (await import('./redis/index.js')).createRedisBroker,
+  },
+  rediss: {
+    peer: 'ioredis',
+    load: async () => (await import('./redis/index.js')).createRedisBroker,
+  },
   unix: { peer: 'ioredis', load: async () => (await import('./redis/index.js')).createRedisBroker },
   amqp: { peer: 'amqplib', load: async () => (await import('./amqp/index.js')).createAmqpBroker },
   amqps: { peer: 'amqplib', load: async () => (await import('./amqp/index.js')).createAmqpBroker },
 };
 
-export async function createBroker(url: string, options: BrokerFactoryOptions = {}): Promise<Broker> {
+export async function createBroker(
+  url: string,
+  options: BrokerFactoryOptions = {},
+): Promise<Broker> {
   const scheme = schemeOf(url);
   const entry = loaders[scheme];
   if (!entry) throw new UnsupportedUrlError('broker', url, Object.keys(loaders));
-  const factory = entry.peer === undefined ? await entry.load() : await loadOptionalPeer(entry.peer, url, entry.load);
+  const factory =
+    entry.peer === undefined
+      ? await entry.load()
+      : await loadOptionalPeer(entry.peer, url, entry.load);
   return factory(url, options);
 }

@@ -12,7 +12,11 @@ export class MalformedMessageError extends Error {
   readonly taskId: string | null;
   readonly taskName: string | null;
 
-  constructor(reason: string, context: { taskId?: string | null; taskName?: string | null } = {}, options?: ErrorOptions) {
+  constructor(
+    reason: string,
+    context: { taskId?: string | null; taskName?: string | null } = {},
+    options?: ErrorOptions,
+  ) {
     const taskId = context.taskId ?? null;
     const taskName = context.taskName ?? null;
     const which =
@@ -33,7 +37,10 @@ export class UnsupportedContentTypeError extends Error {
 
   constructor(contentType: string) {
     const known = KNOWN_SERIALIZERS[contentType.toLowerCase()];
-    const label = contentType === '' ? 'no content type' : `content type ${JSON.stringify(contentType)}${known ? ` (${known})` : ''}`;
+    const label =
+      contentType === ''
+        ? 'no content type'
+        : `content type ${JSON.stringify(contentType)}${known ? ` (${known})` : ''}`;
     super(
       `Rejected a task message with ${label}: only JSON (application/json) is accepted and message bodies ` +
         `are never evaluated. Make the sender use the JSON serializer (Celery: task_serializer='json').`,

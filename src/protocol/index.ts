@@ -3,9 +3,28 @@
  * I/O. Brokers, backends and the worker import from here; nothing here imports from them.
  */
 export * from './types.js';
-export { MalformedMessageError, MalformedResultMetaError, UnsupportedContentTypeError } from './errors.js';
-export { parseCeleryJson, pythonJsonString, toPythonJson, type ParseOptions, type WideJsonValue } from './json.js';
-export { REPR_MAX_LEVELS, REPR_MAX_SIZE, argsRepr, kwargsRepr, pythonRepr, pythonStringRepr, saferepr, type SafereprOptions } from './repr.js';
+export {
+  MalformedMessageError,
+  MalformedResultMetaError,
+  UnsupportedContentTypeError,
+} from './errors.js';
+export {
+  parseCeleryJson,
+  pythonJsonString,
+  toPythonJson,
+  type ParseOptions,
+  type WideJsonValue,
+} from './json.js';
+export {
+  REPR_MAX_LEVELS,
+  REPR_MAX_SIZE,
+  argsRepr,
+  kwargsRepr,
+  pythonRepr,
+  pythonStringRepr,
+  saferepr,
+  type SafereprOptions,
+} from './repr.js';
 export { pythonFloatRepr } from './python-number.js';
 export { formatCeleryDate, parseCeleryDate } from './time.js';
 export {

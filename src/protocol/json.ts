@@ -32,7 +32,15 @@ const HEX = '0123456789abcdef';
 // repeats the same few characters. Rarer code units are formatted each time.
 const CACHED_UNITS = 0x800;
 const ESCAPES: (string | undefined)[] = new Array<string | undefined>(CACHED_UNITS);
-Object.assign(ESCAPES, { 0x22: '\\"', 0x5c: '\\\\', 0x08: '\\b', 0x0c: '\\f', 0x0a: '\\n', 0x0d: '\\r', 0x09: '\\t' });
+Object.assign(ESCAPES, {
+  0x22: '\\"',
+  0x5c: '\\\\',
+  0x08: '\\b',
+  0x0c: '\\f',
+  0x0a: '\\n',
+  0x0d: '\\r',
+  0x09: '\\t',
+});
 
 function escapeUnit(c: number): string {
   const escaped = `\\u${HEX[c >> 12]}${HEX[(c >> 8) & 15]}${HEX[(c >> 4) & 15]}${HEX[c & 15]}`;
@@ -77,7 +85,9 @@ export function toPythonJson(value: WideJsonValue): string {
  * whose value is `undefined` are left out, as toPythonJson does. `keys` must not hold
  * integer-like keys, which an object would list first.
  */
-export function pythonJsonWriterInOrder(keys: readonly string[]): (record: Readonly<Record<string, unknown>>) => string {
+export function pythonJsonWriterInOrder(
+  keys: readonly string[],
+): (record: Readonly<Record<string, unknown>>) => string {
   const names = keys.map((key) => `${pythonJsonString(key)}: `);
   return (record) => {
     let out = '';
@@ -104,7 +114,10 @@ function write(value: unknown, depth: number): string {
       return value.toString();
     case 'object':
       if (value === null) return 'null';
-      if (depth >= MAX_DEPTH) throw new TypeError(`Cannot write JSON nested deeper than ${MAX_DEPTH} levels (circular structure?)`);
+      if (depth >= MAX_DEPTH)
+        throw new TypeError(
+          `Cannot write JSON nested deeper than ${MAX_DEPTH} levels (circular structure?)`,
+        );
       if (Array.isArray(value)) return writeArray(value, depth + 1);
       if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
         return write((value as { toJSON: () => unknown }).toJSON(), depth + 1);
@@ -164,7 +177,10 @@ export interface ParseOptions {
  * @throws SyntaxError when the text is not JSON.
  */
 export function parseCeleryJson(text: string): JsonValue;
-export function parseCeleryJson(text: string, options: ParseOptions & { bigint: true }): WideJsonValue;
+export function parseCeleryJson(
+  text: string,
+  options: ParseOptions & { bigint: true },
+): WideJsonValue;
 export function parseCeleryJson(text: string, options?: ParseOptions): WideJsonValue;
 export function parseCeleryJson(text: string, options?: ParseOptions): WideJsonValue {
   const bigint = options?.bigint === true;
@@ -182,7 +198,8 @@ export function parseCeleryJson(text: string, options?: ParseOptions): WideJsonV
     }
     // JSON.parse has no depth limit. Nesting n levels takes 2n characters, so only a text
     // that long can be too deep: the usual small body skips the walk.
-    if (text.length > 2 * MAX_DEPTH && nestedTooDeep(value, 1)) throw new SyntaxError(`JSON nested too deeply (more than ${MAX_DEPTH} levels)`);
+    if (text.length > 2 * MAX_DEPTH && nestedTooDeep(value, 1))
+      throw new SyntaxError(`JSON nested too deeply (more than ${MAX_DEPTH} levels)`);
   }
   return mayHoldTags(text) ? untag(value, 0) : value;
 }
@@ -192,7 +209,8 @@ function nestedTooDeep(value: WideJsonValue, level: number): boolean {
   if (typeof value !== 'object' || value === null) return false;
   if (level > MAX_DEPTH) return true;
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) if (nestedTooDeep(value[i] as WideJsonValue, level + 1)) return true;
+    for (let i = 0; i < value.length; i++)
+      if (nestedTooDeep(value[i] as WideJsonValue, level + 1)) return true;
     return false;
   }
   for (const key in value) if (nestedTooDeep(value[key] as WideJsonValue, level + 1)) return true;
@@ -227,7 +245,10 @@ const TAG_DECODERS: Record<string, Decoder> = {
     // kombu writes {"hex": "<32 hex digits>"}, the keyword argument uuid.UUID() takes back.
     const hex = typeof v === 'string' ? v : isPlainObject(v) ? v.hex : undefined;
     if (typeof hex !== 'string') return undefined;
-    const digits = hex.replace(/^urn:uuid:/i, '').replace(/[{}-]/g, '').toLowerCase();
+    const digits = hex
+      .replace(/^urn:uuid:/i, '')
+      .replace(/[{}-]/g, '')
+      .toLowerCase();
     if (!/^[0-9a-f]{32}$/.test(digits)) return undefined;
     return `${digits.slice(0, 8)}-${digits.slice(8, 12)}-${digits.slice(12, 16)}-${digits.slice(16, 20)}-${digits.slice(20)}`;
   },
@@ -246,7 +267,10 @@ function untag(value: WideJsonValue, depth: number): WideJsonValue {
   const keys = Object.keys(value);
   if (keys.length === 2 && '__type__' in value && '__value__' in value) {
     const type = value.__type__;
-    const decoder = typeof type === 'string' && Object.prototype.hasOwnProperty.call(TAG_DECODERS, type) ? TAG_DECODERS[type] : undefined;
+    const decoder =
+      typeof type === 'string' && Object.prototype.hasOwnProperty.call(TAG_DECODERS, type)
+        ? TAG_DECODERS[type]
+        : undefined;
     const decoded = decoder?.(value.__value__);
     if (decoded !== undefined) return decoded;
   }
@@ -346,7 +370,8 @@ class ExactParser {
     const integral = match[1] === undefined && match[2] === undefined;
     if (this.bigint && integral && token.length > 15) {
       const big = BigInt(token);
-      if (big > BigInt(Number.MAX_SAFE_INTEGER) || big < BigInt(Number.MIN_SAFE_INTEGER)) return big;
+      if (big > BigInt(Number.MAX_SAFE_INTEGER) || big < BigInt(Number.MIN_SAFE_INTEGER))
+        return big;
     }
     return Number(token);
   }
@@ -422,7 +447,13 @@ class ExactParser {
       this.pos++;
       const value = this.parseValue(depth + 1);
       // An own "__proto__" key must stay data, as with JSON.parse, never become the prototype.
-      if (key === '__proto__') Object.defineProperty(object, key, { value, enumerable: true, writable: true, configurable: true });
+      if (key === '__proto__')
+        Object.defineProperty(object, key, {
+          value,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       else object[key] = value;
       this.skipSpace();
       const c = this.text[this.pos];

@@ -16,7 +16,8 @@ import type { JsonValue, MessageProperties, TransportMessage } from './types.js'
 export function encodeEnvelope(message: TransportMessage, deliveryTag: string): string {
   const properties: Record<string, JsonValue | undefined> = {};
   for (const key of Object.keys(message.properties)) {
-    if (key !== 'body_encoding' && key !== 'delivery_tag') properties[key] = message.properties[key];
+    if (key !== 'body_encoding' && key !== 'delivery_tag')
+      properties[key] = message.properties[key];
   }
   properties.body_encoding = 'base64';
   properties.delivery_tag = deliveryTag;
@@ -40,9 +41,14 @@ export function decodeEnvelope(text: string): TransportMessage {
   try {
     envelope = parseCeleryJson(text);
   } catch (error) {
-    throw new MalformedMessageError(`the kombu envelope is not valid JSON (${(error as Error).message})`, {}, { cause: error });
+    throw new MalformedMessageError(
+      `the kombu envelope is not valid JSON (${(error as Error).message})`,
+      {},
+      { cause: error },
+    );
   }
-  if (!isObject(envelope)) throw new MalformedMessageError('the kombu envelope is not a JSON object');
+  if (!isObject(envelope))
+    throw new MalformedMessageError('the kombu envelope is not a JSON object');
   const headers = envelope.headers ?? {};
   const properties = envelope.properties ?? {};
   if (!isObject(headers)) throw envelopeError('"headers" is not an object', headers);
@@ -52,7 +58,11 @@ export function decodeEnvelope(text: string): TransportMessage {
   const contentType = envelope['content-type'];
   const contentEncoding = envelope['content-encoding'];
   if (typeof contentType !== 'string') throw envelopeError('"content-type" is missing', headers);
-  if (contentEncoding !== undefined && contentEncoding !== null && typeof contentEncoding !== 'string') {
+  if (
+    contentEncoding !== undefined &&
+    contentEncoding !== null &&
+    typeof contentEncoding !== 'string'
+  ) {
     throw envelopeError('"content-encoding" is not a string', headers);
   }
 
@@ -60,11 +70,18 @@ export function decodeEnvelope(text: string): TransportMessage {
   let bytes: Buffer;
   if (bodyEncoding === 'base64') {
     bytes = Buffer.from(body, 'base64');
-  } else if (bodyEncoding === undefined || bodyEncoding === null || (typeof bodyEncoding === 'string' && bodyEncoding.toLowerCase() === 'utf-8')) {
+  } else if (
+    bodyEncoding === undefined ||
+    bodyEncoding === null ||
+    (typeof bodyEncoding === 'string' && bodyEncoding.toLowerCase() === 'utf-8')
+  ) {
     // kombu leaves the body as text when the transport's body_encoding is off.
     bytes = Buffer.from(body, 'utf8');
   } else {
-    throw envelopeError(`body_encoding ${JSON.stringify(bodyEncoding)} is not supported (base64 or none)`, headers);
+    throw envelopeError(
+      `body_encoding ${JSON.stringify(bodyEncoding)} is not supported (base64 or none)`,
+      headers,
+    );
   }
   return {
     body: bytes,
@@ -90,7 +107,10 @@ function withoutBodyEncoding(properties: { [key: string]: JsonValue }): MessageP
 /** Made only on failure: the task id and name help find the sender, when the headers have them. */
 function envelopeError(reason: string, headers: JsonValue): MalformedMessageError {
   const context = isObject(headers)
-    ? { taskId: typeof headers.id === 'string' ? headers.id : null, taskName: typeof headers.task === 'string' ? headers.task : null }
+    ? {
+        taskId: typeof headers.id === 'string' ? headers.id : null,
+        taskName: typeof headers.task === 'string' ? headers.task : null,
+      }
     : {};
   return new MalformedMessageError(`kombu envelope: ${reason}`, context);
 }

@@ -34,8 +34,15 @@ export interface SafereprOptions {
  * `argsrepr` as `Task.apply_async` writes it: args are a tuple, so `(2, 3)`, `(1,)`, `()`.
  * Pass `{ tuple: false }` for what `app.send_task(name, args=[...])` writes (`[1, 2]`).
  */
-export function argsRepr(args: readonly WideJsonValue[], options: { tuple?: boolean } = {}): string {
-  return saferepr(args as WideJsonValue[], { maxlen: REPR_MAX_SIZE, maxlevels: REPR_MAX_LEVELS, tuple: options.tuple ?? true });
+export function argsRepr(
+  args: readonly WideJsonValue[],
+  options: { tuple?: boolean } = {},
+): string {
+  return saferepr(args as WideJsonValue[], {
+    maxlen: REPR_MAX_SIZE,
+    maxlevels: REPR_MAX_LEVELS,
+    tuple: options.tuple ?? true,
+  });
 }
 
 /** `kwargsrepr` as Celery writes it, e.g. `{'k': [3, {'x': None}]}`. */
@@ -54,7 +61,10 @@ const enum Kind {
 
 /** Celery's saferepr of a JSON value; see the file header for how it differs from repr(). */
 export function saferepr(value: WideJsonValue, options: SafereprOptions = {}): string {
-  const writer = new SafeWriter(options.maxlen ?? null, options.maxlevels === undefined ? REPR_MAX_LEVELS : options.maxlevels);
+  const writer = new SafeWriter(
+    options.maxlen ?? null,
+    options.maxlevels === undefined ? REPR_MAX_LEVELS : options.maxlevels,
+  );
   writer.value(value, 0, options.tuple === true);
   return writer.finish();
 }
@@ -126,7 +136,10 @@ class SafeWriter {
   }
 
   private tooDeep(depth: number): boolean {
-    return depth >= MAX_DEPTH || (this.maxlevels !== null && this.maxlevels > 0 && depth >= this.maxlevels);
+    return (
+      depth >= MAX_DEPTH ||
+      (this.maxlevels !== null && this.maxlevels > 0 && depth >= this.maxlevels)
+    );
   }
 
   private token(kind: Kind, text: string, closer = ''): void {

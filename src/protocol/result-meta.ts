@@ -94,27 +94,37 @@ export function decodeResultMeta(text: string): ResultMeta {
   try {
     value = parseCeleryJson(text);
   } catch (error) {
-    throw new MalformedResultMetaError(`not valid JSON (${(error as Error).message})`, { cause: error });
+    throw new MalformedResultMetaError(`not valid JSON (${(error as Error).message})`, {
+      cause: error,
+    });
   }
   if (!isJsonObject(value)) throw new MalformedResultMetaError('not a JSON object');
   const fail = (reason: string): never => {
-    throw new MalformedResultMetaError(typeof value.task_id === 'string' ? `task ${value.task_id}: ${reason}` : reason);
+    throw new MalformedResultMetaError(
+      typeof value.task_id === 'string' ? `task ${value.task_id}: ${reason}` : reason,
+    );
   };
   if (typeof value.status !== 'string' || value.status === '') fail('"status" is missing');
   if (typeof value.task_id !== 'string' || value.task_id === '') fail('"task_id" is missing');
   const traceback = value.traceback ?? null;
-  if (traceback !== null && typeof traceback !== 'string') fail('"traceback" is not a string or null');
+  if (traceback !== null && typeof traceback !== 'string')
+    fail('"traceback" is not a string or null');
   const children = value.children ?? [];
   if (!Array.isArray(children)) fail('"children" is not a list');
   const dateDone = value.date_done ?? null;
-  if (dateDone !== null && typeof dateDone !== 'string') fail('"date_done" is not a string or null');
+  if (dateDone !== null && typeof dateDone !== 'string')
+    fail('"date_done" is not a string or null');
   for (const key of ['group_id', 'parent_id', 'name', 'worker', 'queue', 'date_started'] as const) {
     const field = value[key];
-    if (field !== undefined && field !== null && typeof field !== 'string') fail(`"${key}" is not a string or null`);
+    if (field !== undefined && field !== null && typeof field !== 'string')
+      fail(`"${key}" is not a string or null`);
   }
-  if (value.args !== undefined && value.args !== null && !Array.isArray(value.args)) fail('"args" is not a list');
-  if (value.kwargs !== undefined && value.kwargs !== null && !isJsonObject(value.kwargs)) fail('"kwargs" is not an object');
-  if (value.retries !== undefined && value.retries !== null && typeof value.retries !== 'number') fail('"retries" is not a number');
+  if (value.args !== undefined && value.args !== null && !Array.isArray(value.args))
+    fail('"args" is not a list');
+  if (value.kwargs !== undefined && value.kwargs !== null && !isJsonObject(value.kwargs))
+    fail('"kwargs" is not an object');
+  if (value.retries !== undefined && value.retries !== null && typeof value.retries !== 'number')
+    fail('"retries" is not a number');
 
   const meta = { ...value } as ResultMeta;
   meta.result = value.result ?? null;
@@ -138,14 +148,17 @@ export interface ResultMetaInput {
   groupId?: string | null | undefined;
   parentId?: string | null | undefined;
   /** `result_extended` fields. */
-  extended?: {
-    name: string | null;
-    args: JsonValue[] | null;
-    kwargs: JsonObject | null;
-    worker: string | null;
-    retries: number | null;
-    queue: string | null;
-  } | null | undefined;
+  extended?:
+    | {
+        name: string | null;
+        args: JsonValue[] | null;
+        kwargs: JsonObject | null;
+        worker: string | null;
+        retries: number | null;
+        queue: string | null;
+      }
+    | null
+    | undefined;
 }
 
 /**
@@ -222,7 +235,9 @@ export class RemoteTaskError extends Error {
 
   /** `module.Type` as Python prints it (just `Type` for builtins). */
   get qualifiedType(): string {
-    return this.excModule === null || this.excModule === 'builtins' ? this.excType : `${this.excModule}.${this.excType}`;
+    return this.excModule === null || this.excModule === 'builtins'
+      ? this.excType
+      : `${this.excModule}.${this.excType}`;
   }
 }
 
@@ -236,7 +251,10 @@ function pythonStr(args: JsonValue[]): string {
 }
 
 /** Turn a stored `{exc_type, exc_message, exc_module}` back into a throwable error. */
-export function deserializeError(e: SerializedError, traceback: string | null = null): RemoteTaskError {
+export function deserializeError(
+  e: SerializedError,
+  traceback: string | null = null,
+): RemoteTaskError {
   return new RemoteTaskError(e, traceback);
 }
 
@@ -265,9 +283,18 @@ export function serializeError(error: unknown): SerializedError {
   }
   if (error instanceof Error) {
     const jsType = jsTypeOf(error);
-    return { exc_type: pythonTypeFor(error, jsType), exc_message: [error.message], exc_module: 'builtins', exc_js_type: jsType };
+    return {
+      exc_type: pythonTypeFor(error, jsType),
+      exc_message: [error.message],
+      exc_module: 'builtins',
+      exc_js_type: jsType,
+    };
   }
-  return { exc_type: 'Exception', exc_message: error === undefined ? [] : [plainData(error)], exc_module: 'builtins' };
+  return {
+    exc_type: 'Exception',
+    exc_message: error === undefined ? [] : [plainData(error)],
+    exc_module: 'builtins',
+  };
 }
 
 function hasCeleryIdentity(error: unknown): error is CeleryExceptionIdentity & object {
@@ -376,26 +403,39 @@ const GENERIC_CONSTRUCTORS = new Set(['Error', 'DOMException', 'Object', '']);
  * (`class NetworkError extends Error {}` is `NetworkError`, though its `name` is `Error`).
  */
 export function jsTypeOf(error: Error): string {
-  if (Object.prototype.hasOwnProperty.call(error, 'name') && typeof error.name === 'string' && error.name !== '') return error.name;
+  if (
+    Object.prototype.hasOwnProperty.call(error, 'name') &&
+    typeof error.name === 'string' &&
+    error.name !== ''
+  )
+    return error.name;
   const constructorName = (error.constructor as { name?: unknown } | undefined)?.name;
-  if (typeof constructorName === 'string' && !GENERIC_CONSTRUCTORS.has(constructorName)) return constructorName;
+  if (typeof constructorName === 'string' && !GENERIC_CONSTRUCTORS.has(constructorName))
+    return constructorName;
   return typeof error.name === 'string' && error.name !== '' ? error.name : 'Error';
 }
 
 function pythonTypeFor(error: Error, jsType: string): string {
   const candidates = [jsType, error.name];
-  for (let proto: unknown = Object.getPrototypeOf(error); proto !== null && proto !== undefined; proto = Object.getPrototypeOf(proto)) {
+  for (
+    let proto: unknown = Object.getPrototypeOf(error);
+    proto !== null && proto !== undefined;
+    proto = Object.getPrototypeOf(proto)
+  ) {
     const name = (proto as { constructor?: { name?: unknown } }).constructor?.name;
     if (typeof name === 'string') candidates.push(name);
   }
   for (const name of candidates) {
     if (GENERIC_CONSTRUCTORS.has(name)) continue;
-    const mapped = Object.prototype.hasOwnProperty.call(JS_TO_PYTHON, name) ? JS_TO_PYTHON[name] : undefined;
+    const mapped = Object.prototype.hasOwnProperty.call(JS_TO_PYTHON, name)
+      ? JS_TO_PYTHON[name]
+      : undefined;
     if (mapped !== undefined) return mapped;
     if (PYTHON_BUILTINS.has(name)) return name;
   }
   const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && Object.prototype.hasOwnProperty.call(NODE_CODE_TO_PYTHON, code)) return NODE_CODE_TO_PYTHON[code] as string;
+  if (typeof code === 'string' && Object.prototype.hasOwnProperty.call(NODE_CODE_TO_PYTHON, code))
+    return NODE_CODE_TO_PYTHON[code] as string;
   return 'Exception';
 }
 
@@ -417,7 +457,9 @@ export function formatTraceback(error: unknown): string {
     const m = V8_FRAME.exec(line);
     if (m === null) continue;
     const [, fn, file = '?', lineNo = '0'] = m;
-    const path = file.startsWith('file://') ? decodeURIComponent(file.slice('file://'.length)) : file;
+    const path = file.startsWith('file://')
+      ? decodeURIComponent(file.slice('file://'.length))
+      : file;
     frames.push(`  File "${path}", line ${lineNo}, in ${fn ?? '<module>'}`);
   }
   if (frames.length === 0) frames.push('  File "<unknown>", line 0, in <unknown>');

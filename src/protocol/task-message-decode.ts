@@ -8,7 +8,15 @@ import { MalformedMessageError, UnsupportedContentTypeError, excerpt } from './e
 import { isJsonObject, parseCeleryJson } from './json.js';
 import { argsRepr, kwargsRepr } from './repr.js';
 import { parseCeleryDate } from './time.js';
-import type { JsonObject, JsonValue, MessageProperties, SignatureJson, TaskEmbed, TaskHeaders, TransportMessage } from './types.js';
+import type {
+  JsonObject,
+  JsonValue,
+  MessageProperties,
+  SignatureJson,
+  TaskEmbed,
+  TaskHeaders,
+  TransportMessage,
+} from './types.js';
 
 export const JSON_CONTENT_TYPE = 'application/json';
 export const UTF8_CONTENT_ENCODING = 'utf-8';
@@ -58,14 +66,21 @@ export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
  * @throws UnsupportedContentTypeError for anything but JSON (pickle is never deserialized).
  * @throws MalformedMessageError with a one-line reason for anything that is not a valid task.
  */
-export function decodeTaskMessage(message: TransportMessage, options: DecodeOptions = {}): DecodedTaskMessage {
+export function decodeTaskMessage(
+  message: TransportMessage,
+  options: DecodeOptions = {},
+): DecodedTaskMessage {
   const rawHeaders: Record<string, unknown> = isRecord(message.headers) ? message.headers : {};
   const progress: Progress = { headers: null };
   try {
     return readTaskMessage(message, rawHeaders, options, progress);
   } catch (error) {
     if (!(error instanceof Problem)) throw error;
-    throw new MalformedMessageError(error.reason, problemContext(rawHeaders, progress.headers), error.underlying === undefined ? undefined : { cause: error.underlying });
+    throw new MalformedMessageError(
+      error.reason,
+      problemContext(rawHeaders, progress.headers),
+      error.underlying === undefined ? undefined : { cause: error.underlying },
+    );
   }
 }
 
@@ -94,26 +109,52 @@ interface Progress {
 }
 
 /** The task named in an error: from the task headers once read, else from the raw headers. */
-function problemContext(rawHeaders: Record<string, unknown>, headers: Record<string, unknown> | null): { taskId: string | null; taskName: string | null } {
+function problemContext(
+  rawHeaders: Record<string, unknown>,
+  headers: Record<string, unknown> | null,
+): { taskId: string | null; taskName: string | null } {
   const name = headers?.task;
   const id = headers?.id;
   return {
-    taskId: typeof id === 'string' && id !== '' ? id : typeof rawHeaders.id === 'string' ? rawHeaders.id : null,
-    taskName: typeof name === 'string' && name !== '' ? name : typeof rawHeaders.task === 'string' ? rawHeaders.task : null,
+    taskId:
+      typeof id === 'string' && id !== ''
+        ? id
+        : typeof rawHeaders.id === 'string'
+          ? rawHeaders.id
+          : null,
+    taskName:
+      typeof name === 'string' && name !== ''
+        ? name
+        : typeof rawHeaders.task === 'string'
+          ? rawHeaders.task
+          : null,
   };
 }
 
-function readTaskMessage(message: TransportMessage, rawHeaders: Record<string, unknown>, options: DecodeOptions, progress: Progress): DecodedTaskMessage {
-  if (message.headers !== undefined && message.headers !== null && !isRecord(message.headers)) fail('headers are not an object');
+function readTaskMessage(
+  message: TransportMessage,
+  rawHeaders: Record<string, unknown>,
+  options: DecodeOptions,
+  progress: Progress,
+): DecodedTaskMessage {
+  if (message.headers !== undefined && message.headers !== null && !isRecord(message.headers))
+    fail('headers are not an object');
 
   const contentType = mediaType(typeof message.contentType === 'string' ? message.contentType : '');
   if (contentType !== JSON_CONTENT_TYPE && contentType !== 'application/x-json') {
-    throw new UnsupportedContentTypeError(typeof message.contentType === 'string' ? message.contentType : '');
+    throw new UnsupportedContentTypeError(
+      typeof message.contentType === 'string' ? message.contentType : '',
+    );
   }
   // The usual exact "utf-8" skips toLowerCase, as `mediaType` skips split/trim: ~0.2 µs a message.
-  const encoding = message.contentEncoding === UTF8_CONTENT_ENCODING ? UTF8_CONTENT_ENCODING : (message.contentEncoding ?? '').toLowerCase();
+  const encoding =
+    message.contentEncoding === UTF8_CONTENT_ENCODING
+      ? UTF8_CONTENT_ENCODING
+      : (message.contentEncoding ?? '').toLowerCase();
   if (encoding !== '' && encoding !== 'utf-8' && encoding !== 'utf8') {
-    fail(`content encoding ${JSON.stringify(message.contentEncoding)} is not supported (JSON bodies are utf-8)`);
+    fail(
+      `content encoding ${JSON.stringify(message.contentEncoding)} is not supported (JSON bodies are utf-8)`,
+    );
   }
   if (!Buffer.isBuffer(message.body)) fail('body is not a byte buffer');
 
@@ -133,26 +174,46 @@ function readTaskMessage(message: TransportMessage, rawHeaders: Record<string, u
   let headerSource: Record<string, unknown>;
   if ('task' in rawHeaders || Array.isArray(body)) {
     protocol = 2;
-    if (!Array.isArray(body)) return fail(`protocol 2 body must be [args, kwargs, embed], got ${describe(body)}`);
-    if (body.length !== 3) return fail(`protocol 2 body must be [args, kwargs, embed], got a list of ${body.length} items`);
+    if (!Array.isArray(body))
+      return fail(`protocol 2 body must be [args, kwargs, embed], got ${describe(body)}`);
+    if (body.length !== 3)
+      return fail(
+        `protocol 2 body must be [args, kwargs, embed], got a list of ${body.length} items`,
+      );
     args = body[0] as JsonValue;
     kwargs = body[1] as JsonValue;
     embedValue = body[2] as JsonValue;
     headerSource = rawHeaders;
   } else {
     protocol = 1;
-    if (!isJsonObject(body)) return fail(`body must be a protocol 1 dict or a protocol 2 list, got ${describe(body)}`);
+    if (!isJsonObject(body))
+      return fail(`body must be a protocol 1 dict or a protocol 2 list, got ${describe(body)}`);
     args = body.args ?? [];
     kwargs = body.kwargs ?? {};
-    embedValue = { callbacks: body.callbacks ?? null, errbacks: body.errbacks ?? null, chain: null, chord: body.chord ?? null };
+    embedValue = {
+      callbacks: body.callbacks ?? null,
+      errbacks: body.errbacks ?? null,
+      chain: null,
+      chord: body.chord ?? null,
+    };
     headerSource = protocol1Headers(body, rawHeaders);
   }
 
   progress.headers = headerSource;
   const name = headerSource.task;
   const id = headerSource.id;
-  if (typeof name !== 'string' || name === '') fail(name === undefined || name === null ? 'no task name' : `task name must be a non-empty string, got ${describe(name as JsonValue)}`);
-  if (typeof id !== 'string' || id === '') fail(id === undefined || id === null ? 'no task id' : `task id must be a non-empty string, got ${describe(id as JsonValue)}`);
+  if (typeof name !== 'string' || name === '')
+    fail(
+      name === undefined || name === null
+        ? 'no task name'
+        : `task name must be a non-empty string, got ${describe(name as JsonValue)}`,
+    );
+  if (typeof id !== 'string' || id === '')
+    fail(
+      id === undefined || id === null
+        ? 'no task id'
+        : `task id must be a non-empty string, got ${describe(id as JsonValue)}`,
+    );
   if (!Array.isArray(args)) fail(`args must be a list, got ${describe(args)}`);
   if (!isJsonObject(kwargs)) fail(`kwargs must be an object, got ${describe(kwargs)}`);
   const embed = readEmbed(embedValue);
@@ -160,7 +221,8 @@ function readTaskMessage(message: TransportMessage, rawHeaders: Record<string, u
   const eta = optionalDate(headerSource.eta, 'eta');
   const expires = optionalDate(headerSource.expires, 'expires');
   const retries = headerSource.retries ?? 0;
-  if (typeof retries !== 'number' || !Number.isInteger(retries) || retries < 0) fail(`retries must be a non-negative integer, got ${describe(retries as JsonValue)}`);
+  if (typeof retries !== 'number' || !Number.isInteger(retries) || retries < 0)
+    fail(`retries must be a non-negative integer, got ${describe(retries as JsonValue)}`);
   const timeLimits = readTimeLimit(headerSource.timelimit);
   const rootId = optionalString(headerSource.root_id, 'root_id');
   const parentId = optionalString(headerSource.parent_id, 'parent_id');
@@ -168,11 +230,17 @@ function readTaskMessage(message: TransportMessage, rawHeaders: Record<string, u
   const shadow = optionalString(headerSource.shadow, 'shadow');
   const origin = optionalString(headerSource.origin, 'origin');
   const groupIndex = headerSource.group_index ?? null;
-  if (groupIndex !== null && (typeof groupIndex !== 'number' || !Number.isInteger(groupIndex) || groupIndex < 0)) {
-    fail(`group_index must be a non-negative integer or null, got ${describe(groupIndex as JsonValue)}`);
+  if (
+    groupIndex !== null &&
+    (typeof groupIndex !== 'number' || !Number.isInteger(groupIndex) || groupIndex < 0)
+  ) {
+    fail(
+      `group_index must be a non-negative integer or null, got ${describe(groupIndex as JsonValue)}`,
+    );
   }
   const ignoreResult = headerSource.ignore_result ?? false;
-  if (typeof ignoreResult !== 'boolean') fail(`ignore_result must be true or false, got ${describe(ignoreResult as JsonValue)}`);
+  if (typeof ignoreResult !== 'boolean')
+    fail(`ignore_result must be true or false, got ${describe(ignoreResult as JsonValue)}`);
 
   // Normalised headers: the sender's keys in the sender's order, with checked values.
   const headers = { ...headerSource } as TaskHeaders;
@@ -189,14 +257,22 @@ function readTaskMessage(message: TransportMessage, rawHeaders: Record<string, u
   headers.timelimit = timeLimits;
   headers.root_id = rootId;
   headers.parent_id = parentId;
-  headers.argsrepr = typeof headerSource.argsrepr === 'string' ? headerSource.argsrepr : argsRepr(args);
-  headers.kwargsrepr = typeof headerSource.kwargsrepr === 'string' ? headerSource.kwargsrepr : kwargsRepr(kwargs);
+  headers.argsrepr =
+    typeof headerSource.argsrepr === 'string' ? headerSource.argsrepr : argsRepr(args);
+  headers.kwargsrepr =
+    typeof headerSource.kwargsrepr === 'string' ? headerSource.kwargsrepr : kwargsRepr(kwargs);
   headers.origin = origin ?? '';
   headers.ignore_result = ignoreResult;
 
-  const properties: MessageProperties = isRecord(message.properties) ? { ...message.properties } : {};
-  const replyTo = typeof properties.reply_to === 'string' && properties.reply_to !== '' ? properties.reply_to : null;
-  const correlationId = typeof properties.correlation_id === 'string' ? properties.correlation_id : null;
+  const properties: MessageProperties = isRecord(message.properties)
+    ? { ...message.properties }
+    : {};
+  const replyTo =
+    typeof properties.reply_to === 'string' && properties.reply_to !== ''
+      ? properties.reply_to
+      : null;
+  const correlationId =
+    typeof properties.correlation_id === 'string' ? properties.correlation_id : null;
 
   return {
     protocol,
@@ -240,12 +316,18 @@ function readBody(bytes: Buffer): JsonValue {
   try {
     return parseCeleryJson(text);
   } catch (error) {
-    return fail(`body is not valid JSON (${error instanceof Error ? error.message : String(error)}): ${excerpt(text)}`, error);
+    return fail(
+      `body is not valid JSON (${error instanceof Error ? error.message : String(error)}): ${excerpt(text)}`,
+      error,
+    );
   }
 }
 
 /** As Celery's hybrid_to_proto2: headers from a v1 body, then the message's own on top. */
-function protocol1Headers(body: JsonObject, rawHeaders: Record<string, unknown>): Record<string, unknown> {
+function protocol1Headers(
+  body: JsonObject,
+  rawHeaders: Record<string, unknown>,
+): Record<string, unknown> {
   return {
     lang: body.lang ?? 'py',
     task: body.task,
@@ -286,36 +368,49 @@ function decompress(body: Buffer, compression: unknown, limit: number): Buffer {
   try {
     return method(body, { maxOutputLength: limit });
   } catch (error) {
-    const tooLarge = error instanceof RangeError || (error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE';
-    return fail(tooLarge ? `decompressed body is over the ${limit}-byte limit` : `body does not decompress as ${type}`, error);
+    const tooLarge =
+      error instanceof RangeError || (error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE';
+    return fail(
+      tooLarge
+        ? `decompressed body is over the ${limit}-byte limit`
+        : `body does not decompress as ${type}`,
+      error,
+    );
   }
 }
 
 function readEmbed(value: JsonValue): TaskEmbed {
   // Some non-Python senders leave the embed out; an absent workflow is no workflow.
-  if (value === null || value === undefined) return { callbacks: null, errbacks: null, chain: null, chord: null };
-  if (!isJsonObject(value)) return fail(`embed (third body item) must be an object, got ${describe(value)}`);
+  if (value === null || value === undefined)
+    return { callbacks: null, errbacks: null, chain: null, chord: null };
+  if (!isJsonObject(value))
+    return fail(`embed (third body item) must be an object, got ${describe(value)}`);
   return {
     callbacks: signatureList(value.callbacks, 'callbacks'),
     errbacks: signatureList(value.errbacks, 'errbacks'),
     chain: signatureList(value.chain, 'chain'),
-    chord: value.chord === null || value.chord === undefined ? null : signature(value.chord, 'chord'),
+    chord:
+      value.chord === null || value.chord === undefined ? null : signature(value.chord, 'chord'),
   };
 }
 
 function signatureList(value: JsonValue | undefined, what: string): SignatureJson[] | null {
   if (value === null || value === undefined) return null;
-  if (!Array.isArray(value)) return fail(`${what} must be a list of signatures or null, got ${describe(value)}`);
+  if (!Array.isArray(value))
+    return fail(`${what} must be a list of signatures or null, got ${describe(value)}`);
   return value.map((item, i) => signature(item, `${what}[${i}]`));
 }
 
 function signature(value: JsonValue, what: string): SignatureJson {
-  if (!isJsonObject(value)) return fail(`${what} must be a signature object, got ${describe(value)}`);
+  if (!isJsonObject(value))
+    return fail(`${what} must be a signature object, got ${describe(value)}`);
   if (typeof value.task !== 'string' || value.task === '') return fail(`${what} has no task name`);
-  if (value.args !== undefined && value.args !== null && !Array.isArray(value.args)) return fail(`${what}.args must be a list`);
+  if (value.args !== undefined && value.args !== null && !Array.isArray(value.args))
+    return fail(`${what}.args must be a list`);
   for (const key of ['kwargs', 'options'] as const) {
     const field = value[key];
-    if (field !== undefined && field !== null && !isJsonObject(field)) return fail(`${what}.${key} must be an object`);
+    if (field !== undefined && field !== null && !isJsonObject(field))
+      return fail(`${what}.${key} must be an object`);
   }
   // Fill what a hand-written signature may leave out, without reordering what is there.
   if (value.args === undefined || value.args === null) value.args = [];
@@ -328,7 +423,10 @@ function signature(value: JsonValue, what: string): SignatureJson {
 
 function optionalDate(value: unknown, what: string): Date | null {
   if (value === undefined || value === null) return null;
-  if (typeof value !== 'string') return fail(`${what} must be an ISO 8601 datetime or null, got ${describe(value as JsonValue)}`);
+  if (typeof value !== 'string')
+    return fail(
+      `${what} must be an ISO 8601 datetime or null, got ${describe(value as JsonValue)}`,
+    );
   try {
     return parseCeleryDate(value);
   } catch (error) {
@@ -338,14 +436,16 @@ function optionalDate(value: unknown, what: string): Date | null {
 
 function optionalString(value: unknown, what: string): string | null {
   if (value === undefined || value === null) return null;
-  if (typeof value !== 'string') return fail(`${what} must be a string or null, got ${describe(value as JsonValue)}`);
+  if (typeof value !== 'string')
+    return fail(`${what} must be a string or null, got ${describe(value as JsonValue)}`);
   return value;
 }
 
 /** `[hard, soft]` in seconds, as a fresh pair. */
 function readTimeLimit(value: unknown): [number | null, number | null] {
   if (value === undefined || value === null) return [null, null];
-  if (!Array.isArray(value) || value.length !== 2) return fail(`timelimit must be [hard, soft], got ${describe(value as JsonValue)}`);
+  if (!Array.isArray(value) || value.length !== 2)
+    return fail(`timelimit must be [hard, soft], got ${describe(value as JsonValue)}`);
   const [hard, soft] = value as unknown[];
   return [timeLimitSeconds(hard, 'hard'), timeLimitSeconds(soft, 'soft')];
 }
@@ -353,13 +453,17 @@ function readTimeLimit(value: unknown): [number | null, number | null] {
 function timeLimitSeconds(limit: unknown, which: string): number | null {
   if (limit === null || limit === undefined) return null;
   if (typeof limit !== 'number' || !Number.isFinite(limit) || limit < 0) {
-    return fail(`${which} time limit must be a non-negative number of seconds or null, got ${describe(limit as JsonValue)}`);
+    return fail(
+      `${which} time limit must be a non-negative number of seconds or null, got ${describe(limit as JsonValue)}`,
+    );
   }
   return limit;
 }
 
 function isRecord(value: unknown): value is Record<string, JsonValue | undefined> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value);
+  return (
+    typeof value === 'object' && value !== null && !Array.isArray(value) && !Buffer.isBuffer(value)
+  );
 }
 
 /** "a list of 2 items", "an object", "the string 'x'": what a wrong value was, briefly. */

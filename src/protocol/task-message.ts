@@ -9,7 +9,13 @@ import { toPythonJson, type WideJsonValue } from './json.js';
 import { argsRepr, kwargsRepr } from './repr.js';
 import { formatCeleryDate, parseCeleryDate } from './time.js';
 import { JSON_CONTENT_TYPE, UTF8_CONTENT_ENCODING } from './task-message-decode.js';
-import type { JsonObject, JsonValue, MessageProperties, SignatureJson, TransportMessage } from './types.js';
+import type {
+  JsonObject,
+  JsonValue,
+  MessageProperties,
+  SignatureJson,
+  TransportMessage,
+} from './types.js';
 
 // Reading lives apart (task-message-decode.ts); this module stays the one place to import from.
 export {
@@ -103,15 +109,23 @@ export interface TaskMessageSpec {
  * @throws TypeError when the spec itself is invalid (a programming error, not bad input).
  */
 export function encodeTaskMessage(spec: TaskMessageSpec): TransportMessage {
-  if (typeof spec.task !== 'string' || spec.task === '') throw new TypeError('encodeTaskMessage: task must be a non-empty string');
-  if (typeof spec.id !== 'string' || spec.id === '') throw new TypeError('encodeTaskMessage: id must be a non-empty string');
+  if (typeof spec.task !== 'string' || spec.task === '')
+    throw new TypeError('encodeTaskMessage: task must be a non-empty string');
+  if (typeof spec.id !== 'string' || spec.id === '')
+    throw new TypeError('encodeTaskMessage: id must be a non-empty string');
   if (!Array.isArray(spec.args)) throw new TypeError('encodeTaskMessage: args must be an array');
   if (typeof spec.kwargs !== 'object' || spec.kwargs === null || Array.isArray(spec.kwargs)) {
     throw new TypeError('encodeTaskMessage: kwargs must be a plain object');
   }
   const retries = spec.retries ?? 0;
-  if (!Number.isInteger(retries) || retries < 0) throw new TypeError('encodeTaskMessage: retries must be a non-negative integer');
-  const nowMs = spec.now === undefined ? Date.now() : typeof spec.now === 'number' ? spec.now : spec.now.getTime();
+  if (!Number.isInteger(retries) || retries < 0)
+    throw new TypeError('encodeTaskMessage: retries must be a non-negative integer');
+  const nowMs =
+    spec.now === undefined
+      ? Date.now()
+      : typeof spec.now === 'number'
+        ? spec.now
+        : spec.now.getTime();
 
   let eta: string | null = null;
   if (spec.eta !== undefined && spec.eta !== null) eta = dateHeader(spec.eta, 'eta');
@@ -121,7 +135,8 @@ export function encodeTaskMessage(spec: TaskMessageSpec): TransportMessage {
   let expiresInMs: number | null = null;
   if (spec.expires !== undefined && spec.expires !== null) {
     if (typeof spec.expires === 'number') {
-      if (!Number.isFinite(spec.expires)) throw new TypeError('encodeTaskMessage: expires must be a finite number of seconds');
+      if (!Number.isFinite(spec.expires))
+        throw new TypeError('encodeTaskMessage: expires must be a finite number of seconds');
       expires = formatCeleryDate(new Date(nowMs + spec.expires * 1000));
       // The same float steps as Celery's str(int(expires_s * 1000)).
       expiresInMs = Math.trunc(spec.expires * 1000);
@@ -169,7 +184,10 @@ export function encodeTaskMessage(spec: TaskMessageSpec): TransportMessage {
     // Celery clamps a past expiry to 0: RabbitMQ then drops it unless a consumer is waiting.
     properties.expiration = String(Math.max(0, expiresInMs));
   }
-  properties.delivery_info = { exchange: spec.exchange ?? '', routing_key: spec.routingKey ?? 'celery' };
+  properties.delivery_info = {
+    exchange: spec.exchange ?? '',
+    routing_key: spec.routingKey ?? 'celery',
+  };
   properties.priority = spec.priority ?? 0;
 
   const embed = {
@@ -184,7 +202,13 @@ export function encodeTaskMessage(spec: TaskMessageSpec): TransportMessage {
     body = type === 'application/x-brotli' ? brotliCompressSync(body) : deflateSync(body);
     headers.compression = type;
   }
-  return { body, contentType: JSON_CONTENT_TYPE, contentEncoding: UTF8_CONTENT_ENCODING, headers, properties };
+  return {
+    body,
+    contentType: JSON_CONTENT_TYPE,
+    contentEncoding: UTF8_CONTENT_ENCODING,
+    headers,
+    properties,
+  };
 }
 
 function dateHeader(value: Date | string, what: string): string {
@@ -192,10 +216,13 @@ function dateHeader(value: Date | string, what: string): string {
     try {
       parseCeleryDate(value);
     } catch {
-      throw new TypeError(`encodeTaskMessage: ${what} is not an ISO 8601 datetime: ${JSON.stringify(value)}`);
+      throw new TypeError(
+        `encodeTaskMessage: ${what} is not an ISO 8601 datetime: ${JSON.stringify(value)}`,
+      );
     }
     return value;
   }
-  if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new TypeError(`encodeTaskMessage: ${what} is not a valid Date`);
+  if (!(value instanceof Date) || Number.isNaN(value.getTime()))
+    throw new TypeError(`encodeTaskMessage: ${what} is not a valid Date`);
   return formatCeleryDate(value);
 }

@@ -15,7 +15,8 @@ export function formatCeleryDate(date: Date): string {
   const ms = date.getTime();
   if (Number.isNaN(ms)) throw new RangeError('Cannot format an invalid Date for Celery');
   const year = date.getUTCFullYear();
-  if (year < 1 || year > 9999) throw new RangeError(`Year ${year} is outside the range Python datetimes allow (1..9999)`);
+  if (year < 1 || year > 9999)
+    throw new RangeError(`Year ${year} is outside the range Python datetimes allow (1..9999)`);
   const millis = date.getUTCMilliseconds();
   const fraction = millis === 0 ? '' : `.${pad(millis, 3)}000`;
   return (
@@ -41,7 +42,8 @@ const ISO =
  */
 export function parseCeleryDate(text: string): Date {
   const m = ISO.exec(text);
-  if (m === null) throw new RangeError(`Not an ISO 8601 datetime: ${JSON.stringify(text.slice(0, 64))}`);
+  if (m === null)
+    throw new RangeError(`Not an ISO 8601 datetime: ${JSON.stringify(text.slice(0, 64))}`);
   // Groups read one by one and their digits summed here: destructuring the match with
   // defaults and Number() on each group cost twice the regex itself.
   const year = digitsValue(m[1]);
@@ -50,7 +52,16 @@ export function parseCeleryDate(text: string): Date {
   const hour = digitsValue(m[4]);
   const minute = digitsValue(m[5]);
   const second = digitsValue(m[6]);
-  if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59) {
+  if (
+    year < 1 ||
+    month < 1 ||
+    month > 12 ||
+    day < 1 ||
+    day > daysInMonth(year, month) ||
+    hour > 23 ||
+    minute > 59 ||
+    second > 59
+  ) {
     throw new RangeError(`Not a valid datetime: ${JSON.stringify(text)}`);
   }
   const offsetHours = digitsValue(m[10]);
@@ -79,12 +90,21 @@ function digitsValue(digits: string | undefined): number {
 /** Whole milliseconds of a decimal fraction of a second: "5" is 500, "678901" is 678. */
 function fractionMillis(digits: string): number {
   let millis = 0;
-  for (let i = 0; i < 3; i++) millis = millis * 10 + (i < digits.length ? digits.charCodeAt(i) - 0x30 : 0);
+  for (let i = 0; i < 3; i++)
+    millis = millis * 10 + (i < digits.length ? digits.charCodeAt(i) - 0x30 : 0);
   return millis;
 }
 
 /** Milliseconds since the epoch of a valid UTC date and time. */
-function utcMilliseconds(year: number, month: number, day: number, hour: number, minute: number, second: number, millis: number): number {
+function utcMilliseconds(
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+  second: number,
+  millis: number,
+): number {
   // Date.UTC is the fast way but reads years 0..99 as 1900..1999; those take the long way.
   if (year >= 100) return Date.UTC(year, month - 1, day, hour, minute, second, millis);
   const date = new Date(0);

@@ -5,7 +5,8 @@
  */
 
 /** Any value that survives a JSON round trip. Task arguments and results are JSON. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonValue =
+  string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
 
 /** A serialised signature as Celery nests it in `callbacks`, `errbacks`, `chain` and `chord`. */
@@ -89,13 +90,7 @@ export interface TransportMessage {
 
 /** The states Celery defines; tasks may also set custom states such as `PROGRESS`. */
 export type BuiltinState =
-  | 'PENDING'
-  | 'RECEIVED'
-  | 'STARTED'
-  | 'RETRY'
-  | 'SUCCESS'
-  | 'FAILURE'
-  | 'REVOKED';
+  'PENDING' | 'RECEIVED' | 'STARTED' | 'RETRY' | 'SUCCESS' | 'FAILURE' | 'REVOKED';
 export type TaskState = BuiltinState | (string & {});
 
 export const READY_STATES: ReadonlySet<string> = new Set(['SUCCESS', 'FAILURE', 'REVOKED']);

@@ -17,7 +17,11 @@ import type { BackendHarnessFactory } from './backend-conformance/harness.js';
 import { storeTests } from './backend-conformance/store-tests.js';
 import { sharedStateTests } from './backend-conformance/shared-state-tests.js';
 
-export type { BackendConformanceContext, BackendHarness, BackendHarnessFactory } from './backend-conformance/harness.js';
+export type {
+  BackendConformanceContext,
+  BackendHarness,
+  BackendHarnessFactory,
+} from './backend-conformance/harness.js';
 export { makeMeta, waitFor, sleep } from './backend-conformance/harness.js';
 
 export function describeBackendConformance(name: string, make: BackendHarnessFactory): void {

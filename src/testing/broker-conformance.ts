@@ -24,7 +24,14 @@ export type {
   BrokerHarness,
   BrokerHarnessFactory,
 } from './broker-conformance/harness.js';
-export { makeMessage, idOf, Inbox, consumeInto, waitFor, sleep } from './broker-conformance/harness.js';
+export {
+  makeMessage,
+  idOf,
+  Inbox,
+  consumeInto,
+  waitFor,
+  sleep,
+} from './broker-conformance/harness.js';
 
 export function describeBrokerConformance(name: string, make: BrokerHarnessFactory): void {
   describe(`broker conformance: ${name}`, () => {

@@ -27,8 +27,16 @@ export {
   type BeatStoreHarnessFactory,
 } from './beat-store-conformance.js';
 export { sleep, waitFor } from './wait.js';
-export { MemoryBroker, type MemoryDelivery, type MemoryConsumer } from '../brokers/memory/memory-broker.js';
-export type { MemoryBrokerStore, StoredMessage, StoreConsumer } from '../brokers/memory/memory-store.js';
+export {
+  MemoryBroker,
+  type MemoryDelivery,
+  type MemoryConsumer,
+} from '../brokers/memory/memory-broker.js';
+export type {
+  MemoryBrokerStore,
+  StoredMessage,
+  StoreConsumer,
+} from '../brokers/memory/memory-store.js';
 export type { DeadLetter } from '../brokers/memory/memory-store.js';
 export { runTask, type RunTaskOptions } from './run-task.js';
 export { drain, type DrainOptions, type DrainReport } from './drain.js';

@@ -95,9 +95,15 @@ export async function runTask<TArgs extends unknown[], TResult>(
     defer: () => Promise.resolve(),
     release: () => undefined,
   };
-  const runtime = new TaskRuntime(decoded, delivery, options.hostname ?? 'celeriac@testing', recorder, {
-    expiresMs: 60_000,
-  });
+  const runtime = new TaskRuntime(
+    decoded,
+    delivery,
+    options.hostname ?? 'celeriac@testing',
+    recorder,
+    {
+      expiresMs: 60_000,
+    },
+  );
   const onAbort = () => runtime.abort(options.signal?.reason);
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener('abort', onAbort, { once: true });

@@ -8,8 +8,18 @@
  * anything is built from it, and no answer of its ever carries a stack or a file path.
  */
 import type { ServerResponse } from 'node:http';
-import type { NextFunction, Request as ExpressRequest, RequestHandler, Response as ExpressResponse } from 'express';
-import { createTaskHandler, jsonError, type TaskHandlerOptions, type TaskReader } from './handler.js';
+import type {
+  NextFunction,
+  Request as ExpressRequest,
+  RequestHandler,
+  Response as ExpressResponse,
+} from 'express';
+import {
+  createTaskHandler,
+  jsonError,
+  type TaskHandlerOptions,
+  type TaskReader,
+} from './handler.js';
 
 /**
  * A Host header a URL can hold: a name or IPv4 address, or a bracketed IPv6 one, and a
@@ -38,12 +48,19 @@ export function celeriacExpress(app: TaskReader, options: TaskHandlerOptions = {
     const request = toRequest(req, aborted.signal);
     const answering = request
       ? handle(request).then((response) => (response ? writeResponse(response, res) : next()))
-      : writeResponse(jsonError(400, 'BadRequest', 'The request could not be read: check its Host header.'), res);
+      : writeResponse(
+          jsonError(400, 'BadRequest', 'The request could not be read: check its Host header.'),
+          res,
+        );
     answering.catch((error: unknown) => {
       // The handler answers its own errors; this is a write that failed (the socket broke).
       if (request) options.onError?.(error, request);
       if (res.headersSent) res.destroy();
-      else void writeResponse(jsonError(500, 'InternalError', 'The request failed; try again shortly.'), res).catch(() => res.destroy());
+      else
+        void writeResponse(
+          jsonError(500, 'InternalError', 'The request failed; try again shortly.'),
+          res,
+        ).catch(() => res.destroy());
     });
   };
 }
@@ -102,7 +119,11 @@ function toRequest(req: ExpressRequest, signal: AbortSignal): Request | undefine
       if (Array.isArray(value)) for (const item of value) headers.append(name, item);
       else if (value !== undefined) headers.set(name, value);
     }
-    return new Request(`${protocol}://${host}${req.originalUrl}`, { method: req.method, headers, signal });
+    return new Request(`${protocol}://${host}${req.originalUrl}`, {
+      method: req.method,
+      headers,
+      signal,
+    });
   } catch {
     return undefined;
   }

@@ -44,7 +44,9 @@ export interface TaskHandlerOptions {
    * Without it, knowing a task's id (a random UUID) is enough to read it.
    * @example authorize: (request, id) => ownsTask(sessionOf(request), id)
    */
-  authorize?: ((request: Request, taskId: string) => boolean | Response | Promise<boolean | Response>) | undefined;
+  authorize?:
+    | ((request: Request, taskId: string) => boolean | Response | Promise<boolean | Response>)
+    | undefined;
   /**
    * Told of each error behind a `500` (a result backend that is down, an `authorize` that
    * throws) and of a stream that ended on one; the client only ever sees a plain JSON error.
@@ -96,7 +98,11 @@ export function createTaskHandler(app: TaskReader, options: TaskHandlerOptions =
     }
     const taskId = decodeSegment(rawId);
     if (taskId === undefined || !TASK_ID.test(taskId)) {
-      return jsonError(400, 'InvalidTaskId', 'A task id is 1 to 128 letters, digits or "-_.:" (a UUID, usually).');
+      return jsonError(
+        400,
+        'InvalidTaskId',
+        'A task id is 1 to 128 letters, digits or "-_.:" (a UUID, usually).',
+      );
     }
     if (options.authorize) {
       const verdict = await options.authorize(request, taskId);
@@ -108,9 +114,14 @@ export function createTaskHandler(app: TaskReader, options: TaskHandlerOptions =
       const view = toTaskView(await result.meta());
       return json(200, view, request.method === 'HEAD');
     }
-    if (request.method === 'HEAD') return new Response(null, { status: 200, headers: sseHeaders() });
+    if (request.method === 'HEAD')
+      return new Response(null, { status: 200, headers: sseHeaders() });
     if (openStreams >= maxOpenStreams) {
-      const response = jsonError(503, 'TooManyStreams', 'Too many task streams are open; try again shortly.');
+      const response = jsonError(
+        503,
+        'TooManyStreams',
+        'Too many task streams are open; try again shortly.',
+      );
       response.headers.set('Retry-After', String(Math.max(1, Math.ceil(retryMs / 1000))));
       return response;
     }
@@ -132,7 +143,11 @@ export function createTaskHandler(app: TaskReader, options: TaskHandlerOptions =
       return await answer(request);
     } catch (error) {
       onError(error, request);
-      return jsonError(500, 'InternalError', 'The task state could not be read; try again shortly.');
+      return jsonError(
+        500,
+        'InternalError',
+        'The task state could not be read; try again shortly.',
+      );
     }
   };
   return Object.defineProperties(handle, {
@@ -159,7 +174,12 @@ export async function sendAndRespond(
     return jsonError(503, 'SendFailed', 'The task could not be queued; try again shortly.');
   }
   const location = `${normalisePrefix(options.prefix ?? '/tasks')}/${encodeURIComponent(id)}`;
-  const response = json(202, { ...options.body, id, status: location, stream: `${location}/stream` });
+  const response = json(202, {
+    ...options.body,
+    id,
+    status: location,
+    stream: `${location}/stream`,
+  });
   response.headers.set('Location', location);
   return response;
 }
@@ -168,11 +188,20 @@ async function streamResponse(
   result: Pick<AsyncResult, 'updates'>,
   clientSignal: AbortSignal,
   controller: AbortController,
-  stream: { heartbeatMs: number; retryMs: number; lifetimeMs: number; onError: (error: unknown) => void },
+  stream: {
+    heartbeatMs: number;
+    retryMs: number;
+    lifetimeMs: number;
+    onError: (error: unknown) => void;
+  },
 ): Promise<Response> {
   const onClientGone = () => controller.abort();
   clientSignal.addEventListener('abort', onClientGone, { once: true });
-  controller.signal.addEventListener('abort', () => clientSignal.removeEventListener('abort', onClientGone), { once: true });
+  controller.signal.addEventListener(
+    'abort',
+    () => clientSignal.removeEventListener('abort', onClientGone),
+    { once: true },
+  );
   if (clientSignal.aborted) controller.abort();
   const updates = result.updates({ signal: controller.signal });
   // Read the current state before answering 200: a backend that is down fails this

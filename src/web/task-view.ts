@@ -70,7 +70,8 @@ export function toTaskView(meta: ResultMeta): TaskView {
  * attempt comes. A meta without them (Python Celery, an older worker) gives nulls.
  */
 function retryOf(meta: ResultMeta): RetryView {
-  const count = (value: unknown) => (typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value + 1 : null);
+  const count = (value: unknown) =>
+    typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value + 1 : null;
   return {
     attempt: count(meta.retries),
     maxAttempts: count(meta.max_retries),
@@ -109,7 +110,8 @@ function errorOf(result: JsonValue, state: TaskState): { type: string; message: 
 function messageOf(value: JsonValue | undefined): string {
   if (value === undefined || value === null) return '';
   if (typeof value === 'string') return value;
-  if (Array.isArray(value)) return value.map((part) => (typeof part === 'string' ? part : JSON.stringify(part))).join(', ');
+  if (Array.isArray(value))
+    return value.map((part) => (typeof part === 'string' ? part : JSON.stringify(part))).join(', ');
   return JSON.stringify(value);
 }
 

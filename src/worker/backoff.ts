@@ -12,7 +12,11 @@ export interface BackoffOptions {
 }
 
 /** Seconds to wait before retry number `retries + 1`. */
-export function backoffSeconds(retries: number, options: BackoffOptions, random: () => number = Math.random): number {
+export function backoffSeconds(
+  retries: number,
+  options: BackoffOptions,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(options.max, options.base * 2 ** retries);
   // Full jitter spreads a burst of failing tasks over the whole window instead of
   // retrying them all together; never below a tenth of the base so a retry is a retry.

@@ -87,8 +87,10 @@ export function admit(delivery: Delivery, deps: ExecutorDeps): Admission | Promi
   }
   const task = deps.app.getTask(decoded.name);
   if (!task) return refuseUnknown(delivery, decoded, deps);
-  if (decoded.expires && decoded.expires.getTime() <= Date.now()) return discardExpired(delivery, decoded, decoded.expires, deps);
-  const revoked = deps.revoked.has(decoded.id) || (deps.backend ? deps.backend.isRevoked(decoded.id) : false);
+  if (decoded.expires && decoded.expires.getTime() <= Date.now())
+    return discardExpired(delivery, decoded, decoded.expires, deps);
+  const revoked =
+    deps.revoked.has(decoded.id) || (deps.backend ? deps.backend.isRevoked(decoded.id) : false);
   if (revoked instanceof Promise) return admitAfterAsking(delivery, decoded, task, deps, revoked);
   if (revoked) return discardRevoked(delivery, decoded, deps);
   return admitUnrevoked(delivery, decoded, task, deps);
@@ -101,7 +103,9 @@ async function admitAfterAsking(
   deps: ExecutorDeps,
   asked: Promise<boolean>,
 ): Promise<Admission> {
-  return (await asked) ? discardRevoked(delivery, decoded, deps) : admitUnrevoked(delivery, decoded, task, deps);
+  return (await asked)
+    ? discardRevoked(delivery, decoded, deps)
+    : admitUnrevoked(delivery, decoded, task, deps);
 }
 
 function admitUnrevoked(
@@ -110,7 +114,8 @@ function admitUnrevoked(
   task: Task<unknown[], unknown>,
   deps: ExecutorDeps,
 ): Admission | Promise<Admission> {
-  if (decoded.eta && decoded.eta.getTime() > Date.now() + DUE_SLACK_MS) return deferUntilDue(delivery, decoded, decoded.eta, deps);
+  if (decoded.eta && decoded.eta.getTime() > Date.now() + DUE_SLACK_MS)
+    return deferUntilDue(delivery, decoded, decoded.eta, deps);
   let args: unknown[] | Promise<unknown[]>;
   try {
     args = resolveArgs(decoded, task);
@@ -124,65 +129,132 @@ function admitUnrevoked(
   );
 }
 
-async function refuseMalformed(delivery: Delivery, deps: ExecutorDeps, error: Error): Promise<Admission> {
+async function refuseMalformed(
+  delivery: Delivery,
+  deps: ExecutorDeps,
+  error: Error,
+): Promise<Admission> {
   const reason = error instanceof MalformedMessageError ? error.reason : error.message;
   // A client may be waiting on the id: when the headers name one, tell it why.
   const id = readableId(delivery, error);
-  if (id !== null) await storeQuietly(deps, routeOfMessage(id, delivery), metaFor({ id }, 'FAILURE', serializeError(error), null));
+  if (id !== null)
+    await storeQuietly(
+      deps,
+      routeOfMessage(id, delivery),
+      metaFor({ id }, 'FAILURE', serializeError(error), null),
+    );
   // Log once the message is settled, so the line reports what happened, not an intent.
   await delivery.reject({ requeue: false, reason });
-  deps.logger.error({ queue: delivery.queue }, `Rejected a malformed message${id === null ? '' : ` [${id}]`} (${rejectedTo(deps)}): ${reason}`);
+  deps.logger.error(
+    { queue: delivery.queue },
+    `Rejected a malformed message${id === null ? '' : ` [${id}]`} (${rejectedTo(deps)}): ${reason}`,
+  );
   return SETTLED;
 }
 
 /** The task id of a message that could not be decoded, when its headers still tell it. */
 function readableId(delivery: Delivery, error: Error): string | null {
-  if (error instanceof MalformedMessageError && error.taskId !== null && error.taskId !== '') return error.taskId;
+  if (error instanceof MalformedMessageError && error.taskId !== null && error.taskId !== '')
+    return error.taskId;
   const headers = delivery.message.headers as Record<string, unknown> | null | undefined;
   const id = typeof headers === 'object' && headers !== null ? headers.id : undefined;
   return typeof id === 'string' && id !== '' ? id : null;
 }
 
-async function refuseUnknown(delivery: Delivery, decoded: DecodedTaskMessage, deps: ExecutorDeps): Promise<Admission> {
+async function refuseUnknown(
+  delivery: Delivery,
+  decoded: DecodedTaskMessage,
+  deps: ExecutorDeps,
+): Promise<Admission> {
   const reason = `unknown task "${decoded.name}" (registered: ${deps.app.taskNames().join(', ') || 'none'})`;
   // Stored as Celery's NotRegistered; AsyncResult.get() raises it as TaskNotRegisteredError.
-  await storeQuietly(deps, decoded, metaFor(decoded, 'FAILURE', serializeError(new TaskNotRegisteredError(decoded.name))));
+  await storeQuietly(
+    deps,
+    decoded,
+    metaFor(decoded, 'FAILURE', serializeError(new TaskNotRegisteredError(decoded.name))),
+  );
   await delivery.reject({ requeue: false, reason });
-  deps.logger.error({ id: decoded.id, queue: delivery.queue }, `Rejected task ${decoded.id} (${rejectedTo(deps)}): ${reason}`);
+  deps.logger.error(
+    { id: decoded.id, queue: delivery.queue },
+    `Rejected task ${decoded.id} (${rejectedTo(deps)}): ${reason}`,
+  );
   return SETTLED;
 }
 
-async function discardExpired(delivery: Delivery, decoded: DecodedTaskMessage, expires: Date, deps: ExecutorDeps): Promise<Admission> {
-  await storeQuietly(deps, decoded, metaFor(decoded, 'REVOKED', celeryError('TaskRevokedError', 'expired')));
+async function discardExpired(
+  delivery: Delivery,
+  decoded: DecodedTaskMessage,
+  expires: Date,
+  deps: ExecutorDeps,
+): Promise<Admission> {
+  await storeQuietly(
+    deps,
+    decoded,
+    metaFor(decoded, 'REVOKED', celeryError('TaskRevokedError', 'expired')),
+  );
   await delivery.ack();
-  deps.logger.info({ id: decoded.id }, `Discarded task ${decoded.name}[${decoded.id}]: expired at ${expires.toISOString()}`);
+  deps.logger.info(
+    { id: decoded.id },
+    `Discarded task ${decoded.name}[${decoded.id}]: expired at ${expires.toISOString()}`,
+  );
   return SETTLED;
 }
 
-async function discardRevoked(delivery: Delivery, decoded: DecodedTaskMessage, deps: ExecutorDeps): Promise<Admission> {
-  await storeQuietly(deps, decoded, metaFor(decoded, 'REVOKED', celeryError('TaskRevokedError', 'revoked')));
+async function discardRevoked(
+  delivery: Delivery,
+  decoded: DecodedTaskMessage,
+  deps: ExecutorDeps,
+): Promise<Admission> {
+  await storeQuietly(
+    deps,
+    decoded,
+    metaFor(decoded, 'REVOKED', celeryError('TaskRevokedError', 'revoked')),
+  );
   await delivery.ack();
   deps.logger.info({ id: decoded.id }, `Discarded revoked task ${decoded.name}[${decoded.id}]`);
   return SETTLED;
 }
 
-async function deferUntilDue(delivery: Delivery, decoded: DecodedTaskMessage, eta: Date, deps: ExecutorDeps): Promise<Admission> {
+async function deferUntilDue(
+  delivery: Delivery,
+  decoded: DecodedTaskMessage,
+  eta: Date,
+  deps: ExecutorDeps,
+): Promise<Admission> {
   // Not due: hand it back to the broker's delay store rather than hold a slot for it; a
   // broker without one gets it held in memory until due (as Celery's worker holds ETA tasks).
   if (!deps.broker.capabilities.delayedDelivery) {
     deps.hold(delivery, eta.getTime());
-    deps.logger.debug({ id: decoded.id }, `Holding task ${decoded.name}[${decoded.id}] until ${eta.toISOString()}`);
+    deps.logger.debug(
+      { id: decoded.id },
+      `Holding task ${decoded.name}[${decoded.id}] until ${eta.toISOString()}`,
+    );
     return SETTLED;
   }
   await delivery.defer(eta.getTime());
-  deps.logger.debug({ id: decoded.id }, `Deferred task ${decoded.name}[${decoded.id}] until ${eta.toISOString()}`);
+  deps.logger.debug(
+    { id: decoded.id },
+    `Deferred task ${decoded.name}[${decoded.id}] until ${eta.toISOString()}`,
+  );
   return SETTLED;
 }
 
-async function refuseArgs(delivery: Delivery, decoded: DecodedTaskMessage, error: Error, deps: ExecutorDeps): Promise<Admission> {
-  await storeQuietly(deps, decoded, metaFor(decoded, 'FAILURE', serializeError(error), stackOf(error)));
+async function refuseArgs(
+  delivery: Delivery,
+  decoded: DecodedTaskMessage,
+  error: Error,
+  deps: ExecutorDeps,
+): Promise<Admission> {
+  await storeQuietly(
+    deps,
+    decoded,
+    metaFor(decoded, 'FAILURE', serializeError(error), stackOf(error)),
+  );
   await delivery.reject({ requeue: false, reason: error.message });
-  deps.logger.error({ id: decoded.id }, `Rejected task ${decoded.name}[${decoded.id}] (${rejectedTo(deps)}): ${error.message}`);
+  deps.logger.error(
+    { id: decoded.id },
+    `Rejected task ${decoded.name}[${decoded.id}] (${rejectedTo(deps)}): ${error.message}`,
+  );
   return SETTLED;
 }
 
@@ -210,7 +282,10 @@ export async function execute(
   let hardTimer: NodeJS.Timeout | undefined;
   try {
     if (options.trackStarted ?? deps.app.config.trackStarted) {
-      await deps.backend?.store(metaFor(decoded, 'STARTED', { pid: process.pid, hostname: deps.hostname }), storeOptions);
+      await deps.backend?.store(
+        metaFor(decoded, 'STARTED', { pid: process.pid, hostname: deps.hostname }),
+        storeOptions,
+      );
     }
     const softLimit = decoded.softTimeLimit ?? options.softTimeLimit;
     if (softLimit) softTimer = setTimeout(abortSoftly, softLimit * 1000, runtime, softLimit);
@@ -225,13 +300,18 @@ export async function execute(
     } else {
       result = await run;
     }
-    if (options.resultSchema) result = await validResult(decoded.name, options.resultSchema, result);
+    if (options.resultSchema)
+      result = await validResult(decoded.name, options.resultSchema, result);
     slot.runEnded();
     // Given back at a forced shutdown meanwhile: the message is back in the queue.
     if (!runtime.finish()) return;
     if (!ignoreResult) await storeResult(decoded, result, deps);
     await delivery.ack();
-    if (deps.logsInfo) deps.logger.info({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] succeeded in ${Date.now() - runtime.startedAt} ms`);
+    if (deps.logsInfo)
+      deps.logger.info(
+        { id: decoded.id },
+        `Task ${decoded.name}[${decoded.id}] succeeded in ${Date.now() - runtime.startedAt} ms`,
+      );
   } catch (error) {
     slot.runEnded();
     if (runtime.finish()) await settleAfterError(delivery, decoded, task, runtime, error, deps);
@@ -252,7 +332,11 @@ function logStart(decoded: DecodedTaskMessage, delivery: Delivery, deps: Executo
 }
 
 /** The value the task's resultSchema makes of its result; throws ResultValidationError. */
-async function validResult(name: string, schema: StandardSchemaV1, result: unknown): Promise<unknown> {
+async function validResult(
+  name: string,
+  schema: StandardSchemaV1,
+  result: unknown,
+): Promise<unknown> {
   const outcome = await schema['~standard'].validate(result);
   if (outcome.issues) throw new ResultValidationError(name, outcome.issues);
   return outcome.value;
@@ -262,9 +346,16 @@ async function validResult(name: string, schema: StandardSchemaV1, result: unkno
  * Stores SUCCESS. JSON writers (ours, JSON.stringify) throw a TypeError for what they cannot
  * write; that result will never store, so it fails the task instead of coming back forever.
  */
-async function storeResult(decoded: DecodedTaskMessage, result: unknown, deps: ExecutorDeps): Promise<void> {
+async function storeResult(
+  decoded: DecodedTaskMessage,
+  result: unknown,
+  deps: ExecutorDeps,
+): Promise<void> {
   try {
-    await deps.backend?.store(metaFor(decoded, 'SUCCESS', (result ?? null) as JsonValue), storeOptionsFor(decoded, deps));
+    await deps.backend?.store(
+      metaFor(decoded, 'SUCCESS', (result ?? null) as JsonValue),
+      storeOptionsFor(decoded, deps),
+    );
   } catch (error) {
     throw error instanceof TypeError ? new ResultNotStorableError(decoded.name, error) : error;
   }
@@ -281,9 +372,15 @@ async function settleAfterError(
 ): Promise<void> {
   const { logger } = deps;
   const aborted = runtime.aborted;
-  if (aborted?.reason instanceof WorkerShutdownError && !(error instanceof ResultNotStorableError)) {
+  if (
+    aborted?.reason instanceof WorkerShutdownError &&
+    !(error instanceof ResultNotStorableError)
+  ) {
     // The worker is being forced down: the task did not finish, so it runs again elsewhere.
-    logger.warn({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] interrupted by shutdown, requeued`);
+    logger.warn(
+      { id: decoded.id },
+      `Task ${decoded.name}[${decoded.id}] interrupted by shutdown, requeued`,
+    );
     await delivery.reject({ requeue: true, reason: 'worker shutdown' }).catch(() => undefined);
     return;
   }
@@ -292,7 +389,10 @@ async function settleAfterError(
   const reason: unknown = aborted && isAbortError(error) ? aborted.reason : error;
   await settleFailure(delivery, decoded, task, reason, deps).catch(async (settleError: Error) => {
     // Storing the outcome failed (backend down?): give the message back rather than lose it.
-    logger.error({ id: decoded.id }, `Could not record the outcome of ${decoded.name}[${decoded.id}], requeued: ${settleError.message}`);
+    logger.error(
+      { id: decoded.id },
+      `Could not record the outcome of ${decoded.name}[${decoded.id}], requeued: ${settleError.message}`,
+    );
     await delivery.reject({ requeue: true, reason: settleError.message }).catch(() => undefined);
   });
 }
@@ -309,7 +409,6 @@ export interface RunEndHook {
 
 const NO_HOOK: RunEndHook = { runEnded: () => undefined };
 
-
 async function settleFailure(
   delivery: Delivery,
   decoded: DecodedTaskMessage,
@@ -320,7 +419,9 @@ async function settleFailure(
   const options = task.options;
   const explicit = error instanceof Retry ? error : undefined;
   const cause = explicit ? explicit.options.error : error;
-  const wantsRetry = !(error instanceof TaskRevokedError) && (explicit !== undefined || matchesAutoretry(error, task));
+  const wantsRetry =
+    !(error instanceof TaskRevokedError) &&
+    (explicit !== undefined || matchesAutoretry(error, task));
   const maxRetries = explicit?.options.maxRetries ?? options.maxRetries ?? 3;
   if (!wantsRetry || decoded.retries >= maxRetries) {
     const failure = explicit ? (cause ?? new Error(`Max retries (${maxRetries}) exceeded`)) : error;
@@ -332,7 +433,13 @@ async function settleFailure(
   } catch (sendError) {
     // Requeuing would run the task again and fail the same way, forever, past maxRetries:
     // the task fails, and the message is kept where the broker keeps dead letters.
-    return recordFailure(delivery, decoded, new RetryNotSentError(decoded.name, decoded.id, sendError), deps, { deadLetter: true });
+    return recordFailure(
+      delivery,
+      decoded,
+      new RetryNotSentError(decoded.name, decoded.id, sendError),
+      deps,
+      { deadLetter: true },
+    );
   }
   // The retry is sent: from here the current message must be acked, even if RETRY cannot
   // be stored (requeuing it would run the task twice).
@@ -352,10 +459,15 @@ async function settleFailure(
 }
 
 /** Seconds until the retry: the explicit countdown or eta, else the task's backoff for this attempt. */
-function retryCountdown(decoded: DecodedTaskMessage, task: Task<unknown[], unknown>, explicit: Retry | undefined): number {
+function retryCountdown(
+  decoded: DecodedTaskMessage,
+  task: Task<unknown[], unknown>,
+  explicit: Retry | undefined,
+): number {
   const options = task.options;
   if (explicit?.options.countdown !== undefined) return explicit.options.countdown;
-  if (explicit?.options.eta) return Math.max(0, (explicit.options.eta.getTime() - Date.now()) / 1000);
+  if (explicit?.options.eta)
+    return Math.max(0, (explicit.options.eta.getTime() - Date.now()) / 1000);
   return backoffSeconds(decoded.retries, {
     base: options.retryBackoff ?? 1,
     max: options.retryBackoffMax ?? 600,
@@ -364,8 +476,15 @@ function retryCountdown(decoded: DecodedTaskMessage, task: Task<unknown[], unkno
 }
 
 /** Publishes the retry (same id, retries + 1) before the current message is acked: a crash in between runs the task once more, never zero times. */
-async function sendRetry(delivery: Delivery, decoded: DecodedTaskMessage, countdown: number, deps: ExecutorDeps, defaults: TaskOptions): Promise<void> {
-  if (!Number.isFinite(countdown) || countdown < 0) throw new RangeError(`the retry countdown must be a number of seconds >= 0, got ${countdown}`);
+async function sendRetry(
+  delivery: Delivery,
+  decoded: DecodedTaskMessage,
+  countdown: number,
+  deps: ExecutorDeps,
+  defaults: TaskOptions,
+): Promise<void> {
+  if (!Number.isFinite(countdown) || countdown < 0)
+    throw new RangeError(`the retry countdown must be a number of seconds >= 0, got ${countdown}`);
   await deps.app.sendTask(
     decoded.name,
     decoded.args,
@@ -395,14 +514,24 @@ async function recordFailure(
   settle: { deadLetter?: boolean } = {},
 ): Promise<void> {
   const state = failure instanceof TaskRevokedError ? 'REVOKED' : 'FAILURE';
-  await deps.backend?.store(metaFor(decoded, state, serializeError(failure), stackOf(failure)), storeOptionsFor(decoded, deps));
+  await deps.backend?.store(
+    metaFor(decoded, state, serializeError(failure), stackOf(failure)),
+    storeOptionsFor(decoded, deps),
+  );
   if (settle.deadLetter) await delivery.reject({ requeue: false, reason: messageOf(failure) });
   else await delivery.ack();
-  deps.logger.error({ id: decoded.id }, `Task ${decoded.name}[${decoded.id}] raised ${nameOf(failure)}: ${messageOf(failure)}`);
+  deps.logger.error(
+    { id: decoded.id },
+    `Task ${decoded.name}[${decoded.id}] raised ${nameOf(failure)}: ${messageOf(failure)}`,
+  );
 }
 
 /** The run, or TimeLimitExceeded (and an abort) once `seconds` pass; clear `timer` when done. */
-function withHardLimit<T>(run: Promise<T>, seconds: number, runtime: TaskRuntime): { outcome: Promise<T>; timer: NodeJS.Timeout } {
+function withHardLimit<T>(
+  run: Promise<T>,
+  seconds: number,
+  runtime: TaskRuntime,
+): { outcome: Promise<T>; timer: NodeJS.Timeout } {
   let timer!: NodeJS.Timeout;
   const outcome = new Promise<T>((resolve, reject) => {
     timer = setTimeout(() => {
@@ -416,7 +545,10 @@ function withHardLimit<T>(run: Promise<T>, seconds: number, runtime: TaskRuntime
 }
 
 /** The positional arguments: kwargs placed by `params`, then validated by `argsSchema` when set. */
-export function resolveArgs(decoded: DecodedTaskMessage, task: Task<unknown[], unknown>): unknown[] | Promise<unknown[]> {
+export function resolveArgs(
+  decoded: DecodedTaskMessage,
+  task: Task<unknown[], unknown>,
+): unknown[] | Promise<unknown[]> {
   let args: unknown[] = decoded.args;
   const kwargNames = Object.keys(decoded.kwargs);
   if (kwargNames.length > 0) {
@@ -430,7 +562,8 @@ export function resolveArgs(decoded: DecodedTaskMessage, task: Task<unknown[], u
     for (const name of kwargNames) {
       const index = params.indexOf(name);
       if (index === -1) throw new TypeError(`got an unexpected keyword argument "${name}"`);
-      if (index < decoded.args.length) throw new TypeError(`got multiple values for argument "${name}"`);
+      if (index < decoded.args.length)
+        throw new TypeError(`got multiple values for argument "${name}"`);
       args[index] = decoded.kwargs[name];
     }
   }
@@ -455,17 +588,26 @@ function matchesAutoretry(error: unknown, task: Task<unknown[], unknown>): boole
 }
 
 /** Stores a meta where a failure to store must not stop the rejection that follows. */
-async function storeQuietly(deps: ExecutorDeps, decoded: TaskRoute, meta: ResultMeta): Promise<void> {
+async function storeQuietly(
+  deps: ExecutorDeps,
+  decoded: TaskRoute,
+  meta: ResultMeta,
+): Promise<void> {
   try {
     await deps.backend?.store(meta, storeOptionsFor(decoded, deps));
   } catch (error) {
-    deps.logger.warn({ id: meta.task_id }, `Could not store state ${meta.status}: ${(error as Error).message}`);
+    deps.logger.warn(
+      { id: meta.task_id },
+      `Could not store state ${meta.status}: ${(error as Error).message}`,
+    );
   }
 }
 
 /** Where a message rejected without requeue went, for the log line: the user looks there. */
 function rejectedTo(deps: ExecutorDeps): string {
-  return deps.broker.capabilities.deadLetter ? 'dead-lettered' : 'dropped: the broker keeps no dead letters';
+  return deps.broker.capabilities.deadLetter
+    ? 'dead-lettered'
+    : 'dropped: the broker keeps no dead letters';
 }
 
 /** The worker's store options plus where the task's caller waits (rpc:// sends results there). */
@@ -475,16 +617,26 @@ type TaskRoute = Pick<DecodedTaskMessage, 'id' | 'replyTo' | 'correlationId'>;
 /** The route of a message whose body could not be read, from its properties. */
 function routeOfMessage(id: string, delivery: Delivery): TaskRoute {
   const { reply_to: replyTo, correlation_id: correlationId } = delivery.message.properties;
-  return { id, replyTo: typeof replyTo === 'string' && replyTo ? replyTo : null, correlationId: typeof correlationId === 'string' ? correlationId : null };
+  return {
+    id,
+    replyTo: typeof replyTo === 'string' && replyTo ? replyTo : null,
+    correlationId: typeof correlationId === 'string' ? correlationId : null,
+  };
 }
 
 function storeOptionsFor(decoded: TaskRoute, deps: ExecutorDeps): StoreOptions {
   if (decoded.replyTo === null) return deps.storeOptions;
-  return { ...deps.storeOptions, replyTo: decoded.replyTo, correlationId: decoded.correlationId ?? decoded.id };
+  return {
+    ...deps.storeOptions,
+    replyTo: decoded.replyTo,
+    correlationId: decoded.correlationId ?? decoded.id,
+  };
 }
 
 function isAbortError(error: unknown): boolean {
-  return error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeLimitExceeded');
+  return (
+    error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeLimitExceeded')
+  );
 }
 
 /** A Python-shaped traceback, so Python clients with remote tracebacks can parse it. */

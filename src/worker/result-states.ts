@@ -16,7 +16,14 @@ export function metaFor(
   result: JsonValue,
   traceback: string | null = null,
 ): ResultMeta {
-  return buildResultMeta({ taskId: task.id, status, result, traceback, groupId: task.groupId, parentId: task.parentId });
+  return buildResultMeta({
+    taskId: task.id,
+    status,
+    result,
+    traceback,
+    groupId: task.groupId,
+    parentId: task.parentId,
+  });
 }
 
 /** An error as Celery names its own exceptions, so Python rebuilds the right class. */

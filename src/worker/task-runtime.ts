@@ -107,7 +107,11 @@ export class TaskRuntime implements TaskContext {
     return (state, meta = {}) => this.store(state, meta);
   }
 
-  get progress(): (current: number, total?: number, info?: Record<string, unknown>) => Promise<void> {
+  get progress(): (
+    current: number,
+    total?: number,
+    info?: Record<string, unknown>,
+  ) => Promise<void> {
     return (current, total, info = {}) => {
       const progress: Progress = { ...info, current };
       if (total !== undefined) {

@@ -135,10 +135,13 @@ export class Worker {
     }
     if (this.state === 'stopping') return this.waitStopped();
     this.state = 'stopping';
-    this.logger.info(`${this.hostname} stopping: ${this.active} running, ${this.waiting.length} reserved`);
+    this.logger.info(
+      `${this.hostname} stopping: ${this.active} running, ${this.waiting.length} reserved`,
+    );
     await this.consumer?.cancel();
     await this.giveBackWaiting();
-    const timeoutMs = options.timeout !== undefined ? options.timeout * 1000 : this.shutdownTimeoutMs;
+    const timeoutMs =
+      options.timeout !== undefined ? options.timeout * 1000 : this.shutdownTimeoutMs;
     const finished = await this.waitForRunning(timeoutMs);
     if (!finished) await this.terminate();
     await this.stopRevokes?.();
@@ -158,7 +161,9 @@ export class Worker {
     // its message goes back now, to run again elsewhere, instead of waiting for a lease.
     const stuck = [...this.running.values()];
     if (stuck.length > 0) {
-      this.logger.warn(`${this.hostname}: ${stuck.length} task(s) did not stop when aborted, given back to the queue`);
+      this.logger.warn(
+        `${this.hostname}: ${stuck.length} task(s) did not stop when aborted, given back to the queue`,
+      );
       await Promise.allSettled(stuck.map((task) => task.giveBack()));
     }
     await this.leaveRegistry();
@@ -227,12 +232,14 @@ export class Worker {
     const parentId = typeof headers?.parent_id === 'string' ? headers.parent_id : null;
     const groupId = typeof headers?.group === 'string' ? headers.group : null;
     const meta = metaFor({ id, parentId, groupId }, 'RECEIVED', { hostname: this.hostname });
-    const stored = backend.store(meta, {
-      expiresMs: this.app.config.resultExpiresMs,
-      ...receivedRoute(delivery, id),
-    }).catch((error: Error) => {
-      this.logger.warn({ id }, `Could not store state RECEIVED: ${error.message}`);
-    });
+    const stored = backend
+      .store(meta, {
+        expiresMs: this.app.config.resultExpiresMs,
+        ...receivedRoute(delivery, id),
+      })
+      .catch((error: Error) => {
+        this.logger.warn({ id }, `Could not store state RECEIVED: ${error.message}`);
+      });
     this.receiving.set(delivery, stored);
   }
 
@@ -243,10 +250,13 @@ export class Worker {
       return;
     }
     // setTimeout's longest wait is about 24.8 days: a later ETA is simply held again.
-    const timer = setTimeout(() => {
-      this.held.delete(delivery);
-      this.accept(delivery);
-    }, Math.min(Math.max(0, dueAt - Date.now()), MAX_TIMER_MS));
+    const timer = setTimeout(
+      () => {
+        this.held.delete(delivery);
+        this.accept(delivery);
+      },
+      Math.min(Math.max(0, dueAt - Date.now()), MAX_TIMER_MS),
+    );
     timer.unref();
     this.held.set(delivery, timer);
   }
@@ -292,7 +302,9 @@ export class Worker {
       if (admission.kind === 'run') await execute(delivery, admission, deps, slot);
     } catch (error) {
       // Settling failed (broker gone?): the lease expires and the message comes back.
-      this.logger.error(`Could not settle a message from ${delivery.queue}: ${(error as Error).message}`);
+      this.logger.error(
+        `Could not settle a message from ${delivery.queue}: ${(error as Error).message}`,
+      );
     } finally {
       if (slot.ended) {
         if (slot.settling) this.settling--;
@@ -314,7 +326,9 @@ export class Worker {
     }
     this.held.clear();
     for (const delivery of waiting) this.receiving.delete(delivery);
-    await Promise.allSettled(waiting.map((d) => d.reject({ requeue: true, reason: 'worker stopping' })));
+    await Promise.allSettled(
+      waiting.map((d) => d.reject({ requeue: true, reason: 'worker stopping' })),
+    );
   }
 
   private async waitForRunning(timeoutMs: number): Promise<boolean> {
@@ -367,7 +381,10 @@ function delay(ms: number): Promise<void> {
 }
 
 /** Where the caller of a received message waits for its states (rpc://), from its properties. */
-function receivedRoute(delivery: Delivery, id: string): { replyTo?: string; correlationId?: string } {
+function receivedRoute(
+  delivery: Delivery,
+  id: string,
+): { replyTo?: string; correlationId?: string } {
   const { reply_to: replyTo, correlation_id: correlationId } = delivery.message.properties;
   if (typeof replyTo !== 'string' || replyTo === '') return {};
   return { replyTo, correlationId: typeof correlationId === 'string' ? correlationId : id };

@@ -40,44 +40,47 @@ describe('two apps in one process', () => {
   it.for([
     ['two Redis databases', 3, 4],
     ['one Redis database under two key prefixes', 3, 3],
-  ] as const)('%s: each app’s results ride with its own broker’s fetch calls, never the other’s', async ([, dbA, dbB], ctx) => {
-    await requireService(ctx, 'redis');
-    const apps = [
-      { db: dbA, prefix: `celeriac-test:links-${process.pid}-a-${dbA}${dbB}:` },
-      { db: dbB, prefix: `celeriac-test:links-${process.pid}-b-${dbA}${dbB}:` },
-    ].map(({ db, prefix }) => {
-      const url = `${redisBase}/${db}`;
-      const app = new Celeriac({ broker: url, backend: url, keyPrefix: prefix });
-      app.task('test.where', () => prefix);
-      const raw = rawClient(url);
-      cleanups.push(async () => {
-        await app.close();
-        await deleteByPrefix(raw, prefix);
-        raw.disconnect();
+  ] as const)(
+    '%s: each app’s results ride with its own broker’s fetch calls, never the other’s',
+    async ([, dbA, dbB], ctx) => {
+      await requireService(ctx, 'redis');
+      const apps = [
+        { db: dbA, prefix: `celeriac-test:links-${process.pid}-a-${dbA}${dbB}:` },
+        { db: dbB, prefix: `celeriac-test:links-${process.pid}-b-${dbA}${dbB}:` },
+      ].map(({ db, prefix }) => {
+        const url = `${redisBase}/${db}`;
+        const app = new Celeriac({ broker: url, backend: url, keyPrefix: prefix });
+        app.task('test.where', () => prefix);
+        const raw = rawClient(url);
+        cleanups.push(async () => {
+          await app.close();
+          await deleteByPrefix(raw, prefix);
+          raw.disconnect();
+        });
+        return { app, prefix, raw };
       });
-      return { app, prefix, raw };
-    });
-    const carried: string[][] = [];
-    // The second app's worker starts first: a process-wide registry would hand it the
-    // first app's writes too.
-    for (const entry of [...apps].reverse()) {
-      const worker = new Worker(entry.app, { concurrency: 2, logger: silent });
-      await worker.start();
-      cleanups.push(() => worker.stop({ timeout: 5 }));
-      const broker = (await entry.app.broker()) as RedisBroker;
-      carried.unshift(recordCarried(broker.resultCarriers.current()!));
-    }
-    for (const [index, { app, prefix, raw }] of apps.entries()) {
-      const sent = await Promise.all([1, 2, 3].map(() => app.sendTask('test.where')));
-      for (const result of sent) {
-        expect(await result.get({ timeout: 10 })).toBe(prefix);
-        expect(await raw.get(`${prefix}celery-task-meta-${result.id}`)).not.toBeNull();
+      const carried: string[][] = [];
+      // The second app's worker starts first: a process-wide registry would hand it the
+      // first app's writes too.
+      for (const entry of [...apps].reverse()) {
+        const worker = new Worker(entry.app, { concurrency: 2, logger: silent });
+        await worker.start();
+        cleanups.push(() => worker.stop({ timeout: 5 }));
+        const broker = (await entry.app.broker()) as RedisBroker;
+        carried.unshift(recordCarried(broker.resultCarriers.current()!));
       }
-      const keys = carried[index]!;
-      for (const result of sent) expect(keys).toContain(`${prefix}celery-task-meta-${result.id}`);
-      expect(keys.every((key) => key.startsWith(prefix))).toBe(true);
-    }
-  });
+      for (const [index, { app, prefix, raw }] of apps.entries()) {
+        const sent = await Promise.all([1, 2, 3].map(() => app.sendTask('test.where')));
+        for (const result of sent) {
+          expect(await result.get({ timeout: 10 })).toBe(prefix);
+          expect(await raw.get(`${prefix}celery-task-meta-${result.id}`)).not.toBeNull();
+        }
+        const keys = carried[index]!;
+        for (const result of sent) expect(keys).toContain(`${prefix}celery-task-meta-${result.id}`);
+        expect(keys.every((key) => key.startsWith(prefix))).toBe(true);
+      }
+    },
+  );
 
   it('on RabbitMQ with rpc://, one app never reads the results of the other’s tasks', async (ctx) => {
     await requireService(ctx, 'rabbitmq');

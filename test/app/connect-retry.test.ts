@@ -7,7 +7,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Celeriac } from '../../src/index.js';
 import { BrokerConnectionError } from '../../src/errors.js';
-import { requirePrerequisite, commandMissing, PrivateRedis, sparePort } from '../brokers/redis/redis-test-support.js';
+import {
+  requirePrerequisite,
+  commandMissing,
+  PrivateRedis,
+  sparePort,
+} from '../brokers/redis/redis-test-support.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {

@@ -1,10 +1,20 @@
 // Type tests: the public API checks task arguments at compile time and carries results.
 import { describe, expectTypeOf, it } from 'vitest';
-import { Celeriac, type AsyncResult, type ArgsOf, type ResultOf, type TaskContext } from '../../src/index.js';
+import {
+  Celeriac,
+  type AsyncResult,
+  type ArgsOf,
+  type ResultOf,
+  type TaskContext,
+} from '../../src/index.js';
 
 const app = new Celeriac({ broker: 'sqlite://:memory:' });
 
-const sendEmail = app.task('emails.send', async (to: string, subject: string) => ({ to, subject, sent: true }));
+const sendEmail = app.task('emails.send', async (to: string, subject: string) => ({
+  to,
+  subject,
+  sent: true,
+}));
 const add = app.signature<[a: number, b: number], number>('tasks.add');
 const withContext = app.task('ctx.task', function (n: number) {
   expectTypeOf(this).toEqualTypeOf<TaskContext>();
@@ -26,7 +36,9 @@ describe('typed tasks', () => {
     >();
     expectTypeOf(add.delay(1, 2)).resolves.toEqualTypeOf<AsyncResult<number>>();
     expectTypeOf<AsyncResult<number>['get']>().toBeCallableWith();
-    expectTypeOf(withContext.applyAsync([1], { countdown: 5 })).resolves.toEqualTypeOf<AsyncResult<string>>();
+    expectTypeOf(withContext.applyAsync([1], { countdown: 5 })).resolves.toEqualTypeOf<
+      AsyncResult<string>
+    >();
   });
 
   it('signatures of tasks defined elsewhere are typed by declaration', () => {

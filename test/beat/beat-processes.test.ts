@@ -32,7 +32,10 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function startBeat(extra: Record<string, string> = {}, flags: string[] = []): Promise<WorkerProcess> {
+async function startBeat(
+  extra: Record<string, string> = {},
+  flags: string[] = [],
+): Promise<WorkerProcess> {
   const beat = runCli(['-A', APP, 'beat', ...flags], { ...env, ...extra });
   await beat.waitFor(/beat \S+ started/);
   return beat;
@@ -48,37 +51,48 @@ async function stop(beat: WorkerProcess): Promise<void> {
 async function sentSlots(): Promise<number[]> {
   const broker = await client.broker();
   const deliveries: Delivery[] = [];
-  const consumer = await broker.consume({ queues: ['beat-test'], prefetch: 10_000, onDelivery: (d) => deliveries.push(d) });
+  const consumer = await broker.consume({
+    queues: ['beat-test'],
+    prefetch: 10_000,
+    onDelivery: (d) => deliveries.push(d),
+  });
   let seen = -1;
   while (seen !== deliveries.length) {
     seen = deliveries.length;
     await sleep(300);
   }
   await consumer.cancel();
-  const slots = deliveries.map((d) => Date.parse(decodeTaskMessage(d.message).headers.periodic_task_slot as string));
+  const slots = deliveries.map((d) =>
+    Date.parse(decodeTaskMessage(d.message).headers.periodic_task_slot as string),
+  );
   await Promise.all(deliveries.map((d) => d.ack()));
   return slots.sort((a, b) => a - b);
 }
 
 function expectEverySecondOnce(slots: number[]): void {
   expect(new Set(slots).size).toBe(slots.length); // nothing sent twice
-  for (let i = 1; i < slots.length; i++) expect((slots[i] as number) - (slots[i - 1] as number)).toBe(1000); // nothing lost
+  for (let i = 1; i < slots.length; i++)
+    expect((slots[i] as number) - (slots[i - 1] as number)).toBe(1000); // nothing lost
 }
 
 describe('beat processes', () => {
-  it(`three replicas send a per-second schedule exactly once per second for ${RUN_SECONDS} s`, async () => {
-    const replicas = await Promise.all([startBeat(), startBeat(), startBeat()]);
-    const startedAt = Date.now();
-    await sleep(RUN_SECONDS * 1000);
-    await Promise.all(replicas.map(stop));
-    const elapsed = (Date.now() - startedAt) / 1000;
-    const slots = await sentSlots();
-    expectEverySecondOnce(slots);
-    expect(slots.length).toBeGreaterThanOrEqual(Math.floor(elapsed) - 2);
-    expect(slots.length).toBeLessThanOrEqual(Math.ceil(elapsed) + 2);
-    const leaders = replicas.filter((r) => /leads \(token/.test(r.output()));
-    expect(leaders).toHaveLength(1);
-  }, (RUN_SECONDS + 60) * 1000);
+  it(
+    `three replicas send a per-second schedule exactly once per second for ${RUN_SECONDS} s`,
+    async () => {
+      const replicas = await Promise.all([startBeat(), startBeat(), startBeat()]);
+      const startedAt = Date.now();
+      await sleep(RUN_SECONDS * 1000);
+      await Promise.all(replicas.map(stop));
+      const elapsed = (Date.now() - startedAt) / 1000;
+      const slots = await sentSlots();
+      expectEverySecondOnce(slots);
+      expect(slots.length).toBeGreaterThanOrEqual(Math.floor(elapsed) - 2);
+      expect(slots.length).toBeLessThanOrEqual(Math.ceil(elapsed) + 2);
+      const leaders = replicas.filter((r) => /leads \(token/.test(r.output()));
+      expect(leaders).toHaveLength(1);
+    },
+    (RUN_SECONDS + 60) * 1000,
+  );
 
   it('replaces a leader killed with SIGKILL within the lease, losing and doubling no tick', async () => {
     const replicas = await Promise.all([1, 2, 3].map(() => startBeat({}, ['run', '--lease', '2'])));
@@ -100,17 +114,22 @@ describe('beat processes', () => {
 
   it('fires a schedule added from the CLI without a restart, and lists it with its next run', async () => {
     const beat = await startBeat({ BEAT_PER_SECOND: '0' });
-    const add = runCli(['-A', APP, 'beat', 'add', 'poll', 'beat.tick', '--every', '1s', '-Q', 'beat-test'], {
-      ...env,
-      BEAT_PER_SECOND: '0',
-    });
+    const add = runCli(
+      ['-A', APP, 'beat', 'add', 'poll', 'beat.tick', '--every', '1s', '-Q', 'beat-test'],
+      {
+        ...env,
+        BEAT_PER_SECOND: '0',
+      },
+    );
     expect(await add.exited).toBe(0);
     expect(add.output()).toMatch(/Added poll: beat\.tick on every 1s/);
     await beat.waitFor(/Sent poll \(beat\.tick\)/, 5000);
     await sleep(2500);
     const list = runCli(['-A', APP, 'beat', 'list'], { ...env, BEAT_PER_SECOND: '0' });
     expect(await list.exited).toBe(0);
-    expect(list.output()).toMatch(/poll {2}task=beat\.tick {2}schedule=every 1s {2}next=\S+ {2}last=\S+ {2}runs=[1-9]/);
+    expect(list.output()).toMatch(
+      /poll {2}task=beat\.tick {2}schedule=every 1s {2}next=\S+ {2}last=\S+ {2}runs=[1-9]/,
+    );
     await stop(beat);
     const slots = await sentSlots();
     expect(slots.length).toBeGreaterThanOrEqual(3);

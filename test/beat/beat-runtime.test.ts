@@ -27,7 +27,12 @@ const clock = () => now;
 const quiet = createLineLogger({ level: 'silent' });
 
 function makeApp(declare?: (app: Celeriac) => void): Celeriac {
-  const broker = store === 'sqlite' ? `sqlite://${path.join(dir, 'beat.db')}` : store === 'redis' ? REDIS_URL : `memory://${prefix}`;
+  const broker =
+    store === 'sqlite'
+      ? `sqlite://${path.join(dir, 'beat.db')}`
+      : store === 'redis'
+        ? REDIS_URL
+        : `memory://${prefix}`;
   const app = new Celeriac({ broker, keyPrefix: prefix });
   declare?.(app);
   apps.push(app);
@@ -61,7 +66,12 @@ async function drain(app: Celeriac, queue: string): Promise<Array<Record<string,
 }
 
 const minuteTicks = (app: Celeriac) =>
-  app.periodic('report', { task: 'reports.send', schedule: crontab('* * * * *'), args: ['daily'], options: { queue: 'reports' } });
+  app.periodic('report', {
+    task: 'reports.send',
+    schedule: crontab('* * * * *'),
+    args: ['daily'],
+    options: { queue: 'reports' },
+  });
 
 beforeEach(() => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'celeriac-beat-'));
@@ -97,7 +107,9 @@ describe.each(['sqlite', 'redis', 'memory'] as const)('beat ticks on %s', (kind)
     expect(slots).toHaveLength(10);
     expect(new Set(slots).size).toBe(10);
     expect(slots[0]).toBe('2026-03-29T00:01:00.000Z');
-    expect(sent.every((h) => h.task === 'reports.send' && h.periodic_task_name === 'report')).toBe(true);
+    expect(sent.every((h) => h.task === 'reports.send' && h.periodic_task_name === 'report')).toBe(
+      true,
+    );
   });
 
   it('returns the time until the next slot so the loop wakes on time', async () => {
@@ -156,7 +168,11 @@ describe.each(['sqlite', 'redis', 'memory'] as const)('beat ticks on %s', (kind)
 
   it('hands over to another replica after the leader dies, sending each missed slot once', async () => {
     const secondly = (app: Celeriac) =>
-      app.periodic('tick', { task: 'beat.tick', schedule: crontab('* * * * * *'), options: { queue: 'ticks' } });
+      app.periodic('tick', {
+        task: 'beat.tick',
+        schedule: crontab('* * * * * *'),
+        options: { queue: 'ticks' },
+      });
     const first = makeBeat(makeApp(secondly), 'first', 3);
     const second = makeBeat(makeApp(secondly), 'second', 3);
     for (let i = 0; i < 5; i++) {
@@ -171,17 +187,29 @@ describe.each(['sqlite', 'redis', 'memory'] as const)('beat ticks on %s', (kind)
       await second.tick();
     }
     expect(second.isLeader).toBe(true);
-    const slots = (await drain(apps[0] as Celeriac, 'ticks')).map((h) => Date.parse(String(h.periodic_task_slot)));
+    const slots = (await drain(apps[0] as Celeriac, 'ticks')).map((h) =>
+      Date.parse(String(h.periodic_task_slot)),
+    );
     slots.sort((a, b) => a - b);
     expect(new Set(slots).size).toBe(slots.length);
     expect(slots).toHaveLength(13);
-    for (let i = 1; i < slots.length; i++) expect((slots[i] as number) - (slots[i - 1] as number)).toBe(1000);
+    for (let i = 1; i < slots.length; i++)
+      expect((slots[i] as number) - (slots[i - 1] as number)).toBe(1000);
   });
 
   it('after long downtime sends one catch-up run, or none when the policy is skip', async () => {
     const app = makeApp((a) => {
-      a.periodic('catch', { task: 't.catch', schedule: crontab('0 * * * *'), options: { queue: 'hourly' } });
-      a.periodic('skip', { task: 't.skip', schedule: crontab('0 * * * *'), options: { queue: 'hourly' }, missedRunPolicy: 'skip' });
+      a.periodic('catch', {
+        task: 't.catch',
+        schedule: crontab('0 * * * *'),
+        options: { queue: 'hourly' },
+      });
+      a.periodic('skip', {
+        task: 't.skip',
+        schedule: crontab('0 * * * *'),
+        options: { queue: 'hourly' },
+        missedRunPolicy: 'skip',
+      });
     });
     const beat = makeBeat(app, 'solo');
     now = Date.parse('2026-03-29T00:59:00Z');

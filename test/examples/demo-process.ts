@@ -46,7 +46,9 @@ export async function startDemo(env: Record<string, string> = {}): Promise<Runni
   });
   const output: string[] = [];
   const lineWaiters = new Set<(line: string) => void>();
-  const exited = new Promise<number | null>((resolve) => demo.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    demo.once('exit', (code) => resolve(code)),
+  );
   let workerPid = 0;
   const ready = new Promise<string>((resolve, reject) => {
     for (const stream of [demo.stdout, demo.stderr]) {
@@ -60,7 +62,11 @@ export async function startDemo(env: Record<string, string> = {}): Promise<Runni
         if (url?.[1]) resolve(url[1]);
       });
     }
-    void exited.then((code) => reject(new Error(`the demo exited (code ${code}) before printing its URL:\n${output.join('\n')}`)));
+    void exited.then((code) =>
+      reject(
+        new Error(`the demo exited (code ${code}) before printing its URL:\n${output.join('\n')}`),
+      ),
+    );
   });
 
   let stopped: Promise<number | null> | undefined;
@@ -80,7 +86,11 @@ export async function startDemo(env: Record<string, string> = {}): Promise<Runni
       if (seen !== undefined) return resolve(seen);
       const timer = setTimeout(() => {
         lineWaiters.delete(waiter);
-        reject(new Error(`the demo printed no line matching ${pattern} within ${timeoutMs} ms:\n${output.join('\n')}`));
+        reject(
+          new Error(
+            `the demo printed no line matching ${pattern} within ${timeoutMs} ms:\n${output.join('\n')}`,
+          ),
+        );
       }, timeoutMs);
       const waiter = (line: string) => {
         if (!pattern.test(line)) return;
@@ -99,7 +109,10 @@ export async function startDemo(env: Record<string, string> = {}): Promise<Runni
   };
 
   const timeout = new Promise<never>((_, reject) =>
-    setTimeout(() => reject(new Error(`the demo printed no URL within 20 s:\n${output.join('\n')}`)), 20_000).unref(),
+    setTimeout(
+      () => reject(new Error(`the demo printed no URL within 20 s:\n${output.join('\n')}`)),
+      20_000,
+    ).unref(),
   );
   try {
     const url = await Promise.race([ready, timeout]);
@@ -115,7 +128,9 @@ export async function startDemo(env: Record<string, string> = {}): Promise<Runni
  * resolves with its exit code and every line it printed; killed after 20 s, its data dir
  * deleted either way.
  */
-export async function runDemoToExit(env: Record<string, string>): Promise<{ code: number | null; output: string[] }> {
+export async function runDemoToExit(
+  env: Record<string, string>,
+): Promise<{ code: number | null; output: string[] }> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'celeriac-shop-'));
   const childEnv: NodeJS.ProcessEnv = { ...process.env, SHOP_DATA_DIR: dataDir, ...env };
   delete childEnv.CELERIAC_BROKER_URL;
@@ -126,7 +141,8 @@ export async function runDemoToExit(env: Record<string, string>): Promise<{ code
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
-  for (const stream of [demo.stdout, demo.stderr]) createInterface({ input: stream }).on('line', (line) => output.push(line));
+  for (const stream of [demo.stdout, demo.stderr])
+    createInterface({ input: stream }).on('line', (line) => output.push(line));
   const timer = setTimeout(() => demo.kill('SIGKILL'), 20_000);
   try {
     // 'close', not 'exit': by then every line the demo printed has been read.
@@ -149,5 +165,11 @@ export function isAlive(pid: number): boolean {
 
 /** The order form's fields, with a card number of the caller's choice. */
 export function orderFields(cardNumber = '4242 4242 4242 4242'): Record<string, string | number> {
-  return { sku: 'soup-kit', quantity: 2, name: 'Ada Lovelace', email: 'ada@example.com', cardNumber };
+  return {
+    sku: 'soup-kit',
+    quantity: 2,
+    name: 'Ada Lovelace',
+    email: 'ada@example.com',
+    cardNumber,
+  };
 }

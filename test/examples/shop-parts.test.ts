@@ -5,7 +5,12 @@
 import { describe, expect, it } from 'vitest';
 import type { Order } from '../../examples/shop/catalog.js';
 import { buildConfirmationEmail } from '../../examples/shop/confirmation-email.js';
-import { CardDeclinedError, InvalidCardError, charge, tokenizeCard } from '../../examples/shop/payments.js';
+import {
+  CardDeclinedError,
+  InvalidCardError,
+  charge,
+  tokenizeCard,
+} from '../../examples/shop/payments.js';
 import { renderReceiptPdf } from '../../examples/shop/receipt-pdf.js';
 
 const order = (name: string): Order => ({
@@ -18,7 +23,11 @@ const order = (name: string): Order => ({
 
 describe('the fake card gateway', () => {
   it('tokenises test cards, refuses numbers that fail the Luhn check, and declines the declined card', () => {
-    expect(tokenizeCard('4242 4242 4242 4242')).toEqual({ token: 'tok_visa', brand: 'Visa', last4: '4242' });
+    expect(tokenizeCard('4242 4242 4242 4242')).toEqual({
+      token: 'tok_visa',
+      brand: 'Visa',
+      last4: '4242',
+    });
     expect(tokenizeCard('4000-0000-0000-0002').token).toBe('tok_chargeDeclined');
     expect(() => tokenizeCard('4242 4242 4242 4241')).toThrow(InvalidCardError);
     expect(() => charge('tok_chargeDeclined', 100, 'ORD-1')).toThrow(CardDeclinedError);
@@ -34,7 +43,10 @@ describe('the receipt and the email', () => {
   });
 
   it('keeps a name with line breaks from writing headers of its own', () => {
-    const eml = buildConfirmationEmail(order('Eve\r\nBcc: victim@example.com'), new Uint8Array([37, 80, 68, 70]));
+    const eml = buildConfirmationEmail(
+      order('Eve\r\nBcc: victim@example.com'),
+      new Uint8Array([37, 80, 68, 70]),
+    );
     const head = eml.split('\r\n\r\n')[0] ?? '';
     expect(head).not.toMatch(/^Bcc:/m);
     expect(head).toMatch(/^To: "Eve Bcc: victim@example\.com" <ada@example\.com>$/m);
@@ -42,6 +54,8 @@ describe('the receipt and the email', () => {
 
   it('encodes a name outside ASCII as RFC 2047 UTF-8', () => {
     const eml = buildConfirmationEmail(order('Zoë'), new Uint8Array([1]));
-    expect(eml).toContain(`To: =?UTF-8?B?${Buffer.from('Zoë').toString('base64')}?= <ada@example.com>`);
+    expect(eml).toContain(
+      `To: =?UTF-8?B?${Buffer.from('Zoë').toString('base64')}?= <ada@example.com>`,
+    );
   });
 });

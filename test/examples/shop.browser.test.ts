@@ -85,7 +85,10 @@ async function openShop({ demo, context }: Session): Promise<Page> {
     const bar = document.getElementById('order-progress') as HTMLProgressElement;
     const seen: number[] = [];
     Object.assign(window, { progressSeen: seen });
-    new MutationObserver(() => seen.push(bar.value)).observe(bar, { attributes: true, attributeFilter: ['value'] });
+    new MutationObserver(() => seen.push(bar.value)).observe(bar, {
+      attributes: true,
+      attributeFilter: ['value'],
+    });
   });
   return page;
 }
@@ -112,7 +115,9 @@ describe('the shop page in Chromium', () => {
     await expect.poll(() => page.getByRole('status').textContent()).toMatch(/^Working: /);
     await page.locator('#order-status[data-state="SUCCESS"]').waitFor({ timeout: 20_000 });
 
-    const seen = await page.evaluate(() => (window as unknown as { progressSeen: number[] }).progressSeen);
+    const seen = await page.evaluate(
+      () => (window as unknown as { progressSeen: number[] }).progressSeen,
+    );
     const between = new Set(seen.filter((value) => value > 0 && value < 100));
     expect(between.size, `progress values seen: ${seen.join(', ')}`).toBeGreaterThanOrEqual(2);
     expect(seen.at(-1)).toBe(100);
@@ -143,7 +148,8 @@ describe('the shop page in Chromium', () => {
       const seen: { text: string; nextAttemptAt: string | undefined }[] = [];
       Object.assign(window, { retrySeen: seen });
       new MutationObserver(() => {
-        if (!line.hidden) seen.push({ text: line.textContent ?? '', nextAttemptAt: line.dataset.nextAttemptAt });
+        if (!line.hidden)
+          seen.push({ text: line.textContent ?? '', nextAttemptAt: line.dataset.nextAttemptAt });
       }).observe(line, { childList: true, characterData: true, subtree: true, attributes: true });
     });
     await placeOrder(page, '4000 0000 0000 0002');
@@ -157,9 +163,14 @@ describe('the shop page in Chromium', () => {
     expect(retries[0]).toMatch(/\(attempt 1 of 3 failed; next attempt at \d/);
     expect(retries[1]).toMatch(/\(attempt 2 of 3 failed; next attempt at \d/);
 
-    const retrySeen = await page.evaluate(() => (window as unknown as { retrySeen: { text: string; nextAttemptAt?: string }[] }).retrySeen);
+    const retrySeen = await page.evaluate(
+      () =>
+        (window as unknown as { retrySeen: { text: string; nextAttemptAt?: string }[] }).retrySeen,
+    );
     for (const attempt of [1, 2]) {
-      const shown = retrySeen.find((seen) => seen.text.startsWith(`Attempt ${attempt} of 3 failed. Next attempt at `));
+      const shown = retrySeen.find((seen) =>
+        seen.text.startsWith(`Attempt ${attempt} of 3 failed. Next attempt at `),
+      );
       expect(shown, JSON.stringify(retrySeen)).toBeDefined();
       expect(Number.isNaN(Date.parse(shown!.nextAttemptAt ?? ''))).toBe(false);
     }
@@ -167,8 +178,14 @@ describe('the shop page in Chromium', () => {
     expect(await page.locator('#order-retry').isHidden()).toBe(true);
     expect(await page.locator('#order-progress').getAttribute('data-stopped')).toBe('true');
     expect(await page.locator('#order-progress-text').textContent()).toMatch(/^stopped at \d+%$/);
-    expect(await page.getByRole('link', { name: 'Download the receipt (PDF)' }).isVisible()).toBe(false);
-    if (process.env.SHOP_SCREENSHOT) await page.screenshot({ path: process.env.SHOP_SCREENSHOT.replace(/\.png$/, '-declined.png'), fullPage: true });
+    expect(await page.getByRole('link', { name: 'Download the receipt (PDF)' }).isVisible()).toBe(
+      false,
+    );
+    if (process.env.SHOP_SCREENSHOT)
+      await page.screenshot({
+        path: process.env.SHOP_SCREENSHOT.replace(/\.png$/, '-declined.png'),
+        fullPage: true,
+      });
     await page.close();
   });
 
@@ -182,7 +199,9 @@ describe('the shop page in Chromium', () => {
     await placeOrder(page, '1234 5678 9012 3456');
     const alert = page.getByRole('alert');
     await alert.waitFor();
-    expect(await alert.textContent()).toBe('That card number is not valid (try 4242 4242 4242 4242).');
+    expect(await alert.textContent()).toBe(
+      'That card number is not valid (try 4242 4242 4242 4242).',
+    );
     expect(await page.locator('#order-status').isHidden()).toBe(true);
     expect(await page.getByText('Sending the order').count()).toBe(0);
     expect(await page.getByRole('button', { name: 'Place order' }).isEnabled()).toBe(true);
@@ -213,9 +232,14 @@ describe('the shop page in Chromium', () => {
     await placeOrder(page, '4242 4242 4242 4242');
     await page.locator('#order-status[data-state="SUCCESS"]').waitFor({ timeout: 30_000 });
     const events = await page.locator('#order-events li').allTextContents();
-    expect(events.filter((text) => text.includes('renewing the live connection')).length, events.join('\n')).toBeGreaterThanOrEqual(1);
+    expect(
+      events.filter((text) => text.includes('renewing the live connection')).length,
+      events.join('\n'),
+    ).toBeGreaterThanOrEqual(1);
     expect(events.join('\n')).not.toMatch(/connection lost|live updates stopped/);
-    expect(await page.getByRole('link', { name: 'Download the receipt (PDF)' }).isVisible()).toBe(true);
+    expect(await page.getByRole('link', { name: 'Download the receipt (PDF)' }).isVisible()).toBe(
+      true,
+    );
     await page.close();
   });
 });

@@ -10,7 +10,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskView } from '../../src/web/index.js';
 import { collectData } from '../web/sse-reader.js';
-import { isAlive, orderFields, runDemoToExit, startDemo, type RunningDemo } from './demo-process.js';
+import {
+  isAlive,
+  orderFields,
+  runDemoToExit,
+  startDemo,
+  type RunningDemo,
+} from './demo-process.js';
 import { runCli } from '../support/worker-process.js';
 
 interface OrderOutcome {
@@ -32,7 +38,9 @@ async function placeOrder(demo: RunningDemo, cardNumber?: string) {
 
 /** Follows the order's task from its `Location` until the stream ends by itself. */
 async function follow(demo: RunningDemo, location: string): Promise<TaskView[]> {
-  const response = await fetch(`${demo.url}${location}/stream`, { signal: AbortSignal.timeout(25_000) });
+  const response = await fetch(`${demo.url}${location}/stream`, {
+    signal: AbortSignal.timeout(25_000),
+  });
   expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
   return collectData<TaskView>(response.body!);
 }
@@ -60,13 +68,24 @@ describe('the shop demo', () => {
     const views = await follow(demo, location!);
     const states = views.map((view) => view.state);
     expect(states.at(-1)).toBe('SUCCESS');
-    const steps = views.filter((view) => view.state === 'PROGRESS').map((view) => view.progress?.step);
-    expect(steps).toEqual(['checking the order', 'charging the card', 'rendering the receipt', 'sending the confirmation email']);
+    const steps = views
+      .filter((view) => view.state === 'PROGRESS')
+      .map((view) => view.progress?.step);
+    expect(steps).toEqual([
+      'checking the order',
+      'charging the card',
+      'rendering the receipt',
+      'sending the confirmation email',
+    ]);
     const percents = views.flatMap((view) => (view.progress ? [view.progress.percent] : []));
     expect(percents).toEqual([0, 25, 50, 75]);
 
     const outcome = views.at(-1)!.result as unknown as OrderOutcome;
-    expect(outcome).toMatchObject({ orderId: body.orderId, totalCents: 2580, receiptFile: `${body.orderId}.pdf` });
+    expect(outcome).toMatchObject({
+      orderId: body.orderId,
+      totalCents: 2580,
+      receiptFile: `${body.orderId}.pdf`,
+    });
     const json = (await (await fetch(`${demo.url}${location}`)).json()) as TaskView;
     expect(json).toMatchObject({ id: body.id, state: 'SUCCESS', error: null });
   });
@@ -103,19 +122,30 @@ describe('the shop demo', () => {
     const views = await follow(demo, response.headers.get('location')!);
     const retries = views.filter((view) => view.state === 'RETRY');
     expect(retries).toHaveLength(2);
-    for (const retry of retries) expect(retry.error).toEqual({ type: 'CardDeclinedError', message: 'Your card was declined.' });
+    for (const retry of retries)
+      expect(retry.error).toEqual({
+        type: 'CardDeclinedError',
+        message: 'Your card was declined.',
+      });
     // Which attempt failed and when the next is due, as the page shows them (from the RETRY meta).
-    expect(retries.map((view) => view.retry && { ...view.retry, nextAttemptAt: typeof view.retry.nextAttemptAt })).toEqual([
+    expect(
+      retries.map(
+        (view) => view.retry && { ...view.retry, nextAttemptAt: typeof view.retry.nextAttemptAt },
+      ),
+    ).toEqual([
       { attempt: 1, maxAttempts: 3, nextAttemptAt: 'string' },
       { attempt: 2, maxAttempts: 3, nextAttemptAt: 'string' },
     ]);
-    for (const retry of retries) expect(retry.retry?.nextAttemptAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    for (const retry of retries)
+      expect(retry.retry?.nextAttemptAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     expect(views.at(-1)).toMatchObject({
       state: 'FAILURE',
       result: null,
       error: { type: 'CardDeclinedError', message: 'Your card was declined.' },
     });
-    expect(demo.output.join('\n')).toMatch(/retry 2\/2 in [\d.]+ s: CardDeclinedError: Your card was declined/);
+    expect(demo.output.join('\n')).toMatch(
+      /retry 2\/2 in [\d.]+ s: CardDeclinedError: Your card was declined/,
+    );
   });
 
   it('serves an SVG favicon and links it from the page', async () => {
@@ -124,7 +154,9 @@ describe('the shop demo', () => {
     const icon = await fetch(`${demo.url}/favicon.svg`);
     expect(icon.status).toBe(200);
     expect(icon.headers.get('content-type')).toMatch(/^image\/svg\+xml/);
-    expect(await icon.text()).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^>]*>[\s\S]*<\/svg>\s*$/);
+    expect(await icon.text()).toMatch(
+      /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^>]*>[\s\S]*<\/svg>\s*$/,
+    );
   });
 
   it('refuses an invalid order with 400 and a message, sending nothing', async () => {
@@ -148,7 +180,9 @@ describe('the shop demo', () => {
     expect(await cli.exited).toBe(0);
     await demo.waitForLine(/Sent daily-sales-report \(shop\.emailDailyReport\)/);
     await demo.waitForLine(/Task shop\.emailDailyReport\[\S+\] succeeded/);
-    const reports = (await readdir(path.join(demo.dataDir, 'outbox'))).filter((f) => f.startsWith('daily-report-'));
+    const reports = (await readdir(path.join(demo.dataDir, 'outbox'))).filter((f) =>
+      f.startsWith('daily-report-'),
+    );
     expect(reports).toHaveLength(1);
     const report = await readFile(path.join(demo.dataDir, 'outbox', reports[0]!), 'utf8');
     expect(report).toMatch(/^Subject: Daily sales report, /m);
@@ -175,7 +209,9 @@ describe('starting the demo', () => {
   it('refuses a PORT that is not a port number, naming it', async () => {
     const { code, output } = await runDemoToExit({ PORT: 'eighty' });
     expect(code).toBe(1);
-    expect(output.join('\n')).toContain('PORT must be a port number from 0 to 65535 (0 picks a free one), not "eighty"');
+    expect(output.join('\n')).toContain(
+      'PORT must be a port number from 0 to 65535 (0 picks a free one), not "eighty"',
+    );
   });
 });
 

@@ -4,19 +4,26 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseCeleryJson, pythonFloatRepr, toPythonJson, type JsonValue } from '../../src/protocol/index.js';
+import {
+  parseCeleryJson,
+  pythonFloatRepr,
+  toPythonJson,
+  type JsonValue,
+} from '../../src/protocol/index.js';
 import { MAX_JSON_DEPTH, pythonJsonWriterInOrder } from '../../src/protocol/json.js';
 
 interface OracleCase {
   json_text: string;
 }
-const oracle = JSON.parse(readFileSync(new URL('./fixtures/python-oracle.json', import.meta.url), 'utf8')) as { cases: OracleCase[] };
+const oracle = JSON.parse(
+  readFileSync(new URL('./fixtures/python-oracle.json', import.meta.url), 'utf8'),
+) as { cases: OracleCase[] };
 
 describe('toPythonJson', () => {
   it("writes json.dumps' separators and literals", () => {
-    expect(toPythonJson([[2, 3], {}, { callbacks: null, errbacks: null, chain: null, chord: null }])).toBe(
-      '[[2, 3], {}, {"callbacks": null, "errbacks": null, "chain": null, "chord": null}]',
-    );
+    expect(
+      toPythonJson([[2, 3], {}, { callbacks: null, errbacks: null, chain: null, chord: null }]),
+    ).toBe('[[2, 3], {}, {"callbacks": null, "errbacks": null, "chain": null, "chord": null}]');
     expect(toPythonJson([true, false, null, [], {}, ''])).toBe('[true, false, null, [], {}, ""]');
   });
 
@@ -26,11 +33,15 @@ describe('toPythonJson', () => {
       '"tab\\tnl\\nquote\\"back\\\\slash/del\\u007f nul\\u0000 bell\\u0007"',
     );
     expect(toPythonJson('\ud800 lone')).toBe('"\\ud800 lone"');
-    expect(toPythonJson({ 'clé': 1 })).toBe('{"cl\\u00e9": 1}');
+    expect(toPythonJson({ clé: 1 })).toBe('{"cl\\u00e9": 1}');
   });
 
   it("writes numbers in Python's forms: ints exact, floats as repr(), NaN and Infinity bare", () => {
-    expect(toPythonJson([1.5, -2, 0.1, 1e-5, 1.5e-7, 0.0001, 123456789.125, 5e-324, 1.7976931348623157e308])).toBe(
+    expect(
+      toPythonJson([
+        1.5, -2, 0.1, 1e-5, 1.5e-7, 0.0001, 123456789.125, 5e-324, 1.7976931348623157e308,
+      ]),
+    ).toBe(
       '[1.5, -2, 0.1, 1e-05, 1.5e-07, 0.0001, 123456789.125, 5e-324, 1.7976931348623157e+308]',
     );
     expect(toPythonJson([NaN, Infinity, -Infinity, -0])).toBe('[NaN, Infinity, -Infinity, 0]');
@@ -39,11 +50,15 @@ describe('toPythonJson', () => {
   });
 
   it('leaves out undefined object values and writes undefined array items as null, like JSON.stringify', () => {
-    expect(toPythonJson({ a: undefined, b: [undefined] } as unknown as JsonValue)).toBe('{"b": [null]}');
+    expect(toPythonJson({ a: undefined, b: [undefined] } as unknown as JsonValue)).toBe(
+      '{"b": [null]}',
+    );
   });
 
   it('writes a Date through toJSON, as JSON.stringify does', () => {
-    expect(toPythonJson({ at: new Date(Date.UTC(2030, 0, 2)) } as unknown as JsonValue)).toBe('{"at": "2030-01-02T00:00:00.000Z"}');
+    expect(toPythonJson({ at: new Date(Date.UTC(2030, 0, 2)) } as unknown as JsonValue)).toBe(
+      '{"at": "2030-01-02T00:00:00.000Z"}',
+    );
   });
 
   it('refuses circular structures instead of overflowing the stack', () => {
@@ -55,7 +70,8 @@ describe('toPythonJson', () => {
 
   it('matches Python json.dumps on 250 random documents (fixtures/python-oracle.json)', () => {
     expect(oracle.cases.length).toBe(250);
-    for (const { json_text } of oracle.cases) expect(toPythonJson(parseCeleryJson(json_text, { bigint: true }))).toBe(json_text);
+    for (const { json_text } of oracle.cases)
+      expect(toPythonJson(parseCeleryJson(json_text, { bigint: true }))).toBe(json_text);
   });
 });
 
@@ -74,14 +90,23 @@ describe('pythonJsonWriterInOrder', () => {
     for (let i = 0; i < 1000; i++) deep = [deep];
     expect(() => toPythonJson({ b: deep })).toThrow(/nested deeper/);
     expect(() => write({ b: deep })).toThrow(/nested deeper/);
-    expect(write({ b: (deep as JsonValue[])[0]! })).toBe(toPythonJson({ b: (deep as JsonValue[])[0]! }));
+    expect(write({ b: (deep as JsonValue[])[0]! })).toBe(
+      toPythonJson({ b: (deep as JsonValue[])[0]! }),
+    );
   });
 });
 
 describe('pythonFloatRepr', () => {
   it("switches to exponent form where Python's repr does", () => {
     expect([1e16, 1e15, 0.0001, 0.00001, 2.5, -0, 1e100, 1.25e-10].map(pythonFloatRepr)).toEqual([
-      '1e+16', '1000000000000000.0', '0.0001', '1e-05', '2.5', '-0.0', '1e+100', '1.25e-10',
+      '1e+16',
+      '1000000000000000.0',
+      '0.0001',
+      '1e-05',
+      '2.5',
+      '-0.0',
+      '1e+100',
+      '1.25e-10',
     ]);
     expect([NaN, Infinity, -Infinity].map(pythonFloatRepr)).toEqual(['nan', 'inf', '-inf']);
   });
@@ -106,9 +131,18 @@ describe('parseCeleryJson', () => {
   });
 
   it('decodes tags at any depth but leaves unknown tags and look-alikes with other keys alone', () => {
-    expect(parseCeleryJson('{"a": [{"b": {"__type__": "date", "__value__": "2030-01-02"}}]}')).toEqual({ a: [{ b: '2030-01-02' }] });
-    expect(parseCeleryJson('{"__type__": "mystery", "__value__": 1}')).toEqual({ __type__: 'mystery', __value__: 1 });
-    expect(parseCeleryJson('{"__type__": "date", "__value__": "x", "extra": 1}')).toEqual({ __type__: 'date', __value__: 'x', extra: 1 });
+    expect(
+      parseCeleryJson('{"a": [{"b": {"__type__": "date", "__value__": "2030-01-02"}}]}'),
+    ).toEqual({ a: [{ b: '2030-01-02' }] });
+    expect(parseCeleryJson('{"__type__": "mystery", "__value__": 1}')).toEqual({
+      __type__: 'mystery',
+      __value__: 1,
+    });
+    expect(parseCeleryJson('{"__type__": "date", "__value__": "x", "extra": 1}')).toEqual({
+      __type__: 'date',
+      __value__: 'x',
+      extra: 1,
+    });
   });
 
   it("reads Python's NaN and Infinity, which JSON.parse refuses", () => {
@@ -116,13 +150,20 @@ describe('parseCeleryJson', () => {
   });
 
   it('keeps integers past 2**53 exact as bigint only when asked', () => {
-    expect(parseCeleryJson('[9007199254740993, 12, "9007199254740993"]', { bigint: true })).toEqual([9007199254740993n, 12, '9007199254740993']);
+    expect(parseCeleryJson('[9007199254740993, 12, "9007199254740993"]', { bigint: true })).toEqual(
+      [9007199254740993n, 12, '9007199254740993'],
+    );
     expect(parseCeleryJson('[9007199254740993]')).toEqual([9007199254740992]);
-    expect(parseCeleryJson('[9007199254740991, -9007199254740993, 1.5e300]', { bigint: true })).toEqual([9007199254740991, -9007199254740993n, 1.5e300]);
+    expect(
+      parseCeleryJson('[9007199254740991, -9007199254740993, 1.5e300]', { bigint: true }),
+    ).toEqual([9007199254740991, -9007199254740993n, 1.5e300]);
   });
 
   it('keeps an own "__proto__" key as data, never as the prototype', () => {
-    for (const value of [parseCeleryJson('{"__proto__": {"polluted": 1}, "n": NaN}'), parseCeleryJson('{"__proto__": {"polluted": 1}}')]) {
+    for (const value of [
+      parseCeleryJson('{"__proto__": {"polluted": 1}, "n": NaN}'),
+      parseCeleryJson('{"__proto__": {"polluted": 1}}'),
+    ]) {
       expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
       expect(Object.keys(value as object)).toContain('__proto__');
       expect(({} as { polluted?: number }).polluted).toBeUndefined();
@@ -141,18 +182,23 @@ describe('parseCeleryJson', () => {
   });
 
   it('refuses absurd nesting with a SyntaxError instead of a stack overflow', () => {
-    expect(() => parseCeleryJson(`${'['.repeat(5000)}NaN${']'.repeat(5000)}`)).toThrow(/nested too deeply/);
+    expect(() => parseCeleryJson(`${'['.repeat(5000)}NaN${']'.repeat(5000)}`)).toThrow(
+      /nested too deeply/,
+    );
   });
 
   it('reads exactly what it writes: one depth limit for both, on every parsing path', () => {
-    const nested = (levels: number, leaf: string) => `${'['.repeat(levels)}${leaf}${']'.repeat(levels)}`;
+    const nested = (levels: number, leaf: string) =>
+      `${'['.repeat(levels)}${leaf}${']'.repeat(levels)}`;
     for (const leaf of ['1', 'NaN', '123456789012345678901']) {
       // At the limit: read (by JSON.parse or the exact parser) and written back unchanged.
       const atLimit = nested(MAX_JSON_DEPTH, leaf);
       const read = parseCeleryJson(atLimit, { bigint: true });
       expect(toPythonJson(read)).toBe(atLimit);
       // One level more: refused on reading, as the writer refuses it.
-      expect(() => parseCeleryJson(nested(MAX_JSON_DEPTH + 1, leaf), { bigint: true })).toThrow(/nested too deeply/);
+      expect(() => parseCeleryJson(nested(MAX_JSON_DEPTH + 1, leaf), { bigint: true })).toThrow(
+        /nested too deeply/,
+      );
       expect(() => toPythonJson([read])).toThrow(/nested deeper/);
     }
     const objects = `${'{"a": '.repeat(MAX_JSON_DEPTH + 1)}1${'}'.repeat(MAX_JSON_DEPTH + 1)}`;

@@ -3,23 +3,57 @@
  * read back from kombu's forms, rejecting anything else with MalformedMessageError.
  */
 import { describe, expect, it } from 'vitest';
-import { MalformedMessageError, decodeEnvelope, encodeEnvelope, encodeTaskMessage } from '../../src/protocol/index.js';
+import {
+  MalformedMessageError,
+  decodeEnvelope,
+  encodeEnvelope,
+  encodeTaskMessage,
+} from '../../src/protocol/index.js';
 
-const message = encodeTaskMessage({ task: 'tasks.add', id: 'id-1', args: [2, 3], kwargs: {}, origin: 'gen1@host', replyTo: 'oid' });
+const message = encodeTaskMessage({
+  task: 'tasks.add',
+  id: 'id-1',
+  args: [2, 3],
+  kwargs: {},
+  origin: 'gen1@host',
+  replyTo: 'oid',
+});
 
 describe('encodeEnvelope', () => {
   it("writes kombu's key order with a base64 body, body_encoding and delivery_tag last", () => {
     const text = encodeEnvelope(message, 'tag-1');
     const parsed = JSON.parse(text) as Record<string, Record<string, unknown>>;
-    expect(Object.keys(parsed)).toEqual(['body', 'content-encoding', 'content-type', 'headers', 'properties']);
-    expect(Object.keys(parsed.properties!)).toEqual(['correlation_id', 'reply_to', 'delivery_mode', 'delivery_info', 'priority', 'body_encoding', 'delivery_tag']);
+    expect(Object.keys(parsed)).toEqual([
+      'body',
+      'content-encoding',
+      'content-type',
+      'headers',
+      'properties',
+    ]);
+    expect(Object.keys(parsed.properties!)).toEqual([
+      'correlation_id',
+      'reply_to',
+      'delivery_mode',
+      'delivery_info',
+      'priority',
+      'body_encoding',
+      'delivery_tag',
+    ]);
     expect(Buffer.from(parsed.body as unknown as string, 'base64')).toEqual(message.body);
     expect(text.startsWith('{"body": "W1sy')).toBe(true);
-    expect(text.endsWith('"priority": 0, "body_encoding": "base64", "delivery_tag": "tag-1"}}')).toBe(true);
+    expect(
+      text.endsWith('"priority": 0, "body_encoding": "base64", "delivery_tag": "tag-1"}}'),
+    ).toBe(true);
   });
 
   it('replaces a stale delivery tag and body encoding instead of writing them twice', () => {
-    const again = encodeEnvelope({ ...message, properties: { ...message.properties, body_encoding: 'base64', delivery_tag: 'old' } }, 'new');
+    const again = encodeEnvelope(
+      {
+        ...message,
+        properties: { ...message.properties, body_encoding: 'base64', delivery_tag: 'old' },
+      },
+      'new',
+    );
     expect(again).toBe(encodeEnvelope(message, 'new'));
   });
 
@@ -45,12 +79,16 @@ describe('decodeEnvelope', () => {
     );
     expect(Object.keys(decoded.properties)).toEqual(['reply_to', '__proto__', 'delivery_tag']);
     expect(Object.getPrototypeOf(decoded.properties)).toBe(Object.prototype);
-    expect(Object.getOwnPropertyDescriptor(decoded.properties, '__proto__')?.value).toEqual({ polluted: 1 });
+    expect(Object.getOwnPropertyDescriptor(decoded.properties, '__proto__')?.value).toEqual({
+      polluted: 1,
+    });
     expect((decoded.properties as { polluted?: unknown }).polluted).toBeUndefined();
   });
 
   it('reads an envelope whose body is plain text (no body_encoding)', () => {
-    const decoded = decodeEnvelope('{"body": "[[1], {}, {}]", "content-type": "application/json", "headers": {}, "properties": {}}');
+    const decoded = decodeEnvelope(
+      '{"body": "[[1], {}, {}]", "content-type": "application/json", "headers": {}, "properties": {}}',
+    );
     expect(decoded.body.toString()).toBe('[[1], {}, {}]');
     expect(decoded.contentEncoding).toBe('utf-8');
   });
@@ -58,24 +96,44 @@ describe('decodeEnvelope', () => {
   it.each([
     ['not JSON', 'nope', /not valid JSON/],
     ['not an object', '[]', /not a JSON object/],
-    ['a body that is not a string', '{"body": 1, "content-type": "application/json"}', /"body" is not a string/],
+    [
+      'a body that is not a string',
+      '{"body": 1, "content-type": "application/json"}',
+      /"body" is not a string/,
+    ],
     ['no content-type', '{"body": "", "headers": {}}', /"content-type" is missing/],
-    ['headers that are not an object', '{"body": "", "content-type": "application/json", "headers": 1}', /"headers" is not an object/],
-    ['properties that are not an object', '{"body": "", "content-type": "application/json", "properties": []}', /"properties" is not an object/],
-    ['an unknown body_encoding', '{"body": "", "content-type": "application/json", "properties": {"body_encoding": "rot13"}}', /body_encoding "rot13" is not supported/],
+    [
+      'headers that are not an object',
+      '{"body": "", "content-type": "application/json", "headers": 1}',
+      /"headers" is not an object/,
+    ],
+    [
+      'properties that are not an object',
+      '{"body": "", "content-type": "application/json", "properties": []}',
+      /"properties" is not an object/,
+    ],
+    [
+      'an unknown body_encoding',
+      '{"body": "", "content-type": "application/json", "properties": {"body_encoding": "rot13"}}',
+      /body_encoding "rot13" is not supported/,
+    ],
   ])('rejects %s with MalformedMessageError', (_what, text, reason) => {
     expect(() => decodeEnvelope(text)).toThrow(MalformedMessageError);
     expect(() => decodeEnvelope(text)).toThrow(reason);
   });
 
   it('names no task when the headers are not an object', () => {
-    expect(() => decodeEnvelope('{"body": "", "content-type": "x", "headers": ["tasks.add"]}')).toThrow(
-      'Rejected a malformed task message: kombu envelope: "headers" is not an object',
-    );
+    expect(() =>
+      decodeEnvelope('{"body": "", "content-type": "x", "headers": ["tasks.add"]}'),
+    ).toThrow('Rejected a malformed task message: kombu envelope: "headers" is not an object');
   });
 
   it('names the task in the error when the headers say which', () => {
-    expect(() => decodeEnvelope('{"body": 1, "content-type": "x", "headers": {"task": "tasks.add", "id": "i"}}')).toThrow(
+    expect(() =>
+      decodeEnvelope(
+        '{"body": 1, "content-type": "x", "headers": {"task": "tasks.add", "id": "i"}}',
+      ),
+    ).toThrow(
       'Rejected a malformed task message (task "tasks.add", id "i"): kombu envelope: "body" is not a string',
     );
   });

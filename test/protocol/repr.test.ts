@@ -4,7 +4,15 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { argsRepr, kwargsRepr, parseCeleryJson, pythonRepr, pythonStringRepr, saferepr, type WideJsonValue } from '../../src/protocol/index.js';
+import {
+  argsRepr,
+  kwargsRepr,
+  parseCeleryJson,
+  pythonRepr,
+  pythonStringRepr,
+  saferepr,
+  type WideJsonValue,
+} from '../../src/protocol/index.js';
 
 interface OracleCase {
   json_text: string;
@@ -14,7 +22,9 @@ interface OracleCase {
   repr_args: string;
   repr_kwargs: string;
 }
-const oracle = JSON.parse(readFileSync(new URL('./fixtures/python-oracle.json', import.meta.url), 'utf8')) as { cases: OracleCase[] };
+const oracle = JSON.parse(
+  readFileSync(new URL('./fixtures/python-oracle.json', import.meta.url), 'utf8'),
+) as { cases: OracleCase[] };
 
 describe('argsRepr and kwargsRepr', () => {
   it('print args as a Python tuple, as apply_async does', () => {
@@ -27,11 +37,15 @@ describe('argsRepr and kwargsRepr', () => {
   it('print kwargs as a Python dict with None, True and False', () => {
     expect(kwargsRepr({})).toBe('{}');
     expect(kwargsRepr({ k: [3, { x: null }] })).toBe("{'k': [3, {'x': None}]}");
-    expect(kwargsRepr({ a: true, b: false, c: 1.5, d: 1e-5 })).toBe("{'a': True, 'b': False, 'c': 1.5, 'd': 1e-05}");
+    expect(kwargsRepr({ a: true, b: false, c: 1.5, d: 1e-5 })).toBe(
+      "{'a': True, 'b': False, 'c': 1.5, 'd': 1e-05}",
+    );
   });
 
   it('cut nesting past three levels to [...] and {...}, as Celery did for send_echo_json_types', () => {
-    expect(argsRepr([1, [1, [2, [3]]], { nested: { a: [1, 2] } }])).toBe("(1, [1, [2, [...]]], {'nested': {'a': [...]}})");
+    expect(argsRepr([1, [1, [2, [3]]], { nested: { a: [1, 2] } }])).toBe(
+      "(1, [1, [2, [...]]], {'nested': {'a': [...]}})",
+    );
     expect(saferepr([[[{}]]], { maxlevels: 3 })).toBe('[[[{...}]]]');
     expect(saferepr([[[[1]]]], { maxlevels: null })).toBe('[[[[1]]]]');
   });
@@ -50,7 +64,10 @@ describe('argsRepr and kwargsRepr', () => {
   it("match Celery's saferepr on 250 random argument sets (fixtures/python-oracle.json)", () => {
     let truncated = 0;
     for (const c of oracle.cases) {
-      const [args, kwargs] = parseCeleryJson(c.json_text, { bigint: true }) as [WideJsonValue[], { [key: string]: WideJsonValue }];
+      const [args, kwargs] = parseCeleryJson(c.json_text, { bigint: true }) as [
+        WideJsonValue[],
+        { [key: string]: WideJsonValue },
+      ];
       expect(argsRepr(args)).toBe(c.argsrepr);
       expect(argsRepr(args, { tuple: false })).toBe(c.argsrepr_list);
       expect(kwargsRepr(kwargs)).toBe(c.kwargsrepr);
@@ -66,7 +83,9 @@ describe('pythonRepr', () => {
     expect(pythonStringRepr('plain')).toBe("'plain'");
     expect(pythonStringRepr("it's")).toBe('"it\'s"');
     expect(pythonStringRepr('both \' and "')).toBe("'both \\' and \"'");
-    expect(pythonStringRepr('tab\t\\ \x00 \x7f \u00a0 é \u200b 😀 \ud800')).toBe("'tab\\t\\\\ \\x00 \\x7f \\xa0 é \\u200b 😀 \\ud800'");
+    expect(pythonStringRepr('tab\t\\ \x00 \x7f \u00a0 é \u200b 😀 \ud800')).toBe(
+      "'tab\\t\\\\ \\x00 \\x7f \\xa0 é \\u200b 😀 \\ud800'",
+    );
   });
 
   it('prints exception args as Python does', () => {
@@ -77,7 +96,10 @@ describe('pythonRepr', () => {
 
   it("matches Python's repr() on 250 random values (fixtures/python-oracle.json)", () => {
     for (const c of oracle.cases) {
-      const [args, kwargs] = parseCeleryJson(c.json_text, { bigint: true }) as [WideJsonValue[], WideJsonValue];
+      const [args, kwargs] = parseCeleryJson(c.json_text, { bigint: true }) as [
+        WideJsonValue[],
+        WideJsonValue,
+      ];
       expect(pythonRepr(args, { tuple: true })).toBe(c.repr_args);
       expect(pythonRepr(kwargs)).toBe(c.repr_kwargs);
     }

@@ -47,37 +47,59 @@ describe.each(STACKS)('%s Redis result metas', (stack) => {
     expect(byStatus('PROGRESS').map((m) => m.result)).toContainEqual({ current: 1, total: 2 });
 
     const failures = byStatus('FAILURE');
-    const builtin = deserializeError(failures[0]!.result as SerializedError, failures[0]!.traceback);
+    const builtin = deserializeError(
+      failures[0]!.result as SerializedError,
+      failures[0]!.traceback,
+    );
     expect(builtin).toBeInstanceOf(RemoteTaskError);
     expect(builtin.name).toBe('ValueError');
     expect(builtin.excModule).toBe('builtins');
     expect(builtin.message).toBe('something went wrong: 42');
     expect(builtin.traceback).toMatch(/ValueError: something went wrong: 42\n$/);
     const custom = deserializeError(failures[1]!.result as SerializedError, failures[1]!.traceback);
-    expect([custom.excModule, custom.excType, custom.message, custom.excMessage]).toEqual(['tasks', 'CustomError', 'custom failure', ['custom failure', 7]]);
+    expect([custom.excModule, custom.excType, custom.message, custom.excMessage]).toEqual([
+      'tasks',
+      'CustomError',
+      'custom failure',
+      ['custom failure', 7],
+    ]);
     expect(custom.qualifiedType).toBe('tasks.CustomError');
 
     const retry = deserializeError(byStatus('RETRY')[0]!.result as SerializedError);
     expect([retry.name, retry.message]).toEqual(['RuntimeError', 'transient problem']);
     const revoked = byStatus('REVOKED')[0]!;
-    expect(deserializeError(revoked.result as SerializedError).qualifiedType).toBe('celery.exceptions.TaskRevokedError');
+    expect(deserializeError(revoked.result as SerializedError).qualifiedType).toBe(
+      'celery.exceptions.TaskRevokedError',
+    );
     expect(revoked.date_done).not.toBeNull();
   });
 
   it('reads result_extended fields: name, args, kwargs, worker, retries, queue', () => {
-    const metas = storedMetas(stack, 'worker_results_extended.json').map((m) => decodeResultMeta(m.raw));
+    const metas = storedMetas(stack, 'worker_results_extended.json').map((m) =>
+      decodeResultMeta(m.raw),
+    );
     const echo = metas.find((m) => m.name === 'tasks.echo' && m.status === 'SUCCESS');
-    expect(echo).toMatchObject({ args: ['a', 1], kwargs: { k: 'v' }, worker: 'w1@capture', retries: 0, queue: 'celery' });
+    expect(echo).toMatchObject({
+      args: ['a', 1],
+      kwargs: { k: 'v' },
+      worker: 'w1@capture',
+      retries: 0,
+      queue: 'celery',
+    });
   });
 
   it('agrees with what the Python client itself read back (calls[].meta)', () => {
     const calls = loadVector(stack, 'redis', 'worker_results.json').calls as JsonObject[];
-    const stored = new Map(storedMetas(stack, 'worker_results.json').map((m) => [m.key, decodeResultMeta(m.raw)]));
+    const stored = new Map(
+      storedMetas(stack, 'worker_results.json').map((m) => [m.key, decodeResultMeta(m.raw)]),
+    );
     let compared = 0;
     for (const call of calls) {
       const meta = call.meta as JsonObject | undefined;
       if (!meta) continue;
-      const candidates = [...stored.values()].filter((m) => m.task_id === meta.task_id && m.status === meta.status);
+      const candidates = [...stored.values()].filter(
+        (m) => m.task_id === meta.task_id && m.status === meta.status,
+      );
       if (candidates.length === 0) continue;
       expect(candidates.map((m) => m.result)).toContainEqual(meta.result);
       compared++;
@@ -88,7 +110,9 @@ describe.each(STACKS)('%s Redis result metas', (stack) => {
 
 describe.each(STACKS)('%s rpc:// result messages', (stack) => {
   it('decode as metas without date_done', () => {
-    const results = amqpPublishes(stack, 'worker_results_rpc.json').filter((p) => p.body.startsWith('{"task_id"'));
+    const results = amqpPublishes(stack, 'worker_results_rpc.json').filter((p) =>
+      p.body.startsWith('{"task_id"'),
+    );
     expect(results.length).toBeGreaterThan(3);
     for (const publish of results) {
       const meta = decodeResultMeta(publish.body);

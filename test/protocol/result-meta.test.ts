@@ -17,11 +17,24 @@ import {
 
 describe('serializeError', () => {
   it('writes JS built-in errors as the closest Python builtin, so Python raises and can catch them', () => {
-    expect(serializeError(new Error('boom'))).toEqual({ exc_type: 'Exception', exc_message: ['boom'], exc_module: 'builtins', exc_js_type: 'Error' });
-    expect(serializeError(new TypeError('bad type'))).toMatchObject({ exc_type: 'TypeError', exc_module: 'builtins' });
-    expect(serializeError(new RangeError('too big'))).toMatchObject({ exc_type: 'ValueError', exc_js_type: 'RangeError' });
+    expect(serializeError(new Error('boom'))).toEqual({
+      exc_type: 'Exception',
+      exc_message: ['boom'],
+      exc_module: 'builtins',
+      exc_js_type: 'Error',
+    });
+    expect(serializeError(new TypeError('bad type'))).toMatchObject({
+      exc_type: 'TypeError',
+      exc_module: 'builtins',
+    });
+    expect(serializeError(new RangeError('too big'))).toMatchObject({
+      exc_type: 'ValueError',
+      exc_js_type: 'RangeError',
+    });
     expect(serializeError(new SyntaxError('bad json'))).toMatchObject({ exc_type: 'ValueError' });
-    expect(serializeError(new ReferenceError('x is not defined'))).toMatchObject({ exc_type: 'NameError' });
+    expect(serializeError(new ReferenceError('x is not defined'))).toMatchObject({
+      exc_type: 'NameError',
+    });
     expect(serializeError(new URIError('bad uri'))).toMatchObject({ exc_type: 'ValueError' });
   });
 
@@ -34,7 +47,10 @@ describe('serializeError', () => {
       exc_module: 'builtins',
       exc_js_type: 'PaymentDeclined',
     });
-    expect(serializeError(new OutOfRange('x'))).toMatchObject({ exc_type: 'ValueError', exc_js_type: 'OutOfRange' });
+    expect(serializeError(new OutOfRange('x'))).toMatchObject({
+      exc_type: 'ValueError',
+      exc_js_type: 'OutOfRange',
+    });
   });
 
   it('uses a JS class named like a safe Python builtin as that builtin', () => {
@@ -42,7 +58,10 @@ describe('serializeError', () => {
     class KeyError extends Error {
       override name = 'KeyError';
     }
-    expect(serializeError(new ValueError('v'))).toMatchObject({ exc_type: 'ValueError', exc_module: 'builtins' });
+    expect(serializeError(new ValueError('v'))).toMatchObject({
+      exc_type: 'ValueError',
+      exc_module: 'builtins',
+    });
     expect(serializeError(new KeyError('k'))).toMatchObject({ exc_type: 'KeyError' });
   });
 
@@ -58,49 +77,108 @@ describe('serializeError', () => {
   });
 
   it('maps timeouts and Node system errors to the matching OSError subclasses', () => {
-    expect(serializeError(new DOMException('timed out', 'TimeoutError'))).toMatchObject({ exc_type: 'TimeoutError', exc_js_type: 'TimeoutError' });
-    expect(serializeError(Object.assign(new Error('no such file'), { code: 'ENOENT' }))).toMatchObject({ exc_type: 'FileNotFoundError' });
-    expect(serializeError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }))).toMatchObject({ exc_type: 'ConnectionRefusedError' });
+    expect(serializeError(new DOMException('timed out', 'TimeoutError'))).toMatchObject({
+      exc_type: 'TimeoutError',
+      exc_js_type: 'TimeoutError',
+    });
+    expect(
+      serializeError(Object.assign(new Error('no such file'), { code: 'ENOENT' })),
+    ).toMatchObject({ exc_type: 'FileNotFoundError' });
+    expect(
+      serializeError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' })),
+    ).toMatchObject({ exc_type: 'ConnectionRefusedError' });
   });
 
   it('writes an error that declares its Celery identity unchanged', () => {
-    const revoked = Object.assign(new Error('revoked'), { excType: 'TaskRevokedError', excModule: 'celery.exceptions' });
-    expect(serializeError(revoked)).toEqual({ exc_type: 'TaskRevokedError', exc_message: ['revoked'], exc_module: 'celery.exceptions' });
-    const limit = { excType: 'TimeLimitExceeded', excModule: 'billiard.exceptions', excMessage: [30] };
-    expect(serializeError(limit)).toEqual({ exc_type: 'TimeLimitExceeded', exc_message: [30], exc_module: 'billiard.exceptions' });
+    const revoked = Object.assign(new Error('revoked'), {
+      excType: 'TaskRevokedError',
+      excModule: 'celery.exceptions',
+    });
+    expect(serializeError(revoked)).toEqual({
+      exc_type: 'TaskRevokedError',
+      exc_message: ['revoked'],
+      exc_module: 'celery.exceptions',
+    });
+    const limit = {
+      excType: 'TimeLimitExceeded',
+      excModule: 'billiard.exceptions',
+      excMessage: [30],
+    };
+    expect(serializeError(limit)).toEqual({
+      exc_type: 'TimeLimitExceeded',
+      exc_message: [30],
+      exc_module: 'billiard.exceptions',
+    });
   });
 
   it('passes a Python exception read from a meta through unchanged (chords, re-raises)', () => {
-    const original = { exc_type: 'CustomError', exc_message: ['custom failure', 7], exc_module: 'tasks' };
+    const original = {
+      exc_type: 'CustomError',
+      exc_message: ['custom failure', 7],
+      exc_module: 'tasks',
+    };
     expect(serializeError(deserializeError(original))).toEqual(original);
   });
 
   it('turns thrown non-errors into Exception with the value as its argument', () => {
-    expect(serializeError('plain string')).toEqual({ exc_type: 'Exception', exc_message: ['plain string'], exc_module: 'builtins' });
-    expect(serializeError({ code: 7 })).toEqual({ exc_type: 'Exception', exc_message: [{ code: 7 }], exc_module: 'builtins' });
-    expect(serializeError(undefined)).toEqual({ exc_type: 'Exception', exc_message: [], exc_module: 'builtins' });
+    expect(serializeError('plain string')).toEqual({
+      exc_type: 'Exception',
+      exc_message: ['plain string'],
+      exc_module: 'builtins',
+    });
+    expect(serializeError({ code: 7 })).toEqual({
+      exc_type: 'Exception',
+      exc_message: [{ code: 7 }],
+      exc_module: 'builtins',
+    });
+    expect(serializeError(undefined)).toEqual({
+      exc_type: 'Exception',
+      exc_message: [],
+      exc_module: 'builtins',
+    });
     expect(serializeError(NaN).exc_message).toEqual(['NaN']);
   });
 });
 
 describe('deserializeError', () => {
   it('names the error after exc_type and takes the message from the first string argument', () => {
-    const error = deserializeError({ exc_type: 'ValueError', exc_message: ['bad', 1], exc_module: 'builtins' }, 'Traceback ...');
+    const error = deserializeError(
+      { exc_type: 'ValueError', exc_message: ['bad', 1], exc_module: 'builtins' },
+      'Traceback ...',
+    );
     expect(error).toBeInstanceOf(RemoteTaskError);
     expect(error).toBeInstanceOf(Error);
-    expect([error.name, error.message, error.excType, error.excModule, error.traceback]).toEqual(['ValueError', 'bad', 'ValueError', 'builtins', 'Traceback ...']);
+    expect([error.name, error.message, error.excType, error.excModule, error.traceback]).toEqual([
+      'ValueError',
+      'bad',
+      'ValueError',
+      'builtins',
+      'Traceback ...',
+    ]);
     expect(error.qualifiedType).toBe('ValueError');
   });
 
   it("uses Python's str(exc) when the first argument is not a string", () => {
     expect(deserializeError({ exc_type: 'E', exc_message: [], exc_module: 'm' }).message).toBe('');
-    expect(deserializeError({ exc_type: 'E', exc_message: [42], exc_module: 'm' }).message).toBe('42');
-    expect(deserializeError({ exc_type: 'E', exc_message: [1, 'two'], exc_module: 'm' }).message).toBe("(1, 'two')");
+    expect(deserializeError({ exc_type: 'E', exc_message: [42], exc_module: 'm' }).message).toBe(
+      '42',
+    );
+    expect(
+      deserializeError({ exc_type: 'E', exc_message: [1, 'two'], exc_module: 'm' }).message,
+    ).toBe("(1, 'two')");
   });
 
   it('accepts a bare exc_message and a null exc_module, as older or foreign writers send', () => {
-    const error = deserializeError({ exc_type: 'Oops', exc_message: 'just text' as never, exc_module: null as never });
-    expect([error.message, error.excModule, error.qualifiedType]).toEqual(['just text', null, 'Oops']);
+    const error = deserializeError({
+      exc_type: 'Oops',
+      exc_message: 'just text' as never,
+      exc_module: null as never,
+    });
+    expect([error.message, error.excModule, error.qualifiedType]).toEqual([
+      'just text',
+      null,
+      'Oops',
+    ]);
   });
 
   it('restores the JS class name of an error a Celeriac worker stored', () => {
@@ -142,7 +220,9 @@ describe('formatTraceback', () => {
   it('still gives tblib one frame when the error has no stack', () => {
     const error = new Error('no stack');
     delete error.stack;
-    expect(formatTraceback(error)).toBe('Traceback (most recent call last):\n  File "<unknown>", line 0, in <unknown>\nError: no stack\n');
+    expect(formatTraceback(error)).toBe(
+      'Traceback (most recent call last):\n  File "<unknown>", line 0, in <unknown>\nError: no stack\n',
+    );
     expect(formatTraceback('thrown text')).toMatch(/\nException: thrown text\n$/);
   });
 });
@@ -158,12 +238,30 @@ describe('result metas', () => {
   });
 
   it('leaves date_done null for states that are not ready and writes group/parent only when set', () => {
-    const meta = buildResultMeta({ taskId: 'abc', status: 'PROGRESS', result: { current: 1 }, groupId: 'g', parentId: null, now });
-    expect(encodeResultMeta(meta)).toBe('{"status": "PROGRESS", "result": {"current": 1}, "traceback": null, "children": [], "date_done": null, "group_id": "g", "task_id": "abc"}');
+    const meta = buildResultMeta({
+      taskId: 'abc',
+      status: 'PROGRESS',
+      result: { current: 1 },
+      groupId: 'g',
+      parentId: null,
+      now,
+    });
+    expect(encodeResultMeta(meta)).toBe(
+      '{"status": "PROGRESS", "result": {"current": 1}, "traceback": null, "children": [], "date_done": null, "group_id": "g", "task_id": "abc"}',
+    );
   });
 
   it("writes Celery's key order whatever order the meta's own keys are in", () => {
-    const meta = { task_id: 'abc', date_done: null, children: [], traceback: null, result: 'ü', status: 'STARTED', parent_id: 'p', date_started: undefined } as unknown as ResultMeta; // as a JavaScript caller may write it
+    const meta = {
+      task_id: 'abc',
+      date_done: null,
+      children: [],
+      traceback: null,
+      result: 'ü',
+      status: 'STARTED',
+      parent_id: 'p',
+      date_started: undefined,
+    } as unknown as ResultMeta; // as a JavaScript caller may write it
     expect(encodeResultMeta(meta)).toBe(
       '{"status": "STARTED", "result": "\\u00fc", "traceback": null, "children": [], "date_done": null, "parent_id": "p", "task_id": "abc"}',
     );
@@ -176,11 +274,30 @@ describe('result metas', () => {
       result: serializeError(new TypeError('nope')),
       traceback: 'tb',
       now,
-      extended: { name: 'tasks.add', args: [2, 3], kwargs: {}, worker: 'w1@host', retries: 0, queue: 'celery' },
+      extended: {
+        name: 'tasks.add',
+        args: [2, 3],
+        kwargs: {},
+        worker: 'w1@host',
+        retries: 0,
+        queue: 'celery',
+      },
     });
     const text = encodeResultMeta({ ...meta, stamped_headers: ['a'], task_id: 'abc' });
     expect(Object.keys(JSON.parse(text) as object)).toEqual([
-      'status', 'result', 'traceback', 'children', 'date_done', 'name', 'args', 'kwargs', 'worker', 'retries', 'queue', 'stamped_headers', 'task_id',
+      'status',
+      'result',
+      'traceback',
+      'children',
+      'date_done',
+      'name',
+      'args',
+      'kwargs',
+      'worker',
+      'retries',
+      'queue',
+      'stamped_headers',
+      'task_id',
     ]);
     expect(decodeResultMeta(text)).toEqual({ ...meta, stamped_headers: ['a'] });
   });
@@ -188,14 +305,29 @@ describe('result metas', () => {
   it('rejects text that is not a result meta, saying what is missing', () => {
     expect(() => decodeResultMeta('nope')).toThrow(MalformedResultMetaError);
     expect(() => decodeResultMeta('[]')).toThrow(/not a JSON object/);
-    expect(() => decodeResultMeta('{"result": 1, "task_id": "x"}')).toThrow(/task x: "status" is missing/);
+    expect(() => decodeResultMeta('{"result": 1, "task_id": "x"}')).toThrow(
+      /task x: "status" is missing/,
+    );
     expect(() => decodeResultMeta('{"status": "SUCCESS"}')).toThrow(/"task_id" is missing/);
-    expect(() => decodeResultMeta('{"status": "SUCCESS", "task_id": "x", "children": 3}')).toThrow(/"children" is not a list/);
-    expect(() => decodeResultMeta('{"status": "SUCCESS", "task_id": "x", "traceback": 1}')).toThrow(/"traceback"/);
+    expect(() => decodeResultMeta('{"status": "SUCCESS", "task_id": "x", "children": 3}')).toThrow(
+      /"children" is not a list/,
+    );
+    expect(() => decodeResultMeta('{"status": "SUCCESS", "task_id": "x", "traceback": 1}')).toThrow(
+      /"traceback"/,
+    );
   });
 
   it('fills the fields an rpc:// result message leaves out', () => {
-    const meta = decodeResultMeta('{"task_id": "x", "status": "SUCCESS", "result": 5, "traceback": null, "children": []}');
-    expect(meta).toEqual({ task_id: 'x', status: 'SUCCESS', result: 5, traceback: null, children: [], date_done: null });
+    const meta = decodeResultMeta(
+      '{"task_id": "x", "status": "SUCCESS", "result": 5, "traceback": null, "children": []}',
+    );
+    expect(meta).toEqual({
+      task_id: 'x',
+      status: 'SUCCESS',
+      result: 5,
+      traceback: null,
+      children: [],
+      date_done: null,
+    });
   });
 });

@@ -36,16 +36,23 @@ function untagged(value: JsonValue): JsonValue {
   if (Array.isArray(value)) return value.map(untagged);
   if (value !== null && typeof value === 'object') {
     const keys = Object.keys(value);
-    if (keys.length === 2 && typeof value.__type__ === 'string' && '__value__' in value) return value.__value__;
+    if (keys.length === 2 && typeof value.__type__ === 'string' && '__value__' in value)
+      return value.__value__;
     return Object.fromEntries(keys.map((k) => [k, untagged(value[k] as JsonValue)]));
   }
   return value;
 }
 
-const isTaskEnvelope = (captured: CapturedEnvelope): boolean => typeof (captured.envelope.headers as JsonObject | undefined)?.task === 'string';
+const isTaskEnvelope = (captured: CapturedEnvelope): boolean =>
+  typeof (captured.envelope.headers as JsonObject | undefined)?.task === 'string';
 
 /** Checks every field of a decoded message against the headers and properties Celery sent. */
-function expectFieldsMatch(decoded: DecodedTaskMessage, headers: JsonObject, properties: JsonObject, body: JsonValue): void {
+function expectFieldsMatch(
+  decoded: DecodedTaskMessage,
+  headers: JsonObject,
+  properties: JsonObject,
+  body: JsonValue,
+): void {
   const [args, kwargs, embed] = untagged(body) as [JsonValue[], JsonObject, JsonObject];
   expect(decoded.protocol).toBe(2);
   expect(decoded.name).toBe(headers.task);
@@ -72,14 +79,34 @@ function expectFieldsMatch(decoded: DecodedTaskMessage, headers: JsonObject, pro
 }
 
 const RESERVED_HEADERS = new Set([
-  'lang', 'task', 'id', 'shadow', 'eta', 'expires', 'group', 'group_index', 'retries', 'timelimit', 'root_id', 'parent_id',
-  'argsrepr', 'kwargsrepr', 'origin', 'ignore_result', 'replaced_task_nesting', 'stamped_headers', 'stamps', 'compression',
+  'lang',
+  'task',
+  'id',
+  'shadow',
+  'eta',
+  'expires',
+  'group',
+  'group_index',
+  'retries',
+  'timelimit',
+  'root_id',
+  'parent_id',
+  'argsrepr',
+  'kwargsrepr',
+  'origin',
+  'ignore_result',
+  'replaced_task_nesting',
+  'stamped_headers',
+  'stamps',
+  'compression',
 ]);
 
 /** The apply_async call that produced a decoded message, as a spec for our encoder. */
 function specFrom(decoded: DecodedTaskMessage): TaskMessageSpec {
   const h = decoded.headers;
-  const userHeaders = Object.fromEntries(Object.entries(h).filter(([key]) => !RESERVED_HEADERS.has(key))) as Record<string, JsonValue>;
+  const userHeaders = Object.fromEntries(
+    Object.entries(h).filter(([key]) => !RESERVED_HEADERS.has(key)),
+  ) as Record<string, JsonValue>;
   const expiration = decoded.properties.expiration;
   return {
     task: decoded.name,
@@ -89,7 +116,10 @@ function specFrom(decoded: DecodedTaskMessage): TaskMessageSpec {
     eta: h.eta,
     expires: h.expires,
     // The client's clock at send time, recovered from what it wrote in `expiration`.
-    now: h.expires !== null && expiration !== undefined ? parseCeleryDate(h.expires).getTime() - Number(expiration) : undefined,
+    now:
+      h.expires !== null && expiration !== undefined
+        ? parseCeleryDate(h.expires).getTime() - Number(expiration)
+        : undefined,
     retries: decoded.retries,
     timeLimit: decoded.timeLimit,
     softTimeLimit: decoded.softTimeLimit,
@@ -118,13 +148,16 @@ function specFrom(decoded: DecodedTaskMessage): TaskMessageSpec {
 
 /** argsrepr/kwargsrepr Celery computed from Python values JSON cannot carry. */
 const PYTHON_ONLY_REPRS: Record<string, string> = {
-  'send_echo_datetime_arg.json': 'datetime/date arguments print as datetime.datetime(...) in Python',
+  'send_echo_datetime_arg.json':
+    'datetime/date arguments print as datetime.datetime(...) in Python',
   'send_chunks.json': 'chunks nest Python tuples in kwargs: (1, 2), and signature args ()',
   'send_map.json': "map's signature holds its args as a Python tuple: 'args': ()",
 };
 
 function plainBody(message: TransportMessage): Buffer {
-  return message.headers.compression === 'application/x-gzip' ? inflateSync(message.body) : message.body;
+  return message.headers.compression === 'application/x-gzip'
+    ? inflateSync(message.body)
+    : message.body;
 }
 
 describe.each(STACKS)('%s over Redis', (stack) => {
@@ -137,11 +170,17 @@ describe.each(STACKS)('%s over Redis', (stack) => {
       expect(message.headers).toEqual(captured.envelope.headers);
       const decoded = decodeTaskMessage(message);
       const properties = captured.envelope.properties as JsonObject;
-      expectFieldsMatch(decoded, captured.envelope.headers as JsonObject, properties, captured.decodedBody);
+      expectFieldsMatch(
+        decoded,
+        captured.envelope.headers as JsonObject,
+        properties,
+        captured.decodedBody,
+      );
       // The envelope goes back out byte-identical: a restored message is pushed unchanged.
       expect(encodeEnvelope(message, properties.delivery_tag as string)).toBe(captured.raw);
     }
-    if (file.startsWith('send_') && file !== 'send_group_save.json') expect(envelopes.length).toBeGreaterThan(0);
+    if (file.startsWith('send_') && file !== 'send_group_save.json')
+      expect(envelopes.length).toBeGreaterThan(0);
   });
 });
 
@@ -156,7 +195,10 @@ describe('Celery 5.6.3 client messages re-encoded by encodeTaskMessage', () => {
       const spec = specFrom(decoded);
       if (file === 'send_echo_json_types.json') {
         // 2**53 + 1 does not survive JSON.parse; the exact reader keeps it as a bigint.
-        const exact = parseCeleryJson(original.body.toString('utf8'), { bigint: true }) as [JsonValue[], JsonObject];
+        const exact = parseCeleryJson(original.body.toString('utf8'), { bigint: true }) as [
+          JsonValue[],
+          JsonObject,
+        ];
         spec.args = exact[0];
       }
       const ours = encodeTaskMessage(spec);
@@ -170,7 +212,10 @@ describe('Celery 5.6.3 client messages re-encoded by encodeTaskMessage', () => {
         const celeryBody = original.body.toString('utf8');
         expect(plainBody(ours).toString('utf8')).toBe(
           celeryBody
-            .replace('{"__type__": "datetime", "__value__": "2030-01-02T03:04:05.678901+00:00"}', '"2030-01-02T03:04:05.678901+00:00"')
+            .replace(
+              '{"__type__": "datetime", "__value__": "2030-01-02T03:04:05.678901+00:00"}',
+              '"2030-01-02T03:04:05.678901+00:00"',
+            )
             .replace('{"__type__": "date", "__value__": "2030-01-02"}', '"2030-01-02"'),
         );
         continue;
@@ -180,23 +225,30 @@ describe('Celery 5.6.3 client messages re-encoded by encodeTaskMessage', () => {
     }
   });
 
-  it.each(files.filter((file) => !(file in PYTHON_ONLY_REPRS)))('%s: argsrepr and kwargsrepr computed like Celery', (file) => {
-    for (const captured of redisEnvelopes(stack, file).filter(isTaskEnvelope)) {
-      const headers = captured.envelope.headers as JsonObject;
-      const exact = parseCeleryJson(plainBody(decodeEnvelope(captured.raw)).toString('utf8'), { bigint: true }) as [JsonValue[], JsonObject];
-      // app.send_task(args=[...]) passes a list; apply_async a tuple.
-      const tuple = !(headers.argsrepr as string).startsWith('[');
-      expect(argsRepr(exact[0], { tuple })).toBe(headers.argsrepr);
-      expect(kwargsRepr(exact[1])).toBe(headers.kwargsrepr);
-    }
-  });
+  it.each(files.filter((file) => !(file in PYTHON_ONLY_REPRS)))(
+    '%s: argsrepr and kwargsrepr computed like Celery',
+    (file) => {
+      for (const captured of redisEnvelopes(stack, file).filter(isTaskEnvelope)) {
+        const headers = captured.envelope.headers as JsonObject;
+        const exact = parseCeleryJson(plainBody(decodeEnvelope(captured.raw)).toString('utf8'), {
+          bigint: true,
+        }) as [JsonValue[], JsonObject];
+        // app.send_task(args=[...]) passes a list; apply_async a tuple.
+        const tuple = !(headers.argsrepr as string).startsWith('[');
+        expect(argsRepr(exact[0], { tuple })).toBe(headers.argsrepr);
+        expect(kwargsRepr(exact[1])).toBe(headers.kwargsrepr);
+      }
+    },
+  );
 
   it('keeps integers past 2**53 only through the exact reader: decodeTaskMessage rounds them', () => {
     const [captured] = redisEnvelopes(stack, 'send_echo_json_types.json');
     const decoded = decodeTaskMessage(decodeEnvelope(captured!.raw));
     expect(decoded.args[3]).toBe(9007199254740992);
     expect(decoded.args[0]).toBe('unicode: é ✓ 😀');
-    expect(toPythonJson(decoded.args[0] as string)).toBe('"unicode: \\u00e9 \\u2713 \\ud83d\\ude00"');
+    expect(toPythonJson(decoded.args[0] as string)).toBe(
+      '"unicode: \\u00e9 \\u2713 \\ud83d\\ude00"',
+    );
   });
 
   it('turns kombu datetime and date tags into ISO text', () => {
@@ -232,35 +284,58 @@ describe('Celery 5.6.3 client messages re-encoded by encodeTaskMessage', () => {
 });
 
 describe.each(STACKS)('%s over RabbitMQ', (stack) => {
-  const files = vectorFiles(stack, 'amqp').filter((file) => amqpPublishes(stack, file).some((p) => typeof p.applicationHeaders.task === 'string'));
+  const files = vectorFiles(stack, 'amqp').filter((file) =>
+    amqpPublishes(stack, file).some((p) => typeof p.applicationHeaders.task === 'string'),
+  );
   it.each(files)('decodes every basic_publish task message in %s', (file) => {
     for (const publish of amqpPublishes(stack, file)) {
       if (typeof publish.applicationHeaders.task !== 'string') continue;
       const decoded = decodeTaskMessage(transportFromPublish(publish));
-      expectFieldsMatch(decoded, publish.applicationHeaders, publish.properties, publish.decodedBody);
-      expect(decoded.properties.delivery_info).toEqual({ exchange: publish.exchange, routing_key: publish.routingKey });
+      expectFieldsMatch(
+        decoded,
+        publish.applicationHeaders,
+        publish.properties,
+        publish.decodedBody,
+      );
+      expect(decoded.properties.delivery_info).toEqual({
+        exchange: publish.exchange,
+        routing_key: publish.routingKey,
+      });
     }
   });
 
   if (stack === 'celery-5.6.3') {
-    it.each(files)('re-encodes the task messages in %s with Celery 5.6\'s body, headers and properties', (file) => {
-      for (const publish of amqpPublishes(stack, file)) {
-        if (typeof publish.applicationHeaders.task !== 'string' || file === 'send_echo_datetime_arg.json') continue;
-        const decoded = decodeTaskMessage(transportFromPublish(publish));
-        const ours = encodeTaskMessage(specFrom(decoded));
-        // JSON.parse reads Python's 1.0 as 1, and an integral number is written back as an int.
-        expect(ours.body.toString('utf8')).toBe(publish.body.replace(/(\d)\.0(?=[,\]}])/g, '$1'));
-        expect(Object.keys(ours.headers)).toEqual(Object.keys(publish.applicationHeaders));
-        expect(ours.headers).toEqual(publish.applicationHeaders);
-        expect(ours.contentType).toBe(publish.properties.content_type);
-        expect(ours.contentEncoding).toBe(publish.properties.content_encoding);
-        for (const key of ['correlation_id', 'reply_to', 'delivery_mode', 'priority', 'expiration'] as const) {
-          // queue='other' publishes without a priority on AMQP; ours always carries one.
-          if (key === 'priority' && (publish.properties.priority ?? null) === null) continue;
-          expect(ours.properties[key], key).toEqual(publish.properties[key]);
+    it.each(files)(
+      "re-encodes the task messages in %s with Celery 5.6's body, headers and properties",
+      (file) => {
+        for (const publish of amqpPublishes(stack, file)) {
+          if (
+            typeof publish.applicationHeaders.task !== 'string' ||
+            file === 'send_echo_datetime_arg.json'
+          )
+            continue;
+          const decoded = decodeTaskMessage(transportFromPublish(publish));
+          const ours = encodeTaskMessage(specFrom(decoded));
+          // JSON.parse reads Python's 1.0 as 1, and an integral number is written back as an int.
+          expect(ours.body.toString('utf8')).toBe(publish.body.replace(/(\d)\.0(?=[,\]}])/g, '$1'));
+          expect(Object.keys(ours.headers)).toEqual(Object.keys(publish.applicationHeaders));
+          expect(ours.headers).toEqual(publish.applicationHeaders);
+          expect(ours.contentType).toBe(publish.properties.content_type);
+          expect(ours.contentEncoding).toBe(publish.properties.content_encoding);
+          for (const key of [
+            'correlation_id',
+            'reply_to',
+            'delivery_mode',
+            'priority',
+            'expiration',
+          ] as const) {
+            // queue='other' publishes without a priority on AMQP; ours always carries one.
+            if (key === 'priority' && (publish.properties.priority ?? null) === null) continue;
+            expect(ours.properties[key], key).toEqual(publish.properties[key]);
+          }
         }
-      }
-    });
+      },
+    );
   }
 });
 

@@ -7,7 +7,9 @@ import { formatCeleryDate, parseCeleryDate } from '../../src/protocol/index.js';
 
 describe('formatCeleryDate', () => {
   it('writes microseconds and +00:00 like datetime.isoformat() of an aware UTC datetime', () => {
-    expect(formatCeleryDate(new Date(Date.UTC(2030, 0, 2, 3, 4, 5, 678)))).toBe('2030-01-02T03:04:05.678000+00:00');
+    expect(formatCeleryDate(new Date(Date.UTC(2030, 0, 2, 3, 4, 5, 678)))).toBe(
+      '2030-01-02T03:04:05.678000+00:00',
+    );
   });
 
   it('leaves the fraction out when it is zero, as Python does', () => {
@@ -62,7 +64,17 @@ describe('parseCeleryDate', () => {
   });
 
   it('throws RangeError for text that is not a datetime or names an impossible one', () => {
-    for (const text of ['', 'tomorrow', '2030-13-01T00:00:00', '2030-02-30', '2030-01-02T24:00:00', '2030-01-02T03:04:60', '2030-01-02T03:04:05+25:00', '0000-01-01', '1700000000']) {
+    for (const text of [
+      '',
+      'tomorrow',
+      '2030-13-01T00:00:00',
+      '2030-02-30',
+      '2030-01-02T24:00:00',
+      '2030-01-02T03:04:60',
+      '2030-01-02T03:04:05+25:00',
+      '0000-01-01',
+      '1700000000',
+    ]) {
       expect(() => parseCeleryDate(text), text).toThrow(RangeError);
     }
     expect(parseCeleryDate('2028-02-29').getUTCDate()).toBe(29);

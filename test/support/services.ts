@@ -41,10 +41,7 @@ export const services = {
  * Call first in a test that needs a service: skips the test with the reason when the
  * service is down, and throws instead when CI=true.
  */
-export async function requireService(
-  ctx: TestContext,
-  name: keyof typeof services,
-): Promise<void> {
+export async function requireService(ctx: TestContext, name: keyof typeof services): Promise<void> {
   const reason = await services[name]();
   if (reason === null) return;
   if (process.env.CI === 'true') throw new Error(`CI=true and ${name} is required: ${reason}`);

@@ -79,5 +79,7 @@ export async function startWorker(
 export async function killAll(): Promise<void> {
   const children = [...started];
   for (const child of children) child.kill('SIGKILL');
-  await Promise.all(children.filter((child) => child.exitCode === null).map((child) => once(child, 'exit')));
+  await Promise.all(
+    children.filter((child) => child.exitCode === null).map((child) => once(child, 'exit')),
+  );
 }

@@ -24,7 +24,9 @@ function plainError(type: string): unknown {
 
 /** Nothing a stack trace or an error from a driver would bring: frames, file paths, hosts. */
 function expectNoLeak(body: string): void {
-  expect(body).not.toMatch(/\bat \S|\.[cm]?[jt]s\b|node_modules|\/work\/|[A-Za-z]:\\|127\.0\.0\.1|ECONNREFUSED|TypeError/);
+  expect(body).not.toMatch(
+    /\bat \S|\.[cm]?[jt]s\b|node_modules|\/work\/|[A-Za-z]:\\|127\.0\.0\.1|ECONNREFUSED|TypeError/,
+  );
 }
 
 describe('celeriacExpress', () => {

@@ -19,7 +19,15 @@ describe('GET <prefix>/:id', () => {
     expect(response?.status).toBe(200);
     expect(response?.headers.get('content-type')).toMatch(/^application\/json/);
     expect(response?.headers.get('cache-control')).toBe('no-store');
-    expect(await response?.json()).toEqual({ id, state: 'PENDING', result: null, error: null, progress: null, dateDone: null, retry: null });
+    expect(await response?.json()).toEqual({
+      id,
+      state: 'PENDING',
+      result: null,
+      error: null,
+      progress: null,
+      dateDone: null,
+      retry: null,
+    });
   });
 
   it('answers the result and an ISO date once the task succeeded', async (test) => {
@@ -27,14 +35,24 @@ describe('GET <prefix>/:id', () => {
     const id = randomUUID();
     await store(id, 'SUCCESS', { receipt: 'ORD-1.pdf', total: 698 });
     const view = (await (await createTaskHandler(app)(get(`/tasks/${id}`)))?.json()) as TaskView;
-    expect(view).toMatchObject({ id, state: 'SUCCESS', result: { receipt: 'ORD-1.pdf', total: 698 }, error: null, progress: null });
+    expect(view).toMatchObject({
+      id,
+      state: 'SUCCESS',
+      result: { receipt: 'ORD-1.pdf', total: 698 },
+      error: null,
+      progress: null,
+    });
     expect(view.dateDone).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
   });
 
   it('answers the error type and message of a failure, never its traceback', async (test) => {
     const { app, store } = await openSqliteApp(test);
     const id = randomUUID();
-    const error = { exc_type: 'CardDeclinedError', exc_message: ['Your card was declined.'], exc_module: 'builtins' };
+    const error = {
+      exc_type: 'CardDeclinedError',
+      exc_message: ['Your card was declined.'],
+      exc_module: 'builtins',
+    };
     await store(id, 'FAILURE', error, 'Traceback: at /srv/secret/path.ts:12');
     const response = await createTaskHandler(app)(get(`/tasks/${id}`));
     const text = await response!.text();
@@ -49,7 +67,12 @@ describe('GET <prefix>/:id', () => {
   it('answers the progress a task reported', async (test) => {
     const { app, store } = await openSqliteApp(test);
     const id = randomUUID();
-    await store(id, 'PROGRESS', { current: 2, total: 4, percent: 50, step: 'rendering the receipt' });
+    await store(id, 'PROGRESS', {
+      current: 2,
+      total: 4,
+      percent: 50,
+      step: 'rendering the receipt',
+    });
     const view = (await (await createTaskHandler(app)(get(`/tasks/${id}`)))?.json()) as TaskView;
     expect(view).toMatchObject({
       state: 'PROGRESS',
@@ -82,13 +105,23 @@ describe('routes the handler owns and refuses', () => {
     expect(await handle(get('/orders'))).toBeUndefined();
     expect(await handle(get('/tasks'))).toBeUndefined();
     expect(await handle(get('/tasksx/abc'))).toBeUndefined();
-    expect(await handle(get(`/tasks/${randomUUID()}`, { method: 'POST', body: '{}' }))).toBeUndefined();
+    expect(
+      await handle(get(`/tasks/${randomUUID()}`, { method: 'POST', body: '{}' })),
+    ).toBeUndefined();
   });
 
   it('answers 400 with a JSON error for ids that are not task ids', async (test) => {
     const { app } = await openSqliteApp(test);
     const handle = createTaskHandler(app);
-    for (const bad of ['', '%ZZ', 'a%20b', '..%2F..%2Fetc', 'x'.repeat(129), '-leading-dash', "quote'd"]) {
+    for (const bad of [
+      '',
+      '%ZZ',
+      'a%20b',
+      '..%2F..%2Fetc',
+      'x'.repeat(129),
+      '-leading-dash',
+      "quote'd",
+    ]) {
       const response = await handle(get(`/tasks/${bad}`));
       expect(response?.status, bad).toBe(400);
       expect(await response?.json()).toMatchObject({ error: { type: 'InvalidTaskId' } });
@@ -113,7 +146,9 @@ describe('routes the handler owns and refuses', () => {
     await store(id, 'SUCCESS', 1);
     const refuse = createTaskHandler(app, { authorize: () => false });
     expect((await refuse(get(`/tasks/${id}`)))?.status).toBe(404);
-    const custom = createTaskHandler(app, { authorize: () => new Response('log in first', { status: 401 }) });
+    const custom = createTaskHandler(app, {
+      authorize: () => new Response('log in first', { status: 401 }),
+    });
     expect((await custom(get(`/tasks/${id}/stream`)))?.status).toBe(401);
     const allow = createTaskHandler(app, { authorize: (_request, taskId) => taskId === id });
     expect((await allow(get(`/tasks/${id}`)))?.status).toBe(200);
@@ -140,7 +175,13 @@ describe('GET <prefix>/:id/stream', () => {
     await next('PROGRESS', { current: 2, total: 2, percent: 100, step: 'done' });
     await store(id, 'SUCCESS', { ok: true });
     const all = await events; // resolves only because the stream ends by itself
-    expect(all.map((view) => view.state)).toEqual(['PENDING', 'STARTED', 'PROGRESS', 'PROGRESS', 'SUCCESS']);
+    expect(all.map((view) => view.state)).toEqual([
+      'PENDING',
+      'STARTED',
+      'PROGRESS',
+      'PROGRESS',
+      'SUCCESS',
+    ]);
     expect(all.map((view) => view.progress?.percent ?? null)).toEqual([null, null, 50, 100, null]);
     expect(all.at(-1)).toMatchObject({ id, result: { ok: true }, error: null });
   });
@@ -148,13 +189,24 @@ describe('GET <prefix>/:id/stream', () => {
   it('numbers events and sets the reconnection delay on the first', async (test) => {
     const { app, store } = await openSqliteApp(test);
     const id = randomUUID();
-    await store(id, 'RETRY', { exc_type: 'CardDeclinedError', exc_message: ['declined'], exc_module: 'x' });
+    await store(id, 'RETRY', {
+      exc_type: 'CardDeclinedError',
+      exc_message: ['declined'],
+      exc_module: 'x',
+    });
     const response = await createTaskHandler(app, { retryMs: 1234 })(get(`/tasks/${id}/stream`));
     const events = readSse(response!.body!);
     const first = (await events.next()).value;
     expect(first).toMatchObject({ id: '1', retry: 1234 });
-    expect(JSON.parse(first!.data!)).toMatchObject({ state: 'RETRY', error: { type: 'CardDeclinedError', message: 'declined' } });
-    await store(id, 'FAILURE', { exc_type: 'CardDeclinedError', exc_message: ['declined'], exc_module: 'x' });
+    expect(JSON.parse(first!.data!)).toMatchObject({
+      state: 'RETRY',
+      error: { type: 'CardDeclinedError', message: 'declined' },
+    });
+    await store(id, 'FAILURE', {
+      exc_type: 'CardDeclinedError',
+      exc_message: ['declined'],
+      exc_module: 'x',
+    });
     const second = (await events.next()).value;
     expect(second).toMatchObject({ id: '2' });
     expect(second?.retry).toBeUndefined();
@@ -164,10 +216,19 @@ describe('GET <prefix>/:id/stream', () => {
   it('sends one event and ends when the task is already final', async (test) => {
     const { app, store } = await openSqliteApp(test);
     const id = randomUUID();
-    await store(id, 'REVOKED', { exc_type: 'TaskRevokedError', exc_message: ['revoked'], exc_module: 'celery.exceptions' });
+    await store(id, 'REVOKED', {
+      exc_type: 'TaskRevokedError',
+      exc_message: ['revoked'],
+      exc_module: 'celery.exceptions',
+    });
     const response = await createTaskHandler(app)(get(`/tasks/${id}/stream`));
     const all = await collectData<TaskView>(response!.body!);
-    expect(all).toEqual([expect.objectContaining({ state: 'REVOKED', error: { type: 'TaskRevokedError', message: 'revoked' } })]);
+    expect(all).toEqual([
+      expect.objectContaining({
+        state: 'REVOKED',
+        error: { type: 'TaskRevokedError', message: 'revoked' },
+      }),
+    ]);
   });
 
   it('sends comment heartbeats while the task is quiet', async (test) => {
@@ -198,7 +259,9 @@ describe('GET <prefix>/:id/stream', () => {
     });
     const id = randomUUID();
     const controller = new AbortController();
-    const response = await createTaskHandler(app)(get(`/tasks/${id}/stream`, { signal: controller.signal }));
+    const response = await createTaskHandler(app)(
+      get(`/tasks/${id}/stream`, { signal: controller.signal }),
+    );
     const events = readSse(response!.body!);
     expect((await events.next()).value?.data).toContain('PENDING');
     controller.abort();
@@ -230,14 +293,24 @@ describe('GET <prefix>/:id/stream', () => {
 
 describe('sendAndRespond', () => {
   it('answers 202 with the id, a Location and the stream address', async () => {
-    const response = await sendAndRespond(Promise.resolve({ id: 'abc-123' }), { prefix: '/jobs', body: { orderId: 'ORD-1' } });
+    const response = await sendAndRespond(Promise.resolve({ id: 'abc-123' }), {
+      prefix: '/jobs',
+      body: { orderId: 'ORD-1' },
+    });
     expect(response.status).toBe(202);
     expect(response.headers.get('location')).toBe('/jobs/abc-123');
-    expect(await response.json()).toEqual({ orderId: 'ORD-1', id: 'abc-123', status: '/jobs/abc-123', stream: '/jobs/abc-123/stream' });
+    expect(await response.json()).toEqual({
+      orderId: 'ORD-1',
+      id: 'abc-123',
+      status: '/jobs/abc-123',
+      stream: '/jobs/abc-123/stream',
+    });
   });
 
   it('answers 503 without the broker error text when the send fails', async () => {
-    const response = await sendAndRespond(Promise.reject(new Error('connect ECONNREFUSED redis://:hunter2@db')));
+    const response = await sendAndRespond(
+      Promise.reject(new Error('connect ECONNREFUSED redis://:hunter2@db')),
+    );
     expect(response.status).toBe(503);
     const text = await response.text();
     expect(JSON.parse(text)).toMatchObject({ error: { type: 'SendFailed' } });

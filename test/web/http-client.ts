@@ -21,11 +21,18 @@ export interface Served {
  * and a catch-all that answers `app saw <METHOD> <url>`, so a test can tell what reached
  * `next()` and how.
  */
-export async function serveExpress(test: TestContext, app: TaskReader, options: TaskHandlerOptions = {}): Promise<Served> {
+export async function serveExpress(
+  test: TestContext,
+  app: TaskReader,
+  options: TaskHandlerOptions = {},
+): Promise<Served> {
   const server: Express = express();
   server.use(celeriacExpress(app, { prefix: '/tasks', ...options }));
   server.get('/hello', (_req, res) => void res.send('hello'));
-  server.use((req, res) => void res.status(200).type('text/plain').send(`app saw ${req.method} ${req.originalUrl}`));
+  server.use(
+    (req, res) =>
+      void res.status(200).type('text/plain').send(`app saw ${req.method} ${req.originalUrl}`),
+  );
   const listening = server.listen(0);
   await new Promise<void>((resolve) => listening.once('listening', resolve));
   test.onTestFinished(async () => {
@@ -50,7 +57,9 @@ export function rawRequest(port: number, head: string): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: '127.0.0.1', port });
     const chunks: Buffer[] = [];
-    socket.setTimeout(10_000, () => socket.destroy(new Error(`no answer to ${JSON.stringify(head)} within 10 s`)));
+    socket.setTimeout(10_000, () =>
+      socket.destroy(new Error(`no answer to ${JSON.stringify(head)} within 10 s`)),
+    );
     socket.once('connect', () => socket.write(`${head}\r\nConnection: close\r\n\r\n`));
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     socket.once('error', reject);

@@ -16,7 +16,12 @@ export interface SqliteApp {
   app: Celeriac;
   backend: ResultBackend;
   /** Stores a state for the task, as the worker would. */
-  store: (taskId: string, state: TaskState, result?: JsonValue, traceback?: string | null) => Promise<void>;
+  store: (
+    taskId: string,
+    state: TaskState,
+    result?: JsonValue,
+    traceback?: string | null,
+  ) => Promise<void>;
 }
 
 export async function openSqliteApp(test: TestContext): Promise<SqliteApp> {
@@ -35,4 +40,5 @@ export async function openSqliteApp(test: TestContext): Promise<SqliteApp> {
   };
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, ms));

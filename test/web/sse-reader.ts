@@ -15,7 +15,9 @@ export interface SseEvent {
 }
 
 /** Yields each event and comment as it arrives; ends when the body ends. */
-export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent, void, undefined> {
+export async function* readSse(
+  body: ReadableStream<Uint8Array>,
+): AsyncGenerator<SseEvent, void, undefined> {
   const decoder = new TextDecoder();
   const reader = body.getReader();
   let buffer = '';
@@ -38,7 +40,8 @@ export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator
           const colon = line.indexOf(':');
           const field = colon === -1 ? line : line.slice(0, colon);
           const value = colon === -1 ? '' : line.slice(colon + 1).replace(/^ /, '');
-          if (field === 'data') current.data = current.data === undefined ? value : `${current.data}\n${value}`;
+          if (field === 'data')
+            current.data = current.data === undefined ? value : `${current.data}\n${value}`;
           else if (field === 'id') current.id = value;
           else if (field === 'retry') current.retry = Number(value);
           else if (field === 'event') current.event = value;
@@ -51,7 +54,10 @@ export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator
 }
 
 /** The JSON of each data event until the stream ends, ignoring comments. */
-export async function collectData<T>(body: ReadableStream<Uint8Array>, onEach?: (data: T) => void): Promise<T[]> {
+export async function collectData<T>(
+  body: ReadableStream<Uint8Array>,
+  onEach?: (data: T) => void,
+): Promise<T[]> {
   const all: T[] = [];
   for await (const event of readSse(body)) {
     if (event.data === undefined) continue;

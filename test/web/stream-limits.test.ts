@@ -30,7 +30,10 @@ describe('stream lifetime', () => {
     // What EventSource then does: connect again, and get the current state first.
     await store(id, 'PROGRESS', { current: 2, total: 4, percent: 50 });
     const again = readSse((await fetch(`${base}/tasks/${id}/stream`)).body!);
-    expect(JSON.parse((await again.next()).value!.data!)).toMatchObject({ state: 'PROGRESS', progress: { percent: 50 } });
+    expect(JSON.parse((await again.next()).value!.data!)).toMatchObject({
+      state: 'PROGRESS',
+      progress: { percent: 50 },
+    });
     await again.return();
   });
 
@@ -52,7 +55,9 @@ describe('open streams cap', () => {
     const { base } = await serveExpress(test, app, { maxOpenStreams: 2, retryMs: 3000 });
     const [a, b] = [randomUUID(), randomUUID()];
     const leaving = new AbortController();
-    const streamA = readSse((await fetch(`${base}/tasks/${a}/stream`, { signal: leaving.signal })).body!);
+    const streamA = readSse(
+      (await fetch(`${base}/tasks/${a}/stream`, { signal: leaving.signal })).body!,
+    );
     const streamB = readSse((await fetch(`${base}/tasks/${b}/stream`)).body!);
     await streamA.next();
     await streamB.next();
@@ -82,7 +87,10 @@ describe('open streams cap', () => {
     // A stream that ends on a final state gives its slot back too.
     await store(b, 'SUCCESS', 1);
     for await (const event of streamB) void event;
-    await vi.waitFor(async () => expect((await fetch(`${base}/tasks/${b}/stream`)).status).toBe(200), { timeout: 5000 });
+    await vi.waitFor(
+      async () => expect((await fetch(`${base}/tasks/${b}/stream`)).status).toBe(200),
+      { timeout: 5000 },
+    );
     await streamC.return();
   });
 });
@@ -100,7 +108,9 @@ describe('input from the wire', () => {
       [`/tasks/${randomUUID()}/stream/%3Cimg%3E`, 404],
     ] as const;
     for (const [path, status] of probes) {
-      const response = await fetch(`${base}${path}`, { headers: { 'Last-Event-ID': '<script>x</script>' } });
+      const response = await fetch(`${base}${path}`, {
+        headers: { 'Last-Event-ID': '<script>x</script>' },
+      });
       expect(response.status, path).toBe(status);
       expect(response.headers.get('content-type')).toMatch(/^application\/json/);
       expect(response.headers.get('x-content-type-options')).toBe('nosniff');
@@ -109,7 +119,10 @@ describe('input from the wire', () => {
       expect(body, path).not.toMatch(/<|>|script|img|alert|Set-Cookie|aaaaaaaa/i);
     }
     // Over a raw socket, too: a path no browser would send.
-    const raw = await rawRequest(port, 'GET /tasks/"><svg/onload=alert(1)> HTTP/1.1\r\nHost: 127.0.0.1');
+    const raw = await rawRequest(
+      port,
+      'GET /tasks/"><svg/onload=alert(1)> HTTP/1.1\r\nHost: 127.0.0.1',
+    );
     expect(raw.status).toBe(404);
     expect(raw.body).not.toMatch(/svg|onload/);
   });

@@ -34,7 +34,9 @@ async function heldApp(ctx: TestContext) {
     consume({
       ...options,
       onDelivery: (delivery) => {
-        delivered.push(typeof delivery.message.headers.task === 'string' ? delivery.message.headers.task : '?');
+        delivered.push(
+          typeof delivery.message.headers.task === 'string' ? delivery.message.headers.task : '?',
+        );
         options.onDelivery(delivery);
       },
     });
@@ -60,7 +62,9 @@ describe('delayed delivery emulated by the core', () => {
     const sentAt = Date.now();
     await app.sendTask('test.later', [], { countdown: 1.5 });
     await app.sendTask('test.now');
-    await expect.poll(() => runs.map((run) => run.name), { timeout: 10_000 }).toEqual(['now', 'later']);
+    await expect
+      .poll(() => runs.map((run) => run.name), { timeout: 10_000 })
+      .toEqual(['now', 'later']);
     // Not run before its ETA (the countdown counts from the send, the ETA has ms precision).
     expect(runs[1]!.at).toBeGreaterThanOrEqual(sentAt + 1500 - 1);
     expect(delivered).toEqual(['test.later', 'test.now']);

@@ -60,10 +60,15 @@ describe('workers on Redis', () => {
     errors.length = 0;
     const { runs, open } = await redisApp(ctx);
     const client = open();
-    const workers = [new Worker(open(), { concurrency: 20, logger }), new Worker(open(), { concurrency: 5, logger })];
+    const workers = [
+      new Worker(open(), { concurrency: 20, logger }),
+      new Worker(open(), { concurrency: 5, logger }),
+    ];
     for (const worker of workers) await worker.start();
     const count = 3000;
-    const results = await client.sendMany(Array.from({ length: count }, (_, i) => ({ task: 'test.count', args: [`k${i}`] })));
+    const results = await client.sendMany(
+      Array.from({ length: count }, (_, i) => ({ task: 'test.count', args: [`k${i}`] })),
+    );
     const values = await Promise.all(results.map((result) => result.get({ timeout: 60 })));
     expect(values).toEqual(Array.from({ length: count }, (_, i) => `k${i}`));
     expect(runs.size).toBe(count);
@@ -77,13 +82,17 @@ describe('workers on Redis', () => {
     const { runs, open, raw, prefix } = await redisApp(ctx);
     const client = open();
     const count = 4000;
-    const results = await client.sendMany(Array.from({ length: count }, (_, i) => ({ task: 'test.count', args: [`k${i}`] })));
+    const results = await client.sendMany(
+      Array.from({ length: count }, (_, i) => ({ task: 'test.count', args: [`k${i}`] })),
+    );
     const first = new Worker(open(), { concurrency: 50, logger });
     await first.start();
     await expect.poll(() => runs.size, { timeout: 20_000, interval: 5 }).toBeGreaterThan(count / 4);
     await first.stop();
     // Stopped: whatever ran has its result, and whatever did not is back in the queue.
-    const stored = await Promise.all(results.map(async (result) => (await result.state()) === 'SUCCESS'));
+    const stored = await Promise.all(
+      results.map(async (result) => (await result.state()) === 'SUCCESS'),
+    );
     expect(stored.filter(Boolean).length).toBe(runs.size);
     expect(runs.size).toBeLessThan(count);
     expect(await raw.llen(`${prefix}celery`)).toBe(count - runs.size);

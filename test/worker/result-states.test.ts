@@ -5,20 +5,33 @@
  * meta for the same state and ids encodes to the same text but for the date itself.
  */
 import { describe, expect, it } from 'vitest';
-import { buildResultMeta, decodeResultMeta, encodeResultMeta, formatCeleryDate } from '../../src/protocol/index.js';
+import {
+  buildResultMeta,
+  decodeResultMeta,
+  encodeResultMeta,
+  formatCeleryDate,
+} from '../../src/protocol/index.js';
 import { READY_STATES } from '../../src/protocol/types.js';
 import { metaFor } from '../../src/worker/result-states.js';
 import { storedMetas } from '../protocol/wire-vectors.js';
 
 describe('the worker’s result metas', () => {
   it('date only SUCCESS, FAILURE and REVOKED, as every meta a Celery 5.6 worker stored does', () => {
-    const stored = storedMetas('celery-5.6.3', 'worker_results.json').map((m) => ({ raw: m.raw, meta: decodeResultMeta(m.raw) }));
+    const stored = storedMetas('celery-5.6.3', 'worker_results.json').map((m) => ({
+      raw: m.raw,
+      meta: decodeResultMeta(m.raw),
+    }));
     const states = new Set(stored.map(({ meta }) => meta.status));
-    for (const state of ['SUCCESS', 'FAILURE', 'REVOKED', 'STARTED', 'RETRY', 'PROGRESS']) expect(states).toContain(state);
+    for (const state of ['SUCCESS', 'FAILURE', 'REVOKED', 'STARTED', 'RETRY', 'PROGRESS'])
+      expect(states).toContain(state);
     for (const { raw, meta: celery } of stored) {
       expect(celery.date_done !== null).toBe(READY_STATES.has(celery.status));
       const ours = metaFor(
-        { id: celery.task_id, groupId: celery.group_id ?? null, parentId: celery.parent_id ?? null },
+        {
+          id: celery.task_id,
+          groupId: celery.group_id ?? null,
+          parentId: celery.parent_id ?? null,
+        },
         celery.status,
         celery.result,
         celery.traceback,
@@ -33,7 +46,16 @@ describe('the worker’s result metas', () => {
     const before = Date.now();
     const done = metaFor({ id: 't', groupId: 'g', parentId: 'p' }, 'SUCCESS', 5);
     expect(Date.parse(done.date_done!)).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
-    expect(done).toEqual(buildResultMeta({ taskId: 't', status: 'SUCCESS', result: 5, groupId: 'g', parentId: 'p', dateDone: new Date(Date.parse(done.date_done!)) }));
+    expect(done).toEqual(
+      buildResultMeta({
+        taskId: 't',
+        status: 'SUCCESS',
+        result: 5,
+        groupId: 'g',
+        parentId: 'p',
+        dateDone: new Date(Date.parse(done.date_done!)),
+      }),
+    );
     for (const state of ['STARTED', 'RETRY', 'PROGRESS', 'SCRAPING']) {
       expect(metaFor({ id: 't' }, state, null).date_done).toBeNull();
     }

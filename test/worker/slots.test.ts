@@ -11,7 +11,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Celeriac } from '../../src/index.js';
 import { Worker } from '../../src/worker/worker.js';
 
-const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+const silent = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
@@ -32,10 +37,14 @@ describe('worker slots', () => {
     });
     // Ten unknown tasks (refused and dead-lettered), far more than the prefetch of 2.
     await app.sendMany(Array.from({ length: 10 }, () => ({ task: 'slots.unknown', args: [] })));
-    const known = await app.sendMany(Array.from({ length: 20 }, () => ({ task: 'slots.run', args: [] })));
+    const known = await app.sendMany(
+      Array.from({ length: 20 }, () => ({ task: 'slots.run', args: [] })),
+    );
     await worker.start();
     const values = await Promise.all(known.map((result) => result.get({ timeout: 20 })));
-    expect(values.sort((a, b) => Number(a) - Number(b))).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(values.sort((a, b) => Number(a) - Number(b))).toEqual(
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
     await expect.poll(() => worker.settlingCount).toBe(0);
     expect(worker.activeCount).toBe(0);
   });

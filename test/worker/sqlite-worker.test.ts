@@ -33,7 +33,8 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const logLines = () => (existsSync(runLog) ? readFileSync(runLog, 'utf8').trim().split('\n').filter(Boolean) : []);
+const logLines = () =>
+  existsSync(runLog) ? readFileSync(runLog, 'utf8').trim().split('\n').filter(Boolean) : [];
 
 describe('worker on SQLite', () => {
   it('runs many tasks across two workers with none lost and none run twice', async () => {
@@ -58,7 +59,10 @@ describe('worker on SQLite', () => {
   it('gives a task held by a worker killed with SIGKILL to another worker', async () => {
     const leaseEnv = { ...env, TEST_LEASE_MS: '1500' };
     const victim = await startWorker(APP, leaseEnv, ['-c', '1', '-n', 'victim@test']);
-    const result = await client.sendTask<{ pid: number; redelivered: boolean }>('test.sleep', [1500]);
+    const result = await client.sendTask<{ pid: number; redelivered: boolean }>(
+      'test.sleep',
+      [1500],
+    );
     await victim.waitFor(/test\.sleep/); // received
     while (!logLines().some((l) => l.startsWith('start'))) await sleep(20);
     victim.child.kill('SIGKILL');
@@ -74,7 +78,10 @@ describe('worker on SQLite', () => {
     const leaseEnv = { ...env, TEST_LEASE_MS: '600' };
     await startWorker(APP, leaseEnv, ['-c', '1', '-n', 'first@test']);
     await startWorker(APP, leaseEnv, ['-c', '1', '-n', 'second@test']);
-    const result = await client.sendTask<{ pid: number; redelivered: boolean }>('test.sleep', [3000]);
+    const result = await client.sendTask<{ pid: number; redelivered: boolean }>(
+      'test.sleep',
+      [3000],
+    );
     const value = await result.get({ timeout: 30 });
     const starts = logLines().filter((l) => l.startsWith('start'));
     expect(starts).toHaveLength(1); // five lease periods passed; heartbeats kept it from a second run
@@ -111,7 +118,10 @@ describe('worker on SQLite', () => {
   it('records FAILURE with the error type and message when retries are not asked for', async () => {
     await startWorker(APP, env, ['-c', '2']);
     const result = await client.sendTask('test.fail', ['card declined']);
-    await expect(result.get({ timeout: 10 })).rejects.toMatchObject({ name: 'TypeError', message: 'card declined' });
+    await expect(result.get({ timeout: 10 })).rejects.toMatchObject({
+      name: 'TypeError',
+      message: 'card declined',
+    });
     expect(await result.state()).toBe('FAILURE');
   });
 
@@ -127,7 +137,9 @@ describe('worker on SQLite', () => {
   it('fires the AbortSignal at the soft time limit', async () => {
     await startWorker(APP, env, ['-c', '1']);
     const result = await client.sendTask('test.softLimit', []);
-    await expect(result.get({ timeout: 10 })).rejects.toMatchObject({ name: 'SoftTimeLimitExceeded' });
+    await expect(result.get({ timeout: 10 })).rejects.toMatchObject({
+      name: 'SoftTimeLimitExceeded',
+    });
   });
 
   it('lets a running task finish on SIGTERM and exits cleanly, leaving queued tasks queued', async () => {
@@ -159,7 +171,13 @@ describe('worker on SQLite', () => {
     const worker = await startWorker(APP, env, ['-c', '2']);
     const broker = await client.broker();
     await broker.publish(
-      { body: Buffer.from('{not json'), contentType: 'application/json', contentEncoding: 'utf-8', headers: {}, properties: {} },
+      {
+        body: Buffer.from('{not json'),
+        contentType: 'application/json',
+        contentEncoding: 'utf-8',
+        headers: {},
+        properties: {},
+      },
       { queue: 'celery' },
     );
     const unknown = await client.sendTask('no.such.task', [1]);
@@ -173,7 +191,13 @@ describe('worker on SQLite', () => {
 
   it('maps keyword arguments sent by Python-style callers onto declared params', async () => {
     await startWorker(APP, env, ['-c', '1']);
-    const message = encodeTaskMessage({ task: 'test.add', id: 'kw-1', args: [1], kwargs: { b: 41 }, origin: 'test' });
+    const message = encodeTaskMessage({
+      task: 'test.add',
+      id: 'kw-1',
+      args: [1],
+      kwargs: { b: 41 },
+      origin: 'test',
+    });
     const broker = await client.broker();
     await broker.publish(message, { queue: 'celery' });
     expect(await client.asyncResult('kw-1').get({ timeout: 10 })).toBe(42);
@@ -206,7 +230,11 @@ describe('worker on SQLite', () => {
     const result = await client.sendTask<number>('test.progress', [4]);
     const seen: string[] = [];
     for await (const meta of result.updates()) {
-      seen.push(meta.status === 'PROGRESS' ? `P${(meta.result as { current: number }).current}` : meta.status);
+      seen.push(
+        meta.status === 'PROGRESS'
+          ? `P${(meta.result as { current: number }).current}`
+          : meta.status,
+      );
     }
     expect(seen.at(-1)).toBe('SUCCESS');
     expect(seen.filter((s) => s.startsWith('P')).length).toBeGreaterThanOrEqual(2);

@@ -49,7 +49,9 @@ describe.each(['sqlite', 'redis'] as const)('celeriac status on %s', (kind) => {
     await startWorker(APP, env, ['-n', `b-${kind}@test`, '-c', '2']);
     const two = await status(env);
     expect(two.code).toBe(0);
-    expect(two.text).toMatch(new RegExp(`^-> a-${kind}@test: OK \\(pid ${a.child.pid}, queues celery, 0/3 busy`, 'm'));
+    expect(two.text).toMatch(
+      new RegExp(`^-> a-${kind}@test: OK \\(pid ${a.child.pid}, queues celery, 0/3 busy`, 'm'),
+    );
     expect(two.text).toMatch(new RegExp(`^-> b-${kind}@test: OK`, 'm'));
     expect(two.text).toMatch(/^2 nodes online\.$/m);
 

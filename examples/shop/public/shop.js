@@ -86,7 +86,8 @@ function render(view) {
   showRetry(view.state === 'RETRY' ? view : null);
   if (view.state === 'SUCCESS') {
     $('receipt-link').href = view.result.receiptUrl;
-    $('email-note').textContent = ` · confirmation email written to the outbox as ${view.result.emailFile}`;
+    $('email-note').textContent =
+      ` · confirmation email written to the outbox as ${view.result.emailFile}`;
     $('order-result').hidden = false;
   }
   if (view.state === 'FAILURE' || view.state === 'REVOKED') {
@@ -98,15 +99,24 @@ function render(view) {
 
 function describe(view) {
   switch (view.state) {
-    case 'PENDING': return 'Queued: waiting for a worker…';
-    case 'RECEIVED': return 'A worker received the order…';
-    case 'STARTED': return 'A worker started on the order…';
-    case 'PROGRESS': return `Working: ${view.progress?.step ?? 'in progress'} (${view.progress?.percent ?? 0}%)`;
-    case 'RETRY': return `Retrying after ${view.error?.type}: ${view.error?.message}${retryDetails(view.retry)}`;
-    case 'SUCCESS': return 'Order confirmed.';
-    case 'FAILURE': return 'The order failed.';
-    case 'REVOKED': return 'The order was cancelled.';
-    default: return view.state;
+    case 'PENDING':
+      return 'Queued: waiting for a worker…';
+    case 'RECEIVED':
+      return 'A worker received the order…';
+    case 'STARTED':
+      return 'A worker started on the order…';
+    case 'PROGRESS':
+      return `Working: ${view.progress?.step ?? 'in progress'} (${view.progress?.percent ?? 0}%)`;
+    case 'RETRY':
+      return `Retrying after ${view.error?.type}: ${view.error?.message}${retryDetails(view.retry)}`;
+    case 'SUCCESS':
+      return 'Order confirmed.';
+    case 'FAILURE':
+      return 'The order failed.';
+    case 'REVOKED':
+      return 'The order was cancelled.';
+    default:
+      return view.state;
   }
 }
 
@@ -114,8 +124,12 @@ function describe(view) {
 function retryDetails(retry) {
   if (!retry) return '';
   const parts = [];
-  if (retry.attempt !== null) parts.push(`attempt ${retry.attempt}${retry.maxAttempts !== null ? ` of ${retry.maxAttempts}` : ''} failed`);
-  if (retry.nextAttemptAt !== null) parts.push(`next attempt at ${new Date(retry.nextAttemptAt).toLocaleTimeString()}`);
+  if (retry.attempt !== null)
+    parts.push(
+      `attempt ${retry.attempt}${retry.maxAttempts !== null ? ` of ${retry.maxAttempts}` : ''} failed`,
+    );
+  if (retry.nextAttemptAt !== null)
+    parts.push(`next attempt at ${new Date(retry.nextAttemptAt).toLocaleTimeString()}`);
   return parts.length > 0 ? ` (${parts.join('; ')})` : '';
 }
 

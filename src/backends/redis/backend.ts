@@ -9,7 +9,13 @@ import type { Redis } from 'ioredis';
 import type { Broker } from '../../brokers/broker.js';
 import type { ResultBackend, StoreOptions, Unsubscribe } from '../backend.js';
 import type { BackendFactoryOptions } from '../registry.js';
-import { closeConnection, connectChecked, openConnection, parseRedisUrl, type RedisUrlConfig } from '../../connections/redis/connection.js';
+import {
+  closeConnection,
+  connectChecked,
+  openConnection,
+  parseRedisUrl,
+  type RedisUrlConfig,
+} from '../../connections/redis/connection.js';
 import { decodeResultMeta, encodeResultMeta } from '../../protocol/result-meta.js';
 import type { ResultMeta } from '../../protocol/types.js';
 import { ResultKeyspace } from './keys.js';
@@ -65,7 +71,8 @@ export class RedisBackend implements ResultBackend {
    */
   attachBroker(broker: Broker): void {
     const carriers = carriersOf(broker);
-    this.stores.carriers = carriers?.server === serverIdentity(this.config.connection) ? carriers : undefined;
+    this.stores.carriers =
+      carriers?.server === serverIdentity(this.config.connection) ? carriers : undefined;
   }
 
   /** Beat's schedules, lease and run claims, on the same Redis under the same key prefix. */
@@ -118,15 +125,25 @@ export class RedisBackend implements ResultBackend {
     await this.client.del(...taskIds.map((id) => this.keys.meta(id)));
   }
 
-  async revoke(taskIds: string[], options: { terminate?: boolean; expiresMs?: number } = {}): Promise<void> {
+  async revoke(
+    taskIds: string[],
+    options: { terminate?: boolean; expiresMs?: number } = {},
+  ): Promise<void> {
     if (taskIds.length === 0) return;
     await this.connect();
-    await this.revocations.revoke(taskIds, options.terminate ?? false, options.expiresMs ?? this.expiresMs);
+    await this.revocations.revoke(
+      taskIds,
+      options.terminate ?? false,
+      options.expiresMs ?? this.expiresMs,
+    );
   }
 
   /** From the in-memory mirror while `onRevoke` listens (no round trip), else one ZSCORE. */
   isRevoked(taskId: string): boolean | Promise<boolean> {
-    return this.revocations.isRevoked(taskId) ?? this.connect().then(() => this.revocations.askRedis(taskId));
+    return (
+      this.revocations.isRevoked(taskId) ??
+      this.connect().then(() => this.revocations.askRedis(taskId))
+    );
   }
 
   /** Also keeps an in-memory mirror of the revoked set while listened to: `isRevoked()` then costs no round trip. */

@@ -5,7 +5,12 @@
  */
 import type { Redis } from 'ioredis';
 import type { BeatStore, EntryDefinition, StoredEntry } from '../beat-store.js';
-import { closeConnection, connectChecked, openConnection, type RedisUrlConfig } from '../../connections/redis/connection.js';
+import {
+  closeConnection,
+  connectChecked,
+  openConnection,
+  type RedisUrlConfig,
+} from '../../connections/redis/connection.js';
 import { runScript } from '../../connections/redis/script-runner.js';
 import { beatClaimScript, beatLeadScript, beatUpsertScript } from './scripts/beat.js';
 
@@ -58,12 +63,12 @@ export class RedisBeatStore implements BeatStore {
 
   async upsert(definition: EntryDefinition, now: number): Promise<void> {
     const { name, enabled, ...rest } = definition;
-    await runScript(this.redis, beatUpsertScript, [this.entryKey(name), this.names], [
-      name,
-      JSON.stringify(rest),
-      enabled ? '1' : '0',
-      now,
-    ]);
+    await runScript(
+      this.redis,
+      beatUpsertScript,
+      [this.entryKey(name), this.names],
+      [name, JSON.stringify(rest), enabled ? '1' : '0', now],
+    );
   }
 
   async syncCode(definitions: EntryDefinition[], now: number): Promise<void> {
@@ -75,7 +80,11 @@ export class RedisBeatStore implements BeatStore {
   }
 
   async remove(name: string): Promise<boolean> {
-    const [[, removed]] = (await this.redis.multi().srem(this.names, name).del(this.entryKey(name)).exec()) as [[null, number], [null, number]];
+    const [[, removed]] = (await this.redis
+      .multi()
+      .srem(this.names, name)
+      .del(this.entryKey(name))
+      .exec()) as [[null, number], [null, number]];
     return removed > 0;
   }
 
@@ -88,7 +97,11 @@ export class RedisBeatStore implements BeatStore {
     }
     // Re-enabling restarts the schedule at `now`: slots that passed while disabled never run.
     if ((await this.redis.hget(key, 'enabled')) === '0') {
-      await this.redis.multi().hset(key, 'enabled', '1', 'created_at', String(now)).hdel(key, 'last_run_at').exec();
+      await this.redis
+        .multi()
+        .hset(key, 'enabled', '1', 'created_at', String(now))
+        .hdel(key, 'last_run_at')
+        .exec();
     }
     return true;
   }
@@ -101,11 +114,12 @@ export class RedisBeatStore implements BeatStore {
   }
 
   async lead(owner: string, ttlMs: number, now: number): Promise<number | null> {
-    const token = await runScript(this.redis, beatLeadScript, [this.leaderKey, this.tokenKey], [
-      owner,
-      Math.max(1, Math.round(ttlMs)),
-      Math.round(now),
-    ]);
+    const token = await runScript(
+      this.redis,
+      beatLeadScript,
+      [this.leaderKey, this.tokenKey],
+      [owner, Math.max(1, Math.round(ttlMs)), Math.round(now)],
+    );
     return typeof token === 'number' ? token : null;
   }
 
@@ -114,18 +128,26 @@ export class RedisBeatStore implements BeatStore {
     if (current?.startsWith(`${owner}|`)) await this.redis.del(this.leaderKey);
   }
 
-  async claimRun(name: string, slot: number | null, owner: string, token: number, taskId: string): Promise<boolean> {
-    const claimed = await runScript(this.redis, beatClaimScript, [this.leaderKey, this.entryKey(name)], [
-      `${owner}|${token}`,
-      slot === null ? '' : slot,
-      taskId,
-    ]);
+  async claimRun(
+    name: string,
+    slot: number | null,
+    owner: string,
+    token: number,
+    taskId: string,
+  ): Promise<boolean> {
+    const claimed = await runScript(
+      this.redis,
+      beatClaimScript,
+      [this.leaderKey, this.entryKey(name)],
+      [`${owner}|${token}`, slot === null ? '' : slot, taskId],
+    );
     return claimed === 1;
   }
 
   async confirmRun(name: string, taskId: string): Promise<void> {
     const key = this.entryKey(name);
-    if ((await this.redis.hget(key, 'pending_task_id')) === taskId) await this.redis.hdel(key, 'pending_task_id', 'pending_slot');
+    if ((await this.redis.hget(key, 'pending_task_id')) === taskId)
+      await this.redis.hdel(key, 'pending_task_id', 'pending_slot');
   }
 
   async close(): Promise<void> {
@@ -135,7 +157,10 @@ export class RedisBeatStore implements BeatStore {
 }
 
 function toEntry(name: string, row: Record<string, string>): StoredEntry {
-  const definition = JSON.parse(row.definition ?? '{}') as Omit<EntryDefinition, 'name' | 'enabled'>;
+  const definition = JSON.parse(row.definition ?? '{}') as Omit<
+    EntryDefinition,
+    'name' | 'enabled'
+  >;
   const num = (value: string | undefined) => (value === undefined ? null : Number(value));
   return {
     ...definition,

@@ -8,7 +8,9 @@ export function encodeRevoke(ids: readonly string[], terminate: boolean, until: 
   return JSON.stringify({ ids, terminate, until });
 }
 
-export function decodeRevoke(text: string): { ids: string[]; terminate: boolean; until: number } | undefined {
+export function decodeRevoke(
+  text: string,
+): { ids: string[]; terminate: boolean; until: number } | undefined {
   try {
     const value = JSON.parse(text) as { ids?: unknown; terminate?: unknown; until?: unknown };
     if (!Array.isArray(value.ids)) return undefined;

@@ -59,17 +59,21 @@ export class Revocations {
 
   async listen(listener: RevokeListener): Promise<Unsubscribe> {
     this.listeners.add(listener);
-    this.subscription ??= this.subscriber.subscribe(this.keys.revokeChannel, (text) => this.onNotice(text)).then(async (unsubscribe) => {
-      await this.reload();
-      return unsubscribe;
-    });
+    this.subscription ??= this.subscriber
+      .subscribe(this.keys.revokeChannel, (text) => this.onNotice(text))
+      .then(async (unsubscribe) => {
+        await this.reload();
+        return unsubscribe;
+      });
     const subscription = this.subscription;
     await subscription;
     return async () => {
       if (!this.listeners.delete(listener) || this.listeners.size > 0) return;
       if (this.subscription === subscription) this.subscription = undefined;
       this.mirror = undefined;
-      await (await subscription)();
+      await (
+        await subscription
+      )();
     };
   }
 
@@ -91,7 +95,12 @@ export class Revocations {
     const arrived: Array<{ ids: string[]; until: number }> = [];
     this.arrivedWhileLoading = arrived;
     try {
-      const flat = await this.client.zrangebyscore(this.keys.revoked, Date.now(), '+inf', 'WITHSCORES');
+      const flat = await this.client.zrangebyscore(
+        this.keys.revoked,
+        Date.now(),
+        '+inf',
+        'WITHSCORES',
+      );
       const mirror = new Map<string, number>();
       for (let i = 0; i < flat.length; i += 2) mirror.set(flat[i] as string, Number(flat[i + 1]));
       for (const notice of arrived) for (const id of notice.ids) mirror.set(id, notice.until);
@@ -107,7 +116,9 @@ export class Revocations {
     const notice = decodeRevoke(text);
     if (!notice) return;
     this.arrivedWhileLoading?.push(notice);
-    if (this.mirror) for (const id of notice.ids) this.mirror.set(id, Math.max(this.mirror.get(id) ?? 0, notice.until));
+    if (this.mirror)
+      for (const id of notice.ids)
+        this.mirror.set(id, Math.max(this.mirror.get(id) ?? 0, notice.until));
     for (const id of notice.ids) {
       for (const listener of [...this.listeners]) listener(id, notice.terminate);
     }

@@ -6,7 +6,11 @@
  * they read, so that nothing stored in between is missed.
  */
 import type { Redis } from 'ioredis';
-import { closeConnection, openConnection, type RedisUrlConfig } from '../../connections/redis/connection.js';
+import {
+  closeConnection,
+  openConnection,
+  type RedisUrlConfig,
+} from '../../connections/redis/connection.js';
 
 export type MessageListener = (message: string) => void;
 
@@ -43,7 +47,8 @@ export class SharedSubscriber {
       await current.subscribed;
     } catch (error) {
       current.listeners.delete(listener);
-      if (current.listeners.size === 0 && this.channels.get(channel) === current) this.channels.delete(channel);
+      if (current.listeners.size === 0 && this.channels.get(channel) === current)
+        this.channels.delete(channel);
       throw error;
     }
     let done = false;

@@ -61,7 +61,8 @@ export class StoreBatcher {
     const pending = this.pending;
     this.pending = [];
     // Batches go out in order on one connection, so two stores of a task keep their order.
-    for (let i = 0; i < pending.length; i += MAX_BATCH) void this.send(pending.slice(i, i + MAX_BATCH));
+    for (let i = 0; i < pending.length; i += MAX_BATCH)
+      void this.send(pending.slice(i, i + MAX_BATCH));
   }
 
   private async send(batch: PendingStore[]): Promise<void> {

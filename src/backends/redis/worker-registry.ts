@@ -3,7 +3,12 @@
  * one key per worker holding its info, expiring on its own. Presence only.
  */
 import type { Redis } from 'ioredis';
-import { closeConnection, connectChecked, openConnection, type RedisUrlConfig } from '../../connections/redis/connection.js';
+import {
+  closeConnection,
+  connectChecked,
+  openConnection,
+  type RedisUrlConfig,
+} from '../../connections/redis/connection.js';
 import type { WorkerInfo, WorkerRegistry } from '../worker-registry.js';
 
 export class RedisWorkerRegistry implements WorkerRegistry {

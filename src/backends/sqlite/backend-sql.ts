@@ -76,7 +76,6 @@ export function backendSql(prefix: string) {
 
     // @after, @upto -> rows (task_id, terminate, seq) by seq: revocations since a watermark.
     revokedSince: `SELECT task_id, terminate, seq FROM ${v} WHERE seq > @after AND seq <= @upto ORDER BY seq`,
-
   };
 }
 

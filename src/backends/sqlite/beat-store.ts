@@ -4,7 +4,12 @@
  * replicas in other processes see a consistent lease and never claim a slot twice.
  */
 import type Database from 'better-sqlite3';
-import { ensureSchema, openDatabase, tableName, type DbHandle } from '../../connections/sqlite/database.js';
+import {
+  ensureSchema,
+  openDatabase,
+  tableName,
+  type DbHandle,
+} from '../../connections/sqlite/database.js';
 import type { SqliteLocation } from '../../connections/sqlite/sqlite-url.js';
 import type { BeatStore, EntryDefinition, StoredEntry } from '../beat-store.js';
 
@@ -72,7 +77,9 @@ export class SqliteBeatStore implements BeatStore {
   private addLastTaskIdColumn(): void {
     this.db
       .transaction(() => {
-        const columns = this.db.prepare(`SELECT name FROM pragma_table_info(?)`).all(this.entries.slice(1, -1)) as Array<{ name: string }>;
+        const columns = this.db
+          .prepare(`SELECT name FROM pragma_table_info(?)`)
+          .all(this.entries.slice(1, -1)) as Array<{ name: string }>;
         if (!columns.some((column) => column.name === 'last_task_id')) {
           this.db.exec(`ALTER TABLE ${this.entries} ADD COLUMN last_task_id TEXT`);
         }
@@ -86,7 +93,8 @@ export class SqliteBeatStore implements BeatStore {
   }
 
   get(name: string): Promise<StoredEntry | undefined> {
-    const row = this.db.prepare(`SELECT * FROM ${this.entries} WHERE name = ?`).get(name) as EntryRow | undefined;
+    const row = this.db.prepare(`SELECT * FROM ${this.entries} WHERE name = ?`).get(name) as
+      EntryRow | undefined;
     return Promise.resolve(row ? toEntry(row) : undefined);
   }
 
@@ -100,7 +108,9 @@ export class SqliteBeatStore implements BeatStore {
       .transaction(() => {
         for (const definition of definitions) this.upsertOne(definition, now);
         const declared = new Set(definitions.map((d) => d.name));
-        const rows = this.db.prepare(`SELECT name, definition FROM ${this.entries}`).all() as EntryRow[];
+        const rows = this.db
+          .prepare(`SELECT name, definition FROM ${this.entries}`)
+          .all() as EntryRow[];
         for (const row of rows) {
           const source = (JSON.parse(row.definition) as { source?: string }).source;
           if (source === 'code' && !declared.has(row.name)) {
@@ -116,11 +126,13 @@ export class SqliteBeatStore implements BeatStore {
   private upsertOne(definition: EntryDefinition, now: number): void {
     const { name, enabled, ...rest } = definition;
     const text = JSON.stringify(rest);
-    const existing = this.db.prepare(`SELECT definition FROM ${this.entries} WHERE name = ?`).get(name) as
-      | { definition: string }
-      | undefined;
+    const existing = this.db
+      .prepare(`SELECT definition FROM ${this.entries} WHERE name = ?`)
+      .get(name) as { definition: string } | undefined;
     if (existing?.definition === text) {
-      this.db.prepare(`UPDATE ${this.entries} SET enabled = ? WHERE name = ?`).run(enabled ? 1 : 0, name);
+      this.db
+        .prepare(`UPDATE ${this.entries} SET enabled = ? WHERE name = ?`)
+        .run(enabled ? 1 : 0, name);
       return;
     }
     this.db
@@ -133,7 +145,9 @@ export class SqliteBeatStore implements BeatStore {
   }
 
   remove(name: string): Promise<boolean> {
-    return Promise.resolve(this.db.prepare(`DELETE FROM ${this.entries} WHERE name = ?`).run(name).changes > 0);
+    return Promise.resolve(
+      this.db.prepare(`DELETE FROM ${this.entries} WHERE name = ?`).run(name).changes > 0,
+    );
   }
 
   setEnabled(name: string, enabled: boolean, now: number): Promise<boolean> {
@@ -147,16 +161,18 @@ export class SqliteBeatStore implements BeatStore {
   }
 
   requestRunNow(name: string, now: number): Promise<boolean> {
-    const changes = this.db.prepare(`UPDATE ${this.entries} SET run_now_at = ? WHERE name = ?`).run(now, name).changes;
+    const changes = this.db
+      .prepare(`UPDATE ${this.entries} SET run_now_at = ? WHERE name = ?`)
+      .run(now, name).changes;
     return Promise.resolve(changes > 0);
   }
 
   lead(owner: string, ttlMs: number, now: number): Promise<number | null> {
     const token = this.db
       .transaction((): number | null => {
-        const row = this.db.prepare(`SELECT owner, token, expires_at FROM ${this.leader} WHERE id = 1`).get() as
-          | { owner: string; token: number; expires_at: number }
-          | undefined;
+        const row = this.db
+          .prepare(`SELECT owner, token, expires_at FROM ${this.leader} WHERE id = 1`)
+          .get() as { owner: string; token: number; expires_at: number } | undefined;
         if (row && row.owner !== owner && row.expires_at > now) return null;
         // A new leader gets a new token, so writes of a deposed leader that still thinks it leads fail.
         const next = !row ? 1 : row.owner === owner ? row.token : row.token + 1;
@@ -173,16 +189,24 @@ export class SqliteBeatStore implements BeatStore {
   }
 
   resign(owner: string): Promise<void> {
-    this.db.prepare(`UPDATE ${this.leader} SET expires_at = 0 WHERE id = 1 AND owner = ?`).run(owner);
+    this.db
+      .prepare(`UPDATE ${this.leader} SET expires_at = 0 WHERE id = 1 AND owner = ?`)
+      .run(owner);
     return Promise.resolve();
   }
 
-  claimRun(name: string, slot: number | null, owner: string, token: number, taskId: string): Promise<boolean> {
+  claimRun(
+    name: string,
+    slot: number | null,
+    owner: string,
+    token: number,
+    taskId: string,
+  ): Promise<boolean> {
     const claimed = this.db
       .transaction((): boolean => {
-        const leader = this.db.prepare(`SELECT owner, token FROM ${this.leader} WHERE id = 1`).get() as
-          | { owner: string; token: number }
-          | undefined;
+        const leader = this.db
+          .prepare(`SELECT owner, token FROM ${this.leader} WHERE id = 1`)
+          .get() as { owner: string; token: number } | undefined;
         if (!leader || leader.owner !== owner || leader.token !== token) return false;
         const sql =
           slot === null
@@ -200,7 +224,9 @@ export class SqliteBeatStore implements BeatStore {
 
   confirmRun(name: string, taskId: string): Promise<void> {
     this.db
-      .prepare(`UPDATE ${this.entries} SET pending_task_id = NULL, pending_slot = NULL WHERE name = ? AND pending_task_id = ?`)
+      .prepare(
+        `UPDATE ${this.entries} SET pending_task_id = NULL, pending_slot = NULL WHERE name = ? AND pending_task_id = ?`,
+      )
       .run(name, taskId);
     return Promise.resolve();
   }

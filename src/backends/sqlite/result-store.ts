@@ -5,7 +5,12 @@
  * Stores meta as JSON text and parses it back; must never interpret a state.
  */
 import type Database from 'better-sqlite3';
-import { ensureSchema, statementCache, type Db, type DbHandle } from '../../connections/sqlite/database.js';
+import {
+  ensureSchema,
+  statementCache,
+  type Db,
+  type DbHandle,
+} from '../../connections/sqlite/database.js';
 import type { ResultMeta } from '../../protocol/types.js';
 import { backendSql, type BackendSql, type SequenceName } from './backend-sql.js';
 
@@ -35,7 +40,6 @@ export class ResultStore {
     ensureSchema(handle, this.sql.schema);
   }
 
-
   private bump(name: SequenceName): number {
     return (this.stmt(this.sql.bumpSequence).get({ name }) as { value: number }).value;
   }
@@ -51,7 +55,12 @@ export class ResultStore {
       .transaction(() =>
         items.map(({ meta, expiresAt }) => {
           const seq = this.bump('results');
-          this.stmt(this.sql.upsertResult).run({ taskId: meta.task_id, meta: JSON.stringify(meta), expiresAt, seq });
+          this.stmt(this.sql.upsertResult).run({
+            taskId: meta.task_id,
+            meta: JSON.stringify(meta),
+            expiresAt,
+            seq,
+          });
           return seq;
         }),
       )
@@ -67,13 +76,21 @@ export class ResultStore {
    * Metas changed with a sequence in (after, upto], oldest change first: of `taskIds`
    * only, or of every task when `taskIds` is undefined (cheaper for thousands of ids).
    */
-  changedResults(taskIds: readonly string[] | undefined, after: number, upto: number): ResultChange[] {
+  changedResults(
+    taskIds: readonly string[] | undefined,
+    after: number,
+    upto: number,
+  ): ResultChange[] {
     const rows = (
       taskIds
         ? this.stmt(this.sql.changedResults).all({ ids: JSON.stringify(taskIds), after, upto })
         : this.stmt(this.sql.changesSince).all({ after, upto })
     ) as Array<{ task_id: string; meta: string; seq: number }>;
-    return rows.map((row) => ({ taskId: row.task_id, meta: JSON.parse(row.meta) as ResultMeta, seq: row.seq }));
+    return rows.map((row) => ({
+      taskId: row.task_id,
+      meta: JSON.parse(row.meta) as ResultMeta,
+      seq: row.seq,
+    }));
   }
 
   forget(taskIds: readonly string[]): void {
@@ -97,7 +114,12 @@ export class ResultStore {
       .transaction(() =>
         taskIds.map((taskId) => {
           const seq = this.bump('revoked');
-          this.stmt(this.sql.upsertRevoked).run({ taskId, terminate: terminate ? 1 : 0, expiresAt, seq });
+          this.stmt(this.sql.upsertRevoked).run({
+            taskId,
+            terminate: terminate ? 1 : 0,
+            expiresAt,
+            seq,
+          });
           return { taskId, terminate, seq };
         }),
       )
@@ -109,7 +131,15 @@ export class ResultStore {
   }
 
   revokedSince(after: number, upto: number): RevokeChange[] {
-    const rows = this.stmt(this.sql.revokedSince).all({ after, upto }) as Array<{ task_id: string; terminate: number; seq: number }>;
-    return rows.map((row) => ({ taskId: row.task_id, terminate: row.terminate !== 0, seq: row.seq }));
+    const rows = this.stmt(this.sql.revokedSince).all({ after, upto }) as Array<{
+      task_id: string;
+      terminate: number;
+      seq: number;
+    }>;
+    return rows.map((row) => ({
+      taskId: row.task_id,
+      terminate: row.terminate !== 0,
+      seq: row.seq,
+    }));
   }
 }

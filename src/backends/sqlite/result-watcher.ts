@@ -86,7 +86,8 @@ export class ResultWatcher {
     if (this.revokeListeners.size === 0 || change.seq <= this.revokedWatermark) return;
     if ((this.revokesPushed.get(change.taskId) ?? 0) >= change.seq) return;
     this.revokesPushed.set(change.taskId, change.seq);
-    for (const listener of [...this.revokeListeners]) this.call(() => listener(change.taskId, change.terminate));
+    for (const listener of [...this.revokeListeners])
+      this.call(() => listener(change.taskId, change.terminate));
   }
 
   close(): void {
@@ -135,7 +136,8 @@ export class ResultWatcher {
         for (const change of changes) this.pushRevoke(change);
         this.revokedWatermark = upto;
         // Below the watermark nothing is read again, so those local marks are done with.
-        for (const [taskId, seq] of this.revokesPushed) if (seq <= upto) this.revokesPushed.delete(taskId);
+        for (const [taskId, seq] of this.revokesPushed)
+          if (seq <= upto) this.revokesPushed.delete(taskId);
       }
     }
   }

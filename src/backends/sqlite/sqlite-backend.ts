@@ -65,7 +65,9 @@ export class SqliteBackend implements ResultBackend {
   }
 
   /** Stores of one event-loop turn share one transaction (workers finish many tasks per turn). */
-  private storeBatch(store: ResultStore): TurnBatcher<{ meta: ResultMeta; expiresAt: number }, number> {
+  private storeBatch(
+    store: ResultStore,
+  ): TurnBatcher<{ meta: ResultMeta; expiresAt: number }, number> {
     this.batcher ??= new TurnBatcher((items) => store.storeMany(items));
     return this.batcher;
   }
@@ -86,13 +88,21 @@ export class SqliteBackend implements ResultBackend {
 
   /** Opens the connection and creates the tables once; later calls do nothing. */
   private open(): void {
-    if (this.closed) throw new BrokerConnectionError('This SQLite result backend was closed; create a new one.');
+    if (this.closed)
+      throw new BrokerConnectionError('This SQLite result backend was closed; create a new one.');
     if (this.handle) return;
-    const { handle, value } = openWith(this.location, (opened) => new ResultStore(opened, this.keyPrefix));
+    const { handle, value } = openWith(
+      this.location,
+      (opened) => new ResultStore(opened, this.keyPrefix),
+    );
     this.resultStore = value;
     this.handle = handle;
     this.feed = acquireChangeFeed(this.location);
-    this.watcher = new ResultWatcher(() => this.openStore(), this.feed, (error) => this.options.onError?.(error));
+    this.watcher = new ResultWatcher(
+      () => this.openStore(),
+      this.feed,
+      (error) => this.options.onError?.(error),
+    );
     let peers = localWatchers.get(this.localKey);
     if (!peers) localWatchers.set(this.localKey, (peers = new Set()));
     peers.add(this.watcher);
@@ -100,7 +110,10 @@ export class SqliteBackend implements ResultBackend {
 
   private openStore(): ResultStore {
     if (this.closed) throw new BrokerConnectionError('The SQLite result backend is closed.');
-    if (!this.resultStore) throw new BrokerConnectionError('The SQLite result backend is not connected: call connect() first.');
+    if (!this.resultStore)
+      throw new BrokerConnectionError(
+        'The SQLite result backend is not connected: call connect() first.',
+      );
     return this.resultStore;
   }
 
@@ -119,7 +132,10 @@ export class SqliteBackend implements ResultBackend {
   async store(meta: ResultMeta, options: StoreOptions = {}): Promise<void> {
     const { store } = await this.ready();
     const now = Date.now();
-    const seq = await this.storeBatch(store).add({ meta, expiresAt: this.expiresAt(options.expiresMs, now) });
+    const seq = await this.storeBatch(store).add({
+      meta,
+      expiresAt: this.expiresAt(options.expiresMs, now),
+    });
     this.cleanupIfDue(store, now);
     const change: ResultChange = { taskId: meta.task_id, meta, seq };
     for (const watcher of localWatchers.get(this.localKey) ?? []) watcher.pushResult(change);
@@ -141,11 +157,19 @@ export class SqliteBackend implements ResultBackend {
     store.forget(taskIds);
   }
 
-  async revoke(taskIds: string[], options: { terminate?: boolean; expiresMs?: number } = {}): Promise<void> {
+  async revoke(
+    taskIds: string[],
+    options: { terminate?: boolean; expiresMs?: number } = {},
+  ): Promise<void> {
     if (taskIds.length === 0) return;
     const { store } = await this.ready();
-    const changes: RevokeChange[] = store.revoke(taskIds, options.terminate ?? false, this.expiresAt(options.expiresMs, Date.now()));
-    for (const watcher of localWatchers.get(this.localKey) ?? []) for (const change of changes) watcher.pushRevoke(change);
+    const changes: RevokeChange[] = store.revoke(
+      taskIds,
+      options.terminate ?? false,
+      this.expiresAt(options.expiresMs, Date.now()),
+    );
+    for (const watcher of localWatchers.get(this.localKey) ?? [])
+      for (const change of changes) watcher.pushRevoke(change);
   }
 
   /** One indexed read of the embedded database: answered synchronously once connected. */
@@ -188,6 +212,9 @@ export class SqliteBackend implements ResultBackend {
 }
 
 /** The factory the backend registry calls for `sqlite://` URLs. */
-export function createSqliteBackend(url: string, options: BackendFactoryOptions = {}): SqliteBackend {
+export function createSqliteBackend(
+  url: string,
+  options: BackendFactoryOptions = {},
+): SqliteBackend {
   return new SqliteBackend(url, options);
 }

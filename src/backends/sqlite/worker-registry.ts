@@ -2,7 +2,12 @@
  * The worker registry in SQLite: one row per worker with its heartbeat's expiry, in the
  * backend's file under its prefix. Presence only; expired rows are ignored and pruned.
  */
-import { ensureSchema, openDatabase, tableName, type DbHandle } from '../../connections/sqlite/database.js';
+import {
+  ensureSchema,
+  openDatabase,
+  tableName,
+  type DbHandle,
+} from '../../connections/sqlite/database.js';
 import type { SqliteLocation } from '../../connections/sqlite/sqlite-url.js';
 import type { WorkerInfo, WorkerRegistry } from '../worker-registry.js';
 
@@ -46,7 +51,9 @@ export class SqliteWorkerRegistry implements WorkerRegistry {
   online(now: number): Promise<WorkerInfo[]> {
     const { db } = this.open();
     db.prepare(`DELETE FROM ${this.table} WHERE expires_at <= ?`).run(now);
-    const rows = db.prepare(`SELECT info FROM ${this.table} ORDER BY hostname`).all() as Array<{ info: string }>;
+    const rows = db.prepare(`SELECT info FROM ${this.table} ORDER BY hostname`).all() as Array<{
+      info: string;
+    }>;
     return Promise.resolve(rows.map((row) => JSON.parse(row.info) as WorkerInfo));
   }
 

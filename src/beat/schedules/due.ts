@@ -102,7 +102,11 @@ export function dueRuns(input: DueRunsInput): DueRunsResult {
   // Slots older than the window were missed. Never a burst of stale runs: 'catch-up-once'
   // sends one run for the latest missed slot, 'skip' none; the on-time slots follow.
   const lastMissed = schedule.previousAtOrBefore(new Date(graceStart - 1));
-  if (missedRunPolicy === 'catch-up-once' && lastMissed !== null && lastMissed.getTime() >= first.getTime()) {
+  if (
+    missedRunPolicy === 'catch-up-once' &&
+    lastMissed !== null &&
+    lastMissed.getTime() >= first.getTime()
+  ) {
     return { runNow: true, scheduledFor: lastMissed, nextRunAt: schedule.nextAfter(lastMissed) };
   }
   const onTime = schedule.nextAfter(new Date(Math.max(graceStart - 1, floor)));

@@ -19,7 +19,11 @@ import { AmqpConsumer } from './consumer.js';
 import { delayedRoute, delaySecondsUntil } from './delayed-delivery.js';
 import { toPublishOptions, type EncodeOptions } from './message-codec.js';
 import { resolveAmqpOptions, type AmqpBrokerOptions, type ResolvedAmqpOptions } from './options.js';
-import { ConfirmPublisher, UnroutableError, type Publication } from '../../connections/amqp/publisher.js';
+import {
+  ConfirmPublisher,
+  UnroutableError,
+  type Publication,
+} from '../../connections/amqp/publisher.js';
 import { ReplyRoutes } from '../../connections/amqp/reply-routes.js';
 import { Topology } from './topology.js';
 

@@ -4,9 +4,20 @@
  * workers and clients share its queues. Must never close with a delivery it holds left
  * unrecorded: what is unsettled at close goes back to its queue first.
  */
-import type { Broker, BrokerCapabilities, Consumer, ConsumeOptions, PublishOptions } from '../broker.js';
+import type {
+  Broker,
+  BrokerCapabilities,
+  Consumer,
+  ConsumeOptions,
+  PublishOptions,
+} from '../broker.js';
 import type { TransportMessage } from '../../protocol/types.js';
-import { closeConnection, connectChecked, openConnection, parseRedisUrl } from '../../connections/redis/connection.js';
+import {
+  closeConnection,
+  connectChecked,
+  openConnection,
+  parseRedisUrl,
+} from '../../connections/redis/connection.js';
 import type { ResultCarriers } from '../../connections/redis/result-carrier.js';
 import { RedisConsumer } from './consumer.js';
 import { RedisBrokerCore } from './core.js';
@@ -43,7 +54,9 @@ export class RedisBroker implements Broker {
   constructor(url: string, options: RedisBrokerOptions = {}) {
     const config = parseRedisUrl(url);
     const settings = resolveBrokerSettings(config, options);
-    const client = openConnection(config, 'broker', (error) => this.reportConnectionError(error), { autoPipelining: true });
+    const client = openConnection(config, 'broker', (error) => this.reportConnectionError(error), {
+      autoPipelining: true,
+    });
     this.core = new RedisBrokerCore(client, config, settings, (error) => this.report(error));
     this.resultCarriers = this.core.carriers;
     this.promoter = new DelayedPromoter(this.core);
@@ -75,7 +88,9 @@ export class RedisBroker implements Broker {
     await this.publisher.publish(message, options);
   }
 
-  async publishMany(batch: ReadonlyArray<{ message: TransportMessage; options: PublishOptions }>): Promise<void> {
+  async publishMany(
+    batch: ReadonlyArray<{ message: TransportMessage; options: PublishOptions }>,
+  ): Promise<void> {
     if (batch.length === 0) return;
     await this.connect();
     await this.publisher.publishMany(batch);
@@ -85,7 +100,8 @@ export class RedisBroker implements Broker {
     await this.connect();
     // Declare the queues as a kombu consumer does, so Celery tooling sees them bound.
     const pipeline = this.core.client.pipeline();
-    for (const queue of options.queues) pipeline.sadd(this.core.keys.binding(queue), this.core.keys.bindingMember(queue, queue));
+    for (const queue of options.queues)
+      pipeline.sadd(this.core.keys.binding(queue), this.core.keys.bindingMember(queue, queue));
     await pipeline.exec();
     const consumer = new RedisConsumer(this.core, this.settler, options);
     this.consumers.add(consumer);
@@ -130,7 +146,9 @@ export class RedisBroker implements Broker {
     this.promoter.stop();
     if (this.connecting && this.core.client.status === 'ready') {
       // Give back what is still held, at the front of its queue, as kombu's warm shutdown does.
-      await Promise.allSettled([...this.core.held.values()].map((held) => this.settler.requeue(held, 'front')));
+      await Promise.allSettled(
+        [...this.core.held.values()].map((held) => this.settler.requeue(held, 'front')),
+      );
     }
     this.leases.stop();
     await closeConnection(this.core.client);
@@ -149,7 +167,9 @@ export class RedisBroker implements Broker {
     const now = Date.now();
     if (now - this.lastErrorReport < ERROR_REPORT_INTERVAL_MS) return;
     this.lastErrorReport = now;
-    this.report(new Error(`Redis connection to ${this.core.config.display}: ${error.message} (reconnecting)`));
+    this.report(
+      new Error(`Redis connection to ${this.core.config.display}: ${error.message} (reconnecting)`),
+    );
   }
 }
 

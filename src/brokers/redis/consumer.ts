@@ -36,7 +36,6 @@ interface PendingAck {
   resolve: () => void;
 }
 
-
 export class RedisConsumer implements Consumer, ResultCarrier {
   private readonly lists: QueueList[];
   private readonly listKeys: string[];
@@ -71,8 +70,15 @@ export class RedisConsumer implements Consumer, ResultCarrier {
     this.prefetch = Math.max(1, options.prefetch);
     this.lists = core.keys.lists(options.queues);
     this.listKeys = this.lists.map((list) => list.key);
-    this.scriptKeys = [...core.unackedKeys, ...this.listKeys, ...this.lists.map((list) => core.keys.deadLetter(list.queue))];
-    this.listArgs = [...this.lists.map((list) => tripleTail('', list.queue)), ...this.lists.map((list) => JSON.stringify(list.queue))];
+    this.scriptKeys = [
+      ...core.unackedKeys,
+      ...this.listKeys,
+      ...this.lists.map((list) => core.keys.deadLetter(list.queue)),
+    ];
+    this.listArgs = [
+      ...this.lists.map((list) => tripleTail('', list.queue)),
+      ...this.lists.map((list) => JSON.stringify(list.queue)),
+    ];
     this.waiter = new ListWaiter(
       core.config,
       this.listKeys,
@@ -105,7 +111,9 @@ export class RedisConsumer implements Consumer, ResultCarrier {
     for (const write of this.pendingWrites.splice(0)) write.giveBack();
     await this.waiter.close();
     let timer: NodeJS.Timeout | undefined;
-    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.core.settings.publishTimeoutMs)));
+    const bound = new Promise<void>(
+      (resolve) => (timer = setTimeout(resolve, this.core.settings.publishTimeoutMs)),
+    );
     await Promise.race([this.drained(), bound]);
     clearTimeout(timer);
   }
@@ -134,7 +142,8 @@ export class RedisConsumer implements Consumer, ResultCarrier {
    */
   freeSlot(): void {
     this.outstanding -= 1;
-    if (this.claims < MAX_CLAIMS_IN_FLIGHT && !this.retryTimer && this.freeSlots() >= this.chunk()) void this.exchange(this.chunk());
+    if (this.claims < MAX_CLAIMS_IN_FLIGHT && !this.retryTimer && this.freeSlots() >= this.chunk())
+      void this.exchange(this.chunk());
     else this.schedule();
   }
 
@@ -169,7 +178,8 @@ export class RedisConsumer implements Consumer, ResultCarrier {
     }
     // Writes and acks wait for the next claim to ride with while one is out (its reply
     // brings the next tick); with none out they go alone, a couple of calls at a time.
-    if (this.hasRiders() && this.claims === 0 && this.riderOnlyCalls < MAX_RIDER_ONLY_CALLS) void this.exchange(0);
+    if (this.hasRiders() && this.claims === 0 && this.riderOnlyCalls < MAX_RIDER_ONLY_CALLS)
+      void this.exchange(0);
     this.afterTick();
   }
 
@@ -202,7 +212,15 @@ export class RedisConsumer implements Consumer, ResultCarrier {
       const now = Date.now();
       const keys = this.scriptKeys.slice();
       const { leaseMs, maxEnvelopeBytes } = this.core.settings;
-      const args: Array<string | number> = [unackedScore(now), now + leaseMs, want, `celeriac-untagged-${randomUUID()}-`, this.lists.length, now, maxEnvelopeBytes];
+      const args: Array<string | number> = [
+        unackedScore(now),
+        now + leaseMs,
+        want,
+        `celeriac-untagged-${randomUUID()}-`,
+        this.lists.length,
+        now,
+        maxEnvelopeBytes,
+      ];
       args.push(...this.listArgs, writes.length);
       for (const write of writes) {
         keys.push(write.key);
@@ -270,7 +288,13 @@ export class RedisConsumer implements Consumer, ResultCarrier {
 
   /** Turns a claimed envelope into a delivery, or dead-letters it when it cannot be read. */
   private hand(list: QueueList, tag: string, envelope: string): void {
-    const held: HeldDelivery = { tag, envelope, queue: list.queue, listKey: list.key, step: list.step };
+    const held: HeldDelivery = {
+      tag,
+      envelope,
+      queue: list.queue,
+      listKey: list.key,
+      step: list.step,
+    };
     this.core.held.set(tag, held);
     let decoded: ReturnType<typeof decodeDelivery>;
     try {
@@ -278,7 +302,9 @@ export class RedisConsumer implements Consumer, ResultCarrier {
     } catch (error) {
       const reason = `malformed message: ${(error as Error).message}`;
       this.reportError(new Error(`Dead-lettered a ${reason} (queue ${list.queue}, tag ${tag})`));
-      void this.settler.deadLetter(held, reason).catch((failure: Error) => this.reportError(failure));
+      void this.settler
+        .deadLetter(held, reason)
+        .catch((failure: Error) => this.reportError(failure));
       return;
     }
     this.outstanding += 1;

@@ -9,7 +9,11 @@ import type { RedisUrlConfig } from '../../connections/redis/connection.js';
 import type { PriorityStep } from './keys.js';
 import { RedisKeyspace } from './keys.js';
 import type { RedisBrokerSettings } from './options.js';
-import { runScript, type LuaScript, type ScriptArg } from '../../connections/redis/script-runner.js';
+import {
+  runScript,
+  type LuaScript,
+  type ScriptArg,
+} from '../../connections/redis/script-runner.js';
 import { ResultCarriers, serverIdentity } from '../../connections/redis/result-carrier.js';
 
 /** A delivery this process holds: enough to renew, give back, defer or dead-letter it. */

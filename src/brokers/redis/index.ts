@@ -6,4 +6,8 @@
 export { createRedisBroker, RedisBroker } from './broker.js';
 export type { RedisBrokerOptions } from './options.js';
 export type { DeadLetterEntry } from './wire.js';
-export { parseRedisUrl, InvalidRedisUrlError, type RedisUrlConfig } from '../../connections/redis/connection.js';
+export {
+  parseRedisUrl,
+  InvalidRedisUrlError,
+  type RedisUrlConfig,
+} from '../../connections/redis/connection.js';

@@ -7,7 +7,11 @@
  * connection per list. Must never pop a message: a killed process would lose it.
  */
 import type { Redis } from 'ioredis';
-import { closeConnection, openConnection, type RedisUrlConfig } from '../../connections/redis/connection.js';
+import {
+  closeConnection,
+  openConnection,
+  type RedisUrlConfig,
+} from '../../connections/redis/connection.js';
 
 /** Seconds a BLMOVE blocks before it is re-issued (keeps dead sockets from hiding). */
 const BLOCK_SECONDS = 10;
@@ -60,7 +64,9 @@ export class ListWaiter {
   }
 
   private block(watch: ListWatch): void {
-    const connection = (watch.connection ??= openConnection(this.config, 'wait', (error) => this.onError(error)));
+    const connection = (watch.connection ??= openConnection(this.config, 'wait', (error) =>
+      this.onError(error),
+    ));
     watch.blocked = true;
     connection.blmove(watch.key, watch.key, 'RIGHT', 'RIGHT', BLOCK_SECONDS).then(
       (result) => {

@@ -75,18 +75,30 @@ function numberParam(config: RedisUrlConfig, name: string, scale = 1): number | 
   return value * scale;
 }
 
-function positive(name: string, value: number | undefined, unit = 'milliseconds'): number | undefined {
+function positive(
+  name: string,
+  value: number | undefined,
+  unit = 'milliseconds',
+): number | undefined {
   if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
-    throw new CeleriacError(`The Redis broker option ${name} must be a positive number of ${unit}, not ${value}.`);
+    throw new CeleriacError(
+      `The Redis broker option ${name} must be a positive number of ${unit}, not ${value}.`,
+    );
   }
   return value;
 }
 
-export function resolveBrokerSettings(config: RedisUrlConfig, options: RedisBrokerOptions): RedisBrokerSettings {
+export function resolveBrokerSettings(
+  config: RedisUrlConfig,
+  options: RedisBrokerOptions,
+): RedisBrokerSettings {
   const leaseMs = positive('leaseMs', options.leaseMs) ?? numberParam(config, 'leaseMs') ?? 30_000;
-  const heartbeatMs = positive('heartbeatMs', options.heartbeatMs) ?? Math.max(50, Math.floor(leaseMs / 3));
+  const heartbeatMs =
+    positive('heartbeatMs', options.heartbeatMs) ?? Math.max(50, Math.floor(leaseMs / 3));
   if (heartbeatMs >= leaseMs) {
-    throw new CeleriacError(`heartbeatMs (${heartbeatMs}) must be shorter than leaseMs (${leaseMs}), or leases lapse between beats.`);
+    throw new CeleriacError(
+      `heartbeatMs (${heartbeatMs}) must be shorter than leaseMs (${leaseMs}), or leases lapse between beats.`,
+    );
   }
   const delayMode = options.delayMode ?? config.params.get('delayMode') ?? 'zset';
   if (delayMode !== 'zset' && delayMode !== 'queue') {
@@ -97,18 +109,28 @@ export function resolveBrokerSettings(config: RedisUrlConfig, options: RedisBrok
     leaseMs,
     heartbeatMs,
     visibilityTimeoutMs:
-      positive('visibilityTimeoutMs', options.visibilityTimeoutMs) ?? numberParam(config, 'visibilityTimeout', 1000) ?? 3_600_000,
-    restoreIntervalMs: positive('restoreIntervalMs', options.restoreIntervalMs) ?? Math.min(Math.floor(leaseMs / 2), 10_000),
-    publishTimeoutMs: positive('publishTimeoutMs', options.publishTimeoutMs) ?? numberParam(config, 'publishTimeoutMs') ?? 10_000,
+      positive('visibilityTimeoutMs', options.visibilityTimeoutMs) ??
+      numberParam(config, 'visibilityTimeout', 1000) ??
+      3_600_000,
+    restoreIntervalMs:
+      positive('restoreIntervalMs', options.restoreIntervalMs) ??
+      Math.min(Math.floor(leaseMs / 2), 10_000),
+    publishTimeoutMs:
+      positive('publishTimeoutMs', options.publishTimeoutMs) ??
+      numberParam(config, 'publishTimeoutMs') ??
+      10_000,
     delayedPollMs: positive('delayedPollMs', options.delayedPollMs) ?? 1_000,
     delayMode,
     maxEnvelopeBytes: wholeBytes(
-      positive('maxEnvelopeBytes', options.maxEnvelopeBytes, 'bytes') ?? numberParam(config, 'maxEnvelopeBytes') ?? DEFAULT_MAX_ENVELOPE_BYTES,
+      positive('maxEnvelopeBytes', options.maxEnvelopeBytes, 'bytes') ??
+        numberParam(config, 'maxEnvelopeBytes') ??
+        DEFAULT_MAX_ENVELOPE_BYTES,
     ),
   };
 }
 
 function wholeBytes(value: number): number {
-  if (!Number.isInteger(value)) throw new CeleriacError(`maxEnvelopeBytes must be a whole number of bytes, not ${value}.`);
+  if (!Number.isInteger(value))
+    throw new CeleriacError(`maxEnvelopeBytes must be a whole number of bytes, not ${value}.`);
   return value;
 }

@@ -19,7 +19,9 @@ import { delayedMember, encodeWire, toWire } from './wire.js';
 /** Values per LPUSH / ZADD in a batch. */
 const CHUNK = 1000;
 
-type Prepared = { kind: 'list'; key: string; envelope: string } | { kind: 'delayed'; due: number; member: string };
+type Prepared =
+  | { kind: 'list'; key: string; envelope: string }
+  | { kind: 'delayed'; due: number; member: string };
 
 export class RedisPublisher {
   /** Bindings this instance already declared (kombu declares once per queue per process). */
@@ -35,7 +37,9 @@ export class RedisPublisher {
     await this.publishMany([{ message, options }]);
   }
 
-  async publishMany(batch: ReadonlyArray<{ message: TransportMessage; options: PublishOptions }>): Promise<void> {
+  async publishMany(
+    batch: ReadonlyArray<{ message: TransportMessage; options: PublishOptions }>,
+  ): Promise<void> {
     if (batch.length === 0) return;
     const { client, settings, config } = this.core;
     await whenReady(client, settings.publishTimeoutMs, config.display);
@@ -67,7 +71,9 @@ export class RedisPublisher {
       // The common case: one LPUSH (or ZADD), sent as a plain command so that concurrent
       // publishes of one turn share a write (auto-pipelining).
       const [[key, values] = ['', []]] = [...lists];
-      const sent = key ? client.lpush(key, ...values) : client.zadd(this.core.keys.delayed, ...delayed);
+      const sent = key
+        ? client.lpush(key, ...values)
+        : client.zadd(this.core.keys.delayed, ...delayed);
       await this.bounded(sent);
       if (earliest !== Number.POSITIVE_INFINITY) this.onDelayed(earliest);
       return;
@@ -76,9 +82,11 @@ export class RedisPublisher {
     const pipeline: ChainableCommander = single ? client.pipeline() : client.multi();
     for (const [binding, member] of bindings) pipeline.sadd(binding, member);
     for (const [key, values] of lists) {
-      for (let i = 0; i < values.length; i += CHUNK) pipeline.lpush(key, ...values.slice(i, i + CHUNK));
+      for (let i = 0; i < values.length; i += CHUNK)
+        pipeline.lpush(key, ...values.slice(i, i + CHUNK));
     }
-    for (let i = 0; i < delayed.length; i += 2 * CHUNK) pipeline.zadd(this.core.keys.delayed, ...delayed.slice(i, i + 2 * CHUNK));
+    for (let i = 0; i < delayed.length; i += 2 * CHUNK)
+      pipeline.zadd(this.core.keys.delayed, ...delayed.slice(i, i + 2 * CHUNK));
     try {
       await this.bounded(pipeline.exec().then(checkReplies));
     } catch (error) {
@@ -93,8 +101,16 @@ export class RedisPublisher {
     const step = priorityStep(kombu);
     const envelope = encodeWire(toWire(message, '', options.queue, kombu), randomUUID());
     this.checkSize(envelope, options.queue);
-    if (options.deliverAt !== undefined && options.deliverAt > now && this.core.settings.delayMode === 'zset') {
-      return { kind: 'delayed', due: Math.round(options.deliverAt), member: delayedMember(this.core.keys.bareList(options.queue, step), envelope) };
+    if (
+      options.deliverAt !== undefined &&
+      options.deliverAt > now &&
+      this.core.settings.delayMode === 'zset'
+    ) {
+      return {
+        kind: 'delayed',
+        due: Math.round(options.deliverAt),
+        member: delayedMember(this.core.keys.bareList(options.queue, step), envelope),
+      };
     }
     return { kind: 'list', key: this.core.keys.list(options.queue, step), envelope };
   }
@@ -130,9 +146,12 @@ export class RedisPublisher {
           reject(
             error instanceof BrokerConnectionError
               ? error
-              : new BrokerConnectionError(`Publishing to Redis at ${this.core.config.display} failed: ${(error as Error).message}`, {
-                  cause: error,
-                }),
+              : new BrokerConnectionError(
+                  `Publishing to Redis at ${this.core.config.display} failed: ${(error as Error).message}`,
+                  {
+                    cause: error,
+                  },
+                ),
           );
         },
       );

@@ -52,7 +52,11 @@ export class LeaseKeeper {
       lost = this.store().renew(live, Date.now() + this.leaseMs);
     } catch (error) {
       // A busy database: the next beat retries well before the lease runs out.
-      this.onError(new Error(`Could not renew ${live.length} SQLite lease(s): ${(error as Error).message}`, { cause: error }));
+      this.onError(
+        new Error(`Could not renew ${live.length} SQLite lease(s): ${(error as Error).message}`, {
+          cause: error,
+        }),
+      );
       return;
     }
     for (const lease of lost) {

@@ -7,7 +7,12 @@
  */
 import type Database from 'better-sqlite3';
 import { brokerSql, type BrokerSql } from './broker-sql.js';
-import { ensureSchema, statementCache, type Db, type DbHandle } from '../../connections/sqlite/database.js';
+import {
+  ensureSchema,
+  statementCache,
+  type Db,
+  type DbHandle,
+} from '../../connections/sqlite/database.js';
 
 export interface StoredRow {
   queue: string;
@@ -56,7 +61,6 @@ export class MessageStore {
     ensureSchema(handle, this.sql.schema);
   }
 
-
   /** Inserts all rows in one transaction; returns nothing until they are committed. */
   insert(rows: readonly StoredRow[], now: number): void {
     const insert = this.stmt(this.sql.insert);
@@ -71,8 +75,19 @@ export class MessageStore {
    * Promotes due delayed rows and leases up to `limit` ready rows of `queues` to `owner`,
    * in one transaction. Returns them in delivery order: priority first, then age.
    */
-  claim(queues: readonly string[], owner: string, limit: number, now: number, leaseMs: number): ClaimedRow[] {
-    const params: Record<string, string | number> = { owner, now, leaseUntil: now + leaseMs, limit };
+  claim(
+    queues: readonly string[],
+    owner: string,
+    limit: number,
+    now: number,
+    leaseMs: number,
+  ): ClaimedRow[] {
+    const params: Record<string, string | number> = {
+      owner,
+      now,
+      leaseUntil: now + leaseMs,
+      limit,
+    };
     queues.forEach((queue, i) => (params[`q${i}`] = queue));
     const claim = this.stmt(this.sql.claim(queues.length));
     const promote = this.stmt(this.sql.promoteDue);
@@ -113,9 +128,13 @@ export class MessageStore {
             case 'release':
               return this.stmt(s.release).run(key).changes > 0;
             case 'defer':
-              return this.stmt(s.defer).run({ ...key, deliverAt: op.deliverAt > now ? op.deliverAt : 0 }).changes > 0;
+              return (
+                this.stmt(s.defer).run({ ...key, deliverAt: op.deliverAt > now ? op.deliverAt : 0 })
+                  .changes > 0
+              );
             case 'dead':
-              if (this.stmt(s.deadLetterCopy).run({ ...key, reason: op.reason, now }).changes === 0) return false;
+              if (this.stmt(s.deadLetterCopy).run({ ...key, reason: op.reason, now }).changes === 0)
+                return false;
               return this.stmt(s.ack).run(key).changes > 0;
           }
         }),
@@ -127,7 +146,9 @@ export class MessageStore {
   renew<T extends { id: number; owner: string }>(held: readonly T[], leaseUntil: number): T[] {
     const renew = this.stmt(this.sql.renew);
     return this.db
-      .transaction(() => held.filter((h) => renew.run({ id: h.id, owner: h.owner, leaseUntil }).changes === 0))
+      .transaction(() =>
+        held.filter((h) => renew.run({ id: h.id, owner: h.owner, leaseUntil }).changes === 0),
+      )
       .immediate();
   }
 

@@ -64,6 +64,10 @@ export class SettleBatcher {
       return;
     }
     batch.forEach((entry, i) => entry.resolve(results[i] ?? false));
-    this.afterFlush(batch.some((entry, i) => results[i] === true && entry.op.kind !== 'ack' && entry.op.kind !== 'dead'));
+    this.afterFlush(
+      batch.some(
+        (entry, i) => results[i] === true && entry.op.kind !== 'ack' && entry.op.kind !== 'dead',
+      ),
+    );
   }
 }

@@ -83,8 +83,13 @@ export class SqliteBroker implements Broker {
     this.location = parseSqliteUrl(url);
     this.keyPrefix = options.keyPrefix ?? DEFAULT_KEY_PREFIX;
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
-    if (!(this.leaseMs > 0)) throw new CeleriacError(`leaseMs must be a positive number of ms, got ${this.leaseMs}.`);
-    this.leases = new LeaseKeeper(() => this.store(), this.leaseMs, (error) => this.broadcastError(error));
+    if (!(this.leaseMs > 0))
+      throw new CeleriacError(`leaseMs must be a positive number of ms, got ${this.leaseMs}.`);
+    this.leases = new LeaseKeeper(
+      () => this.store(),
+      this.leaseMs,
+      (error) => this.broadcastError(error),
+    );
   }
 
   connect(): Promise<void> {
@@ -93,9 +98,13 @@ export class SqliteBroker implements Broker {
 
   /** Opens the connection and creates the tables once; later calls do nothing. */
   private open(): void {
-    if (this.closed) throw new BrokerConnectionError('This SQLite broker was closed; create a new one.');
+    if (this.closed)
+      throw new BrokerConnectionError('This SQLite broker was closed; create a new one.');
     if (this.handle) return;
-    const { handle, value } = openWith(this.location, (opened) => new MessageStore(opened, this.keyPrefix));
+    const { handle, value } = openWith(
+      this.location,
+      (opened) => new MessageStore(opened, this.keyPrefix),
+    );
     this.messageStore = value;
     this.handle = handle;
     this.changeFeed = acquireChangeFeed(this.location);
@@ -103,7 +112,8 @@ export class SqliteBroker implements Broker {
 
   private store(): MessageStore {
     if (this.closed) throw new BrokerConnectionError('The SQLite broker is closed.');
-    if (!this.messageStore) throw new BrokerConnectionError('The SQLite broker is not connected: call connect() first.');
+    if (!this.messageStore)
+      throw new BrokerConnectionError('The SQLite broker is not connected: call connect() first.');
     return this.messageStore;
   }
 
@@ -111,7 +121,9 @@ export class SqliteBroker implements Broker {
     await this.publishMany([{ message, options }]);
   }
 
-  async publishMany(batch: ReadonlyArray<{ message: TransportMessage; options: PublishOptions }>): Promise<void> {
+  async publishMany(
+    batch: ReadonlyArray<{ message: TransportMessage; options: PublishOptions }>,
+  ): Promise<void> {
     if (batch.length === 0) return;
     await this.connect();
     const now = Date.now();
@@ -222,7 +234,10 @@ export class SqliteBroker implements Broker {
 }
 
 function toRow(message: TransportMessage, options: PublishOptions, now: number): StoredRow {
-  const priority = Math.max(0, Math.min(255, Math.round(options.priority ?? message.properties.priority ?? 0)));
+  const priority = Math.max(
+    0,
+    Math.min(255, Math.round(options.priority ?? message.properties.priority ?? 0)),
+  );
   const stamped: TransportMessage = {
     ...message,
     properties: {
@@ -231,8 +246,14 @@ function toRow(message: TransportMessage, options: PublishOptions, now: number):
       delivery_info: { exchange: '', routing_key: options.queue },
     },
   };
-  const deliverAt = options.deliverAt !== undefined && options.deliverAt > now ? Math.ceil(options.deliverAt) : 0;
-  return { queue: options.queue, priority, deliverAt, envelope: encodeEnvelope(stamped, randomUUID()) };
+  const deliverAt =
+    options.deliverAt !== undefined && options.deliverAt > now ? Math.ceil(options.deliverAt) : 0;
+  return {
+    queue: options.queue,
+    priority,
+    deliverAt,
+    envelope: encodeEnvelope(stamped, randomUUID()),
+  };
 }
 
 function tryDecode(envelope: string): TransportMessage | undefined {

@@ -60,7 +60,8 @@ export class SqliteConsumer implements Consumer {
     private readonly host: ConsumerHost,
     private readonly options: ConsumeOptions,
   ) {
-    if (options.queues.length === 0) throw new CeleriacError('consume() needs at least one queue name.');
+    if (options.queues.length === 0)
+      throw new CeleriacError('consume() needs at least one queue name.');
     this.queues = [...new Set(options.queues)];
     this.prefetch = Math.max(1, Math.floor(options.prefetch));
     this.unlisten = host.feed.listen(() => this.wake());
@@ -101,7 +102,11 @@ export class SqliteConsumer implements Consumer {
     try {
       rows = this.host.store().claim(this.queues, token, limit, now, this.host.leaseMs);
     } catch (error) {
-      this.reportError(new CeleriacError(`SQLite claim failed, retrying: ${(error as Error).message}`, { cause: error }));
+      this.reportError(
+        new CeleriacError(`SQLite claim failed, retrying: ${(error as Error).message}`, {
+          cause: error,
+        }),
+      );
       this.arm(now + RETRY_MS, now);
       return;
     }
@@ -178,7 +183,8 @@ export class SqliteConsumer implements Consumer {
       this.wake();
     };
     const settle = async (op: SettleOp): Promise<void> => {
-      if (settled) throw new CeleriacError(`Message ${row.id} of queue "${row.queue}" was already settled.`);
+      if (settled)
+        throw new CeleriacError(`Message ${row.id} of queue "${row.queue}" was already settled.`);
       settled = true;
       if (this.host.isClosed()) {
         throw new CeleriacError(
@@ -209,7 +215,11 @@ export class SqliteConsumer implements Consumer {
       redelivered: row.redelivered !== 0,
       ack: () => settle({ kind: 'ack', ...key }),
       reject: ({ requeue, reason }) =>
-        settle(requeue ? { kind: 'requeue', ...key } : { kind: 'dead', ...key, reason: reason ?? 'rejected by the consumer' }),
+        settle(
+          requeue
+            ? { kind: 'requeue', ...key }
+            : { kind: 'dead', ...key, reason: reason ?? 'rejected by the consumer' },
+        ),
       defer: (deliverAt) => settle({ kind: 'defer', ...key, deliverAt }),
       release: freeSlot,
     };

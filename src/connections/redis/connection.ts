@@ -51,7 +51,8 @@ export function parseRedisUrl(url: string): RedisUrlConfig {
   const connection: RedisOptions = {};
   if (scheme === 'unix' || scheme === 'redis+socket') {
     const path = decodeURIComponent(parsed.pathname);
-    if (!path || path === '/') throw new InvalidRedisUrlError(url, 'a unix socket URL needs the socket path');
+    if (!path || path === '/')
+      throw new InvalidRedisUrlError(url, 'a unix socket URL needs the socket path');
     connection.path = path;
   } else if (scheme === 'redis' || scheme === 'rediss') {
     connection.host = parsed.hostname.replace(/^\[(.*)\]$/, '$1') || '127.0.0.1';
@@ -95,7 +96,11 @@ function tlsOptions(url: string, host: string, params: URLSearchParams): Connect
   if (caFile) tls.ca = readPem(url, 'ssl_ca_certs', caFile);
   const certFile = params.get('ssl_certfile');
   const keyFile = params.get('ssl_keyfile');
-  if (keyFile && !certFile) throw new InvalidRedisUrlError(url, 'ssl_keyfile needs ssl_certfile (the certificate it goes with)');
+  if (keyFile && !certFile)
+    throw new InvalidRedisUrlError(
+      url,
+      'ssl_keyfile needs ssl_certfile (the certificate it goes with)',
+    );
   if (certFile) {
     tls.cert = readPem(url, 'ssl_certfile', certFile);
     // As in Python's ssl module, the key may sit in the certificate's own file.
@@ -109,26 +114,36 @@ function verifiesCertificate(url: string, value: string): boolean {
   const level = value.toLowerCase().replace(/^cert_/, '');
   if (level === 'required' || level === 'optional') return true;
   if (level === 'none') return false;
-  throw new InvalidRedisUrlError(url, `ssl_cert_reqs=${value} is not one of required, optional, none`);
+  throw new InvalidRedisUrlError(
+    url,
+    `ssl_cert_reqs=${value} is not one of required, optional, none`,
+  );
 }
 
 function readPem(url: string, param: string, file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (error) {
-    throw new InvalidRedisUrlError(url, `${param}: cannot read "${file}" (${(error as Error).message})`);
+    throw new InvalidRedisUrlError(
+      url,
+      `${param}: cannot read "${file}" (${(error as Error).message})`,
+    );
   }
 }
 
 /** TLS settings on a plain URL would be silently ignored: the user meant `rediss://`. */
 function refuseTlsParams(url: string, params: URLSearchParams): void {
-  const given = ['ssl_cert_reqs', 'ssl_ca_certs', 'ssl_certfile', 'ssl_keyfile'].filter((name) => params.has(name));
-  if (given.length) throw new InvalidRedisUrlError(url, `${given.join(', ')} only apply to rediss:// (TLS) URLs`);
+  const given = ['ssl_cert_reqs', 'ssl_ca_certs', 'ssl_certfile', 'ssl_keyfile'].filter((name) =>
+    params.has(name),
+  );
+  if (given.length)
+    throw new InvalidRedisUrlError(url, `${given.join(', ')} only apply to rediss:// (TLS) URLs`);
 }
 
 function parseDb(url: string, text: string): number {
   const db = Number(text);
-  if (!Number.isInteger(db) || db < 0) throw new InvalidRedisUrlError(url, `"${text}" is not a database number`);
+  if (!Number.isInteger(db) || db < 0)
+    throw new InvalidRedisUrlError(url, `"${text}" is not a database number`);
   return db;
 }
 
@@ -232,7 +247,10 @@ function connectHint(error: Error, config: RedisUrlConfig): string {
   }
   // Under TLS 1.3 the server checks a client's certificate after the handshake, so a
   // refusal arrives as a reset rather than a certificate alert.
-  if (config.connection.tls && (code === 'ECONNRESET' || /CERTIFICATE_REQUIRED|UNKNOWN_CA|BAD_CERTIFICATE/.test(code))) {
+  if (
+    config.connection.tls &&
+    (code === 'ECONNRESET' || /CERTIFICATE_REQUIRED|UNKNOWN_CA|BAD_CERTIFICATE/.test(code))
+  ) {
     return (
       'Redis closed the TLS connection: if it requires client certificates (tls-auth-clients), ' +
       'give one it trusts with ?ssl_certfile=/path/cert.pem&ssl_keyfile=/path/key.pem.'
@@ -256,7 +274,9 @@ function connectHint(error: Error, config: RedisUrlConfig): string {
 export function whenReady(client: Redis, timeoutMs: number, display: string): Promise<void> {
   if (client.status === 'ready') return Promise.resolve();
   if (client.status === 'end') {
-    return Promise.reject(new BrokerConnectionError(`The Redis connection to ${display} is closed.`));
+    return Promise.reject(
+      new BrokerConnectionError(`The Redis connection to ${display} is closed.`),
+    );
   }
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -280,7 +300,10 @@ export function whenReady(client: Redis, timeoutMs: number, display: string): Pr
 export async function closeConnection(client: Redis): Promise<void> {
   if (client.status === 'end') return;
   if (client.status === 'ready') {
-    await Promise.race([client.quit().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 500))]);
+    await Promise.race([
+      client.quit().catch(() => undefined),
+      new Promise((resolve) => setTimeout(resolve, 500)),
+    ]);
   }
   client.disconnect(false);
 }

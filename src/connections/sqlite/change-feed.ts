@@ -147,7 +147,8 @@ export function acquireChangeFeed(location: SqliteLocation): ChangeFeed {
       for (const entry of mine) shared.listeners.delete(entry);
       shared.users -= 1;
       shared.update();
-      if (shared.users === 0 && feeds.get(location.filename) === shared) feeds.delete(location.filename);
+      if (shared.users === 0 && feeds.get(location.filename) === shared)
+        feeds.delete(location.filename);
     },
   };
 }

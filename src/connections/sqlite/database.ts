@@ -90,7 +90,10 @@ export function statementCache(db: Db): (text: string) => Database.Statement<unk
  * Opens the file and builds `create(handle)` on it (a store that creates its schema),
  * releasing the connection again if that throws, so a failed open leaks nothing.
  */
-export function openWith<T>(location: SqliteLocation, create: (handle: DbHandle) => T): { handle: DbHandle; value: T } {
+export function openWith<T>(
+  location: SqliteLocation,
+  create: (handle: DbHandle) => T,
+): { handle: DbHandle; value: T } {
   const handle = openDatabase(location);
   try {
     return { handle, value: create(handle) };

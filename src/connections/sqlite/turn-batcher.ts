@@ -4,7 +4,11 @@
  * settles only after that commit, with its own result. Must never reorder or drop a call.
  */
 export class TurnBatcher<TItem, TResult> {
-  private pending: Array<{ item: TItem; resolve: (result: TResult) => void; reject: (error: Error) => void }> = [];
+  private pending: Array<{
+    item: TItem;
+    resolve: (result: TResult) => void;
+    reject: (error: Error) => void;
+  }> = [];
   private scheduled = false;
 
   /** `commit` runs the whole batch in one transaction and returns one result per item, in order. */

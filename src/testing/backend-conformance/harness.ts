@@ -40,7 +40,10 @@ export interface BackendSession {
   another(): Promise<ResultBackend>;
 }
 
-export async function openBackendSession(ctx: TestContext, make: BackendHarnessFactory): Promise<BackendSession> {
+export async function openBackendSession(
+  ctx: TestContext,
+  make: BackendHarnessFactory,
+): Promise<BackendSession> {
   const id = `c${randomUUID().replaceAll('-', '').slice(0, 12)}`;
   const made = await make({ test: ctx, id });
   if ('skip' in made) ctx.skip(made.skip);
@@ -54,7 +57,8 @@ export async function openBackendSession(ctx: TestContext, make: BackendHarnessF
     backend: harness.backend,
     taskId: (label = 'task') => `${id}-${label}-${randomUUID()}`,
     async another() {
-      if (!harness.openAnother) ctx.skip('the harness cannot open a second backend on the same store');
+      if (!harness.openAnother)
+        ctx.skip('the harness cannot open a second backend on the same store');
       const backend = await harness.openAnother();
       extra.push(backend);
       return backend;
@@ -68,7 +72,14 @@ export function makeMeta(taskId: string, status: TaskState, result: JsonValue = 
     taskId,
     status,
     result,
-    extended: { name: 'conformance.echo', args: [1, 'two'], kwargs: { three: 3 }, worker: 'celery@conformance', retries: 0, queue: 'celery' },
+    extended: {
+      name: 'conformance.echo',
+      args: [1, 'two'],
+      kwargs: { three: 3 },
+      worker: 'celery@conformance',
+      retries: 0,
+      queue: 'celery',
+    },
   });
 }
 

@@ -11,10 +11,18 @@ export function sharedStateTests(make: BackendHarnessFactory): void {
     const [a, b, c] = [s.taskId('a'), s.taskId('b'), s.taskId('c')];
     expect(await s.backend.isRevoked(a)).toBe(false);
     await s.backend.revoke([a, c]);
-    expect([await s.backend.isRevoked(a), await s.backend.isRevoked(b), await s.backend.isRevoked(c)]).toEqual([true, false, true]);
+    expect([
+      await s.backend.isRevoked(a),
+      await s.backend.isRevoked(b),
+      await s.backend.isRevoked(c),
+    ]).toEqual([true, false, true]);
     // A backend that mirrors revocations while listened to must answer the same from its mirror.
     const unsubscribe = await s.backend.onRevoke(() => undefined);
-    expect([await s.backend.isRevoked(a), await s.backend.isRevoked(b), await s.backend.isRevoked(c)]).toEqual([true, false, true]);
+    expect([
+      await s.backend.isRevoked(a),
+      await s.backend.isRevoked(b),
+      await s.backend.isRevoked(c),
+    ]).toEqual([true, false, true]);
     await s.backend.revoke([b]);
     expect(await s.backend.isRevoked(b)).toBe(true);
     await unsubscribe();

@@ -5,7 +5,13 @@
  */
 import { expect, it } from 'vitest';
 import type { ResultMeta } from '../../protocol/types.js';
-import { makeMeta, openBackendSession, sleep, waitFor, type BackendHarnessFactory } from './harness.js';
+import {
+  makeMeta,
+  openBackendSession,
+  sleep,
+  waitFor,
+  type BackendHarnessFactory,
+} from './harness.js';
 
 export function storeTests(make: BackendHarnessFactory): void {
   it('returns undefined for a task it knows nothing about (PENDING)', async (ctx) => {
@@ -26,7 +32,13 @@ export function storeTests(make: BackendHarnessFactory): void {
     const s = await openBackendSession(ctx, make);
     const id = s.taskId();
     await s.backend.store(makeMeta(id, 'STARTED'));
-    await s.backend.store(makeMeta(id, 'FAILURE', { exc_type: 'ValueError', exc_message: ['bad'], exc_module: 'builtins' }));
+    await s.backend.store(
+      makeMeta(id, 'FAILURE', {
+        exc_type: 'ValueError',
+        exc_message: ['bad'],
+        exc_module: 'builtins',
+      }),
+    );
     expect((await s.backend.get(id))?.status).toBe('FAILURE');
   });
 
@@ -47,7 +59,11 @@ export function storeTests(make: BackendHarnessFactory): void {
     await s.backend.store(makeMeta(short, 'SUCCESS'), { expiresMs: 300 });
     await s.backend.store(makeMeta(long, 'SUCCESS'), { expiresMs: 60_000 });
     expect(await s.backend.get(short)).toBeDefined();
-    await waitFor('the short-lived meta to expire', async () => (await s.backend.get(short)) === undefined, 5000);
+    await waitFor(
+      'the short-lived meta to expire',
+      async () => (await s.backend.get(short)) === undefined,
+      5000,
+    );
     expect(await s.backend.get(long)).toBeDefined();
   });
 
@@ -56,7 +72,8 @@ export function storeTests(make: BackendHarnessFactory): void {
     const id = s.taskId();
     const seen: string[] = [];
     const unsubscribe = await s.backend.subscribe(id, (meta) => seen.push(meta.status));
-    for (const status of ['RECEIVED', 'STARTED', 'PROGRESS', 'SUCCESS']) await s.backend.store(makeMeta(id, status));
+    for (const status of ['RECEIVED', 'STARTED', 'PROGRESS', 'SUCCESS'])
+      await s.backend.store(makeMeta(id, status));
     await waitFor('four pushes', () => seen.length >= 4);
     expect(seen).toEqual(['RECEIVED', 'STARTED', 'PROGRESS', 'SUCCESS']);
     await unsubscribe();
@@ -71,7 +88,9 @@ export function storeTests(make: BackendHarnessFactory): void {
     const got = new Map<string, ResultMeta[]>();
     const twice: ResultMeta[] = [];
     const unsubscribes = await Promise.all(
-      ids.map((id) => s.backend.subscribe(id, (meta) => got.set(id, [...(got.get(id) ?? []), meta]))),
+      ids.map((id) =>
+        s.backend.subscribe(id, (meta) => got.set(id, [...(got.get(id) ?? []), meta])),
+      ),
     );
     unsubscribes.push(await s.backend.subscribe(ids[0]!, (meta) => twice.push(meta)));
     await Promise.all(ids.map((id) => s.backend.store(makeMeta(id, 'SUCCESS', id))));

@@ -33,7 +33,9 @@ export interface BrokerHarness {
   /** Stores an undecodable message in `queue`, as a foreign or broken client could. */
   injectMalformed?: (queue: string) => Promise<void>;
   /** Dead-lettered messages of a queue (brokers with `capabilities.deadLetter`). */
-  deadLetters?: (queue: string) => Promise<Array<{ id: string | undefined; reason: string | undefined }>>;
+  deadLetters?: (
+    queue: string,
+  ) => Promise<Array<{ id: string | undefined; reason: string | undefined }>>;
   /**
    * Why `Delivery.release` frees no prefetch slot on this broker (its server counts
    * unsettled messages itself, as AMQP's basic.qos does); the release test then skips with it.
@@ -55,13 +57,22 @@ export function uniqueId(): string {
 
 /** A Celery-shaped task message; `headers.id` is its identity in assertions. */
 export function makeMessage(id: string = randomUUID(), payload: number = 0): TransportMessage {
-  const body = JSON.stringify([[payload], {}, { callbacks: null, errbacks: null, chain: null, chord: null }]);
+  const body = JSON.stringify([
+    [payload],
+    {},
+    { callbacks: null, errbacks: null, chain: null, chord: null },
+  ]);
   return {
     body: Buffer.from(body, 'utf8'),
     contentType: 'application/json',
     contentEncoding: 'utf-8',
     headers: { lang: 'py', task: 'conformance.echo', id, root_id: id, parent_id: null, retries: 0 },
-    properties: { correlation_id: id, reply_to: 'conformance-reply', delivery_mode: 2, priority: 0 },
+    properties: {
+      correlation_id: id,
+      reply_to: 'conformance-reply',
+      delivery_mode: 2,
+      priority: 0,
+    },
   };
 }
 
@@ -95,13 +106,18 @@ export class Inbox {
 
   /** Waits until at least `count` deliveries arrived; returns the first `count`. */
   async waitCount(count: number, timeoutMs = 5000): Promise<Delivery[]> {
-    await waitFor(`${count} deliveries (have ${this.deliveries.length})`, () => this.deliveries.length >= count, timeoutMs);
+    await waitFor(
+      `${count} deliveries (have ${this.deliveries.length})`,
+      () => this.deliveries.length >= count,
+      timeoutMs,
+    );
     return this.deliveries.slice(0, count).map((entry) => entry.delivery);
   }
 
   /** Wraps settle calls so `held` counts unsettled deliveries. */
   private track(delivery: Delivery): Delivery {
-    const settle = <T extends unknown[]>(fn: (...args: T) => Promise<void>) =>
+    const settle =
+      <T extends unknown[]>(fn: (...args: T) => Promise<void>) =>
       async (...args: T): Promise<void> => {
         this.held -= 1;
         await fn(...args);
@@ -125,6 +141,11 @@ export async function consumeInto(
   prefetch: number,
 ): Promise<{ inbox: Inbox; consumer: Consumer }> {
   const inbox = new Inbox();
-  const consumer = await broker.consume({ queues, prefetch, onDelivery: inbox.onDelivery, onError: inbox.onError });
+  const consumer = await broker.consume({
+    queues,
+    prefetch,
+    onDelivery: inbox.onDelivery,
+    onError: inbox.onError,
+  });
   return { inbox, consumer };
 }

@@ -14,7 +14,8 @@ const EARLY_TOLERANCE_MS = 20;
 export function scheduleTests(make: BrokerHarnessFactory): void {
   it('holds a message published with deliverAt until its time, without holding a prefetch slot', async (ctx) => {
     const s = await openSession(ctx, make);
-    if (!s.broker.capabilities.delayedDelivery) ctx.skip('no native delayed delivery: the core emulates it');
+    if (!s.broker.capabilities.delayedDelivery)
+      ctx.skip('no native delayed delivery: the core emulates it');
     const queue = s.queue('deliverat');
     const deliverAt = Date.now() + 800;
     await s.broker.publish(makeMessage('later'), { queue, deliverAt });
@@ -34,7 +35,8 @@ export function scheduleTests(make: BrokerHarnessFactory): void {
 
   it('defer frees the slot at once and delivers the message again at its new time', async (ctx) => {
     const s = await openSession(ctx, make);
-    if (!s.broker.capabilities.delayedDelivery) ctx.skip('no native delayed delivery: the core emulates it');
+    if (!s.broker.capabilities.delayedDelivery)
+      ctx.skip('no native delayed delivery: the core emulates it');
     const queue = s.queue('defer');
     await s.broker.publish(makeMessage('deferred'), { queue });
     const { inbox } = await s.consume([queue], 1);
@@ -57,7 +59,8 @@ export function scheduleTests(make: BrokerHarnessFactory): void {
 
   it('delivers a deliverAt already past at once', async (ctx) => {
     const s = await openSession(ctx, make);
-    if (!s.broker.capabilities.delayedDelivery) ctx.skip('no native delayed delivery: the core emulates it');
+    if (!s.broker.capabilities.delayedDelivery)
+      ctx.skip('no native delayed delivery: the core emulates it');
     const queue = s.queue('past');
     await s.broker.publish(makeMessage('past'), { queue, deliverAt: Date.now() - 60_000 });
     const { inbox } = await s.consume([queue], 1);
@@ -75,7 +78,8 @@ export function scheduleTests(make: BrokerHarnessFactory): void {
       ['low-2', 0],
       ['mid', 5],
     ] as const;
-    for (const [id, priority] of order) await s.broker.publish(makeMessage(id), { queue, priority });
+    for (const [id, priority] of order)
+      await s.broker.publish(makeMessage(id), { queue, priority });
     const { inbox } = await s.consume([queue], 1);
     for (let i = 1; i <= order.length; i++) {
       const deliveries = await inbox.waitCount(i);

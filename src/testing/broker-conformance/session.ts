@@ -6,14 +6,24 @@
  */
 import type { TestContext } from 'vitest';
 import type { Broker, Consumer } from '../../brokers/broker.js';
-import { consumeInto, type BrokerHarness, type BrokerHarnessFactory, type Inbox, uniqueId } from './harness.js';
+import {
+  consumeInto,
+  type BrokerHarness,
+  type BrokerHarnessFactory,
+  type Inbox,
+  uniqueId,
+} from './harness.js';
 
 export interface Session {
   readonly harness: BrokerHarness;
   readonly broker: Broker;
   queue(suffix: string): string;
   /** A consumer on `broker` (default: the harness's) recording into a fresh inbox. */
-  consume(queues: string[], prefetch: number, broker?: Broker): Promise<{ inbox: Inbox; consumer: Consumer }>;
+  consume(
+    queues: string[],
+    prefetch: number,
+    broker?: Broker,
+  ): Promise<{ inbox: Inbox; consumer: Consumer }>;
   /** Another broker on the same store, closed at the end unless the test closed it. */
   another(): Promise<Broker>;
 }
@@ -40,7 +50,8 @@ export async function openSession(ctx: TestContext, make: BrokerHarnessFactory):
       return started;
     },
     async another() {
-      if (!harness.openAnother) ctx.skip('the harness cannot open a second broker on the same store');
+      if (!harness.openAnother)
+        ctx.skip('the harness cannot open a second broker on the same store');
       const broker = await harness.openAnother();
       extra.push(broker);
       return broker;

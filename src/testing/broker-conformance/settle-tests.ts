@@ -12,7 +12,12 @@ export function settleTests(make: BrokerHarnessFactory): void {
   it('never holds more unsettled deliveries than the prefetch, and refills as they settle', async (ctx) => {
     const s = await openSession(ctx, make);
     const queue = s.queue('prefetch');
-    await s.broker.publishMany(Array.from({ length: 10 }, (_, i) => ({ message: makeMessage(`p-${i}`), options: { queue } })));
+    await s.broker.publishMany(
+      Array.from({ length: 10 }, (_, i) => ({
+        message: makeMessage(`p-${i}`),
+        options: { queue },
+      })),
+    );
     const { inbox } = await s.consume([queue], 3);
     await inbox.waitCount(3);
     await sleep(300);
@@ -34,7 +39,9 @@ export function settleTests(make: BrokerHarnessFactory): void {
   it('release frees a prefetch slot before the settle, and the released delivery can still be acked', async (ctx) => {
     const s = await openSession(ctx, make);
     const queue = s.queue('release');
-    await s.broker.publishMany(Array.from({ length: 3 }, (_, i) => ({ message: makeMessage(`r-${i}`), options: { queue } })));
+    await s.broker.publishMany(
+      Array.from({ length: 3 }, (_, i) => ({ message: makeMessage(`r-${i}`), options: { queue } })),
+    );
     const { inbox } = await s.consume([queue], 1);
     await inbox.waitCount(1);
     const first = inbox.deliveries[0]!.delivery;
@@ -91,7 +98,9 @@ export function settleTests(make: BrokerHarnessFactory): void {
     expect(await s.broker.queueLength(queue)).toBe(0);
     if (s.broker.capabilities.deadLetter && s.harness.deadLetters) {
       const dead = await s.harness.deadLetters(queue);
-      expect(dead).toEqual([{ id: 'rejected', reason: expect.stringContaining('bad input') as unknown }]);
+      expect(dead).toEqual([
+        { id: 'rejected', reason: expect.stringContaining('bad input') as unknown },
+      ]);
     }
   });
 
@@ -123,7 +132,11 @@ export function settleTests(make: BrokerHarnessFactory): void {
     const [good] = await inbox.waitCount(1);
     expect(idOf(good!)).toBe('good');
     await good!.ack();
-    await waitFor('an onError report of the malformed message', () => inbox.errors.length > 0, 3000);
+    await waitFor(
+      'an onError report of the malformed message',
+      () => inbox.errors.length > 0,
+      3000,
+    );
     await sleep(200);
     expect(inbox.ids).toEqual(['good']);
   });

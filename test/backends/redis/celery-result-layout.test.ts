@@ -58,7 +58,9 @@ describe.each(STACKS)('Celery result layout, %s', (stack) => {
 
   it('reads metas Celery stored and pushes those Celery publishes', async (ctx) => {
     const { prefix, backend, raw } = await setup(ctx);
-    const [first] = storedMetas(stack, 'worker_results.json').filter((m) => m.raw.includes('"FAILURE"'));
+    const [first] = storedMetas(stack, 'worker_results.json').filter((m) =>
+      m.raw.includes('"FAILURE"'),
+    );
     const expected = decodeResultMeta(first!.raw);
     const seen: ResultMeta[] = [];
     const unsubscribe = await backend.subscribe(expected.task_id, (meta) => seen.push(meta));

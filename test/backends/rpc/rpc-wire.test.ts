@@ -164,7 +164,10 @@ describe('rpc:// through RabbitMQ', () => {
       onDelivery: (delivery) => {
         void (async () => {
           const task = decodeTaskMessage(delivery.message);
-          const route = { replyTo: task.replyTo ?? undefined, correlationId: task.correlationId ?? task.id };
+          const route = {
+            replyTo: task.replyTo ?? undefined,
+            correlationId: task.correlationId ?? task.id,
+          };
           if (task.name === 'tasks.add') await workerSide.store(meta(task.id, 'SUCCESS', 5), route);
           else {
             const failure = {

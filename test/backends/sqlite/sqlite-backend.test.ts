@@ -44,9 +44,17 @@ describe('SQLite result backend', () => {
     const revoked: Array<[string, boolean]> = [];
     await backend.onRevoke((id, terminate) => revoked.push([id, terminate]));
     const queries = vi.spyOn(ResultStore.prototype, 'changedResults');
-    const child = startChild(STORE_CHILD, { url, store: ids.slice(0, 150), revoke: ['remote-299'] });
+    const child = startChild(STORE_CHILD, {
+      url,
+      store: ids.slice(0, 150),
+      revoke: ['remote-299'],
+    });
     await child.exited;
-    await waitFor('150 pushes and one revocation', () => got.size === 150 && revoked.length === 1, 3000);
+    await waitFor(
+      '150 pushes and one revocation',
+      () => got.size === 150 && revoked.length === 1,
+      3000,
+    );
     expect(got.get('remote-7')?.result).toBe('remote-7');
     expect(revoked).toEqual([['remote-299', true]]);
     // One query per wake-up for all 300 subscriptions, not one per subscriber.
@@ -77,7 +85,9 @@ describe('SQLite result backend', () => {
     expect(raw.prepare(`SELECT COUNT(*) AS n FROM celeriac_results`).get()).toEqual({ n: 1 });
     const second = await openBackend(); // its first store runs the clean-up
     await second.store(makeMeta('keeper', 'SUCCESS'));
-    expect(raw.prepare(`SELECT task_id FROM celeriac_results`).all()).toEqual([{ task_id: 'keeper' }]);
+    expect(raw.prepare(`SELECT task_id FROM celeriac_results`).all()).toEqual([
+      { task_id: 'keeper' },
+    ]);
     expect(raw.prepare(`SELECT COUNT(*) AS n FROM celeriac_revoked`).get()).toEqual({ n: 0 });
     raw.close();
   });

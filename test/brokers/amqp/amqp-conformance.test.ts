@@ -40,8 +40,11 @@ const harness =
         await another.connect();
         return another;
       },
-      ...(variant.maxPriority === undefined ? { noPriorities: 'queues declared without maxPriority (x-max-priority)' } : {}),
-      releaseFreesNoSlot: 'RabbitMQ counts unsettled deliveries against basic.qos itself: release() has nothing to free',
+      ...(variant.maxPriority === undefined
+        ? { noPriorities: 'queues declared without maxPriority (x-max-priority)' }
+        : {}),
+      releaseFreesNoSlot:
+        'RabbitMQ counts unsettled deliveries against basic.qos itself: release() has nothing to free',
       deadLetters: async (queue) => {
         const messages = await admin.drain(broker.deadLetterQueueName(queue));
         return messages.map((message) => {

@@ -309,7 +309,10 @@ describe('amqp reliability', () => {
     // The levels are declared at the first delayed publish: on a fresh RabbitMQ this counts 0.
     const before = await a.messageCount('celery_delayed_11');
     await broker.publish(makeMessage('in-an-hour'), { queue, deliverAt: Date.now() + 3_600_000 });
-    await waitFor('the message to sit in celery_delayed_11', async () => (await a.messageCount('celery_delayed_11')) > before);
+    await waitFor(
+      'the message to sit in celery_delayed_11',
+      async () => (await a.messageCount('celery_delayed_11')) > before,
+    );
     await sleep(300);
     expect(seen).toEqual([]);
     expect(await broker.queueLength(queue)).toBe(0);

@@ -16,13 +16,7 @@ import { AmqpBroker } from '../../../src/brokers/amqp/index.js';
 import { encodeTaskMessage } from '../../../src/protocol/index.js';
 import type { JsonObject, JsonValue, TransportMessage } from '../../../src/protocol/types.js';
 import { requireService } from '../../support/services.js';
-import {
-  loadVector,
-  
-  STACKS,
-  vectorFiles,
-  type Stack,
-} from '../../protocol/wire-vectors.js';
+import { loadVector, STACKS, vectorFiles, type Stack } from '../../protocol/wire-vectors.js';
 import { AMQP_URL, openAdmin, pythonHas, uniqueName, type Admin } from './support.js';
 
 const run = promisify(execFile);

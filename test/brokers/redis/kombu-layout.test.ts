@@ -44,22 +44,26 @@ function tagOf(envelope: string): string {
 }
 
 describe.each(STACKS)('kombu layout against Celery %s', (stack) => {
-  it.for(['send_delay.json', 'send_expires_seconds.json', 'send_options_misc.json', 'send_queue_other.json'])(
-    'publishes %s byte for byte as Celery did, into the same list',
-    async (file, ctx) => {
-      const { prefix, broker, raw } = await setup(ctx);
-      const [captured] = redisEnvelopes(stack, file).filter((e) => e.command === 'LPUSH');
-      const message = decodeEnvelope(captured!.raw);
-      await broker.publish(message, { queue: captured!.queue });
-      const stored = await raw.lrange(`${prefix}${captured!.queue}`, 0, -1);
-      expect(stored).toHaveLength(1);
-      expect(withTag(stored[0]!, tagOf(captured!.raw))).toBe(captured!.raw);
-    },
-  );
+  it.for([
+    'send_delay.json',
+    'send_expires_seconds.json',
+    'send_options_misc.json',
+    'send_queue_other.json',
+  ])('publishes %s byte for byte as Celery did, into the same list', async (file, ctx) => {
+    const { prefix, broker, raw } = await setup(ctx);
+    const [captured] = redisEnvelopes(stack, file).filter((e) => e.command === 'LPUSH');
+    const message = decodeEnvelope(captured!.raw);
+    await broker.publish(message, { queue: captured!.queue });
+    const stored = await raw.lrange(`${prefix}${captured!.queue}`, 0, -1);
+    expect(stored).toHaveLength(1);
+    expect(withTag(stored[0]!, tagOf(captured!.raw))).toBe(captured!.raw);
+  });
 
   it('maps priorities onto kombu’s priority lists (`<queue>\\x06\\x16<step>`) exactly as Celery did', async (ctx) => {
     const { prefix, broker, raw } = await setup(ctx);
-    const captured = redisEnvelopes(stack, 'send_priority_0_to_9.json').filter((e) => e.command === 'LPUSH');
+    const captured = redisEnvelopes(stack, 'send_priority_0_to_9.json').filter(
+      (e) => e.command === 'LPUSH',
+    );
     expect(captured).toHaveLength(10);
     for (const entry of captured) {
       const message = decodeEnvelope(entry.raw);
@@ -72,7 +76,12 @@ describe.each(STACKS)('kombu layout against Celery %s', (stack) => {
       const stored = (await raw.lrange(`${prefix}${key}`, 0, -1)).reverse();
       expect(stored.map((envelope, i) => withTag(envelope, tagOf(expected[i]!)))).toEqual(expected);
     }
-    expect([...new Set(captured.map((e) => e.queue))]).toEqual(['celery', `celery${SEP}3`, `celery${SEP}6`, `celery${SEP}9`]);
+    expect([...new Set(captured.map((e) => e.queue))]).toEqual([
+      'celery',
+      `celery${SEP}3`,
+      `celery${SEP}6`,
+      `celery${SEP}9`,
+    ]);
   });
 
   it('declares the queue’s binding as kombu does', async (ctx) => {
@@ -80,7 +89,9 @@ describe.each(STACKS)('kombu layout against Celery %s', (stack) => {
     const [captured] = redisEnvelopes(stack, 'send_delay.json');
     await broker.publish(decodeEnvelope(captured!.raw), { queue: 'celery' });
     await broker.publish(decodeEnvelope(captured!.raw), { queue: 'other' });
-    expect(await raw.smembers(`${prefix}_kombu.binding.celery`)).toEqual([`celery${SEP}${SEP}celery`]);
+    expect(await raw.smembers(`${prefix}_kombu.binding.celery`)).toEqual([
+      `celery${SEP}${SEP}celery`,
+    ]);
     expect(await raw.smembers(`${prefix}_kombu.binding.other`)).toEqual([`other${SEP}${SEP}other`]);
   });
 
@@ -88,13 +99,23 @@ describe.each(STACKS)('kombu layout against Celery %s', (stack) => {
     const { prefix, broker, raw } = await setup(ctx);
     const data = loadVector(stack, 'redis', 'worker_unacked.json');
     const snapshot = (data.snapshots as JsonObject[])[0]!;
-    const unacked = ((snapshot.redis as JsonObject).db0 as JsonObject[]).find((k) => k.key === 'unacked')!;
-    const [[tag, triple]] = Object.entries(unacked.hgetall as Record<string, string>) as [[string, string]];
-    const envelope = redisEnvelopes(stack, 'worker_unacked.json').find((e) => e.command === 'LPUSH' && tagOf(e.raw) === tag)!.raw;
+    const unacked = ((snapshot.redis as JsonObject).db0 as JsonObject[]).find(
+      (k) => k.key === 'unacked',
+    )!;
+    const [[tag, triple]] = Object.entries(unacked.hgetall as Record<string, string>) as [
+      [string, string],
+    ];
+    const envelope = redisEnvelopes(stack, 'worker_unacked.json').find(
+      (e) => e.command === 'LPUSH' && tagOf(e.raw) === tag,
+    )!.raw;
     await raw.lpush(`${prefix}celery`, envelope);
     const before = Date.now() / 1000;
     const delivered: Delivery[] = [];
-    const consumer = await broker.consume({ queues: ['celery'], prefetch: 1, onDelivery: (d) => delivered.push(d) });
+    const consumer = await broker.consume({
+      queues: ['celery'],
+      prefetch: 1,
+      onDelivery: (d) => delivered.push(d),
+    });
     await expect.poll(() => delivered.length).toBe(1);
     const after = Date.now() / 1000;
     expect(await raw.hget(`${prefix}unacked`, tag)).toBe(triple);
@@ -113,9 +134,9 @@ describe.each(STACKS)('kombu layout against Celery %s', (stack) => {
 
   it('restores a dead Celery worker’s message to the front of its queue, marked redelivered, byte for byte as kombu', async (ctx) => {
     const { prefix, broker, raw } = await setup(ctx, { visibilityTimeoutMs: 5000 });
-    const commands = (loadVector(stack, 'redis', 'worker_kill9_restore.json').redis_commands as JsonObject[]).map(
-      (c) => c.cmd as string[],
-    );
+    const commands = (
+      loadVector(stack, 'redis', 'worker_kill9_restore.json').redis_commands as JsonObject[]
+    ).map((c) => c.cmd as string[]);
     const [, , tag, triple] = commands.find((cmd) => cmd[0] === 'HSET')!;
     const restored = commands.find((cmd) => cmd[0] === 'RPUSH' && cmd[1] === 'celery')![2]!;
     // What a Celery worker killed 10 s ago left behind (visibility timeout 5 s, as captured).
@@ -130,11 +151,18 @@ describe.each(STACKS)('kombu layout against Celery %s', (stack) => {
 
   it('serves Celery’s priority lists lower number first and hands out the priority on our scale', async (ctx) => {
     const { prefix, broker, raw } = await setup(ctx);
-    const captured = redisEnvelopes(stack, 'send_priority_0_to_9.json').filter((e) => e.command === 'LPUSH');
+    const captured = redisEnvelopes(stack, 'send_priority_0_to_9.json').filter(
+      (e) => e.command === 'LPUSH',
+    );
     // Pushed lowest priority first, so only the lists' order can serve the highest first.
-    for (const entry of [...captured].reverse()) await raw.lpush(`${prefix}${entry.queue}`, entry.raw);
+    for (const entry of [...captured].reverse())
+      await raw.lpush(`${prefix}${entry.queue}`, entry.raw);
     const delivered: Delivery[] = [];
-    const consumer = await broker.consume({ queues: ['celery'], prefetch: 10, onDelivery: (d) => delivered.push(d) });
+    const consumer = await broker.consume({
+      queues: ['celery'],
+      prefetch: 10,
+      onDelivery: (d) => delivered.push(d),
+    });
     await expect.poll(() => delivered.length).toBe(10);
     const kombu = delivered.map((d) => 9 - (d.message.properties.priority as number));
     const steps = kombu.map((p) => (p >= 9 ? 9 : p >= 6 ? 6 : p >= 3 ? 3 : 0));

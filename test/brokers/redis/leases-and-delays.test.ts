@@ -7,7 +7,11 @@
  */
 import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import type { Delivery } from '../../../src/brokers/broker.js';
-import { createRedisBroker, type RedisBroker, type RedisBrokerOptions } from '../../../src/brokers/redis/index.js';
+import {
+  createRedisBroker,
+  type RedisBroker,
+  type RedisBrokerOptions,
+} from '../../../src/brokers/redis/index.js';
 import { makeMessage, sleep, waitFor } from '../../../src/testing/broker-conformance.js';
 import { idOf } from '../../../src/testing/broker-conformance/harness.js';
 import { requireService } from '../../support/services.js';
@@ -51,7 +55,13 @@ async function isolatedDebug(prefix: string): Promise<{ raw: string }> {
   return { raw: JSON.stringify(state) };
 }
 
-function spawnConsumer(prefix: string, queue: string, mode: 'hold' | 'work', prefetch: number, leaseMs: number) {
+function spawnConsumer(
+  prefix: string,
+  queue: string,
+  mode: 'hold' | 'work',
+  prefetch: number,
+  leaseMs: number,
+) {
   return spawnChildConsumer(cleanups, { prefix, queue, mode, prefetch, leaseMs });
 }
 
@@ -87,14 +97,18 @@ describe('redis leases: kill -9 loses nothing', () => {
     const broker = await open({ leaseMs: 1500, restoreIntervalMs: 200 });
     const total = 3000;
     const sent = Array.from({ length: total }, (_, i) => `m-${i}`);
-    await broker.publishMany(sent.map((id) => ({ message: makeMessage(id), options: { queue: 'busy' } })));
+    await broker.publishMany(
+      sent.map((id) => ({ message: makeMessage(id), options: { queue: 'busy' } })),
+    );
     const child = spawnConsumer(prefix, 'busy', 'work', 20, 1500);
     await child.waitLine(/^acked /);
     await sleep(50 + Math.random() * 100);
     child.process.kill('SIGKILL');
     await new Promise((resolve) => child.process.once('exit', resolve));
     // Done (ack asked for) by the child: such a message may or may not come again.
-    const ackedByChild = new Set(child.lines.filter((l) => l.startsWith('done ')).map((l) => l.slice(5)));
+    const ackedByChild = new Set(
+      child.lines.filter((l) => l.startsWith('done ')).map((l) => l.slice(5)),
+    );
     const got: Delivery[] = [];
     await broker.consume({
       queues: ['busy'],
@@ -106,11 +120,17 @@ describe('redis leases: kill -9 loses nothing', () => {
     });
     const seen = () => new Set([...ackedByChild, ...ids(got)]);
     try {
-      await waitFor('every message acked by one side or the other', () => seen().size === total, 10_000);
+      await waitFor(
+        'every message acked by one side or the other',
+        () => seen().size === total,
+        10_000,
+      );
     } catch (error) {
       const missing = sent.filter((id) => !seen().has(id));
       const { raw } = await isolatedDebug(prefix);
-      throw new Error(`${(error as Error).message}; missing ${missing.length}: ${missing.slice(0, 5).join(',')}; ${raw}`);
+      throw new Error(
+        `${(error as Error).message}; missing ${missing.length}: ${missing.slice(0, 5).join(',')}; ${raw}`,
+      );
     }
     // Doubles only for what the child had claimed but not acked when it died.
     const doubled = ids(got).filter((id) => ackedByChild.has(id));
@@ -123,7 +143,12 @@ describe('redis leases: kill -9 loses nothing', () => {
 describe('redis leases: a live consumer keeps what it holds', () => {
   it('never restores a task that runs far past the lease and the visibility timeout while its consumer lives', async (ctx) => {
     const { prefix, raw, open } = await isolated(ctx);
-    const options = { leaseMs: 600, heartbeatMs: 150, visibilityTimeoutMs: 600, restoreIntervalMs: 100 };
+    const options = {
+      leaseMs: 600,
+      heartbeatMs: 150,
+      visibilityTimeoutMs: 600,
+      restoreIntervalMs: 100,
+    };
     const holder = await open(options);
     const rival = await open(options);
     await holder.publish(makeMessage('long'), { queue: 'q' });
@@ -136,7 +161,9 @@ describe('redis leases: a live consumer keeps what it holds', () => {
     while (Date.now() - started < 3000) {
       await rival.restoreStale();
       // What a Celery worker's restore pass with a 1 s visibility timeout would pick.
-      expect(await raw.zrangebyscore(`${prefix}unacked_index`, '-inf', Date.now() / 1000 - 1)).toEqual([]);
+      expect(
+        await raw.zrangebyscore(`${prefix}unacked_index`, '-inf', Date.now() / 1000 - 1),
+      ).toEqual([]);
       await sleep(100);
     }
     expect(stolen).toEqual([]);
@@ -199,7 +226,12 @@ describe('redis delayed delivery', () => {
     }
     const due = Date.now() + 400;
     const sent = Array.from({ length: 60 }, (_, i) => `due-${i}`);
-    await brokers[0].publishMany(sent.map((id, i) => ({ message: makeMessage(id), options: { queue: 'race', deliverAt: due + (i % 5) } })));
+    await brokers[0].publishMany(
+      sent.map((id, i) => ({
+        message: makeMessage(id),
+        options: { queue: 'race', deliverAt: due + (i % 5) },
+      })),
+    );
     await waitFor('all due messages', () => got.length >= sent.length, 5000);
     await sleep(1500);
     expect(got.length).toBe(sent.length);

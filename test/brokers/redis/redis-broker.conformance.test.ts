@@ -29,7 +29,10 @@ describeBrokerConformance('redis', async ({ test, id }) => {
     deadLetters: async (queue) =>
       (await broker.deadLetters(queue)).map((entry) => {
         const headers = decodeEnvelope(entry.envelope).headers;
-        return { id: typeof headers.id === 'string' ? headers.id : undefined, reason: entry.reason };
+        return {
+          id: typeof headers.id === 'string' ? headers.id : undefined,
+          reason: entry.reason,
+        };
       }),
     cleanup: async () => {
       await broker.close();

@@ -89,17 +89,23 @@ describe('redis restart', () => {
     // Once the client knows Redis is gone, a publish is not even sent: it waits, then fails.
     await waitFor('the client to see the outage', () => broker.core.client.status !== 'ready');
     const started = Date.now();
-    await expect(broker.publish(makeMessage('during'), { queue: 'q' })).rejects.toBeInstanceOf(BrokerConnectionError);
+    await expect(broker.publish(makeMessage('during'), { queue: 'q' })).rejects.toBeInstanceOf(
+      BrokerConnectionError,
+    );
     expect(Date.now() - started).toBeLessThan(2000);
     await redis.start();
-    await waitFor('the broker to reconnect', async () => {
-      try {
-        await broker.publish(makeMessage('after'), { queue: 'q' });
-        return true;
-      } catch {
-        return false;
-      }
-    }, 10_000);
+    await waitFor(
+      'the broker to reconnect',
+      async () => {
+        try {
+          await broker.publish(makeMessage('after'), { queue: 'q' });
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      10_000,
+    );
     // `during` was never sent: only the two others are there.
     expect(await broker.queueLength('q')).toBe(2);
   });
@@ -117,7 +123,14 @@ describe('redis unix socket URLs', () => {
     await got[0]!.ack();
     const backend = createRedisBackend(url);
     cleanups.push(() => backend.close());
-    await backend.store({ status: 'SUCCESS', result: 1, traceback: null, children: [], date_done: null, task_id: 't1' });
+    await backend.store({
+      status: 'SUCCESS',
+      result: 1,
+      traceback: null,
+      children: [],
+      date_done: null,
+      task_id: 't1',
+    });
     expect((await backend.get('t1'))?.result).toBe(1);
   });
 });

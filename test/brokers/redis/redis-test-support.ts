@@ -19,7 +19,10 @@ import { waitFor } from '../../../src/testing/broker-conformance/harness.js';
 
 export { REDIS_URL };
 
-const CHILD_CONSUMER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures/child-consumer.ts');
+const CHILD_CONSUMER = path.join(
+  path.dirname(fileURLToPath(import.meta.url)),
+  'fixtures/child-consumer.ts',
+);
 
 /** A consumer in a child process (fixtures/child-consumer.ts) and the lines it printed. */
 export interface ChildConsumer {
@@ -34,10 +37,26 @@ export interface ChildConsumer {
  */
 export function spawnChildConsumer(
   cleanups: Array<() => Promise<void>>,
-  options: { prefix: string; queue: string; mode: 'hold' | 'work'; prefetch: number; leaseMs: number },
+  options: {
+    prefix: string;
+    queue: string;
+    mode: 'hold' | 'work';
+    prefetch: number;
+    leaseMs: number;
+  },
 ): ChildConsumer {
   const { prefix, queue, mode, prefetch, leaseMs } = options;
-  const args = ['--import', 'tsx', CHILD_CONSUMER, REDIS_URL, prefix, queue, mode, String(prefetch), String(leaseMs)];
+  const args = [
+    '--import',
+    'tsx',
+    CHILD_CONSUMER,
+    REDIS_URL,
+    prefix,
+    queue,
+    mode,
+    String(prefetch),
+    String(leaseMs),
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   let partial = '';
@@ -54,7 +73,12 @@ export function spawnChildConsumer(
   return {
     process: child,
     lines,
-    waitLine: (pattern, timeoutMs = 15_000) => waitFor(`a line matching ${pattern}`, () => lines.some((line) => pattern.test(line)), timeoutMs),
+    waitLine: (pattern, timeoutMs = 15_000) =>
+      waitFor(
+        `a line matching ${pattern}`,
+        () => lines.some((line) => pattern.test(line)),
+        timeoutMs,
+      ),
   };
 }
 
@@ -97,7 +121,8 @@ export function sparePort(): Promise<number> {
  */
 export function requirePrerequisite(ctx: TestContext, reason: string | null): void {
   if (reason === null) return;
-  if (process.env.CI === 'true') throw new Error(`CI=true and a prerequisite is missing: ${reason}`);
+  if (process.env.CI === 'true')
+    throw new Error(`CI=true and a prerequisite is missing: ${reason}`);
   ctx.skip(reason);
 }
 
@@ -131,7 +156,10 @@ export class RedisStartError extends Error {
    * later one built with TLS as a module says TLS is not available until it is loaded.
    */
   get lacksTls(): boolean {
-    return (/tls-port/.test(this.output) && /Bad directive/.test(this.output)) || /TLS.{0,40}not (supported|available|built)/i.test(this.output);
+    return (
+      (/tls-port/.test(this.output) && /Bad directive/.test(this.output)) ||
+      /TLS.{0,40}not (supported|available|built)/i.test(this.output)
+    );
   }
 }
 
@@ -157,7 +185,9 @@ export class PrivateRedis {
     readonly tls?: RedisTlsFiles,
   ) {}
 
-  static async start(options: { unixSocket?: boolean; tls?: RedisTlsFiles } = {}): Promise<PrivateRedis> {
+  static async start(
+    options: { unixSocket?: boolean; tls?: RedisTlsFiles } = {},
+  ): Promise<PrivateRedis> {
     const redis = new PrivateRedis(await sparePort(), options.unixSocket, options.tls);
     try {
       await redis.start();
@@ -183,13 +213,20 @@ export class PrivateRedis {
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
     let failure: string | undefined;
-    child.once('error', (error) => (failure = `redis-server could not be started: ${error.message}`));
-    child.once('exit', (code, signal) => (failure ??= `redis-server exited (${signal ?? code}) before answering`));
+    child.once(
+      'error',
+      (error) => (failure = `redis-server could not be started: ${error.message}`),
+    );
+    child.once(
+      'exit',
+      (code, signal) => (failure ??= `redis-server exited (${signal ?? code}) before answering`),
+    );
     const deadline = Date.now() + 5000;
     for (;;) {
       if (failure) throw new RedisStartError(failure, this.output);
       if (await answers(this.port)) return;
-      if (Date.now() > deadline) throw new RedisStartError(`redis-server on port ${this.port} did not start`, this.output);
+      if (Date.now() > deadline)
+        throw new RedisStartError(`redis-server on port ${this.port} did not start`, this.output);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
@@ -198,12 +235,22 @@ export class PrivateRedis {
     const args = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir];
     if (this.tls) {
       const { certFile, keyFile, caFile, authClients } = this.tls;
-      args.push('--port', '0', '--tls-port', String(this.port), '--tls-cert-file', certFile, '--tls-key-file', keyFile);
+      args.push(
+        '--port',
+        '0',
+        '--tls-port',
+        String(this.port),
+        '--tls-cert-file',
+        certFile,
+        '--tls-key-file',
+        keyFile,
+      );
       args.push('--tls-ca-cert-file', caFile, '--tls-auth-clients', authClients ? 'yes' : 'no');
     } else {
       args.push('--port', String(this.port));
     }
-    if (this.unixSocket) args.push('--unixsocket', path.join(this.dir, 'redis.sock'), '--unixsocketperm', '700');
+    if (this.unixSocket)
+      args.push('--unixsocket', path.join(this.dir, 'redis.sock'), '--unixsocketperm', '700');
     return args;
   }
 
@@ -214,7 +261,9 @@ export class PrivateRedis {
   clientOptions(): ClientOptions {
     if (!this.tls) return {};
     const pem = (file: string): Buffer => readFileSync(file);
-    return { tls: { ca: pem(this.tls.caFile), cert: pem(this.tls.certFile), key: pem(this.tls.keyFile) } };
+    return {
+      tls: { ca: pem(this.tls.caFile), cert: pem(this.tls.certFile), key: pem(this.tls.keyFile) },
+    };
   }
 
   /** SHUTDOWN SAVE: the data survives into the next start. */
@@ -238,7 +287,8 @@ export class PrivateRedis {
   }
 
   async dispose(): Promise<void> {
-    if (this.child && this.child.exitCode === null && this.child.signalCode === null) await this.kill();
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null)
+      await this.kill();
     rmSync(this.dir, { recursive: true, force: true });
   }
 

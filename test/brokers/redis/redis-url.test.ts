@@ -120,11 +120,24 @@ describe('parseRedisUrl', () => {
   });
 
   it('limits envelopes to 16 MiB unless told otherwise, in code or with ?maxEnvelopeBytes=', () => {
-    expect(resolveBrokerSettings(parseRedisUrl('redis://h'), {}).maxEnvelopeBytes).toBe(16 * 1024 * 1024);
-    expect(resolveBrokerSettings(parseRedisUrl('redis://h?maxEnvelopeBytes=1048576'), {}).maxEnvelopeBytes).toBe(1_048_576);
-    expect(resolveBrokerSettings(parseRedisUrl('redis://h?maxEnvelopeBytes=1048576'), { maxEnvelopeBytes: 2048 }).maxEnvelopeBytes).toBe(2048);
-    expect(() => resolveBrokerSettings(parseRedisUrl('redis://h'), { maxEnvelopeBytes: 0 })).toThrow(/positive number of bytes/);
-    expect(() => resolveBrokerSettings(parseRedisUrl('redis://h?maxEnvelopeBytes=1.5'), {})).toThrow(/whole number of bytes/);
+    expect(resolveBrokerSettings(parseRedisUrl('redis://h'), {}).maxEnvelopeBytes).toBe(
+      16 * 1024 * 1024,
+    );
+    expect(
+      resolveBrokerSettings(parseRedisUrl('redis://h?maxEnvelopeBytes=1048576'), {})
+        .maxEnvelopeBytes,
+    ).toBe(1_048_576);
+    expect(
+      resolveBrokerSettings(parseRedisUrl('redis://h?maxEnvelopeBytes=1048576'), {
+        maxEnvelopeBytes: 2048,
+      }).maxEnvelopeBytes,
+    ).toBe(2048);
+    expect(() =>
+      resolveBrokerSettings(parseRedisUrl('redis://h'), { maxEnvelopeBytes: 0 }),
+    ).toThrow(/positive number of bytes/);
+    expect(() =>
+      resolveBrokerSettings(parseRedisUrl('redis://h?maxEnvelopeBytes=1.5'), {}),
+    ).toThrow(/whole number of bytes/);
   });
 
   it('rejects what is not a Redis URL with a message that shows the accepted forms', () => {

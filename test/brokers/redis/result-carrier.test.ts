@@ -30,7 +30,11 @@ async function consuming(ctx: TestContext, backendUrl = REDIS_URL) {
   backend.attachBroker(broker);
   await broker.connect();
   await backend.connect();
-  const consumer = await broker.consume({ queues: [`${prefix}q`], prefetch: 4, onDelivery: () => undefined });
+  const consumer = await broker.consume({
+    queues: [`${prefix}q`],
+    prefetch: 4,
+    onDelivery: () => undefined,
+  });
   const raw = rawClient();
   const rawBackendDb = rawClient(backendUrl);
   cleanups.push(async () => {
@@ -96,7 +100,9 @@ describe('results carried by a Redis consumer', () => {
     const stored = meta('SUCCESS', 1);
     await backend.store(stored);
     expect(carried.count).toBe(0);
-    expect(await rawBackendDb.get(`${prefix}celery-task-meta-${stored.task_id}`)).toBe(encodeResultMeta(stored));
+    expect(await rawBackendDb.get(`${prefix}celery-task-meta-${stored.task_id}`)).toBe(
+      encodeResultMeta(stored),
+    );
     expect(await raw.get(`${prefix}celery-task-meta-${stored.task_id}`)).toBeNull();
   });
 
@@ -124,7 +130,9 @@ describe('results carried by a Redis consumer', () => {
     // With no consumer left, the backend stores on its own connection.
     const later = meta('SUCCESS', 'later');
     await backend.store(later);
-    expect(await raw.get(`${prefix}celery-task-meta-${later.task_id}`)).toBe(encodeResultMeta(later));
+    expect(await raw.get(`${prefix}celery-task-meta-${later.task_id}`)).toBe(
+      encodeResultMeta(later),
+    );
   });
 
   it('never carries for a backend that was not handed the broker, even on the same server', async (ctx) => {
@@ -135,6 +143,8 @@ describe('results carried by a Redis consumer', () => {
     const stored = meta('SUCCESS', 'alone');
     await alone.store(stored);
     expect(carried.count).toBe(0);
-    expect(await raw.get(`${prefix}celery-task-meta-${stored.task_id}`)).toBe(encodeResultMeta(stored));
+    expect(await raw.get(`${prefix}celery-task-meta-${stored.task_id}`)).toBe(
+      encodeResultMeta(stored),
+    );
   });
 });

@@ -25,16 +25,24 @@ export interface Child {
   readonly events: ChildEvent[];
   /** Raw stdout and stderr, for failure messages. */
   output(): string;
-  waitFor(what: string, predicate: (events: ChildEvent[]) => boolean, timeoutMs?: number): Promise<void>;
+  waitFor(
+    what: string,
+    predicate: (events: ChildEvent[]) => boolean,
+    timeoutMs?: number,
+  ): Promise<void>;
   send(line: string): void;
   readonly exited: Promise<void>;
 }
 
 export function startChild(script: string, config: unknown): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, script), JSON.stringify(config)], {
-    cwd: ROOT,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(ROOT, script), JSON.stringify(config)],
+    {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   const events: ChildEvent[] = [];
   let text = '';
   let partial = '';
@@ -62,8 +70,10 @@ export function startChild(script: string, config: unknown): Child {
     async waitFor(what, predicate, timeoutMs = 20_000) {
       const deadline = Date.now() + timeoutMs;
       while (!predicate(events)) {
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`child exited before ${what}:\n${text}`);
-        if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}:\n${text}`);
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(`child exited before ${what}:\n${text}`);
+        if (Date.now() > deadline)
+          throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}:\n${text}`);
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
     },

@@ -22,7 +22,9 @@ describeBrokerConformance('sqlite file', async ({ id }) => {
       // A row a broken client could write: valid column values, an envelope that is not JSON.
       const { default: Database } = await import('better-sqlite3');
       const db = new Database(file);
-      db.prepare(`INSERT INTO celeriac_messages (queue, created_at, envelope) VALUES (?, ?, ?)`).run(queue, Date.now(), '{not json');
+      db.prepare(
+        `INSERT INTO celeriac_messages (queue, created_at, envelope) VALUES (?, ?, ?)`,
+      ).run(queue, Date.now(), '{not json');
       db.close();
     },
     deadLetters: async (queue) =>

@@ -38,11 +38,17 @@ describe('SQLite broker across processes', () => {
   it('two processes claim 5,000 messages from one file, each exactly once', async () => {
     const publisher = await openBroker();
     const queue = 'shared';
-    const children = [0, 1].map(() => startChild(CONSUMER, { url, queue, mode: 'ack', prefetch: 50 }));
-    await Promise.all(children.map((c) => c.waitFor('ready', (events) => events.some((e) => e.event === 'ready'))));
+    const children = [0, 1].map(() =>
+      startChild(CONSUMER, { url, queue, mode: 'ack', prefetch: 50 }),
+    );
+    await Promise.all(
+      children.map((c) => c.waitFor('ready', (events) => events.some((e) => e.event === 'ready'))),
+    );
     const ids = Array.from({ length: 5000 }, (_, i) => `m-${i}`);
     for (let i = 0; i < ids.length; i += 500) {
-      await publisher.publishMany(ids.slice(i, i + 500).map((id) => ({ message: makeMessage(id), options: { queue } })));
+      await publisher.publishMany(
+        ids.slice(i, i + 500).map((id) => ({ message: makeMessage(id), options: { queue } })),
+      );
     }
     const acked = () => children.flatMap((c) => c.events.filter((e) => e.event === 'acked'));
     await children[0]!.waitFor('5,000 acks across both', () => acked().length >= 5000, 40_000);
@@ -50,7 +56,8 @@ describe('SQLite broker across processes', () => {
     const deliveries = children.flatMap((c) => c.events.filter((e) => e.event === 'delivery'));
     expect(deliveries).toHaveLength(5000);
     expect(new Set(deliveries.map((e) => e.id))).toEqual(new Set(ids));
-    for (const child of children) expect(child.events.filter((e) => e.event === 'delivery').length).toBeGreaterThan(0);
+    for (const child of children)
+      expect(child.events.filter((e) => e.event === 'delivery').length).toBeGreaterThan(0);
     expect(children.flatMap((c) => c.events.filter((e) => e.event === 'error'))).toEqual([]);
     expect(await publisher.queueLength(queue)).toBe(0);
   });
@@ -84,14 +91,25 @@ describe('SQLite broker across processes', () => {
     const leaseMs = 300;
     const publisher = await openBroker(leaseMs);
     const queue = 'long';
-    const holder = startChild(CONSUMER, { url, queue, mode: 'sleep', holdMs: 2400, leaseMs, prefetch: 1 });
+    const holder = startChild(CONSUMER, {
+      url,
+      queue,
+      mode: 'sleep',
+      holdMs: 2400,
+      leaseMs,
+      prefetch: 1,
+    });
     await holder.waitFor('ready', (events) => events.some((e) => e.event === 'ready'));
     await publisher.publish(makeMessage('long-task'), { queue });
     await holder.waitFor('the delivery', (events) => events.some((e) => e.event === 'delivery'));
     const competitor = await openBroker(leaseMs);
     const inbox = new Inbox();
     await competitor.consume({ queues: [queue], prefetch: 1, onDelivery: inbox.onDelivery });
-    await holder.waitFor('the ack after eight lease periods', (events) => events.some((e) => e.event === 'acked'), 10_000);
+    await holder.waitFor(
+      'the ack after eight lease periods',
+      (events) => events.some((e) => e.event === 'acked'),
+      10_000,
+    );
     await sleep(leaseMs * 2);
     expect(inbox.ids).toEqual([]);
     expect(holder.events.filter((e) => e.event === 'error')).toEqual([]);

@@ -22,9 +22,18 @@ afterEach(() => files.splice(0).forEach(removeDb));
 
 describe('sqlite:// URLs', () => {
   it('reads relative, absolute and in-memory forms', () => {
-    expect(parseSqliteUrl('sqlite://./celeriac.db')).toEqual({ filename: path.resolve('celeriac.db'), memory: false });
-    expect(parseSqliteUrl('sqlite:///var/lib/app/tasks.db')).toEqual({ filename: '/var/lib/app/tasks.db', memory: false });
-    expect(parseSqliteUrl('sqlite://data/my%20tasks.db?x=1')).toEqual({ filename: path.resolve('data/my tasks.db'), memory: false });
+    expect(parseSqliteUrl('sqlite://./celeriac.db')).toEqual({
+      filename: path.resolve('celeriac.db'),
+      memory: false,
+    });
+    expect(parseSqliteUrl('sqlite:///var/lib/app/tasks.db')).toEqual({
+      filename: '/var/lib/app/tasks.db',
+      memory: false,
+    });
+    expect(parseSqliteUrl('sqlite://data/my%20tasks.db?x=1')).toEqual({
+      filename: path.resolve('data/my tasks.db'),
+      memory: false,
+    });
     expect(parseSqliteUrl('sqlite://:memory:')).toEqual({ filename: ':memory:', memory: true });
   });
 
@@ -62,7 +71,11 @@ describe('SQLite schema', () => {
     const db = new Database(file);
     expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
-    const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'celeriac_%'`).all() as Array<{ name: string }>)
+    const tables = (
+      db
+        .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'celeriac_%'`)
+        .all() as Array<{ name: string }>
+    )
       .map((row) => row.name)
       .sort();
     expect(tables).toEqual([

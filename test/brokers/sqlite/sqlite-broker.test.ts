@@ -14,7 +14,9 @@ let file: string;
 let raw: Database.Database;
 const opened: SqliteBroker[] = [];
 
-async function openBroker(options: { leaseMs?: number; keyPrefix?: string } = {}): Promise<SqliteBroker> {
+async function openBroker(
+  options: { leaseMs?: number; keyPrefix?: string } = {},
+): Promise<SqliteBroker> {
   const broker = new SqliteBroker(`sqlite://${file}`, options);
   await broker.connect();
   opened.push(broker);
@@ -27,7 +29,8 @@ async function consume(broker: SqliteBroker, queues: string[], prefetch = 10): P
   return inbox;
 }
 
-const rows = (sql: string, ...params: unknown[]) => raw.prepare(sql).all(...params) as Array<Record<string, unknown>>;
+const rows = (sql: string, ...params: unknown[]) =>
+  raw.prepare(sql).all(...params) as Array<Record<string, unknown>>;
 
 beforeEach(async () => {
   file = tempDbPath('broker');
@@ -54,19 +57,31 @@ describe('SQLite broker', () => {
     expect(fresh!.redelivered).toBe(true);
     await stale!.ack();
     expect(rows('SELECT id FROM celeriac_messages')).toHaveLength(1);
-    await waitFor('a lease-lost report', () => first.errors.some((e) => /lease had expired/.test(e.message)));
+    await waitFor('a lease-lost report', () =>
+      first.errors.some((e) => /lease had expired/.test(e.message)),
+    );
     await fresh!.ack();
     expect(rows('SELECT id FROM celeriac_messages')).toHaveLength(0);
   });
 
   it('commits an ack before ack() resolves (another connection sees the row gone)', async () => {
     const broker = await openBroker();
-    await broker.publishMany(Array.from({ length: 20 }, (_, i) => ({ message: makeMessage(`d-${i}`), options: { queue: 'q' } })));
+    await broker.publishMany(
+      Array.from({ length: 20 }, (_, i) => ({
+        message: makeMessage(`d-${i}`),
+        options: { queue: 'q' },
+      })),
+    );
     const inbox = await consume(broker, ['q'], 20);
     const deliveries = await inbox.waitCount(20);
     for (const delivery of deliveries) {
       await delivery.ack();
-      expect(rows('SELECT id FROM celeriac_messages WHERE envelope LIKE ?', `%${JSON.stringify(delivery.message.headers.id)}%`)).toEqual([]);
+      expect(
+        rows(
+          'SELECT id FROM celeriac_messages WHERE envelope LIKE ?',
+          `%${JSON.stringify(delivery.message.headers.id)}%`,
+        ),
+      ).toEqual([]);
     }
   });
 
@@ -76,7 +91,9 @@ describe('SQLite broker', () => {
     const inbox = await consume(broker, ['q'], 5);
     const [delivery] = await inbox.waitCount(1);
     await delivery!.reject({ requeue: false, reason: 'invalid arguments: x must be a number' });
-    raw.prepare('INSERT INTO celeriac_messages (queue, created_at, envelope) VALUES (?, ?, ?)').run('q', Date.now(), '["not an envelope"]');
+    raw
+      .prepare('INSERT INTO celeriac_messages (queue, created_at, envelope) VALUES (?, ?, ?)')
+      .run('q', Date.now(), '["not an envelope"]');
     await waitFor('the undecodable row reported', () => inbox.errors.length > 0);
     expect(inbox.errors[0]).toBeInstanceOf(UndecodableMessageError);
     expect(inbox.errors[0]!.message).toMatch(/cannot be decoded/);
@@ -127,13 +144,18 @@ describe('SQLite broker', () => {
   });
 
   it('keeps brokers with different key prefixes apart in one file', async () => {
-    const [one, two] = [await openBroker({ keyPrefix: 'one_' }), await openBroker({ keyPrefix: 'two_' })];
+    const [one, two] = [
+      await openBroker({ keyPrefix: 'one_' }),
+      await openBroker({ keyPrefix: 'two_' }),
+    ];
     await one.publish(makeMessage('for-one'), { queue: 'q' });
     const inbox = await consume(two, ['q']);
     await sleep(200);
     expect(inbox.ids).toEqual([]);
     expect(await one.queueLength('q')).toBe(1);
-    const tables = rows(`SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'one_%'`).map((r) => r.name);
+    const tables = rows(
+      `SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'one_%'`,
+    ).map((r) => r.name);
     expect(tables.sort()).toEqual(['one_dead_letters', 'one_messages']);
   });
 
@@ -141,14 +163,19 @@ describe('SQLite broker', () => {
     const broker = await openBroker();
     const later = Date.now() + 3_600_000;
     await broker.publishMany(
-      Array.from({ length: 5000 }, (_, i) => ({ message: makeMessage(`late-${i}`), options: { queue: 'q', deliverAt: later, priority: 9 } })),
+      Array.from({ length: 5000 }, (_, i) => ({
+        message: makeMessage(`late-${i}`),
+        options: { queue: 'q', deliverAt: later, priority: 9 },
+      })),
     );
     await broker.publish(makeMessage('now'), { queue: 'q' });
     expect(await broker.queueLength('q')).toBe(1);
     const inbox = await consume(broker, ['q'], 10);
     const [now] = await inbox.waitCount(1, 1000);
     expect(now!.message.headers.id).toBe('now');
-    const plan = rows(`EXPLAIN QUERY PLAN SELECT id FROM celeriac_messages WHERE queue = 'q' AND deliver_at = 0 AND lease_until <= 0 ORDER BY priority DESC, id`);
+    const plan = rows(
+      `EXPLAIN QUERY PLAN SELECT id FROM celeriac_messages WHERE queue = 'q' AND deliver_at = 0 AND lease_until <= 0 ORDER BY priority DESC, id`,
+    );
     expect(plan.map((r) => r.detail).join(' ')).toMatch(/USING INDEX celeriac_messages_ready/);
   });
 

@@ -36,7 +36,9 @@ function publishTask(a: Admin, queue: string, task: string, args: number[]): str
     contentType: message.contentType,
     contentEncoding: message.contentEncoding,
     headers: toFieldTable(message.headers),
-    ...(message.properties.correlation_id ? { correlationId: message.properties.correlation_id } : {}),
+    ...(message.properties.correlation_id
+      ? { correlationId: message.properties.correlation_id }
+      : {}),
     deliveryMode: 2,
   });
   return message.headers.id as string;

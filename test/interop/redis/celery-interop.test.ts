@@ -18,7 +18,8 @@ interface PyResult {
 }
 
 const missing = await pythonCeleryMissing();
-if (missing && process.env.CI === 'true') throw new Error(`CI=true and Python Celery is required: ${missing}`);
+if (missing && process.env.CI === 'true')
+  throw new Error(`CI=true and Python Celery is required: ${missing}`);
 
 describe('Redis interop with Python Celery', () => {
   let world: InteropWorld;
@@ -50,7 +51,8 @@ describe('Redis interop with Python Celery', () => {
    */
   const stop = async (child: ChildProcess): Promise<void> => {
     const deadline = Date.now() + 5000;
-    while (Date.now() < deadline && (await raw.hlen('unacked')) > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    while (Date.now() < deadline && (await raw.hlen('unacked')) > 0)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     await world.stopChild(child);
   };
 
@@ -78,9 +80,19 @@ describe('Redis interop with Python Celery', () => {
     it('honours a Python countdown and eta: the Celeriac worker starts the task no earlier', async () => {
       const worker = await world.nodeWorker();
       const sentAt = Date.now() / 1000;
-      const countdown = await world.py<{ id: string }>('send', 'node.now', '[]', '{"countdown": 2}');
+      const countdown = await world.py<{ id: string }>(
+        'send',
+        'node.now',
+        '[]',
+        '{"countdown": 2}',
+      );
       const eta = new Date(Date.now() + 2500).toISOString();
-      const byEta = await world.py<{ id: string }>('send', 'node.now', '[]', JSON.stringify({ eta }));
+      const byEta = await world.py<{ id: string }>(
+        'send',
+        'node.now',
+        '[]',
+        JSON.stringify({ eta }),
+      );
       const first = await world.py<PyResult>('get', countdown.id, '30');
       const second = await world.py<PyResult>('get', byEta.id, '30');
       expect(first.result as number).toBeGreaterThanOrEqual(sentAt + 1.9);
@@ -99,8 +111,17 @@ describe('Redis interop with Python Celery', () => {
 
     it('serves Python’s priorities lower number first', async () => {
       await raw.del('interop:runs');
-      for (const [tag, priority] of [['low', 9], ['high', 0], ['mid', 5]] as const) {
-        await world.py('send', 'interop.record', JSON.stringify([tag]), JSON.stringify({ priority }));
+      for (const [tag, priority] of [
+        ['low', 9],
+        ['high', 0],
+        ['mid', 5],
+      ] as const) {
+        await world.py(
+          'send',
+          'interop.record',
+          JSON.stringify([tag]),
+          JSON.stringify({ priority }),
+        );
       }
       const worker = await world.nodeWorker(['-c', '1', '--prefetch-multiplier', '1']);
       await waitFor('three runs', async () => (await runs()).length === 3, 20_000);
@@ -131,7 +152,10 @@ describe('Redis interop with Python Celery', () => {
 
     it('honours a Celeriac countdown and eta in the Python worker (delayMode=queue, for queues only Celery consumes)', async () => {
       const worker = await world.pythonWorker();
-      const sender = new Celeriac({ broker: `${world.brokerUrl}?delayMode=queue`, backend: world.backendUrl });
+      const sender = new Celeriac({
+        broker: `${world.brokerUrl}?delayMode=queue`,
+        backend: world.backendUrl,
+      });
       try {
         const now = sender.signature<[], number>('py.now');
         const sentAt = Date.now() / 1000;
@@ -156,7 +180,9 @@ describe('Redis interop with Python Celery', () => {
       const result = await sender.signature<[], number>('py.now').applyAsync([], { countdown: 2 });
       await sender.close();
       expect(await raw.zcard('celeriac.delayed')).toBe(1);
-      expect(await app.asyncResult<number>(result.id).get({ timeout: 30 })).toBeGreaterThanOrEqual(sentAt + 1.9);
+      expect(await app.asyncResult<number>(result.id).get({ timeout: 30 })).toBeGreaterThanOrEqual(
+        sentAt + 1.9,
+      );
       await stop(promoter.child);
       await stop(pyWorker);
     });
@@ -166,7 +192,9 @@ describe('Redis interop with Python Celery', () => {
       const sender = new Celeriac({ broker: world.brokerUrl, backend: world.backendUrl });
       try {
         const sentAt = Date.now() / 1000;
-        const result = await sender.signature<[], number>('py.now').applyAsync([], { countdown: 2 });
+        const result = await sender
+          .signature<[], number>('py.now')
+          .applyAsync([], { countdown: 2 });
         expect(await raw.zcard('celeriac.delayed')).toBe(1);
         expect(await result.get({ timeout: 30 })).toBeGreaterThanOrEqual(sentAt + 1.9);
         expect(await raw.zcard('celeriac.delayed')).toBe(0);
@@ -189,7 +217,12 @@ describe('Redis interop with Python Celery', () => {
     it('has the Python worker serve Celeriac’s higher priorities first', async () => {
       await raw.del('interop:runs');
       const record = app.signature<[string], string>('interop.record');
-      for (const [tag, priority] of [['low', 0], ['high', 9], ['mid', 5]] as const) await record.applyAsync([tag], { priority });
+      for (const [tag, priority] of [
+        ['low', 0],
+        ['high', 9],
+        ['mid', 5],
+      ] as const)
+        await record.applyAsync([tag], { priority });
       const worker = await world.pythonWorker();
       await waitFor('three runs', async () => (await runs()).length === 3, 20_000);
       expect((await runs()).map(([, tag]) => tag)).toEqual(['high', 'mid', 'low']);
@@ -207,7 +240,9 @@ describe('Redis interop with Python Celery', () => {
       await waitFor('the long task to start', async () => (await runs()).length === 1, 10_000);
       await new Promise((resolve) => setTimeout(resolve, 3000));
       // Started now, a Celery worker runs its restore pass (kombu's restore_visible) at once.
-      const pyWorker = await world.pythonWorker('celery', 'py', { INTEROP_VISIBILITY_TIMEOUT: '2' });
+      const pyWorker = await world.pythonWorker('celery', 'py', {
+        INTEROP_VISIBILITY_TIMEOUT: '2',
+      });
       expect(await result.get({ timeout: 20 })).toBe('long');
       // A restored copy would start right after (it waits behind the first in the worker).
       await new Promise((resolve) => setTimeout(resolve, 1500));
@@ -226,7 +261,8 @@ describe('Redis interop with Python Celery', () => {
       const record = app.signature<[string], string>('interop.record');
       const tags = Array.from({ length: 120 }, (_, i) => `t-${i}`);
       for (const tag of tags.slice(0, 60)) await record.delay(tag);
-      for (const tag of tags.slice(60, 90)) await world.py('send', 'interop.record', JSON.stringify([tag]));
+      for (const tag of tags.slice(60, 90))
+        await world.py('send', 'interop.record', JSON.stringify([tag]));
       await app.sendMany(tags.slice(90).map((tag) => ({ task: 'interop.record', args: [tag] })));
       await waitFor('120 runs', async () => (await runs()).length >= tags.length, 40_000);
       await new Promise((resolve) => setTimeout(resolve, 1000));

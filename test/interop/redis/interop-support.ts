@@ -43,7 +43,12 @@ export class InteropWorld {
   }
 
   private get pythonEnv(): Record<string, string> {
-    return { INTEROP_BROKER: this.brokerUrl, INTEROP_BACKEND: this.backendUrl, PYTHONPATH: FIXTURES, PYTHONDONTWRITEBYTECODE: '1' };
+    return {
+      INTEROP_BROKER: this.brokerUrl,
+      INTEROP_BACKEND: this.backendUrl,
+      PYTHONPATH: FIXTURES,
+      PYTHONDONTWRITEBYTECODE: '1',
+    };
   }
 
   /** Runs pyclient.py once and returns its JSON line. */
@@ -57,16 +62,43 @@ export class InteropWorld {
   }
 
   /** `celery -A pytasks worker -P solo -c 1`, resolved once it says it is ready. */
-  async pythonWorker(queues = 'celery', name = 'py', env: Record<string, string> = {}): Promise<ChildProcess> {
+  async pythonWorker(
+    queues = 'celery',
+    name = 'py',
+    env: Record<string, string> = {},
+  ): Promise<ChildProcess> {
     const child = spawn(
       PYTHON,
-      ['-m', 'celery', '-A', 'pytasks', 'worker', '-P', 'solo', '-c', '1', '-Q', queues, '-n', `${name}@interop`, '-l', 'INFO'],
-      { cwd: FIXTURES, env: { ...process.env, ...this.pythonEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+      [
+        '-m',
+        'celery',
+        '-A',
+        'pytasks',
+        'worker',
+        '-P',
+        'solo',
+        '-c',
+        '1',
+        '-Q',
+        queues,
+        '-n',
+        `${name}@interop`,
+        '-l',
+        'INFO',
+      ],
+      {
+        cwd: FIXTURES,
+        env: { ...process.env, ...this.pythonEnv, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
     );
     this.children.add(child);
     let output = '';
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the Python worker did not start:\n${output}`)), 30_000);
+      const timer = setTimeout(
+        () => reject(new Error(`the Python worker did not start:\n${output}`)),
+        30_000,
+      );
       const onData = (chunk: Buffer) => {
         output += chunk.toString();
         if (/ ready\./.test(output)) {
@@ -86,12 +118,15 @@ export class InteropWorld {
 
   /** `celeriac -A fixtures/node-app.ts worker`, resolved once it is ready. */
   async nodeWorker(flags: string[] = [], env: Record<string, string> = {}): Promise<WorkerProcess> {
-    const worker = runCli(['-A', path.join(FIXTURES, 'node-app.ts'), 'worker', '-l', 'info', ...flags], {
-      CELERIAC_BROKER_URL: this.brokerUrl,
-      CELERIAC_RESULT_BACKEND: this.backendUrl,
-      INTEROP_BROKER: this.brokerUrl,
-      ...env,
-    });
+    const worker = runCli(
+      ['-A', path.join(FIXTURES, 'node-app.ts'), 'worker', '-l', 'info', ...flags],
+      {
+        CELERIAC_BROKER_URL: this.brokerUrl,
+        CELERIAC_RESULT_BACKEND: this.backendUrl,
+        INTEROP_BROKER: this.brokerUrl,
+        ...env,
+      },
+    );
     this.children.add(worker.child);
     await worker.waitFor(/ready: queues=/);
     return worker;
