@@ -7,3 +7,5 @@ export * from './brokers/amqp/index.js';
 export * from './backends/rpc/index.js';
 // AmqpBroker.options: the options as resolved from the URL and the constructor.
 export type { ResolvedAmqpOptions } from './brokers/amqp/options.js';
+// AmqpBroker.replyRoutes: where an rpc:// backend of the same app sends each task's results.
+export type { ReplyRoutes, ReplyRoute } from './connections/amqp/reply-routes.js';
