@@ -19,4 +19,9 @@ export type { RedisBackendOptions } from './backends/redis/index.js';
 export { RedisBeatStore } from './backends/redis/beat-store.js';
 export { RedisWorkerRegistry } from './backends/redis/worker-registry.js';
 // RedisBroker.resultCarriers: how a Redis backend of the same app rides results on the consumer's calls.
-export type { ResultCarriers, ResultCarrier, CarriedWrite, ResultWrite } from './connections/redis/result-carrier.js';
+export type {
+  ResultCarriers,
+  ResultCarrier,
+  CarriedWrite,
+  ResultWrite,
+} from './connections/redis/result-carrier.js';

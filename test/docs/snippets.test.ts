@@ -234,7 +234,9 @@ describe('README and docs snippets', () => {
     expect(options.length).toBeGreaterThan(5);
     const page = readFileSync(path.join(REPO, 'docs/configuration.md'), 'utf8');
     // A table row naming the option (prettier pads the cells).
-    expect(options.filter((name) => !new RegExp(`^\\| \`${name}\` +\\|`, 'm').test(page))).toEqual([]);
+    expect(options.filter((name) => !new RegExp(`^\\| \`${name}\` +\\|`, 'm').test(page))).toEqual(
+      [],
+    );
   });
 });
 
