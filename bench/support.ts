@@ -97,8 +97,13 @@ export async function startChild(args: string[], env: Record<string, string>): P
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
+    // A warm stop first, so the worker settles what it ran: a SIGKILL leaves its last acks
+    // unsent and those messages leased, and purge (ready messages only) rightly keeps them,
+    // where they would weigh on the next measurement. Killed if it has not gone in 5 s.
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
     await exited;
+    clearTimeout(killer);
   };
   for await (const line of lines) if (line.startsWith('bench-ready')) return { lines, stop };
   await stop();
