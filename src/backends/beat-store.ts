@@ -83,3 +83,20 @@ export interface BeatStore {
   confirmRun(name: string, taskId: string): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * `syncCode` for a store with no transaction to do it in: upserts each code entry, then
+ * removes the code entries no longer declared (stored ones stay). Each step is one of the
+ * store's own atomic operations, so a beat replica running it at the same time is harmless.
+ */
+export async function syncCodeEntries(
+  store: Pick<BeatStore, 'upsert' | 'list' | 'remove'>,
+  definitions: EntryDefinition[],
+  now: number,
+): Promise<void> {
+  for (const definition of definitions) await store.upsert(definition, now);
+  const declared = new Set(definitions.map((d) => d.name));
+  for (const entry of await store.list()) {
+    if (entry.source === 'code' && !declared.has(entry.name)) await store.remove(entry.name);
+  }
+}

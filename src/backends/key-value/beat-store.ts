@@ -5,7 +5,12 @@
  * compare-and-set over the leader key and the entry, so a deposed leader's claim fails
  * however the calls interleave. Must never send a task.
  */
-import type { BeatStore, EntryDefinition, StoredEntry } from '../beat-store.js';
+import {
+  syncCodeEntries,
+  type BeatStore,
+  type EntryDefinition,
+  type StoredEntry,
+} from '../beat-store.js';
 import type { KeyValueStore } from './key-value-store.js';
 
 interface Lease {
@@ -65,12 +70,8 @@ export class KeyValueBeatStore implements BeatStore {
     });
   }
 
-  async syncCode(definitions: EntryDefinition[], now: number): Promise<void> {
-    for (const definition of definitions) await this.upsert(definition, now);
-    const declared = new Set(definitions.map((d) => d.name));
-    for (const entry of await this.list()) {
-      if (entry.source === 'code' && !declared.has(entry.name)) await this.remove(entry.name);
-    }
+  syncCode(definitions: EntryDefinition[], now: number): Promise<void> {
+    return syncCodeEntries(this, definitions, now);
   }
 
   async remove(name: string): Promise<boolean> {

@@ -4,7 +4,12 @@
  * Atomic steps are Lua scripts (scripts/beat.ts). Must never send a task.
  */
 import type { Redis } from 'ioredis';
-import type { BeatStore, EntryDefinition, StoredEntry } from '../beat-store.js';
+import {
+  syncCodeEntries,
+  type BeatStore,
+  type EntryDefinition,
+  type StoredEntry,
+} from '../beat-store.js';
 import {
   closeConnection,
   connectChecked,
@@ -71,12 +76,8 @@ export class RedisBeatStore implements BeatStore {
     );
   }
 
-  async syncCode(definitions: EntryDefinition[], now: number): Promise<void> {
-    for (const definition of definitions) await this.upsert(definition, now);
-    const declared = new Set(definitions.map((d) => d.name));
-    for (const entry of await this.list()) {
-      if (entry.source === 'code' && !declared.has(entry.name)) await this.remove(entry.name);
-    }
+  syncCode(definitions: EntryDefinition[], now: number): Promise<void> {
+    return syncCodeEntries(this, definitions, now);
   }
 
   async remove(name: string): Promise<boolean> {
