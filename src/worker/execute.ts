@@ -305,7 +305,19 @@ export async function execute(
     slot.runEnded();
     // Given back at a forced shutdown meanwhile: the message is back in the queue.
     if (!runtime.finish()) return;
-    if (!ignoreResult) await storeResult(decoded, result, deps, storeOptions);
+    if (!ignoreResult) {
+      // Awaited here, not in a helper: each extra await between the store and the ack
+      // moves the ack past the broker's next fetch, which then needs a call of its own
+      // (Redis at concurrency 1: 0.40 fetch calls per task instead of 0.33, ~10% slower).
+      try {
+        await deps.backend?.store(
+          metaFor(decoded, 'SUCCESS', (result ?? null) as JsonValue),
+          storeOptions,
+        );
+      } catch (error) {
+        throw notStorable(decoded.name, error);
+      }
+    }
     await delivery.ack();
     if (deps.logsInfo)
       deps.logger.info(
@@ -343,23 +355,11 @@ async function validResult(
 }
 
 /**
- * Stores SUCCESS. JSON writers (ours, JSON.stringify) throw a TypeError for what they cannot
- * write; that result will never store, so it fails the task instead of coming back forever.
+ * JSON writers (ours, JSON.stringify) throw a TypeError for what they cannot write: that
+ * result will never store, so the task fails instead of coming back forever.
  */
-async function storeResult(
-  decoded: DecodedTaskMessage,
-  result: unknown,
-  deps: ExecutorDeps,
-  storeOptions: StoreOptions,
-): Promise<void> {
-  try {
-    await deps.backend?.store(
-      metaFor(decoded, 'SUCCESS', (result ?? null) as JsonValue),
-      storeOptions,
-    );
-  } catch (error) {
-    throw error instanceof TypeError ? new ResultNotStorableError(decoded.name, error) : error;
-  }
+function notStorable(name: string, error: unknown): unknown {
+  return error instanceof TypeError ? new ResultNotStorableError(name, error) : error;
 }
 
 /** The task threw, was aborted or its outcome could not be stored: retry, record, or give it back. */
