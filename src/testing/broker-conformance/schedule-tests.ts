@@ -41,7 +41,8 @@ export function scheduleTests(make: BrokerHarnessFactory): void {
     await s.broker.publish(makeMessage('deferred'), { queue });
     const { inbox } = await s.consume([queue], 1);
     const [first] = await inbox.waitCount(1);
-    const deliverAt = Date.now() + 800;
+    // Far enough off that a loaded machine still delivers the other message before it.
+    const deliverAt = Date.now() + 1500;
     await first!.defer(deliverAt);
     await s.broker.publish(makeMessage('meanwhile'), { queue });
     const [, meanwhile] = await inbox.waitCount(2);
