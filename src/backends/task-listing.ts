@@ -147,6 +147,58 @@ function equals(found: JsonValue | undefined, value: TaskFieldFilter['value']): 
   return found !== undefined && found === value;
 }
 
+/**
+ * The text a filter value shows in any JSON of a meta (ours, Python's `json.dumps`), or
+ * undefined when writers may escape or format it differently. Stores use it as a cheap
+ * text test before the exact one: it must never reject a meta the exact filter keeps.
+ */
+export function plainNeedle(value: string | number | boolean | null): string | undefined {
+  if (typeof value === 'number') return Number.isSafeInteger(value) ? String(value) : undefined;
+  if (typeof value === 'string')
+    return /^[A-Za-z0-9 _.@:+-]{1,200}$/.test(value) ? value : undefined;
+  return String(value); // true, false, null
+}
+
+/**
+ * Groups of needles for a query: a meta the exact filter keeps contains, for every group,
+ * one of its needles (states and names are each one group of alternatives).
+ */
+export function needleGroups(query: TaskQuery): string[][] {
+  const groups: string[][] = [];
+  const plain = (values: readonly string[]) => {
+    const needles = values.map(plainNeedle);
+    return needles.every((n): n is string => n !== undefined) ? needles : undefined;
+  };
+  for (const values of [query.states, query.names]) {
+    const group = values && values.length > 0 ? plain(values) : undefined;
+    if (group) groups.push(group);
+  }
+  for (const value of [query.queue, query.worker]) {
+    const group = value !== undefined ? plain([value]) : undefined;
+    if (group) groups.push(group);
+  }
+  for (const filter of query.fields ?? []) groups.push(...fieldNeedles(filter));
+  return groups;
+}
+
+/**
+ * Needle groups for one field filter: its key, and its value as it follows a key in any
+ * writer's JSON (`:42` or Python's `: 42`; strings quoted), or, for an index path, the
+ * value's text alone.
+ */
+export function fieldNeedles(filter: TaskFieldFilter): string[][] {
+  const key = fieldPath(filter.path).at(-1)!;
+  const needle = plainNeedle(filter.value);
+  if (/^\d+$/.test(key) || key === 'args' || key === 'kwargs' || key === 'result')
+    return needle === undefined ? [] : [[needle]];
+  const groups = [[`"${key}"`]];
+  if (needle !== undefined) {
+    const text = typeof filter.value === 'string' ? `"${needle}"` : needle;
+    groups.push([`:${text}`, `: ${text}`]);
+  }
+  return groups;
+}
+
 /** Encodes a cursor: opaque to callers, so a store may change what it holds. */
 export function encodeCursor(position: (string | number)[]): string {
   return Buffer.from(JSON.stringify(position)).toString('base64url');

@@ -25,6 +25,7 @@ import {
   WorkerShutdownError,
 } from '../errors.js';
 import { celeryError, extendedFields, metaFor } from './result-states.js';
+import { formatCeleryDate } from '../protocol/time.js';
 import { backoffSeconds } from './backoff.js';
 import { TaskRuntime } from './task-runtime.js';
 import type { Logger } from '../logger.js';
@@ -643,7 +644,12 @@ function stateMeta(
   traceback: string | null = null,
 ): ResultMeta {
   const meta = metaFor(decoded, status, result, traceback);
-  return deps.resultExtended ? Object.assign(meta, extendedFields(decoded, deps.hostname)) : meta;
+  if (!deps.resultExtended) return meta;
+  Object.assign(meta, extendedFields(decoded, deps.hostname));
+  // When the run began, for run times (the dashboard's histogram); absent before it runs.
+  const running = deps.running.get(decoded.id);
+  if (running) meta.date_started = formatCeleryDate(new Date(running.startedAt));
+  return meta;
 }
 
 function storeOptionsFor(decoded: TaskRoute, deps: ExecutorDeps): StoreOptions {

@@ -21,10 +21,32 @@ import {
 } from '../../src/backends/task-listing.js';
 import { buildResultMeta } from '../../src/protocol/result-meta.js';
 import type { JsonObject, JsonValue, TaskState } from '../../src/protocol/types.js';
+import Database from 'better-sqlite3';
 import { requireService } from '../support/services.js';
 import { deleteByPrefix, rawClient, REDIS_URL } from '../brokers/redis/redis-test-support.js';
 
 type Open = (test: TestContext) => Promise<ResultBackend>;
+
+/** JSON as Python's json.dumps writes it (", " and ": " separators), as Celery stores metas. */
+const pythonJson = (value: unknown) =>
+  JSON.stringify(value).replace(/":/g, '": ').replace(/,"/g, ', "').replace(/,\{/g, ', {');
+
+/** Rewrites a stored meta's text as Python's Celery would have written it. */
+async function rewriteAsPython(kind: string, backend: ResultBackend, id: string, prefix: string) {
+  const meta = await backend.get(id);
+  expect(pythonJson(meta)).toContain('[{"customerId": 42, "tag": "vip"}]');
+  if (kind === 'sqlite') {
+    const db = new Database(
+      (backend as unknown as { location: { filename: string } }).location.filename,
+    );
+    db.prepare('UPDATE celeriac_results SET meta = ? WHERE task_id = ?').run(pythonJson(meta), id);
+    db.close();
+  } else {
+    const raw = rawClient();
+    await raw.set(`${prefix}celery-task-meta-${id}`, pythonJson(meta));
+    raw.disconnect();
+  }
+}
 
 const BACKENDS: Array<[string, Open]> = [
   [
@@ -48,6 +70,7 @@ const BACKENDS: Array<[string, Open]> = [
       await requireService(test, 'redis');
       const keyPrefix = `celeriac-test:${randomUUID()}:`;
       const backend = createRedisBackend(REDIS_URL, { keyPrefix, resultExtended: true });
+      Object.assign(backend, { testPrefix: keyPrefix });
       await backend.connect();
       test.onTestFinished(async () => {
         await backend.close();
@@ -192,6 +215,31 @@ describe.each(BACKENDS)('task listing on %s', (_kind, open) => {
     for (const [query, expected] of cases) {
       expect(await ids(listing, query), JSON.stringify(query)).toEqual(expected);
       expect(await listing.count(query), JSON.stringify(query)).toBe(expected.length);
+    }
+  });
+
+  it("finds metas written as Python's Celery writes them (json.dumps spacing)", async (test) => {
+    const backend = await open(test);
+    const listing = backend.taskListing!();
+    await store(backend, {
+      id: 'py',
+      name: 'emails.send',
+      args: [{ customerId: 42, tag: 'vip' }],
+      kwargs: { flag: true },
+    });
+    await store(backend, { id: 'other', name: 'emails.send', args: [{ customerId: 7 }] });
+    const prefix = (backend as unknown as { testPrefix?: string }).testPrefix ?? '';
+    await rewriteAsPython(_kind, backend, 'py', prefix);
+    expect(JSON.stringify(await backend.get('py'))).toBeDefined();
+    for (const fields of [
+      [{ path: 'args.customerId', value: 42 }],
+      [{ path: 'args.0.tag', value: 'vip' }],
+      [{ path: 'kwargs.flag', value: true }],
+    ]) {
+      expect(
+        await ids(listing, { fields, states: ['SUCCESS'], names: ['emails.send'] }),
+        JSON.stringify(fields),
+      ).toEqual(['py']);
     }
   });
 

@@ -49,7 +49,9 @@ describe('resultExtended', () => {
       worker: 'w1@test',
       retries: 0,
       queue: 'orders',
+      date_started: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as unknown,
     });
+    expect(Date.parse(meta.date_started!)).toBeLessThanOrEqual(Date.parse(meta.date_done!));
     const backend = await app.resultBackend();
     const page = await backend.taskListing!().list({
       names: ['shop.ship'],

@@ -15,6 +15,7 @@ import {
   encodeCursor,
   fieldPath,
   pageSize,
+  fieldNeedles,
   type TaskListing,
   type TaskListOptions,
   type TaskPage,
@@ -124,6 +125,18 @@ function conditions(query: TaskQuery): { where: string[]; params: Record<string,
     const test = (path: string) =>
       value === null ? `json_type(meta, ${path}) = 'null'` : `json_extract(meta, ${path}) = @v${i}`;
     if (value !== null) params[`v${i}`] = typeof value === 'boolean' ? Number(value) : value;
+    // Cheap text tests first, true whenever the exact one can be (task-listing.ts,
+    // fieldNeedles): most rows end there, their JSON never parsed.
+    fieldNeedles(filter).forEach((group, g) => {
+      where.push(
+        `(${group
+          .map((needle, n) => {
+            params[`n${i}_${g}_${n}`] = needle;
+            return `instr(meta, @n${i}_${g}_${n}) > 0`;
+          })
+          .join(' OR ')})`,
+      );
+    });
     if (root === 'args' && rest.length > 0 && !/^\d+$/.test(rest[0]!)) {
       // Any positional argument that is an object with that field.
       params[`p${i}`] = jsonPath(rest);
