@@ -3,7 +3,8 @@
  * worker on a real SQLite broker and backend, mounted with the node:http adapter: filter
  * by state, search by an argument, retry one task with edited arguments, retry every
  * failure of a task by filter after a confirmation that counts them, revoke, a stored
- * schedule edited and run now, a new task appearing without a reload (SSE), and an
+ * schedule edited and run now, a new task appearing and a task's page following its state
+ * without a reload (SSE), and an
  * `authorize` hook refusing an anonymous action. Screenshots of each page go to
  * `.screenshots/dashboard/` (git-ignored). Skipped with the reason without Chromium.
  */
@@ -34,6 +35,7 @@ let server: Server;
 let base: string;
 let context: BrowserContext;
 const charged: Array<{ customerId: number }> = [];
+let releaseSlow: (() => void) | undefined;
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
@@ -56,6 +58,11 @@ beforeAll(async () => {
     charged.push(order);
     if (order.fail) throw new Error(`card of customer ${order.customerId} declined`);
     return { charged: order.customerId };
+  });
+  app.task('shop.slow', async function () {
+    await this.progress(1, 2);
+    await new Promise<void>((resolve) => (releaseSlow = resolve));
+    return 'done slowly';
   });
   worker = new Worker(app, {
     hostname: 'w1@dashboard-test',
@@ -103,6 +110,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (!haveChromium) return;
+  releaseSlow?.();
   await context?.close().catch(() => undefined);
   server?.closeAllConnections();
   await new Promise((resolve) => server?.close(resolve));
@@ -244,6 +252,25 @@ describe.skipIf(!haveChromium)('the dashboard in a browser', () => {
     // The same document: no navigation happened.
     expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(1);
     await shot(page, 'tasks-live');
+    await page.close();
+  });
+
+  it("updates one task's page as its state changes, without a reload", async () => {
+    const slow = await app.sendTask('shop.slow', []);
+    await vi.waitFor(async () => expect((await backend.get(slow.id))?.status).toBe('PROGRESS'), {
+      timeout: 15_000,
+    });
+    const page = await context.newPage();
+    await page.goto(`${base}/dashboard/tasks/${slow.id}`);
+    await page.evaluate(() => ((window as unknown as { marker: number }).marker = 1));
+    await expect.poll(() => page.locator('#task-state').textContent()).toContain('PROGRESS');
+    await expect.poll(() => page.locator('#live-status').isVisible()).toBe(true);
+    releaseSlow?.();
+    await expect
+      .poll(() => page.locator('#task-state').textContent(), { timeout: 15_000 })
+      .toContain('SUCCESS');
+    await expect.poll(() => page.locator('#task-result').textContent()).toContain('done slowly');
+    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(1);
     await page.close();
   });
 

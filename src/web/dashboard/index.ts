@@ -17,8 +17,8 @@ import type { ApplyOptions } from '../../app/task-options.js';
 import type { JsonValue, ResultMeta } from '../../protocol/types.js';
 import type { FetchHandler } from '../fetch-handler.js';
 import { DASHBOARD_CSS, DASHBOARD_JS } from './assets.js';
-import { layout, securityHeaders, type Html } from './html.js';
-import { fragmentStream, listingFeed, type DashboardEventFeed } from './live.js';
+import { esc, layout, securityHeaders, type Html } from './html.js';
+import { fragmentStream, listingFeed, taskFeed, type DashboardEventFeed } from './live.js';
 import { renderMetrics } from './metrics.js';
 import {
   confirmPage,
@@ -26,6 +26,7 @@ import {
   queueTable,
   schedulesPage,
   STATES,
+  stateBadge,
   taskPage,
   taskRows,
   tasksPage,
@@ -214,7 +215,35 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
     if (path === '/live/tasks') {
       const body = fragmentStream(
         feed,
-        async () => ({ target: 'task-rows', html: (await renderRows(url.searchParams)).rows.html }),
+        async () => [{ target: 'task-rows', html: (await renderRows(url.searchParams)).rows.html }],
+        request.signal,
+      );
+      return new Response(body, {
+        headers: {
+          'Content-Type': 'text/event-stream; charset=utf-8',
+          'Cache-Control': 'no-store',
+          'X-Accel-Buffering': 'no',
+        },
+      });
+    }
+    if (path.startsWith('/live/task/')) {
+      const id = decodeURIComponentSafe(path.slice('/live/task/'.length));
+      if (!id || !TASK_ID.test(id)) return plain(404, 'No such task.');
+      const backend = await app.resultBackend();
+      const feed = taskFeed((listener) => backend.subscribe(id, (meta) => listener(meta.status)));
+      const body = fragmentStream(
+        feed,
+        async () => {
+          const meta = await backend.get(id);
+          if (!meta) return [];
+          return [
+            { target: 'task-state', html: stateBadge(meta.status).html },
+            {
+              target: 'task-result',
+              html: esc(JSON.stringify(mask(meta, 'result'), null, 2) ?? 'null'),
+            },
+          ];
+        },
         request.signal,
       );
       return new Response(body, {
@@ -244,6 +273,7 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
         `Task ${meta.name ?? id}`,
         // A masked page never shows the stored args, not even to edit: empty retries with them.
         taskPage(prefix, meta, mask, { csrf, readOnly, masked: userMask !== undefined }),
+        `${prefix}/live/task/${encodeURIComponent(id)}`,
       );
     }
     if (path === '/queues')

@@ -66,6 +66,29 @@ export function listingFeed(
   };
 }
 
+/** A feed of one task's stored states, from the result backend's push (`subscribe`). */
+export function taskFeed(
+  subscribe: (listener: (state: string) => void) => Promise<() => Promise<void>>,
+): DashboardEventFeed {
+  return {
+    subscribe(listener) {
+      let stopped = false;
+      let unsubscribe: (() => Promise<void>) | undefined;
+      void subscribe((state) => listener({ state })).then(
+        (stop) => {
+          if (stopped) void stop();
+          else unsubscribe = stop;
+        },
+        () => undefined,
+      );
+      return () => {
+        stopped = true;
+        void unsubscribe?.();
+      };
+    },
+  };
+}
+
 /**
  * An SSE body: `render()` once a change arrives (at most every `minGapMs`), sent as a
  * `fragment` event `{ target, html }`; a comment every 15 s keeps proxies from closing it.
@@ -74,7 +97,7 @@ export function listingFeed(
  */
 export function fragmentStream(
   feed: DashboardEventFeed,
-  render: () => Promise<{ target: string; html: string }>,
+  render: () => Promise<Array<{ target: string; html: string }>>,
   signal: AbortSignal,
   options: { lifetimeMs?: number; minGapMs?: number } = {},
 ): ReadableStream<Uint8Array> {
@@ -101,7 +124,10 @@ export function fragmentStream(
         setTimeout(() => {
           pending = false;
           void render().then(
-            (fragment) => send(`event: fragment\ndata: ${JSON.stringify(fragment)}\n\n`),
+            (fragments) => {
+              for (const fragment of fragments)
+                send(`event: fragment\ndata: ${JSON.stringify(fragment)}\n\n`);
+            },
             () => undefined,
           );
         }, options.minGapMs ?? 200);

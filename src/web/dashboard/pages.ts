@@ -24,6 +24,7 @@ export const STATES = [
   'REVOKED',
 ];
 
+export const stateBadge = (status: string): Html => state(status);
 const state = (status: string) =>
   html`<span class="state state-${status.replace(/[^A-Z_]/g, '')}">${status}</span>`;
 const short = (value: unknown, max = 80) => {
