@@ -10,6 +10,7 @@ const suites: Record<string, Suite> = {
   sqlite: () => runSqliteBench(),
   redis: async () => (await import('./redis/index.js')).runRedisBench(),
   amqp: async () => (await import('./amqp/index.js')).runAmqpBench(),
+  dashboard: async () => (await import('./dashboard.js')).runDashboardBench(),
 };
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));

@@ -52,6 +52,15 @@ export type { BrokerFactoryOptions } from './brokers/registry.js';
 export type { ResultBackend, StoreOptions, Unsubscribe } from './backends/backend.js';
 export type { BackendFactoryOptions } from './backends/registry.js';
 export type { WorkerRegistry, WorkerInfo } from './backends/worker-registry.js';
+export {
+  TaskQueryError,
+  matchesTaskQuery,
+  type TaskFieldFilter,
+  type TaskListing,
+  type TaskListOptions,
+  type TaskPage,
+  type TaskQuery,
+} from './backends/task-listing.js';
 export type {
   TaskState,
   BuiltinState,

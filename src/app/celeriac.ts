@@ -218,6 +218,7 @@ export class Celeriac {
         (await createBackend(backendUrl ?? '', {
           keyPrefix: this.config.keyPrefix,
           resultExpiresMs: this.config.resultExpiresMs,
+          resultExtended: this.config.resultExtended,
         }));
       await this.attachBroker(backend);
       return backend;

@@ -34,6 +34,14 @@ export interface CeleriacOptions {
    * @default false
    */
   trackReceived?: boolean | undefined;
+  /**
+   * Store the task's name, args, kwargs, worker, retries and queue with each state, as
+   * Celery's `result_extended = True` does (same fields, so Python reads them). The
+   * dashboard's task list needs it for its name, queue, worker and argument filters, and
+   * the Redis backend indexes tasks for listing only when it is on.
+   * @default false
+   */
+  resultExtended?: boolean | undefined;
   /** Prefix for the broker's and backend's keys or tables, for isolation. */
   keyPrefix?: string | undefined;
   /**
@@ -54,6 +62,7 @@ export interface ResolvedConfig {
   resultExpiresMs: number;
   trackStarted: boolean;
   trackReceived: boolean;
+  resultExtended: boolean;
   keyPrefix: string | undefined;
   leaseMs: number;
 }
@@ -82,6 +91,7 @@ export function resolveConfig(
     resultExpiresMs: (options.resultExpires ?? 86_400) * 1000,
     trackStarted: options.trackStarted ?? false,
     trackReceived: options.trackReceived ?? false,
+    resultExtended: options.resultExtended ?? false,
     keyPrefix: options.keyPrefix,
     leaseMs: options.leaseMs ?? 30_000,
   };

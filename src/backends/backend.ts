@@ -7,6 +7,7 @@ import type { ResultMeta } from '../protocol/types.js';
 import type { Broker } from '../brokers/broker.js';
 import type { BeatStore } from './beat-store.js';
 import type { WorkerRegistry } from './worker-registry.js';
+import type { TaskListing } from './task-listing.js';
 
 export type Unsubscribe = () => Promise<void>;
 
@@ -64,5 +65,15 @@ export interface ResultBackend {
   beatStore?(): BeatStore;
   /** Where live workers announce themselves, for `celeriac status`. Absent on rpc://. */
   workerRegistry?(): WorkerRegistry;
+
+  // ---- Task listing (the dashboard; task-listing.ts) ----
+  /**
+   * Stored tasks by filter (state, name, queue, worker, time, argument fields), newest
+   * change first, in cursor pages, and counts. Absent where the store cannot list (rpc://
+   * sends results to the caller and keeps none). Name, queue, worker and argument filters
+   * need the app's `resultExtended`; Redis indexes tasks for listing only with it on.
+   */
+  taskListing?(): TaskListing;
+
   close(): Promise<void>;
 }

@@ -10,6 +10,8 @@ export interface BackendFactoryOptions {
   keyPrefix?: string | undefined;
   /** Default time to keep results, in ms. Celery's default: one day. */
   resultExpiresMs?: number | undefined;
+  /** The app's `resultExtended`: backends that index tasks for listing only do so when set. */
+  resultExtended?: boolean | undefined;
 }
 
 export type BackendFactory = (url: string, options: BackendFactoryOptions) => ResultBackend;

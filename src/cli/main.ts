@@ -9,6 +9,7 @@ import { registerResultCommand } from './commands/result.js';
 import { registerPurgeCommand } from './commands/purge.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerBeatCommand } from './commands/beat.js';
+import { registerDashboardCommand } from './commands/dashboard.js';
 import { readFileSync } from 'node:fs';
 
 export interface GlobalOptions {
@@ -62,6 +63,7 @@ Examples:
   registerPurgeCommand(program);
   registerStatusCommand(program);
   registerBeatCommand(program);
+  registerDashboardCommand(program);
   return program;
 }
 

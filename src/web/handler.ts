@@ -58,6 +58,8 @@ export interface TaskHandlerOptions {
 
 export interface TaskHandler {
   (request: Request): Promise<Response | undefined>;
+  /** The `onError` the handler was given (or its default), for adapters to report a failed write. */
+  readonly onError: (error: unknown, request: Request) => void;
   /**
    * Whether a request with this method and path would be answered by the handler; an
    * adapter asks before it builds a Request, so requests that are not its own reach the
@@ -152,6 +154,7 @@ export function createTaskHandler(app: TaskReader, options: TaskHandlerOptions =
   };
   return Object.defineProperties(handle, {
     owns: { value: owns },
+    onError: { value: onError },
     openStreams: { get: () => openStreams },
   }) as TaskHandler;
 }

@@ -12,7 +12,7 @@ import type { Delivery } from '../brokers/broker.js';
 import type { DecodedTaskMessage } from '../protocol/task-message.js';
 import type { JsonObject, JsonValue } from '../protocol/types.js';
 import { Retry, type Progress, type RetryOptions, type TaskContext } from '../app/task-context.js';
-import { metaFor } from './result-states.js';
+import { extendedFields, metaFor } from './result-states.js';
 
 /** A task run in progress: its context, and the handle the worker aborts it by. */
 export class TaskRuntime implements TaskContext {
@@ -30,6 +30,8 @@ export class TaskRuntime implements TaskContext {
     readonly hostname: string,
     private readonly backend: ResultBackend | undefined,
     private readonly storeOptions: StoreOptions,
+    /** The app's `resultExtended`: Celery's request fields go with each state stored. */
+    private readonly resultExtended = false,
   ) {}
 
   get queue(): string {
@@ -131,6 +133,8 @@ export class TaskRuntime implements TaskContext {
   private async store(state: string, meta: JsonObject): Promise<void> {
     const { backend, decoded } = this;
     if (!backend || this.finished) return;
-    await backend.store(metaFor(decoded, state, meta), this.storeOptions);
+    const stored = metaFor(decoded, state, meta);
+    if (this.resultExtended) Object.assign(stored, extendedFields(decoded, this.hostname));
+    await backend.store(stored, this.storeOptions);
   }
 }

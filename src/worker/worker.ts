@@ -105,6 +105,7 @@ export class Worker {
       logsInfo: this.logger.isLevelEnabled?.('info') ?? true,
       storeOptions: { expiresMs: this.app.config.resultExpiresMs },
       hostname: this.hostname,
+      resultExtended: this.app.config.resultExtended,
       running: this.running,
       revoked: this.revoked,
       hold: (delivery, dueAt) => this.hold(delivery, dueAt),

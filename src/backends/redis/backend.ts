@@ -25,6 +25,8 @@ import { StoreBatcher } from './store-batcher.js';
 import { carriersOf, serverIdentity } from '../../connections/redis/result-carrier.js';
 import { RedisBeatStore } from './beat-store.js';
 import { RedisWorkerRegistry } from './worker-registry.js';
+import { RedisTaskListing } from './task-listing.js';
+import type { TaskListing } from '../task-listing.js';
 
 export interface RedisBackendOptions extends BackendFactoryOptions {
   /** Prefix for every key and channel (Celery's `global_keyprefix`). Also `?keyPrefix=`. @default '' */
@@ -44,6 +46,7 @@ export class RedisBackend implements ResultBackend {
   private readonly revocations: Revocations;
   private readonly stores: StoreBatcher;
   private readonly expiresMs: number;
+  private readonly indexTasks: boolean;
   private connecting: Promise<void> | undefined;
   /** Set once the first connect succeeded (ioredis reconnects on its own after that). */
   private connected = false;
@@ -53,6 +56,7 @@ export class RedisBackend implements ResultBackend {
     this.config = parseRedisUrl(url);
     this.keys = new ResultKeyspace(options.keyPrefix ?? this.config.keyPrefix ?? '');
     this.expiresMs = options.resultExpiresMs ?? DAY_MS;
+    this.indexTasks = options.resultExtended ?? false;
     const ignore = (): void => undefined;
     this.client = openConnection(this.config, 'backend', ignore, { autoPipelining: true });
     this.subscriber = new SharedSubscriber(
@@ -102,7 +106,26 @@ export class RedisBackend implements ResultBackend {
   store(meta: ResultMeta, options: StoreOptions = {}): Promise<void> {
     if (!this.connected) return this.connect().then(() => this.store(meta, options));
     const expiresMs = Math.max(1, Math.round(options.expiresMs ?? this.expiresMs));
-    return this.stores.store(this.keys.meta(meta.task_id), expiresMs, encodeResultMeta(meta));
+    const stored = this.stores.store(
+      this.keys.meta(meta.task_id),
+      expiresMs,
+      encodeResultMeta(meta),
+    );
+    if (!this.indexTasks) return stored;
+    const indexed = this.client.zadd(this.keys.taskIndex, Date.now(), meta.task_id);
+    return Promise.all([stored, indexed]).then(() => undefined);
+  }
+
+  /** Stored tasks by filter, in cursor pages: those stored while `resultExtended` was on. */
+  taskListing(): TaskListing {
+    return new RedisTaskListing(
+      async () => {
+        await this.connect();
+        return this.client;
+      },
+      this.keys,
+      this.expiresMs,
+    );
   }
 
   async get(taskId: string): Promise<ResultMeta | undefined> {
@@ -123,6 +146,7 @@ export class RedisBackend implements ResultBackend {
     if (taskIds.length === 0) return;
     await this.connect();
     await this.client.del(...taskIds.map((id) => this.keys.meta(id)));
+    await this.client.zrem(this.keys.taskIndex, ...taskIds);
   }
 
   async revoke(

@@ -8,10 +8,13 @@ export class ResultKeyspace {
   readonly revoked: string;
   /** Ours: channel carrying `{"ids": [...], "terminate": bool}` for each revoke. */
   readonly revokeChannel: string;
+  /** Ours, with `resultExtended` only: task id -> unix ms of its latest store, for listing. */
+  readonly taskIndex: string;
 
   constructor(readonly prefix: string = '') {
     this.revoked = `${prefix}celeriac.revoked`;
     this.revokeChannel = `${prefix}celeriac.revoke`;
+    this.taskIndex = `${prefix}celeriac.task-index`;
   }
 
   /** Celery's result key, also the channel its updates are published on. */

@@ -29,7 +29,8 @@ export interface RevokeChange {
 }
 
 export class ResultStore {
-  private readonly db: Db;
+  /** The connection, for the read-only task listing (task-listing.ts). */
+  readonly db: Db;
   private readonly sql: BackendSql;
   private readonly stmt: (text: string) => Stmt;
 

@@ -15,6 +15,8 @@ import { ResultStore, type ResultChange, type RevokeChange } from './result-stor
 import { ResultWatcher } from './result-watcher.js';
 import { SqliteBeatStore } from './beat-store.js';
 import { SqliteWorkerRegistry } from './worker-registry.js';
+import { SqliteTaskListing } from './task-listing.js';
+import type { TaskListing } from '../task-listing.js';
 import { TurnBatcher } from '../../connections/sqlite/turn-batcher.js';
 
 /** Celery's default `result_expires`: one day. */
@@ -75,6 +77,11 @@ export class SqliteBackend implements ResultBackend {
   /** Beat's schedules, lease and run claims, in the same file under the same prefix. */
   beatStore(): SqliteBeatStore {
     return new SqliteBeatStore(this.location, this.keyPrefix);
+  }
+
+  /** Stored tasks by filter, in cursor pages, on this backend's connection. */
+  taskListing(): TaskListing {
+    return new SqliteTaskListing(async () => (await this.ready()).store.db, this.keyPrefix);
   }
 
   /** Live workers' heartbeats, in the same file under the same prefix. */

@@ -1,0 +1,136 @@
+/**
+ * `npm run bench -- dashboard`: how long the dashboard's tasks page takes with 100,000
+ * stored tasks, on SQLite and on Redis (when reachable): the handler answering a
+ * Request (rendering included, no HTTP), for the first page, a state filter, a state and
+ * name filter (and one that matches nothing), an argument filter (`args.customerId = 42`) and a page deep in the
+ * cursor chain. The tasks are written straight into the result backend as a worker with
+ * `resultExtended` writes them (10% FAILURE). Median and p95 of 15 requests each; on a
+ * shared machine only the figures of one run against each other mean anything.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { Celeriac } from '../src/index.js';
+import { buildResultMeta } from '../src/protocol/result-meta.js';
+import { createDashboard } from '../src/web/dashboard/index.js';
+import { fmt, percentile, row } from './support.js';
+
+const TASKS = Number(process.env.CELERIAC_BENCH_DASHBOARD_TASKS ?? 100_000);
+const RUNS = 15;
+
+async function fill(app: Celeriac): Promise<void> {
+  const backend = await app.resultBackend();
+  const names = ['emails.send', 'orders.ship', 'reports.build', 'images.resize'];
+  for (let start = 0; start < TASKS; start += 2000) {
+    const batch = [];
+    for (let i = start; i < Math.min(TASKS, start + 2000); i++) {
+      batch.push(
+        backend.store(
+          buildResultMeta({
+            taskId: randomUUID(),
+            status: i % 10 === 0 ? 'FAILURE' : 'SUCCESS',
+            result: i % 10 === 0 ? { exc_type: 'ValueError', exc_message: ['bad'] } : { ok: i },
+            extended: {
+              name: names[i % names.length]!,
+              args: [{ customerId: i % 5000 }],
+              kwargs: {},
+              worker: `w${i % 4}@bench`,
+              retries: 0,
+              queue: 'celery',
+            },
+          }),
+        ),
+      );
+    }
+    await Promise.all(batch);
+  }
+}
+
+async function measure(app: Celeriac, label: string): Promise<void> {
+  const dashboard = createDashboard(app, { readOnly: true });
+  const time = async (search: string) => {
+    const times: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const started = performance.now();
+      const response = await dashboard(new Request(`http://bench/dashboard/tasks${search}`));
+      const body = await response!.text();
+      times.push(performance.now() - started);
+      if (response!.status !== 200 || !body.includes('task-rows'))
+        throw new Error(`${search}: ${response!.status}`);
+    }
+    times.sort((a, b) => a - b);
+    return `${fmt(percentile(times, 50))} / ${fmt(percentile(times, 95))} ms`;
+  };
+  // A cursor 40 pages in (2,000 tasks deep).
+  const listing = (await app.resultBackend()).taskListing!();
+  let cursor: string | undefined;
+  for (let i = 0; i < 40; i++)
+    cursor = (await listing.list({ limit: 50, ...(cursor ? { cursor } : {}) })).next;
+  process.stdout.write(
+    `\ndashboard tasks page on ${label}, ${fmt(TASKS)} stored tasks (median / p95 of ${RUNS})\n`,
+  );
+  row('first page', await time(''));
+  row('state=FAILURE', await time('?state=FAILURE'));
+  row('state=FAILURE&name=reports.build', await time('?state=FAILURE&name=reports.build'));
+  // FAILURE only falls on even indexes, orders.ship on odd ones: nothing matches, every
+  // stored task is read (the worst case of a filter no index answers).
+  row('state=FAILURE&name=orders.ship (no match)', await time('?state=FAILURE&name=orders.ship'));
+  row(
+    'field args.customerId = 42',
+    await time(`?field=${encodeURIComponent('args.customerId = 42')}`),
+  );
+  row('page 41 (cursor)', await time(`?cursor=${encodeURIComponent(cursor ?? '')}`));
+}
+
+export async function runDashboardBench(): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'celeriac-bench-dashboard-'));
+  const sqlite = new Celeriac({
+    broker: `sqlite://${path.join(dir, 'bench.db')}`,
+    resultExtended: true,
+  });
+  try {
+    const started = performance.now();
+    await fill(sqlite);
+    process.stdout.write(
+      `\n(SQLite: ${fmt(TASKS)} tasks stored in ${fmt((performance.now() - started) / 1000)} s)`,
+    );
+    await measure(sqlite, 'SQLite');
+  } finally {
+    await sqlite.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const url = process.env.CELERIAC_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  try {
+    await probe.connect();
+  } catch {
+    process.stdout.write(`\ndashboard on Redis: skipped, ${url} is not reachable\n`);
+    return;
+  }
+  const keyPrefix = `celeriac-bench-dashboard:${randomUUID()}:`;
+  const redis = new Celeriac({ broker: url, backend: url, keyPrefix, resultExtended: true });
+  try {
+    const started = performance.now();
+    await fill(redis);
+    process.stdout.write(
+      `\n(Redis: ${fmt(TASKS)} tasks stored in ${fmt((performance.now() - started) / 1000)} s)`,
+    );
+    await measure(redis, 'Redis');
+  } finally {
+    await redis.close();
+    // Only this run's keys.
+    let scan = '0';
+    do {
+      const [next, keys] = await probe.scan(scan, 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
+      scan = next;
+      if (keys.length) await probe.del(...keys);
+    } while (scan !== '0');
+    probe.disconnect();
+  }
+}

@@ -1,0 +1,539 @@
+/**
+ * `celeriac/dashboard`: the dashboard as one web-standard handler (`Request` → `Response`,
+ * `undefined` outside its prefix), mounted by the same adapters as the task routes.
+ * Server-rendered pages over the result backend's task listing, the broker's queue
+ * lengths, the worker registry and the beat store; actions (retry, revoke, delete, one by
+ * one or every match of a filter, after a confirmation that says how many) by POST with
+ * a CSRF token; live fragments over SSE; `/metrics` in Prometheus text.
+ * Safe by default: it refuses to be created without `authorize`, unless `readOnly` or
+ * `allowAnonymous` says otherwise. It never shows an error's text or stack: errors go to
+ * `onError`, the page says something plain.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { ResultBackend } from '../../backends/backend.js';
+import type { Broker } from '../../brokers/broker.js';
+import { TaskQueryError, type TaskListing } from '../../backends/task-listing.js';
+import type { ApplyOptions } from '../../app/task-options.js';
+import type { JsonValue, ResultMeta } from '../../protocol/types.js';
+import type { FetchHandler } from '../fetch-handler.js';
+import { DASHBOARD_CSS, DASHBOARD_JS } from './assets.js';
+import { esc, layout, securityHeaders, type Html } from './html.js';
+import { fragmentStream, listingFeed, taskFeed, type DashboardEventFeed } from './live.js';
+import { renderMetrics } from './metrics.js';
+import {
+  confirmPage,
+  overviewPage,
+  queueTable,
+  schedulesPage,
+  STATES,
+  stateBadge,
+  taskPage,
+  taskRows,
+  tasksPage,
+  unknownTaskPage,
+  workersPage,
+  type MaskField,
+  type Masker,
+} from './pages.js';
+import { filtersFrom } from './query.js';
+
+export type { DashboardEvent, DashboardEventFeed } from './live.js';
+export type { MaskField } from './pages.js';
+
+/** What the dashboard needs of an app (a `Celeriac` fits). */
+export interface DashboardApp {
+  resultBackend(): Promise<ResultBackend>;
+  broker(): Promise<Broker>;
+  sendTask(name: string, args?: unknown[], options?: ApplyOptions): Promise<{ id: string }>;
+  taskNames(): string[];
+  getTask(name: string): { readonly options: { readonly queue?: string | undefined } } | undefined;
+  readonly config: { readonly defaultQueue: string };
+}
+
+export interface DashboardOptions {
+  /** Path the dashboard lives under. @default '/dashboard' */
+  prefix?: string | undefined;
+  /**
+   * Decides who may use the dashboard, for every request: `true` allows, `false` answers
+   * 403, a Response is sent as is. Required unless `readOnly` or `allowAnonymous`.
+   * @example authorize: (request) => isAdmin(sessionOf(request))
+   */
+  authorize?: ((request: Request) => boolean | Response | Promise<boolean | Response>) | undefined;
+  /** Pages only: every action is refused. Without `authorize`, anyone who reaches it reads it. @default false */
+  readOnly?: boolean | undefined;
+  /** Anyone who reaches the dashboard may act. For local use only. @default false */
+  allowAnonymous?: boolean | undefined;
+  /**
+   * Shown instead of a task's args, kwargs, result or traceback (e.g. to hide e-mail
+   * addresses or tokens). Called for every value shown.
+   * @example mask: (value, { field }) => (field === 'kwargs' ? '[hidden]' : value)
+   */
+  mask?: ((value: unknown, where: { field: MaskField; task: ResultMeta }) => unknown) | undefined;
+  /** Queues shown on the overview and queues pages. @default the app's default queue and every task's queue */
+  queues?: string[] | undefined;
+  /** Where live updates come from. @default the result backend's listing, read once a second */
+  events?: DashboardEventFeed | undefined;
+  /** Most tasks one bulk action touches (the confirmation says when a filter matches more). @default 10000 */
+  maxBulk?: number | undefined;
+  /** Told of each error behind a plain error page. @default console.error */
+  onError?: ((error: unknown, request: Request) => void) | undefined;
+}
+
+export interface Dashboard extends FetchHandler {
+  readonly onError: (error: unknown, request: Request) => void;
+}
+
+/** Raised when a dashboard would let anyone act: give `authorize`, or choose `readOnly` or `allowAnonymous`. */
+export class DashboardAuthorizationError extends Error {
+  override readonly name = 'DashboardAuthorizationError';
+}
+
+const CSRF_COOKIE = 'celeriac_csrf';
+const TASK_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
+
+/**
+ * @example server.use(celeriacExpress(createDashboard(app, { authorize: (r) => isAdmin(r) })));
+ */
+export function createDashboard(app: DashboardApp, options: DashboardOptions = {}): Dashboard {
+  if (!options.authorize && !options.readOnly && !options.allowAnonymous)
+    throw new DashboardAuthorizationError(
+      'createDashboard needs an authorize(request) hook; pass readOnly: true for a dashboard without actions, or allowAnonymous: true for local use only.',
+    );
+  const prefix = (options.prefix ?? '/dashboard').replace(/\/+$/, '');
+  const readOnly = options.readOnly ?? false;
+  const onError =
+    options.onError ?? ((error: unknown) => console.error('celeriac dashboard:', error));
+  const maxBulk = options.maxBulk ?? 10_000;
+  const userMask = options.mask;
+  const mask: Masker = (task, field) => {
+    const value =
+      field === 'result' ? task.result : field === 'traceback' ? task.traceback : task[field];
+    return userMask ? userMask(value, { field, task }) : value;
+  };
+
+  const listing = async (): Promise<TaskListing> => {
+    const backend = await app.resultBackend();
+    if (!backend.taskListing)
+      throw new TaskQueryError(
+        `This result backend (${backend.kind}) cannot list tasks: use SQLite or Redis for the dashboard's task pages.`,
+      );
+    return backend.taskListing();
+  };
+  const feed = options.events ?? listingFeed(listing);
+
+  const owns = (method: string, pathname: string) =>
+    (method === 'GET' || method === 'HEAD' || method === 'POST') &&
+    (pathname === prefix || pathname.startsWith(`${prefix}/`));
+
+  const queues = () =>
+    options.queues ?? [
+      ...new Set([
+        app.config.defaultQueue,
+        ...app
+          .taskNames()
+          .map((n) => app.getTask(n)?.options.queue)
+          .filter((q): q is string => !!q),
+      ]),
+    ];
+
+  const queueDepths = async (): Promise<Array<[string, number | null]>> => {
+    const broker = await app.broker();
+    return Promise.all(
+      queues().map(async (q): Promise<[string, number | null]> => [
+        q,
+        await broker.queueLength(q).catch(() => null),
+      ]),
+    );
+  };
+
+  const page = (
+    request: Request,
+    csrf: string,
+    current: string,
+    title: string,
+    body: Html,
+    live?: string,
+  ) => {
+    const headers = securityHeaders('text/html; charset=utf-8');
+    if (!cookie(request, CSRF_COOKIE))
+      headers.append(
+        'Set-Cookie',
+        `${CSRF_COOKIE}=${csrf}; Path=${prefix || '/'}; HttpOnly; SameSite=Strict`,
+      );
+    return new Response(layout(prefix, current, title, body, { live, readOnly }), {
+      status: 200,
+      headers,
+    });
+  };
+  const plain = (status: number, text: string) =>
+    new Response(text, { status, headers: securityHeaders('text/plain; charset=utf-8') });
+  const redirect = (to: string) =>
+    new Response(null, { status: 303, headers: { Location: to, 'Cache-Control': 'no-store' } });
+
+  const renderRows = async (search: URLSearchParams) => {
+    const filters = filtersFrom(search);
+    const result = await (await listing()).list({ ...filters, limit: 50 });
+    return { filters, result, rows: taskRows(prefix, result.tasks, mask, !readOnly) };
+  };
+
+  const get = async (request: Request, path: string, url: URL, csrf: string): Promise<Response> => {
+    if (path === '/assets/dashboard.css') return asset(DASHBOARD_CSS, 'text/css; charset=utf-8');
+    if (path === '/assets/dashboard.js')
+      return asset(DASHBOARD_JS, 'text/javascript; charset=utf-8');
+    if (path === '/metrics') {
+      const text = await renderMetrics(await listing(), await queueDepths(), await onlineWorkers());
+      return new Response(text, {
+        headers: {
+          'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
+          'Cache-Control': 'no-store',
+        },
+      });
+    }
+    if (path === '' || path === '/') return page(request, csrf, '', 'Overview', await overview());
+    if (path === '/tasks') {
+      let body: Html;
+      try {
+        const { filters, result, rows } = await renderRows(url.searchParams);
+        body = tasksPage(prefix, filters, rows, result.next, {
+          csrf,
+          readOnly,
+          names: app.taskNames(),
+        });
+      } catch (error) {
+        if (!(error instanceof TaskQueryError)) throw error;
+        const filters = { fieldTexts: [] };
+        body = tasksPage(prefix, filters, taskRows(prefix, [], mask, !readOnly), undefined, {
+          csrf,
+          readOnly,
+          error: error.message,
+          names: app.taskNames(),
+        });
+      }
+      const live = url.searchParams.has('cursor') ? undefined : `${prefix}/live/tasks${url.search}`;
+      return page(request, csrf, '/tasks', 'Tasks', body, live);
+    }
+    if (path === '/live/tasks') {
+      const body = fragmentStream(
+        feed,
+        async () => [{ target: 'task-rows', html: (await renderRows(url.searchParams)).rows.html }],
+        request.signal,
+      );
+      return new Response(body, {
+        headers: {
+          'Content-Type': 'text/event-stream; charset=utf-8',
+          'Cache-Control': 'no-store',
+          'X-Accel-Buffering': 'no',
+        },
+      });
+    }
+    if (path.startsWith('/live/task/')) {
+      const id = decodeURIComponentSafe(path.slice('/live/task/'.length));
+      if (!id || !TASK_ID.test(id)) return plain(404, 'No such task.');
+      const backend = await app.resultBackend();
+      const feed = taskFeed((listener) => backend.subscribe(id, (meta) => listener(meta.status)));
+      const body = fragmentStream(
+        feed,
+        async () => {
+          const meta = await backend.get(id);
+          if (!meta) return [];
+          return [
+            { target: 'task-state', html: stateBadge(meta.status).html },
+            {
+              target: 'task-result',
+              html: esc(JSON.stringify(mask(meta, 'result'), null, 2) ?? 'null'),
+            },
+          ];
+        },
+        request.signal,
+      );
+      return new Response(body, {
+        headers: {
+          'Content-Type': 'text/event-stream; charset=utf-8',
+          'Cache-Control': 'no-store',
+          'X-Accel-Buffering': 'no',
+        },
+      });
+    }
+    if (path.startsWith('/tasks/')) {
+      const id = decodeURIComponentSafe(path.slice('/tasks/'.length));
+      if (!id || !TASK_ID.test(id)) return plain(404, 'No such task.');
+      const meta = await (await app.resultBackend()).get(id);
+      if (!meta)
+        return page(
+          request,
+          csrf,
+          '/tasks',
+          'Task',
+          unknownTaskPage(prefix, id, { csrf, readOnly }),
+        );
+      return page(
+        request,
+        csrf,
+        '/tasks',
+        `Task ${meta.name ?? id}`,
+        // A masked page never shows the stored args, not even to edit: empty retries with them.
+        taskPage(prefix, meta, mask, { csrf, readOnly, masked: userMask !== undefined }),
+        `${prefix}/live/task/${encodeURIComponent(id)}`,
+      );
+    }
+    if (path === '/queues')
+      return page(request, csrf, '/queues', 'Queues', queueTable(await queueDepths()));
+    if (path === '/workers')
+      return page(
+        request,
+        csrf,
+        '/workers',
+        'Workers',
+        workersPage(await onlineWorkers(), Date.now()),
+      );
+    if (path === '/schedules') {
+      const store = (await app.resultBackend()).beatStore?.();
+      const entries = store ? await withStore(store, (s) => s.list()) : undefined;
+      return page(
+        request,
+        csrf,
+        '/schedules',
+        'Schedules',
+        schedulesPage(prefix, entries, { csrf, readOnly }),
+      );
+    }
+    return plain(404, 'No such dashboard page.');
+  };
+
+  const onlineWorkers = async () => {
+    const registry = (await app.resultBackend()).workerRegistry?.();
+    if (!registry) return [];
+    try {
+      return await registry.online(Date.now());
+    } finally {
+      await registry.close();
+    }
+  };
+
+  const overview = async (): Promise<Html> => {
+    const list = await listing();
+    const counts: Array<[string, number]> = [];
+    const sample: ResultMeta[] = [];
+    let cursor: string | undefined;
+    for (let i = 0; i < 5; i++) {
+      const got = await list.list({ limit: 1000, ...(cursor ? { cursor } : {}) });
+      sample.push(...got.tasks);
+      if (!got.next) break;
+      cursor = got.next;
+    }
+    for (const status of STATES) {
+      const n = sample.filter((t) => t.status === status).length;
+      if (n > 0) counts.push([status, n]);
+    }
+    const hour = 3_600_000;
+    const end = Math.ceil(Date.now() / hour) * hour;
+    const hours = Array.from({ length: 24 }, (_, i) => {
+      const from = end - (24 - i) * hour;
+      return { from, label: new Date(from).toISOString().slice(11, 16), ok: 0, bad: 0 };
+    });
+    for (const t of sample) {
+      if (!t.date_done) continue;
+      const at = Date.parse(
+        /[zZ]|[+-]\d\d:\d\d$/.test(t.date_done) ? t.date_done : `${t.date_done}Z`,
+      );
+      const bucket = hours[Math.floor((at - (end - 24 * hour)) / hour)];
+      if (!bucket) continue;
+      if (t.status === 'SUCCESS') bucket.ok++;
+      else if (t.status === 'FAILURE') bucket.bad++;
+    }
+    return overviewPage(prefix, {
+      counts,
+      sampled: sample.length,
+      hours,
+      queues: await queueDepths(),
+      workers: (await onlineWorkers()).length,
+    });
+  };
+
+  const post = async (
+    request: Request,
+    path: string,
+    form: URLSearchParams,
+    csrf: string,
+  ): Promise<Response> => {
+    if (path === '/actions') return act(request, form, csrf);
+    if (path === '/schedules') {
+      const store = (await app.resultBackend()).beatStore?.();
+      if (!store) return plain(404, 'This result backend keeps no beat schedules.');
+      const name = form.get('entry') ?? '';
+      const action = form.get('action');
+      const ok = await withStore(store, async (s) => {
+        const now = Date.now();
+        if (action === 'enable' || action === 'disable')
+          return s.setEnabled(name, action === 'enable', now);
+        if (action === 'run') return s.requestRunNow(name, now);
+        if (action === 'edit') {
+          const entry = await s.get(name);
+          if (!entry || entry.source !== 'store') return false;
+          const args = parseJson(form.get('args'), Array.isArray) as JsonValue[];
+          const schedule = parseJson(
+            form.get('schedule'),
+            (v) => !!v && typeof v === 'object' && !Array.isArray(v),
+          ) as typeof entry.schedule;
+          await s.upsert({ ...entry, args, schedule }, now);
+          return true;
+        }
+        return false;
+      });
+      if (!ok) return plain(404, `No schedule entry "${name}" can take that action.`);
+      return redirect(`${prefix}/schedules`);
+    }
+    return plain(404, 'No such action.');
+  };
+
+  const act = async (request: Request, form: URLSearchParams, csrf: string): Promise<Response> => {
+    const action = form.get('action') ?? '';
+    const all = action.endsWith('-all');
+    const verb = all ? action.slice(0, -4) : action;
+    if (!['retry', 'revoke', 'delete'].includes(verb)) return plain(400, 'Unknown action.');
+    let ids: string[];
+    let capped = false;
+    const filter = form.get('filter') ?? '';
+    if (all) {
+      const filters = filtersFrom(new URLSearchParams(filter.replace(/^\?/, '')));
+      delete filters.cursor;
+      const list = await listing();
+      ids = [];
+      let cursor: string | undefined;
+      do {
+        const got = await list.list({ ...filters, limit: 1000, ...(cursor ? { cursor } : {}) });
+        ids.push(...got.tasks.map((t) => t.task_id));
+        cursor = got.next;
+      } while (cursor && ids.length < maxBulk);
+      capped = ids.length > maxBulk || cursor !== undefined;
+      ids = ids.slice(0, maxBulk);
+    } else {
+      ids = form.getAll('id').filter((id) => TASK_ID.test(id));
+      if (ids.length === 0) return plain(400, 'Select at least one task.');
+    }
+    if (form.get('confirm') !== 'yes') {
+      const fields: Array<[string, string]> = all
+        ? [['filter', filter]]
+        : ids.map((id) => ['id', id]);
+      const args = form.get('args');
+      if (args !== null) fields.push(['args', args]);
+      return page(
+        request,
+        csrf,
+        '/tasks',
+        'Confirm',
+        confirmPage(prefix, action, ids.length, fields, csrf, capped),
+      );
+    }
+    const backend = await app.resultBackend();
+    if (verb === 'revoke') await backend.revoke(ids);
+    else if (verb === 'delete') await backend.forget(ids);
+    else {
+      const edited = form.get('args');
+      const args =
+        edited !== null && edited.trim() !== '' && !all && ids.length === 1
+          ? (parseJson(edited, Array.isArray) as unknown[])
+          : undefined;
+      for (const id of ids) {
+        const meta = await backend.get(id);
+        if (!meta || typeof meta.name !== 'string') continue;
+        await app.sendTask(meta.name, args ?? (Array.isArray(meta.args) ? meta.args : []), {
+          ...(meta.kwargs ? { kwargs: meta.kwargs } : {}),
+          ...(meta.queue ? { queue: meta.queue } : {}),
+          parentId: id,
+        });
+      }
+    }
+    return redirect(`${prefix}/tasks${all ? filter : ''}`);
+  };
+
+  const answer = async (request: Request): Promise<Response | undefined> => {
+    const url = new URL(request.url);
+    if (!owns(request.method, url.pathname)) return undefined;
+    const path = url.pathname.slice(prefix.length);
+    if (options.authorize) {
+      const verdict = await options.authorize(request);
+      if (verdict instanceof Response) return verdict;
+      if (!verdict) return plain(403, 'You may not use this dashboard.');
+    }
+    const csrf = cookie(request, CSRF_COOKIE) ?? randomBytes(18).toString('base64url');
+    if (request.method !== 'POST') return get(request, path, url, csrf);
+    if (readOnly) return plain(403, 'This dashboard is read-only.');
+    const form = new URLSearchParams(await request.text());
+    const sent = form.get('csrf') ?? '';
+    const expected = cookie(request, CSRF_COOKIE) ?? '';
+    if (
+      !expected ||
+      sent.length !== expected.length ||
+      !timingSafeEqual(Buffer.from(sent), Buffer.from(expected))
+    )
+      return plain(
+        403,
+        'The form is stale or came from elsewhere (CSRF check failed): reload the page and try again.',
+      );
+    try {
+      return await post(request, path, form, csrf);
+    } catch (error) {
+      if (error instanceof TaskQueryError || error instanceof SyntaxError)
+        return plain(400, error.message);
+      throw error;
+    }
+  };
+
+  const handle = async (request: Request): Promise<Response | undefined> => {
+    try {
+      return await answer(request);
+    } catch (error) {
+      onError(error, request);
+      if (error instanceof TaskQueryError) return plain(501, error.message);
+      return plain(500, 'The dashboard could not read what it needs; try again shortly.');
+    }
+  };
+  return Object.defineProperties(handle, {
+    owns: { value: owns },
+    onError: { value: onError },
+  }) as Dashboard;
+}
+
+function asset(text: string, type: string): Response {
+  const headers = securityHeaders(type);
+  headers.set('Cache-Control', 'public, max-age=3600');
+  return new Response(text, { headers });
+}
+
+function cookie(request: Request, name: string): string | undefined {
+  for (const part of (request.headers.get('cookie') ?? '').split(';')) {
+    const [key, ...value] = part.trim().split('=');
+    if (key === name) {
+      const text = value.join('=');
+      return /^[A-Za-z0-9_-]{16,64}$/.test(text) ? text : undefined;
+    }
+  }
+  return undefined;
+}
+
+function parseJson(text: string | null, check: (value: unknown) => boolean): unknown {
+  const value: unknown = JSON.parse(text ?? '');
+  if (!check(value)) throw new SyntaxError('The edited value is not of the expected JSON shape.');
+  return value;
+}
+
+function decodeURIComponentSafe(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
+}
+
+async function withStore<S extends { open(): Promise<void>; close(): Promise<void> }, T>(
+  store: S,
+  run: (store: S) => Promise<T>,
+): Promise<T> {
+  await store.open();
+  try {
+    return await run(store);
+  } finally {
+    await store.close();
+  }
+}

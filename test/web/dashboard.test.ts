@@ -1,0 +1,128 @@
+/**
+ * The dashboard handler on its own, over a real SQLite app (no browser): it refuses to be
+ * made without an authorize hook unless readOnly or allowAnonymous says so; readOnly
+ * refuses every action; the user's mask replaces arguments and results on every page; no
+ * page carries an inline script or style and each sends a CSP; `/metrics` parses as
+ * Prometheus text with tasks by name and state, queue depths and workers; a backend that
+ * cannot list says so plainly; requests outside the prefix are not its own.
+ */
+import { describe, expect, it } from 'vitest';
+import { buildResultMeta } from '../../src/protocol/result-meta.js';
+import { createDashboard, DashboardAuthorizationError } from '../../src/web/dashboard/index.js';
+import { Celeriac } from '../../src/index.js';
+import { openSqliteApp } from './sqlite-app.js';
+
+const get = (path: string, init?: RequestInit) => new Request(`http://shop.example${path}`, init);
+
+async function storeTasks(backend: Awaited<ReturnType<Celeriac['resultBackend']>>) {
+  for (let i = 1; i <= 4; i++) {
+    await backend.store(
+      buildResultMeta({
+        taskId: `task-${i}`,
+        status: i === 4 ? 'FAILURE' : 'SUCCESS',
+        result: { card: '4242-secret' },
+        extended: {
+          name: i % 2 ? 'emails.send' : 'orders.ship',
+          args: [{ email: 'ada@example.com' }],
+          kwargs: {},
+          worker: 'w1',
+          retries: 0,
+          queue: 'celery',
+        },
+      }),
+    );
+  }
+}
+
+describe('createDashboard', () => {
+  it('will not be made without authorize, unless readOnly or allowAnonymous', async (test) => {
+    const { app } = await openSqliteApp(test);
+    expect(() => createDashboard(app)).toThrow(DashboardAuthorizationError);
+    expect(() => createDashboard(app, { readOnly: true })).not.toThrow();
+    expect(() => createDashboard(app, { allowAnonymous: true })).not.toThrow();
+    expect(() => createDashboard(app, { authorize: () => true })).not.toThrow();
+  });
+
+  it('read-only: pages answer, every action is refused', async (test) => {
+    const { app, backend } = await openSqliteApp(test);
+    await storeTasks(backend);
+    const dashboard = createDashboard(app, { readOnly: true });
+    const page = await dashboard(get('/dashboard/tasks'));
+    expect(page?.status).toBe(200);
+    expect(await page!.text()).not.toContain('name="action"');
+    const action = await dashboard(
+      get('/dashboard/actions', { method: 'POST', body: 'action=delete&id=task-1&confirm=yes' }),
+    );
+    expect(action?.status).toBe(403);
+    expect(await backend.get('task-1')).toBeDefined();
+    expect(await dashboard(get('/elsewhere'))).toBeUndefined();
+    expect(dashboard.owns('GET', '/dashboard/tasks')).toBe(true);
+    expect(dashboard.owns('GET', '/dashboards')).toBe(false);
+  });
+
+  it('masks arguments and results on every page, and no page has inline script or style', async (test) => {
+    const { app, backend } = await openSqliteApp(test);
+    await storeTasks(backend);
+    const dashboard = createDashboard(app, {
+      allowAnonymous: true,
+      mask: (value, { field }) => (field === 'args' || field === 'result' ? '[hidden]' : value),
+    });
+    for (const path of [
+      '/dashboard',
+      '/dashboard/tasks',
+      '/dashboard/tasks/task-4',
+      '/dashboard/queues',
+      '/dashboard/workers',
+      '/dashboard/schedules',
+    ]) {
+      const response = (await dashboard(get(path)))!;
+      expect(response.status, path).toBe(200);
+      expect(response.headers.get('content-security-policy'), path).toMatch(
+        /default-src 'none'; script-src 'self'/,
+      );
+      const body = await response.text();
+      expect(body, path).not.toMatch(/ada@example\.com|4242-secret/);
+      expect(body, path).not.toMatch(/<script(?![^>]*\bsrc=)[^>]*>|\sstyle=|\son[a-z]+=/i);
+      expect(body.length, path).toBeLessThan(150_000);
+    }
+  });
+
+  it('serves /metrics as Prometheus text: tasks by name and state, queue depths, workers', async (test) => {
+    const { app, backend } = await openSqliteApp(test);
+    await storeTasks(backend);
+    await app.sendTask('emails.send', ['x']);
+    const response = (await createDashboard(app, { readOnly: true })(get('/dashboard/metrics')))!;
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const samples = new Map<string, number>();
+    const types = new Map<string, string>();
+    for (const line of (await response.text()).trimEnd().split('\n')) {
+      const type = /^# TYPE (\S+) (counter|gauge|histogram|summary|untyped)$/.exec(line);
+      if (type) types.set(type[1]!, type[2]!);
+      if (line.startsWith('#')) continue;
+      const sample =
+        /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+]+|\+Inf|NaN)$/.exec(
+          line,
+        );
+      expect(sample, line).not.toBeNull();
+      samples.set(`${sample![1]}${sample![2] ?? ''}`, Number(sample![3]));
+    }
+    expect(types.get('celeriac_tasks')).toBe('gauge');
+    expect(types.get('celeriac_task_runtime_seconds')).toBe('histogram');
+    expect(samples.get('celeriac_tasks{name="emails.send",state="SUCCESS"}')).toBe(2);
+    expect(samples.get('celeriac_tasks{name="orders.ship",state="FAILURE"}')).toBe(1);
+    expect(samples.get('celeriac_queue_depth{queue="celery"}')).toBe(1);
+    expect(samples.get('celeriac_workers')).toBe(0);
+  });
+
+  it('says plainly when the result backend cannot list tasks', async (test) => {
+    const app = new Celeriac({ broker: 'memory://', backend: 'memory://' });
+    test.onTestFinished(() => app.close());
+    const errors: unknown[] = [];
+    const response = (await createDashboard(app, {
+      readOnly: true,
+      onError: (e) => errors.push(e),
+    })(get('/dashboard/tasks')))!;
+    expect(response.status).toBe(200);
+    expect(await response.text()).toMatch(/cannot list tasks: use SQLite or Redis/);
+  });
+});
