@@ -13,7 +13,6 @@ import { createPool, type PoolKind, type TaskPool } from './pools/pool.js';
 import { admit, execute, type ExecutorDeps, type RunningTask } from './execute.js';
 import { createLineLogger, type Logger } from '../logger.js';
 import { metaFor } from './result-states.js';
-import type { TaskRuntime } from './task-runtime.js';
 import type { WorkerRegistry } from '../backends/worker-registry.js';
 import { VERSION } from '../version.js';
 
@@ -250,7 +249,7 @@ export class Worker {
       task.abort(shutdown);
       // Threads and children are killed now: their task ends with the shutdown and its
       // message goes back (the async pool can only fire the signal).
-      this.pool.stop(task as TaskRuntime, shutdown);
+      this.pool.stop(task, shutdown);
     }
     await this.giveBackWaiting();
     await Promise.race([this.allFinished(), delay(1000)]);
@@ -471,7 +470,7 @@ export class Worker {
       this.logger.info(`Terminating revoked task ${running.name}[${taskId}]`);
       const reason = new TaskRevokedError(taskId);
       running.abort(reason);
-      this.pool.stop(running as TaskRuntime, reason, options.signal ?? 'SIGTERM');
+      this.pool.stop(running, reason, options.signal ?? 'SIGTERM');
       terminated.push(taskId);
     }
     return terminated;

@@ -11,7 +11,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Celeriac } from '../../src/index.js';
-import { killAll, startWorker } from '../support/worker-process.js';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { CLI, ROOT, killAll, startWorker } from '../support/worker-process.js';
 
 const APP = 'test/worker/fixtures/pool-app.ts';
 
@@ -136,5 +138,40 @@ describe('shutdown', () => {
     await waitUntil(() => children.every((pid) => !alive(pid)), 5000);
     expect(await spinning.state()).toBe('STARTED');
     expect(await (await client.broker()).queueLength('celery')).toBe(1);
+  });
+
+  it('Ctrl-C (SIGINT to the whole process group) is warm on the processes pool: the child finishes its task', async () => {
+    // Its own process group, as a terminal gives a command, so the test can signal all of it.
+    const worker = spawn(
+      process.execPath,
+      [CLI, '-A', APP, 'worker', '-l', 'info', '-P', 'processes', '-c', '1'],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...env },
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const group = worker.pid as number;
+    let output = '';
+    worker.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    worker.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = once(worker, 'exit');
+    try {
+      await waitUntil(() => output.includes('ready: queues='), 30_000);
+      const running = await client.sendTask<number>('pool.sleep', [1500]);
+      await waitUntil(() => started(running.id) === 1);
+      process.kill(-group, 'SIGINT');
+      const [code] = await exited;
+      expect(code).toBe(0);
+      expect(await running.get({ timeout: 5 })).toBe(1500);
+      expect(output).not.toMatch(/WorkerLostError/);
+    } finally {
+      try {
+        process.kill(-group, 'SIGKILL');
+      } catch {
+        // the whole group is gone
+      }
+    }
   });
 });

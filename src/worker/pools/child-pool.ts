@@ -19,6 +19,7 @@ import {
   WorkerShutdownError,
 } from '../../errors.js';
 import type { TaskRuntime } from '../task-runtime.js';
+import type { RunningTask } from '../execute.js';
 import type { AbortKind, FromMember, MemberFailure, MemberSetup } from './pool-messages.js';
 import { startMember, type MemberKind, type MemberTransport } from './pool-members.js';
 import type { TaskPool } from './pool.js';
@@ -77,7 +78,7 @@ export class ChildPool implements TaskPool {
   private readonly members = new Set<Member>();
   private readonly idle: Member[] = [];
   private readonly queue: Job[] = [];
-  private readonly jobs = new Map<TaskRuntime, Job>();
+  private readonly jobs = new Map<RunningTask, Job>();
   private nextJob = 1;
   private closing = false;
   private refillTimer: NodeJS.Timeout | undefined;
@@ -138,13 +139,13 @@ export class ChildPool implements TaskPool {
     });
   }
 
-  stop(runtime: TaskRuntime, reason: Error, signal?: NodeJS.Signals): boolean {
-    const job = this.jobs.get(runtime);
+  stop(task: RunningTask, reason: Error, signal?: NodeJS.Signals): boolean {
+    const job = this.jobs.get(task);
     if (!job || job.settled) return false;
     const member = job.member;
     if (member) {
       this.options.logger.warn(
-        `Killing pool ${member.transport.label} running ${runtime.name}[${runtime.id}]: ${reason.message}`,
+        `Killing pool ${member.transport.label} running ${task.name}[${task.id}]: ${reason.message}`,
       );
       this.remove(member);
       member.transport.kill(this.kind === 'processes' ? (signal ?? 'SIGKILL') : undefined);

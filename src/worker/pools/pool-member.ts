@@ -273,6 +273,11 @@ function processChannel(): Channel {
   // The worker went away (it exited, or was killed with SIGKILL): so does this child, even
   // in the middle of a busy loop, which no event on this thread could interrupt.
   process.on('disconnect', () => process.exit(0));
+  // Ctrl-C and Ctrl-\ in a terminal signal the whole process group: the worker decides
+  // (warm, soft or cold shutdown) and tells its children; they must not die on their own.
+  // SIGTERM is left as is: it is how the worker terminates a revoked task's child.
+  process.on('SIGINT', () => undefined);
+  process.on('SIGQUIT', () => undefined);
   watchParent(process.ppid);
   return {
     send: (message) => {

@@ -11,6 +11,7 @@ import type { Task } from '../../app/task.js';
 import { runWithContext } from '../../app/task-context.js';
 import type { Logger } from '../../logger.js';
 import type { TaskRuntime } from '../task-runtime.js';
+import type { RunningTask } from '../execute.js';
 import { ChildPool } from './child-pool.js';
 
 /** Which pool: `-P async|threads|processes` on the command line. */
@@ -31,7 +32,7 @@ export interface TaskPool {
    * gets `signal` on the processes pool): the run rejects with `reason`. False when the pool
    * cannot stop running code (async: only the task's signal can).
    */
-  stop(runtime: TaskRuntime, reason: Error, signal?: NodeJS.Signals): boolean;
+  stop(task: RunningTask, reason: Error, signal?: NodeJS.Signals): boolean;
   grow(n: number): void;
   shrink(n: number): void;
   /** Ends every thread or child (running ones are killed: give their messages back first). */
