@@ -162,7 +162,7 @@ describe('shutdown', () => {
       const running = await client.sendTask<number>('pool.sleep', [1500]);
       await waitUntil(() => started(running.id) === 1);
       process.kill(-group, 'SIGINT');
-      const [code] = await exited;
+      const [code] = (await exited) as [number | null];
       expect(code).toBe(0);
       expect(await running.get({ timeout: 5 })).toBe(1500);
       expect(output).not.toMatch(/WorkerLostError/);
