@@ -62,7 +62,13 @@ function startThread(code: string, handlers: MemberHandlers): MemberTransport {
 function startChild(code: string, handlers: MemberHandlers): MemberTransport {
   const child: ChildProcess = spawn(
     process.execPath,
-    [...process.execArgv, '--input-type=module', '-e', code],
+    // The worker's own Node flags, less the inspector's (a second one on its port would fail).
+    [
+      ...process.execArgv.filter((arg) => !arg.startsWith('--inspect')),
+      '--input-type=module',
+      '-e',
+      code,
+    ],
     { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' },
   );
   let killTimer: NodeJS.Timeout | undefined;
