@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- sqlite|redis|amqp ...]`: runs the chosen benchmarks (all by default)
+ * `npm run bench [-- sqlite|redis|amqp|memory ...]`: runs the chosen benchmarks (all by default)
  * and prints their figures and ratios. Suites whose broker is not reachable say so.
  */
 import { runSqliteBench } from './sqlite/index.js';
@@ -11,6 +11,7 @@ const suites: Record<string, Suite> = {
   redis: async () => (await import('./redis/index.js')).runRedisBench(),
   amqp: async () => (await import('./amqp/index.js')).runAmqpBench(),
   dashboard: async () => (await import('./dashboard.js')).runDashboardBench(),
+  memory: async () => (await import('./memory/index.js')).runMemoryBench(),
 };
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));

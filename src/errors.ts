@@ -80,7 +80,7 @@ export class SoftTimeLimitExceededError extends CeleriacError {
   /** Stored as Celery's own exception, so Python clients raise SoftTimeLimitExceeded. */
   readonly excType = 'SoftTimeLimitExceeded';
   readonly excModule = 'celery.exceptions';
-  constructor(seconds: number) {
+  constructor(readonly seconds: number) {
     super(`The task ran past its soft time limit of ${seconds} s.`);
   }
 }
@@ -181,3 +181,19 @@ export class TimeLimitExceededError extends CeleriacError {
     );
   }
 }
+
+/**
+ * The thread or child process running a task ended before the task did (it crashed, ran
+ * out of memory, called `process.exit`, or was killed from outside): Celery's
+ * WorkerLostError. The task is recorded FAILURE and the pool starts a replacement.
+ */
+export class WorkerLostError extends CeleriacError {
+  readonly excType = 'WorkerLostError';
+  readonly excModule = 'billiard.exceptions';
+  constructor(how: string) {
+    super(`The pool member running the task exited prematurely (${how}).`);
+  }
+}
+
+/** A `threads` or `processes` pool could not start its threads or children. */
+export class PoolStartError extends CeleriacError {}

@@ -32,6 +32,7 @@ export type {
   StandardSchemaIssue,
 } from './app/standard-schema.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
+export type { PoolKind } from './worker/pools/pool.js';
 export {
   createLineLogger,
   type Logger,

@@ -8,7 +8,7 @@ import type { Broker, Delivery } from '../brokers/broker.js';
 import type { ResultBackend, StoreOptions } from '../backends/backend.js';
 import type { Celeriac } from '../app/celeriac.js';
 import type { Task } from '../app/task.js';
-import { Retry, runWithContext } from '../app/task-context.js';
+import { Retry } from '../app/task-context.js';
 import { decodeTaskMessage, type DecodedTaskMessage } from '../protocol/task-message.js';
 import { formatTraceback, jsTypeOf, serializeError } from '../protocol/result-meta.js';
 import { MalformedMessageError } from '../protocol/errors.js';
@@ -27,10 +27,13 @@ import {
 import { celeryError, extendedFields, metaFor } from './result-states.js';
 import { formatCeleryDate } from '../protocol/time.js';
 import { backoffSeconds } from './backoff.js';
+import { matchesAutoretry } from './autoretry.js';
 import { TaskRuntime } from './task-runtime.js';
 import type { Logger } from '../logger.js';
 import type { StandardSchemaResult, StandardSchemaV1 } from '../app/standard-schema.js';
 import type { TaskOptions } from '../app/task-options.js';
+import type { TaskPool } from './pools/pool.js';
+import { PoolTaskError } from './pools/child-pool.js';
 
 /** A task run that has not settled yet, as the worker tracks it. */
 export interface RunningTask {
@@ -66,6 +69,11 @@ export interface ExecutorDeps {
    * it back to the worker at `dueAt` (the broker has no delayed delivery to defer it to).
    */
   hold(delivery: Delivery, dueAt: number): void;
+  /** What runs the task: this event loop (async), a thread or a child process. */
+  pool: TaskPool;
+  /** The worker's limits, in seconds, for tasks whose message and options set none. */
+  softTimeLimit: number | undefined;
+  timeLimit: number | undefined;
 }
 
 /** Outcome of the checks made before a task may take a slot. */
@@ -297,14 +305,14 @@ export async function execute(
         storeOptions,
       );
     }
-    const softLimit = decoded.softTimeLimit ?? options.softTimeLimit;
+    const softLimit = decoded.softTimeLimit ?? options.softTimeLimit ?? deps.softTimeLimit;
     if (softLimit) softTimer = setTimeout(abortSoftly, softLimit * 1000, runtime, softLimit);
     // Called here, inside the try: a task that throws at once fails like one that rejects.
-    const run = runWithContext(runtime, callTask, runtime, task, args);
-    const hardLimit = decoded.timeLimit ?? options.timeLimit;
+    const run = deps.pool.run(runtime, task, args);
+    const hardLimit = decoded.timeLimit ?? options.timeLimit ?? deps.timeLimit;
     let result: unknown;
     if (hardLimit) {
-      const limited = withHardLimit(Promise.resolve(run), hardLimit, runtime);
+      const limited = withHardLimit(Promise.resolve(run), hardLimit, runtime, deps.pool);
       hardTimer = limited.timer;
       result = await limited.outcome;
     } else {
@@ -384,7 +392,7 @@ async function settleAfterError(
   const { logger } = deps;
   const aborted = runtime.aborted;
   if (
-    aborted?.reason instanceof WorkerShutdownError &&
+    (aborted?.reason instanceof WorkerShutdownError || error instanceof WorkerShutdownError) &&
     !(error instanceof ResultNotStorableError)
   ) {
     // The worker is being forced down: the task did not finish, so it runs again elsewhere.
@@ -408,11 +416,6 @@ async function settleAfterError(
   });
 }
 
-/** Calls the task's function with its runtime as `this` (and, run in its context, as `currentTask()`). */
-function callTask(runtime: TaskRuntime, task: Task<unknown[], unknown>, args: unknown[]): unknown {
-  return task.run.apply(runtime, args);
-}
-
 /** Told when the task's own code has ended, before its outcome is stored and its message settled. */
 export interface RunEndHook {
   runEnded(): void;
@@ -432,7 +435,8 @@ async function settleFailure(
   const cause = explicit ? explicit.options.error : error;
   const wantsRetry =
     !(error instanceof TaskRevokedError) &&
-    (explicit !== undefined || matchesAutoretry(error, task));
+    (explicit !== undefined ||
+      (error instanceof PoolTaskError ? error.autoretry : matchesAutoretry(error, task)));
   const maxRetries = explicit?.options.maxRetries ?? options.maxRetries ?? 3;
   if (!wantsRetry || decoded.retries >= maxRetries) {
     const failure = explicit ? (cause ?? new Error(`Max retries (${maxRetries}) exceeded`)) : error;
@@ -537,17 +541,22 @@ async function recordFailure(
   );
 }
 
-/** The run, or TimeLimitExceeded (and an abort) once `seconds` pass; clear `timer` when done. */
+/**
+ * The run, or TimeLimitExceeded once `seconds` pass: the run is aborted, and its thread or
+ * child killed and replaced (threads and processes pools); clear `timer` when done.
+ */
 function withHardLimit<T>(
   run: Promise<T>,
   seconds: number,
   runtime: TaskRuntime,
+  pool: TaskPool,
 ): { outcome: Promise<T>; timer: NodeJS.Timeout } {
   let timer!: NodeJS.Timeout;
   const outcome = new Promise<T>((resolve, reject) => {
     timer = setTimeout(() => {
       const error = new TimeLimitExceededError(seconds);
       runtime.abort(error);
+      pool.stop(runtime, error);
       reject(error);
     }, seconds * 1000);
     run.then(resolve, reject);
@@ -586,16 +595,6 @@ export function resolveArgs(
   };
   const outcome = schema['~standard'].validate(args);
   return outcome instanceof Promise ? outcome.then(validated) : validated(outcome);
-}
-
-function matchesAutoretry(error: unknown, task: Task<unknown[], unknown>): boolean {
-  const matchers = task.options.autoretryFor;
-  if (!matchers?.length) return false;
-  return matchers.some((matcher) =>
-    matcher.prototype instanceof Error || matcher === Error
-      ? error instanceof (matcher as new () => Error)
-      : (matcher as (error: unknown) => boolean)(error),
-  );
 }
 
 /** Stores a meta where a failure to store must not stop the rejection that follows. */

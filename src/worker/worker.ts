@@ -1,14 +1,15 @@
 /**
  * The worker runtime: consumes queues, admits each delivery, runs up to `concurrency`
- * tasks at once in this event loop (the async pool), and stops gracefully. It installs no
- * signal handlers and never exits the process: the CLI layer does that, so tests and users
- * can embed a worker.
+ * tasks at once through its pool (this event loop, threads or child processes), and stops
+ * gracefully. It installs no signal handlers and never exits the process: the CLI layer
+ * does that, so tests and users can embed a worker.
  */
 import os from 'node:os';
 import type { Consumer, Delivery } from '../brokers/broker.js';
 import type { ResultBackend, Unsubscribe } from '../backends/backend.js';
 import type { Celeriac } from '../app/celeriac.js';
 import { TaskRevokedError, WorkerShutdownError } from '../errors.js';
+import { createPool, type PoolKind, type TaskPool } from './pools/pool.js';
 import { admit, execute, type ExecutorDeps, type RunningTask } from './execute.js';
 import { createLineLogger, type Logger } from '../logger.js';
 import { metaFor } from './result-states.js';
@@ -23,8 +24,40 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export interface WorkerOptions {
   /** Queues to consume. @default [app's defaultQueue] */
   queues?: string[] | undefined;
-  /** Tasks run at once. @default 10 */
+  /** Tasks run at once (threads or children for those pools). @default 10 */
   concurrency?: number | undefined;
+  /**
+   * What runs the tasks: `async` (this event loop: many I/O-bound tasks at once), `threads`
+   * (one worker thread per slot) or `processes` (one child process per slot), the last two
+   * for CPU-bound work: a busy task there never stalls the worker, and a hard time limit or
+   * a revoke with terminate kills and replaces its thread or child. @default 'async'
+   */
+  pool?: PoolKind | undefined;
+  /**
+   * The module that exports the app, as `-A` takes it (`src/tasks.ts`, `dist/app.js:app`):
+   * the `threads` and `processes` pools load it in each thread or child. The CLI sets it.
+   * @example appModule: fileURLToPath(new URL('./tasks.ts', import.meta.url))
+   */
+  appModule?: string | undefined;
+  /**
+   * Grow the pool up to `max` slots while tasks wait, shrink it back to `min` once they have
+   * not for `keepalive` seconds (Celery's `--autoscale max,min`). Overrides `concurrency`.
+   */
+  autoscale?: { max: number; min: number; keepalive?: number | undefined } | undefined;
+  /** Replace a thread or child after it ran this many tasks (threads, processes). */
+  maxTasksPerChild?: number | undefined;
+  /**
+   * Replace a child whose resident memory (a thread: its own V8 heap) passed this many KiB
+   * after a task, as Celery's `--max-memory-per-child` (threads, processes).
+   */
+  maxMemoryPerChild?: number | undefined;
+  /**
+   * Hard time limit in seconds for tasks whose message and options set none (Celery's
+   * `--time-limit`): TimeLimitExceeded, the thread or child killed and replaced.
+   */
+  timeLimit?: number | undefined;
+  /** Soft time limit in seconds for tasks that set none: the task's signal fires. */
+  softTimeLimit?: number | undefined;
   /**
    * Messages reserved per slot beyond the running ones, so the next task is at hand when
    * one ends: the broker's prefetch is concurrency × (multiplier + 1), the window Celery's
@@ -42,8 +75,15 @@ type State = 'idle' | 'running' | 'stopping' | 'stopped';
 
 export class Worker {
   readonly queues: string[];
-  readonly concurrency: number;
   readonly hostname: string;
+  readonly poolKind: PoolKind;
+  /** Slots: tasks run at once now (grows and shrinks with autoscale, poolGrow, poolShrink). */
+  private slots: number;
+  private readonly pool: TaskPool;
+  private readonly autoscale: { max: number; min: number; keepaliveMs: number } | undefined;
+  private autoscaleTimer: NodeJS.Timeout | undefined;
+  private lastBusyAt = 0;
+  private readonly limits: { soft: number | undefined; hard: number | undefined };
   private readonly logger: Logger;
   private readonly prefetch: number;
   private readonly shutdownTimeoutMs: number;
@@ -65,6 +105,8 @@ export class Worker {
   private stopRevokes: Unsubscribe | undefined;
   private deps: ExecutorDeps | undefined;
   private drained: (() => void) | undefined;
+  /** Ends a stop's wait for running tasks early (a soft shutdown's deadline). */
+  private cutWait: (() => void) | undefined;
   private registry: WorkerRegistry | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
@@ -74,11 +116,37 @@ export class Worker {
     options: WorkerOptions = {},
   ) {
     this.queues = options.queues?.length ? options.queues : [app.config.defaultQueue];
-    this.concurrency = Math.max(1, options.concurrency ?? 10);
-    this.prefetch = this.concurrency * (Math.max(1, options.prefetchMultiplier ?? 4) + 1);
+    const scale = options.autoscale;
+    if (scale) {
+      const max = Math.max(1, scale.max);
+      this.autoscale = {
+        max,
+        min: Math.min(max, Math.max(1, scale.min)),
+        keepaliveMs: (scale.keepalive ?? 30) * 1000,
+      };
+    }
+    this.slots = this.autoscale ? this.autoscale.min : Math.max(1, options.concurrency ?? 10);
+    // The prefetch is fixed when the consumer starts: sized for the most slots there may be.
+    const mostSlots = this.autoscale ? this.autoscale.max : this.slots;
+    this.prefetch = mostSlots * (Math.max(1, options.prefetchMultiplier ?? 4) + 1);
     this.hostname = options.hostname ?? `celeriac@${os.hostname()}`;
     this.shutdownTimeoutMs = (options.shutdownTimeout ?? 30) * 1000;
     this.logger = options.logger ?? createLineLogger({ name: 'worker' });
+    this.poolKind = options.pool ?? 'async';
+    this.pool = createPool({
+      kind: this.poolKind,
+      size: this.slots,
+      appModule: options.appModule,
+      maxTasksPerChild: options.maxTasksPerChild,
+      maxMemoryPerChild: options.maxMemoryPerChild,
+      logger: this.logger,
+    });
+    this.limits = { soft: options.softTimeLimit, hard: options.timeLimit };
+  }
+
+  /** Tasks run at once now. */
+  get concurrency(): number {
+    return this.slots;
   }
 
   /** How many tasks are running now. */
@@ -109,7 +177,12 @@ export class Worker {
       running: this.running,
       revoked: this.revoked,
       hold: (delivery, dueAt) => this.hold(delivery, dueAt),
+      pool: this.pool,
+      softTimeLimit: this.limits.soft,
+      timeLimit: this.limits.hard,
     };
+    // Threads and children load the app first: a module that fails to load stops the start.
+    await this.pool.start();
     if (backend) this.stopRevokes = await this.watchRevokes(backend);
     this.consumer = await broker.consume({
       queues: this.queues,
@@ -119,8 +192,11 @@ export class Worker {
     });
     this.registry = backend?.workerRegistry?.();
     await this.beat();
+    if (this.autoscale) this.startAutoscale();
+    const scale = this.autoscale ? ` autoscale=${this.autoscale.max},${this.autoscale.min}` : '';
     this.logger.info(
-      `${this.hostname} ready: queues=${this.queues.join(',')} concurrency=${this.concurrency} ` +
+      `${this.hostname} ready: queues=${this.queues.join(',')} pool=${this.poolKind} ` +
+        `concurrency=${this.concurrency}${scale} ` +
         `broker=${broker.kind} tasks=${this.app.taskNames().join(',') || '(none)'}`,
     );
   }
@@ -141,20 +217,40 @@ export class Worker {
     );
     await this.consumer?.cancel();
     await this.giveBackWaiting();
+    clearInterval(this.autoscaleTimer);
     const timeoutMs =
       options.timeout !== undefined ? options.timeout * 1000 : this.shutdownTimeoutMs;
     const finished = await this.waitForRunning(timeoutMs);
     if (!finished) await this.terminate();
+    await this.pool.close();
     await this.stopRevokes?.();
     await this.leaveRegistry();
     this.state = 'stopped';
     this.drained?.();
   }
 
+  /**
+   * Celery 5.5's soft shutdown: running tasks get `seconds` more to finish (counted from
+   * now, and never later than a warm stop's own deadline), then what still runs goes back
+   * to the queue. Starts the stop when it has not begun. Resolves when the worker stopped.
+   */
+  softStop(seconds: number): Promise<void> {
+    if (this.state === 'running') return this.stop({ timeout: seconds });
+    if (this.state !== 'stopping') return Promise.resolve();
+    const timer = setTimeout(() => this.cutWait?.(), seconds * 1000);
+    timer.unref();
+    return this.waitStopped();
+  }
+
   /** Stops at once: running tasks are aborted and their messages go back to the queue. */
   async terminate(): Promise<void> {
+    clearInterval(this.autoscaleTimer);
+    const shutdown = new WorkerShutdownError();
     for (const task of this.running.values()) {
-      task.abort(new WorkerShutdownError());
+      task.abort(shutdown);
+      // Threads and children are killed now: their task ends with the shutdown and its
+      // message goes back (the async pool can only fire the signal).
+      this.pool.stop(task, shutdown);
     }
     await this.giveBackWaiting();
     await Promise.race([this.allFinished(), delay(1000)]);
@@ -167,6 +263,7 @@ export class Worker {
       );
       await Promise.allSettled(stuck.map((task) => task.giveBack()));
     }
+    await this.pool.close();
     await this.leaveRegistry();
   }
 
@@ -263,7 +360,7 @@ export class Worker {
   }
 
   private pump(): void {
-    while (this.active < this.concurrency && this.waiting.length > 0 && this.state === 'running') {
+    while (this.active < this.slots && this.waiting.length > 0 && this.state === 'running') {
       const delivery = this.waiting.shift() as Delivery;
       this.active++;
       this.inFlight++;
@@ -335,7 +432,11 @@ export class Worker {
   private async waitForRunning(timeoutMs: number): Promise<boolean> {
     if (this.inFlight === 0) return true;
     const all = this.allFinished().then(() => true);
-    return Promise.race([all, delay(timeoutMs).then(() => this.inFlight === 0)]);
+    const cut = new Promise<void>((resolve) => (this.cutWait = resolve));
+    return Promise.race([
+      all,
+      Promise.race([delay(timeoutMs), cut]).then(() => this.inFlight === 0),
+    ]);
   }
 
   /** Resolves once no delivery taken from `waiting` is still being worked on. */
@@ -346,13 +447,91 @@ export class Worker {
 
   private watchRevokes(backend: ResultBackend): Promise<Unsubscribe> {
     return backend.onRevoke((taskId, terminate) => {
+      this.revoke([taskId], { terminate });
+    });
+  }
+
+  /**
+   * Revokes tasks in this worker (the hook remote control's `revoke` calls; the shared,
+   * lasting record is the result backend's, `AsyncResult.revoke()`): they will not run
+   * here, and with `terminate` a running one is stopped: its signal fires with
+   * TaskRevokedError and, on the threads and processes pools, its thread or child is killed
+   * (a child gets `signal`, default SIGTERM, then SIGKILL after 2 s) and replaced. It is
+   * recorded REVOKED. Returns the ids that were running and were terminated.
+   */
+  revoke(
+    ids: string | readonly string[],
+    options: { terminate?: boolean | undefined; signal?: NodeJS.Signals | undefined } = {},
+  ): string[] {
+    const terminated: string[] = [];
+    for (const taskId of typeof ids === 'string' ? [ids] : ids) {
       this.revoked.add(taskId);
       const running = this.running.get(taskId);
-      if (running && terminate) {
-        this.logger.info(`Terminating revoked task ${running.name}[${taskId}]`);
-        running.abort(new TaskRevokedError(taskId));
+      if (!running || !options.terminate) continue;
+      this.logger.info(`Terminating revoked task ${running.name}[${taskId}]`);
+      const reason = new TaskRevokedError(taskId);
+      running.abort(reason);
+      this.pool.stop(running, reason, options.signal ?? 'SIGTERM');
+      terminated.push(taskId);
+    }
+    return terminated;
+  }
+
+  /** Adds `n` slots (threads or children for those pools), as remote control's `pool_grow`. */
+  poolGrow(n = 1): void {
+    this.pool.grow(n);
+    this.slots = this.pool.size;
+    this.pump();
+  }
+
+  /** Removes `n` slots, keeping one; busy threads or children leave after their task. */
+  poolShrink(n = 1): void {
+    this.pool.shrink(n);
+    this.slots = this.pool.size;
+  }
+
+  /**
+   * Sets a task's time limits in seconds from now on (remote control's `time_limit`); `null`
+   * removes one. False when no task has that name.
+   */
+  setTimeLimit(
+    taskName: string,
+    limits: { soft?: number | null | undefined; hard?: number | null | undefined },
+  ): boolean {
+    const task = this.app.getTask(taskName);
+    if (!task) return false;
+    const options = task.options;
+    if (limits.soft === null) delete options.softTimeLimit;
+    else if (limits.soft !== undefined) options.softTimeLimit = limits.soft;
+    if (limits.hard === null) delete options.timeLimit;
+    else if (limits.hard !== undefined) options.timeLimit = limits.hard;
+    return true;
+  }
+
+  /** The pool's kind, slots and members (`pid 123`, `thread 4`), for stats. */
+  poolInfo(): { kind: PoolKind; size: number; members: string[] } {
+    return { kind: this.poolKind, size: this.slots, members: this.pool.labels() };
+  }
+
+  /** Grows at once while tasks wait; shrinks after `keepalive` without waiting tasks. */
+  private startAutoscale(): void {
+    const scale = this.autoscale;
+    if (!scale) return;
+    this.lastBusyAt = Date.now();
+    this.autoscaleTimer = setInterval(() => {
+      if (this.state !== 'running') return;
+      const wanted = Math.min(scale.max, Math.max(scale.min, this.active + this.waiting.length));
+      if (wanted >= this.slots) this.lastBusyAt = Date.now();
+      if (wanted > this.slots) {
+        this.logger.info(`Autoscale: growing the pool from ${this.slots} to ${wanted}`);
+        this.poolGrow(wanted - this.slots);
+      } else if (wanted < this.slots && Date.now() - this.lastBusyAt >= scale.keepaliveMs) {
+        this.logger.info(`Autoscale: shrinking the pool from ${this.slots} to ${wanted}`);
+        this.poolShrink(this.slots - wanted);
+        this.lastBusyAt = Date.now();
       }
-    });
+    }, 1000);
+    this.autoscaleTimer.unref();
   }
 }
 

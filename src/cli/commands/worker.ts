@@ -1,9 +1,12 @@
 /**
  * `celeriac worker`: runs a worker in the foreground. First SIGTERM/SIGINT: warm shutdown
- * (finish running tasks within the timeout); second: cold shutdown (give them back, exit).
+ * (finish running tasks within --shutdown-timeout). Second, or SIGQUIT: soft shutdown when
+ * --soft-shutdown-timeout is set (that long more, then give back what still runs), else
+ * cold shutdown (give running tasks back at once and exit); one more: cold.
  */
 import os from 'node:os';
-import { Option, type Command } from 'commander';
+import path from 'node:path';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { Worker } from '../../worker/worker.js';
 import { Beat } from '../../beat/beat.js';
 import { createLineLogger, parseLogLevel } from '../../logger.js';
@@ -11,10 +14,18 @@ import { loadApp } from '../load-app.js';
 import { expandNodeName } from '../node-name.js';
 import { integerFlag, listFlag, secondsFlag } from '../parse.js';
 import type { GlobalOptions } from '../main.js';
+import { POOL_KINDS, type PoolKind } from '../../worker/pools/pool.js';
 
 interface WorkerFlags {
   queues?: string;
   concurrency: number;
+  pool: PoolKind;
+  autoscale?: { max: number; min: number };
+  maxTasksPerChild?: number;
+  maxMemoryPerChild?: number;
+  timeLimit?: number;
+  softTimeLimit?: number;
+  softShutdownTimeout: number;
   hostname?: string;
   prefetchMultiplier: number;
   shutdownTimeout: number;
@@ -30,9 +41,49 @@ export function registerWorkerCommand(program: Command): void {
       "comma-separated queues to consume (default: the app's default queue)",
     )
     .addOption(
-      new Option('-c, --concurrency <n>', 'tasks run at once')
+      new Option(
+        '-P, --pool <kind>',
+        'what runs the tasks: async (this event loop), threads, processes',
+      )
+        .choices(POOL_KINDS)
+        .default('async'),
+    )
+    .addOption(
+      new Option(
+        '-c, --concurrency <n>',
+        'tasks run at once (threads or child processes for those pools)',
+      )
         .argParser(integerFlag(1))
         .default(10),
+    )
+    .addOption(
+      new Option(
+        '--autoscale <max,min>',
+        'grow the pool up to max while tasks wait, shrink back to min',
+      ).argParser(autoscaleFlag),
+    )
+    .addOption(
+      new Option(
+        '--max-tasks-per-child <n>',
+        'replace a thread or child after this many tasks',
+      ).argParser(integerFlag(1)),
+    )
+    .addOption(
+      new Option(
+        '--max-memory-per-child <KiB>',
+        'replace a child whose resident memory (a thread: its heap) passed this many KiB after a task',
+      ).argParser(integerFlag(1)),
+    )
+    .addOption(
+      new Option('--time-limit <seconds>', 'hard time limit for tasks that set none').argParser(
+        secondsFlag({ positive: true }),
+      ),
+    )
+    .addOption(
+      new Option(
+        '--soft-time-limit <seconds>',
+        'soft time limit for tasks that set none',
+      ).argParser(secondsFlag({ positive: true })),
     )
     .addOption(
       new Option(
@@ -50,6 +101,14 @@ export function registerWorkerCommand(program: Command): void {
         .argParser(secondsFlag({ positive: false }))
         .default(30),
     )
+    .addOption(
+      new Option(
+        '--soft-shutdown-timeout <seconds>',
+        'on a second signal or SIGQUIT, how long running tasks still get before they go back to the queue (0: at once)',
+      )
+        .argParser(secondsFlag({ positive: false }))
+        .default(0),
+    )
     .option('-B, --beat', 'also run beat in this process (small setups)')
     .addHelpText(
       'after',
@@ -57,7 +116,9 @@ export function registerWorkerCommand(program: Command): void {
 Examples:
   celeriac -A src/tasks.ts worker -l info
   celeriac -A src/tasks.ts worker -Q emails,celery -c 20 -n emails@%h
-  celeriac -A src/tasks.ts worker -B          # with beat in the same process`,
+  celeriac -A src/tasks.ts worker -B          # with beat in the same process
+  celeriac -A src/tasks.ts worker -P processes -c 4 --time-limit 300 --max-tasks-per-child 100
+  celeriac -A src/tasks.ts worker -P threads --autoscale 8,2`,
     )
     .action(async (flags: WorkerFlags, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions & WorkerFlags>();
@@ -66,6 +127,13 @@ Examples:
       const worker = new Worker(app, {
         queues: listFlag(flags.queues),
         concurrency: flags.concurrency,
+        pool: flags.pool,
+        appModule: globals.app ? path.resolve(globals.app) : undefined,
+        autoscale: flags.autoscale,
+        maxTasksPerChild: flags.maxTasksPerChild,
+        maxMemoryPerChild: flags.maxMemoryPerChild,
+        timeLimit: flags.timeLimit,
+        softTimeLimit: flags.softTimeLimit,
         hostname: flags.hostname,
         prefetchMultiplier: flags.prefetchMultiplier,
         shutdownTimeout: flags.shutdownTimeout,
@@ -76,29 +144,50 @@ Examples:
             logger: createLineLogger({ level: parseLogLevel(globals.loglevel), name: 'beat' }),
           })
         : undefined;
-      let signals = 0;
-      let cold = false;
+      let stage: 'running' | 'warm' | 'soft' | 'cold' = 'running';
+      let exiting = false;
       const exit = async () => {
+        if (exiting) return;
+        exiting = true;
         await beat?.stop();
         await app.close();
-        process.exit(cold ? 1 : 0);
+        process.exit(stage === 'cold' ? 1 : 0);
+      };
+      const cold = (signal: NodeJS.Signals) => {
+        stage = 'cold';
+        logger.warn(`${signal}: cold shutdown, running tasks go back to the queue`);
+        void worker.terminate().then(exit);
       };
       const onSignal = (signal: NodeJS.Signals) => {
-        signals++;
-        if (signals === 1) {
-          logger.info(`${signal} received: warm shutdown (send again to stop at once)`);
+        if (stage === 'cold') return;
+        if (stage === 'running' && signal !== 'SIGQUIT') {
+          stage = 'warm';
+          logger.info(`${signal} received: warm shutdown (send again to stop sooner)`);
           void worker.stop().then(exit);
-        } else if (!cold) {
-          cold = true;
+        } else if (stage !== 'soft' && flags.softShutdownTimeout > 0) {
+          stage = 'soft';
           logger.warn(
-            `${signal} received again: cold shutdown, running tasks go back to the queue`,
+            `${signal}: soft shutdown, running tasks have ${flags.softShutdownTimeout} s to finish, then go back to the queue`,
           );
-          void worker.terminate().then(exit);
-        }
+          void worker.softStop(flags.softShutdownTimeout).then(exit);
+        } else cold(signal);
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
+      process.on('SIGQUIT', onSignal);
       await worker.start();
       await beat?.start();
     });
+}
+
+/** `--autoscale max,min` (Celery's order; `max` alone means min 1). */
+function autoscaleFlag(text: string): { max: number; min: number } {
+  const [maxText = '', minText = '1', ...rest] = text.split(',').map((part) => part.trim());
+  const max = /^\d+$/.test(maxText) ? Number(maxText) : NaN;
+  const min = /^\d+$/.test(minText) ? Number(minText) : NaN;
+  if (rest.length > 0 || !(max >= 1) || !(min >= 1) || min > max)
+    throw new InvalidArgumentError(
+      'Give max,min: whole numbers, 1 or more, max at least min, e.g. 8,2.',
+    );
+  return { max, min };
 }
