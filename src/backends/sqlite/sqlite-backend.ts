@@ -15,6 +15,7 @@ import { ResultStore, type ResultChange, type RevokeChange } from './result-stor
 import { ResultWatcher } from './result-watcher.js';
 import { SqliteBeatStore } from './beat-store.js';
 import { SqliteWorkerRegistry } from './worker-registry.js';
+import { SqliteFlowStore } from './flow-store.js';
 import { TurnBatcher } from '../../connections/sqlite/turn-batcher.js';
 
 /** Celery's default `result_expires`: one day. */
@@ -80,6 +81,11 @@ export class SqliteBackend implements ResultBackend {
   /** Live workers' heartbeats, in the same file under the same prefix. */
   workerRegistry(): SqliteWorkerRegistry {
     return new SqliteWorkerRegistry(this.location, this.keyPrefix);
+  }
+
+  /** Flow control's buckets, leases and claims, in the same file under the same prefix. */
+  flowStore(): SqliteFlowStore {
+    return new SqliteFlowStore(this.location, this.keyPrefix);
   }
 
   connect(): Promise<void> {
