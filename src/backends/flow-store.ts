@@ -33,17 +33,26 @@ export interface FlowEntry {
   taskId?: string;
 }
 
-/** The outcome of `take`: 0 when taken, else the milliseconds until a token will be there. */
-export type TakeResult = number;
+/**
+ * The outcome of `take`. `taken`: the token is the caller's from `now + waitMs` (0: at
+ * once), reserved so no one else gets it. Not taken: none within the reserve window;
+ * `waitMs` says when to ask again.
+ */
+export interface TakeResult {
+  taken: boolean;
+  waitMs: number;
+}
 
 export interface FlowStore {
   /** Creates tables or loads what it needs; safe to call twice. */
   open(): Promise<void>;
   /**
-   * Takes one token from the bucket `key` (full when new). Returns 0 when one was taken,
-   * else the milliseconds (> 0) until one will be there, having taken nothing.
+   * Takes one token from the bucket `key` (full when new). When none is there now but one
+   * will be within `reserveMs`, takes it anyway (the bucket goes into debt) and says when
+   * it is due: callers waiting on one bucket are then served in turn, one store call each,
+   * instead of all retrying at the next token.
    */
-  take(key: string, rate: RateSpec, now: number): Promise<TakeResult>;
+  take(key: string, rate: RateSpec, now: number, reserveMs?: number): Promise<TakeResult>;
   /**
    * Takes one of `limit` slots of `key` for `holder` until `now + leaseMs`, once expired
    * leases are dropped. True when `holder` holds a slot (already holding one counts, and
@@ -90,15 +99,15 @@ export function takeToken(
   state: BucketState | undefined,
   rate: RateSpec,
   now: number,
-): { state: BucketState; waitMs: number } {
+  reserveMs = 0,
+): { state: BucketState; result: TakeResult } {
   const perMs = rate.tokens / rate.perMs;
   const tokens = state ? tokensAt(state, now) : rate.burst;
-  const capped = Math.min(rate.burst, tokens);
-  if (capped >= 1)
-    return { state: { tokens: capped - 1, at: now, rate: perMs, burst: rate.burst }, waitMs: 0 };
+  const waitMs = tokens >= 1 ? 0 : Math.max(1, Math.ceil((1 - tokens) / perMs));
+  const taken = waitMs <= reserveMs;
   return {
-    state: { tokens: capped, at: now, rate: perMs, burst: rate.burst },
-    waitMs: Math.max(1, Math.ceil((1 - capped) / perMs)),
+    state: { tokens: taken ? tokens - 1 : tokens, at: now, rate: perMs, burst: rate.burst },
+    result: { taken, waitMs },
   };
 }
 

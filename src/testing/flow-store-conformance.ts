@@ -36,6 +36,7 @@ export type FlowStoreHarnessFactory = (
 ) => Promise<FlowStoreHarness | { skip: string }>;
 
 const TEN_PER_SECOND: RateSpec = { tokens: 10, perMs: 1000, burst: 1 };
+const NOW = { taken: true, waitMs: 0 };
 
 export function describeFlowStoreConformance(name: string, make: FlowStoreHarnessFactory): void {
   describe(`flow store conformance: ${name}`, () => {
@@ -79,25 +80,39 @@ export function describeFlowStoreConformance(name: string, make: FlowStoreHarnes
       async (store) => {
         const now = Date.now();
         const rate: RateSpec = { tokens: 10, perMs: 1000, burst: 3 };
-        expect(await store.take('b', rate, now)).toBe(0);
-        expect(await store.take('b', rate, now)).toBe(0);
-        expect(await store.take('b', rate, now)).toBe(0);
-        const wait = await store.take('b', rate, now);
-        expect(wait).toBeGreaterThanOrEqual(99);
-        expect(wait).toBeLessThanOrEqual(101);
+        for (let i = 0; i < 3; i++) expect(await store.take('b', rate, now)).toEqual(NOW);
+        const { taken, waitMs } = await store.take('b', rate, now);
+        expect(taken).toBe(false);
+        expect(waitMs).toBeGreaterThanOrEqual(99);
+        expect(waitMs).toBeLessThanOrEqual(101);
         // Refilled at 10 per second: one token 100 ms later, not two.
-        expect(await store.take('b', rate, now + 100)).toBe(0);
-        expect(await store.take('b', rate, now + 100)).toBeGreaterThan(0);
+        expect(await store.take('b', rate, now + 100)).toEqual(NOW);
+        expect((await store.take('b', rate, now + 100)).taken).toBe(false);
         // Another key is another bucket.
-        expect(await store.take('other', rate, now)).toBe(0);
+        expect(await store.take('other', rate, now)).toEqual(NOW);
       },
     );
 
     withStore('a bucket never holds more than its burst, however long it rested', async (store) => {
       const now = Date.now();
-      expect(await store.take('b', TEN_PER_SECOND, now)).toBe(0);
-      expect(await store.take('b', TEN_PER_SECOND, now + 60_000)).toBe(0);
-      expect(await store.take('b', TEN_PER_SECOND, now + 60_000)).toBeGreaterThan(0);
+      expect(await store.take('b', TEN_PER_SECOND, now)).toEqual(NOW);
+      expect(await store.take('b', TEN_PER_SECOND, now + 60_000)).toEqual(NOW);
+      expect((await store.take('b', TEN_PER_SECOND, now + 60_000)).taken).toBe(false);
+    });
+
+    withStore('a take within the reserve window books the next tokens in turn', async (store) => {
+      const now = Date.now();
+      expect(await store.take('b', TEN_PER_SECOND, now, 1000)).toEqual(NOW);
+      const booked = [];
+      for (let i = 0; i < 3; i++) booked.push(await store.take('b', TEN_PER_SECOND, now, 1000));
+      expect(booked.map((b) => b.taken)).toEqual([true, true, true]);
+      expect(booked.map((b) => Math.round(b.waitMs / 10) * 10)).toEqual([100, 200, 300]);
+      // Past the window nothing is booked, and the one after still waits its turn.
+      const late = await store.take('b', TEN_PER_SECOND, now, 350);
+      expect(late.taken).toBe(false);
+      expect(late.waitMs).toBeGreaterThan(350);
+      expect((await store.take('b', TEN_PER_SECOND, now + 400)).taken).toBe(true);
+      expect((await store.take('b', TEN_PER_SECOND, now + 400)).taken).toBe(false);
     });
 
     withStore(
@@ -106,10 +121,10 @@ export function describeFlowStoreConformance(name: string, make: FlowStoreHarnes
         const other = harness.openAnother ? await harness.openAnother() : store;
         const now = Date.now();
         const rate: RateSpec = { tokens: 1, perMs: 60_000, burst: 5 };
-        const waits = await Promise.all(
+        const takes = await Promise.all(
           Array.from({ length: 40 }, (_, i) => (i % 2 ? other : store).take('b', rate, now)),
         );
-        expect(waits.filter((w) => w === 0)).toHaveLength(5);
+        expect(takes.filter((t) => t.taken)).toHaveLength(5);
       },
     );
 

@@ -53,10 +53,10 @@ export class KeyValueFlowStore implements FlowStore {
     }
   }
 
-  take(key: string, rate: RateSpec, now: number): Promise<TakeResult> {
+  take(key: string, rate: RateSpec, now: number, reserveMs = 0): Promise<TakeResult> {
     return this.update(key, (stored) => {
-      const { state, waitMs } = takeToken(stored?.b, rate, now);
-      return { next: { b: state }, ttlMs: bucketTtlMs(state), out: waitMs };
+      const { state, result } = takeToken(stored?.b, rate, now, reserveMs);
+      return { next: { b: state }, ttlMs: bucketTtlMs(state), out: result };
     });
   }
 

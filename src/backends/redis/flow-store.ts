@@ -54,14 +54,14 @@ export class RedisFlowStore implements FlowStore {
     await this.redis();
   }
 
-  async take(key: string, rate: RateSpec, now: number): Promise<TakeResult> {
-    const wait = await runScript(
+  async take(key: string, rate: RateSpec, now: number, reserveMs = 0): Promise<TakeResult> {
+    const [taken, waitMs] = (await runScript(
       await this.redis(),
       flowTakeScript,
       [this.key('bucket', key)],
-      [String(rate.tokens / rate.perMs), String(rate.burst), String(now)],
-    );
-    return Number(wait);
+      [String(rate.tokens / rate.perMs), String(rate.burst), String(now), String(reserveMs)],
+    )) as [number, number];
+    return { taken: taken === 1, waitMs: Number(waitMs) };
   }
 
   async acquire(

@@ -57,14 +57,14 @@ export class SqliteFlowStore implements FlowStore {
     return Promise.resolve();
   }
 
-  take(key: string, rate: RateSpec, now: number): Promise<TakeResult> {
+  take(key: string, rate: RateSpec, now: number, reserveMs = 0): Promise<TakeResult> {
     const db = this.db;
-    const waitMs = db
-      .transaction((): number => {
+    const outcome = db
+      .transaction((): TakeResult => {
         const row = db
           .prepare(`SELECT tokens, at, rate, burst FROM ${this.buckets} WHERE key = ?`)
           .get(key) as BucketState | undefined;
-        const { state, waitMs } = takeToken(row, rate, now);
+        const { state, result } = takeToken(row, rate, now, reserveMs);
         db.prepare(
           `INSERT INTO ${this.buckets} (key, tokens, at, rate, burst) VALUES (?, ?, ?, ?, ?)
            ON CONFLICT (key) DO UPDATE SET tokens = excluded.tokens, at = excluded.at, rate = excluded.rate, burst = excluded.burst`,
@@ -74,10 +74,10 @@ export class SqliteFlowStore implements FlowStore {
           db.prepare(`DELETE FROM ${this.buckets} WHERE tokens + (? - at) * rate >= burst`).run(
             now,
           );
-        return waitMs;
+        return result;
       })
       .immediate();
-    return Promise.resolve(waitMs);
+    return Promise.resolve(outcome);
   }
 
   acquire(

@@ -8,10 +8,11 @@ import { defineScript } from '../../../connections/redis/script-runner.js';
 export const flowTakeScript = defineScript(
   'flow-take',
   `--[[
-flow-take: take one token from a bucket, refilled to now (full when new).
+flow-take: take one token from a bucket, refilled to now (full when new); when none is
+there but one will be within the reserve window, take it anyway (the bucket goes into debt).
 KEYS[1] bucket hash (tokens, at, rate, burst)
-ARGV[1] rate, tokens per ms   ARGV[2] burst   ARGV[3] now ms
-Returns: 0 when a token was taken, else ms until one is there (nothing taken)
+ARGV[1] rate, tokens per ms   ARGV[2] burst   ARGV[3] now ms   ARGV[4] reserve window ms
+Returns: {1 when taken else 0, ms until the token}
 --]]
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
@@ -22,14 +23,15 @@ if stored[1] then
   tokens = math.min(burst, tonumber(stored[1]) + math.max(0, now - tonumber(stored[2])) * rate)
 end
 local wait = 0
-if tokens >= 1 then
+if tokens < 1 then wait = math.max(1, math.ceil((1 - tokens) / rate)) end
+local taken = 0
+if wait <= tonumber(ARGV[4]) then
+  taken = 1
   tokens = tokens - 1
-else
-  wait = math.max(1, math.ceil((1 - tokens) / rate))
 end
 redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'at', ARGV[3], 'rate', ARGV[1], 'burst', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 1000)
-return wait`,
+return {taken, wait}`,
 );
 
 export const flowAcquireScript = defineScript(
