@@ -120,6 +120,15 @@ export interface ApplyOptions {
   expires?: number | Date | undefined;
   /** Your own task id (results are stored under it). Sending one id twice sends two messages. */
   taskId?: string | undefined;
+  /**
+   * Sends the task once per key: while the key is claimed (from this call for
+   * `idempotencyWindow` seconds), a call with the same key and task name sends nothing
+   * and returns the first call's AsyncResult, so its result is replayed. Needs a result
+   * backend with a flow store (SQLite, Redis, memory://).
+   */
+  idempotencyKey?: string | undefined;
+  /** Seconds an idempotency key holds, from the first call. @default the app's resultExpires */
+  idempotencyWindow?: number | undefined;
   queue?: string | undefined;
   /** 0..255, higher first where the broker supports priorities. */
   priority?: number | undefined;

@@ -20,20 +20,9 @@ import {
 import type { Celeriac } from '../app/celeriac.js';
 import type { Task } from '../app/task.js';
 import type { Rate } from '../app/task-options.js';
-import { CeleriacError } from '../errors.js';
+import { CeleriacError, FlowStoreUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { parseRate } from './rate.js';
-
-/** A task declares a shared limit, but the result backend keeps no flow store (rpc://, none). */
-export class FlowStoreUnavailableError extends CeleriacError {
-  constructor(tasks: string[], backend: string) {
-    super(
-      `Task(s) ${tasks.join(', ')} declare a shared rate or concurrency limit, but the result ` +
-        `backend (${backend}) keeps no flow store: use a SQLite or Redis result backend, or a ` +
-        `per-worker rateLimit ('10/s').`,
-    );
-  }
-}
 
 /** What the worker lends flow control: holding a delivery outside its slots, and waking it early. */
 export interface FlowHooks {
@@ -136,7 +125,8 @@ export class FlowControl {
       store = backend?.flowStore?.();
       if (!store)
         throw new FlowStoreUnavailableError(
-          needsStore.map((g) => g.name),
+          `The shared rate or concurrency limit of task(s) ${needsStore.map((g) => g.name).join(', ')}` +
+            ` (a per-worker rateLimit such as '10/s' needs none)`,
           backend?.kind ?? 'none',
         );
       await store.open();

@@ -6,10 +6,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Celeriac, type TaskOptions } from '../../src/index.js';
+import { Celeriac, FlowStoreUnavailableError, type TaskOptions } from '../../src/index.js';
 import { Worker } from '../../src/worker/worker.js';
 import { createLineLogger } from '../../src/logger.js';
-import { FlowStoreUnavailableError } from '../../src/flow/flow-control.js';
 import { waitFor } from '../../src/testing/index.js';
 import { createMemoryBackend } from '../../src/backends/memory/index.js';
 
@@ -152,6 +151,36 @@ describe('concurrency limits', () => {
     let most = 0;
     for (const e of events) most = Math.max(most, (running += e.d));
     expect(most).toBe(2);
+  });
+});
+
+describe('visible state', () => {
+  it('app.flow.state shows the running slots per key and the buckets in use', async () => {
+    const { app, runs, define, start } = makeApp();
+    const task = define('flow.seen', {
+      concurrency: { limit: 1, key: (key) => key },
+      rateLimit: { rate: '5/s', key: (key) => key },
+    });
+    await start(4);
+    await task.delay('a', 300);
+    await task.delay('b', 300);
+    await waitFor(
+      'both running',
+      async () => (await app.flow.state('flow.seen')).running.length === 2,
+      2000,
+    );
+    const state = await app.flow.state('flow.seen');
+    expect(state.running).toEqual([
+      { key: 'a', held: 1 },
+      { key: 'b', held: 1 },
+    ]);
+    expect(state.rate.map((r) => r.key)).toEqual(['a', 'b']);
+    await waitFor('the runs', () => runs.length === 2, 2000);
+    await waitFor(
+      'slots freed',
+      async () => (await app.flow.state('flow.seen')).running.length === 0,
+      1000,
+    );
   });
 });
 

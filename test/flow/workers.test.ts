@@ -140,7 +140,7 @@ describe.each(['sqlite', 'redis'] as const)('flow limits across three workers on
     await sleep(700);
     // The victim still holds the key: nothing else of it has started.
     expect(lines().filter((l) => l.startsWith('start solo'))).toHaveLength(1);
-    victim!.child.kill('SIGKILL');
+    victim.child.kill('SIGKILL');
     const killedAt = Date.now();
     // The next run of the key (the waiting task, or the killed one delivered again) starts
     // once the lease ends.
