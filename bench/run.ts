@@ -10,6 +10,7 @@ const suites: Record<string, Suite> = {
   sqlite: () => runSqliteBench(),
   redis: async () => (await import('./redis/index.js')).runRedisBench(),
   amqp: async () => (await import('./amqp/index.js')).runAmqpBench(),
+  flow: async () => (await import('./flow/index.js')).runFlowBench(),
 };
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
