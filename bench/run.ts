@@ -12,6 +12,7 @@ const suites: Record<string, Suite> = {
   amqp: async () => (await import('./amqp/index.js')).runAmqpBench(),
   dashboard: async () => (await import('./dashboard.js')).runDashboardBench(),
   memory: async () => (await import('./memory/index.js')).runMemoryBench(),
+  flow: async () => (await import('./flow/index.js')).runFlowBench(),
 };
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));

@@ -197,3 +197,16 @@ export class WorkerLostError extends CeleriacError {
 
 /** A `threads` or `processes` pool could not start its threads or children. */
 export class PoolStartError extends CeleriacError {}
+
+/**
+ * Flow control needs shared state (a task's shared rate or concurrency limit, an
+ * idempotency key), but the result backend keeps no flow store (rpc://, or none).
+ */
+export class FlowStoreUnavailableError extends CeleriacError {
+  constructor(what: string, backend: string) {
+    super(
+      `${what} needs a flow store, but the result backend (${backend}) keeps none: use a ` +
+        `SQLite, Redis or memory:// result backend.`,
+    );
+  }
+}

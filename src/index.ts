@@ -12,7 +12,24 @@ export {
   type ArgsOf,
   type ResultOf,
 } from './app/task.js';
-export type { TaskOptions, ApplyOptions, RetryMatcher } from './app/task-options.js';
+export type {
+  TaskOptions,
+  ApplyOptions,
+  RetryMatcher,
+  Rate,
+  RateLimitOptions,
+  ConcurrencyLimitOptions,
+} from './app/task-options.js';
+export { AppFlow, type FlowState } from './flow/app-flow.js';
+export { InvalidRateError, parseRate } from './flow/rate.js';
+export type {
+  FlowStore,
+  FlowEntry,
+  RateSpec,
+  SlotLease,
+  TakeResult,
+  BucketState,
+} from './backends/flow-store.js';
 export {
   AsyncResult,
   type GetOptions,

@@ -18,6 +18,7 @@ export type { RedisBackendOptions } from './backends/redis/index.js';
 // What RedisBackend.beatStore() and workerRegistry() return.
 export { RedisBeatStore } from './backends/redis/beat-store.js';
 export { RedisWorkerRegistry } from './backends/redis/worker-registry.js';
+export { RedisFlowStore } from './backends/redis/flow-store.js';
 // RedisBroker.resultCarriers: how a Redis backend of the same app rides results on the consumer's calls.
 export type {
   ResultCarriers,

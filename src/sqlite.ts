@@ -5,6 +5,7 @@
  */
 export * from './brokers/sqlite/index.js';
 export * from './backends/sqlite/index.js';
-// What SqliteBackend.beatStore() and workerRegistry() return.
+// What SqliteBackend.beatStore(), workerRegistry() and flowStore() return.
 export { SqliteBeatStore } from './backends/sqlite/beat-store.js';
 export { SqliteWorkerRegistry } from './backends/sqlite/worker-registry.js';
+export { SqliteFlowStore } from './backends/sqlite/flow-store.js';

@@ -17,6 +17,7 @@ import { Task, TaskRef, type TaskFunction } from './task.js';
 import type { ApplyOptions, TaskOptions } from './task-options.js';
 import type { EntryDefinition } from '../backends/beat-store.js';
 import { toDefinition, type PeriodicOptions } from '../beat/periodic.js';
+import { AppFlow } from '../flow/app-flow.js';
 
 export class NoResultBackendError extends CeleriacError {
   constructor() {
@@ -40,6 +41,8 @@ export class Celeriac {
   readonly oid = randomUUID();
   readonly origin: string;
   private readonly registry = new Map<string, Task<unknown[], unknown>>();
+  /** Flow control's side of the app: each limit's state (`app.flow.state(name)`), idempotent sends. */
+  readonly flow: AppFlow = new AppFlow(() => this.resultBackend());
   private readonly periodicEntries = new Map<string, EntryDefinition>();
   /** The broker object, created but maybe not connected (the backend is handed it so). */
   private brokerCreated: Promise<Broker> | undefined;
@@ -136,6 +139,21 @@ export class Celeriac {
   ): Promise<AsyncResult<TResult>> {
     const built = this.build(name, args, options, defaults);
     const broker = await this.broker();
+    const key = options.idempotencyKey;
+    if (key !== undefined) {
+      // Claimed before it is sent: a second call with the key gets the first call's task.
+      const seconds = options.idempotencyWindow ?? (this.config.resultExpiresMs / 1000 || 86_400);
+      const windowMs = seconds * 1000;
+      const owner = await this.flow.claim(name, key, built.id, windowMs);
+      if (owner !== built.id) return new AsyncResult<TResult>(owner, this);
+      try {
+        await broker.publish(built.message, publishOptionsFor(broker, built.publish));
+      } catch (error) {
+        await this.flow.unclaim(name, key, built.id).catch(() => undefined);
+        throw error;
+      }
+      return new AsyncResult<TResult>(built.id, this);
+    }
     await broker.publish(built.message, publishOptionsFor(broker, built.publish));
     return new AsyncResult<TResult>(built.id, this);
   }
@@ -231,7 +249,7 @@ export class Celeriac {
 
   /** Closes the broker and backend connections this app opened. */
   async close(): Promise<void> {
-    const closing: Promise<void>[] = [];
+    const closing: Promise<void>[] = [this.flow.close()];
     if (this.brokerPromise) closing.push(this.brokerPromise.then((b) => b.close()));
     if (this.backendPromise) closing.push(this.backendPromise.then((b) => b.close()));
     this.brokerPromise = undefined;

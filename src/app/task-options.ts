@@ -7,6 +7,39 @@ import type { StandardSchemaV1 } from './standard-schema.js';
 /** An error class, or a predicate, that decides whether a failure is retried automatically. */
 export type RetryMatcher = (new (...args: never[]) => Error) | ((error: unknown) => boolean);
 
+/**
+ * A rate: Celery's syntax (`'10/s'`, `'100/m'`, `'1000/h'`; a bare number or `'10'` is
+ * per second).
+ */
+export type Rate = string | number;
+
+/** A rate limit shared by workers (see `TaskOptions.rateLimit`). */
+export interface RateLimitOptions<TArgs extends unknown[] = unknown[]> {
+  rate: Rate;
+  /**
+   * `global`: one limit for every worker of every host, kept in the result backend's flow
+   * store. `worker`: each worker on its own, as Celery's `rate_limit`. @default 'global'
+   */
+  scope?: 'global' | 'worker';
+  /** Splits the limit per key taken from the task's arguments, e.g. one per customer. */
+  key?(...args: TArgs): string;
+  /** Tasks that may start at once after a quiet spell. @default 1 (evenly spaced, as Celery) */
+  burst?: number;
+}
+
+/** A concurrency limit (see `TaskOptions.concurrency`). */
+export interface ConcurrencyLimitOptions<TArgs extends unknown[] = unknown[]> {
+  /** Runs at once, across every worker (per key when `key` is set). */
+  limit: number;
+  /** Splits the limit per key taken from the task's arguments; `limit: 1` is a per-key lock. */
+  key?(...args: TArgs): string;
+  /**
+   * Milliseconds a slot is leased for; a running task's worker renews it, so a worker
+   * killed outright frees its slots within this time. @default 30000
+   */
+  leaseMs?: number;
+}
+
 export interface TaskOptions<TArgs extends unknown[] = unknown[], TResult = unknown> {
   /** Queue this task is sent to unless a call says otherwise. @default the app's defaultQueue */
   queue?: string;
@@ -62,6 +95,20 @@ export interface TaskOptions<TArgs extends unknown[] = unknown[], TResult = unkn
    * @example resultSchema: z.object({ chargeId: z.string() })
    */
   resultSchema?: StandardSchemaV1<unknown, TResult>;
+  /**
+   * Rate limit. A rate (`'10/s'`, `'100/m'`, `'1000/h'`) limits each worker on its own,
+   * as Celery's `rate_limit`; an object shares it across every worker, or per key. A
+   * limited task waits outside the worker's slots, without polling. See docs/flow-control.md.
+   * @example rateLimit: { rate: '10/s', key: (customerId) => customerId }
+   */
+  rateLimit?: Rate | RateLimitOptions<TArgs>;
+  /**
+   * At most this many running at once across every worker, or per key with an object
+   * (`{ limit: 1, key }` is a per-key lock). Slots are leased, so a killed worker's free
+   * up. Needs a result backend with a flow store (SQLite, Redis, memory://).
+   * @example concurrency: { limit: 1, key: (accountId) => accountId }
+   */
+  concurrency?: number | ConcurrencyLimitOptions<TArgs>;
 }
 
 export interface ApplyOptions {
@@ -73,6 +120,15 @@ export interface ApplyOptions {
   expires?: number | Date | undefined;
   /** Your own task id (results are stored under it). Sending one id twice sends two messages. */
   taskId?: string | undefined;
+  /**
+   * Sends the task once per key: while the key is claimed (from this call for
+   * `idempotencyWindow` seconds), a call with the same key and task name sends nothing
+   * and returns the first call's AsyncResult, so its result is replayed. Needs a result
+   * backend with a flow store (SQLite, Redis, memory://).
+   */
+  idempotencyKey?: string | undefined;
+  /** Seconds an idempotency key holds, from the first call. @default the app's resultExpires */
+  idempotencyWindow?: number | undefined;
   queue?: string | undefined;
   /** 0..255, higher first where the broker supports priorities. */
   priority?: number | undefined;

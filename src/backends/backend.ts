@@ -8,6 +8,7 @@ import type { Broker } from '../brokers/broker.js';
 import type { BeatStore } from './beat-store.js';
 import type { WorkerRegistry } from './worker-registry.js';
 import type { TaskListing } from './task-listing.js';
+import type { FlowStore } from './flow-store.js';
 
 export type Unsubscribe = () => Promise<void>;
 
@@ -65,6 +66,12 @@ export interface ResultBackend {
   beatStore?(): BeatStore;
   /** Where live workers announce themselves, for `celeriac status`. Absent on rpc://. */
   workerRegistry?(): WorkerRegistry;
+  /**
+   * Flow control's shared counters (rate-limit buckets, leased concurrency slots,
+   * idempotency claims). Absent where the backend cannot hold them (rpc://): a task that
+   * declares a shared limit then refuses to start a worker.
+   */
+  flowStore?(): FlowStore;
 
   // ---- Task listing (the dashboard; task-listing.ts) ----
   /**

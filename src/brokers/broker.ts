@@ -51,8 +51,10 @@ export interface Delivery {
   /**
    * The task's own code has ended and only its settling is left, so the consumer may fetch
    * the next message now instead of after the settle's round trip. The delivery stays valid
-   * and must still be settled. Called at most once, before the settle. A broker whose server
-   * counts unsettled messages itself (AMQP's basic.qos) has nothing to do here.
+   * and must still be settled. Also called for a delivery the worker holds unsettled while
+   * flow control makes it wait, so the consumer fetches past it. Called before the settle;
+   * a second call does nothing. A broker whose server counts unsettled messages itself
+   * (AMQP's basic.qos) has nothing to do here.
    */
   release(): void;
 }

@@ -41,3 +41,9 @@ export type { DeadLetter } from '../brokers/memory/memory-store.js';
 export { runTask, type RunTaskOptions } from './run-task.js';
 export { drain, type DrainOptions, type DrainReport } from './drain.js';
 export { DrainNeedsMemoryBrokerError, DrainTimeoutError } from './errors.js';
+export {
+  describeFlowStoreConformance,
+  type FlowStoreConformanceContext,
+  type FlowStoreHarness,
+  type FlowStoreHarnessFactory,
+} from './flow-store-conformance.js';

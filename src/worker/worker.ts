@@ -15,6 +15,8 @@ import { createLineLogger, type Logger } from '../logger.js';
 import { metaFor } from './result-states.js';
 import type { WorkerRegistry } from '../backends/worker-registry.js';
 import { VERSION } from '../version.js';
+import { FlowControl } from '../flow/flow-control.js';
+import type { Rate } from '../app/task-options.js';
 
 /** How often a worker tells the registry it is alive, and how long that lasts (Celery: 2 s). */
 const HEARTBEAT_MS = 2000;
@@ -109,6 +111,8 @@ export class Worker {
   private cutWait: (() => void) | undefined;
   private registry: WorkerRegistry | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** Rate and concurrency limits (src/flow/); asked only for tasks that declare some. */
+  private flow: FlowControl | undefined;
   private readonly startedAt = Date.now();
 
   constructor(
@@ -165,6 +169,18 @@ export class Worker {
     this.state = 'running';
     const broker = await this.app.broker();
     const backend = await this.app.resultBackend().catch(() => undefined);
+    try {
+      this.flow = await FlowControl.open(
+        this.app,
+        backend,
+        { hold: (d, dueAt) => this.hold(d, dueAt), wake: (d) => this.wake(d) },
+        this.logger,
+        this.hostname,
+      );
+    } catch (error) {
+      this.state = 'stopped';
+      throw error;
+    }
     this.deps = {
       app: this.app,
       broker,
@@ -223,6 +239,7 @@ export class Worker {
     const finished = await this.waitForRunning(timeoutMs);
     if (!finished) await this.terminate();
     await this.pool.close();
+    await this.flow?.close();
     await this.stopRevokes?.();
     await this.leaveRegistry();
     this.state = 'stopped';
@@ -359,6 +376,24 @@ export class Worker {
     this.held.set(delivery, timer);
   }
 
+  /** Admits a held delivery now (flow control: a slot it waits for was freed here). */
+  private wake(delivery: Delivery): void {
+    const timer = this.held.get(delivery);
+    if (timer === undefined) return;
+    clearTimeout(timer);
+    this.held.delete(delivery);
+    this.accept(delivery);
+  }
+
+  /**
+   * Sets this worker's own rate limit of a task (`'10/s'`, `'100/m'`; 0 or null removes
+   * it), as Celery's `rate_limit` remote-control command does. The worker must be started.
+   */
+  setRateLimit(taskName: string, rate: Rate | null): void {
+    if (!this.flow) throw new Error('Start the worker before setting a rate limit.');
+    this.flow.setRateLimit(taskName, rate);
+  }
+
   private pump(): void {
     while (this.active < this.slots && this.waiting.length > 0 && this.state === 'running') {
       const delivery = this.waiting.shift() as Delivery;
@@ -397,7 +432,16 @@ export class Worker {
       }
       const admitted = admit(delivery, deps);
       const admission = admitted instanceof Promise ? await admitted : admitted;
-      if (admission.kind === 'run') await execute(delivery, admission, deps, slot);
+      if (admission.kind === 'run') {
+        // Flow control: a task with limits runs once they let it through, else it is held.
+        const gate = this.flow?.gateFor(admission.task.name);
+        if (gate === undefined) await execute(delivery, admission, deps, slot);
+        else {
+          const ticket = await this.flow!.enter(gate, delivery, admission.args);
+          if (ticket)
+            await execute(delivery, admission, deps, slot).finally(() => this.flow!.leave(ticket));
+        }
+      }
     } catch (error) {
       // Settling failed (broker gone?): the lease expires and the message comes back.
       this.logger.error(

@@ -6,3 +6,4 @@ export { KeyValueBackend, type KeyValueBackendOptions } from './key-value-backen
 export type { KeyValueStore, KeyExpectation, KeyWrite } from './key-value-store.js';
 export { KeyValueBeatStore } from './beat-store.js';
 export { KeyValueWorkerRegistry } from './worker-registry.js';
+export { KeyValueFlowStore } from './flow-store.js';

@@ -8,11 +8,13 @@
 import type { ResultBackend, StoreOptions, Unsubscribe } from '../backend.js';
 import type { BeatStore } from '../beat-store.js';
 import type { WorkerRegistry } from '../worker-registry.js';
+import type { FlowStore } from '../flow-store.js';
 import type { ResultMeta } from '../../protocol/types.js';
 import type { KeyValueStore } from './key-value-store.js';
 import { KeyValueRevocations } from './revocations.js';
 import { KeyValueWorkerRegistry } from './worker-registry.js';
 import { KeyValueBeatStore } from './beat-store.js';
+import { KeyValueFlowStore } from './flow-store.js';
 
 export interface KeyValueBackendOptions {
   /** Prefix for every key and channel, for isolation. @default '' */
@@ -105,6 +107,10 @@ export class KeyValueBackend implements ResultBackend {
 
   workerRegistry(): WorkerRegistry {
     return new KeyValueWorkerRegistry(this.kv, `${this.prefix}celeriac.worker.`);
+  }
+
+  flowStore(): FlowStore {
+    return new KeyValueFlowStore(this.kv, `${this.prefix}celeriac.flow.`);
   }
 
   close(): Promise<void> {

@@ -24,6 +24,7 @@ import { SharedSubscriber } from './shared-subscriber.js';
 import { StoreBatcher } from './store-batcher.js';
 import { carriersOf, serverIdentity } from '../../connections/redis/result-carrier.js';
 import { RedisBeatStore } from './beat-store.js';
+import { RedisFlowStore } from './flow-store.js';
 import { RedisWorkerRegistry } from './worker-registry.js';
 import { RedisTaskListing } from './task-listing.js';
 import type { TaskListing } from '../task-listing.js';
@@ -87,6 +88,11 @@ export class RedisBackend implements ResultBackend {
   /** Live workers' heartbeats, on the same Redis under the same key prefix. */
   workerRegistry(): RedisWorkerRegistry {
     return new RedisWorkerRegistry(this.config, this.keys.prefix);
+  }
+
+  /** Flow control's buckets, leases and claims, on the same Redis under the same key prefix. */
+  flowStore(): RedisFlowStore {
+    return new RedisFlowStore(this.config, this.keys.prefix);
   }
 
   connect(): Promise<void> {

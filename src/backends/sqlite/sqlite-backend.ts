@@ -17,6 +17,7 @@ import { SqliteBeatStore } from './beat-store.js';
 import { SqliteWorkerRegistry } from './worker-registry.js';
 import { SqliteTaskListing } from './task-listing.js';
 import type { TaskListing } from '../task-listing.js';
+import { SqliteFlowStore } from './flow-store.js';
 import { TurnBatcher } from '../../connections/sqlite/turn-batcher.js';
 
 /** Celery's default `result_expires`: one day. */
@@ -87,6 +88,11 @@ export class SqliteBackend implements ResultBackend {
   /** Live workers' heartbeats, in the same file under the same prefix. */
   workerRegistry(): SqliteWorkerRegistry {
     return new SqliteWorkerRegistry(this.location, this.keyPrefix);
+  }
+
+  /** Flow control's buckets, leases and claims, in the same file under the same prefix. */
+  flowStore(): SqliteFlowStore {
+    return new SqliteFlowStore(this.location, this.keyPrefix);
   }
 
   connect(): Promise<void> {

@@ -1,0 +1,102 @@
+/**
+ * Lua for flow control's store on Redis: a token-bucket take, a leased-slot acquire and
+ * renew, and an idempotency claim, each one atomic step. Times are the caller's clock
+ * (ARGV), as the SQLite and key-value stores judge them; key TTLs only clean up.
+ */
+import { defineScript } from '../../../connections/redis/script-runner.js';
+
+export const flowTakeScript = defineScript(
+  'flow-take',
+  `--[[
+flow-take: take one token from a bucket, refilled to now (full when new); when none is
+there but one will be within the reserve window, take it anyway (the bucket goes into debt).
+KEYS[1] bucket hash (tokens, at, rate, burst)
+ARGV[1] rate, tokens per ms   ARGV[2] burst   ARGV[3] now ms   ARGV[4] reserve window ms
+Returns: {1 when taken else 0, ms until the token}
+--]]
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local now = tonumber(ARGV[3])
+local stored = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = burst
+if stored[1] then
+  tokens = math.min(burst, tonumber(stored[1]) + math.max(0, now - tonumber(stored[2])) * rate)
+end
+local wait = 0
+if tokens < 1 then wait = math.max(1, math.ceil((1 - tokens) / rate)) end
+local taken = 0
+if wait <= tonumber(ARGV[4]) then
+  taken = 1
+  tokens = tokens - 1
+end
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'at', ARGV[3], 'rate', ARGV[1], 'burst', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate) + 1000)
+return {taken, wait}`,
+);
+
+export const flowAcquireScript = defineScript(
+  'flow-acquire',
+  `--[[
+flow-acquire: take one of ARGV[2] slots for a holder, once expired leases are dropped.
+KEYS[1] sorted set of holders scored by lease expiry (ms)
+ARGV[1] holder   ARGV[2] limit   ARGV[3] lease ms   ARGV[4] now ms
+Returns: 1 when the holder holds a slot (renewed if it held one), else 0
+--]]
+local now = tonumber(ARGV[4])
+local untilMs = now + tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], untilMs, ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIRE', KEYS[1], math.max(1, tonumber(last[2]) - now))
+return 1`,
+);
+
+export const flowRenewScript = defineScript(
+  'flow-renew',
+  `--[[
+flow-renew: extend the leases still held; a lost one stays lost.
+KEYS[i] sorted set of the i-th lease
+ARGV[1] lease ms   ARGV[2] now ms   ARGV[2 + i] holder of the i-th lease
+--]]
+local now = tonumber(ARGV[2])
+local untilMs = now + tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local score = redis.call('ZSCORE', key, ARGV[2 + i])
+  if score and tonumber(score) > now then
+    redis.call('ZADD', key, 'XX', untilMs, ARGV[2 + i])
+    if redis.call('PTTL', key) < untilMs - now then redis.call('PEXPIRE', key, untilMs - now) end
+  end
+end
+return 0`,
+);
+
+export const flowClaimScript = defineScript(
+  'flow-claim',
+  `--[[
+flow-claim: claim a key for a task id until now + window, unless a live claim holds it.
+KEYS[1] claim string "<until ms>|<task id>"
+ARGV[1] task id   ARGV[2] window ms   ARGV[3] now ms
+Returns: the task id the key is claimed for
+--]]
+local current = redis.call('GET', KEYS[1])
+if current then
+  local untilMs, id = string.match(current, '^(%d+)|(.*)$')
+  if untilMs and tonumber(untilMs) > tonumber(ARGV[3]) then return id end
+end
+redis.call('SET', KEYS[1], (tonumber(ARGV[3]) + tonumber(ARGV[2])) .. '|' .. ARGV[1], 'PX', ARGV[2])
+return ARGV[1]`,
+);
+
+export const flowUnclaimScript = defineScript(
+  'flow-unclaim',
+  `--[[
+flow-unclaim: drop a claim if it is still the given task's.
+KEYS[1] claim string   ARGV[1] task id
+--]]
+local current = redis.call('GET', KEYS[1])
+if current and string.match(current, '^%d+|(.*)$') == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0`,
+);

@@ -1,0 +1,89 @@
+/**
+ * Flow control on the app's side (`app.flow`): idempotent enqueue (one claim per key in
+ * the result backend's flow store, taken before the message is published) and each
+ * limit's live state, read from the same store the workers count in.
+ */
+import type { ResultBackend } from '../backends/backend.js';
+import type { FlowEntry, FlowStore } from '../backends/flow-store.js';
+import { FlowStoreUnavailableError } from '../errors.js';
+
+/** A task's flow-control state now, as the store holds it. */
+export interface FlowState {
+  task: string;
+  /** Rate buckets in use (a full bucket is not listed): tokens left, below 0 when booked ahead. */
+  rate: Array<{ key: string | null; tokens: number }>;
+  /** Concurrency slots held now, by key (null: the task's global limit). */
+  running: Array<{ key: string | null; held: number }>;
+  /** Idempotency keys claimed now and the task id each replays. */
+  idempotency: Array<{ key: string; taskId: string }>;
+}
+
+export class AppFlow {
+  private storePromise: Promise<FlowStore> | undefined;
+
+  constructor(private readonly backend: () => Promise<ResultBackend>) {}
+
+  /** The result backend's flow store, opened on first use; FlowStoreUnavailableError without one. */
+  store(what = 'Flow control'): Promise<FlowStore> {
+    this.storePromise ??= (async () => {
+      const backend = await this.backend();
+      const store = backend.flowStore?.();
+      if (!store) throw new FlowStoreUnavailableError(what, backend.kind);
+      await store.open();
+      return store;
+    })().catch((error: unknown) => {
+      this.storePromise = undefined;
+      throw error;
+    });
+    return this.storePromise;
+  }
+
+  /**
+   * Claims `key` of task `name` for `taskId` for `windowMs`: returns `taskId` when the
+   * caller should send it, else the id of the task already sent under that key.
+   */
+  async claim(name: string, key: string, taskId: string, windowMs: number): Promise<string> {
+    const store = await this.store(`The idempotency key of a ${name} call`);
+    return store.claim(idempotencyKey(name, key), taskId, windowMs, Date.now());
+  }
+
+  /** Frees a claim whose message could not be sent, so the next call sends again. */
+  async unclaim(name: string, key: string, taskId: string): Promise<void> {
+    const store = await this.store();
+    await store.unclaim(idempotencyKey(name, key), taskId);
+  }
+
+  /** What the store holds for `taskName` now: buckets, running slots, idempotency claims. */
+  async state(taskName: string): Promise<FlowState> {
+    const store = await this.store();
+    const prefix = `${taskName}:`;
+    const state: FlowState = { task: taskName, rate: [], running: [], idempotency: [] };
+    for (const entry of await store.inspect(prefix, Date.now())) addEntry(state, prefix, entry);
+    return state;
+  }
+
+  async close(): Promise<void> {
+    const opened = this.storePromise;
+    this.storePromise = undefined;
+    const store = await opened?.catch(() => undefined);
+    await store?.close();
+  }
+}
+
+function idempotencyKey(name: string, key: string): string {
+  return `${name}:idem:${key}`;
+}
+
+/** Entries are stored as `<task>:<kind>` or `<task>:<kind>:<key>` (flow-control.ts names them). */
+function addEntry(state: FlowState, prefix: string, entry: FlowEntry): void {
+  const rest = entry.key.slice(prefix.length);
+  const colon = rest.indexOf(':');
+  const kind = colon === -1 ? rest : rest.slice(0, colon);
+  const key = colon === -1 ? null : rest.slice(colon + 1);
+  if (kind === 'rate' && entry.kind === 'bucket')
+    state.rate.push({ key, tokens: entry.tokens ?? 0 });
+  else if (kind === 'conc' && entry.kind === 'slots')
+    state.running.push({ key, held: entry.held ?? 0 });
+  else if (kind === 'idem' && entry.kind === 'claim' && key !== null)
+    state.idempotency.push({ key, taskId: entry.taskId ?? '' });
+}

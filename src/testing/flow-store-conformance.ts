@@ -1,0 +1,216 @@
+/**
+ * The flow-store conformance suite: every store flow control runs on (SQLite, Redis,
+ * memory://, a third-party backend's) must pass it. A store's test file calls
+ * `describeFlowStoreConformance(name, make)`, where `make` opens a fresh, isolated store
+ * for one test (or returns `{ skip: reason }`). Must never depend on one store's
+ * behaviour beyond the `FlowStore` contract.
+ *
+ * @example
+ *   describeFlowStoreConformance('memory', async ({ id }) => {
+ *     const backend = createMemoryBackend(`memory://${id}`);
+ *     await backend.connect();
+ *     return { store: backend.flowStore(), cleanup: () => backend.close() };
+ *   });
+ */
+import { describe, expect, it, type TestContext } from 'vitest';
+import type { FlowStore, RateSpec } from '../backends/flow-store.js';
+
+export interface FlowStoreConformanceContext {
+  /** vitest's context of the running test; `ctx.skip(reason)` skips it. */
+  test: TestContext;
+  /** Short, unique, `[a-z0-9-]` only: derive key prefixes or file names from it. */
+  id: string;
+}
+
+export interface FlowStoreHarness {
+  /** Not opened yet: the suite opens it. Closed by `cleanup`. */
+  store: FlowStore;
+  /** Closes the store (and what it stands on) and removes what the test left. */
+  cleanup: () => Promise<void>;
+  /** Another store on the same data (another connection), opened and closed by the suite. */
+  openAnother?: () => Promise<FlowStore>;
+}
+
+export type FlowStoreHarnessFactory = (
+  ctx: FlowStoreConformanceContext,
+) => Promise<FlowStoreHarness | { skip: string }>;
+
+const TEN_PER_SECOND: RateSpec = { tokens: 10, perMs: 1000, burst: 1 };
+const NOW = { taken: true, waitMs: 0 };
+
+export function describeFlowStoreConformance(name: string, make: FlowStoreHarnessFactory): void {
+  describe(`flow store conformance: ${name}`, () => {
+    let counter = 0;
+    const withStore = (
+      title: string,
+      body: (store: FlowStore, harness: FlowStoreHarness) => Promise<void>,
+    ): void => {
+      it(title, async (test) => {
+        const id = `fs-${process.pid}-${Date.now().toString(36)}-${counter++}`;
+        const made = await make({ test, id });
+        if ('skip' in made) {
+          test.skip(made.skip);
+          return;
+        }
+        const others: FlowStore[] = [];
+        const harness: FlowStoreHarness = {
+          ...made,
+          ...(made.openAnother && {
+            openAnother: async () => {
+              const other = await made.openAnother!();
+              await other.open();
+              others.push(other);
+              return other;
+            },
+          }),
+        };
+        try {
+          await made.store.open();
+          await body(made.store, harness);
+        } finally {
+          for (const other of others) await other.close();
+          await made.store.close();
+          await made.cleanup();
+        }
+      });
+    };
+
+    withStore(
+      'a new bucket is full; an empty one says how long until the next token',
+      async (store) => {
+        const now = Date.now();
+        const rate: RateSpec = { tokens: 10, perMs: 1000, burst: 3 };
+        for (let i = 0; i < 3; i++) expect(await store.take('b', rate, now)).toEqual(NOW);
+        const { taken, waitMs } = await store.take('b', rate, now);
+        expect(taken).toBe(false);
+        expect(waitMs).toBeGreaterThanOrEqual(99);
+        expect(waitMs).toBeLessThanOrEqual(101);
+        // Refilled at 10 per second: one token 100 ms later, not two.
+        expect(await store.take('b', rate, now + 100)).toEqual(NOW);
+        expect((await store.take('b', rate, now + 100)).taken).toBe(false);
+        // Another key is another bucket.
+        expect(await store.take('other', rate, now)).toEqual(NOW);
+      },
+    );
+
+    withStore('a bucket never holds more than its burst, however long it rested', async (store) => {
+      const now = Date.now();
+      expect(await store.take('b', TEN_PER_SECOND, now)).toEqual(NOW);
+      expect(await store.take('b', TEN_PER_SECOND, now + 60_000)).toEqual(NOW);
+      expect((await store.take('b', TEN_PER_SECOND, now + 60_000)).taken).toBe(false);
+    });
+
+    withStore('a take within the reserve window books the next tokens in turn', async (store) => {
+      const now = Date.now();
+      expect(await store.take('b', TEN_PER_SECOND, now, 1000)).toEqual(NOW);
+      const booked = [];
+      for (let i = 0; i < 3; i++) booked.push(await store.take('b', TEN_PER_SECOND, now, 1000));
+      expect(booked.map((b) => b.taken)).toEqual([true, true, true]);
+      expect(booked.map((b) => Math.round(b.waitMs / 10) * 10)).toEqual([100, 200, 300]);
+      // Past the window nothing is booked, and the one after still waits its turn.
+      const late = await store.take('b', TEN_PER_SECOND, now, 350);
+      expect(late.taken).toBe(false);
+      expect(late.waitMs).toBeGreaterThan(350);
+      expect((await store.take('b', TEN_PER_SECOND, now + 400)).taken).toBe(true);
+      expect((await store.take('b', TEN_PER_SECOND, now + 400)).taken).toBe(false);
+    });
+
+    withStore(
+      'takes from two connections at once never exceed the tokens',
+      async (store, harness) => {
+        const other = harness.openAnother ? await harness.openAnother() : store;
+        const now = Date.now();
+        const rate: RateSpec = { tokens: 1, perMs: 60_000, burst: 5 };
+        const takes = await Promise.all(
+          Array.from({ length: 40 }, (_, i) => (i % 2 ? other : store).take('b', rate, now)),
+        );
+        expect(takes.filter((t) => t.taken)).toHaveLength(5);
+      },
+    );
+
+    withStore('at most `limit` holders; holding again renews; release frees', async (store) => {
+      const now = Date.now();
+      expect(await store.acquire('k', 'a', 2, 5000, now)).toBe(true);
+      expect(await store.acquire('k', 'b', 2, 5000, now)).toBe(true);
+      expect(await store.acquire('k', 'c', 2, 5000, now)).toBe(false);
+      expect(await store.acquire('k', 'a', 2, 5000, now)).toBe(true);
+      expect(await store.acquire('other', 'c', 2, 5000, now)).toBe(true);
+      await store.release('k', 'a');
+      await store.release('k', 'nobody');
+      expect(await store.acquire('k', 'c', 2, 5000, now)).toBe(true);
+      expect(await store.acquire('k', 'd', 2, 5000, now)).toBe(false);
+    });
+
+    withStore('an expired lease frees its slot; a renewed one holds on', async (store) => {
+      const now = Date.now();
+      expect(await store.acquire('k', 'a', 2, 1000, now)).toBe(true);
+      expect(await store.acquire('k', 'b', 2, 1000, now)).toBe(true);
+      await store.renew([{ key: 'k', holder: 'b' }], 1000, now + 900);
+      // At now + 1000 a's lease has ended (b's runs to now + 1900): one slot is free.
+      expect(await store.acquire('k', 'c', 2, 1000, now + 1000)).toBe(true);
+      expect(await store.acquire('k', 'd', 2, 1000, now + 1000)).toBe(false);
+      // A lease already lost is not brought back by a renew.
+      await store.renew([{ key: 'k', holder: 'a' }], 1000, now + 1000);
+      expect(await store.acquire('k', 'd', 2, 1000, now + 1001)).toBe(false);
+    });
+
+    withStore(
+      'acquires racing from two connections never exceed the limit',
+      async (store, harness) => {
+        const other = harness.openAnother ? await harness.openAnother() : store;
+        const now = Date.now();
+        const held = await Promise.all(
+          Array.from({ length: 30 }, (_, i) =>
+            (i % 2 ? other : store).acquire('k', `h${i}`, 3, 5000, now),
+          ),
+        );
+        expect(held.filter(Boolean)).toHaveLength(3);
+      },
+    );
+
+    withStore(
+      'a claim holds for its window and returns its owner to later claims',
+      async (store) => {
+        const now = Date.now();
+        expect(await store.claim('c', 'task-1', 1000, now)).toBe('task-1');
+        expect(await store.claim('c', 'task-2', 1000, now + 10)).toBe('task-1');
+        expect(await store.claim('c', 'task-3', 1000, now + 1001)).toBe('task-3');
+        await store.unclaim('c', 'task-1');
+        expect(await store.claim('c', 'task-4', 1000, now + 1002)).toBe('task-3');
+        await store.unclaim('c', 'task-3');
+        expect(await store.claim('c', 'task-5', 1000, now + 1002)).toBe('task-5');
+      },
+    );
+
+    withStore(
+      'fifty claims racing from two connections agree on one owner',
+      async (store, harness) => {
+        const other = harness.openAnother ? await harness.openAnother() : store;
+        const now = Date.now();
+        const owners = await Promise.all(
+          Array.from({ length: 50 }, (_, i) =>
+            (i % 2 ? other : store).claim('c', `t${i}`, 5000, now),
+          ),
+        );
+        expect(new Set(owners).size).toBe(1);
+      },
+    );
+
+    withStore('inspect lists live buckets, slots and claims under a prefix', async (store) => {
+      const now = Date.now();
+      const rate: RateSpec = { tokens: 1, perMs: 60_000, burst: 2 };
+      await store.take('t1:rate:x', rate, now);
+      await store.acquire('t1:conc:y', 'a', 3, 5000, now);
+      await store.acquire('t1:conc:y', 'b', 3, 5000, now);
+      await store.acquire('t1:conc:gone', 'a', 3, 10, now);
+      await store.claim('t1:idem:z', 'task-9', 5000, now);
+      await store.take('t2:rate:x', rate, now);
+      const entries = await store.inspect('t1:', now + 20);
+      expect(entries.map((e) => e.key)).toEqual(['t1:conc:y', 't1:idem:z', 't1:rate:x']);
+      expect(entries[0]).toMatchObject({ kind: 'slots', held: 2 });
+      expect(entries[1]).toMatchObject({ kind: 'claim', taskId: 'task-9' });
+      expect(entries[2]).toMatchObject({ kind: 'bucket' });
+      expect(entries[2]!.tokens).toBeCloseTo(1, 2);
+    });
+  });
+}

@@ -1,0 +1,46 @@
+/**
+ * Runs the flow-store conformance suite against every store flow control runs on: SQLite
+ * (a file per test), Redis (a key prefix per test) and memory:// (a store name per test).
+ */
+import { describeFlowStoreConformance } from '../../src/testing/index.js';
+import { SqliteBackend } from '../../src/backends/sqlite/index.js';
+import { createRedisBackend } from '../../src/backends/redis/index.js';
+import { createMemoryBackend } from '../../src/backends/memory/index.js';
+import { REDIS_URL, requireService } from '../support/services.js';
+import { deleteRedisPrefix } from '../support/redis-cleanup.js';
+import { removeDb, tempDbPath } from '../brokers/sqlite/temp-db.js';
+
+describeFlowStoreConformance('sqlite', async ({ id }) => {
+  const file = tempDbPath(id);
+  const backend = new SqliteBackend(`sqlite://${file}`);
+  await backend.connect();
+  return {
+    store: backend.flowStore(),
+    openAnother: () => Promise.resolve(new SqliteBackend(`sqlite://${file}`).flowStore()),
+    cleanup: async () => {
+      await backend.close();
+      removeDb(file);
+    },
+  };
+});
+
+describeFlowStoreConformance('redis', async ({ test, id }) => {
+  await requireService(test, 'redis');
+  const keyPrefix = `celeriac-test:${id}:`;
+  const backend = createRedisBackend(REDIS_URL, { keyPrefix });
+  await backend.connect();
+  return {
+    store: backend.flowStore(),
+    openAnother: () => Promise.resolve(createRedisBackend(REDIS_URL, { keyPrefix }).flowStore()),
+    cleanup: async () => {
+      await backend.close();
+      await deleteRedisPrefix(keyPrefix);
+    },
+  };
+});
+
+describeFlowStoreConformance('memory', async ({ id }) => {
+  const backend = createMemoryBackend(`memory://${id}`);
+  await backend.connect();
+  return { store: backend.flowStore(), cleanup: () => backend.close() };
+});
