@@ -12,7 +12,7 @@ export {
   type ArgsOf,
   type ResultOf,
 } from './app/task.js';
-export type { TaskOptions, ApplyOptions, RetryMatcher } from './app/task-options.js';
+export type { TaskOptions, ApplyOptions, RetryMatcher, SignatureLike } from './app/task-options.js';
 export {
   AsyncResult,
   type GetOptions,
@@ -49,7 +49,13 @@ export type {
   PublishOptions,
 } from './brokers/broker.js';
 export type { BrokerFactoryOptions } from './brokers/registry.js';
-export type { ResultBackend, StoreOptions, Unsubscribe } from './backends/backend.js';
+export type {
+  ResultBackend,
+  StoreOptions,
+  Unsubscribe,
+  ChordJoin,
+  ChordPart,
+} from './backends/backend.js';
 export type { BackendFactoryOptions } from './backends/registry.js';
 export type { WorkerRegistry, WorkerInfo } from './backends/worker-registry.js';
 export type {
@@ -62,6 +68,8 @@ export type {
   TransportMessage,
   MessageProperties,
   DeliveryInfo,
+  SignatureJson,
+  TaskEmbed,
 } from './protocol/types.js';
 // What a failed task's result.get() throws, and what a broker or backend may raise on bad input.
 export { RemoteTaskError } from './protocol/result-meta.js';
