@@ -15,6 +15,7 @@ export {
 export type { TaskOptions, ApplyOptions, RetryMatcher, SignatureLike } from './app/task-options.js';
 export {
   AsyncResult,
+  type ResultHandle,
   type GetOptions,
   type TaskFailure,
   type ResultHost,
@@ -31,6 +32,7 @@ export type {
   StandardSchemaResult,
   StandardSchemaIssue,
 } from './app/standard-schema.js';
+export * from './canvas/index.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
 export {
   createLineLogger,

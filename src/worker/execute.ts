@@ -564,6 +564,8 @@ async function sendRetry(
       queue: delivery.queue,
       priority: decoded.properties.priority,
       ignoreResult: decoded.ignoreResult,
+      // The retry carries the workflow on (Celery's retry keeps callbacks, chain and chord).
+      embed: decoded.embed,
     },
     defaults,
   );
