@@ -56,7 +56,8 @@ describe('canvas interop with Python Celery on Redis', () => {
     const lines = stdout.trim().split('\n');
     return JSON.parse(lines[lines.length - 1] ?? 'null') as { id: string };
   };
-  const runs = async () => (await raw.lrange('interop:runs', 0, -1)).map((l) => JSON.parse(l));
+  const runs = async (): Promise<unknown[][]> =>
+    (await raw.lrange('interop:runs', 0, -1)).map((l) => JSON.parse(l) as unknown[]);
   const pyAdd = () => app.signature<[x: number, y: number], number>('py.add', { queue: 'pyq' });
   const pyTsum = () => app.signature<[numbers: number[]], number>('py.tsum', { queue: 'pyq' });
   const nodeAdd = () => app.signature<[x: number, y: number], number>('node.add');
