@@ -5,6 +5,8 @@
  */
 import type { AsyncResult, ResultHost } from './async-result.js';
 import { Signature } from '../canvas/signature.js';
+import { ChunksSignature, MapSignature } from '../canvas/map.js';
+import type { JsonValue } from '../protocol/types.js';
 import type { DropArgs, PrefixOf } from '../canvas/canvas-types.js';
 import type { SignatureOptions } from '../canvas/canvas-signature.js';
 import type { TaskContext } from './task-context.js';
@@ -58,6 +60,32 @@ export class TaskRef<TArgs extends unknown[], TResult> {
    */
   si(...args: TArgs): Signature<[], TResult, true> {
     return new Signature(this.sender, this.name, args, {}, true, this.options);
+  }
+
+  /**
+   * One task that runs this task for each item, in one worker run (Celery's `task.map()`):
+   * the worker must have this task registered. Its result is the list of results.
+   * @example await tsum.map([[1, 2], [3, 4]]).delay() // [3, 7]
+   */
+  map(items: readonly TArgs[0][]): MapSignature<TResult> {
+    return new MapSignature(this.sender, this.bare(), items as JsonValue[], false);
+  }
+
+  /** Like `map`, each item being the argument list (Celery's `task.starmap()`). */
+  starmap(items: readonly TArgs[]): MapSignature<TResult> {
+    return new MapSignature(this.sender, this.bare(), items as unknown as JsonValue[], true);
+  }
+
+  /**
+   * The items split into `size`-long parts, each a `starmap` task, sent as a group
+   * (Celery's `task.chunks()`). Its result is the list of each part's results.
+   */
+  chunks(items: readonly TArgs[], size: number): ChunksSignature<TResult> {
+    return new ChunksSignature(this.sender, this.bare(), items as unknown as JsonValue[][], size);
+  }
+
+  private bare(): Signature<TArgs, TResult> {
+    return new Signature(this.sender, this.name, [], {}, false, this.options);
   }
 
   /** A signature with options (Celery's `task.signature(args, **options)`). */

@@ -29,7 +29,14 @@ export interface ApplyExtras {
   chain?: readonly SignatureJson[] | null | undefined;
 }
 
-export const SUPPORTED_TYPES: ReadonlySet<string> = new Set(['chain', 'group', 'chord']);
+/** Celery's map, starmap and chunks signatures are plain tasks of its built-ins (celery.map, ...). */
+const BUILTIN_TYPES: ReadonlySet<string> = new Set(['xmap', 'xstarmap', 'chunks']);
+export const SUPPORTED_TYPES: ReadonlySet<string> = new Set([
+  'chain',
+  'group',
+  'chord',
+  ...BUILTIN_TYPES,
+]);
 
 /** Sends `sig`; resolves once every message it makes is published. */
 export async function applySignatureJson(
@@ -51,6 +58,7 @@ export async function applySignatureJson(
     case 'chord':
       return applyChord(host, sig, extras);
     default:
+      if (BUILTIN_TYPES.has(sig.subtask_type)) return sendPlain(host, sig, extras);
       throw new UnsupportedCanvasError(
         `signature type "${String(sig.subtask_type)}" of task "${sig.task}" is not supported`,
       );

@@ -7,6 +7,7 @@ export { CanvasSignature, type CanvasApp, type SignatureOptions } from './canvas
 export { Chain, chain, type AnyCanvas } from './chain.js';
 export { Group, group } from './group.js';
 export { GroupResult } from './group-result.js';
+export { MapSignature, ChunksSignature } from './map.js';
 export {
   Chord,
   chord,

@@ -25,6 +25,7 @@ import {
   UnsupportedCanvasError,
   WorkerShutdownError,
 } from '../errors.js';
+import { builtinTask } from './builtin-tasks.js';
 import { afterFailure, afterSuccess, hasWorkflow, workflowProblem } from './canvas-followups.js';
 import { celeryError, metaFor } from './result-states.js';
 import { backoffSeconds } from './backoff.js';
@@ -87,7 +88,7 @@ export function admit(delivery: Delivery, deps: ExecutorDeps): Admission | Promi
   } catch (error) {
     return refuseMalformed(delivery, deps, error as Error);
   }
-  const task = deps.app.getTask(decoded.name);
+  const task = deps.app.getTask(decoded.name) ?? builtinTask(deps.app, decoded.name);
   if (!task) return refuseUnknown(delivery, decoded, deps);
   if (hasWorkflow(decoded.embed)) {
     const problem = workflowProblem(decoded, deps.backend);

@@ -226,3 +226,32 @@ describe.each(stacks)('canvas on %s', (_name, setup) => {
     expect(runs().filter((l) => l.startsWith('tsum'))).toHaveLength(1);
   });
 });
+
+describe('map, starmap and chunks (Celery built-ins) on SQLite', () => {
+  it('runs each item through the task in one worker run, and chunks as a group', async () => {
+    const { client, env, runs } = await sqliteSetup();
+    await startWorker(APP, env, ['-c', '2']);
+    const { add, tsum } = declare(client);
+    const mapped = await tsum.map([[1, 2], [3, 4], [5]]).delay();
+    expect(await mapped.get({ timeout: 20 })).toEqual([3, 7, 5]);
+    const starred = await add
+      .starmap([
+        [1, 2],
+        [3, 4],
+      ])
+      .delay();
+    expect(await starred.get({ timeout: 20 })).toEqual([3, 7]);
+    const chunked = await add
+      .chunks(
+        [
+          [1, 2],
+          [3, 4],
+          [5, 6],
+        ],
+        2,
+      )
+      .delay();
+    expect(await chunked.get({ timeout: 20 })).toEqual([[3, 7], [11]]);
+    expect(runs().filter((l) => l.startsWith('add'))).toHaveLength(5);
+  });
+});
