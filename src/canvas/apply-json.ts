@@ -196,14 +196,20 @@ async function applyChord(
     return applySignatureJson(host, body, { ...extras, args: [[]], chain: null });
   }
   await join.setChordSize(groupId, header.length);
+  const parts = header.map((member, index) => asHeaderPart(member, body, groupId, index));
   await Promise.all(
-    header.map((member, index) =>
-      applySignatureJson(host, asHeaderPart(member, body, groupId, index), {
-        ...extras,
-        chain: null,
-      }),
-    ),
+    parts.map((part) => applySignatureJson(host, part, { ...extras, chain: null })),
   );
+  const deadline = num(sig.options.chord_deadline);
+  if (deadline !== undefined) {
+    // The slots still open at the deadline are settled by the worker that runs this
+    // (worker/builtin-tasks.ts): the chord ends even if a header task never reports.
+    const slots = parts.map((part, index) => [reportingId(part), index]);
+    await host.sendTask('celeriac.chord_deadline', [groupId, body, slots, deadline], {
+      countdown: deadline,
+      rootId: extras.rootId ?? undefined,
+    });
+  }
 }
 
 /**
@@ -241,6 +247,20 @@ function asHeaderPart(
         `a ${String(member.subtask_type)} inside a chord header is not supported yet: wrap it in a chord or a chain`,
       );
   }
+}
+
+/** The id of the task that reports a header part's slot (a chain's last, a chord's body). */
+function reportingId(part: SignatureJson): string | null {
+  if (part.subtask_type === 'chain') {
+    const tasks = signatureList(part.kwargs.tasks);
+    const last = tasks[tasks.length - 1];
+    return last ? reportingId(last) : null;
+  }
+  if (part.subtask_type === 'chord') {
+    const inner = signatureList(part.kwargs.body)[0];
+    return inner ? reportingId(inner) : null;
+  }
+  return str(part.options.task_id) ?? null;
 }
 
 function headerOf(sig: SignatureJson): SignatureJson[] {

@@ -43,6 +43,13 @@ export interface ChordOptions extends SignatureOptions {
    * body with ChordError naming it. `settled`: the body always runs, with every outcome.
    */
   policy?: ChordPolicy | undefined;
+  /**
+   * Seconds after sending by which every header slot must be settled: the slots still open
+   * then are settled as failed (ChordError "deadline passed"), so the body runs (`settled`)
+   * or fails (`fail`) instead of waiting for a task that may never report. A header task
+   * that ends later is ignored. @default no deadline
+   */
+  deadline?: number | undefined;
 }
 
 export class Chord<TArgs extends unknown[], TResult> extends CanvasSignature<
@@ -60,14 +67,16 @@ export class Chord<TArgs extends unknown[], TResult> extends CanvasSignature<
   }
 
   toJSON(): SignatureJson {
-    const { policy, ...options } = this.options;
+    const { policy, deadline, ...options } = this.options;
     const body = this.body.toJSON();
     if (policy === 'settled') body.options = { ...body.options, chord_policy: 'settled' };
+    const json = celeryOptions(options);
+    if (deadline !== undefined) json.chord_deadline = deadline;
     return {
       task: 'celery.chord',
       args: [],
       kwargs: { header: this.header.toJSON(), body, kwargs: {} },
-      options: celeryOptions(options),
+      options: json,
       subtask_type: 'chord',
       immutable: false,
     };

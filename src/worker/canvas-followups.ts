@@ -152,18 +152,21 @@ async function chordPartReturn(
   await settleSlot(decoded.groupId!, part, body, decoded.rootId ?? decoded.id, deps);
 }
 
-/** Records one slot; the call that completes the join runs the body (or fails it). */
-async function settleSlot(
+/**
+ * Records one slot; the call that completes the join runs the body (or fails it) and
+ * answers true.
+ */
+export async function settleSlot(
   groupId: string,
   part: ChordPart,
   body: SignatureJson,
   rootId: string,
   deps: FollowupDeps,
-): Promise<void> {
+): Promise<boolean> {
   const join = deps.backend?.chordJoin?.();
   if (!join) throw new ChordsNotSupportedError(deps.backend?.kind ?? 'absent');
   const parts = await join.addChordPart(groupId, part);
-  if (!parts) return;
+  if (!parts) return false;
   const settled = body.options.chord_policy === 'settled';
   const failed = parts.filter((p) => p.state !== 'SUCCESS');
   if (!settled && failed.length > 0) {
@@ -177,6 +180,7 @@ async function settleSlot(
     );
   }
   await join.clearChord(groupId);
+  return true;
 }
 
 /** Celery's ChordError on the body ("Dependency <id> raised ..."), and the body's errbacks. */

@@ -193,6 +193,31 @@ describe.each(stacks)('canvas on %s', (_name, setup) => {
     expect(runs().filter((l) => l.startsWith('tsum'))).toEqual([]);
   });
 
+  it('a chord deadline settles the slots still open: the body runs (settled) or fails (fail), once', async (ctx) => {
+    const { client, env, runs } = await setup(ctx);
+    await startWorker(APP, env, ['-c', '4']);
+    const { add, slow, tsum } = declare(client);
+    const started = Date.now();
+    const failing = await chord([add.s(1, 1), slow.s(2500, 5)], tsum.s(), { deadline: 1 }).delay();
+    const error = (await failing.get({ timeout: 20, propagate: false })) as Error;
+    expect(error.name).toBe('ChordError');
+    expect(error.message).toMatch(/deadline of 1 s passed/);
+    expect(Date.now() - started).toBeLessThan(3500);
+
+    const report = client.signature<[outcomes: SettledResult<number>[]], unknown[]>('tasks.echo');
+    const settled = await chord([add.s(2, 2), slow.s(2500, 6)], report.s(), {
+      policy: 'settled',
+      deadline: 1,
+    }).delay();
+    const [outcomes] = (await settled.get({ timeout: 20 })) as [SettledResult<number>[]];
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected']);
+    // The late header tasks end after the chord did: neither body runs again.
+    while (runs().filter((l) => l.startsWith('slow-end')).length < 2) await sleep(50);
+    await sleep(300);
+    expect(runs().filter((l) => l.startsWith('echo'))).toHaveLength(1);
+    expect(runs().filter((l) => l.startsWith('tsum'))).toEqual([]);
+  });
+
   it('retries inside a header never fire the body early or twice', async (ctx) => {
     const { client, env, runs } = await setup(ctx);
     await startWorker(APP, env, ['-c', '3', '-n', 'a@test']);
