@@ -210,3 +210,42 @@ export class FlowStoreUnavailableError extends CeleriacError {
     );
   }
 }
+
+/**
+ * A workflow the worker or the sender cannot carry out: a signature type it does not know
+ * (`subtask_type`), or a shape it cannot run. The message is refused, never half-run.
+ */
+export class UnsupportedCanvasError extends CeleriacError {
+  constructor(what: string) {
+    super(`Cannot carry out this workflow: ${what}.`);
+  }
+}
+
+/**
+ * A chord on a result backend that keeps no chord counters (rpc://, as in Celery). Use a
+ * backend that does (sqlite://, redis://).
+ */
+export class ChordsNotSupportedError extends CeleriacError {
+  constructor(backendKind: string) {
+    super(
+      `The ${backendKind} result backend cannot count a chord's header results: ` +
+        'chords need a backend with chord counters (sqlite://, redis://).',
+    );
+  }
+}
+
+/**
+ * A chord whose body could not run: a header task failed, was revoked or expired (with the
+ * `fail` policy), or the chord's deadline passed. Stored on the body as Celery's ChordError.
+ */
+export class ChordError extends CeleriacError {
+  readonly excType = 'ChordError';
+  readonly excModule = 'celery.exceptions';
+  constructor(
+    message: string,
+    /** The header task ids that did not succeed. */
+    readonly failedTaskIds: readonly string[] = [],
+  ) {
+    super(message);
+  }
+}

@@ -16,6 +16,7 @@ export type {
   TaskOptions,
   ApplyOptions,
   RetryMatcher,
+  SignatureLike,
   Rate,
   RateLimitOptions,
   ConcurrencyLimitOptions,
@@ -32,6 +33,7 @@ export type {
 } from './backends/flow-store.js';
 export {
   AsyncResult,
+  type ResultHandle,
   type GetOptions,
   type TaskFailure,
   type ResultHost,
@@ -48,6 +50,7 @@ export type {
   StandardSchemaResult,
   StandardSchemaIssue,
 } from './app/standard-schema.js';
+export * from './canvas/index.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
 export type { PoolKind } from './worker/pools/pool.js';
 export {
@@ -67,7 +70,13 @@ export type {
   PublishOptions,
 } from './brokers/broker.js';
 export type { BrokerFactoryOptions } from './brokers/registry.js';
-export type { ResultBackend, StoreOptions, Unsubscribe } from './backends/backend.js';
+export type {
+  ResultBackend,
+  StoreOptions,
+  Unsubscribe,
+  ChordJoin,
+  ChordPart,
+} from './backends/backend.js';
 export type { BackendFactoryOptions } from './backends/registry.js';
 export type { WorkerRegistry, WorkerInfo } from './backends/worker-registry.js';
 export {
@@ -89,6 +98,8 @@ export type {
   TransportMessage,
   MessageProperties,
   DeliveryInfo,
+  SignatureJson,
+  TaskEmbed,
 } from './protocol/types.js';
 // What a failed task's result.get() throws, and what a broker or backend may raise on bad input.
 export { RemoteTaskError } from './protocol/result-meta.js';

@@ -30,7 +30,19 @@ export interface GetOptions {
  */
 export type TaskFailure = RemoteTaskError | TaskNotRegisteredError | TaskRevokedError | Error;
 
-export class AsyncResult<TResult = unknown> {
+/** A handle on one task's or one group's outcome, as `parent` links them in a workflow. */
+export interface ResultHandle {
+  readonly id: string;
+  get(options?: GetOptions): Promise<unknown>;
+}
+
+export class AsyncResult<TResult = unknown> implements ResultHandle {
+  /**
+   * The result this one follows in a workflow (the previous task of a chain, a chord's
+   * header group), when this handle was made by sending that workflow.
+   */
+  parent: ResultHandle | undefined;
+
   constructor(
     readonly id: string,
     private readonly host: ResultHost,

@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import type { PublishOptions } from '../brokers/broker.js';
 import { encodeTaskMessage } from '../protocol/task-message.js';
 import type { JsonObject, JsonValue, TransportMessage } from '../protocol/types.js';
-import type { ApplyOptions, TaskOptions } from './task-options.js';
+import type { ApplyOptions, SignatureLike, TaskOptions } from './task-options.js';
+import type { SignatureJson } from '../protocol/types.js';
 
 export interface BuiltMessage {
   id: string;
@@ -62,9 +63,29 @@ export function buildTaskMessage(
     priority: priority ?? 0,
     headers: call.headers,
     routingKey: queue,
+    callbacks: signatures(call.link, call.embed?.callbacks),
+    errbacks: signatures(call.linkError, call.embed?.errbacks),
+    chain: call.embed?.chain ?? null,
+    chord: call.embed?.chord ?? null,
   });
   const publish: PublishOptions = { queue };
   if (eta && eta.getTime() > context.now) publish.deliverAt = eta.getTime();
   if (priority !== undefined) publish.priority = priority;
   return { id, message, publish };
+}
+
+/** The embed's signature list: those already serialised, then the call's own. */
+function signatures(
+  given: SignatureLike | readonly SignatureLike[] | undefined,
+  embedded: SignatureJson[] | null | undefined,
+): SignatureJson[] | null {
+  if (given === undefined) return embedded ?? null;
+  const list = isList(given) ? given.map((sig) => sig.toJSON()) : [given.toJSON()];
+  return embedded ? [...embedded, ...list] : list;
+}
+
+function isList(
+  value: SignatureLike | readonly SignatureLike[],
+): value is readonly SignatureLike[] {
+  return Array.isArray(value);
 }

@@ -3,6 +3,12 @@
  * defaults only.
  */
 import type { StandardSchemaV1 } from './standard-schema.js';
+import type { SignatureJson, TaskEmbed } from '../protocol/types.js';
+
+/** Anything that serialises to a Celery signature (a `Signature`, a group, a chain, a chord). */
+export interface SignatureLike {
+  toJSON(): SignatureJson;
+}
 
 /** An error class, or a predicate, that decides whether a failure is retried automatically. */
 export type RetryMatcher = (new (...args: never[]) => Error) | ((error: unknown) => boolean);
@@ -146,6 +152,19 @@ export interface ApplyOptions {
   rootId?: string | undefined;
   groupId?: string | undefined;
   groupIndex?: number | undefined;
+  /**
+   * Tasks to send with this task's result when it succeeds (Celery's `link`): each gets the
+   * result as its first argument unless it is immutable (`si()`).
+   * @example add.applyAsync([2, 3], { link: log.s() })
+   */
+  link?: SignatureLike | readonly SignatureLike[] | undefined;
+  /**
+   * Tasks to send when this task fails (Celery's `link_error`): each gets the failed task's
+   * id as its first argument unless it is immutable.
+   */
+  linkError?: SignatureLike | readonly SignatureLike[] | undefined;
+  /** @internal the workflow embedded in the message (canvas sets it: the chain, the chord body). */
+  embed?: Partial<TaskEmbed> | undefined;
   /** @internal retries so far, set by the worker when it re-sends a task. */
   retries?: number | undefined;
 }

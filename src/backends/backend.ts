@@ -3,7 +3,7 @@
  * and keep the few shared counters workflows need. A backend never runs a task and never
  * decides what a state means.
  */
-import type { ResultMeta } from '../protocol/types.js';
+import type { JsonValue, ResultMeta, TaskState } from '../protocol/types.js';
 import type { Broker } from '../brokers/broker.js';
 import type { BeatStore } from './beat-store.js';
 import type { WorkerRegistry } from './worker-registry.js';
@@ -23,6 +23,37 @@ export interface StoreOptions {
   replyTo?: string | undefined;
   /** The task message's `correlation_id` (Celery: the task id). Default: the task id. */
   correlationId?: string | undefined;
+}
+
+/** One header task's final outcome, as a chord join keeps it. */
+export interface ChordPart {
+  taskId: string;
+  /** The task's place in the header (`group_index`); null when its sender gave none. */
+  index: number | null;
+  /** A ready state: SUCCESS, FAILURE or REVOKED. */
+  state: TaskState;
+  /** The task's result, or its serialised error. */
+  result: JsonValue;
+}
+
+/**
+ * What a chord's fan-in needs of a backend: the header's size, one atomic "record this part
+ * and tell me whether it was the last", and clean-up. Atomic across processes: of every
+ * caller, exactly one sees the join complete; a part recorded twice (a redelivered task)
+ * counts once.
+ */
+export interface ChordJoin {
+  /** Records how many parts the header has (Celery's `set_chord_size`), before any is sent. */
+  setChordSize(groupId: string, size: number): Promise<void>;
+  /**
+   * Records one part's final outcome. Returns every part, in header order, to the one call
+   * that completes the join; `null` to every other call. A part whose task id was already
+   * recorded is not counted again: it returns the parts when the join is complete (the
+   * first completion may have died before sending the body), else `null`.
+   */
+  addChordPart(groupId: string, part: ChordPart): Promise<ChordPart[] | null>;
+  /** Deletes the join once the body is sent; a late duplicate part then finds nothing. */
+  clearChord(groupId: string): Promise<void>;
 }
 
 export interface ResultBackend {
@@ -72,6 +103,18 @@ export interface ResultBackend {
    * declares a shared limit then refuses to start a worker.
    */
   flowStore?(): FlowStore;
+  /**
+   * The chord counters. Absent where the backend cannot count (rpc://, as in Celery):
+   * chords are then refused with ChordsNotSupportedError.
+   */
+  chordJoin?(): ChordJoin;
+  /**
+   * Stores a group's result tuple (Celery's `celery-taskset-meta-<id>`: `{"result": ...}`),
+   * so a GroupResult can be restored by id. Absent on rpc://.
+   */
+  saveGroup?(groupId: string, value: JsonValue, options?: StoreOptions): Promise<void>;
+  /** The stored group value, or `undefined`. */
+  getGroup?(groupId: string): Promise<JsonValue | undefined>;
 
   // ---- Task listing (the dashboard; task-listing.ts) ----
   /**

@@ -16,6 +16,7 @@ import { describe } from 'vitest';
 import type { BackendHarnessFactory } from './backend-conformance/harness.js';
 import { storeTests } from './backend-conformance/store-tests.js';
 import { sharedStateTests } from './backend-conformance/shared-state-tests.js';
+import { chordTests } from './backend-conformance/chord-tests.js';
 
 export type {
   BackendConformanceContext,
@@ -27,6 +28,7 @@ export { makeMeta, waitFor, sleep } from './backend-conformance/harness.js';
 export function describeBackendConformance(name: string, make: BackendHarnessFactory): void {
   describe(`result backend conformance: ${name}`, () => {
     describe('store, get, forget, expire, subscribe', () => storeTests(make));
-    describe('revocations and chord joins', () => sharedStateTests(make));
+    describe('revocations', () => sharedStateTests(make));
+    describe('chord joins and saved groups', () => chordTests(make));
   });
 }

@@ -22,8 +22,11 @@ import {
   TaskNotRegisteredError,
   TaskRevokedError,
   TimeLimitExceededError,
+  UnsupportedCanvasError,
   WorkerShutdownError,
 } from '../errors.js';
+import { builtinTask } from './builtin-tasks.js';
+import { afterFailure, afterSuccess, hasWorkflow, workflowProblem } from './canvas-followups.js';
 import { celeryError, extendedFields, metaFor } from './result-states.js';
 import { formatCeleryDate } from '../protocol/time.js';
 import { backoffSeconds } from './backoff.js';
@@ -96,8 +99,12 @@ export function admit(delivery: Delivery, deps: ExecutorDeps): Admission | Promi
   } catch (error) {
     return refuseMalformed(delivery, deps, error as Error);
   }
-  const task = deps.app.getTask(decoded.name);
+  const task = deps.app.getTask(decoded.name) ?? builtinTask(deps.app, decoded.name);
   if (!task) return refuseUnknown(delivery, decoded, deps);
+  if (hasWorkflow(decoded.embed)) {
+    const problem = workflowProblem(decoded, deps.backend);
+    if (problem !== null) return refuseWorkflow(delivery, decoded, problem, deps);
+  }
   if (decoded.expires && decoded.expires.getTime() <= Date.now())
     return discardExpired(delivery, decoded, decoded.expires, deps);
   const revoked =
@@ -179,11 +186,9 @@ async function refuseUnknown(
 ): Promise<Admission> {
   const reason = `unknown task "${decoded.name}" (registered: ${deps.app.taskNames().join(', ') || 'none'})`;
   // Stored as Celery's NotRegistered; AsyncResult.get() raises it as TaskNotRegisteredError.
-  await storeQuietly(
-    deps,
-    decoded,
-    stateMeta(deps, decoded, 'FAILURE', serializeError(new TaskNotRegisteredError(decoded.name))),
-  );
+  const failure = serializeError(new TaskNotRegisteredError(decoded.name));
+  await storeQuietly(deps, decoded, stateMeta(deps, decoded, 'FAILURE', failure));
+  await workflowAfterRefusal(decoded, 'FAILURE', failure, deps);
   await delivery.reject({ requeue: false, reason });
   deps.logger.error(
     { id: decoded.id, queue: delivery.queue },
@@ -198,11 +203,9 @@ async function discardExpired(
   expires: Date,
   deps: ExecutorDeps,
 ): Promise<Admission> {
-  await storeQuietly(
-    deps,
-    decoded,
-    stateMeta(deps, decoded, 'REVOKED', celeryError('TaskRevokedError', 'expired')),
-  );
+  const failure = celeryError('TaskRevokedError', 'expired');
+  await storeQuietly(deps, decoded, stateMeta(deps, decoded, 'REVOKED', failure));
+  await workflowAfterRefusal(decoded, 'REVOKED', failure, deps);
   await delivery.ack();
   deps.logger.info(
     { id: decoded.id },
@@ -216,11 +219,9 @@ async function discardRevoked(
   decoded: DecodedTaskMessage,
   deps: ExecutorDeps,
 ): Promise<Admission> {
-  await storeQuietly(
-    deps,
-    decoded,
-    stateMeta(deps, decoded, 'REVOKED', celeryError('TaskRevokedError', 'revoked')),
-  );
+  const failure = celeryError('TaskRevokedError', 'revoked');
+  await storeQuietly(deps, decoded, stateMeta(deps, decoded, 'REVOKED', failure));
+  await workflowAfterRefusal(decoded, 'REVOKED', failure, deps);
   await delivery.ack();
   deps.logger.info({ id: decoded.id }, `Discarded revoked task ${decoded.name}[${decoded.id}]`);
   return SETTLED;
@@ -256,17 +257,78 @@ async function refuseArgs(
   error: Error,
   deps: ExecutorDeps,
 ): Promise<Admission> {
-  await storeQuietly(
-    deps,
-    decoded,
-    stateMeta(deps, decoded, 'FAILURE', serializeError(error), stackOf(error)),
-  );
+  const failure = serializeError(error);
+  await storeQuietly(deps, decoded, stateMeta(deps, decoded, 'FAILURE', failure, stackOf(error)));
+  await workflowAfterRefusal(decoded, 'FAILURE', failure, deps);
   await delivery.reject({ requeue: false, reason: error.message });
   deps.logger.error(
     { id: decoded.id },
     `Rejected task ${decoded.name}[${decoded.id}] (${rejectedTo(deps)}): ${error.message}`,
   );
   return SETTLED;
+}
+
+/**
+ * A workflow this worker cannot carry out (an unknown signature type, a chord on a backend
+ * without chord counters): refused before the task runs, loudly, never half-run.
+ */
+async function refuseWorkflow(
+  delivery: Delivery,
+  decoded: DecodedTaskMessage,
+  problem: string,
+  deps: ExecutorDeps,
+): Promise<Admission> {
+  const error = new UnsupportedCanvasError(problem);
+  await storeQuietly(deps, decoded, stateMeta(deps, decoded, 'FAILURE', serializeError(error)));
+  await delivery.reject({ requeue: false, reason: error.message });
+  deps.logger.error(
+    { id: decoded.id },
+    `Rejected task ${decoded.name}[${decoded.id}] (${rejectedTo(deps)}): ${error.message}`,
+  );
+  return SETTLED;
+}
+
+/** A refused task's workflow still settles: its chord slot, its chain, its errbacks. */
+async function workflowAfterRefusal(
+  decoded: DecodedTaskMessage,
+  state: 'FAILURE' | 'REVOKED',
+  failure: JsonValue,
+  deps: ExecutorDeps,
+): Promise<void> {
+  if (!hasWorkflow(decoded.embed)) return;
+  try {
+    await afterFailure(decoded, state, failure, deps);
+  } catch (error) {
+    deps.logger.error(
+      { id: decoded.id },
+      `Could not settle the workflow of ${decoded.name}[${decoded.id}]: ${(error as Error).message}`,
+    );
+  }
+}
+
+/**
+ * Sends what a succeeded task owes its workflow; false (the message given back, so the task
+ * runs again rather than its workflow stopping here) when that cannot be sent.
+ */
+async function followUpSuccess(
+  delivery: Delivery,
+  decoded: DecodedTaskMessage,
+  result: unknown,
+  deps: ExecutorDeps,
+): Promise<boolean> {
+  try {
+    await afterSuccess(decoded, (result ?? null) as JsonValue, deps);
+    return true;
+  } catch (error) {
+    deps.logger.error(
+      { id: decoded.id },
+      `Could not send the workflow steps after ${decoded.name}[${decoded.id}], requeued: ${(error as Error).message}`,
+    );
+    await delivery
+      .reject({ requeue: true, reason: (error as Error).message })
+      .catch(() => undefined);
+    return false;
+  }
 }
 
 /**
@@ -336,6 +398,8 @@ export async function execute(
         throw notStorable(decoded.name, error);
       }
     }
+    if (hasWorkflow(decoded.embed) && !(await followUpSuccess(delivery, decoded, result, deps)))
+      return;
     await delivery.ack();
     if (deps.logsInfo)
       deps.logger.info(
@@ -515,6 +579,8 @@ async function sendRetry(
       queue: delivery.queue,
       priority: decoded.properties.priority,
       ignoreResult: decoded.ignoreResult,
+      // The retry carries the workflow on (Celery's retry keeps callbacks, chain and chord).
+      embed: decoded.embed,
     },
     defaults,
   );
@@ -529,10 +595,12 @@ async function recordFailure(
   settle: { deadLetter?: boolean } = {},
 ): Promise<void> {
   const state = failure instanceof TaskRevokedError ? 'REVOKED' : 'FAILURE';
+  const serialized = serializeError(failure);
   await deps.backend?.store(
-    stateMeta(deps, decoded, state, serializeError(failure), stackOf(failure)),
+    stateMeta(deps, decoded, state, serialized, stackOf(failure)),
     storeOptionsFor(decoded, deps),
   );
+  if (hasWorkflow(decoded.embed)) await afterFailure(decoded, state, serialized, deps);
   if (settle.deadLetter) await delivery.reject({ requeue: false, reason: messageOf(failure) });
   else await delivery.ack();
   deps.logger.error(

@@ -5,11 +5,12 @@
  * registry and beat's store. A new key-value backend implements `KeyValueStore` and
  * nothing else. Must never import a store's client: the store is handed in.
  */
-import type { ResultBackend, StoreOptions, Unsubscribe } from '../backend.js';
+import type { ChordJoin, ResultBackend, StoreOptions, Unsubscribe } from '../backend.js';
 import type { BeatStore } from '../beat-store.js';
 import type { WorkerRegistry } from '../worker-registry.js';
 import type { FlowStore } from '../flow-store.js';
-import type { ResultMeta } from '../../protocol/types.js';
+import type { JsonValue, ResultMeta } from '../../protocol/types.js';
+import { keyValueChordJoin } from './chord-join.js';
 import type { KeyValueStore } from './key-value-store.js';
 import { KeyValueRevocations } from './revocations.js';
 import { KeyValueWorkerRegistry } from './worker-registry.js';
@@ -99,6 +100,24 @@ export class KeyValueBackend implements ResultBackend {
 
   onRevoke(listener: (taskId: string, terminate: boolean) => void): Promise<Unsubscribe> {
     return this.revocations.listen(listener);
+  }
+
+  /** The chord join on the store's compare-and-set and counter (chord-join.ts). */
+  chordJoin(): ChordJoin {
+    return keyValueChordJoin(this.kv, this.prefix, this.resultExpiresMs);
+  }
+
+  /** Celery's `celery-taskset-meta-<id>`, kept as its results are. */
+  async saveGroup(groupId: string, value: JsonValue, options: StoreOptions = {}): Promise<void> {
+    const key = `${this.prefix}celery-taskset-meta-${groupId}`;
+    await this.kv.set(key, JSON.stringify(value), {
+      ttlMs: options.expiresMs ?? this.resultExpiresMs,
+    });
+  }
+
+  async getGroup(groupId: string): Promise<JsonValue | undefined> {
+    const text = await this.kv.get(`${this.prefix}celery-taskset-meta-${groupId}`);
+    return text === undefined ? undefined : (JSON.parse(text) as JsonValue);
   }
 
   beatStore(): BeatStore {

@@ -7,7 +7,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Broker } from '../../brokers/broker.js';
-import type { ResultBackend, StoreOptions, Unsubscribe } from '../backend.js';
+import type { ChordJoin, ChordPart, ResultBackend, StoreOptions, Unsubscribe } from '../backend.js';
 import type { BackendFactoryOptions } from '../registry.js';
 import {
   closeConnection,
@@ -17,7 +17,10 @@ import {
   type RedisUrlConfig,
 } from '../../connections/redis/connection.js';
 import { decodeResultMeta, encodeResultMeta } from '../../protocol/result-meta.js';
-import type { ResultMeta } from '../../protocol/types.js';
+import type { JsonValue, ResultMeta } from '../../protocol/types.js';
+import { parseCeleryJson, toPythonJson } from '../../protocol/json.js';
+import { runScript } from '../../connections/redis/script-runner.js';
+import { chordPartScript } from './scripts/chord.js';
 import { ResultKeyspace } from './keys.js';
 import { Revocations } from './revocations.js';
 import { SharedSubscriber } from './shared-subscriber.js';
@@ -148,6 +151,52 @@ export class RedisBackend implements ResultBackend {
     });
   }
 
+  /**
+   * The chord counters in Celery's Redis layout (`celery-taskset-meta-<gid>.j/.t/.s`), so a
+   * chord whose header runs on Python workers and whose body on ours (or the reverse) joins.
+   */
+  chordJoin(): ChordJoin {
+    const seconds = Math.max(1, Math.ceil(this.expiresMs / 1000));
+    return {
+      setChordSize: async (groupId: string, size: number) => {
+        await this.connect();
+        await this.client.set(this.keys.chord(groupId)[2], String(size), 'EX', seconds);
+      },
+      addChordPart: async (groupId: string, part: ChordPart) => {
+        await this.connect();
+        const member = toPythonJson([1, part.taskId, part.state, part.result]);
+        const score = part.index === null ? '+inf' : String(part.index);
+        const reply = (await runScript(this.client, chordPartScript, this.keys.chord(groupId), [
+          part.taskId,
+          score,
+          member,
+          seconds,
+        ])) as [number, string[]?];
+        if (reply[0] === 0 || !reply[1]) return null;
+        return reply[1].map(decodeChordPart);
+      },
+      clearChord: async (groupId: string) => {
+        await this.connect();
+        await this.client.del(...this.keys.chord(groupId));
+      },
+    };
+  }
+
+  /** Celery's `GroupResult.save()`: SETEX and PUBLISH of `celery-taskset-meta-<gid>`. */
+  async saveGroup(groupId: string, value: JsonValue, options: StoreOptions = {}): Promise<void> {
+    await this.connect();
+    const key = this.keys.group(groupId);
+    const text = toPythonJson(value);
+    const ms = Math.max(1, Math.round(options.expiresMs ?? this.expiresMs));
+    await this.client.multi().set(key, text, 'PX', ms).publish(key, text).exec();
+  }
+
+  async getGroup(groupId: string): Promise<JsonValue | undefined> {
+    await this.connect();
+    const text = await this.client.get(this.keys.group(groupId));
+    return text === null ? undefined : parseCeleryJson(text);
+  }
+
   async forget(taskIds: string[]): Promise<void> {
     if (taskIds.length === 0) return;
     await this.connect();
@@ -196,6 +245,12 @@ export class RedisBackend implements ResultBackend {
       if (text !== null) this.subscriber.deliver(channel, text);
     }
   }
+}
+
+/** A `.j` member as Celery writes it: `[1, task_id, state, result]`. */
+function decodeChordPart(member: string): ChordPart {
+  const [, taskId, state, result] = parseCeleryJson(member) as [number, string, string, JsonValue];
+  return { taskId, index: null, state, result };
 }
 
 function safeDecode(text: string): ResultMeta | undefined {

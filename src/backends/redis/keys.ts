@@ -22,6 +22,18 @@ export class ResultKeyspace {
     return `${this.prefix}celery-task-meta-${taskId}`;
   }
 
+  /** Celery's saved group (`GroupResult.save()`), also its channel. */
+  group(groupId: string): string {
+    return `${this.prefix}celery-taskset-meta-${groupId}`;
+  }
+
+  /** Celery's chord join keys: `.j` the parts (a zset scored by group_index), `.t` the
+   * added-parts counter (`add_to_chord`), `.s` the header size. */
+  chord(groupId: string): [join: string, added: string, size: string] {
+    const base = this.group(groupId);
+    return [`${base}.j`, `${base}.t`, `${base}.s`];
+  }
+
   /** The task id inside a meta key or channel name, or undefined. */
   taskIdOf(key: string): string | undefined {
     const head = `${this.prefix}celery-task-meta-`;

@@ -4,10 +4,11 @@
  * processes at once. Subscribers are served by one shared watcher per instance.
  * Must never interpret a state or a result: it stores and returns Celery metas as JSON.
  */
-import type { ResultBackend, StoreOptions, Unsubscribe } from '../backend.js';
+import type { ChordJoin, ChordPart, ResultBackend, StoreOptions, Unsubscribe } from '../backend.js';
 import type { BackendFactoryOptions } from '../registry.js';
 import { BrokerConnectionError } from '../../errors.js';
-import type { ResultMeta } from '../../protocol/types.js';
+import type { JsonValue, ResultMeta } from '../../protocol/types.js';
+import { ChordStore } from './chord-store.js';
 import { acquireChangeFeed, type ChangeFeed } from '../../connections/sqlite/change-feed.js';
 import { openAsPromise, openWith, type DbHandle } from '../../connections/sqlite/database.js';
 import { parseSqliteUrl, type SqliteLocation } from '../../connections/sqlite/sqlite-url.js';
@@ -50,6 +51,7 @@ export class SqliteBackend implements ResultBackend {
   readonly resultExpiresMs: number;
   private handle: DbHandle | undefined;
   private resultStore: ResultStore | undefined;
+  private chordStore: ChordStore | undefined;
   private feed: ChangeFeed | undefined;
   private watcher: ResultWatcher | undefined;
   private closed = false;
@@ -109,6 +111,7 @@ export class SqliteBackend implements ResultBackend {
       (opened) => new ResultStore(opened, this.keyPrefix),
     );
     this.resultStore = value;
+    this.chordStore = new ChordStore(handle, this.keyPrefix);
     this.handle = handle;
     this.feed = acquireChangeFeed(this.location);
     this.watcher = new ResultWatcher(
@@ -152,6 +155,37 @@ export class SqliteBackend implements ResultBackend {
     this.cleanupIfDue(store, now);
     const change: ResultChange = { taskId: meta.task_id, meta, seq };
     for (const watcher of localWatchers.get(this.localKey) ?? []) watcher.pushResult(change);
+  }
+
+  /** Chord counters in the same file: each part is recorded and counted in one transaction. */
+  chordJoin(): ChordJoin {
+    return {
+      setChordSize: async (groupId: string, size: number) => {
+        (await this.chords()).setSize(groupId, size, this.expiresAt(undefined, Date.now()));
+      },
+      addChordPart: async (groupId: string, part: ChordPart) => {
+        const now = Date.now();
+        return (await this.chords()).addPart(groupId, part, this.expiresAt(undefined, now), now);
+      },
+      clearChord: async (groupId: string) => {
+        (await this.chords()).clear(groupId);
+      },
+    };
+  }
+
+  async saveGroup(groupId: string, value: JsonValue, options: StoreOptions = {}): Promise<void> {
+    const now = Date.now();
+    (await this.chords()).saveGroup(groupId, value, this.expiresAt(options.expiresMs, now));
+  }
+
+  async getGroup(groupId: string): Promise<JsonValue | undefined> {
+    return (await this.chords()).getGroup(groupId, Date.now());
+  }
+
+  private async chords(): Promise<ChordStore> {
+    await this.ready();
+    if (!this.chordStore) throw new BrokerConnectionError('The SQLite result backend is closed.');
+    return this.chordStore;
   }
 
   async get(taskId: string): Promise<ResultMeta | undefined> {
@@ -209,6 +243,7 @@ export class SqliteBackend implements ResultBackend {
     this.handle?.release();
     this.handle = undefined;
     this.resultStore = undefined;
+    this.chordStore = undefined;
     return Promise.resolve();
   }
 
@@ -218,6 +253,7 @@ export class SqliteBackend implements ResultBackend {
     this.lastCleanup = now;
     try {
       store.deleteExpired(now);
+      this.chordStore?.deleteExpired(now);
     } catch (error) {
       this.options.onError?.(error as Error); // busy: the next store retries
     }

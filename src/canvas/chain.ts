@@ -1,0 +1,86 @@
+/**
+ * `chain(a, b, c)`: each task gets the previous one's result as its first argument (unless
+ * immutable), sent one after another by the workers: the first task carries the rest,
+ * reversed, in its message's `chain`, as Celery does. Checked at compile time: an element
+ * that does not take the previous result does not compile.
+ */
+import { AsyncResult } from '../app/async-result.js';
+import type { JsonValue, SignatureJson } from '../protocol/types.js';
+import { applySignatureJson, signatureList } from './apply-json.js';
+import {
+  CanvasSignature,
+  celeryOptions,
+  freezeJson,
+  resultIdOf,
+  type CanvasApp,
+  type SignatureOptions,
+} from './canvas-signature.js';
+import type { CanvasArgs, CanvasResult, CheckedChain, LastOf } from './canvas-types.js';
+import { CeleriacError } from '../errors.js';
+
+/** Any canvas element, as chains, groups and chords hold them. */
+export type AnyCanvas = CanvasSignature<unknown[], unknown, boolean>;
+
+export class Chain<TArgs extends unknown[], TResult> extends CanvasSignature<
+  TArgs,
+  TResult,
+  false
+> {
+  constructor(
+    app: CanvasApp,
+    readonly tasks: readonly AnyCanvas[],
+    readonly options: SignatureOptions = {},
+  ) {
+    super(app, false);
+  }
+
+  toJSON(): SignatureJson {
+    return {
+      task: 'celery.chain',
+      args: [],
+      kwargs: { tasks: this.tasks.map((task) => task.toJSON()) },
+      options: celeryOptions(this.options),
+      subtask_type: 'chain',
+      immutable: false,
+    };
+  }
+
+  /**
+   * Sends the first task (the rest follow from the workers); the handle is the last task's,
+   * with `parent` leading back through the chain.
+   */
+  async applyAsync(args: TArgs, options: SignatureOptions = {}): Promise<AsyncResult<TResult>> {
+    const json = freezeJson(this.toJSON());
+    Object.assign(json.options, celeryOptions(options));
+    await applySignatureJson(this.app, json, { args: args as JsonValue[] });
+    return chainResult<TResult>(this.app, signatureList(json.kwargs.tasks));
+  }
+
+  delay(...args: TArgs): Promise<AsyncResult<TResult>> {
+    return this.applyAsync(args);
+  }
+}
+
+/** The last element's handle, each `parent` the element before it. */
+function chainResult<TResult>(app: CanvasApp, tasks: SignatureJson[]): AsyncResult<TResult> {
+  let parent: AsyncResult<unknown> | undefined;
+  for (const task of tasks) {
+    const result: AsyncResult<unknown> = new AsyncResult<unknown>(resultIdOf(task), app);
+    result.parent = parent;
+    parent = result;
+  }
+  return parent as AsyncResult<TResult>;
+}
+
+/**
+ * Runs the elements one after another, each given the previous result.
+ * @example
+ * const total = await chain(add.s(1, 2), add.s(3), mul.s(10)).delay(); // (1 + 2 + 3) * 10
+ */
+export function chain<const S extends readonly [AnyCanvas, ...AnyCanvas[]]>(
+  ...tasks: S & CheckedChain<S>
+): Chain<CanvasArgs<S[0]>, CanvasResult<LastOf<S>>> {
+  const app = (tasks[0] as AnyCanvas | undefined)?.app;
+  if (!app) throw new CeleriacError('chain() needs at least one signature.');
+  return new Chain(app, tasks);
+}

@@ -1,0 +1,282 @@
+/**
+ * The canvas API end to end, on SQLite and on Redis, with several real worker processes:
+ * chain, group, chord, links, their nestings, the fan-in's failure cases, GroupResult save
+ * and restore, and a worker killed with SIGKILL in the middle of a chord.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, beforeEach, describe, expect, it, type TestContext } from 'vitest';
+import { Celeriac, chain, chord, group, GroupResult, type SettledResult } from '../../src/index.js';
+import { killAll, startWorker } from '../support/worker-process.js';
+import { REDIS_URL, requireService } from '../support/services.js';
+import { deleteRedisPrefix } from '../support/redis-cleanup.js';
+
+const APP = 'test/canvas/fixtures/canvas-app.ts';
+
+interface Setup {
+  client: Celeriac;
+  env: Record<string, string>;
+  runs: () => string[];
+}
+
+let dir: string;
+let cleanup: (() => Promise<void>) | undefined;
+let counter = 0;
+
+beforeEach(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'celeriac-canvas-'));
+});
+
+afterEach(async () => {
+  await killAll();
+  await cleanup?.();
+  cleanup = undefined;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function declare(client: Celeriac) {
+  return {
+    add: client.signature<[a: number, b: number], number>('tasks.add'),
+    mul: client.signature<[a: number, b: number], number>('tasks.mul'),
+    tsum: client.signature<[numbers: number[]], number>('tasks.tsum'),
+    echo: client.signature<unknown[], unknown[]>('tasks.echo'),
+    fail: client.signature<[message?: string], never>('tasks.fail'),
+    slow: client.signature<[ms: number, value: number], number>('tasks.slow'),
+    flaky: client.signature<[value: number], number>('tasks.flaky'),
+  };
+}
+
+const runLog = () => path.join(dir, 'runs.log');
+const readRuns = () =>
+  existsSync(runLog()) ? readFileSync(runLog(), 'utf8').trim().split('\n').filter(Boolean) : [];
+
+function sqliteSetup(): Promise<Setup> {
+  const url = `sqlite://${path.join(dir, 'broker.db')}`;
+  const client = new Celeriac({ broker: url });
+  cleanup = () => client.close();
+  return Promise.resolve({
+    client,
+    env: { CELERIAC_BROKER_URL: url, TEST_RUN_LOG: runLog() },
+    runs: readRuns,
+  });
+}
+
+async function redisSetup(ctx: TestContext): Promise<Setup> {
+  await requireService(ctx, 'redis');
+  const prefix = `celeriac-test:canvas-${process.pid}-${++counter}:`;
+  const client = new Celeriac({ broker: REDIS_URL, backend: REDIS_URL, keyPrefix: prefix });
+  cleanup = async () => {
+    await client.close();
+    await deleteRedisPrefix(prefix);
+  };
+  return {
+    client,
+    env: {
+      CELERIAC_BROKER_URL: REDIS_URL,
+      CELERIAC_RESULT_BACKEND: REDIS_URL,
+      TEST_KEY_PREFIX: prefix,
+      TEST_RUN_LOG: runLog(),
+    },
+    runs: readRuns,
+  };
+}
+
+const stacks: Array<[string, (ctx: TestContext) => Promise<Setup>]> = [
+  ['SQLite', () => sqliteSetup()],
+  ['Redis', (ctx) => redisSetup(ctx)],
+];
+
+describe.each(stacks)('canvas on %s', (_name, setup) => {
+  it('chains, groups and chords, nested, across two workers', async (ctx) => {
+    const { client, env, runs } = await setup(ctx);
+    await startWorker(APP, env, ['-c', '4', '-n', 'a@test']);
+    await startWorker(APP, env, ['-c', '4', '-n', 'b@test']);
+    const { add, mul, tsum } = declare(client);
+
+    // A chain: ((1 + 2) + 3) * 10, parent links back to the first.
+    const chained = await chain(add.s(1, 2), add.s(3), mul.s(10)).delay();
+    expect(await chained.get({ timeout: 20 })).toBe(60);
+    expect(await chained.parent?.get({ timeout: 1 })).toBe(6);
+
+    // A group: results in order; saved and restored by id.
+    const grouped = await group([1, 2, 3, 4].map((i) => add.s(i, i))).delay();
+    expect(await grouped.get({ timeout: 20 })).toEqual([2, 4, 6, 8]);
+    await grouped.save();
+    const restored = await GroupResult.restore(client, grouped.id);
+    expect(restored?.results.map((r) => r.id)).toEqual(grouped.results.map((r) => r.id));
+
+    // A chord: the body gets the header results in header order.
+    const chorded = await chord(
+      [5, 4, 3, 2, 1].map((i) => add.s(i, 0)),
+      client.signature<[values: number[]], unknown[]>('tasks.echo').s(),
+    ).delay();
+    expect(await chorded.get({ timeout: 20 })).toEqual([[5, 4, 3, 2, 1]]);
+
+    // A chain of a group (upgraded to a chord, as Celery does) then a task.
+    const fanned = await chain(add.s(1, 1), group(add.s(10), add.s(20)), tsum.s()).delay();
+    expect(await fanned.get({ timeout: 20 })).toBe(34);
+
+    // A group of chains.
+    const chains = await group(chain(add.s(1, 1), mul.s(3)), chain(add.s(2, 2), mul.s(5))).delay();
+    expect(await chains.get({ timeout: 20 })).toEqual([6, 20]);
+
+    // A chord inside a chain, whose header holds chains; then a chord of chords.
+    const inside = await chain(
+      add.s(1, 1),
+      chord([chain(add.s(1), mul.s(2)), add.s(100)], tsum.s()),
+      mul.s(2),
+    ).delay();
+    expect(await inside.get({ timeout: 20 })).toBe(2 * ((2 + 1) * 2 + (2 + 100)));
+    const nested = await chord(
+      [chord([add.s(1, 1), add.s(2, 2)], tsum.s()), chord([add.s(3, 3), add.s(4, 4)], tsum.s())],
+      tsum.s(),
+    ).delay();
+    expect(await nested.get({ timeout: 20 })).toBe(20);
+
+    // Each body ran exactly once.
+    await sleep(300);
+    expect(runs().filter((l) => l.startsWith('echo'))).toHaveLength(1);
+    expect(runs().filter((l) => l.startsWith('tsum'))).toHaveLength(5);
+  });
+
+  it('links and link errors sent from the API, with the root and parent ids', async (ctx) => {
+    const { client, env, runs } = await setup(ctx);
+    await startWorker(APP, env, ['-c', '4']);
+    const { add, echo, fail } = declare(client);
+    const linked = await add.s(2, 3).link(echo.s('ok')).linkError(echo.si('never')).delay();
+    expect(await linked.get({ timeout: 20 })).toBe(5);
+    const failed = await fail.s('down').linkError(echo.s('errback')).delay();
+    await expect(failed.get({ timeout: 20 })).rejects.toThrow('down');
+    while (runs().filter((l) => l.startsWith('echo')).length < 2) await sleep(25);
+    const echoes = runs().filter((l) => l.startsWith('echo'));
+    expect(echoes.map((l) => l.split(' ')[1]).sort()).toEqual(
+      [JSON.stringify([5, 'ok']), JSON.stringify([failed.id, 'errback'])].sort(),
+    );
+    // parent id and root id of the callback are the linking task's.
+    expect(
+      echoes
+        .find((l) => l.includes('"ok"'))
+        ?.split(' ')
+        .slice(3),
+    ).toEqual([linked.id, linked.id]);
+  });
+
+  it('a failed or revoked header task settles its slot: fail policy fails the body, settled runs it', async (ctx) => {
+    const { client, env, runs } = await setup(ctx);
+    await startWorker(APP, env, ['-c', '4']);
+    const { add, fail, tsum } = declare(client);
+    const failing = await chord(
+      [add.s(1, 1), fail.s('header down'), add.s(2, 2)],
+      tsum.s(),
+    ).delay();
+    const error = (await failing.get({ timeout: 20, propagate: false })) as Error;
+    expect(error.name).toBe('ChordError');
+    expect(error.message).toMatch(/Dependency .* raised TypeError\(header down\)/);
+
+    const report = client.signature<[outcomes: SettledResult<number>[]], unknown[]>('tasks.echo');
+    const settled = await chord([add.s(1, 1), fail.s('nope'), add.s(3, 3)], report.s(), {
+      policy: 'settled',
+    }).delay();
+    const [outcomes] = (await settled.get({ timeout: 20 })) as [SettledResult<number>[]];
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(outcomes[0]).toEqual({ status: 'fulfilled', value: 2 });
+
+    // A header task that expired before it ran settles its slot as REVOKED.
+    const expiring = await chord(
+      [add.s(1, 1), add.s(2, 2).set({ expires: new Date(Date.now() - 1000) })],
+      tsum.s(),
+    ).delay();
+    const expired = (await expiring.get({ timeout: 20, propagate: false })) as Error;
+    expect(expired.name).toBe('ChordError');
+    expect(runs().filter((l) => l.startsWith('tsum'))).toEqual([]);
+  });
+
+  it('a chord deadline settles the slots still open: the body runs (settled) or fails (fail), once', async (ctx) => {
+    const { client, env, runs } = await setup(ctx);
+    await startWorker(APP, env, ['-c', '4']);
+    const { add, slow, tsum } = declare(client);
+    const started = Date.now();
+    const failing = await chord([add.s(1, 1), slow.s(2500, 5)], tsum.s(), { deadline: 1 }).delay();
+    const error = (await failing.get({ timeout: 20, propagate: false })) as Error;
+    expect(error.name).toBe('ChordError');
+    expect(error.message).toMatch(/deadline of 1 s passed/);
+    expect(Date.now() - started).toBeLessThan(3500);
+
+    const report = client.signature<[outcomes: SettledResult<number>[]], unknown[]>('tasks.echo');
+    const settled = await chord([add.s(2, 2), slow.s(2500, 6)], report.s(), {
+      policy: 'settled',
+      deadline: 1,
+    }).delay();
+    const [outcomes] = (await settled.get({ timeout: 20 })) as [SettledResult<number>[]];
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected']);
+    // The late header tasks end after the chord did: neither body runs again.
+    while (runs().filter((l) => l.startsWith('slow-end')).length < 2) await sleep(50);
+    await sleep(300);
+    expect(runs().filter((l) => l.startsWith('echo'))).toHaveLength(1);
+    expect(runs().filter((l) => l.startsWith('tsum'))).toEqual([]);
+  });
+
+  it('retries inside a header never fire the body early or twice', async (ctx) => {
+    const { client, env, runs } = await setup(ctx);
+    await startWorker(APP, env, ['-c', '3', '-n', 'a@test']);
+    await startWorker(APP, env, ['-c', '3', '-n', 'b@test']);
+    const { add, flaky, tsum } = declare(client);
+    const result = await chord(
+      [flaky.s(1), add.s(1, 1), flaky.s(3), ...Array.from({ length: 10 }, (_, i) => add.s(i, 0))],
+      tsum.s(),
+    ).delay();
+    expect(await result.get({ timeout: 30 })).toBe(1 + 2 + 3 + 45);
+    await sleep(500);
+    expect(runs().filter((l) => l.startsWith('tsum'))).toHaveLength(1);
+    expect(runs().filter((l) => l.startsWith('flaky'))).toHaveLength(6);
+  });
+
+  it('runs the body once when a worker is killed with SIGKILL in the middle of a chord', async (ctx) => {
+    const { client, env, runs } = await setup(ctx);
+    const leaseEnv = { ...env, TEST_LEASE_MS: '1500' };
+    const victim = await startWorker(APP, leaseEnv, ['-c', '2', '-n', 'victim@test']);
+    const { slow, tsum } = declare(client);
+    const result = await chord(
+      [slow.s(1500, 1), slow.s(1500, 2), slow.s(10, 3), slow.s(10, 4)],
+      tsum.s(),
+    ).delay();
+    while (runs().filter((l) => l.startsWith('slow-start')).length < 2) await sleep(20);
+    victim.child.kill('SIGKILL');
+    await victim.exited;
+    await startWorker(APP, leaseEnv, ['-c', '4', '-n', 'rescuer@test']);
+    expect(await result.get({ timeout: 40 })).toBe(10);
+    await sleep(500);
+    expect(runs().filter((l) => l.startsWith('tsum'))).toHaveLength(1);
+  });
+});
+
+describe('map, starmap and chunks (Celery built-ins) on SQLite', () => {
+  it('runs each item through the task in one worker run, and chunks as a group', async () => {
+    const { client, env, runs } = await sqliteSetup();
+    await startWorker(APP, env, ['-c', '2']);
+    const { add, tsum } = declare(client);
+    const mapped = await tsum.map([[1, 2], [3, 4], [5]]).delay();
+    expect(await mapped.get({ timeout: 20 })).toEqual([3, 7, 5]);
+    const starred = await add
+      .starmap([
+        [1, 2],
+        [3, 4],
+      ])
+      .delay();
+    expect(await starred.get({ timeout: 20 })).toEqual([3, 7]);
+    const chunked = await add
+      .chunks(
+        [
+          [1, 2],
+          [3, 4],
+          [5, 6],
+        ],
+        2,
+      )
+      .delay();
+    expect(await chunked.get({ timeout: 20 })).toEqual([[3, 7], [11]]);
+    expect(runs().filter((l) => l.startsWith('add'))).toHaveLength(5);
+  });
+});
