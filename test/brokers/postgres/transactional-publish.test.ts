@@ -38,8 +38,8 @@ async function setup(label: string) {
   const client = await schema.client();
   await client.query(`CREATE TABLE "${schema.schema}".orders (id INT PRIMARY KEY)`);
   const orders = async () =>
-    (await client.query(`SELECT count(*)::int AS n FROM "${schema!.schema}".orders`)).rows[0]
-      .n as number;
+    (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${schema!.schema}".orders`))
+      .rows[0]?.n;
   return { app, sendEmail, broker, inbox, client, orders, table: `"${schema.schema}".orders` };
 }
 
