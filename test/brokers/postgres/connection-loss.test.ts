@@ -36,7 +36,8 @@ describe('PostgreSQL broker when its connections are terminated', () => {
       prefetch: 20,
       onError: (error) => errors.push(error),
       onDelivery: (delivery) => {
-        received.push(String(delivery.message.headers.id as string));
+        const id = delivery.message.headers.id;
+        received.push(typeof id === 'string' ? id : JSON.stringify(id));
         void delivery.ack().catch((error: Error) => errors.push(error));
       },
     });
@@ -84,7 +85,7 @@ describe('PostgreSQL broker when its connections are terminated', () => {
     await waitFor('the wake-up after reconnecting', () => received.length > before, 4000);
     expect(Date.now() - sentAt).toBeLessThan(3000);
     expect(received.at(-1)).toBe('after-idle');
-    ctx.annotate?.(
+    await ctx.annotate(
       `failed publishes retried: ${failedPublishes}; duplicates: ${received.length - new Set(received).size}`,
     );
   });
