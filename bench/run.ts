@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- sqlite|redis|amqp ...]`: runs the chosen benchmarks (all by default)
+ * `npm run bench [-- sqlite|redis|amqp|postgres ...]`: runs the chosen benchmarks (all by default)
  * and prints their figures and ratios. Suites whose broker is not reachable say so.
  */
 import { runSqliteBench } from './sqlite/index.js';
@@ -10,6 +10,7 @@ const suites: Record<string, Suite> = {
   sqlite: () => runSqliteBench(),
   redis: async () => (await import('./redis/index.js')).runRedisBench(),
   amqp: async () => (await import('./amqp/index.js')).runAmqpBench(),
+  postgres: async () => (await import('./postgres/index.js')).runPostgresBench(),
 };
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));

@@ -56,16 +56,18 @@ export function brokerSql(schema: string, prefix: string) {
   return {
     migrations,
 
-    // $1 queues[], $2 priorities[], $3 deliverAts[] (0 = now), $4 envelopes[], $5 now, $6 channel
-    //   -> one row per distinct queue (pg_notify's result); the rows are inserted in array order.
+    // $1 rows as one JSON array of [queue, priority, deliverAt (0 = now), envelope], $2 now,
+    // $3 channel -> one row per distinct queue (pg_notify's result); rows inserted in array order.
+    // One JSON parameter: the server parses it faster than the client escapes text arrays.
     // One statement: the NOTIFY goes out on commit, so in a user's transaction a rolled-back
     // publish wakes nobody.
     insert: `WITH ins AS (
                INSERT INTO ${m} (queue, priority, deliver_at, created_at, envelope)
-               SELECT q, p, da, $5, e FROM unnest($1::text[], $2::smallint[], $3::bigint[], $4::text[]) AS t(q, p, da, e)
+               SELECT r->>0, (r->>1)::smallint, (r->>2)::bigint, $2, r->>3
+               FROM json_array_elements($1::json) WITH ORDINALITY AS t(r, n) ORDER BY n
                RETURNING queue
              )
-             SELECT pg_notify($6, queue) FROM (SELECT DISTINCT queue FROM ins) AS qs`,
+             SELECT pg_notify($3, queue) FROM (SELECT DISTINCT queue FROM ins) AS qs`,
 
     // $1 now -> rowCount. Makes due delayed rows ready (of every queue: any consumer may do it).
     promoteDue: `UPDATE ${m} SET deliver_at = 0 WHERE id IN (

@@ -62,10 +62,7 @@ export class MessageStore {
   /** Inserts all rows in one statement (so all or none), on `db` when given (the user's transaction). */
   async insert(rows: readonly StoredRow[], now: number, db: Queryable = this.db): Promise<void> {
     await db.query(this.sql.insert, [
-      rows.map((r) => r.queue),
-      rows.map((r) => r.priority),
-      rows.map((r) => r.deliverAt),
-      rows.map((r) => r.envelope),
+      JSON.stringify(rows.map((r) => [r.queue, r.priority, r.deliverAt, r.envelope])),
       now,
       this.channel,
     ]);
