@@ -77,6 +77,7 @@ export async function runPostgresBench(
           if (process.env.CELERIAC_BENCH_VERBOSE)
             process.stderr.write(`  .. ${sides[index]!.name} ${key}\n`);
           const value = await fn(sides[index]!);
+          if (process.env.CELERIAC_BENCH_VERBOSE) process.stderr.write(`     ${fmt(value)}/s\n`);
           best[index]![key] = Math.max(best[index]![key] ?? 0, value);
         }
       }

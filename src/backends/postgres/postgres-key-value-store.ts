@@ -9,7 +9,12 @@
 import type { Pool } from 'pg';
 import type { KeyExpectation, KeyValueStore, KeyWrite } from '../key-value/key-value-store.js';
 import { BrokerConnectionError, CeleriacError } from '../../errors.js';
-import { inTransaction, openPool, type Queryable } from '../../connections/pg/db-client.js';
+import {
+  inTransaction,
+  openPool,
+  retryOnConnectionLoss,
+  type Queryable,
+} from '../../connections/pg/db-client.js';
 import { migrate } from '../../connections/pg/migrations.js';
 import { channelName, NotifyListener } from '../../connections/pg/notify-listener.js';
 import type { PostgresLocation } from '../../connections/pg/pg-url.js';
@@ -32,6 +37,11 @@ export class PostgresKeyValueStore implements KeyValueStore {
   private listening: Promise<unknown> | undefined;
   private housekeepingTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private pendingStores: Array<{
+    row: [string, string, number, string];
+    resolve: () => void;
+    reject: (error: Error) => void;
+  }> = [];
 
   constructor(
     private readonly location: PostgresLocation,
@@ -148,6 +158,42 @@ export class PostgresKeyValueStore implements KeyValueStore {
     return rows.map((row) => row.key);
   }
 
+  /**
+   * `set` and `publish` in one statement, with the other calls of the same event-loop turn
+   * (a worker finishing many tasks at once): one round trip and one commit for all of them.
+   */
+  setAndPublish(key: string, value: string, options: { ttlMs?: number } = {}): Promise<void> {
+    const payload = JSON.stringify([key, value]);
+    // Too large for one NOTIFY: the two steps, the notice travelling through its table.
+    if (Buffer.byteLength(payload) > MAX_NOTIFY_BYTES)
+      return this.set(key, value, options).then(() => this.publish(key, value));
+    return new Promise((resolve, reject) => {
+      this.pendingStores.push({
+        row: [key, value, expiresAt(options.ttlMs, Date.now()), payload],
+        resolve,
+        reject,
+      });
+      if (this.pendingStores.length === 1) setImmediate(() => void this.flushStores());
+    });
+  }
+
+  private async flushStores(): Promise<void> {
+    const batch = this.pendingStores;
+    this.pendingStores = [];
+    try {
+      const db = await this.db();
+      await retryOnConnectionLoss(() =>
+        db.query(this.sql.setAndNotify, [
+          JSON.stringify(batch.map((entry) => entry.row)),
+          this.channel,
+        ]),
+      );
+      for (const entry of batch) entry.resolve();
+    } catch (error) {
+      for (const entry of batch) entry.reject(error as Error);
+    }
+  }
+
   async publish(channel: string, message: string): Promise<void> {
     const db = await this.db();
     let payload = JSON.stringify([channel, message]);
@@ -243,6 +289,7 @@ export class PostgresKeyValueStore implements KeyValueStore {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.pendingStores.length) await this.flushStores(); // stores already asked for are written, not dropped
     this.closed = true;
     clearInterval(this.housekeepingTimer);
     await this.connecting?.catch(() => undefined);
