@@ -31,6 +31,8 @@ export class PostgresKeyValueStore implements KeyValueStore {
   private readonly sql: KeyValueSql;
   private readonly channel: string;
   private pool: Pool | undefined;
+  /** Result stores only, with asynchronous commit (see `setAndPublish`). */
+  private storePool: Pool | undefined;
   private listener: NotifyListener | undefined;
   private connecting: Promise<void> | undefined;
   private readonly channels = new Map<string, Set<(message: string) => void>>();
@@ -66,6 +68,11 @@ export class PostgresKeyValueStore implements KeyValueStore {
         throw error;
       }
       this.pool = pool;
+      this.storePool = await openPool(this.location, {
+        max: 3,
+        onError: this.onError,
+        asyncCommit: true,
+      });
       this.housekeepingTimer = setInterval(() => void this.housekeeping(), HOUSEKEEPING_EVERY_MS);
       this.housekeepingTimer.unref();
     })().catch((error: unknown) => {
@@ -161,6 +168,9 @@ export class PostgresKeyValueStore implements KeyValueStore {
   /**
    * `set` and `publish` in one statement, with the other calls of the same event-loop turn
    * (a worker finishing many tasks at once): one round trip and one commit for all of them.
+   * The commit is asynchronous (it returns before the WAL reaches the disk): a database crash
+   * may forget the last moment of results, but WAL order keeps each ahead of the ack the
+   * worker sends after it, so a forgotten result's task is delivered and run again.
    */
   setAndPublish(key: string, value: string, options: { ttlMs?: number } = {}): Promise<void> {
     const payload = JSON.stringify([key, value]);
@@ -181,7 +191,8 @@ export class PostgresKeyValueStore implements KeyValueStore {
     const batch = this.pendingStores;
     this.pendingStores = [];
     try {
-      const db = await this.db();
+      await this.db();
+      const db = this.storePool as unknown as Queryable;
       await retryOnConnectionLoss(() =>
         db.query(this.sql.setAndNotify, [
           JSON.stringify(batch.map((entry) => entry.row)),
@@ -296,7 +307,9 @@ export class PostgresKeyValueStore implements KeyValueStore {
     this.channels.clear();
     await this.listener?.close();
     await this.pool?.end().catch(() => undefined);
+    await this.storePool?.end().catch(() => undefined);
     this.pool = undefined;
+    this.storePool = undefined;
   }
 }
 

@@ -46,8 +46,15 @@ type IdRow = { id: number };
 export class MessageStore {
   readonly sql: BrokerSql;
 
+  /**
+   * @param pool publishes, purges and reads: commits are durable when they return.
+   * @param workPool claims, settles and renewals, with asynchronous commit: a database crash
+   *   may forget the last moment of them, and the messages are then delivered again (at
+   *   least once), never lost.
+   */
   constructor(
     private readonly pool: Pool,
+    private readonly workPool: Pool,
     schema: string,
     prefix: string,
     readonly channel: string,
@@ -57,6 +64,10 @@ export class MessageStore {
 
   private get db(): Queryable {
     return this.pool;
+  }
+
+  private get work(): Queryable {
+    return this.workPool;
   }
 
   /** Inserts all rows in one statement (so all or none), on `db` when given (the user's transaction). */
@@ -70,7 +81,7 @@ export class MessageStore {
 
   /** Makes due delayed rows ready; returns how many. */
   async promoteDue(now: number): Promise<number> {
-    return (await this.db.query(this.sql.promoteDue, [now])).rowCount ?? 0;
+    return (await this.work.query(this.sql.promoteDue, [now])).rowCount ?? 0;
   }
 
   /** Leases up to `limit` ready rows of `queues` to `owner`, in delivery order (priority, then age). */
@@ -81,7 +92,7 @@ export class MessageStore {
     now: number,
     leaseMs: number,
   ): Promise<ClaimedRow[]> {
-    const { rows } = await this.db.query<ClaimedRow>(this.sql.claim, [
+    const { rows } = await this.work.query<ClaimedRow>(this.sql.claim, [
       queues,
       now,
       limit,
@@ -96,7 +107,7 @@ export class MessageStore {
     queues: readonly string[],
     now: number,
   ): Promise<{ delayed: number | undefined; lease: number | undefined }> {
-    const { rows } = await this.db.query<{ delayed: number | null; lease: number | null }>(
+    const { rows } = await this.work.query<{ delayed: number | null; lease: number | null }>(
       this.sql.nextWake,
       [queues, now],
     );
@@ -120,16 +131,16 @@ export class MessageStore {
       let result: { rows: IdRow[] };
       switch (kind) {
         case 'ack':
-          result = await this.db.query<IdRow>(s.ack, [ids, owners]);
+          result = await this.work.query<IdRow>(s.ack, [ids, owners]);
           break;
         case 'requeue':
-          result = await this.db.query<IdRow>(s.requeue, [ids, owners]);
+          result = await this.work.query<IdRow>(s.requeue, [ids, owners]);
           break;
         case 'release':
-          result = await this.db.query<IdRow>(s.release, [ids, owners]);
+          result = await this.work.query<IdRow>(s.release, [ids, owners]);
           break;
         case 'defer':
-          result = await this.db.query<IdRow>(s.defer, [
+          result = await this.work.query<IdRow>(s.defer, [
             ids,
             owners,
             list.map((op) =>
@@ -138,7 +149,7 @@ export class MessageStore {
           ]);
           break;
         case 'dead':
-          result = await this.db.query<IdRow>(s.deadLetter, [
+          result = await this.work.query<IdRow>(s.deadLetter, [
             ids,
             owners,
             list.map((op) => (op.kind === 'dead' ? op.reason : '')),
@@ -151,7 +162,7 @@ export class MessageStore {
         for (const op of list) if (done.has(op.id)) freed.add(op.queue);
     }
     if (freed.size > 0)
-      await this.db.query(`SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q`, [
+      await this.work.query(`SELECT pg_notify($1, q) FROM unnest($2::text[]) AS q`, [
         this.channel,
         [...freed],
       ]);
@@ -163,7 +174,7 @@ export class MessageStore {
     held: readonly T[],
     leaseUntil: number,
   ): Promise<T[]> {
-    const { rows } = await this.db.query<IdRow>(this.sql.renew, [
+    const { rows } = await this.work.query<IdRow>(this.sql.renew, [
       held.map((h) => h.id),
       held.map((h) => h.owner),
       leaseUntil,

@@ -100,6 +100,7 @@ export class PostgresBroker implements Broker {
   readonly pollMs: number;
   readonly deadLetterRetentionMs: number;
   private pool: Pool | undefined;
+  private workPool: Pool | undefined;
   private listener: NotifyListener | undefined;
   private messageStore: MessageStore | undefined;
   private connecting: Promise<void> | undefined;
@@ -154,8 +155,13 @@ export class PostgresBroker implements Broker {
       max: this.options.poolSize,
       onError: (error) => this.broadcastError(error),
     });
+    const workPool = await openPool(this.location, {
+      max: this.options.poolSize,
+      onError: (error) => this.broadcastError(error),
+      asyncCommit: true,
+    });
     const channel = channelName(this.schema, this.tablePrefix, 'queues');
-    const store = new MessageStore(pool, this.schema, this.tablePrefix, channel);
+    const store = new MessageStore(pool, workPool, this.schema, this.tablePrefix, channel);
     const listener = new NotifyListener(this.location, (error) => this.broadcastError(error));
     try {
       await migrate(pool, this.schema, store.sql.migrations);
@@ -166,6 +172,7 @@ export class PostgresBroker implements Broker {
     } catch (error) {
       await listener.close();
       await pool.end().catch(() => undefined);
+      await workPool.end().catch(() => undefined);
       throw error;
     }
     // Notifications sent while the LISTEN connection was down are lost: look once.
@@ -173,6 +180,7 @@ export class PostgresBroker implements Broker {
       for (const consumer of this.consumers) consumer.wake();
     });
     this.pool = pool;
+    this.workPool = workPool;
     this.listener = listener;
     this.messageStore = store;
     if (this.deadLetterRetentionMs > 0) {
@@ -310,7 +318,9 @@ export class PostgresBroker implements Broker {
     this.closed = true;
     await this.listener?.close();
     await this.pool?.end().catch(() => undefined);
+    await this.workPool?.end().catch(() => undefined);
     this.pool = undefined;
+    this.workPool = undefined;
     this.listener = undefined;
     this.messageStore = undefined;
   }

@@ -30,6 +30,13 @@ export interface OpenPoolOptions {
   max?: number | undefined;
   /** Told about a pooled connection that failed while idle (the pool replaces it). */
   onError?: ((error: Error) => void) | undefined;
+  /**
+   * Connections with `synchronous_commit = off`: a commit returns before its WAL reaches
+   * the disk. Only for writes whose loss in a database crash is redone anyway (acks,
+   * claims, lease renewals, result stores, which WAL order keeps ahead of the ack that
+   * follows them): never for a publish, which must be durable when it resolves.
+   */
+  asyncCommit?: boolean | undefined;
 }
 
 export async function openPool(
@@ -42,6 +49,7 @@ export async function openPool(
     max: options.max ?? 10,
     idleTimeoutMillis: 30_000,
   };
+  if (options.asyncCommit) config.options = '-c synchronous_commit=off';
   const pool = new pg.Pool(config);
   pool.on('error', (error) => options.onError?.(error));
   return pool;
