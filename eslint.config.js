@@ -20,8 +20,11 @@ const CONNECTIONS_OF = {
   amqp: 'amqp',
   rpc: 'amqp',
   sqlite: 'sqlite',
-  postgres: 'postgres',
+  postgres: 'pg',
 };
+/** The client package a connections folder may import (the client of the drivers sharing it). */
+const clientOfConnections = (folder) =>
+  CLIENT_OF[Object.keys(CONNECTIONS_OF).find((driver) => CONNECTIONS_OF[driver] === folder)];
 const CLIENTS = [...new Set(Object.values(CLIENT_OF))];
 
 const CORE = '(^|/)(app|worker|beat|web|cli|canvas|flow)/';
@@ -169,7 +172,7 @@ export default tseslint.config(
             "One client's connection code never imports another's.",
           ],
         ],
-        [CLIENT_OF[folder]],
+        [clientOfConnections(folder)],
       ),
     },
   })),
@@ -184,6 +187,7 @@ export default tseslint.config(
       'src/redis.ts',
       'src/amqp.ts',
       'src/sqlite.ts',
+      'src/postgres.ts',
     ],
     rules: { 'no-restricted-imports': 'off' },
   },

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- sqlite|redis|amqp|memory ...]`: runs the chosen benchmarks (all by default)
+ * `npm run bench [-- sqlite|redis|amqp|postgres|memory|flow|dashboard ...]`: runs the chosen benchmarks (all by default)
  * and prints their figures and ratios. Suites whose broker is not reachable say so.
  */
 import { runSqliteBench } from './sqlite/index.js';
@@ -13,6 +13,7 @@ const suites: Record<string, Suite> = {
   dashboard: async () => (await import('./dashboard.js')).runDashboardBench(),
   memory: async () => (await import('./memory/index.js')).runMemoryBench(),
   flow: async () => (await import('./flow/index.js')).runFlowBench(),
+  postgres: async () => (await import('./postgres/index.js')).runPostgresBench(),
 };
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));

@@ -52,6 +52,16 @@ export class TaskNotRegisteredError extends CeleriacError {
 
 export class BrokerConnectionError extends CeleriacError {}
 
+/** A publish named a `transaction` and the broker cannot write through one; nothing was sent. */
+export class TransactionalPublishUnsupportedError extends CeleriacError {
+  constructor(readonly brokerKind: string) {
+    super(
+      `The ${brokerKind} broker cannot publish inside your transaction (the \`transaction\` option): ` +
+        `only a broker on the same database can, e.g. postgres://. Send after your commit instead, or use the PostgreSQL broker.`,
+    );
+  }
+}
+
 /** A message is bigger than the broker is set to carry; nothing was sent. */
 export class MessageTooLargeError extends CeleriacError {
   constructor(

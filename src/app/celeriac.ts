@@ -9,7 +9,11 @@ import type { Broker, PublishOptions } from '../brokers/broker.js';
 import type { ResultBackend } from '../backends/backend.js';
 import { createBroker } from '../brokers/registry.js';
 import { createBackend } from '../backends/registry.js';
-import { CeleriacError, TaskNotRegisteredError } from '../errors.js';
+import {
+  CeleriacError,
+  TaskNotRegisteredError,
+  TransactionalPublishUnsupportedError,
+} from '../errors.js';
 import { AsyncResult } from './async-result.js';
 import { buildTaskMessage, type BuiltMessage } from './build-message.js';
 import { resolveConfig, type CeleriacOptions, type ResolvedConfig } from './config.js';
@@ -279,6 +283,8 @@ export class Celeriac {
  * Celery's worker holds ETA tasks.
  */
 function publishOptionsFor(broker: Broker, options: PublishOptions): PublishOptions {
+  if (options.transaction !== undefined && broker.capabilities.transactionalPublish !== true)
+    throw new TransactionalPublishUnsupportedError(broker.kind);
   if (options.deliverAt === undefined || broker.capabilities.delayedDelivery) return options;
   const { deliverAt: _due, ...now } = options;
   return now;

@@ -17,7 +17,7 @@ export interface CeleriacOptions {
   broker?: string | Broker | undefined;
   /**
    * Where states and results are stored. `CELERIAC_RESULT_BACKEND` overrides it.
-   * @default the broker URL when it is `sqlite://`, `redis://` or `memory://`, else none
+   * @default the broker URL when it is `sqlite://`, `redis://`, `postgres://` or `memory://`, else none
    */
   backend?: string | ResultBackend | undefined;
   /** Queue used when a task or call names none. @default 'celery' (Celery's) */
@@ -78,7 +78,7 @@ export function resolveConfig(
   if (
     backendOption === undefined &&
     brokerUrl &&
-    /^(sqlite|redis|rediss|unix|memory):/i.test(brokerUrl)
+    /^(sqlite|redis|rediss|unix|memory|postgres|postgresql):/i.test(brokerUrl)
   ) {
     backendOption = brokerUrl;
   }

@@ -165,6 +165,19 @@ export interface ApplyOptions {
   linkError?: SignatureLike | readonly SignatureLike[] | undefined;
   /** @internal the workflow embedded in the message (canvas sets it: the chain, the chord body). */
   embed?: Partial<TaskEmbed> | undefined;
+  /**
+   * Writes the task message inside a transaction you hold open on the broker's own store,
+   * so the task exists only if that transaction commits (a rolled-back order sends no
+   * email). PostgreSQL broker: a `pg` client (`pg.Client`, `pg.PoolClient`) after `BEGIN`,
+   * or the client under Kysely or Drizzle. A broker that cannot honour it refuses with
+   * `TransactionalPublishUnsupportedError`.
+   * @example
+   * await client.query('BEGIN');
+   * await client.query('INSERT INTO orders ...');
+   * await sendEmail.applyAsync([orderId], { transaction: client });
+   * await client.query('COMMIT');
+   */
+  transaction?: unknown;
   /** @internal retries so far, set by the worker when it re-sends a task. */
   retries?: number | undefined;
 }

@@ -37,6 +37,14 @@ const loaders: Record<string, { peer: string | undefined; load: () => Promise<Ba
     peer: 'ioredis',
     load: async () => (await import('./redis/index.js')).createRedisBackend,
   },
+  postgres: {
+    peer: 'pg',
+    load: async () => (await import('./postgres/index.js')).createPostgresBackend,
+  },
+  postgresql: {
+    peer: 'pg',
+    load: async () => (await import('./postgres/index.js')).createPostgresBackend,
+  },
   rpc: { peer: 'amqplib', load: async () => (await import('./rpc/index.js')).createRpcBackend },
 };
 

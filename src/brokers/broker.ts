@@ -18,6 +18,12 @@ export interface BrokerCapabilities {
    * line for a rejected message says which happened: dead-lettered, or dropped.
    */
   readonly deadLetter: boolean;
+  /**
+   * Writes a publish through a transaction the caller holds open on the broker's own store
+   * (`PublishOptions.transaction`), so the message exists only if that transaction commits.
+   * When absent or false, the core refuses a publish that names a transaction.
+   */
+  readonly transactionalPublish?: boolean;
 }
 
 export interface PublishOptions {
@@ -27,6 +33,12 @@ export interface PublishOptions {
   deliverAt?: number;
   /** 0..255; higher is served first. Brokers without priorities ignore it. */
   priority?: number;
+  /**
+   * An open transaction of the caller's on the broker's own store, for brokers with
+   * `capabilities.transactionalPublish` (PostgreSQL: a `pg` client inside `BEGIN`). Opaque
+   * to the core; the broker writes the message through it, so a rollback leaves no message.
+   */
+  transaction?: unknown;
 }
 
 /** One message handed to a consumer. Settle it exactly once with `ack`, `reject` or `defer`. */

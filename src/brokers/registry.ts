@@ -41,6 +41,14 @@ const loaders: Record<string, { peer: string | undefined; load: () => Promise<Br
   unix: { peer: 'ioredis', load: async () => (await import('./redis/index.js')).createRedisBroker },
   amqp: { peer: 'amqplib', load: async () => (await import('./amqp/index.js')).createAmqpBroker },
   amqps: { peer: 'amqplib', load: async () => (await import('./amqp/index.js')).createAmqpBroker },
+  postgres: {
+    peer: 'pg',
+    load: async () => (await import('./postgres/index.js')).createPostgresBroker,
+  },
+  postgresql: {
+    peer: 'pg',
+    load: async () => (await import('./postgres/index.js')).createPostgresBroker,
+  },
 };
 
 export async function createBroker(

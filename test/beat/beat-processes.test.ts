@@ -1,5 +1,5 @@
 /**
- * Real beat processes on one SQLite store: three replicas send a per-second schedule once
+ * Real beat processes on one store, SQLite and PostgreSQL alike: three replicas send a per-second schedule once
  * per second; the leader killed with SIGKILL is replaced without a tick lost or doubled; a
  * schedule added from the CLI fires without a restart.
  */
@@ -12,6 +12,8 @@ import { Celeriac } from '../../src/index.js';
 import { decodeTaskMessage } from '../../src/protocol/task-message.js';
 import type { Delivery } from '../../src/brokers/broker.js';
 import { killAll, runCli, type WorkerProcess } from '../support/worker-process.js';
+import { requireService } from '../support/services.js';
+import { testSchema, type TestSchema } from '../support/postgres.js';
 
 const APP = 'test/beat/fixtures/app.ts';
 const RUN_SECONDS = Number(process.env.BEAT_TEST_SECONDS ?? 60);
@@ -19,17 +21,21 @@ const RUN_SECONDS = Number(process.env.BEAT_TEST_SECONDS ?? 60);
 let dir: string;
 let env: Record<string, string>;
 let client: Celeriac;
+let pg: TestSchema | undefined;
 
-beforeEach(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'celeriac-beatp-'));
-  env = { CELERIAC_BROKER_URL: `sqlite://${path.join(dir, 'beat.db')}`, BEAT_PER_SECOND: '1' };
-  client = new Celeriac({ broker: env.CELERIAC_BROKER_URL });
-});
+/** Each store the replicas share, and how long the steady-run test runs on it. */
+const STORES = [
+  { store: 'sqlite', seconds: RUN_SECONDS },
+  // The steady run is SQLite's long test; on PostgreSQL a shorter one keeps the suite quick.
+  { store: 'postgres', seconds: Math.min(RUN_SECONDS, 10) },
+] as const;
 
 afterEach(async () => {
   await killAll();
   await client.close();
   rmSync(dir, { recursive: true, force: true });
+  await pg?.drop();
+  pg = undefined;
 });
 
 async function startBeat(
@@ -75,7 +81,19 @@ function expectEverySecondOnce(slots: number[]): void {
     expect((slots[i] as number) - (slots[i - 1] as number)).toBe(1000); // nothing lost
 }
 
-describe('beat processes', () => {
+describe.each(STORES)('beat processes on $store', ({ store, seconds: RUN_SECONDS }) => {
+  beforeEach(async (ctx) => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'celeriac-beatp-'));
+    let url = `sqlite://${path.join(dir, 'beat.db')}`;
+    if (store === 'postgres') {
+      await requireService(ctx, 'postgres');
+      pg = testSchema('beat');
+      url = pg.url;
+    }
+    env = { CELERIAC_BROKER_URL: url, BEAT_PER_SECOND: '1' };
+    client = new Celeriac({ broker: url });
+  });
+
   it(
     `three replicas send a per-second schedule exactly once per second for ${RUN_SECONDS} s`,
     async () => {

@@ -1,11 +1,14 @@
 /**
  * Runs the beat-store conformance suite against every store beat runs on: SQLite (a file
- * per test), Redis (a key prefix per test) and memory:// (a store name per test).
+ * per test), Redis (a key prefix per test), PostgreSQL (a schema per test) and memory://
+ * (a store name per test).
  */
 import { describeBeatStoreConformance } from '../../src/testing/index.js';
 import { SqliteBackend } from '../../src/backends/sqlite/index.js';
 import { createRedisBackend } from '../../src/backends/redis/index.js';
 import { createMemoryBackend } from '../../src/backends/memory/index.js';
+import { PostgresBackend } from '../../src/backends/postgres/index.js';
+import { testSchema } from '../support/postgres.js';
 import { REDIS_URL, requireService } from '../support/services.js';
 import { deleteRedisPrefix } from '../support/redis-cleanup.js';
 import { removeDb, tempDbPath } from '../brokers/sqlite/temp-db.js';
@@ -61,6 +64,27 @@ describeBeatStoreConformance('memory', async ({ id }) => {
     cleanup: async () => {
       for (const other of others) await other.close();
       await backend.close();
+    },
+  };
+});
+
+describeBeatStoreConformance('postgres', async ({ test, id }) => {
+  await requireService(test, 'postgres');
+  const pg = testSchema(id);
+  const backends: PostgresBackend[] = [];
+  const open = async () => {
+    const backend = new PostgresBackend(pg.url);
+    backends.push(backend);
+    await backend.connect();
+    return backend.beatStore();
+  };
+  const store = await open();
+  return {
+    store,
+    openAnother: open,
+    cleanup: async () => {
+      for (const backend of backends) await backend.close();
+      await pg.drop();
     },
   };
 });

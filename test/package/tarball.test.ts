@@ -150,9 +150,24 @@ beforeAll(() => {
   run(NPM, ['init', '-y'], { cwd: project });
   run(NPM, ['pkg', 'set', 'type=module'], { cwd: project });
   // vitest is the optional peer of celeriac/testing (its conformance suites are vitest suites).
-  const peers = ['better-sqlite3', 'ioredis', 'amqplib', 'express', 'fastify', 'hono', 'vitest'];
+  const peers = [
+    'better-sqlite3',
+    'ioredis',
+    'amqplib',
+    'pg',
+    'express',
+    'fastify',
+    'hono',
+    'vitest',
+  ];
   // Types a TypeScript user of every subpath has; the drivers' d.ts files refer to them.
-  const types = ['@types/node', '@types/better-sqlite3', '@types/amqplib', '@types/express'];
+  const types = [
+    '@types/node',
+    '@types/better-sqlite3',
+    '@types/amqplib',
+    '@types/pg',
+    '@types/express',
+  ];
   run(
     NPM,
     [

@@ -61,7 +61,9 @@ export class KeyValueBackend implements ResultBackend {
   async store(meta: ResultMeta, options: StoreOptions = {}): Promise<void> {
     const key = this.metaKey(meta.task_id);
     const text = JSON.stringify(meta);
-    await this.kv.set(key, text, { ttlMs: options.expiresMs ?? this.resultExpiresMs });
+    const ttlMs = options.expiresMs ?? this.resultExpiresMs;
+    if (this.kv.setAndPublish) return this.kv.setAndPublish(key, text, { ttlMs });
+    await this.kv.set(key, text, { ttlMs });
     await this.kv.publish(key, text);
   }
 

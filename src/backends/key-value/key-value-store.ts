@@ -39,6 +39,12 @@ export interface KeyValueStore {
   compareAndSet(expect: readonly KeyExpectation[], writes: readonly KeyWrite[]): Promise<boolean>;
   /** Every live key that starts with `prefix`, in no particular order. */
   keys(prefix: string): Promise<string[]>;
+  /**
+   * Optional: `set(key, value)` then `publish(key, value)` in one step (one round trip, and
+   * where the store can, batched with the other calls of the same turn). Without it the
+   * base calls the two in turn.
+   */
+  setAndPublish?(key: string, value: string, options?: { ttlMs?: number }): Promise<void>;
   /** Sends `message` to every subscriber of `channel`, in any process sharing the store. */
   publish(channel: string, message: string): Promise<void>;
   /** Calls `listener` with each message published on `channel` from now on. */

@@ -1,0 +1,153 @@
+/**
+ * Every SQL statement of the PostgreSQL broker, each with a header listing its parameters
+ * ($n) and what it returns, and the versioned migrations creating its tables. Names come
+ * from the schema and table prefix (checked identifiers, quoted); values are always bound.
+ *
+ * Row life cycle in `messages` (the same shape as the SQLite broker's):
+ *   deliver_at > 0              delayed: not before that unix ms (promoted to 0 when due)
+ *   deliver_at = 0              ready, unless leased: lease_until > now
+ *   lease_owner, lease_until    the claim token holding it and until when (0 = released)
+ *   redelivered                 set when a row goes back without an ack (requeue, lost lease)
+ * Ready rows are indexed by (queue, priority DESC, id) over `deliver_at = 0` only, so a
+ * claim never walks past delayed rows. Claims and promotions take rows with
+ * `FOR UPDATE SKIP LOCKED`: two consumers never wait on, or take, the same row.
+ * An acked row is deleted at once; dead letters are kept until the retention deletes them.
+ */
+import type { MigrationSet } from '../../connections/pg/migrations.js';
+import { qualified } from '../../connections/pg/pg-url.js';
+
+export function brokerSql(schema: string, prefix: string) {
+  const m = qualified(schema, `${prefix}messages`);
+  const d = qualified(schema, `${prefix}dead_letters`);
+  const idx = (name: string) => `"${prefix}${name}"`;
+  const migrations: MigrationSet = {
+    component: `broker:${prefix}`,
+    steps: [
+      [
+        `CREATE TABLE ${m} (
+          id BIGSERIAL PRIMARY KEY, -- never reused, so a stale (id, owner) settles nothing
+          queue TEXT NOT NULL,
+          priority SMALLINT NOT NULL DEFAULT 0,
+          deliver_at BIGINT NOT NULL DEFAULT 0,
+          lease_owner TEXT,
+          lease_until BIGINT NOT NULL DEFAULT 0,
+          deliveries INTEGER NOT NULL DEFAULT 0,
+          redelivered BOOLEAN NOT NULL DEFAULT false,
+          created_at BIGINT NOT NULL,
+          envelope TEXT NOT NULL -- the kombu envelope, as the Redis and SQLite brokers store it
+        )`,
+        `CREATE INDEX ${idx('messages_ready')} ON ${m} (queue, priority DESC, id) WHERE deliver_at = 0`,
+        `CREATE INDEX ${idx('messages_delayed')} ON ${m} (deliver_at) WHERE deliver_at > 0`,
+        `CREATE TABLE ${d} (
+          id BIGINT PRIMARY KEY, -- the message's id in messages
+          queue TEXT NOT NULL,
+          priority SMALLINT NOT NULL,
+          deliveries INTEGER NOT NULL,
+          created_at BIGINT NOT NULL,
+          envelope TEXT NOT NULL,
+          reason TEXT NOT NULL,
+          dead_at BIGINT NOT NULL
+        )`,
+        `CREATE INDEX ${idx('dead_letters_queue')} ON ${d} (queue, id)`,
+        `CREATE INDEX ${idx('dead_letters_dead_at')} ON ${d} (dead_at)`,
+      ],
+    ],
+  };
+  return {
+    migrations,
+
+    // $1 rows as one JSON array of [queue, priority, deliverAt (0 = now), envelope], $2 now,
+    // $3 channel -> one row per distinct queue (pg_notify's result); rows inserted in array order.
+    // One JSON parameter: the server parses it faster than the client escapes text arrays.
+    // One statement: the NOTIFY goes out on commit, so in a user's transaction a rolled-back
+    // publish wakes nobody.
+    insert: `WITH ins AS (
+               INSERT INTO ${m} (queue, priority, deliver_at, created_at, envelope)
+               SELECT r->>0, (r->>1)::smallint, (r->>2)::bigint, $2, r->>3
+               FROM json_array_elements($1::json) WITH ORDINALITY AS t(r, n) ORDER BY n
+               RETURNING queue
+             )
+             SELECT pg_notify($3, queue) FROM (SELECT DISTINCT queue FROM ins) AS qs`,
+
+    // $1 now -> rowCount. Makes due delayed rows ready (of every queue: any consumer may do it).
+    promoteDue: `UPDATE ${m} SET deliver_at = 0 WHERE id IN (
+                   SELECT id FROM ${m} WHERE deliver_at > 0 AND deliver_at <= $1
+                   ORDER BY deliver_at LIMIT 1000 FOR UPDATE SKIP LOCKED)`,
+
+    // $1 queues[], $2 now, $3 limit, $4 owner, $5 leaseUntil
+    //   -> rows (id, queue, priority, redelivered, envelope) now leased to $4, unordered.
+    // A row whose lease expired still has its old owner: that is what marks it redelivered.
+    claim: `WITH picked AS (
+              SELECT id FROM ${m}
+              WHERE queue = ANY($1::text[]) AND deliver_at = 0 AND lease_until <= $2
+              ORDER BY priority DESC, id LIMIT $3
+              FOR UPDATE SKIP LOCKED
+            )
+            UPDATE ${m} AS msg
+            SET lease_owner = $4, lease_until = $5, deliveries = msg.deliveries + 1,
+                redelivered = (msg.redelivered OR msg.lease_owner IS NOT NULL)
+            FROM picked WHERE msg.id = picked.id
+            RETURNING msg.id::float8 AS id, msg.queue, msg.priority, msg.redelivered, msg.envelope`,
+
+    // $1 queues[], $2 now -> { delayed, lease }: the earliest delayed row of any queue, and
+    // when the earliest live lease of these queues ends (null: none).
+    nextWake: `SELECT (SELECT min(deliver_at) FROM ${m} WHERE deliver_at > 0)::float8 AS delayed,
+                      (SELECT min(lease_until) FROM ${m}
+                       WHERE queue = ANY($1::text[]) AND deliver_at = 0 AND lease_until > $2)::float8 AS lease`,
+
+    // $1 ids[], $2 owners[] -> rows (id) acked (missing: the lease was lost; nothing touched).
+    ack: `DELETE FROM ${m} AS msg USING unnest($1::bigint[], $2::text[]) AS k(id, owner)
+          WHERE msg.id = k.id AND msg.lease_owner = k.owner RETURNING msg.id::float8 AS id`,
+
+    // $1 ids[], $2 owners[] -> rows (id). Back to ready at once, flagged redelivered.
+    requeue: `UPDATE ${m} AS msg SET lease_owner = NULL, lease_until = 0, redelivered = true
+              FROM unnest($1::bigint[], $2::text[]) AS k(id, owner)
+              WHERE msg.id = k.id AND msg.lease_owner = k.owner RETURNING msg.id::float8 AS id`,
+
+    // $1 ids[], $2 owners[], $3 deliverAts[] (0 = ready now) -> rows (id). Never lost or doubled.
+    defer: `UPDATE ${m} AS msg SET deliver_at = k.at, lease_owner = NULL, lease_until = 0, redelivered = false
+            FROM unnest($1::bigint[], $2::text[], $3::bigint[]) AS k(id, owner, at)
+            WHERE msg.id = k.id AND msg.lease_owner = k.owner RETURNING msg.id::float8 AS id`,
+
+    // $1 ids[], $2 owners[] -> rows (id). Ready at once; the kept owner marks it redelivered on the next claim.
+    release: `UPDATE ${m} AS msg SET lease_until = 0
+              FROM unnest($1::bigint[], $2::text[]) AS k(id, owner)
+              WHERE msg.id = k.id AND msg.lease_owner = k.owner RETURNING msg.id::float8 AS id`,
+
+    // $1 ids[], $2 owners[], $3 reasons[], $4 now -> rows (id). Moves the rows in one statement.
+    deadLetter: `WITH k AS (SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[]) AS k(id, owner, reason)),
+                 moved AS (
+                   DELETE FROM ${m} AS msg USING k WHERE msg.id = k.id AND msg.lease_owner = k.owner
+                   RETURNING msg.*, k.reason
+                 )
+                 INSERT INTO ${d} (id, queue, priority, deliveries, created_at, envelope, reason, dead_at)
+                 SELECT id, queue, priority, deliveries, created_at, envelope, reason, $4 FROM moved
+                 ON CONFLICT (id) DO UPDATE SET reason = excluded.reason, dead_at = excluded.dead_at
+                 RETURNING id::float8 AS id`,
+
+    // $1 ids[], $2 owners[], $3 leaseUntil -> rows (id) still held (missing: the lease was lost).
+    renew: `UPDATE ${m} AS msg SET lease_until = $3
+            FROM unnest($1::bigint[], $2::text[]) AS k(id, owner)
+            WHERE msg.id = k.id AND msg.lease_owner = k.owner RETURNING msg.id::float8 AS id`,
+
+    // $1 queue, $2 now -> rowCount. The rows `length` counts: ready and not leased, and
+    // delayed rows already due. Delayed rows not yet due stay, as Celery's purge leaves ETA tasks.
+    purge: `DELETE FROM ${m} WHERE queue = $1 AND (
+              (deliver_at = 0 AND lease_until <= $2) OR (deliver_at > 0 AND deliver_at <= $2))`,
+
+    // $1 queue, $2 now -> { n }: waiting rows, i.e. ready or due and not leased.
+    length: `SELECT count(*)::int AS n FROM ${m} WHERE queue = $1 AND (
+               (deliver_at = 0 AND lease_until <= $2) OR (deliver_at > 0 AND deliver_at <= $2))`,
+
+    // $1 queue, $2 limit -> rows (id, queue, reason, dead_at, deliveries, envelope), oldest first.
+    deadLetters: `SELECT id::float8 AS id, queue, reason, dead_at::float8 AS dead_at, deliveries, envelope
+                  FROM ${d} WHERE queue = $1 ORDER BY id LIMIT $2`,
+
+    // $1 deadBefore (unix ms), $2 batch -> rowCount. One batch of the retention's deletes:
+    // short statements, so no long lock; the caller repeats while a full batch went.
+    deleteOldDeadLetters: `DELETE FROM ${d} WHERE id IN (
+                             SELECT id FROM ${d} WHERE dead_at < $1 ORDER BY dead_at LIMIT $2)`,
+  };
+}
+
+export type BrokerSql = ReturnType<typeof brokerSql>;

@@ -1,0 +1,386 @@
+/**
+ * The PostgreSQL broker: queues as rows of one table in a schema the user picks, claimed
+ * with `FOR UPDATE SKIP LOCKED`, consumers woken by LISTEN/NOTIFY, leases renewed by a
+ * heartbeat, native delayed delivery, priorities and dead letters. A publish can be
+ * written through the user's own client inside their open transaction
+ * (`PublishOptions.transaction`): delivered only if it commits.
+ * Must never decode a task (it moves kombu envelope text, as the SQLite and Redis brokers
+ * store it) and never hold a row lock across an await of user code.
+ */
+import { hostname } from 'node:os';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { Pool } from 'pg';
+import type {
+  Broker,
+  BrokerCapabilities,
+  ConsumeOptions,
+  Consumer,
+  PublishOptions,
+} from '../broker.js';
+import type { BrokerFactoryOptions } from '../registry.js';
+import { BrokerConnectionError, CeleriacError } from '../../errors.js';
+import { decodeEnvelope, encodeEnvelope } from '../../protocol/kombu-envelope.js';
+import type { TransportMessage } from '../../protocol/types.js';
+import { openPool, type Queryable } from '../../connections/pg/db-client.js';
+import { migrate } from '../../connections/pg/migrations.js';
+import { channelName, NotifyListener } from '../../connections/pg/notify-listener.js';
+import {
+  parsePostgresUrl,
+  tablePrefix,
+  type PostgresLocation,
+} from '../../connections/pg/pg-url.js';
+import { LeaseKeeper } from './lease-keeper.js';
+import { MessageStore, type SettleOp, type StoredRow } from './message-store.js';
+import { SettleBatcher } from './settle-batcher.js';
+import { PostgresConsumer } from './postgres-consumer.js';
+
+export const DEFAULT_LEASE_MS = 30_000;
+export const DEFAULT_POLL_MS = 5_000;
+/** Seven days. */
+export const DEFAULT_DEAD_LETTER_RETENTION_MS = 7 * 86_400_000;
+const HOUSEKEEPING_EVERY_MS = 60_000;
+const HOUSEKEEPING_BATCH = 1000;
+
+export interface PostgresBrokerOptions extends BrokerFactoryOptions {
+  /**
+   * Prefix of the broker's table names inside the schema (`<prefix>messages`,
+   * `<prefix>dead_letters`). The schema itself comes from the URL's `?schema=`.
+   * @default ''
+   */
+  keyPrefix?: string | undefined;
+  /**
+   * How long a claimed message stays with its consumer without a heartbeat. The live
+   * consumer renews it every `leaseMs / 3`; a killed one loses it after `leaseMs`.
+   * @default 30000
+   */
+  leaseMs?: number | undefined;
+  /**
+   * The slow fallback poll of an idle consumer, in ms: covers a NOTIFY lost while the
+   * LISTEN connection was down. Consumers are woken by NOTIFY, not by this.
+   * @default 5000
+   */
+  pollMs?: number | undefined;
+  /**
+   * How long dead letters are kept, in ms; older ones are deleted in batches of 1000 by
+   * a housekeeping pass every minute. 0 keeps them forever.
+   * @default 604800000 (seven days)
+   */
+  deadLetterRetentionMs?: number | undefined;
+  /** Connections in the broker's pool (the LISTEN connection comes on top). @default 10 */
+  poolSize?: number | undefined;
+}
+
+/** A dead-lettered message as `deadLetters()` lists it. */
+export interface PostgresDeadLetter {
+  id: number;
+  queue: string;
+  reason: string;
+  /** Unix ms. */
+  deadAt: number;
+  deliveries: number;
+  /** The stored kombu envelope, as is (it may be the undecodable text). */
+  envelope: string;
+  /** The decoded message, when the envelope decodes. */
+  message: TransportMessage | undefined;
+}
+
+export class TransactionClientError extends CeleriacError {}
+
+export class PostgresBroker implements Broker {
+  readonly kind = 'postgres';
+  readonly capabilities: BrokerCapabilities = {
+    delayedDelivery: true,
+    deadLetter: true,
+    transactionalPublish: true,
+  };
+  readonly location: PostgresLocation;
+  readonly schema: string;
+  readonly tablePrefix: string;
+  readonly leaseMs: number;
+  readonly pollMs: number;
+  readonly deadLetterRetentionMs: number;
+  private pool: Pool | undefined;
+  private workPool: Pool | undefined;
+  private listener: NotifyListener | undefined;
+  private messageStore: MessageStore | undefined;
+  private connecting: Promise<void> | undefined;
+  private closed = false;
+  private readonly consumers = new Set<PostgresConsumer>();
+  private readonly consumerErrors = new Set<(error: Error) => void>();
+  private readonly tag = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  private claims = 0;
+  private readonly batcher = new SettleBatcher(() => this.store());
+  private readonly leases: LeaseKeeper;
+  private housekeepingTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    url: string,
+    private readonly options: PostgresBrokerOptions = {},
+  ) {
+    this.location = parsePostgresUrl(url);
+    this.schema = this.location.schema;
+    this.tablePrefix = tablePrefix(options.keyPrefix);
+    this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    this.pollMs = options.pollMs ?? DEFAULT_POLL_MS;
+    this.deadLetterRetentionMs = options.deadLetterRetentionMs ?? DEFAULT_DEAD_LETTER_RETENTION_MS;
+    if (!(this.leaseMs > 0))
+      throw new CeleriacError(`leaseMs must be a positive number of ms, got ${this.leaseMs}.`);
+    this.leases = new LeaseKeeper(
+      () => this.store(),
+      this.leaseMs,
+      (error) => this.broadcastError(error),
+    );
+  }
+
+  /** Opens the pool, applies the migrations (under an advisory lock) and starts LISTENing. */
+  connect(): Promise<void> {
+    if (this.closed)
+      return Promise.reject(
+        new BrokerConnectionError('This PostgreSQL broker was closed; create a new one.'),
+      );
+    this.connecting ??= this.open().catch((error: unknown) => {
+      this.connecting = undefined;
+      throw error instanceof CeleriacError
+        ? error
+        : new BrokerConnectionError(
+            `Could not connect the PostgreSQL broker: ${(error as Error).message}`,
+            { cause: error },
+          );
+    });
+    return this.connecting;
+  }
+
+  private async open(): Promise<void> {
+    const pool = await openPool(this.location, {
+      max: this.options.poolSize,
+      onError: (error) => this.broadcastError(error),
+    });
+    const workPool = await openPool(this.location, {
+      max: this.options.poolSize,
+      onError: (error) => this.broadcastError(error),
+      asyncCommit: true,
+    });
+    const channel = channelName(this.schema, this.tablePrefix, 'queues');
+    const store = new MessageStore(pool, workPool, this.schema, this.tablePrefix, channel);
+    const listener = new NotifyListener(this.location, (error) => this.broadcastError(error));
+    try {
+      await migrate(pool, this.schema, store.sql.migrations);
+      await listener.listen(channel, (queue) => {
+        for (const consumer of this.consumers)
+          if (consumer.queues.includes(queue)) consumer.noteDelayed();
+      });
+    } catch (error) {
+      await listener.close();
+      await pool.end().catch(() => undefined);
+      await workPool.end().catch(() => undefined);
+      throw error;
+    }
+    // Notifications sent while the LISTEN connection was down are lost: look once.
+    listener.onReconnect(() => {
+      for (const consumer of this.consumers) consumer.wake();
+    });
+    this.pool = pool;
+    this.workPool = workPool;
+    this.listener = listener;
+    this.messageStore = store;
+    if (this.deadLetterRetentionMs > 0) {
+      this.housekeepingTimer = setInterval(() => void this.housekeeping(), HOUSEKEEPING_EVERY_MS);
+      this.housekeepingTimer.unref();
+    }
+  }
+
+  private store(): MessageStore {
+    if (this.closed) throw new BrokerConnectionError('The PostgreSQL broker is closed.');
+    if (!this.messageStore)
+      throw new BrokerConnectionError(
+        'The PostgreSQL broker is not connected: call connect() first.',
+      );
+    return this.messageStore;
+  }
+
+  async publish(message: TransportMessage, options: PublishOptions): Promise<void> {
+    await this.publishMany([{ message, options }]);
+  }
+
+  async publishMany(
+    batch: ReadonlyArray<{ message: TransportMessage; options: PublishOptions }>,
+  ): Promise<void> {
+    if (batch.length === 0) return;
+    await this.connect();
+    const now = Date.now();
+    const db = transactionOf(batch);
+    const rows = batch.map(({ message, options }) => toRow(message, options, now));
+    try {
+      await this.store().insert(rows, now, db);
+    } catch (error) {
+      throw new BrokerConnectionError(
+        `Could not publish ${rows.length} message(s) to PostgreSQL schema "${this.schema}": ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  }
+
+  async consume(options: ConsumeOptions): Promise<Consumer> {
+    await this.connect();
+    if (options.onError) this.consumerErrors.add(options.onError);
+    const consumer = new PostgresConsumer(
+      {
+        store: () => this.store(),
+        leases: this.leases,
+        leaseMs: this.leaseMs,
+        pollMs: this.pollMs,
+        newClaimToken: () => `${this.tag}:${(this.claims += 1)}`,
+        settle: (op: SettleOp) => this.batcher.settle(op),
+        isClosed: () => this.closed,
+      },
+      options,
+    );
+    this.consumers.add(consumer);
+    return {
+      cancel: async () => {
+        this.consumers.delete(consumer);
+        if (options.onError) this.consumerErrors.delete(options.onError);
+        await consumer.cancel();
+      },
+    };
+  }
+
+  async purge(queue: string): Promise<number> {
+    await this.connect();
+    return this.store().purge(queue, Date.now());
+  }
+
+  async queueLength(queue: string): Promise<number> {
+    await this.connect();
+    return this.store().length(queue, Date.now());
+  }
+
+  /** The dead letters of a queue, oldest first (rejected without requeue, or undecodable). */
+  async deadLetters(queue: string, limit = 100): Promise<PostgresDeadLetter[]> {
+    await this.connect();
+    return (await this.store().deadLetters(queue, limit)).map((row) => ({
+      id: row.id,
+      queue: row.queue,
+      reason: row.reason,
+      deadAt: row.dead_at,
+      deliveries: row.deliveries,
+      envelope: row.envelope,
+      message: tryDecode(row.envelope),
+    }));
+  }
+
+  /**
+   * Deletes dead letters past `deadLetterRetentionMs`, in batches (short statements, no
+   * long lock). Runs every minute on its own; returns how many it deleted.
+   */
+  async housekeeping(now = Date.now()): Promise<number> {
+    if (this.deadLetterRetentionMs <= 0 || this.closed) return 0;
+    try {
+      return await this.store().deleteOldDeadLetters(
+        now - this.deadLetterRetentionMs,
+        HOUSEKEEPING_BATCH,
+      );
+    } catch (error) {
+      this.broadcastError(error as Error);
+      return 0;
+    }
+  }
+
+  /**
+   * Stops consumers, commits pending settles, then releases every lease still held
+   * (`lease_until = 0`) so those messages are delivered again at once, flagged redelivered.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    for (const consumer of this.consumers) await consumer.cancel();
+    this.consumers.clear();
+    clearInterval(this.housekeepingTimer);
+    if (this.connecting) await this.connecting.catch(() => undefined);
+    if (this.messageStore) {
+      await this.batcher.drain();
+      const held = [...this.leases.held].filter((lease) => !lease.lost);
+      this.leases.stop();
+      this.leases.held.clear();
+      if (held.length) {
+        await this.messageStore
+          .settleBatch(
+            held.map((lease) => ({
+              kind: 'release',
+              id: lease.id,
+              owner: lease.owner,
+              queue: lease.queue,
+            })),
+            Date.now(),
+          )
+          .catch(() => undefined); // could not release now: the leases simply expire after leaseMs
+      }
+    }
+    this.closed = true;
+    await this.listener?.close();
+    await this.pool?.end().catch(() => undefined);
+    await this.workPool?.end().catch(() => undefined);
+    this.pool = undefined;
+    this.workPool = undefined;
+    this.listener = undefined;
+    this.messageStore = undefined;
+  }
+
+  private broadcastError(error: Error): void {
+    for (const onError of this.consumerErrors) onError(error);
+  }
+}
+
+/** The user's client when the batch is published inside their transaction (one client for all). */
+function transactionOf(batch: ReadonlyArray<{ options: PublishOptions }>): Queryable | undefined {
+  const given = batch[0]?.options.transaction;
+  if (batch.some((entry) => entry.options.transaction !== given))
+    throw new TransactionClientError(
+      'A publishMany batch must use one transaction for every message, or none.',
+    );
+  if (given === undefined) return undefined;
+  if (typeof (given as Partial<Queryable>).query !== 'function')
+    throw new TransactionClientError(
+      'PublishOptions.transaction must be a pg client (pg.Client or pg.PoolClient) inside an open transaction, ' +
+        'or anything with a query(text, values) method such as the client under Kysely or Drizzle.',
+    );
+  return given as Queryable;
+}
+
+function toRow(message: TransportMessage, options: PublishOptions, now: number): StoredRow {
+  const priority = Math.max(
+    0,
+    Math.min(255, Math.round(options.priority ?? message.properties.priority ?? 0)),
+  );
+  const stamped: TransportMessage = {
+    ...message,
+    properties: {
+      ...message.properties,
+      priority,
+      delivery_info: { exchange: '', routing_key: options.queue },
+    },
+  };
+  const deliverAt =
+    options.deliverAt !== undefined && options.deliverAt > now ? Math.ceil(options.deliverAt) : 0;
+  return {
+    queue: options.queue,
+    priority,
+    deliverAt,
+    envelope: encodeEnvelope(stamped, randomUUID()),
+  };
+}
+
+function tryDecode(envelope: string): TransportMessage | undefined {
+  try {
+    return decodeEnvelope(envelope);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The factory the broker registry calls for `postgres://` and `postgresql://` URLs. */
+export function createPostgresBroker(
+  url: string,
+  options: BrokerFactoryOptions = {},
+): PostgresBroker {
+  return new PostgresBroker(url, options);
+}
