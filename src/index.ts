@@ -47,6 +47,10 @@ export type {
   Consumer,
   ConsumeOptions,
   PublishOptions,
+  Broadcasting,
+  BroadcastListener,
+  BroadcastQueueSpec,
+  ExchangeSpec,
 } from './brokers/broker.js';
 export type { BrokerFactoryOptions } from './brokers/registry.js';
 export type { ResultBackend, StoreOptions, Unsubscribe } from './backends/backend.js';
