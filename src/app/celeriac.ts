@@ -10,6 +10,7 @@ import type { ResultBackend } from '../backends/backend.js';
 import { createBroker } from '../brokers/registry.js';
 import { createBackend } from '../backends/registry.js';
 import { CeleriacError, TaskNotRegisteredError } from '../errors.js';
+import { SentEvents } from './sent-events.js';
 import { AsyncResult } from './async-result.js';
 import { buildTaskMessage, type BuiltMessage } from './build-message.js';
 import { resolveConfig, type CeleriacOptions, type ResolvedConfig } from './config.js';
@@ -45,6 +46,7 @@ export class Celeriac {
   private brokerCreated: Promise<Broker> | undefined;
   private brokerPromise: Promise<Broker> | undefined;
   private backendPromise: Promise<ResultBackend> | undefined;
+  private readonly sentEvents = new SentEvents();
 
   constructor(options: CeleriacOptions = {}) {
     this.config = resolveConfig(options);
@@ -137,6 +139,8 @@ export class Celeriac {
     const built = this.build(name, args, options, defaults);
     const broker = await this.broker();
     await broker.publish(built.message, publishOptionsFor(broker, built.publish));
+    if (this.config.taskSendSentEvent)
+      this.sentEvents.note(broker, [{ message: built.message, queue: built.publish.queue }]);
     return new AsyncResult<TResult>(built.id, this);
   }
 
@@ -157,6 +161,11 @@ export class Celeriac {
         options: publishOptionsFor(broker, publish),
       })),
     );
+    if (this.config.taskSendSentEvent)
+      this.sentEvents.note(
+        broker,
+        built.map(({ message, publish }) => ({ message, queue: publish.queue })),
+      );
     return built.map(({ id }) => new AsyncResult(id, this));
   }
 
@@ -230,6 +239,7 @@ export class Celeriac {
 
   /** Closes the broker and backend connections this app opened. */
   async close(): Promise<void> {
+    await this.sentEvents.close();
     const closing: Promise<void>[] = [];
     if (this.brokerPromise) closing.push(this.brokerPromise.then((b) => b.close()));
     if (this.backendPromise) closing.push(this.backendPromise.then((b) => b.close()));

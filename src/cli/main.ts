@@ -9,6 +9,8 @@ import { registerResultCommand } from './commands/result.js';
 import { registerPurgeCommand } from './commands/purge.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerBeatCommand } from './commands/beat.js';
+import { registerRemoteControlCommands } from './commands/remote-control.js';
+import { registerEventsCommand } from './commands/events.js';
 import { readFileSync } from 'node:fs';
 
 export interface GlobalOptions {
@@ -53,6 +55,9 @@ Examples:
   celeriac -A src/tasks.ts result <task-id> --timeout 30
   celeriac -A src/tasks.ts status
   celeriac -A src/tasks.ts beat
+  celeriac -A src/tasks.ts inspect active
+  celeriac -A src/tasks.ts control revoke <task-id> --terminate
+  celeriac -A src/tasks.ts events
   celeriac <command> --help`,
     )
     .hook('preAction', (command) => applyUrlOverrides(command.opts<GlobalOptions>()));
@@ -62,6 +67,8 @@ Examples:
   registerPurgeCommand(program);
   registerStatusCommand(program);
   registerBeatCommand(program);
+  registerRemoteControlCommands(program);
+  registerEventsCommand(program);
   return program;
 }
 

@@ -29,6 +29,7 @@ import { backoffSeconds } from './backoff.js';
 import { TaskRuntime } from './task-runtime.js';
 import type { Logger } from '../logger.js';
 import type { StandardSchemaResult, StandardSchemaV1 } from '../app/standard-schema.js';
+import type { TaskEventSink } from './events/task-events.js';
 import type { TaskOptions } from '../app/task-options.js';
 
 /** A task run that has not settled yet, as the worker tracks it. */
@@ -36,6 +37,11 @@ export interface RunningTask {
   readonly id: string;
   readonly name: string;
   readonly startedAt: number;
+  /** What `inspect active` reports (TaskRuntime has them). */
+  readonly args?: readonly unknown[];
+  readonly kwargs?: Readonly<Record<string, unknown>>;
+  readonly queue?: string;
+  readonly redelivered?: boolean;
   /** Fires the task's abort signal with `reason` (soft time limit, revoke, shutdown). */
   abort(reason: unknown): void;
   /**
@@ -63,6 +69,8 @@ export interface ExecutorDeps {
    * it back to the worker at `dueAt` (the broker has no delayed delivery to defer it to).
    */
   hold(delivery: Delivery, dueAt: number): void;
+  /** Celery's task events (`-E`); undefined when they are off, the common case. */
+  events?: TaskEventSink | undefined;
 }
 
 /** Outcome of the checks made before a task may take a slot. */
@@ -145,6 +153,7 @@ async function refuseMalformed(
     );
   // Log once the message is settled, so the line reports what happened, not an intent.
   await delivery.reject({ requeue: false, reason });
+  if (id !== null) deps.events?.rejected(id, false);
   deps.logger.error(
     { queue: delivery.queue },
     `Rejected a malformed message${id === null ? '' : ` [${id}]`} (${rejectedTo(deps)}): ${reason}`,
@@ -174,6 +183,7 @@ async function refuseUnknown(
     metaFor(decoded, 'FAILURE', serializeError(new TaskNotRegisteredError(decoded.name))),
   );
   await delivery.reject({ requeue: false, reason });
+  deps.events?.failed(decoded.id, new TaskNotRegisteredError(decoded.name));
   deps.logger.error(
     { id: decoded.id, queue: delivery.queue },
     `Rejected task ${decoded.id} (${rejectedTo(deps)}): ${reason}`,
@@ -193,6 +203,7 @@ async function discardExpired(
     metaFor(decoded, 'REVOKED', celeryError('TaskRevokedError', 'expired')),
   );
   await delivery.ack();
+  deps.events?.revoked(decoded.id, { terminated: false, expired: true });
   deps.logger.info(
     { id: decoded.id },
     `Discarded task ${decoded.name}[${decoded.id}]: expired at ${expires.toISOString()}`,
@@ -211,6 +222,7 @@ async function discardRevoked(
     metaFor(decoded, 'REVOKED', celeryError('TaskRevokedError', 'revoked')),
   );
   await delivery.ack();
+  deps.events?.revoked(decoded.id, { terminated: false, expired: false });
   deps.logger.info({ id: decoded.id }, `Discarded revoked task ${decoded.name}[${decoded.id}]`);
   return SETTLED;
 }
@@ -251,6 +263,7 @@ async function refuseArgs(
     metaFor(decoded, 'FAILURE', serializeError(error), stackOf(error)),
   );
   await delivery.reject({ requeue: false, reason: error.message });
+  deps.events?.failed(decoded.id, error);
   deps.logger.error(
     { id: decoded.id },
     `Rejected task ${decoded.name}[${decoded.id}] (${rejectedTo(deps)}): ${error.message}`,
@@ -277,6 +290,7 @@ export async function execute(
   const runtime = new TaskRuntime(decoded, delivery, deps.hostname, deps.backend, storeOptions);
   deps.running.set(decoded.id, runtime);
   if (deps.logsInfo) logStart(decoded, delivery, deps);
+  deps.events?.started(decoded.id);
   const ignoreResult = decoded.ignoreResult || options.ignoreResult === true;
   let softTimer: NodeJS.Timeout | undefined;
   let hardTimer: NodeJS.Timeout | undefined;
@@ -307,6 +321,7 @@ export async function execute(
     if (!runtime.finish()) return;
     if (!ignoreResult) await storeResult(decoded, result, deps, storeOptions);
     await delivery.ack();
+    deps.events?.succeeded(decoded.id, result, (Date.now() - runtime.startedAt) / 1000);
     if (deps.logsInfo)
       deps.logger.info(
         { id: decoded.id },
@@ -453,6 +468,7 @@ async function settleFailure(
   retrying.eta = new Date(Date.now() + countdown * 1000).toISOString();
   await storeQuietly(deps, decoded, retrying);
   await delivery.ack();
+  deps.events?.retried(decoded.id, reason);
   deps.logger.warn(
     { id: decoded.id },
     `Task ${decoded.name}[${decoded.id}] retry ${decoded.retries + 1}/${maxRetries} in ${countdown.toFixed(2)} s: ${nameOf(reason)}: ${messageOf(reason)}`,
@@ -521,6 +537,8 @@ async function recordFailure(
   );
   if (settle.deadLetter) await delivery.reject({ requeue: false, reason: messageOf(failure) });
   else await delivery.ack();
+  if (state === 'REVOKED') deps.events?.revoked(decoded.id, { terminated: true, expired: false });
+  else deps.events?.failed(decoded.id, failure);
   deps.logger.error(
     { id: decoded.id },
     `Task ${decoded.name}[${decoded.id}] raised ${nameOf(failure)}: ${messageOf(failure)}`,

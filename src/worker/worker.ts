@@ -14,6 +14,9 @@ import { createLineLogger, type Logger } from '../logger.js';
 import { metaFor } from './result-states.js';
 import type { WorkerRegistry } from '../backends/worker-registry.js';
 import { VERSION } from '../version.js';
+import { ControlPlane } from './control/control-plane.js';
+import type { ControlTarget, WorkerSnapshot } from './control/target.js';
+import { RateLimits } from './rate-limits.js';
 
 /** How often a worker tells the registry it is alive, and how long that lasts (Celery: 2 s). */
 const HEARTBEAT_MS = 2000;
@@ -36,14 +39,26 @@ export interface WorkerOptions {
   /** Seconds a graceful stop waits for running tasks before giving them back. @default 30 */
   shutdownTimeout?: number | undefined;
   logger?: Logger | undefined;
+  /**
+   * Send Celery's task events (task-received, started, succeeded, failed, retried,
+   * revoked, rejected) to `celeryev`, as `celery worker -E` does.
+   * @default the app's `workerSendTaskEvents` (false)
+   */
+  taskEvents?: boolean | undefined;
+  /** Send worker-online, worker-heartbeat (every 2 s) and worker-offline. @default true (Celery's) */
+  workerEvents?: boolean | undefined;
+  /** Answer remote control (`celery inspect`, `celery control`) on the pidbox. @default true */
+  remoteControl?: boolean | undefined;
+  /** Called on a remote `shutdown` command. @default the worker stops warmly (the process stays) */
+  onRemoteShutdown?: ((reason: string) => void) | undefined;
 }
 
 type State = 'idle' | 'running' | 'stopping' | 'stopped';
 
-export class Worker {
+export class Worker implements ControlTarget {
   readonly queues: string[];
-  readonly concurrency: number;
   readonly hostname: string;
+  private slots: number;
   private readonly logger: Logger;
   private readonly prefetch: number;
   private readonly shutdownTimeoutMs: number;
@@ -67,18 +82,34 @@ export class Worker {
   private drained: (() => void) | undefined;
   private registry: WorkerRegistry | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
-  private readonly startedAt = Date.now();
+  /** Unix ms when this worker was made. */
+  readonly startedAt = Date.now();
+  private readonly options: WorkerOptions;
+  private controlPlane: ControlPlane | undefined;
+  private readonly totals = new Map<string, number>();
+  private readonly rateLimits = new RateLimits();
 
   constructor(
     readonly app: Celeriac,
     options: WorkerOptions = {},
   ) {
     this.queues = options.queues?.length ? options.queues : [app.config.defaultQueue];
-    this.concurrency = Math.max(1, options.concurrency ?? 10);
-    this.prefetch = this.concurrency * (Math.max(1, options.prefetchMultiplier ?? 4) + 1);
+    this.slots = Math.max(1, options.concurrency ?? 10);
+    this.prefetch = this.slots * (Math.max(1, options.prefetchMultiplier ?? 4) + 1);
+    this.options = options;
     this.hostname = options.hostname ?? `celeriac@${os.hostname()}`;
     this.shutdownTimeoutMs = (options.shutdownTimeout ?? 30) * 1000;
     this.logger = options.logger ?? createLineLogger({ name: 'worker' });
+  }
+
+  /** Tasks run at once (the async pool's slots; `pool_grow` / `pool_shrink` change it). */
+  get concurrency(): number {
+    return this.slots;
+  }
+
+  /** How many unsettled deliveries the broker may hand this worker. */
+  get prefetchCount(): number {
+    return this.prefetch;
   }
 
   /** How many tasks are running now. */
@@ -117,6 +148,13 @@ export class Worker {
       onError: (error) => this.logger.warn(`Broker error (recovering): ${error.message}`),
     });
     this.registry = backend?.workerRegistry?.();
+    this.controlPlane = await ControlPlane.start(this, broker, {
+      remoteControl: this.options.remoteControl ?? true,
+      workerEvents: this.options.workerEvents ?? true,
+      taskEvents: this.options.taskEvents ?? this.app.config.workerSendTaskEvents,
+      logger: this.logger,
+    });
+    this.deps.events = this.controlPlane.taskEvents;
     await this.beat();
     this.logger.info(
       `${this.hostname} ready: queues=${this.queues.join(',')} concurrency=${this.concurrency} ` +
@@ -144,6 +182,7 @@ export class Worker {
       options.timeout !== undefined ? options.timeout * 1000 : this.shutdownTimeoutMs;
     const finished = await this.waitForRunning(timeoutMs);
     if (!finished) await this.terminate();
+    await this.stopControl();
     await this.stopRevokes?.();
     await this.leaveRegistry();
     this.state = 'stopped';
@@ -166,6 +205,7 @@ export class Worker {
       );
       await Promise.allSettled(stuck.map((task) => task.giveBack()));
     }
+    await this.stopControl();
     await this.leaveRegistry();
   }
 
@@ -219,6 +259,7 @@ export class Worker {
       return;
     }
     if (this.app.config.trackReceived) this.storeReceived(delivery);
+    this.deps?.events?.received(delivery.message);
     this.waiting.push(delivery);
     this.pump();
   }
@@ -262,7 +303,7 @@ export class Worker {
   }
 
   private pump(): void {
-    while (this.active < this.concurrency && this.waiting.length > 0 && this.state === 'running') {
+    while (this.active < this.slots && this.waiting.length > 0 && this.state === 'running') {
       const delivery = this.waiting.shift() as Delivery;
       this.active++;
       this.inFlight++;
@@ -299,7 +340,13 @@ export class Worker {
       }
       const admitted = admit(delivery, deps);
       const admission = admitted instanceof Promise ? await admitted : admitted;
-      if (admission.kind === 'run') await execute(delivery, admission, deps, slot);
+      if (admission.kind === 'run') {
+        const name = admission.task.name;
+        if (this.rateLimits.size > 0) await this.rateLimits.take(name);
+        await execute(delivery, admission, deps, slot);
+        this.totals.set(name, (this.totals.get(name) ?? 0) + 1);
+        this.controlPlane?.noteProcessed();
+      }
     } catch (error) {
       // Settling failed (broker gone?): the lease expires and the message comes back.
       this.logger.error(
@@ -343,6 +390,118 @@ export class Worker {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  // ---- Remote control (ControlTarget): what `inspect` reads and `control` changes ----
+
+  taskTotals(): ReadonlyMap<string, number> {
+    return this.totals;
+  }
+
+  snapshot(): WorkerSnapshot {
+    return {
+      running: [...this.running.values()],
+      reserved: [...this.waiting],
+      scheduled: [...this.held.keys()].map((delivery) => ({
+        delivery,
+        dueAt: dueAtOf(delivery),
+      })),
+    };
+  }
+
+  revokedIds(): string[] {
+    return [...this.revoked];
+  }
+
+  /**
+   * Marks tasks revoked in this worker (a reserved or later delivery of them is discarded
+   * as REVOKED) and, with `terminate`, aborts those running: on the async pool a task's
+   * AbortSignal fires with TaskRevokedError and the task is recorded REVOKED when it ends.
+   */
+  revoke(ids: readonly string[], options: { terminate: boolean; signal?: string }): string[] {
+    const terminated: string[] = [];
+    for (const id of ids) {
+      this.revoked.add(id);
+      const running = this.running.get(id);
+      if (running && options.terminate) {
+        this.logger.info(`Terminating revoked task ${running.name}[${id}]`);
+        running.abort(new TaskRevokedError(id));
+        terminated.push(id);
+      }
+    }
+    if (!options.terminate) this.logger.info(`Tasks flagged as revoked: ${ids.join(', ')}`);
+    return terminated;
+  }
+
+  setRateLimit(taskName: string, perSecond: number | null): void {
+    this.rateLimits.set(taskName, perSecond);
+    this.logger.info(
+      perSecond === null
+        ? `Rate limits disabled for tasks of type ${taskName}`
+        : `New rate limit for tasks of type ${taskName}: ${perSecond}/s`,
+    );
+  }
+
+  /** Adds or removes async-pool slots (the broker's prefetch stays as it started). */
+  resizePool(delta: number): number {
+    this.slots = Math.max(1, this.slots + delta);
+    this.logger.info(`Pool resized to ${this.slots} slots`);
+    this.pump();
+    return this.slots;
+  }
+
+  async addQueue(queue: string): Promise<void> {
+    if (this.queues.includes(queue)) return;
+    this.queues.push(queue);
+    await this.reconsume();
+    this.logger.info(`Started consuming from ${queue}`);
+  }
+
+  async cancelQueue(queue: string): Promise<void> {
+    const index = this.queues.indexOf(queue);
+    if (index === -1) return;
+    this.queues.splice(index, 1);
+    await this.reconsume();
+    this.logger.info(`Stopped consuming from ${queue}`);
+  }
+
+  requestShutdown(reason: string): void {
+    this.logger.warn(reason);
+    if (this.options.onRemoteShutdown) this.options.onRemoteShutdown(reason);
+    else void this.stop();
+  }
+
+  sendHeartbeat(): void {
+    this.controlPlane?.sendHeartbeat();
+  }
+
+  setTaskEvents(on: boolean): boolean {
+    const changed = this.controlPlane?.setTaskEvents(on) ?? false;
+    if (this.deps) this.deps.events = this.controlPlane?.taskEvents;
+    return changed;
+  }
+
+  /** A new consumer for the current queue list; held deliveries stay valid through the swap. */
+  private async reconsume(): Promise<void> {
+    if (this.state !== 'running') return;
+    const broker = this.deps!.broker;
+    const previous = this.consumer;
+    this.consumer = undefined;
+    await previous?.cancel();
+    if (this.queues.length === 0) return;
+    this.consumer = await broker.consume({
+      queues: this.queues,
+      prefetch: this.prefetch,
+      onDelivery: (delivery) => this.accept(delivery),
+      onError: (error) => this.logger.warn(`Broker error (recovering): ${error.message}`),
+    });
+  }
+
+  private async stopControl(): Promise<void> {
+    const plane = this.controlPlane;
+    this.controlPlane = undefined;
+    if (this.deps) this.deps.events = undefined;
+    await plane?.stop();
+  }
+
   private watchRevokes(backend: ResultBackend): Promise<Unsubscribe> {
     return backend.onRevoke((taskId, terminate) => {
       this.revoked.add(taskId);
@@ -374,6 +533,13 @@ class Slot {
     this.ended = true;
     this.settling = this.worker.slotEnded(this.delivery);
   }
+}
+
+/** When a held delivery is due: its `eta` header (the reason it is held). */
+function dueAtOf(delivery: Delivery): number {
+  const eta = delivery.message.headers.eta;
+  const at = typeof eta === 'string' ? Date.parse(eta) : NaN;
+  return Number.isNaN(at) ? Date.now() : at;
 }
 
 function delay(ms: number): Promise<void> {
