@@ -199,8 +199,20 @@ describe.sequential('Python Celery tools and a Celeriac worker on Redis', () => 
     await waitFor(
       /node@interop \[[^\]]+\] heartbeat: active=\d+, clock=\d+, freq=2.*processed=\d+.*sw_ident=celeriac/,
     );
-    const sum = await client!.sendTask<number>('node.add', [2, 3]);
+    // A client with taskSendSentEvent sends task-sent, as Celery's task_send_sent_event.
+    const sender = new Celeriac({
+      broker: world!.brokerUrl,
+      backend: world!.backendUrl,
+      taskSendSentEvent: true,
+    });
+    const sum = await sender.sendTask<number>('node.add', [2, 3]);
     expect(await sum.get({ timeout: 20 })).toBe(5);
+    await sender.close();
+    await waitFor(
+      new RegExp(
+        `gen\\d+@\\S+ \\[[^\\]]+\\] task sent: node.add\\(${sum.id}\\) args=\\(2, 3\\).*queue=celery`,
+      ),
+    );
     await waitFor(
       new RegExp(
         `node@interop \\[[^\\]]+\\] task received: node.add\\(${sum.id}\\) args=\\(2, 3\\)`,
