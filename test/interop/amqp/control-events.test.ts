@@ -17,6 +17,8 @@ import { createVhost, vhostsUnavailable, type TestVhost } from '../../support/ra
 import { killAll, runCli, type WorkerProcess } from '../../support/worker-process.js';
 
 const run = promisify(execFile);
+/** Each Python CLI call starts an interpreter (1-2 s, far more on a loaded machine). */
+const SLOW = 240_000;
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const PYTHON = '/usr/bin/python3';
 
@@ -77,79 +79,92 @@ async function ready(ctx: Parameters<typeof requireService>[0]): Promise<void> {
 }
 
 describe.sequential('Python Celery tools and a Celeriac worker on RabbitMQ', () => {
-  it('celery inspect and control get answers from the Celeriac worker', async (ctx) => {
-    await ready(ctx);
-    expect(await celery('inspect', 'ping')).toEqual({ 'node@amqp': { ok: 'pong' } });
-    const sleeping = await client!.sendTask('tasks.sleep', [6000]);
-    await node!.waitFor(/sleep-started/);
-    const active = await celery<Record<string, Array<{ id: string; name: string }>>>(
-      'inspect',
-      'active',
-    );
-    expect(active['node@amqp']).toEqual([
-      expect.objectContaining({ id: sleeping.id, name: 'tasks.sleep' }),
-    ]);
-    expect(await celery('control', 'rate_limit', 'tasks.add', '5/s')).toEqual([
-      { 'node@amqp': { ok: 'new rate limit set successfully' } },
-    ]);
-    expect(await sleeping.get({ timeout: 30 })).toBe(6000);
-  });
+  it(
+    'celery inspect and control get answers from the Celeriac worker',
+    async (ctx) => {
+      await ready(ctx);
+      expect(await celery('inspect', 'ping')).toEqual({ 'node@amqp': { ok: 'pong' } });
+      const sleeping = await client!.sendTask('tasks.sleep', [6000]);
+      await node!.waitFor(/sleep-started/);
+      const active = await celery<Record<string, Array<{ id: string; name: string }>>>(
+        'inspect',
+        'active',
+      );
+      expect(active['node@amqp']).toEqual([
+        expect.objectContaining({ id: sleeping.id, name: 'tasks.sleep' }),
+      ]);
+      expect(await celery('control', 'rate_limit', 'tasks.add', '5/s')).toEqual([
+        { 'node@amqp': { ok: 'new rate limit set successfully' } },
+      ]);
+      expect(await sleeping.get({ timeout: 30 })).toBe(6000);
+    },
+    SLOW,
+  );
 
-  it('celery events --dump shows its heartbeats and task events', async (ctx) => {
-    await ready(ctx);
-    const dump = spawn(PYTHON, ['-m', 'celery', '-A', 'pytasks', 'events', '--dump'], {
-      cwd: FIXTURES,
-      env: pyEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let text = '';
-    dump.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
-    dump.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
-    const waitFor = async (pattern: RegExp) => {
-      const until = Date.now() + 20_000;
-      while (!pattern.test(text) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-      expect(text).toMatch(pattern);
-    };
-    try {
-      await waitFor(/node@amqp \[[^\]]+\] heartbeat: .*sw_ident=celeriac/);
-      const sum = await client!.sendTask<number>('tasks.add', [2, 3]);
-      expect(await sum.get({ timeout: 20 })).toBe(5);
-      await waitFor(new RegExp(`task succeeded: tasks.add\\(${sum.id}\\).*result=5`));
-    } finally {
-      const exited = new Promise((resolve) => dump.once('exit', resolve));
-      dump.kill('SIGKILL');
-      await exited;
-    }
-  });
+  it(
+    'celery events --dump shows its heartbeats and task events',
+    async (ctx) => {
+      await ready(ctx);
+      const dump = spawn(PYTHON, ['-m', 'celery', '-A', 'pytasks', 'events', '--dump'], {
+        cwd: FIXTURES,
+        env: pyEnv(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let text = '';
+      dump.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      dump.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      const waitFor = async (pattern: RegExp) => {
+        const until = Date.now() + 20_000;
+        while (!pattern.test(text) && Date.now() < until)
+          await new Promise((r) => setTimeout(r, 50));
+        expect(text).toMatch(pattern);
+      };
+      try {
+        await waitFor(/node@amqp \[[^\]]+\] heartbeat: .*sw_ident=celeriac/);
+        const sum = await client!.sendTask<number>('tasks.add', [2, 3]);
+        expect(await sum.get({ timeout: 20 })).toBe(5);
+        await waitFor(new RegExp(`task succeeded: tasks.add\\(${sum.id}\\).*result=5`));
+      } finally {
+        const exited = new Promise((resolve) => dump.once('exit', resolve));
+        dump.kill('SIGKILL');
+        await exited;
+      }
+    },
+    SLOW,
+  );
 
-  it('celeriac inspect and events see a Python worker and the Celeriac worker', async (ctx) => {
-    await ready(ctx);
-    python = spawn(
-      PYTHON,
-      ['-m', 'celery', '-A', 'pytasks', 'worker', '-P', 'solo', '-n', 'py@amqp', '-l', 'INFO'],
-      { cwd: FIXTURES, env: pyEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let pyOut = '';
-    python.stdout?.on('data', (chunk: Buffer) => (pyOut += chunk.toString()));
-    python.stderr?.on('data', (chunk: Buffer) => (pyOut += chunk.toString()));
-    const until = Date.now() + 30_000;
-    while (!/ ready\./.test(pyOut) && Date.now() < until)
-      await new Promise((r) => setTimeout(r, 100));
-    expect(pyOut).toMatch(/ ready\./);
+  it(
+    'celeriac inspect and events see a Python worker and the Celeriac worker',
+    async (ctx) => {
+      await ready(ctx);
+      python = spawn(
+        PYTHON,
+        ['-m', 'celery', '-A', 'pytasks', 'worker', '-P', 'solo', '-n', 'py@amqp', '-l', 'INFO'],
+        { cwd: FIXTURES, env: pyEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let pyOut = '';
+      python.stdout?.on('data', (chunk: Buffer) => (pyOut += chunk.toString()));
+      python.stderr?.on('data', (chunk: Buffer) => (pyOut += chunk.toString()));
+      const until = Date.now() + 30_000;
+      while (!/ ready\./.test(pyOut) && Date.now() < until)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(pyOut).toMatch(/ ready\./);
 
-    const ping = runCli(['inspect', 'ping', '--json', '-t', '2'], {
-      CELERIAC_BROKER_URL: vhost!.url,
-    });
-    expect(await ping.exited).toBe(0);
-    expect(JSON.parse(ping.output().trim().split('\n').pop()!)).toEqual({
-      'node@amqp': { ok: 'pong' },
-      'py@amqp': { ok: 'pong' },
-    });
-    const events = runCli(['events', '--dump', '--duration', '4'], {
-      CELERIAC_BROKER_URL: vhost!.url,
-    });
-    await events.exited;
-    expect(events.output()).toMatch(/py@amqp \[[^\]]+\] heartbeat: .*sw_ident="?py-celery/);
-    expect(events.output()).toMatch(/node@amqp \[[^\]]+\] heartbeat: .*sw_ident="?celeriac/);
-  });
+      const ping = runCli(['inspect', 'ping', '--json', '-t', '2'], {
+        CELERIAC_BROKER_URL: vhost!.url,
+      });
+      expect(await ping.exited).toBe(0);
+      expect(JSON.parse(ping.output().trim().split('\n').pop()!)).toEqual({
+        'node@amqp': { ok: 'pong' },
+        'py@amqp': { ok: 'pong' },
+      });
+      const events = runCli(['events', '--dump', '--duration', '4'], {
+        CELERIAC_BROKER_URL: vhost!.url,
+      });
+      await events.exited;
+      expect(events.output()).toMatch(/py@amqp \[[^\]]+\] heartbeat: .*sw_ident="?py-celery/);
+      expect(events.output()).toMatch(/node@amqp \[[^\]]+\] heartbeat: .*sw_ident="?celeriac/);
+    },
+    SLOW,
+  );
 });
