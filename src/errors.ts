@@ -259,3 +259,13 @@ export class ChordError extends CeleriacError {
     super(message);
   }
 }
+
+/** Remote control or events asked of a broker that has no broadcasting (SQLite). */
+export class BroadcastUnsupportedError extends CeleriacError {
+  constructor(kind: string, what: string) {
+    super(
+      `${what} needs a broker with fanout (Redis or RabbitMQ); the ${kind} broker has none. ` +
+        'Point the app (or -b) at redis:// or amqp://.',
+    );
+  }
+}

@@ -68,6 +68,10 @@ export type {
   Consumer,
   ConsumeOptions,
   PublishOptions,
+  Broadcasting,
+  BroadcastListener,
+  BroadcastQueueSpec,
+  ExchangeSpec,
 } from './brokers/broker.js';
 export type { BrokerFactoryOptions } from './brokers/registry.js';
 export type {
@@ -151,3 +155,9 @@ export {
   type SolarEvent,
 } from './beat/schedules/index.js';
 export * from './errors.js';
+export { ControlClient, type BroadcastOptions, type NodeReply } from './app/control-client.js';
+export { receiveEvents, type EventReceiverOptions } from './app/event-receiver.js';
+export { BroadcastUnsupportedError } from './errors.js';
+export type { CeleryEvent } from './protocol/events.js';
+export type { ControlTarget, WorkerSnapshot } from './worker/control/target.js';
+export type { RunningTask } from './worker/execute.js';

@@ -14,6 +14,7 @@ import {
   TaskNotRegisteredError,
   TransactionalPublishUnsupportedError,
 } from '../errors.js';
+import { SentEvents } from './sent-events.js';
 import { AsyncResult } from './async-result.js';
 import { buildTaskMessage, type BuiltMessage } from './build-message.js';
 import { resolveConfig, type CeleriacOptions, type ResolvedConfig } from './config.js';
@@ -52,6 +53,7 @@ export class Celeriac {
   private brokerCreated: Promise<Broker> | undefined;
   private brokerPromise: Promise<Broker> | undefined;
   private backendPromise: Promise<ResultBackend> | undefined;
+  private readonly sentEvents = new SentEvents();
 
   constructor(options: CeleriacOptions = {}) {
     this.config = resolveConfig(options);
@@ -159,6 +161,8 @@ export class Celeriac {
       return new AsyncResult<TResult>(built.id, this);
     }
     await broker.publish(built.message, publishOptionsFor(broker, built.publish));
+    if (this.config.taskSendSentEvent)
+      this.sentEvents.note(broker, [{ message: built.message, queue: built.publish.queue }]);
     return new AsyncResult<TResult>(built.id, this);
   }
 
@@ -179,6 +183,11 @@ export class Celeriac {
         options: publishOptionsFor(broker, publish),
       })),
     );
+    if (this.config.taskSendSentEvent)
+      this.sentEvents.note(
+        broker,
+        built.map(({ message, publish }) => ({ message, queue: publish.queue })),
+      );
     return built.map(({ id }) => new AsyncResult(id, this));
   }
 
@@ -253,6 +262,7 @@ export class Celeriac {
 
   /** Closes the broker and backend connections this app opened. */
   async close(): Promise<void> {
+    await this.sentEvents.close();
     const closing: Promise<void>[] = [this.flow.close()];
     if (this.brokerPromise) closing.push(this.brokerPromise.then((b) => b.close()));
     if (this.backendPromise) closing.push(this.backendPromise.then((b) => b.close()));

@@ -51,6 +51,14 @@ export interface CeleriacOptions {
   leaseMs?: number | undefined;
   /** Name sent as the `origin` header. @default `<pid>@<hostname>` */
   origin?: string | undefined;
+  /**
+   * Workers send Celery's task events (`celery worker -E`, Celery's
+   * `worker_send_task_events`), for `celery events`, Flower and `celeriac events`.
+   * @default false
+   */
+  workerSendTaskEvents?: boolean | undefined;
+  /** Send a `task-sent` event for each task this app sends (Celery's `task_send_sent_event`). @default false */
+  taskSendSentEvent?: boolean | undefined;
 }
 
 export interface ResolvedConfig {
@@ -65,6 +73,8 @@ export interface ResolvedConfig {
   resultExtended: boolean;
   keyPrefix: string | undefined;
   leaseMs: number;
+  workerSendTaskEvents: boolean;
+  taskSendSentEvent: boolean;
 }
 
 export function resolveConfig(
@@ -94,5 +104,7 @@ export function resolveConfig(
     resultExtended: options.resultExtended ?? false,
     keyPrefix: options.keyPrefix,
     leaseMs: options.leaseMs ?? 30_000,
+    workerSendTaskEvents: options.workerSendTaskEvents ?? false,
+    taskSendSentEvent: options.taskSendSentEvent ?? false,
   };
 }

@@ -89,10 +89,63 @@ export interface Consumer {
   cancel(): Promise<void>;
 }
 
+/** An exchange as Celery declares it for remote control and events. */
+export interface ExchangeSpec {
+  /** `celery.pidbox` (fanout), `reply.celery.pidbox` (direct), `celeryev` (topic). */
+  name: string;
+  type: 'direct' | 'fanout' | 'topic';
+  /** Survives a broker restart: Celery declares `celeryev` durable, the pidbox exchanges not. */
+  durable: boolean;
+}
+
+/** A transient queue bound to an exchange: a worker's pidbox, a client's reply queue, an event receiver's queue. */
+export interface BroadcastQueueSpec {
+  /** `<hostname>.celery.pidbox`, `<oid>.reply.celery.pidbox`, `celeryev.<uuid>`. */
+  name: string;
+  exchange: ExchangeSpec;
+  /** `''` on a fanout, the client's oid on the reply exchange, `#` or `worker.#` on `celeryev`. */
+  bindingKey: string;
+  /** Messages not read within this are dropped (`x-message-ttl`), where the broker can. */
+  messageTtlMs?: number;
+  /** The queue goes once unused this long (`x-expires`), where the broker can. */
+  expiresMs?: number;
+}
+
+export interface BroadcastListener {
+  /** Stops listening and removes the queue (it is transient). */
+  close(): Promise<void>;
+}
+
+/**
+ * Routing beyond task queues, for remote control (kombu's pidbox) and events: fanout and
+ * topic exchanges, and direct replies to a client's own queue, laid out as kombu lays them
+ * so Python Celery's tools and workers take part. Messages are transient and unacknowledged,
+ * as Celery sends them: a message nobody listens for is dropped. Never on the task hot path.
+ */
+export interface Broadcasting {
+  /** Sends a message to an exchange with a routing key; resolves once handed to the broker. */
+  send(exchange: ExchangeSpec, routingKey: string, message: TransportMessage): Promise<void>;
+  /**
+   * Declares the queue, binds it, and hands every message routed to it to `onMessage`
+   * until closed (after a reconnection, again). Resolves once listening.
+   */
+  listen(
+    queue: BroadcastQueueSpec,
+    onMessage: (message: TransportMessage) => void,
+    onError?: (error: Error) => void,
+  ): Promise<BroadcastListener>;
+}
+
 export interface Broker {
   /** The URL scheme family, e.g. `sqlite`, `redis`, `amqp`. */
   readonly kind: string;
   readonly capabilities: BrokerCapabilities;
+  /**
+   * Fanout, topic and reply routing for remote control and events. Absent on a broker that
+   * has none (SQLite): the worker then runs without remote control and events, and says so;
+   * `celeriac inspect`, `control` and `events` refuse with a clear error.
+   */
+  readonly broadcasting?: Broadcasting | undefined;
   /** Opens connections and declares what the broker needs. Safe to call twice. */
   connect(): Promise<void>;
   /** Resolves once the broker holds the message durably; rejects with a clear error otherwise. */

@@ -10,6 +10,8 @@ import { registerPurgeCommand } from './commands/purge.js';
 import { registerStatusCommand } from './commands/status.js';
 import { registerBeatCommand } from './commands/beat.js';
 import { registerDashboardCommand } from './commands/dashboard.js';
+import { registerRemoteControlCommands } from './commands/remote-control.js';
+import { registerEventsCommand } from './commands/events.js';
 import { readFileSync } from 'node:fs';
 
 export interface GlobalOptions {
@@ -54,6 +56,9 @@ Examples:
   celeriac -A src/tasks.ts result <task-id> --timeout 30
   celeriac -A src/tasks.ts status
   celeriac -A src/tasks.ts beat
+  celeriac -A src/tasks.ts inspect active
+  celeriac -A src/tasks.ts control revoke <task-id> --terminate
+  celeriac -A src/tasks.ts events
   celeriac <command> --help`,
     )
     .hook('preAction', (command) => applyUrlOverrides(command.opts<GlobalOptions>()));
@@ -64,6 +69,8 @@ Examples:
   registerStatusCommand(program);
   registerBeatCommand(program);
   registerDashboardCommand(program);
+  registerRemoteControlCommands(program);
+  registerEventsCommand(program);
   return program;
 }
 

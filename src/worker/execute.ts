@@ -34,6 +34,7 @@ import { matchesAutoretry } from './autoretry.js';
 import { TaskRuntime } from './task-runtime.js';
 import type { Logger } from '../logger.js';
 import type { StandardSchemaResult, StandardSchemaV1 } from '../app/standard-schema.js';
+import type { TaskEventSink } from './events/task-events.js';
 import type { TaskOptions } from '../app/task-options.js';
 import type { TaskPool } from './pools/pool.js';
 import { PoolTaskError } from './pools/child-pool.js';
@@ -43,6 +44,11 @@ export interface RunningTask {
   readonly id: string;
   readonly name: string;
   readonly startedAt: number;
+  /** What `inspect active` reports (TaskRuntime has them). */
+  readonly args?: readonly unknown[];
+  readonly kwargs?: Readonly<Record<string, unknown>>;
+  readonly queue?: string;
+  readonly redelivered?: boolean;
   /** Fires the task's abort signal with `reason` (soft time limit, revoke, shutdown). */
   abort(reason: unknown): void;
   /**
@@ -77,6 +83,8 @@ export interface ExecutorDeps {
   /** The worker's limits, in seconds, for tasks whose message and options set none. */
   softTimeLimit: number | undefined;
   timeLimit: number | undefined;
+  /** Celery's task events (`-E`); undefined when they are off, the common case. */
+  events?: TaskEventSink | undefined;
 }
 
 /** Outcome of the checks made before a task may take a slot. */
@@ -163,6 +171,7 @@ async function refuseMalformed(
     );
   // Log once the message is settled, so the line reports what happened, not an intent.
   await delivery.reject({ requeue: false, reason });
+  if (id !== null) deps.events?.rejected(id, false);
   deps.logger.error(
     { queue: delivery.queue },
     `Rejected a malformed message${id === null ? '' : ` [${id}]`} (${rejectedTo(deps)}): ${reason}`,
@@ -190,6 +199,7 @@ async function refuseUnknown(
   await storeQuietly(deps, decoded, stateMeta(deps, decoded, 'FAILURE', failure));
   await workflowAfterRefusal(decoded, 'FAILURE', failure, deps);
   await delivery.reject({ requeue: false, reason });
+  deps.events?.failed(decoded.id, new TaskNotRegisteredError(decoded.name));
   deps.logger.error(
     { id: decoded.id, queue: delivery.queue },
     `Rejected task ${decoded.id} (${rejectedTo(deps)}): ${reason}`,
@@ -207,6 +217,7 @@ async function discardExpired(
   await storeQuietly(deps, decoded, stateMeta(deps, decoded, 'REVOKED', failure));
   await workflowAfterRefusal(decoded, 'REVOKED', failure, deps);
   await delivery.ack();
+  deps.events?.revoked(decoded.id, { terminated: false, expired: true });
   deps.logger.info(
     { id: decoded.id },
     `Discarded task ${decoded.name}[${decoded.id}]: expired at ${expires.toISOString()}`,
@@ -223,6 +234,7 @@ async function discardRevoked(
   await storeQuietly(deps, decoded, stateMeta(deps, decoded, 'REVOKED', failure));
   await workflowAfterRefusal(decoded, 'REVOKED', failure, deps);
   await delivery.ack();
+  deps.events?.revoked(decoded.id, { terminated: false, expired: false });
   deps.logger.info({ id: decoded.id }, `Discarded revoked task ${decoded.name}[${decoded.id}]`);
   return SETTLED;
 }
@@ -261,6 +273,7 @@ async function refuseArgs(
   await storeQuietly(deps, decoded, stateMeta(deps, decoded, 'FAILURE', failure, stackOf(error)));
   await workflowAfterRefusal(decoded, 'FAILURE', failure, deps);
   await delivery.reject({ requeue: false, reason: error.message });
+  deps.events?.failed(decoded.id, error);
   deps.logger.error(
     { id: decoded.id },
     `Rejected task ${decoded.name}[${decoded.id}] (${rejectedTo(deps)}): ${error.message}`,
@@ -357,6 +370,7 @@ export async function execute(
   );
   deps.running.set(decoded.id, runtime);
   if (deps.logsInfo) logStart(decoded, delivery, deps);
+  deps.events?.started(decoded.id);
   const ignoreResult = decoded.ignoreResult || options.ignoreResult === true;
   let softTimer: NodeJS.Timeout | undefined;
   let hardTimer: NodeJS.Timeout | undefined;
@@ -401,6 +415,7 @@ export async function execute(
     if (hasWorkflow(decoded.embed) && !(await followUpSuccess(delivery, decoded, result, deps)))
       return;
     await delivery.ack();
+    deps.events?.succeeded(decoded.id, result, (Date.now() - runtime.startedAt) / 1000);
     if (deps.logsInfo)
       deps.logger.info(
         { id: decoded.id },
@@ -531,6 +546,7 @@ async function settleFailure(
   retrying.eta = new Date(Date.now() + countdown * 1000).toISOString();
   await storeQuietly(deps, decoded, retrying);
   await delivery.ack();
+  deps.events?.retried(decoded.id, reason);
   deps.logger.warn(
     { id: decoded.id },
     `Task ${decoded.name}[${decoded.id}] retry ${decoded.retries + 1}/${maxRetries} in ${countdown.toFixed(2)} s: ${nameOf(reason)}: ${messageOf(reason)}`,
@@ -603,6 +619,8 @@ async function recordFailure(
   if (hasWorkflow(decoded.embed)) await afterFailure(decoded, state, serialized, deps);
   if (settle.deadLetter) await delivery.reject({ requeue: false, reason: messageOf(failure) });
   else await delivery.ack();
+  if (state === 'REVOKED') deps.events?.revoked(decoded.id, { terminated: true, expired: false });
+  else deps.events?.failed(decoded.id, failure);
   deps.logger.error(
     { id: decoded.id },
     `Task ${decoded.name}[${decoded.id}] raised ${nameOf(failure)}: ${messageOf(failure)}`,

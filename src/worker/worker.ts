@@ -17,6 +17,8 @@ import type { WorkerRegistry } from '../backends/worker-registry.js';
 import { VERSION } from '../version.js';
 import { FlowControl } from '../flow/flow-control.js';
 import type { Rate } from '../app/task-options.js';
+import { ControlPlane } from './control/control-plane.js';
+import type { ControlTarget, WorkerSnapshot } from './control/target.js';
 
 /** How often a worker tells the registry it is alive, and how long that lasts (Celery: 2 s). */
 const HEARTBEAT_MS = 2000;
@@ -71,11 +73,23 @@ export interface WorkerOptions {
   /** Seconds a graceful stop waits for running tasks before giving them back. @default 30 */
   shutdownTimeout?: number | undefined;
   logger?: Logger | undefined;
+  /**
+   * Send Celery's task events (task-received, started, succeeded, failed, retried,
+   * revoked, rejected) to `celeryev`, as `celery worker -E` does.
+   * @default the app's `workerSendTaskEvents` (false)
+   */
+  taskEvents?: boolean | undefined;
+  /** Send worker-online, worker-heartbeat (every 2 s) and worker-offline. @default true (Celery's) */
+  workerEvents?: boolean | undefined;
+  /** Answer remote control (`celery inspect`, `celery control`) on the pidbox. @default true */
+  remoteControl?: boolean | undefined;
+  /** Called on a remote `shutdown` command. @default the worker stops warmly (the process stays) */
+  onRemoteShutdown?: ((reason: string) => void) | undefined;
 }
 
 type State = 'idle' | 'running' | 'stopping' | 'stopped';
 
-export class Worker {
+export class Worker implements ControlTarget {
   readonly queues: string[];
   readonly hostname: string;
   readonly poolKind: PoolKind;
@@ -113,7 +127,11 @@ export class Worker {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   /** Rate and concurrency limits (src/flow/); asked only for tasks that declare some. */
   private flow: FlowControl | undefined;
-  private readonly startedAt = Date.now();
+  /** Unix ms when this worker was made. */
+  readonly startedAt = Date.now();
+  private readonly options: WorkerOptions;
+  private controlPlane: ControlPlane | undefined;
+  private readonly totals = new Map<string, number>();
 
   constructor(
     readonly app: Celeriac,
@@ -133,6 +151,7 @@ export class Worker {
     // The prefetch is fixed when the consumer starts: sized for the most slots there may be.
     const mostSlots = this.autoscale ? this.autoscale.max : this.slots;
     this.prefetch = mostSlots * (Math.max(1, options.prefetchMultiplier ?? 4) + 1);
+    this.options = options;
     this.hostname = options.hostname ?? `celeriac@${os.hostname()}`;
     this.shutdownTimeoutMs = (options.shutdownTimeout ?? 30) * 1000;
     this.logger = options.logger ?? createLineLogger({ name: 'worker' });
@@ -151,6 +170,11 @@ export class Worker {
   /** Tasks run at once now. */
   get concurrency(): number {
     return this.slots;
+  }
+
+  /** How many unsettled deliveries the broker may hand this worker. */
+  get prefetchCount(): number {
+    return this.prefetch;
   }
 
   /** How many tasks are running now. */
@@ -207,6 +231,13 @@ export class Worker {
       onError: (error) => this.logger.warn(`Broker error (recovering): ${error.message}`),
     });
     this.registry = backend?.workerRegistry?.();
+    this.controlPlane = await ControlPlane.start(this, broker, {
+      remoteControl: this.options.remoteControl ?? true,
+      workerEvents: this.options.workerEvents ?? true,
+      taskEvents: this.options.taskEvents ?? this.app.config.workerSendTaskEvents,
+      logger: this.logger,
+    });
+    this.deps.events = this.controlPlane.taskEvents;
     await this.beat();
     if (this.autoscale) this.startAutoscale();
     const scale = this.autoscale ? ` autoscale=${this.autoscale.max},${this.autoscale.min}` : '';
@@ -238,6 +269,7 @@ export class Worker {
       options.timeout !== undefined ? options.timeout * 1000 : this.shutdownTimeoutMs;
     const finished = await this.waitForRunning(timeoutMs);
     if (!finished) await this.terminate();
+    await this.stopControl();
     await this.pool.close();
     await this.flow?.close();
     await this.stopRevokes?.();
@@ -280,6 +312,7 @@ export class Worker {
       );
       await Promise.allSettled(stuck.map((task) => task.giveBack()));
     }
+    await this.stopControl();
     await this.pool.close();
     await this.leaveRegistry();
   }
@@ -334,6 +367,7 @@ export class Worker {
       return;
     }
     if (this.app.config.trackReceived) this.storeReceived(delivery);
+    this.deps?.events?.received(delivery.message);
     this.waiting.push(delivery);
     this.pump();
   }
@@ -392,6 +426,11 @@ export class Worker {
   setRateLimit(taskName: string, rate: Rate | null): void {
     if (!this.flow) throw new Error('Start the worker before setting a rate limit.');
     this.flow.setRateLimit(taskName, rate);
+    this.logger.info(
+      rate === null || rate === 0
+        ? `Rate limits disabled for tasks of type ${taskName}`
+        : `New rate limit for tasks of type ${taskName}: ${typeof rate === 'number' ? `${rate}/s` : String(rate)}`,
+    );
   }
 
   private pump(): void {
@@ -441,6 +480,9 @@ export class Worker {
           if (ticket)
             await execute(delivery, admission, deps, slot).finally(() => this.flow!.leave(ticket));
         }
+        const name = admission.task.name;
+        this.totals.set(name, (this.totals.get(name) ?? 0) + 1);
+        this.controlPlane?.noteProcessed();
       }
     } catch (error) {
       // Settling failed (broker gone?): the lease expires and the message comes back.
@@ -487,6 +529,89 @@ export class Worker {
   private allFinished(): Promise<void> {
     if (this.inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  // ---- Remote control (ControlTarget): what `inspect` reads and `control` changes ----
+
+  taskTotals(): ReadonlyMap<string, number> {
+    return this.totals;
+  }
+
+  snapshot(): WorkerSnapshot {
+    return {
+      running: [...this.running.values()],
+      reserved: [...this.waiting],
+      scheduled: [...this.held.keys()].map((delivery) => ({
+        delivery,
+        dueAt: dueAtOf(delivery),
+      })),
+    };
+  }
+
+  revokedIds(): string[] {
+    return [...this.revoked];
+  }
+
+  /** Grows (delta > 0) or shrinks the pool, as remote control's pool_grow / pool_shrink. */
+  resizePool(delta: number): number {
+    if (delta > 0) this.poolGrow(delta);
+    else if (delta < 0) this.poolShrink(-delta);
+    this.logger.info(`Pool resized to ${this.slots} slots`);
+    return this.slots;
+  }
+
+  async addQueue(queue: string): Promise<void> {
+    if (this.queues.includes(queue)) return;
+    this.queues.push(queue);
+    await this.reconsume();
+    this.logger.info(`Started consuming from ${queue}`);
+  }
+
+  async cancelQueue(queue: string): Promise<void> {
+    const index = this.queues.indexOf(queue);
+    if (index === -1) return;
+    this.queues.splice(index, 1);
+    await this.reconsume();
+    this.logger.info(`Stopped consuming from ${queue}`);
+  }
+
+  requestShutdown(reason: string): void {
+    this.logger.warn(reason);
+    if (this.options.onRemoteShutdown) this.options.onRemoteShutdown(reason);
+    else void this.stop();
+  }
+
+  sendHeartbeat(): void {
+    this.controlPlane?.sendHeartbeat();
+  }
+
+  setTaskEvents(on: boolean): boolean {
+    const changed = this.controlPlane?.setTaskEvents(on) ?? false;
+    if (this.deps) this.deps.events = this.controlPlane?.taskEvents;
+    return changed;
+  }
+
+  /** A new consumer for the current queue list; held deliveries stay valid through the swap. */
+  private async reconsume(): Promise<void> {
+    if (this.state !== 'running') return;
+    const broker = this.deps!.broker;
+    const previous = this.consumer;
+    this.consumer = undefined;
+    await previous?.cancel();
+    if (this.queues.length === 0) return;
+    this.consumer = await broker.consume({
+      queues: this.queues,
+      prefetch: this.prefetch,
+      onDelivery: (delivery) => this.accept(delivery),
+      onError: (error) => this.logger.warn(`Broker error (recovering): ${error.message}`),
+    });
+  }
+
+  private async stopControl(): Promise<void> {
+    const plane = this.controlPlane;
+    this.controlPlane = undefined;
+    if (this.deps) this.deps.events = undefined;
+    await plane?.stop();
   }
 
   private watchRevokes(backend: ResultBackend): Promise<Unsubscribe> {
@@ -598,6 +723,13 @@ class Slot {
     this.ended = true;
     this.settling = this.worker.slotEnded(this.delivery);
   }
+}
+
+/** When a held delivery is due: its `eta` header (the reason it is held). */
+function dueAtOf(delivery: Delivery): number {
+  const eta = delivery.message.headers.eta;
+  const at = typeof eta === 'string' ? Date.parse(eta) : NaN;
+  return Number.isNaN(at) ? Date.now() : at;
 }
 
 function delay(ms: number): Promise<void> {

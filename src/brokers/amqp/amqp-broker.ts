@@ -7,6 +7,7 @@
  * worker does, through the Delivery it is handed.
  */
 import type {
+  Broadcasting,
   Broker,
   BrokerCapabilities,
   Consumer,
@@ -15,6 +16,7 @@ import type {
 } from '../broker.js';
 import type { JsonValue, TransportMessage } from '../../protocol/types.js';
 import { AmqpConnection } from '../../connections/amqp/connection.js';
+import { AmqpBroadcasting } from './broadcasting.js';
 import { AmqpConsumer } from './consumer.js';
 import { delayedRoute, delaySecondsUntil } from './delayed-delivery.js';
 import { toPublishOptions, type EncodeOptions } from './message-codec.js';
@@ -33,6 +35,9 @@ export class AmqpBroker implements Broker {
   readonly options: ResolvedAmqpOptions;
   /** What the app's rpc:// backend learns from this broker (`attachBroker`): its URL, the reply queues of what it sent. */
   readonly replyRoutes: ReplyRoutes;
+  /** Remote control and events: Celery's pidbox exchanges and `celeryev`, on channels of their own. */
+  readonly broadcasting: Broadcasting;
+  private readonly fanout: AmqpBroadcasting;
   private readonly connection: AmqpConnection;
   private readonly topology: Topology;
   private readonly publisher: ConfirmPublisher;
@@ -60,6 +65,11 @@ export class AmqpBroker implements Broker {
       this.connection,
       this.options.publishTimeoutMs,
       'Publishing',
+    );
+    this.broadcasting = this.fanout = new AmqpBroadcasting(
+      this.connection,
+      () => this.connect(),
+      this.options.connectTimeoutMs,
     );
   }
 
@@ -180,6 +190,7 @@ export class AmqpBroker implements Broker {
   async close(): Promise<void> {
     for (const consumer of this.consumers) await consumer.cancel().catch(() => undefined);
     this.consumers.clear();
+    await this.fanout.close();
     await this.publisher.close();
     await this.connection.close();
   }

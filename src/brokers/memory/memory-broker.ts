@@ -6,6 +6,7 @@
  * a task must not be lost.
  */
 import type {
+  Broadcasting,
   Broker,
   BrokerCapabilities,
   ConsumeOptions,
@@ -23,6 +24,7 @@ import {
   type StoreConsumer,
   type StoredMessage,
 } from './memory-store.js';
+import { MemoryBroadcasting } from './memory-broadcasting.js';
 
 const CAPABILITIES: BrokerCapabilities = {
   delayedDelivery: true,
@@ -37,8 +39,13 @@ export class MemoryBroker implements Broker {
   /** Deliveries of this connection not settled yet, given back on close. */
   readonly unsettled = new Set<MemoryDelivery>();
 
+  /** Remote control and events between the app, workers and clients of this process. */
+  readonly broadcasting: Broadcasting;
+
   /** @param name the store's name within this process (`memory://<name>`). */
-  constructor(readonly name: string = '') {}
+  constructor(readonly name: string = '') {
+    this.broadcasting = new MemoryBroadcasting(name);
+  }
 
   private get shared(): MemoryBrokerStore {
     if (!this.store)

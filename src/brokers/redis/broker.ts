@@ -5,6 +5,7 @@
  * unrecorded: what is unsettled at close goes back to its queue first.
  */
 import type {
+  Broadcasting,
   Broker,
   BrokerCapabilities,
   Consumer,
@@ -19,6 +20,7 @@ import {
   parseRedisUrl,
 } from '../../connections/redis/connection.js';
 import type { ResultCarriers } from '../../connections/redis/result-carrier.js';
+import { RedisBroadcasting } from './broadcasting.js';
 import { RedisConsumer } from './consumer.js';
 import { RedisBrokerCore } from './core.js';
 import { DelayedPromoter } from './delayed-promoter.js';
@@ -38,6 +40,9 @@ export class RedisBroker implements Broker {
   readonly core: RedisBrokerCore;
   /** Where the app's Redis backend hands result writes to this broker's consumers (`attachBroker`). */
   readonly resultCarriers: ResultCarriers;
+  /** Remote control and events: kombu's PUBLISH channels and pidbox reply lists. */
+  readonly broadcasting: Broadcasting;
+  private readonly fanout: RedisBroadcasting;
   private readonly publisher: RedisPublisher;
   private readonly settler: DeliverySettler;
   private readonly leases: LeaseKeeper;
@@ -70,6 +75,7 @@ export class RedisBroker implements Broker {
     this.settler = new DeliverySettler(this.core, (due) => this.promoter.noteDue(due));
     this.leases = new LeaseKeeper(this.core);
     this.admin = new QueueAdmin(this.core);
+    this.broadcasting = this.fanout = new RedisBroadcasting(this.core, () => this.connect());
   }
 
   connect(): Promise<void> {
@@ -143,6 +149,7 @@ export class RedisBroker implements Broker {
     if (this.closed) return;
     this.closed = true;
     await Promise.all([...this.consumers].map((consumer) => consumer.cancel()));
+    await this.fanout.close();
     this.promoter.stop();
     if (this.connecting && this.core.client.status === 'ready') {
       // Give back what is still held, at the front of its queue, as kombu's warm shutdown does.

@@ -30,6 +30,9 @@ interface WorkerFlags {
   prefetchMultiplier: number;
   shutdownTimeout: number;
   beat?: boolean;
+  taskEvents?: boolean;
+  heartbeat: boolean;
+  control: boolean;
 }
 
 export function registerWorkerCommand(program: Command): void {
@@ -110,6 +113,9 @@ export function registerWorkerCommand(program: Command): void {
         .default(0),
     )
     .option('-B, --beat', 'also run beat in this process (small setups)')
+    .option('-E, --task-events', "send task events for monitors (Celery's -E)")
+    .option('--without-heartbeat', 'send no worker-online / heartbeat / offline events')
+    .option('--without-control', 'do not answer remote control (inspect, control)')
     .addHelpText(
       'after',
       `
@@ -118,7 +124,9 @@ Examples:
   celeriac -A src/tasks.ts worker -Q emails,celery -c 20 -n emails@%h
   celeriac -A src/tasks.ts worker -B          # with beat in the same process
   celeriac -A src/tasks.ts worker -P processes -c 4 --time-limit 300 --max-tasks-per-child 100
-  celeriac -A src/tasks.ts worker -P threads --autoscale 8,2`,
+  celeriac -A src/tasks.ts worker -P threads --autoscale 8,2
+
+  celeriac -A src/tasks.ts worker -E          # with task events (celery events, Flower)`,
     )
     .action(async (flags: WorkerFlags, command: Command) => {
       const globals = command.optsWithGlobals<GlobalOptions & WorkerFlags>();
@@ -138,6 +146,10 @@ Examples:
         prefetchMultiplier: flags.prefetchMultiplier,
         shutdownTimeout: flags.shutdownTimeout,
         logger,
+        taskEvents: flags.taskEvents,
+        workerEvents: flags.heartbeat,
+        remoteControl: flags.control,
+        onRemoteShutdown: () => onSignal('SIGTERM'),
       });
       const beat = flags.beat
         ? new Beat(app, {

@@ -1,0 +1,52 @@
+/**
+ * What remote control reads and changes in a worker: one small interface the Worker
+ * implements, so the commands (commands.ts) never reach into the worker's internals and a
+ * pool that learns to grow, shrink or terminate plugs in here alone.
+ */
+import type { Celeriac } from '../../app/celeriac.js';
+import type { Delivery } from '../../brokers/broker.js';
+import type { RunningTask } from '../execute.js';
+
+export interface WorkerSnapshot {
+  /** Tasks whose code runs now. */
+  running: RunningTask[];
+  /** Deliveries taken and waiting for a slot. */
+  reserved: Delivery[];
+  /** Deliveries held until their ETA (brokers without delayed delivery). */
+  scheduled: Array<{ delivery: Delivery; dueAt: number }>;
+}
+
+export interface ControlTarget {
+  readonly app: Celeriac;
+  readonly hostname: string;
+  readonly queues: readonly string[];
+  /** Tasks run at once (the async pool's slots). */
+  readonly concurrency: number;
+  readonly prefetchCount: number;
+  /** Unix ms. */
+  readonly startedAt: number;
+  readonly activeCount: number;
+  /** Tasks run to an outcome since start, by task name. */
+  taskTotals(): ReadonlyMap<string, number>;
+  snapshot(): WorkerSnapshot;
+  revokedIds(): string[];
+  /**
+   * Marks the ids revoked (never run here from now on) and, with `terminate`, aborts those
+   * running. Returns the ids it terminated.
+   */
+  revoke(
+    ids: readonly string[],
+    options: { terminate: boolean; signal?: NodeJS.Signals | undefined },
+  ): string[];
+  /** Tasks of this name start at most `perSecond` times a second here; null lifts the limit. */
+  setRateLimit(taskName: string, perSecond: number | null): void;
+  /** Adds (or, negative, removes) slots. Returns the new concurrency. */
+  resizePool(delta: number): number;
+  addQueue(queue: string): Promise<void>;
+  cancelQueue(queue: string): Promise<void>;
+  /** A remote `shutdown`: a warm shutdown, then the process exits (the CLI decides). */
+  requestShutdown(reason: string): void;
+  /** `heartbeat` and `enable_events` / `disable_events` act on the worker's events. */
+  sendHeartbeat(): void;
+  setTaskEvents(on: boolean): boolean;
+}

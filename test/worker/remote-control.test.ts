@@ -1,0 +1,130 @@
+/**
+ * A worker's control plane in one process on memory:// (which broadcasts in-process):
+ * commands reach only the nodes they address, unknown ones get kombu's error reply, task
+ * events follow -E and enable_events / disable_events, and worker events bracket the run.
+ * The cross-process, cross-language behaviour is in test/interop/{redis,amqp}.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  Celeriac,
+  ControlClient,
+  Worker,
+  receiveEvents,
+  type CeleryEvent,
+} from '../../src/index.js';
+import { createLineLogger } from '../../src/logger.js';
+import { parseRate } from '../../src/worker/control/commands.js';
+import { compileArguments } from '../../src/cli/commands/remote-control.js';
+
+const stops: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const stop of stops.splice(0).reverse()) await stop();
+});
+
+async function setup(options: { taskEvents?: boolean } = {}) {
+  const url = `memory://ctl-${randomUUID()}`;
+  const app = new Celeriac({ broker: url, backend: url });
+  app.task('t.add', (a: number, b: number) => a + b);
+  const events: CeleryEvent[] = [];
+  const stopEvents = await receiveEvents(await app.broker(), (event) => events.push(event), {
+    wakeup: false,
+  });
+  const worker = new Worker(app, {
+    hostname: 'w1@test',
+    taskEvents: options.taskEvents,
+    logger: createLineLogger({ level: 'error' }),
+  });
+  await worker.start();
+  stops.push(async () => {
+    await worker.stop();
+    await stopEvents();
+    await app.close();
+  });
+  return { app, worker, events, control: new ControlClient(await app.broker()) };
+}
+
+async function until(check: () => boolean, ms = 3000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+  expect(check()).toBe(true);
+}
+
+describe('remote control in process', () => {
+  it('answers the nodes it is addressed as, and kombu errors for unknown commands', async () => {
+    const { control } = await setup();
+    expect(await control.broadcast('ping', { timeout: 0.5 })).toEqual([
+      { 'w1@test': { ok: 'pong' } },
+    ]);
+    expect(await control.broadcast('ping', { destination: ['w2@test'], timeout: 0.3 })).toEqual([]);
+    expect(
+      await control.broadcast('ping', { pattern: 'w1@*', matcher: 'glob', timeout: 0.3 }),
+    ).toHaveLength(1);
+    expect(await control.broadcast('nope', { timeout: 0.5 })).toEqual([
+      { 'w1@test': { error: "KeyError('nope')" } },
+    ]);
+    expect(await control.broadcast('registered', { timeout: 0.5 })).toEqual([
+      { 'w1@test': ['t.add'] },
+    ]);
+  });
+
+  it('sends task events with -E, and enable_events / disable_events switch them', async () => {
+    const { app, events, control } = await setup({ taskEvents: false });
+    await until(() => events.some((e) => e.type === 'worker-online' && e.hostname === 'w1@test'));
+    expect(await (await app.sendTask<number>('t.add', [1, 2])).get({ timeout: 5 })).toBe(3);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(events.filter((e) => e.type.startsWith('task-'))).toEqual([]);
+    expect(await control.broadcast('enable_events', { timeout: 0.5 })).toEqual([
+      { 'w1@test': { ok: 'task events enabled' } },
+    ]);
+    const result = await app.sendTask<number>('t.add', [2, 2]);
+    expect(await result.get({ timeout: 5 })).toBe(4);
+    await until(() => events.some((e) => e.type === 'task-succeeded' && e.uuid === result.id));
+    expect(events.filter((e) => e.uuid === result.id).map((e) => e.type)).toEqual([
+      'task-received',
+      'task-started',
+      'task-succeeded',
+    ]);
+    expect(events.find((e) => e.type === 'task-succeeded')).toMatchObject({ result: '4' });
+    expect(await control.broadcast('disable_events', { timeout: 0.5 })).toEqual([
+      { 'w1@test': { ok: 'task events disabled' } },
+    ]);
+  });
+});
+
+describe('command arguments', () => {
+  it('reads rates as Celery does', () => {
+    expect(parseRate('10/s')).toBe(10);
+    expect(parseRate('6/m')).toBe(0.1);
+    expect(parseRate('36/h')).toBe(0.01);
+    expect(parseRate('5')).toBe(5);
+    expect(parseRate('0')).toBeNull();
+    expect(parseRate('fast')).toBeUndefined();
+  });
+
+  it('compiles positional CLI arguments as Celery does', () => {
+    expect(
+      compileArguments(
+        'rate_limit',
+        {
+          args: [
+            ['task_name', 'str'],
+            ['rate_limit', 'str'],
+          ],
+          help: '',
+        },
+        ['a.b', '10/m'],
+      ),
+    ).toEqual({ task_name: 'a.b', rate_limit: '10/m' });
+    expect(
+      compileArguments('terminate', { args: [['signal', 'str']], variadic: 'task_id', help: '' }, [
+        'SIGKILL',
+        'id1',
+        'id2',
+      ]),
+    ).toEqual({ signal: 'SIGKILL', task_id: ['id1', 'id2'] });
+    expect(() => compileArguments('pool_grow', { args: [['n', 'int']], help: '' }, ['x'])).toThrow(
+      /whole number/,
+    );
+  });
+});
