@@ -79,7 +79,10 @@ describe('SQLite schema', () => {
       .map((row) => row.name)
       .sort();
     expect(tables).toEqual([
+      'celeriac_chord_parts',
+      'celeriac_chords',
       'celeriac_dead_letters',
+      'celeriac_groups',
       'celeriac_messages',
       'celeriac_results',
       'celeriac_revoked',
