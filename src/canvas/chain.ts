@@ -80,7 +80,8 @@ function chainResult<TResult>(app: CanvasApp, tasks: SignatureJson[]): AsyncResu
 export function chain<const S extends readonly [AnyCanvas, ...AnyCanvas[]]>(
   ...tasks: S & CheckedChain<S>
 ): Chain<CanvasArgs<S[0]>, CanvasResult<LastOf<S>>> {
-  const app = (tasks[0] as AnyCanvas | undefined)?.app;
+  const first: AnyCanvas | undefined = tasks[0];
+  const app = first?.app;
   if (!app) throw new CeleriacError('chain() needs at least one signature.');
   return new Chain(app, tasks);
 }

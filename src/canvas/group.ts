@@ -79,8 +79,11 @@ export function group<const S extends readonly AnyCanvas[]>(
 export function group<T extends AnyCanvas>(
   tasks: readonly T[],
 ): Group<CanvasArgs<T>, CanvasResult<T>[]>;
-export function group(...input: unknown[]): Group<unknown[], unknown[]> {
-  const tasks = (input.length === 1 && Array.isArray(input[0]) ? input[0] : input) as AnyCanvas[];
+export function group(
+  ...input: Array<AnyCanvas | readonly AnyCanvas[]>
+): Group<unknown[], unknown[]> {
+  // group(a, b) and group([a, b]) give the same members.
+  const tasks = input.flat();
   const app = tasks[0]?.app;
   if (!app) throw new CeleriacError('group() needs at least one signature.');
   return new Group(app, tasks);
