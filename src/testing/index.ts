@@ -1,31 +1,9 @@
 /**
- * `celeriac/testing`: what a user's tests and a third-party driver's tests import. The
- * conformance suites every broker and backend must pass (they need vitest), and helpers
- * that run tasks with no server (memory://). Never imported by the library itself.
+ * `celeriac/testing`: what a user's tests import to run tasks with no server (memory://).
+ * It needs no test runner; the conformance suites, which are vitest suites, live apart in
+ * `celeriac/testing/conformance` so that importing these helpers never loads vitest.
+ * Never imported by the library itself.
  */
-export {
-  describeBrokerConformance,
-  makeMessage,
-  idOf,
-  Inbox,
-  consumeInto,
-  type BrokerConformanceContext,
-  type BrokerHarness,
-  type BrokerHarnessFactory,
-} from './broker-conformance.js';
-export {
-  describeBackendConformance,
-  makeMeta,
-  type BackendConformanceContext,
-  type BackendHarness,
-  type BackendHarnessFactory,
-} from './backend-conformance.js';
-export {
-  describeBeatStoreConformance,
-  type BeatStoreConformanceContext,
-  type BeatStoreHarness,
-  type BeatStoreHarnessFactory,
-} from './beat-store-conformance.js';
 export { sleep, waitFor } from './wait.js';
 export {
   MemoryBroker,
@@ -41,9 +19,3 @@ export type { DeadLetter } from '../brokers/memory/memory-store.js';
 export { runTask, type RunTaskOptions } from './run-task.js';
 export { drain, type DrainOptions, type DrainReport } from './drain.js';
 export { DrainNeedsMemoryBrokerError, DrainTimeoutError } from './errors.js';
-export {
-  describeFlowStoreConformance,
-  type FlowStoreConformanceContext,
-  type FlowStoreHarness,
-  type FlowStoreHarnessFactory,
-} from './flow-store-conformance.js';

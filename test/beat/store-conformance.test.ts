@@ -3,7 +3,7 @@
  * per test), Redis (a key prefix per test), PostgreSQL (a schema per test) and memory://
  * (a store name per test).
  */
-import { describeBeatStoreConformance } from '../../src/testing/index.js';
+import { describeBeatStoreConformance } from '../../src/testing/conformance.js';
 import { SqliteBackend } from '../../src/backends/sqlite/index.js';
 import { createRedisBackend } from '../../src/backends/redis/index.js';
 import { createMemoryBackend } from '../../src/backends/memory/index.js';

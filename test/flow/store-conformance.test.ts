@@ -2,7 +2,7 @@
  * Runs the flow-store conformance suite against every store flow control runs on: SQLite
  * (a file per test), Redis (a key prefix per test) and memory:// (a store name per test).
  */
-import { describeFlowStoreConformance } from '../../src/testing/index.js';
+import { describeFlowStoreConformance } from '../../src/testing/conformance.js';
 import { SqliteBackend } from '../../src/backends/sqlite/index.js';
 import { createRedisBackend } from '../../src/backends/redis/index.js';
 import { createMemoryBackend } from '../../src/backends/memory/index.js';

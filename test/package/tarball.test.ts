@@ -23,6 +23,7 @@ import {
   rmSync,
   writeFileSync,
   mkdirSync,
+  renameSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -239,6 +240,33 @@ describe('the packed tarball, installed in a fresh ESM project', () => {
     expect(run(process.execPath, ['import-all.mjs'], { cwd: project }).trim()).toBe(
       `imported ${subpaths().length}`,
     );
+  });
+
+  it('runs a task with celeriac/testing in a project without vitest, which only the conformance entry needs', () => {
+    // Hide the installed vitest, as in a project that tests with another runner.
+    const vitestDir = path.join(project, 'node_modules/vitest');
+    const hidden = `${vitestDir}.hidden`;
+    renameSync(vitestDir, hidden);
+    try {
+      writeFileSync(
+        path.join(project, 'run-inline.mjs'),
+        `import { Celeriac } from 'celeriac';
+import { runTask } from 'celeriac/testing';
+const app = new Celeriac({ broker: 'memory://' });
+const add = app.task('add', (a, b) => a + b);
+console.log('sum', await runTask(add, [2, 3]));
+await import('celeriac/testing/conformance').then(
+  () => console.log('conformance loaded'),
+  (error) => console.log('conformance needs', error.code),
+);
+`,
+      );
+      const out = run(process.execPath, ['run-inline.mjs'], { cwd: project });
+      expect(out).toContain('sum 5');
+      expect(out).toContain('conformance needs ERR_MODULE_NOT_FOUND');
+    } finally {
+      renameSync(hidden, vitestDir);
+    }
   });
 
   it('runs worker, call, result and status with the installed `celeriac` on SQLite', async () => {

@@ -2,7 +2,7 @@
  * Runs the result-backend conformance suite against the memory:// backend (the key-value
  * base over an in-process store), each test on its own named store.
  */
-import { describeBackendConformance } from '../../../src/testing/index.js';
+import { describeBackendConformance } from '../../../src/testing/conformance.js';
 import { createMemoryBackend } from '../../../src/backends/memory/index.js';
 
 describeBackendConformance('memory', async ({ id }) => {

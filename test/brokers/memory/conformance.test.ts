@@ -2,7 +2,7 @@
  * Runs the broker conformance suite against the memory:// broker, each test on its own
  * named store; another connection to the same name is the "other process" view.
  */
-import { describeBrokerConformance } from '../../../src/testing/index.js';
+import { describeBrokerConformance } from '../../../src/testing/conformance.js';
 import { MemoryBroker } from '../../../src/brokers/memory/index.js';
 
 describeBrokerConformance('memory', async ({ id }) => {

@@ -8,7 +8,7 @@ import { afterEach, expect, it } from 'vitest';
 import { Celeriac } from '../../../src/index.js';
 import { createBroker } from '../../../src/brokers/registry.js';
 import { createBackend } from '../../../src/backends/registry.js';
-import { makeMessage } from '../../../src/testing/index.js';
+import { makeMessage } from '../../../src/testing/conformance.js';
 
 const apps: Celeriac[] = [];
 const app = (broker: string) => {
