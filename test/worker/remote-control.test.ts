@@ -14,7 +14,6 @@ import {
   type CeleryEvent,
 } from '../../src/index.js';
 import { createLineLogger } from '../../src/logger.js';
-import { parseRate } from '../../src/worker/control/commands.js';
 import { compileArguments } from '../../src/cli/commands/remote-control.js';
 
 const stops: Array<() => Promise<void>> = [];
@@ -93,13 +92,28 @@ describe('remote control in process', () => {
 });
 
 describe('command arguments', () => {
-  it('reads rates as Celery does', () => {
-    expect(parseRate('10/s')).toBe(10);
-    expect(parseRate('6/m')).toBe(0.1);
-    expect(parseRate('36/h')).toBe(0.01);
-    expect(parseRate('5')).toBe(5);
-    expect(parseRate('0')).toBeNull();
-    expect(parseRate('fast')).toBeUndefined();
+  it('reads rate_limit rates with the flow parser, as Celery spells them', async () => {
+    const { control } = await setup();
+    const rateLimit = (rate: string | number | null) =>
+      control.broadcast('rate_limit', {
+        arguments: { task_name: 't.add', rate_limit: rate },
+        destination: ['w1@test'],
+        timeout: 2,
+      });
+    for (const rate of ['10/s', '6/m', '36/h', '5', 2.5])
+      expect(await rateLimit(rate)).toEqual([
+        { 'w1@test': { ok: 'new rate limit set successfully' } },
+      ]);
+    for (const rate of ['0', 0, null])
+      expect(await rateLimit(rate)).toEqual([
+        { 'w1@test': { ok: 'rate limit disabled successfully' } },
+      ]);
+    expect(await rateLimit('fast')).toEqual([
+      { 'w1@test': { error: `Invalid rate limit string: ValueError('"fast"')` } },
+    ]);
+    expect(await rateLimit('10/d')).toEqual([
+      { 'w1@test': { error: `Invalid rate limit string: ValueError('"10/d"')` } },
+    ]);
   });
 
   it('compiles positional CLI arguments as Celery does', () => {

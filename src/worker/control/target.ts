@@ -4,6 +4,7 @@
  * pool that learns to grow, shrink or terminate plugs in here alone.
  */
 import type { Celeriac } from '../../app/celeriac.js';
+import type { Rate } from '../../app/task-options.js';
 import type { Delivery } from '../../brokers/broker.js';
 import type { RunningTask } from '../execute.js';
 
@@ -38,8 +39,8 @@ export interface ControlTarget {
     ids: readonly string[],
     options: { terminate: boolean; signal?: NodeJS.Signals | undefined },
   ): string[];
-  /** Tasks of this name start at most `perSecond` times a second here; null lifts the limit. */
-  setRateLimit(taskName: string, perSecond: number | null): void;
+  /** Tasks of this name start at most at `rate` (Celery's syntax, valid) here; null lifts the limit. */
+  setRateLimit(taskName: string, rate: Rate | null): void;
   /** Adds (or, negative, removes) slots. Returns the new concurrency. */
   resizePool(delta: number): number;
   addQueue(queue: string): Promise<void>;
