@@ -101,7 +101,9 @@ export class Worker implements ControlTarget {
   private lastBusyAt = 0;
   private readonly limits: { soft: number | undefined; hard: number | undefined };
   private readonly logger: Logger;
-  private readonly prefetch: number;
+  /** Unsettled deliveries the consumer may hold: follows the slots (prefetchFor). */
+  private prefetch: number;
+  private readonly prefetchMultiplier: number;
   private readonly shutdownTimeoutMs: number;
   private readonly waiting: Delivery[] = [];
   /** Deliveries not due yet, held unsettled outside the slots (brokers without delayed delivery). */
@@ -148,9 +150,8 @@ export class Worker implements ControlTarget {
       };
     }
     this.slots = this.autoscale ? this.autoscale.min : Math.max(1, options.concurrency ?? 10);
-    // The prefetch is fixed when the consumer starts: sized for the most slots there may be.
-    const mostSlots = this.autoscale ? this.autoscale.max : this.slots;
-    this.prefetch = mostSlots * (Math.max(1, options.prefetchMultiplier ?? 4) + 1);
+    this.prefetchMultiplier = Math.max(1, options.prefetchMultiplier ?? 4);
+    this.prefetch = this.prefetchFor(this.slots);
     this.options = options;
     this.hostname = options.hostname ?? `celeriac@${os.hostname()}`;
     this.shutdownTimeoutMs = (options.shutdownTimeout ?? 30) * 1000;
@@ -646,17 +647,49 @@ export class Worker implements ControlTarget {
     return terminated;
   }
 
-  /** Adds `n` slots (threads or children for those pools), as remote control's `pool_grow`. */
+  /**
+   * Adds `n` slots (threads or children for those pools), as remote control's `pool_grow`,
+   * and raises the prefetch with them so the new slots get work.
+   */
   poolGrow(n = 1): void {
     this.pool.grow(n);
     this.slots = this.pool.size;
+    this.followSlots();
     this.pump();
   }
 
-  /** Removes `n` slots, keeping one; busy threads or children leave after their task. */
+  /**
+   * Removes `n` slots, keeping one; busy threads or children leave after their task. The
+   * prefetch comes down with them: reserved deliveries beyond it stay and run here.
+   */
   poolShrink(n = 1): void {
     this.pool.shrink(n);
     this.slots = this.pool.size;
+    this.followSlots();
+  }
+
+  /**
+   * The broker's prefetch for a number of slots: slots × (multiplier + 1), the window
+   * Celery's early acks give; with autoscale, sized for its maximum from the start (so
+   * waiting tasks show the autoscaler the load), and past it when pool_grow goes further.
+   */
+  private prefetchFor(slots: number): number {
+    return Math.max(slots, this.autoscale?.max ?? 0) * (this.prefetchMultiplier + 1);
+  }
+
+  /** Resizes the consumer's prefetch to the slots, as Celery's `_update_prefetch_count`. */
+  private followSlots(): void {
+    const prefetch = this.prefetchFor(this.slots);
+    if (prefetch === this.prefetch) return;
+    this.prefetch = prefetch;
+    if (this.state !== 'running' || !this.consumer) return;
+    this.logger.debug(`Prefetch now ${prefetch} for ${this.slots} slots`);
+    if (this.consumer.setPrefetch) this.consumer.setPrefetch(prefetch);
+    // A broker whose consumer cannot resize: a new consumer of the new size takes over.
+    else
+      void this.reconsume().catch((error: Error) =>
+        this.logger.warn(`Could not resize the prefetch to ${prefetch}: ${error.message}`),
+      );
   }
 
   /**

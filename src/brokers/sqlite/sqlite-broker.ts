@@ -164,6 +164,7 @@ export class SqliteBroker implements Broker {
         if (options.onError) this.consumerErrors.delete(options.onError);
         await cancel();
       },
+      setPrefetch: (prefetch) => consumer.setPrefetch(prefetch),
     };
   }
 
