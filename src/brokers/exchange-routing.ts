@@ -7,7 +7,11 @@
 import type { ExchangeSpec } from './broker.js';
 
 /** True when a queue bound with `bindingKey` gets a message sent with `routingKey`. */
-export function routes(type: ExchangeSpec['type'], bindingKey: string, routingKey: string): boolean {
+export function routes(
+  type: ExchangeSpec['type'],
+  bindingKey: string,
+  routingKey: string,
+): boolean {
   if (type === 'fanout') return true;
   if (type === 'direct') return bindingKey === routingKey;
   return topicMatches(bindingKey.split('.'), routingKey.split('.'));

@@ -1,10 +1,15 @@
 /**
- * A worker's control plane in one process on memory:// (which broadcasts in-process):
- * commands reach only the nodes they address, unknown ones get kombu's error reply, task
- * events follow -E and enable_events / disable_events, and worker events bracket the run.
- * The cross-process, cross-language behaviour is in test/interop/{redis,amqp}.
+ * A worker's control plane in one process, on memory:// (which broadcasts in-process) and
+ * on SQLite (its broadcast log; the client is a second app on the file, as another process
+ * would be): commands reach only the nodes they address, unknown ones get kombu's error
+ * reply, task events follow -E and enable_events / disable_events, and worker events
+ * bracket the run. Across processes: test/cli/remote-control-sqlite.test.ts, and across
+ * languages test/interop/{redis,amqp}.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   Celeriac,
@@ -21,12 +26,22 @@ afterEach(async () => {
   for (const stop of stops.splice(0).reverse()) await stop();
 });
 
-async function setup(options: { taskEvents?: boolean } = {}) {
-  const url = `memory://ctl-${randomUUID()}`;
+type Kind = 'memory' | 'sqlite';
+
+function urlFor(kind: Kind): string {
+  if (kind === 'memory') return `memory://ctl-${randomUUID()}`;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'celeriac-ctl-'));
+  stops.push(() => Promise.resolve(rmSync(dir, { recursive: true, force: true })));
+  return `sqlite://${path.join(dir, 'ctl.db')}`;
+}
+
+async function setup(kind: Kind, options: { taskEvents?: boolean } = {}) {
+  const url = urlFor(kind);
   const app = new Celeriac({ broker: url, backend: url });
   app.task('t.add', (a: number, b: number) => a + b);
+  const client = new Celeriac({ broker: url, backend: url });
   const events: CeleryEvent[] = [];
-  const stopEvents = await receiveEvents(await app.broker(), (event) => events.push(event), {
+  const stopEvents = await receiveEvents(await client.broker(), (event) => events.push(event), {
     wakeup: false,
   });
   const worker = new Worker(app, {
@@ -39,8 +54,9 @@ async function setup(options: { taskEvents?: boolean } = {}) {
     await worker.stop();
     await stopEvents();
     await app.close();
+    await client.close();
   });
-  return { app, worker, events, control: new ControlClient(await app.broker()) };
+  return { app: client, worker, events, control: new ControlClient(await client.broker()) };
 }
 
 async function until(check: () => boolean, ms = 3000): Promise<void> {
@@ -49,9 +65,9 @@ async function until(check: () => boolean, ms = 3000): Promise<void> {
   expect(check()).toBe(true);
 }
 
-describe('remote control in process', () => {
+describe.each<Kind>(['memory', 'sqlite'])('remote control in process on %s', (kind) => {
   it('answers the nodes it is addressed as, and kombu errors for unknown commands', async () => {
-    const { control } = await setup();
+    const { control } = await setup(kind);
     expect(await control.broadcast('ping', { timeout: 0.5 })).toEqual([
       { 'w1@test': { ok: 'pong' } },
     ]);
@@ -68,7 +84,7 @@ describe('remote control in process', () => {
   });
 
   it('sends task events with -E, and enable_events / disable_events switch them', async () => {
-    const { app, events, control } = await setup({ taskEvents: false });
+    const { app, events, control } = await setup(kind, { taskEvents: false });
     await until(() => events.some((e) => e.type === 'worker-online' && e.hostname === 'w1@test'));
     expect(await (await app.sendTask<number>('t.add', [1, 2])).get({ timeout: 5 })).toBe(3);
     await new Promise((r) => setTimeout(r, 100));
@@ -93,7 +109,7 @@ describe('remote control in process', () => {
 
 describe('command arguments', () => {
   it('reads rate_limit rates with the flow parser, as Celery spells them', async () => {
-    const { control } = await setup();
+    const { control } = await setup('memory');
     const rateLimit = (rate: string | number | null) =>
       control.broadcast('rate_limit', {
         arguments: { task_name: 't.add', rate_limit: rate },

@@ -142,7 +142,9 @@ export class SqliteBroadcasting implements Broadcasting {
     try {
       rows = store.since(this.cursor);
     } catch (error) {
-      this.report(new CeleriacError(`Reading SQLite broadcasts failed, retrying: ${String(error)}`));
+      this.report(
+        new CeleriacError(`Reading SQLite broadcasts failed, retrying: ${String(error)}`),
+      );
       this.scheduled = true;
       this.timer = setTimeout(() => this.read(), RETRY_MS);
       return;
