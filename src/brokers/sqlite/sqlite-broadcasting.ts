@@ -30,6 +30,12 @@ const MIN_READ_GAP_MS = 20;
 /** Pause after a failed read (the file stayed busy past its timeout). */
 const RETRY_MS = 250;
 
+/**
+ * The instances of this process with listeners, by file: a send wakes them directly,
+ * without waking the file's task consumers through the change feed.
+ */
+const awake = new Map<string, Set<SqliteBroadcasting>>();
+
 /** What the broadcasting needs from its broker: the open connection and the file's change feed. */
 export interface BroadcastHost {
   /** Connects when needed (throws once the broker is closed). */
@@ -47,6 +53,7 @@ interface Listener {
 export class SqliteBroadcasting implements Broadcasting {
   private store: BroadcastStore | undefined;
   private feed: ChangeFeed | undefined;
+  private filename = '';
   private readonly listeners = new Set<Listener>();
   private cursor = 0;
   private unlisten: (() => void) | undefined;
@@ -58,10 +65,11 @@ export class SqliteBroadcasting implements Broadcasting {
 
   send(exchange: ExchangeSpec, routingKey: string, message: TransportMessage): Promise<void> {
     try {
-      const { store, feed } = this.open();
+      const { store } = this.open();
       store.insert(exchange.name, routingKey, encodeEnvelope(message, randomUUID()), Date.now());
-      // This process's listeners (of any broker instance on the file) read it now.
-      feed.notifyLocal();
+      // This process's listeners (of any broker instance on the file) read it now; other
+      // processes' see the write through their change feed.
+      for (const local of awake.get(this.filename) ?? []) local.wake();
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(
@@ -85,6 +93,9 @@ export class SqliteBroadcasting implements Broadcasting {
       if (this.listeners.size === 0) {
         this.cursor = listener.after;
         this.unlisten = feed.listen(() => this.wake());
+        let local = awake.get(this.filename);
+        if (!local) awake.set(this.filename, (local = new Set()));
+        local.add(this);
       }
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
@@ -110,6 +121,7 @@ export class SqliteBroadcasting implements Broadcasting {
       const { handle, feed, prefix } = this.host.connection();
       this.store = new BroadcastStore(handle, prefix);
       this.feed = feed;
+      this.filename = handle.location.filename;
     }
     return { store: this.store, feed: this.feed };
   }
@@ -117,13 +129,16 @@ export class SqliteBroadcasting implements Broadcasting {
   private stop(): void {
     this.unlisten?.();
     this.unlisten = undefined;
+    const local = awake.get(this.filename);
+    local?.delete(this);
+    if (local?.size === 0) awake.delete(this.filename);
     clearTimeout(this.timer);
     this.timer = undefined;
     this.scheduled = false;
   }
 
   /** Schedules one read: on the next turn, or once the gap since the last read has passed. */
-  private wake(): void {
+  wake(): void {
     if (this.scheduled || this.listeners.size === 0) return;
     this.scheduled = true;
     const wait = this.lastReadAt + MIN_READ_GAP_MS - Date.now();
