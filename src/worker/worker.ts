@@ -96,6 +96,7 @@ export class Worker implements ControlTarget {
   /** Slots: tasks run at once now (grows and shrinks with autoscale, poolGrow, poolShrink). */
   private slots: number;
   private readonly pool: TaskPool;
+  /** Bounds of autoscale; remote control's `autoscale` changes them. */
   private readonly autoscale: { max: number; min: number; keepaliveMs: number } | undefined;
   private autoscaleTimer: NodeJS.Timeout | undefined;
   private lastBusyAt = 0;
@@ -711,8 +712,38 @@ export class Worker implements ControlTarget {
   }
 
   /** The pool's kind, slots and members (`pid 123`, `thread 4`), for stats. */
-  poolInfo(): { kind: PoolKind; size: number; members: string[] } {
-    return { kind: this.poolKind, size: this.slots, members: this.pool.labels() };
+  poolInfo(): { kind: PoolKind; size: number; members: string[]; maxTasksPerChild: number | null } {
+    return {
+      kind: this.poolKind,
+      size: this.slots,
+      members: this.pool.labels(),
+      maxTasksPerChild: this.options.maxTasksPerChild ?? null,
+    };
+  }
+
+  /**
+   * Changes the autoscale bounds (remote control's `autoscale`, as Celery's
+   * `Autoscaler.update`): a lower `max` shrinks the pool to it now, a higher `min` grows it
+   * now, and the prefetch follows `max`. Returns the bounds, or null without `--autoscale`.
+   */
+  setAutoscale(
+    max: number | undefined,
+    min: number | undefined,
+  ): { max: number; min: number } | null {
+    const scale = this.autoscale;
+    if (!scale) return null;
+    if (max !== undefined) {
+      scale.max = Math.max(1, max);
+      if (this.slots > scale.max) this.poolShrink(this.slots - scale.max);
+    }
+    if (min !== undefined) {
+      scale.min = Math.max(1, Math.min(scale.max, min));
+      if (this.slots < scale.min) this.poolGrow(scale.min - this.slots);
+    }
+    scale.min = Math.min(scale.min, scale.max);
+    this.followSlots();
+    this.logger.info(`Autoscale now max=${scale.max} min=${scale.min}`);
+    return { max: scale.max, min: scale.min };
   }
 
   /** Grows at once while tasks wait; shrinks after `keepalive` without waiting tasks. */

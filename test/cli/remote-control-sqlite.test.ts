@@ -91,18 +91,17 @@ describe('remote control and events on SQLite, across processes', () => {
       await json('control', 'rate_limit', 'pool.record', '10/m', '-d', 'sq@test', '-t', '10'),
     ).toEqual([{ 'sq@test': { ok: 'new rate limit set successfully' } }]);
     await worker.waitFor(/New rate limit for tasks of type pool.record: 10\/m/);
-    const stats = await json<Record<string, { pool: Record<string, number>; broker: object }>>(
-      'inspect',
-      'stats',
-      '-d',
-      'sq@test',
-      '-t',
-      '10',
-    );
+    const stats = await json<
+      Record<string, { pool: Record<string, unknown>; broker: object; pid: number }>
+    >('inspect', 'stats', '-d', 'sq@test', '-t', '10');
     expect(stats['sq@test']).toMatchObject({
-      pool: { 'max-concurrency': 2 },
+      pool: { 'max-concurrency': 2, implementation: 'celeriac:processes' },
       broker: { transport: 'sqlite' },
     });
+    // Celery lists the pool's child processes: two, none of them the worker itself.
+    const children = stats['sq@test']!.pool.processes as number[];
+    expect(children).toHaveLength(2);
+    expect(children).not.toContain(stats['sq@test']!.pid);
 
     const events = runCli(['events', '--dump', '--duration', '8'], env);
     await events.waitFor(/sq@test \[[^\]]+\] heartbeat: /, 20_000);

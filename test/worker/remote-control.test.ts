@@ -35,7 +35,10 @@ function urlFor(kind: Kind): string {
   return `sqlite://${path.join(dir, 'ctl.db')}`;
 }
 
-async function setup(kind: Kind, options: { taskEvents?: boolean } = {}) {
+async function setup(
+  kind: Kind,
+  options: { taskEvents?: boolean; autoscale?: { max: number; min: number } } = {},
+) {
   const url = urlFor(kind);
   const app = new Celeriac({ broker: url, backend: url });
   app.task('t.add', (a: number, b: number) => a + b);
@@ -47,6 +50,7 @@ async function setup(kind: Kind, options: { taskEvents?: boolean } = {}) {
   const worker = new Worker(app, {
     hostname: 'w1@test',
     taskEvents: options.taskEvents,
+    autoscale: options.autoscale,
     logger: createLineLogger({ level: 'error' }),
   });
   await worker.start();
@@ -104,6 +108,47 @@ describe.each<Kind>(['memory', 'sqlite'])('remote control in process on %s', (ki
     expect(await control.broadcast('disable_events', { timeout: 0.5 })).toEqual([
       { 'w1@test': { ok: 'task events disabled' } },
     ]);
+  });
+});
+
+describe('autoscale and stats', () => {
+  it('autoscale changes the bounds of a worker started with --autoscale, and the prefetch follows max', async () => {
+    const { worker, control } = await setup('memory', { autoscale: { max: 4, min: 1 } });
+    const to = (method: string, args: Record<string, number> = {}) =>
+      control.broadcast(method, { arguments: args, destination: ['w1@test'], timeout: 2 });
+    expect(worker.concurrency).toBe(1);
+    expect(worker.prefetchCount).toBe(20);
+    expect(await to('autoscale', { max: 6, min: 2 })).toEqual([
+      { 'w1@test': { ok: 'autoscale now max=6 min=2' } },
+    ]);
+    expect(worker.concurrency).toBe(2);
+    expect(worker.prefetchCount).toBe(30);
+    expect(await to('autoscale', { max: 1 })).toEqual([
+      { 'w1@test': { ok: 'autoscale now max=1 min=1' } },
+    ]);
+    expect(worker.concurrency).toBe(1);
+    expect(worker.prefetchCount).toBe(5);
+    const [stats] = await to('stats');
+    expect(stats?.['w1@test']).toMatchObject({
+      pool: {
+        'max-concurrency': 1,
+        processes: [process.pid],
+        'max-tasks-per-child': null,
+        implementation: 'celeriac:async',
+      },
+      prefetch_count: 5,
+    });
+  });
+
+  it('autoscale answers as Celery does on a worker without --autoscale', async () => {
+    const { control } = await setup('memory');
+    expect(
+      await control.broadcast('autoscale', {
+        arguments: { max: 4, min: 1 },
+        destination: ['w1@test'],
+        timeout: 2,
+      }),
+    ).toEqual([{ 'w1@test': { error: "ValueError('Autoscale not enabled')" } }]);
   });
 });
 

@@ -79,7 +79,11 @@ const HANDLERS: Record<string, Handler> = {
     ctx.target.resizePool(-n);
     return okReply('pool will shrink');
   },
-  autoscale: () => errorReply("ValueError('Autoscale not enabled')"),
+  autoscale: (ctx, args) => {
+    const bounds = ctx.target.setAutoscale(positiveArg(args.max), positiveArg(args.min));
+    if (!bounds) return errorReply("ValueError('Autoscale not enabled')");
+    return okReply(`autoscale now max=${bounds.max} min=${bounds.min}`);
+  },
   add_consumer: async (ctx, args) => {
     const queue = stringArg(args.queue);
     if (!queue) return errorReply('add_consumer needs a queue');
@@ -123,6 +127,12 @@ function stats(ctx: CommandContext): JsonObject {
   const total: JsonObject = {};
   for (const [name, count] of target.taskTotals()) total[name] = count;
   const usage = process.resourceUsage();
+  const pool = target.poolInfo();
+  // Celery lists the pool's processes: the children on `processes`, else this process.
+  const children = pool.members
+    .map((label) => /^pid (\d+)$/.exec(label)?.[1])
+    .filter((pid): pid is string => pid !== undefined)
+    .map(Number);
   return {
     total,
     pid: process.pid,
@@ -130,11 +140,11 @@ function stats(ctx: CommandContext): JsonObject {
     uptime: Math.floor((Date.now() - target.startedAt) / 1000),
     pool: {
       'max-concurrency': target.concurrency,
-      processes: [process.pid],
-      'max-tasks-per-child': null,
+      processes: children.length > 0 ? children : [process.pid],
+      'max-tasks-per-child': pool.maxTasksPerChild,
       'put-guarded-by-semaphore': false,
       timeouts: [],
-      implementation: 'celeriac:async',
+      implementation: `celeriac:${pool.kind}`,
     },
     broker: { transport: ctx.transport },
     prefetch_count: target.prefetchCount,
@@ -324,6 +334,9 @@ function idList(value: JsonValue | undefined): string[] {
 }
 function stringArg(value: JsonValue | undefined): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
+}
+function positiveArg(value: JsonValue | undefined): number | undefined {
+  return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : undefined;
 }
 function countArg(value: JsonValue | undefined): number {
   return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : 1;

@@ -43,6 +43,13 @@ export interface ControlTarget {
   setRateLimit(taskName: string, rate: Rate | null): void;
   /** Adds (or, negative, removes) slots. Returns the new concurrency. */
   resizePool(delta: number): number;
+  /** The pool's kind, slots, members (`pid 123`, `thread 4`) and max tasks per child, for `stats`. */
+  poolInfo(): { kind: string; size: number; members: string[]; maxTasksPerChild: number | null };
+  /** New autoscale bounds (either may be left); null when the worker has no autoscale. */
+  setAutoscale(
+    max: number | undefined,
+    min: number | undefined,
+  ): { max: number; min: number } | null;
   addQueue(queue: string): Promise<void>;
   cancelQueue(queue: string): Promise<void>;
   /** A remote `shutdown`: a warm shutdown, then the process exits (the CLI decides). */
