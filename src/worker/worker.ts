@@ -711,6 +711,11 @@ export class Worker implements ControlTarget {
     return true;
   }
 
+  /** The pid running a task: its child on the processes pool, else this process. */
+  workerPidOf(task: RunningTask): number {
+    return this.pool.pidOf(task) ?? process.pid;
+  }
+
   /** The pool's kind, slots and members (`pid 123`, `thread 4`), for stats. */
   poolInfo(): { kind: PoolKind; size: number; members: string[]; maxTasksPerChild: number | null } {
     return {

@@ -63,7 +63,7 @@ describe('remote control and events on SQLite, across processes', () => {
 
     const forever = await client.sendTask('pool.forever');
     await worker.waitFor(new RegExp(`pool.forever\\[${forever.id}\\] started`));
-    const active = await json<Record<string, Array<{ id: string }>>>(
+    const active = await json<Record<string, Array<{ id: string; worker_pid: number }>>>(
       'inspect',
       'active',
       '-d',
@@ -72,6 +72,10 @@ describe('remote control and events on SQLite, across processes', () => {
       '10',
     );
     expect(active['sq@test']?.map((task) => task.id)).toEqual([forever.id]);
+    // The pid of the child running it, as Celery's prefork pool reports it.
+    const childPid = active['sq@test']![0]!.worker_pid;
+    expect(childPid).not.toBe(worker.child.pid);
+    const killing = worker.waitFor(/Killing pool pid (\d+) running pool.forever/);
 
     expect(
       await json('control', 'revoke', forever.id, '--terminate', '-d', 'sq@test', '-t', '10'),
@@ -79,6 +83,7 @@ describe('remote control and events on SQLite, across processes', () => {
     const outcome = await forever.get({ timeout: 20 }).catch((error: Error) => error);
     expect((outcome as Error).name).toBe('TaskRevokedError');
     expect(await forever.state()).toBe('REVOKED');
+    expect(await killing).toMatch(new RegExp(`pid ${childPid} `));
     // The busy child was killed and replaced: the worker still runs tasks on both slots.
     const after = await Promise.all(
       ['a', 'b', 'c'].map(async (tag) =>

@@ -178,7 +178,7 @@ function runningInfo(ctx: CommandContext, task: RunningTask): TaskInfo {
       priority: 0,
       redelivered: task.redelivered ?? false,
     },
-    worker_pid: process.pid,
+    worker_pid: ctx.target.workerPidOf(task),
   };
 }
 

@@ -43,6 +43,8 @@ export interface ControlTarget {
   setRateLimit(taskName: string, rate: Rate | null): void;
   /** Adds (or, negative, removes) slots. Returns the new concurrency. */
   resizePool(delta: number): number;
+  /** The pid running a task: its child on the processes pool, else this process. */
+  workerPidOf(task: RunningTask): number;
   /** The pool's kind, slots, members (`pid 123`, `thread 4`) and max tasks per child, for `stats`. */
   poolInfo(): { kind: string; size: number; members: string[]; maxTasksPerChild: number | null };
   /** New autoscale bounds (either may be left); null when the worker has no autoscale. */
