@@ -299,7 +299,7 @@ describe.sequential('Python Celery tools and a Celeriac worker on Redis', () => 
   );
 
   it(
-    'revoke with terminate kills the busy child of a processes-pool worker, records REVOKED, and the worker goes on',
+    'revoke with terminate (app.control.revoke, celery control terminate) kills the busy child of a processes-pool worker, records REVOKED, and the worker goes on',
     async (ctx) => {
       await skipUnlessReady(ctx);
       const forever = await client!.sendTask('node.forever', [], { queue: 'interop-proc' });
@@ -344,6 +344,28 @@ describe.sequential('Python Celery tools and a Celeriac worker on Redis', () => 
         ),
       );
       expect(sums).toEqual([2, 4, 6]);
+
+      // The same by Celery's command line (`celery control terminate <signal> <id>`), with SIGKILL.
+      const again = await client!.sendTask('node.forever', [], { queue: 'interop-proc' });
+      await proc!.waitFor(new RegExp(`node.forever\\[${again.id}\\] started`));
+      const killingAgain = proc!.waitFor(
+        new RegExp(`Killing pool pid (\\d+) running node.forever\\[${again.id}\\]`),
+      );
+      expect(await celeryTo('proc@interop', 'control', 'terminate', 'SIGKILL', again.id)).toEqual([
+        { 'proc@interop': { ok: `terminate: ${again.id}` } },
+      ]);
+      const pidAgain = Number(/pid (\d+)/.exec(await killingAgain)![1]);
+      expect(pidAgain).not.toBe(pid);
+      const againOutcome = await again.get({ timeout: 20 }).catch((error: Error) => error);
+      expect((againOutcome as Error).name).toBe('TaskRevokedError');
+      expect(await again.state()).toBe('REVOKED');
+      expect(
+        await (
+          await client!.sendTask<number>('node.add', [4, 4], { queue: 'interop-proc' })
+        ).get({
+          timeout: 20,
+        }),
+      ).toBe(8);
       expect(await celeryTo('proc@interop', 'inspect', 'ping')).toEqual({
         'proc@interop': { ok: 'pong' },
       });
