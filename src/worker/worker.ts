@@ -135,6 +135,8 @@ export class Worker implements ControlTarget {
   private readonly options: WorkerOptions;
   private controlPlane: ControlPlane | undefined;
   private readonly totals = new Map<string, number>();
+  /** The last consumer swap (reconsume), which the next one waits for. */
+  private swapping: Promise<void> = Promise.resolve();
 
   constructor(
     readonly app: Celeriac,
@@ -593,8 +595,18 @@ export class Worker implements ControlTarget {
     return changed;
   }
 
-  /** A new consumer for the current queue list; held deliveries stay valid through the swap. */
-  private async reconsume(): Promise<void> {
+  /**
+   * A new consumer for the current queue list and prefetch; held deliveries stay valid
+   * through the swap. Swaps run one after another (add_consumer, cancel_consumer and a
+   * resize may come together), each with the queues and prefetch of its turn.
+   */
+  private reconsume(): Promise<void> {
+    const swap = this.swapping.then(() => this.swapConsumer());
+    this.swapping = swap.catch(() => undefined);
+    return swap;
+  }
+
+  private async swapConsumer(): Promise<void> {
     if (this.state !== 'running') return;
     const broker = this.deps!.broker;
     const previous = this.consumer;
@@ -683,10 +695,11 @@ export class Worker implements ControlTarget {
     const prefetch = this.prefetchFor(this.slots);
     if (prefetch === this.prefetch) return;
     this.prefetch = prefetch;
-    if (this.state !== 'running' || !this.consumer) return;
+    if (this.state !== 'running') return;
     this.logger.debug(`Prefetch now ${prefetch} for ${this.slots} slots`);
-    if (this.consumer.setPrefetch) this.consumer.setPrefetch(prefetch);
-    // A broker whose consumer cannot resize: a new consumer of the new size takes over.
+    if (this.consumer?.setPrefetch) this.consumer.setPrefetch(prefetch);
+    // A broker whose consumer cannot resize (or a swap under way): a new consumer of the
+    // new size takes over.
     else
       void this.reconsume().catch((error: Error) =>
         this.logger.warn(`Could not resize the prefetch to ${prefetch}: ${error.message}`),

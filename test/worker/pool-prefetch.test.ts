@@ -141,3 +141,22 @@ describe.each<BrokerName>(['memory', 'sqlite', 'redis', 'amqp', 'postgres'])(
     }, 60_000);
   },
 );
+
+describe('a consumer that cannot resize (PostgreSQL) is replaced once per change, never doubled', () => {
+  it('grow and shrink back to back, with add_consumer between, leave one consumer of the final prefetch', async (ctx) => {
+    const { worker, held, release, send } = await gatedWorker(ctx, 'postgres');
+    await worker.start();
+    worker.resizePool(3);
+    const added = worker.addQueue('prefetch-extra');
+    worker.resizePool(-3);
+    await added;
+    expect(worker.prefetchCount).toBe(2);
+    const results = await send(6);
+    await expect.poll(held, { timeout: 10_000 }).toEqual({ running: 1, reserved: 1 });
+    // Two consumers left running would hold 2 each: time for a second one to fetch.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(held()).toEqual({ running: 1, reserved: 1 });
+    release();
+    await Promise.all(results.map((result) => result.get({ timeout: 20 })));
+  }, 60_000);
+});
