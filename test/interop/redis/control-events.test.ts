@@ -496,46 +496,45 @@ describe.sequential('Python Celery tools and a Celeriac worker on Redis', () => 
     'celeriac inspect, control, events and status see a Python worker and the Celeriac worker',
     async (ctx) => {
       await skipUnlessReady(ctx);
-      // Addressed to nobody in particular: every node answers, within the timeout.
-      const ping = await celeriac('inspect', 'ping', '--json', '-t', '2');
+      const both = 'node@interop,py@interop';
+      // Independent commands, run at once: each pays a Node start, none waits on another.
+      const [ping, registered, revoke, nobody, status] = await Promise.all([
+        // Addressed to nobody in particular: every node answers, within the timeout.
+        celeriac('inspect', 'ping', '--json', '-t', '2'),
+        celeriac('inspect', 'registered', '-d', both, '-t', T),
+        celeriac('control', 'revoke', 'xyz-1', '--json', '-d', both, '-t', T),
+        celeriac('inspect', 'ping', '-d', 'nobody@nowhere', '-t', '0.5'),
+        celeriac('-A', path.join(FIXTURES, 'node-app.ts'), 'status', '-t', '2'),
+      ]);
       expect(JSON.parse(ping.out.trim().split('\n').pop()!)).toEqual({
         'node@interop': { ok: 'pong' },
         'py@interop': { ok: 'pong' },
       });
-      const both = 'node@interop,py@interop';
-      const registered = await celeriac('inspect', 'registered', '-d', both, '-t', T);
       expect(registered.out).toMatch(/-> py@interop: OK\n(.|\n)*\* py\.add/);
       expect(registered.out).toMatch(/-> node@interop: OK\n(.|\n)*\* node\.add/);
       expect(registered.out).toMatch(/2 nodes online\./);
-      const revoke = await celeriac('control', 'revoke', 'xyz-1', '--json', '-d', both, '-t', T);
       expect(JSON.parse(revoke.out.trim().split('\n').pop()!)).toEqual(
         expect.arrayContaining([
           { 'py@interop': { ok: 'tasks xyz-1 flagged as revoked' } },
           { 'node@interop': { ok: 'tasks xyz-1 flagged as revoked' } },
         ]),
       );
-      const nobody = await celeriac('inspect', 'ping', '-d', 'nobody@nowhere', '-t', '0.5');
       expect(nobody.code).toBe(69);
       expect(nobody.out).toMatch(/No nodes replied/);
-
-      const status = await celeriac('-A', path.join(FIXTURES, 'node-app.ts'), 'status', '-t', '2');
       expect(status.out).toMatch(/-> node@interop: OK/);
       expect(status.out).toMatch(/-> py@interop: OK \(pong\)/);
       expect(status.out).toMatch(/2 nodes online\./);
 
       // `celeriac events` wakes the workers (a heartbeat command): both show up at once.
-      const dump = runCli(['events', '--dump', '--duration', '60'], {
-        CELERIAC_BROKER_URL: world!.brokerUrl,
-      });
+      const env = { CELERIAC_BROKER_URL: world!.brokerUrl };
+      const dump = runCli(['events', '--dump', '--duration', '60'], env);
+      const live = runCli(['events', '--duration', '60'], env);
       world!.children.add(dump.child);
+      world!.children.add(live.child);
       await dump.waitFor(/py@interop \[[^\]]+\] heartbeat: .*sw_ident="?py-celery/, 30_000);
       await dump.waitFor(/node@interop \[[^\]]+\] heartbeat: .*sw_ident="?celeriac/, 30_000);
-      await world!.stopChild(dump.child);
-      const live = runCli(['events', '--duration', '60'], {
-        CELERIAC_BROKER_URL: world!.brokerUrl,
-      });
-      world!.children.add(live.child);
       await live.waitFor(/WORKERS\n(.|\n)*node@interop +ONLINE(.|\n)*py@interop +ONLINE/, 30_000);
+      await world!.stopChild(dump.child);
       await world!.stopChild(live.child);
     },
     SLOW,
