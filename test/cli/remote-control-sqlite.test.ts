@@ -108,7 +108,7 @@ describe('remote control and events on SQLite, across processes', () => {
     expect(children).toHaveLength(2);
     expect(children).not.toContain(stats['sq@test']!.pid);
 
-    const events = runCli(['events', '--dump', '--duration', '8'], env);
+    const events = runCli(['events', '--dump', '--duration', '60'], env);
     await events.waitFor(/sq@test \[[^\]]+\] heartbeat: /, 20_000);
     const sum = await client.sendTask<string>('pool.record', ['evented']);
     expect(await sum.get({ timeout: 20 })).toBe('evented');
