@@ -125,6 +125,7 @@ export default tseslint.config(
   {
     files: [
       'src/brokers/broker.ts',
+      'src/brokers/exchange-routing.ts',
       'src/brokers/registry.ts',
       'src/backends/{backend,beat-store,worker-registry,stored-schedule,registry,task-listing}.ts',
       'src/logger.ts',

@@ -87,6 +87,13 @@ export interface ConsumeOptions {
 export interface Consumer {
   /** Stop receiving new deliveries; unsettled ones stay valid until settled or the broker closes. */
   cancel(): Promise<void>;
+  /**
+   * Changes how many unsettled deliveries the consumer may hold from now on (the worker's
+   * pool grew or shrank, as Celery's `pool_grow` raises the prefetch). Deliveries held
+   * beyond a lowered prefetch stay valid; no new ones come until the count is below it.
+   * Optional: without it the worker replaces the consumer with one of the new prefetch.
+   */
+  setPrefetch?(prefetch: number): void;
 }
 
 /** An exchange as Celery declares it for remote control and events. */

@@ -96,12 +96,15 @@ export class Worker implements ControlTarget {
   /** Slots: tasks run at once now (grows and shrinks with autoscale, poolGrow, poolShrink). */
   private slots: number;
   private readonly pool: TaskPool;
+  /** Bounds of autoscale; remote control's `autoscale` changes them. */
   private readonly autoscale: { max: number; min: number; keepaliveMs: number } | undefined;
   private autoscaleTimer: NodeJS.Timeout | undefined;
   private lastBusyAt = 0;
   private readonly limits: { soft: number | undefined; hard: number | undefined };
   private readonly logger: Logger;
-  private readonly prefetch: number;
+  /** Unsettled deliveries the consumer may hold: follows the slots (prefetchFor). */
+  private prefetch: number;
+  private readonly prefetchMultiplier: number;
   private readonly shutdownTimeoutMs: number;
   private readonly waiting: Delivery[] = [];
   /** Deliveries not due yet, held unsettled outside the slots (brokers without delayed delivery). */
@@ -132,6 +135,8 @@ export class Worker implements ControlTarget {
   private readonly options: WorkerOptions;
   private controlPlane: ControlPlane | undefined;
   private readonly totals = new Map<string, number>();
+  /** The last consumer swap (reconsume), which the next one waits for. */
+  private swapping: Promise<void> = Promise.resolve();
 
   constructor(
     readonly app: Celeriac,
@@ -148,9 +153,8 @@ export class Worker implements ControlTarget {
       };
     }
     this.slots = this.autoscale ? this.autoscale.min : Math.max(1, options.concurrency ?? 10);
-    // The prefetch is fixed when the consumer starts: sized for the most slots there may be.
-    const mostSlots = this.autoscale ? this.autoscale.max : this.slots;
-    this.prefetch = mostSlots * (Math.max(1, options.prefetchMultiplier ?? 4) + 1);
+    this.prefetchMultiplier = Math.max(1, options.prefetchMultiplier ?? 4);
+    this.prefetch = this.prefetchFor(this.slots);
     this.options = options;
     this.hostname = options.hostname ?? `celeriac@${os.hostname()}`;
     this.shutdownTimeoutMs = (options.shutdownTimeout ?? 30) * 1000;
@@ -591,8 +595,18 @@ export class Worker implements ControlTarget {
     return changed;
   }
 
-  /** A new consumer for the current queue list; held deliveries stay valid through the swap. */
-  private async reconsume(): Promise<void> {
+  /**
+   * A new consumer for the current queue list and prefetch; held deliveries stay valid
+   * through the swap. Swaps run one after another (add_consumer, cancel_consumer and a
+   * resize may come together), each with the queues and prefetch of its turn.
+   */
+  private reconsume(): Promise<void> {
+    const swap = this.swapping.then(() => this.swapConsumer());
+    this.swapping = swap.catch(() => undefined);
+    return swap;
+  }
+
+  private async swapConsumer(): Promise<void> {
     if (this.state !== 'running') return;
     const broker = this.deps!.broker;
     const previous = this.consumer;
@@ -646,17 +660,50 @@ export class Worker implements ControlTarget {
     return terminated;
   }
 
-  /** Adds `n` slots (threads or children for those pools), as remote control's `pool_grow`. */
+  /**
+   * Adds `n` slots (threads or children for those pools), as remote control's `pool_grow`,
+   * and raises the prefetch with them so the new slots get work.
+   */
   poolGrow(n = 1): void {
     this.pool.grow(n);
     this.slots = this.pool.size;
+    this.followSlots();
     this.pump();
   }
 
-  /** Removes `n` slots, keeping one; busy threads or children leave after their task. */
+  /**
+   * Removes `n` slots, keeping one; busy threads or children leave after their task. The
+   * prefetch comes down with them: reserved deliveries beyond it stay and run here.
+   */
   poolShrink(n = 1): void {
     this.pool.shrink(n);
     this.slots = this.pool.size;
+    this.followSlots();
+  }
+
+  /**
+   * The broker's prefetch for a number of slots: slots × (multiplier + 1), the window
+   * Celery's early acks give; with autoscale, sized for its maximum from the start (so
+   * waiting tasks show the autoscaler the load), and past it when pool_grow goes further.
+   */
+  private prefetchFor(slots: number): number {
+    return Math.max(slots, this.autoscale?.max ?? 0) * (this.prefetchMultiplier + 1);
+  }
+
+  /** Resizes the consumer's prefetch to the slots, as Celery's `_update_prefetch_count`. */
+  private followSlots(): void {
+    const prefetch = this.prefetchFor(this.slots);
+    if (prefetch === this.prefetch) return;
+    this.prefetch = prefetch;
+    if (this.state !== 'running') return;
+    this.logger.debug(`Prefetch now ${prefetch} for ${this.slots} slots`);
+    if (this.consumer?.setPrefetch) this.consumer.setPrefetch(prefetch);
+    // A broker whose consumer cannot resize (or a swap under way): a new consumer of the
+    // new size takes over.
+    else
+      void this.reconsume().catch((error: Error) =>
+        this.logger.warn(`Could not resize the prefetch to ${prefetch}: ${error.message}`),
+      );
   }
 
   /**
@@ -677,9 +724,44 @@ export class Worker implements ControlTarget {
     return true;
   }
 
+  /** The pid running a task: its child on the processes pool, else this process. */
+  workerPidOf(task: RunningTask): number {
+    return this.pool.pidOf(task) ?? process.pid;
+  }
+
   /** The pool's kind, slots and members (`pid 123`, `thread 4`), for stats. */
-  poolInfo(): { kind: PoolKind; size: number; members: string[] } {
-    return { kind: this.poolKind, size: this.slots, members: this.pool.labels() };
+  poolInfo(): { kind: PoolKind; size: number; members: string[]; maxTasksPerChild: number | null } {
+    return {
+      kind: this.poolKind,
+      size: this.slots,
+      members: this.pool.labels(),
+      maxTasksPerChild: this.options.maxTasksPerChild ?? null,
+    };
+  }
+
+  /**
+   * Changes the autoscale bounds (remote control's `autoscale`, as Celery's
+   * `Autoscaler.update`): a lower `max` shrinks the pool to it now, a higher `min` grows it
+   * now, and the prefetch follows `max`. Returns the bounds, or null without `--autoscale`.
+   */
+  setAutoscale(
+    max: number | undefined,
+    min: number | undefined,
+  ): { max: number; min: number } | null {
+    const scale = this.autoscale;
+    if (!scale) return null;
+    if (max !== undefined) {
+      scale.max = Math.max(1, max);
+      if (this.slots > scale.max) this.poolShrink(this.slots - scale.max);
+    }
+    if (min !== undefined) {
+      scale.min = Math.max(1, Math.min(scale.max, min));
+      if (this.slots < scale.min) this.poolGrow(scale.min - this.slots);
+    }
+    scale.min = Math.min(scale.min, scale.max);
+    this.followSlots();
+    this.logger.info(`Autoscale now max=${scale.max} min=${scale.min}`);
+    return { max: scale.max, min: scale.min };
   }
 
   /** Grows at once while tasks wait; shrinks after `keepalive` without waiting tasks. */

@@ -1,7 +1,7 @@
 /**
  * Remote control and events within one process, for the `memory://` broker: exchanges are
- * names in a per-store registry, bound queues are callbacks, and a topic exchange matches
- * AMQP's way (`*` one word, `#` zero or more). Like the store, nothing leaves the process.
+ * names in a per-store registry, bound queues are callbacks, and exchanges route AMQP's way
+ * (exchange-routing.ts). Like the store, nothing leaves the process.
  */
 import type {
   BroadcastListener,
@@ -11,6 +11,7 @@ import type {
 } from '../broker.js';
 import type { TransportMessage } from '../../protocol/types.js';
 import { copyMessage } from './memory-store.js';
+import { routes } from '../exchange-routing.js';
 
 interface Binding {
   spec: BroadcastQueueSpec;
@@ -55,23 +56,4 @@ export class MemoryBroadcasting implements Broadcasting {
       },
     });
   }
-}
-
-function routes(type: ExchangeSpec['type'], bindingKey: string, routingKey: string): boolean {
-  if (type === 'fanout') return true;
-  if (type === 'direct') return bindingKey === routingKey;
-  return topicMatches(bindingKey.split('.'), routingKey.split('.'));
-}
-
-/** AMQP topic matching: `*` is exactly one word, `#` zero or more. */
-export function topicMatches(pattern: readonly string[], words: readonly string[]): boolean {
-  if (pattern.length === 0) return words.length === 0;
-  const [head, ...rest] = pattern;
-  if (head === '#') {
-    for (let skip = 0; skip <= words.length; skip++)
-      if (topicMatches(rest, words.slice(skip))) return true;
-    return false;
-  }
-  if (words.length === 0) return false;
-  return (head === '*' || head === words[0]) && topicMatches(rest, words.slice(1));
 }

@@ -132,6 +132,7 @@ export class MemoryConsumer implements Consumer, StoreConsumer {
   /** Deliveries held that count against the prefetch (unsettled and not released). */
   held = 0;
   private active = true;
+  private prefetch: number;
 
   constructor(
     private readonly broker: MemoryBroker,
@@ -139,10 +140,16 @@ export class MemoryConsumer implements Consumer, StoreConsumer {
     private readonly options: ConsumeOptions,
   ) {
     this.queues = [...options.queues];
+    this.prefetch = Math.max(1, options.prefetch);
   }
 
   hasRoom(): boolean {
-    return this.active && this.held < Math.max(1, this.options.prefetch);
+    return this.active && this.held < this.prefetch;
+  }
+
+  setPrefetch(prefetch: number): void {
+    this.prefetch = Math.max(1, Math.floor(prefetch));
+    this.store.schedulePump();
   }
 
   take(stored: StoredMessage): void {

@@ -44,7 +44,7 @@ export class RedisConsumer implements Consumer, ResultCarrier {
   /** ARGV of every fetch-script call about the lists: their unacked tails, then their queues' names. */
   private readonly listArgs: string[];
   private readonly waiter: ListWaiter;
-  private readonly prefetch: number;
+  private prefetch: number;
   private active = true;
   /** Deliveries handed out and not yet settled by the user. */
   private outstanding = 0;
@@ -93,6 +93,13 @@ export class RedisConsumer implements Consumer, ResultCarrier {
 
   start(): void {
     this.withdrawCarrier = this.core.carriers.offer(this);
+    this.schedule();
+  }
+
+  /** A raised prefetch claims at once; a lowered one waits for settles to fall under it. */
+  setPrefetch(prefetch: number): void {
+    this.prefetch = Math.max(1, prefetch);
+    // A dry consumer's waiter is armed and wakes it when a list fills.
     this.schedule();
   }
 

@@ -1,7 +1,8 @@
 /**
  * The embedded default broker: queues as rows of one SQLite file that a web process and
  * several worker processes share safely (WAL, `BEGIN IMMEDIATE` claims, leases renewed by
- * a heartbeat). Native delayed delivery, priorities and dead letters.
+ * a heartbeat). Native delayed delivery, priorities and dead letters; remote control and
+ * events through a broadcast log in the same file (sqlite-broadcasting.ts).
  * Must never decode a task (it moves envelope text) and never block the event loop on a
  * long transaction.
  */
@@ -24,6 +25,7 @@ import { LeaseKeeper } from './lease-keeper.js';
 import { MessageStore, type SettleOp, type StoredRow } from './message-store.js';
 import { SettleBatcher } from './settle-batcher.js';
 import { SqliteConsumer } from './sqlite-consumer.js';
+import { SqliteBroadcasting } from './sqlite-broadcasting.js';
 import { parseSqliteUrl, type SqliteLocation } from '../../connections/sqlite/sqlite-url.js';
 
 export const DEFAULT_KEY_PREFIX = 'celeriac_';
@@ -78,6 +80,13 @@ export class SqliteBroker implements Broker {
     },
   );
   private readonly leases: LeaseKeeper;
+  /** Fanout, topic and reply routing for remote control and events, shared with other processes on the file. */
+  readonly broadcasting = new SqliteBroadcasting({
+    connection: () => {
+      this.open();
+      return { handle: this.handle!, feed: this.changeFeed!, prefix: this.keyPrefix };
+    },
+  });
 
   constructor(url: string, options: SqliteBrokerOptions = {}) {
     this.location = parseSqliteUrl(url);
@@ -164,6 +173,7 @@ export class SqliteBroker implements Broker {
         if (options.onError) this.consumerErrors.delete(options.onError);
         await cancel();
       },
+      setPrefetch: (prefetch) => consumer.setPrefetch(prefetch),
     };
   }
 
@@ -199,6 +209,7 @@ export class SqliteBroker implements Broker {
    */
   async close(): Promise<void> {
     if (this.closed) return;
+    this.broadcasting.close();
     for (const consumer of this.consumers) await consumer.cancel();
     this.consumers.clear();
     if (this.messageStore) {

@@ -48,7 +48,7 @@ export class UndecodableMessageError extends CeleriacError {
 }
 
 export class SqliteConsumer implements Consumer {
-  private readonly prefetch: number;
+  private prefetch: number;
   private held = 0;
   private cancelled = false;
   private scheduled = false;
@@ -65,6 +65,12 @@ export class SqliteConsumer implements Consumer {
     this.queues = [...new Set(options.queues)];
     this.prefetch = Math.max(1, Math.floor(options.prefetch));
     this.unlisten = host.feed.listen(() => this.wake());
+    this.wake();
+  }
+
+  /** A raised prefetch claims at once; a lowered one waits for settles to fall under it. */
+  setPrefetch(prefetch: number): void {
+    this.prefetch = Math.max(1, Math.floor(prefetch));
     this.wake();
   }
 

@@ -14,6 +14,8 @@ import { errorReply, okReply } from '../../protocol/control.js';
 import { pythonStringRepr } from '../../protocol/repr.js';
 import { decodeTaskMessage } from '../../protocol/task-message.js';
 import type { JsonObject, JsonValue } from '../../protocol/types.js';
+import type { Rate } from '../../app/task-options.js';
+import { InvalidRateError, parseRate } from '../../flow/rate.js';
 import type { RunningTask } from '../execute.js';
 import type { ControlTarget } from './target.js';
 
@@ -77,7 +79,11 @@ const HANDLERS: Record<string, Handler> = {
     ctx.target.resizePool(-n);
     return okReply('pool will shrink');
   },
-  autoscale: () => errorReply("ValueError('Autoscale not enabled')"),
+  autoscale: (ctx, args) => {
+    const bounds = ctx.target.setAutoscale(positiveArg(args.max), positiveArg(args.min));
+    if (!bounds) return errorReply("ValueError('Autoscale not enabled')");
+    return okReply(`autoscale now max=${bounds.max} min=${bounds.min}`);
+  },
   add_consumer: async (ctx, args) => {
     const queue = stringArg(args.queue);
     if (!queue) return errorReply('add_consumer needs a queue');
@@ -121,6 +127,12 @@ function stats(ctx: CommandContext): JsonObject {
   const total: JsonObject = {};
   for (const [name, count] of target.taskTotals()) total[name] = count;
   const usage = process.resourceUsage();
+  const pool = target.poolInfo();
+  // Celery lists the pool's processes: the children on `processes`, else this process.
+  const children = pool.members
+    .map((label) => /^pid (\d+)$/.exec(label)?.[1])
+    .filter((pid): pid is string => pid !== undefined)
+    .map(Number);
   return {
     total,
     pid: process.pid,
@@ -128,11 +140,11 @@ function stats(ctx: CommandContext): JsonObject {
     uptime: Math.floor((Date.now() - target.startedAt) / 1000),
     pool: {
       'max-concurrency': target.concurrency,
-      processes: [process.pid],
-      'max-tasks-per-child': null,
+      processes: children.length > 0 ? children : [process.pid],
+      'max-tasks-per-child': pool.maxTasksPerChild,
       'put-guarded-by-semaphore': false,
       timeouts: [],
-      implementation: 'celeriac:async',
+      implementation: `celeriac:${pool.kind}`,
     },
     broker: { transport: ctx.transport },
     prefetch_count: target.prefetchCount,
@@ -166,7 +178,7 @@ function runningInfo(ctx: CommandContext, task: RunningTask): TaskInfo {
       priority: 0,
       redelivered: task.redelivered ?? false,
     },
-    worker_pid: process.pid,
+    worker_pid: ctx.target.workerPidOf(task),
   };
 }
 
@@ -237,30 +249,29 @@ function signalNamed(name: string | undefined): NodeJS.Signals | undefined {
   return full in os.constants.signals ? (full as NodeJS.Signals) : undefined;
 }
 
-/** Celery's rate strings: `10` or `10/s` per second, `10/m` per minute, `10/h` per hour. */
-export function parseRate(value: JsonValue | undefined): number | null | undefined {
-  if (value === null || value === undefined || value === '' || value === 0) return null;
-  if (typeof value === 'number') return Number.isFinite(value) && value > 0 ? value : undefined;
-  if (typeof value !== 'string') return undefined;
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(?:\/\s*([smh]))?\s*$/.exec(value);
-  if (!match) return undefined;
-  const count = Number(match[1]);
-  if (count === 0) return null;
-  const per = { s: 1, m: 60, h: 3600 }[(match[2] ?? 's') as 's' | 'm' | 'h'];
-  return count / per;
-}
-
+/**
+ * Celery's `rate_limit`: the rate in Celery's syntax, read by the same parser as a task's
+ * `rateLimit` option (src/flow/rate.ts); `0`, an empty string or none lifts the limit.
+ */
 function rateLimit(ctx: CommandContext, name: string | undefined, rate: JsonValue | undefined) {
-  const perSecond = parseRate(rate);
-  if (perSecond === undefined)
+  const value: Rate | undefined =
+    rate === null || rate === undefined || rate === ''
+      ? 0
+      : typeof rate === 'string' || typeof rate === 'number'
+        ? rate
+        : undefined;
+  let limited: boolean;
+  try {
+    if (value === undefined) throw new InvalidRateError(rate);
+    limited = parseRate(value) !== null;
+  } catch {
     return errorReply(
       `Invalid rate limit string: ValueError(${pythonStringRepr(JSON.stringify(rate ?? null))})`,
     );
+  }
   if (!name || !ctx.target.app.getTask(name)) return errorReply('unknown task');
-  ctx.target.setRateLimit(name, perSecond);
-  return okReply(
-    perSecond === null ? 'rate limit disabled successfully' : 'new rate limit set successfully',
-  );
+  ctx.target.setRateLimit(name, limited ? value : null);
+  return okReply(limited ? 'new rate limit set successfully' : 'rate limit disabled successfully');
 }
 
 function timeLimit(
@@ -323,6 +334,9 @@ function idList(value: JsonValue | undefined): string[] {
 }
 function stringArg(value: JsonValue | undefined): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
+}
+function positiveArg(value: JsonValue | undefined): number | undefined {
+  return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : undefined;
 }
 function countArg(value: JsonValue | undefined): number {
   return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : 1;

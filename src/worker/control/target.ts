@@ -4,6 +4,7 @@
  * pool that learns to grow, shrink or terminate plugs in here alone.
  */
 import type { Celeriac } from '../../app/celeriac.js';
+import type { Rate } from '../../app/task-options.js';
 import type { Delivery } from '../../brokers/broker.js';
 import type { RunningTask } from '../execute.js';
 
@@ -38,10 +39,19 @@ export interface ControlTarget {
     ids: readonly string[],
     options: { terminate: boolean; signal?: NodeJS.Signals | undefined },
   ): string[];
-  /** Tasks of this name start at most `perSecond` times a second here; null lifts the limit. */
-  setRateLimit(taskName: string, perSecond: number | null): void;
+  /** Tasks of this name start at most at `rate` (Celery's syntax, valid) here; null lifts the limit. */
+  setRateLimit(taskName: string, rate: Rate | null): void;
   /** Adds (or, negative, removes) slots. Returns the new concurrency. */
   resizePool(delta: number): number;
+  /** The pid running a task: its child on the processes pool, else this process. */
+  workerPidOf(task: RunningTask): number;
+  /** The pool's kind, slots, members (`pid 123`, `thread 4`) and max tasks per child, for `stats`. */
+  poolInfo(): { kind: string; size: number; members: string[]; maxTasksPerChild: number | null };
+  /** New autoscale bounds (either may be left); null when the worker has no autoscale. */
+  setAutoscale(
+    max: number | undefined,
+    min: number | undefined,
+  ): { max: number; min: number } | null;
   addQueue(queue: string): Promise<void>;
   cancelQueue(queue: string): Promise<void>;
   /** A remote `shutdown`: a warm shutdown, then the process exits (the CLI decides). */

@@ -97,6 +97,10 @@ export class ChildPool implements TaskPool {
     return this.target;
   }
 
+  pidOf(task: RunningTask): number | undefined {
+    return this.jobs.get(task)?.member?.transport.pid;
+  }
+
   /** Members alive now (starting, idle or busy): `pid 123` or `thread 4`. */
   labels(): string[] {
     return [...this.members].map((member) => member.transport.label);

@@ -21,6 +21,8 @@ export interface MemberHandlers {
 export interface MemberTransport {
   /** The child's pid, or the thread's id prefixed with `t` (threads share the worker's pid). */
   readonly label: string;
+  /** The child's pid; undefined for a thread. */
+  readonly pid?: number | undefined;
   send(message: ToMember): void;
   /** Stops the member now: a thread is terminated, a child gets `signal` (SIGKILL after 2 s). */
   kill(signal?: NodeJS.Signals): void;
@@ -88,6 +90,7 @@ function startChild(code: string, handlers: MemberHandlers): MemberTransport {
   };
   return {
     label: `pid ${child.pid}`,
+    pid: child.pid,
     send: (message) => {
       if (child.connected) child.send(message);
     },

@@ -39,6 +39,8 @@ export interface TaskPool {
   close(): Promise<void>;
   /** The members alive, `pid 123` or `thread 4` (empty for async). */
   labels(): string[];
+  /** The pid of the child process running `task` (processes pool); undefined elsewhere. */
+  pidOf(task: RunningTask): number | undefined;
 }
 
 export interface PoolOptions {
@@ -100,6 +102,10 @@ class AsyncPool implements TaskPool {
 
   labels(): string[] {
     return [];
+  }
+
+  pidOf(): undefined {
+    return undefined;
   }
 }
 

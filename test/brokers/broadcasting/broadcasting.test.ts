@@ -1,6 +1,6 @@
 /**
- * The broker contract's broadcasting, on Redis (own key prefix), RabbitMQ (own vhost) and
- * memory: a fanout reaches every listener, a topic listener gets only what its binding key
+ * The broker contract's broadcasting, on Redis (own key prefix), RabbitMQ (own vhost),
+ * SQLite (own file; two broker instances on it, as two processes would be) and memory: a fanout reaches every listener, a topic listener gets only what its binding key
  * matches, a direct message reaches only the queue bound with its routing key, and a closed
  * listener hears nothing more. On Redis the layout is kombu's: the channel Python's
  * workers subscribe to, and a reply queue's binding member and list removed at close.
@@ -12,7 +12,9 @@ import { RedisBroker } from '../../../src/brokers/redis/broker.js';
 import { AmqpBroker } from '../../../src/brokers/amqp/amqp-broker.js';
 import { MemoryBroker } from '../../../src/brokers/memory/memory-broker.js';
 import { SqliteBroker } from '../../../src/brokers/sqlite/sqlite-broker.js';
-import { topicMatches } from '../../../src/brokers/memory/memory-broadcasting.js';
+import { PostgresBroker } from '../../../src/brokers/postgres/postgres-broker.js';
+import { removeDb, tempDbPath } from '../sqlite/temp-db.js';
+import { topicMatches } from '../../../src/brokers/exchange-routing.js';
 import type { TransportMessage } from '../../../src/protocol/types.js';
 import { REDIS_URL, requireService } from '../../support/services.js';
 import { deleteRedisPrefix } from '../../support/redis-cleanup.js';
@@ -131,6 +133,65 @@ contract('memory', async () => {
   return broker;
 });
 
+const sqliteFile = tempDbPath('bcast');
+contract('SQLite', () => Promise.resolve(new SqliteBroker(`sqlite://${sqliteFile}`)));
+afterAll(() => removeDb(sqliteFile));
+
+describe('the broadcast log on SQLite', () => {
+  const file = tempDbPath('bcast-log');
+  afterAll(() => removeDb(file));
+
+  it('hands a listener only what was sent after it listened and within its message TTL, and prunes old rows', async () => {
+    const listening = new SqliteBroker(`sqlite://${file}`);
+    const sender = new SqliteBroker(`sqlite://${file}`);
+    try {
+      await sender.broadcasting.send(PIDBOX, '', message('before'));
+      const inbox = new Inbox();
+      const short = new Inbox();
+      const id = randomUUID().slice(0, 8);
+      await listening.broadcasting.listen(spec(`a-${id}.celery.pidbox`, PIDBOX, ''), inbox.add);
+      await listening.broadcasting.listen(
+        { ...spec(`b-${id}.celery.pidbox`, PIDBOX, ''), messageTtlMs: 1 },
+        short.add,
+      );
+      // Sent 50 ms in the past by the row's clock: older than the 1 ms TTL when read.
+      const realNow = Date.now;
+      Date.now = () => realNow() - 50;
+      try {
+        await sender.broadcasting.send(PIDBOX, '', message('after'));
+      } finally {
+        Date.now = realNow;
+      }
+      expect(await inbox.waitFor(1)).toEqual(['after']);
+      await settle();
+      expect(inbox.texts).toEqual(['after']);
+      expect(short.texts).toEqual([]);
+    } finally {
+      await listening.close();
+      await sender.close();
+    }
+    const db = new (await import('better-sqlite3')).default(file);
+    try {
+      const count = () =>
+        (db.prepare('SELECT COUNT(*) AS n FROM celeriac_broadcasts').get() as { n: number }).n;
+      expect(count()).toBe(2);
+      // A send a minute later drops the rows older than the retention.
+      const later = new SqliteBroker(`sqlite://${file}`);
+      const realNow = Date.now;
+      Date.now = () => realNow() + 61_000;
+      try {
+        await later.broadcasting.send(PIDBOX, '', message('later'));
+      } finally {
+        Date.now = realNow;
+        await later.close();
+      }
+      expect(count()).toBe(1);
+    } finally {
+      db.close();
+    }
+  });
+});
+
 describe('kombu layout on Redis', () => {
   const prefix = `t-bcast-layout-${randomUUID().slice(0, 8)}:`;
   let broker: RedisBroker;
@@ -188,13 +249,13 @@ describe('kombu layout on Redis', () => {
 });
 
 describe('brokers without broadcasting', () => {
-  it('SQLite has none: remote control and events are refused there', () => {
-    const broker: Broker = new SqliteBroker('sqlite://:memory:');
+  it('PostgreSQL has none: remote control and events are refused there', () => {
+    const broker: Broker = new PostgresBroker('postgres://127.0.0.1:5432/test');
     expect(broker.broadcasting).toBeUndefined();
   });
 });
 
-describe('topic matching (memory)', () => {
+describe('topic matching (brokers that route themselves: memory, SQLite)', () => {
   it('matches as AMQP does', () => {
     const m = (p: string, k: string) => topicMatches(p.split('.'), k.split('.'));
     expect(m('#', 'task.sent')).toBe(true);

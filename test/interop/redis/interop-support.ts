@@ -145,3 +145,64 @@ export class InteropWorld {
     await this.redis.dispose();
   }
 }
+
+/** One answer of pycli.py: Celery's exit code and what it printed. */
+export interface PythonCliAnswer {
+  code: number;
+  output: string;
+}
+
+/**
+ * Celery's command line kept running (fixtures/pycli.py): `run(['-A', 'pytasks', ...])`
+ * runs one `celery ...` command in it and resolves with its exit code and output, without
+ * a new interpreter per call. Commands run one at a time, in the order asked.
+ */
+export class PythonCli {
+  private readonly waiting: Array<{
+    resolve: (answer: PythonCliAnswer) => void;
+    reject: (error: Error) => void;
+  }> = [];
+  private stderr = '';
+
+  private constructor(private readonly child: ChildProcess) {
+    let partial = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      partial += chunk.toString();
+      const lines = partial.split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) {
+        if (line.trim() === '') continue;
+        this.waiting.shift()?.resolve(JSON.parse(line) as PythonCliAnswer);
+      }
+    });
+    child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
+    child.once('exit', (code) => {
+      for (const waiter of this.waiting.splice(0))
+        waiter.reject(new Error(`pycli.py exited (${code}):\n${this.stderr}`));
+    });
+  }
+
+  static start(world: InteropWorld): PythonCli {
+    const child = spawn(PYTHON, [path.join(FIXTURES, 'pycli.py')], {
+      cwd: FIXTURES,
+      env: {
+        ...process.env,
+        INTEROP_BROKER: world.brokerUrl,
+        INTEROP_BACKEND: world.backendUrl,
+        PYTHONPATH: FIXTURES,
+        PYTHONDONTWRITEBYTECODE: '1',
+      },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    world.children.add(child);
+    return new PythonCli(child);
+  }
+
+  /** Runs `celery <args>` (a list), or a pycli.py request object; resolves with its answer. */
+  run(request: string[] | Record<string, unknown>): Promise<PythonCliAnswer> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.child.stdin!.write(`${JSON.stringify(request)}\n`);
+    });
+  }
+}
