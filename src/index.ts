@@ -20,6 +20,11 @@ export type {
   Rate,
   RateLimitOptions,
   ConcurrencyLimitOptions,
+  DebounceOptions,
+  ThrottleOptions,
+  SingletonOptions,
+  FairnessOptions,
+  FlowCallOptions,
 } from './app/task-options.js';
 export { AppFlow, type FlowState } from './flow/app-flow.js';
 export { InvalidRateError, parseRate } from './flow/rate.js';
@@ -30,6 +35,9 @@ export type {
   SlotLease,
   TakeResult,
   BucketState,
+  DebounceResult,
+  DebounceTake,
+  FairItem,
 } from './backends/flow-store.js';
 export {
   AsyncResult,

@@ -121,6 +121,8 @@ export interface FlowStore {
    * `keepMs` under `taskId`, so a redelivery of the same message runs the same payload.
    */
   debounceTake(key: string, taskId: string, now: number, keepMs: number): Promise<DebounceTake>;
+  /** Debounce: drops window `taskId` of `key` while open (its message could not be sent). */
+  debounceDrop(key: string, taskId: string): Promise<void>;
   /**
    * Fairness: queues task `id` (its `payload`) under `key` of `group`. A key with nothing
    * queued joins the group's rotation so that it is served next.

@@ -246,6 +246,9 @@ export function describeFlowStoreConformance(name: string, make: FlowStoreHarnes
         expect(await store.debounceTake('d', 'nobody', now + 1600, keep)).toEqual({
           kind: 'unknown',
         });
+        // A window whose message was not sent is dropped: the next call opens another.
+        await store.debounceDrop('d', 'w3');
+        expect((await store.debounce('d', 'w4', '[]', 1000, now + 1700, keep)).opened).toBe(true);
       },
     );
 

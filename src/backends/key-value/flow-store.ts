@@ -197,6 +197,14 @@ export class KeyValueFlowStore implements FlowStore {
     return { kind: 'run', payload: found.payload };
   }
 
+  debounceDrop(key: string, taskId: string): Promise<void> {
+    return this.update(key, (stored) => ({
+      next: stored?.d?.id === taskId ? undefined : stored,
+      ttlMs: NO_TTL,
+      out: undefined,
+    }));
+  }
+
   fairPush(group: string, key: string, id: string, payload: string): Promise<void> {
     return this.updateGroup(group, (g) => {
       const queue = (g.q[key] ??= []);

@@ -25,6 +25,7 @@ import type {
 import {
   flowAcquireScript,
   flowClaimScript,
+  flowDebounceDropScript,
   flowDebounceScript,
   flowDebounceTakeScript,
   flowFairDoneScript,
@@ -157,6 +158,10 @@ export class RedisFlowStore implements FlowStore {
     if (kind === 'run') return { kind, payload: String(value) };
     if (kind === 'wait') return { kind, dueAt: Number(value) };
     return { kind: 'unknown' };
+  }
+
+  async debounceDrop(key: string, taskId: string): Promise<void> {
+    await runScript(await this.redis(), flowDebounceDropScript, [this.key('deb', key)], [taskId]);
   }
 
   async fairPush(group: string, key: string, id: string, payload: string): Promise<void> {

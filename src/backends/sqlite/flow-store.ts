@@ -228,6 +228,11 @@ export class SqliteFlowStore implements FlowStore {
     return Promise.resolve(outcome);
   }
 
+  debounceDrop(key: string, taskId: string): Promise<void> {
+    this.db.prepare(`DELETE FROM ${this.debounces} WHERE key = ? AND task_id = ?`).run(key, taskId);
+    return Promise.resolve();
+  }
+
   fairPush(group: string, key: string, id: string, payload: string): Promise<void> {
     const db = this.db;
     db.transaction(() => {

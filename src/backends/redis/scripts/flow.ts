@@ -214,3 +214,13 @@ if id then
 end
 return 0`,
 );
+
+export const flowDebounceDropScript = defineScript(
+  'flow-debounce-drop',
+  `--[[
+flow-debounce-drop: drop an open window if it is still the given task's.
+KEYS[1] window hash (id, payload, due, until)   ARGV[1] task id
+--]]
+if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0`,
+);
