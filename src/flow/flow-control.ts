@@ -241,7 +241,8 @@ export class FlowControl {
    */
   async takeFair(delivery: Delivery): Promise<Delivery | null> {
     if (this.queuedRuns.has(delivery)) return delivery;
-    const gate = this.gates.get(String(delivery.message.headers.task));
+    const task = delivery.message.headers.task;
+    const gate = typeof task === 'string' ? this.gates.get(task) : undefined;
     if (!gate?.fairness) return delivery;
     const group = `${gate.name}:fair`;
     const token = queuedIdOf(delivery.message);

@@ -81,5 +81,5 @@ export function decodeQueuedMessage(payload: string): TransportMessage {
 /** A message's id in the fairness queue and as a token: its task id and retry count. */
 export function queuedIdOf(message: TransportMessage): string {
   const { id, retries } = message.headers;
-  return `${String(id)}#${typeof retries === 'number' ? retries : 0}`;
+  return `${typeof id === 'string' ? id : JSON.stringify(id)}#${typeof retries === 'number' ? retries : 0}`;
 }

@@ -7,7 +7,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Celeriac, FlowStoreUnavailableError, type TaskOptions } from '../../src/index.js';
+import {
+  Celeriac,
+  FlowStoreUnavailableError,
+  type AsyncResult,
+  type TaskOptions,
+} from '../../src/index.js';
 import { Worker } from '../../src/worker/worker.js';
 import { createLineLogger } from '../../src/logger.js';
 import { waitFor } from '../../src/testing/index.js';
@@ -104,7 +109,7 @@ describe('throttle', () => {
     const { runs, define, start } = makeApp();
     const sync = define('flow.throttled', { throttle: { period: 1, key: (k) => k } });
     await start();
-    const sent = [];
+    const sent: AsyncResult<string>[] = [];
     for (let i = 0; i < 5; i++) sent.push(await sync.delay('a', i));
     sent.push(await sync.delay('b', 0));
     await waitFor(
@@ -223,7 +228,7 @@ describe('where the state lives', () => {
     ['fairness', { fairness: { key: (k: string) => k } }],
   ] as const)('a worker without a flow store refuses %s at start-up', async (_name, options) => {
     const { define, app } = makeApp({ flowStore: false });
-    define('flow.needs-store', options as TaskOptions<[string, number, number?], string>);
+    define('flow.needs-store', options);
     const worker = new Worker(app, { logger: createLineLogger({ level: 'silent' }) });
     cleanups.push(() => app.close());
     await expect(worker.start()).rejects.toThrow(FlowStoreUnavailableError);
