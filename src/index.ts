@@ -27,6 +27,7 @@ export type {
   FlowCallOptions,
 } from './app/task-options.js';
 export { AppFlow, type FlowState } from './flow/app-flow.js';
+export type { WorkerFlowState, WaitReason } from './flow/flow-control.js';
 export { InvalidRateError, parseRate } from './flow/rate.js';
 export type {
   FlowStore,

@@ -52,6 +52,21 @@ export interface FlowDrop {
 export type DebounceOutcome = { held: true } | { args: unknown[] } | { asSent: true };
 
 const NO_SLOT: FlowTicket = { leases: [] };
+
+/** Why a held delivery waits. */
+export type WaitReason = 'rate' | 'throttle' | 'concurrency' | 'singleton' | 'debounce';
+
+/** One task's flow control as this worker sees it now (`worker.flowState()`). */
+export interface WorkerFlowState {
+  task: string;
+  /** Runs this worker let through in the last 10 s, per second: the current rate here. */
+  startedPerSecond: number;
+  /** Deliveries this worker holds, outside its slots, by key (null: the task's own limit) and reason. */
+  waiting: Array<{ key: string | null; reason: WaitReason; count: number }>;
+}
+
+/** The window `startedPerSecond` is measured over. */
+const RATE_WINDOW_MS = 10_000;
 /** A token booked this far ahead is kept; a later one is asked for again then. */
 const RESERVE_MS = 60_000;
 /** A booked token this close is run now. */
@@ -155,6 +170,10 @@ export class FlowControl {
   private readonly leases = new Set<SlotLease>();
   /** Held deliveries released to the consumer (see MAX_RELEASED), until they run. */
   private readonly released = new Set<Delivery>();
+  /** What each held delivery waits for, for `state()`. */
+  private readonly waitingOn = new Map<Delivery, { task: string; key: string; reason: WaitReason }>();
+  /** Start times in the last RATE_WINDOW_MS, per task (only tasks with limits pass here). */
+  private readonly starts = new Map<string, number[]>();
   private renewTimer: NodeJS.Timeout | undefined;
   private readonly holderPrefix: string;
   private seq = 0;
@@ -281,7 +300,7 @@ export class FlowControl {
     const now = Date.now();
     const taken = await this.store!.debounceTake(key, windowId, now, this.keepMs);
     if (taken.kind === 'wait') {
-      this.hold(delivery, taken.dueAt);
+      this.hold(delivery, taken.dueAt, { task: String(delivery.message.headers.task), key, reason: 'debounce' });
       return { held: true };
     }
     if (taken.kind === 'unknown') return { asSent: true };
@@ -319,7 +338,7 @@ export class FlowControl {
     // A token booked earlier is this delivery's; it runs once the token is due.
     const bookedAt = this.booked.get(delivery);
     if (bookedAt !== undefined && bookedAt > now + DUE_SLACK_MS) {
-      this.hold(delivery, bookedAt);
+      this.hold(delivery, bookedAt, this.waitingOn.get(delivery));
       return null;
     }
     const leases: SlotLease[] = [];
@@ -330,7 +349,7 @@ export class FlowControl {
       const { limit, leaseMs } = gate.concurrency!;
       const holder = `${this.holderPrefix}${++this.seq}`;
       if (!(await this.store!.acquire(slotKey, holder, limit, leaseMs, now))) {
-        this.waitForSlot(slotKey, delivery);
+        this.waitForSlot(slotKey, delivery, gate.name, 'concurrency');
         return null;
       }
       leases.push({ key: slotKey, holder });
@@ -340,8 +359,11 @@ export class FlowControl {
       const holder = `${this.holderPrefix}${++this.seq}`;
       if (!(await this.store!.acquire(singleKey, holder, 1, leaseMs, now))) {
         await giveBack();
-        if (drop) return { drop: 'singleton' };
-        this.waitForSlot(singleKey, delivery);
+        if (drop) {
+          this.waitingOn.delete(delivery);
+          return { drop: 'singleton' };
+        }
+        this.waitForSlot(singleKey, delivery, gate.name, 'singleton');
         return null;
       }
       leases.push({ key: singleKey, holder });
@@ -354,7 +376,9 @@ export class FlowControl {
       if (waitMs > DUE_SLACK_MS) {
         await giveBack();
         if (taken) this.booked.set(delivery, now + waitMs);
-        this.hold(delivery, now + waitMs);
+        const why: WaitReason = rateKey !== undefined || gate.workerRate ? 'rate' : 'throttle';
+        const key = why === 'rate' ? (rateKey ?? `${gate.name}:rate`) : queuedThrottle!;
+        this.hold(delivery, now + waitMs, { task: gate.name, key, reason: why });
         return null;
       }
     } else {
@@ -365,10 +389,13 @@ export class FlowControl {
       if (!taken) {
         await giveBack();
         this.released.delete(delivery);
+        this.waitingOn.delete(delivery);
         return { drop: 'throttled' };
       }
     }
     this.released.delete(delivery);
+    this.waitingOn.delete(delivery);
+    this.noteStart(gate.name, now);
     if (leases.length === 0) return NO_SLOT;
     for (const lease of leases) this.leases.add(lease);
     return { leases };
@@ -391,6 +418,38 @@ export class FlowControl {
     }
   }
 
+  /** Each limited task's current rate here and what this worker holds for it, by key. */
+  state(): WorkerFlowState[] {
+    const now = Date.now();
+    const byTask = new Map<string, WorkerFlowState>();
+    const entry = (task: string): WorkerFlowState => {
+      let found = byTask.get(task);
+      if (!found) byTask.set(task, (found = { task, startedPerSecond: 0, waiting: [] }));
+      return found;
+    };
+    for (const [task, times] of this.starts) {
+      const recent = times.filter((t) => t > now - RATE_WINDOW_MS).length;
+      entry(task).startedPerSecond = recent / (RATE_WINDOW_MS / 1000);
+    }
+    for (const { task, key, reason } of this.waitingOn.values()) {
+      const state = entry(task);
+      const shown = userKey(task, key);
+      const same = state.waiting.find((w) => w.key === shown && w.reason === reason);
+      if (same) same.count++;
+      else state.waiting.push({ key: shown, reason, count: 1 });
+    }
+    return [...byTask.values()].sort((a, b) => (a.task < b.task ? -1 : 1));
+  }
+
+  private noteStart(task: string, now: number): void {
+    let times = this.starts.get(task);
+    if (!times) this.starts.set(task, (times = []));
+    times.push(now);
+    let drop = 0;
+    while (drop < times.length && times[drop]! <= now - RATE_WINDOW_MS) drop++;
+    if (drop > 0) times.splice(0, drop);
+  }
+
   /** Stops renewing leases and closes the store (slots still held end with their lease). */
   async close(): Promise<void> {
     clearTimeout(this.renewTimer);
@@ -398,6 +457,7 @@ export class FlowControl {
     const leases = [...this.leases];
     this.leases.clear();
     this.released.clear();
+    this.waitingOn.clear();
     for (const lease of leases) await this.release(lease);
     await this.store?.close().catch(() => undefined);
   }
@@ -442,18 +502,23 @@ export class FlowControl {
    * Every slot is held: the delivery waits, woken when this worker frees one of the key's
    * slots, else retried with a backoff (a slot freed by another worker is not announced).
    */
-  private waitForSlot(key: string, delivery: Delivery): void {
+  private waitForSlot(key: string, delivery: Delivery, task: string, reason: WaitReason): void {
     const misses = (this.slotMisses.get(delivery) ?? 0) + 1;
     this.slotMisses.set(delivery, misses);
     let waiters = this.slotWaiters.get(key);
     if (!waiters) this.slotWaiters.set(key, (waiters = new Set()));
     waiters.add(delivery);
     const backoff = Math.min(SLOT_RETRY_MAX_MS, SLOT_RETRY_MIN_MS * 2 ** (misses - 1));
-    this.hold(delivery, Date.now() + backoff * (0.5 + Math.random() / 2));
+    this.hold(delivery, Date.now() + backoff * (0.5 + Math.random() / 2), { task, key, reason });
   }
 
   /** Hands a delivery to the worker to hold outside its slots, and lets the consumer fetch past it. */
-  private hold(delivery: Delivery, dueAt: number): void {
+  private hold(
+    delivery: Delivery,
+    dueAt: number,
+    why: { task: string; key: string; reason: WaitReason } | undefined,
+  ): void {
+    if (why) this.waitingOn.set(delivery, why);
     if (!this.released.has(delivery) && this.released.size < MAX_RELEASED) {
       this.released.add(delivery);
       delivery.release();
@@ -495,6 +560,7 @@ export class FlowControl {
   }
 
   private async refuse(gate: FlowGate, delivery: Delivery, error: Error): Promise<void> {
+    this.waitingOn.delete(delivery);
     const reason = `the flow-control key of ${gate.name} could not be made: ${error.message}`;
     await delivery.reject({ requeue: false, reason }).catch(() => undefined);
     this.logger.error({ queue: delivery.queue }, `Rejected a task: ${reason}`);
@@ -557,6 +623,13 @@ function extrasOf(task: Task<unknown[], unknown>): Extras {
     };
   }
   return extras;
+}
+
+/** The user's key in a store key `<task>:<kind>:<key>` (null for `<task>:<kind>`). */
+function userKey(task: string, key: string): string | null {
+  const rest = key.slice(task.length + 1);
+  const colon = rest.indexOf(':');
+  return colon === -1 ? null : rest.slice(colon + 1);
 }
 
 /** A limit's store key; undefined when the call skips the limit (`flow: { <limit>: false }`). */

@@ -23,7 +23,7 @@ import { createLineLogger, type Logger } from '../logger.js';
 import { metaFor } from './result-states.js';
 import type { WorkerRegistry } from '../backends/worker-registry.js';
 import { VERSION } from '../version.js';
-import { FlowControl, type FlowGate } from '../flow/flow-control.js';
+import { FlowControl, type FlowGate, type WorkerFlowState } from '../flow/flow-control.js';
 import { DEBOUNCE_HEADER, FAIR_HEADER } from '../flow/flow-headers.js';
 import type { Rate } from '../app/task-options.js';
 import { ControlPlane } from './control/control-plane.js';
@@ -428,6 +428,15 @@ export class Worker implements ControlTarget {
     clearTimeout(timer);
     this.held.delete(delivery);
     this.accept(delivery);
+  }
+
+  /**
+   * Flow control as this worker sees it: each limited task's current rate here (runs let
+   * through per second over the last 10 s) and the deliveries it holds waiting, by key and
+   * reason. The shared state (buckets, slots, windows, backlogs) is `app.flow.state(name)`.
+   */
+  flowState(): WorkerFlowState[] {
+    return this.flow?.state() ?? [];
   }
 
   /**

@@ -220,6 +220,43 @@ describe('fairness', () => {
   });
 });
 
+describe('visible state', () => {
+  it('worker.flowState shows the rate here and what waits, by key; app.flow.state the shared state', async () => {
+    const { app, runs, define, start } = makeApp();
+    const job = define('flow.seen2', {
+      singleton: { key: (k) => k },
+      rateLimit: { rate: '20/s', key: (k) => k },
+    });
+    const worker = await start();
+    const sent = [];
+    for (let i = 0; i < 4; i++) sent.push(await job.delay('a', i, 300));
+    sent.push(await job.delay('b', 0, 300));
+    await waitFor(
+      'a waits for its singleton',
+      () =>
+        worker
+          .flowState()
+          .some((t) =>
+            t.waiting.some((w) => w.key === 'a' && w.reason === 'singleton' && w.count === 3),
+          ),
+      2000,
+    );
+    await waitFor(
+      'a and b running',
+      async () => (await app.flow.state('flow.seen2')).running.length === 2,
+      2000,
+    );
+    const mine = worker.flowState().find((t) => t.task === 'flow.seen2')!;
+    expect(mine.startedPerSecond).toBeCloseTo(0.2, 5); // two runs (a and b) over the 10 s window
+    const shared = await app.flow.state('flow.seen2');
+    expect(shared.running.map((r) => r.key).sort()).toEqual(['a', 'b']);
+    expect(shared.rate.map((r) => r.key).sort()).toEqual(['a', 'b']);
+    await Promise.all(sent.map((r) => r.get({ timeout: 5 })));
+    expect(runs).toHaveLength(5);
+    expect(worker.flowState().find((t) => t.task === 'flow.seen2')!.waiting).toEqual([]);
+  });
+});
+
 describe('where the state lives', () => {
   it.each([
     ['debounce', { debounce: { delay: 1 } }],
