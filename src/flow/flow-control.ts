@@ -171,7 +171,10 @@ export class FlowControl {
   /** Held deliveries released to the consumer (see MAX_RELEASED), until they run. */
   private readonly released = new Set<Delivery>();
   /** What each held delivery waits for, for `state()`. */
-  private readonly waitingOn = new Map<Delivery, { task: string; key: string; reason: WaitReason }>();
+  private readonly waitingOn = new Map<
+    Delivery,
+    { task: string; key: string; reason: WaitReason }
+  >();
   /** Start times in the last RATE_WINDOW_MS, per task (only tasks with limits pass here). */
   private readonly starts = new Map<string, number[]>();
   private renewTimer: NodeJS.Timeout | undefined;
@@ -300,7 +303,12 @@ export class FlowControl {
     const now = Date.now();
     const taken = await this.store!.debounceTake(key, windowId, now, this.keepMs);
     if (taken.kind === 'wait') {
-      this.hold(delivery, taken.dueAt, { task: String(delivery.message.headers.task), key, reason: 'debounce' });
+      const task = delivery.message.headers.task;
+      this.hold(delivery, taken.dueAt, {
+        task: typeof task === 'string' ? task : '',
+        key,
+        reason: 'debounce',
+      });
       return { held: true };
     }
     if (taken.kind === 'unknown') return { asSent: true };
