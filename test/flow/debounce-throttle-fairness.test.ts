@@ -220,6 +220,35 @@ describe('fairness', () => {
   });
 });
 
+describe("a call's own keys for the worker-side limits", () => {
+  it('a call re-keys a concurrency limit and skips a rate limit', async () => {
+    const { runs, define, start } = makeApp();
+    const job = define('flow.rekeyed', {
+      concurrency: { limit: 1, key: (k) => k },
+      rateLimit: { rate: '1/m' },
+    });
+    await start();
+    // Different argument keys, one call key: they never overlap. No rate limit for them.
+    const sent = [];
+    for (const k of ['x', 'y', 'z'])
+      sent.push(
+        await job.applyAsync([k, 1, 80], {
+          flow: { concurrency: { key: 'shared' }, rateLimit: false },
+        }),
+      );
+    await Promise.all(sent.map((r) => r.get({ timeout: 3 })));
+    const ordered = [...runs].sort((a, b) => a.start - b.start);
+    for (let i = 1; i < ordered.length; i++)
+      expect(ordered[i]!.start).toBeGreaterThanOrEqual(ordered[i - 1]!.end);
+    // The task's own rate (one a minute) still holds a call that does not skip it.
+    const first = await job.delay('w', 2, 0);
+    const second = await job.delay('w2', 3, 0);
+    expect(await first.get({ timeout: 3 })).toBe('w:2');
+    await sleep(300);
+    expect(await second.state()).toBe('PENDING');
+  });
+});
+
 describe('visible state', () => {
   it('worker.flowState shows the rate here and what waits, by key; app.flow.state the shared state', async () => {
     const { app, runs, define, start } = makeApp();
