@@ -149,6 +149,26 @@ describe.each(['sqlite', 'redis'] as const)('flow across three workers on %s', (
     expect(before).toBeLessThan(BACKLOG / 10);
   });
 
+  it('a fair task whose worker is killed with SIGKILL mid-run runs again, and the others still run', async (ctx) => {
+    const { env, client, lines } = await setup(kind, ctx);
+    const long = await client.sendTask('flow.fair', ['a', 0, 4000], {}, FAIR);
+    const victim = await startWorker(APP, env, ['-c', '1', '-n', 'victim@flow']);
+    while (!lines('fair').some((r) => r[1] === 'a')) await sleep(20);
+    const others = [];
+    for (let i = 1; i <= 3; i++)
+      others.push(await client.sendTask('flow.fair', ['b', i, 10], {}, FAIR));
+    victim.child.kill('SIGKILL');
+    await startWorker(APP, env, ['-c', '2', '-n', 'heir@flow']);
+    // The killed run's token comes back (after the broker's lease) and takes the same task.
+    expect(await long.get({ timeout: 30 })).toBe(0);
+    expect(await Promise.all(others.map((r) => r.get({ timeout: 30 })))).toEqual([1, 2, 3]);
+    const runsOfA = lines('fair').filter((r) => r[1] === 'a');
+    expect(runsOfA).toHaveLength(2);
+    expect(lines('fair').filter((r) => r[1] === 'b')).toHaveLength(3);
+    const state = await client.flow.state('flow.fair');
+    expect(state.waiting).toEqual([]);
+  });
+
   it('a throttle lets one run per period through across the workers, dropping the rest', async (ctx) => {
     const { env, client, lines } = await setup(kind, ctx);
     await threeWorkers(env);
