@@ -24,6 +24,7 @@ import type { EntryDefinition } from '../backends/beat-store.js';
 import { toDefinition, type PeriodicOptions } from '../beat/periodic.js';
 import { AppFlow } from '../flow/app-flow.js';
 import { FLOW_HEADER, flowHeaderOf } from '../flow/flow-headers.js';
+import { sendThroughFlow } from '../flow/flow-send.js';
 
 export class NoResultBackendError extends CeleriacError {
   constructor() {
@@ -151,7 +152,7 @@ export class Celeriac {
       options.retries === undefined
     ) {
       const broker = await this.broker();
-      const id = await this.flow.send(name, args, options, defaults, {
+      const id = await sendThroughFlow(this.flow, name, args, options, defaults, {
         build: (call) => this.build(name, args, call, defaults),
         publish: (built) => this.publishBuilt(broker, built),
         keepMs: this.config.resultExpiresMs || 86_400_000,

@@ -1,24 +1,13 @@
 /**
  * Flow control on the app's side (`app.flow`): idempotent enqueue (one claim per key in
- * the result backend's flow store, taken before the message is published), debounce (a
- * window per key, opened by the call that sends the one message) and fairness (each
- * message also queued per key in the store, for workers to serve round-robin), and each
- * limit's live state, read from the same store the workers count in.
+ * the result backend's flow store, taken before the message is published; debounce and
+ * fairness send through flow-send.ts) and each limit's live state, read from the same
+ * store the workers count in.
  */
 import type { ResultBackend } from '../backends/backend.js';
 import type { FlowEntry, FlowStore } from '../backends/flow-store.js';
-import type { BuiltMessage } from '../app/build-message.js';
-import type { ApplyOptions, TaskOptions } from '../app/task-options.js';
-import { CeleriacError, FlowStoreUnavailableError } from '../errors.js';
-import { DEBOUNCE_HEADER, FAIR_HEADER, encodeQueuedMessage, queuedIdOf } from './flow-headers.js';
+import { FlowStoreUnavailableError } from '../errors.js';
 
-/** How the app builds and publishes a call that flow control sends. */
-export interface FlowSendIo {
-  build(options: ApplyOptions): BuiltMessage;
-  publish(built: BuiltMessage): Promise<void>;
-  /** Milliseconds idempotency claims and debounce windows are kept (the app's resultExpires). */
-  keepMs: number;
-}
 /** A task's flow-control state now, as the store holds it. */
 export interface FlowState {
   task: string;
@@ -74,100 +63,6 @@ export class AppFlow {
     await store.unclaim(idempotencyKey(name, key), taskId);
   }
 
-  /**
-   * Sends a call of a task that declares debounce or fairness; returns the task id the
-   * caller's AsyncResult follows (with debounce, the open window's).
-   */
-  async send(
-    name: string,
-    args: unknown[],
-    options: ApplyOptions,
-    defaults: TaskOptions,
-    io: FlowSendIo,
-  ): Promise<string> {
-    const debounce = debounceOf(name, args, options, defaults);
-    // A delayed call (or a debounced one) is not queued for fairness: it runs when due.
-    const fairKey =
-      debounce === undefined && options.countdown === undefined && options.eta === undefined
-        ? fairKeyOf(args, options, defaults)
-        : undefined;
-    if (debounce === undefined && fairKey === undefined) return this.sendPlain(name, options, io);
-    if (debounce && options.idempotencyKey !== undefined)
-      throw new CeleriacError(
-        `Task ${name}: a debounced call cannot take an idempotencyKey (debounce already makes one run of the calls of a key); pass flow: { debounce: false } to send this one with the key.`,
-      );
-    const headers = { ...options.headers };
-    if (debounce) headers[DEBOUNCE_HEADER] = debounce.key;
-    if (fairKey !== undefined) headers[FAIR_HEADER] = fairKey;
-    const built = io.build({
-      ...options,
-      headers,
-      ...(debounce && { countdown: debounce.delayMs / 1000, eta: undefined }),
-    });
-    if (debounce) {
-      const store = await this.store(`The debounce of task ${name}`);
-      const window = await store.debounce(
-        debounce.key,
-        built.id,
-        JSON.stringify(args),
-        debounce.delayMs,
-        Date.now(),
-        io.keepMs,
-      );
-      if (!window.opened) return window.taskId;
-      try {
-        await io.publish(built);
-      } catch (error) {
-        await store.debounceDrop(debounce.key, built.id).catch(() => undefined);
-        throw error;
-      }
-      return built.id;
-    }
-    const store = await this.store(`The fairness of task ${name}`);
-    const group = `${name}:fair`;
-    const queuedId = queuedIdOf(built.message);
-    return this.withClaim(name, options, built, io, async () => {
-      await store.fairPush(group, fairKey!, queuedId, encodeQueuedMessage(built.message));
-      try {
-        await io.publish(built);
-      } catch (error) {
-        await store.fairRemove(group, fairKey!, queuedId).catch(() => undefined);
-        throw error;
-      }
-    });
-  }
-
-  private sendPlain(name: string, options: ApplyOptions, io: FlowSendIo): Promise<string> {
-    const built = io.build(options);
-    return this.withClaim(name, options, built, io, () => io.publish(built));
-  }
-
-  /** Publishes with `publish`, after claiming the call's idempotency key if it has one. */
-  private async withClaim(
-    name: string,
-    options: ApplyOptions,
-    built: BuiltMessage,
-    io: FlowSendIo,
-    publish: () => Promise<void>,
-  ): Promise<string> {
-    const key = options.idempotencyKey;
-    if (key === undefined) {
-      await publish();
-      return built.id;
-    }
-    const windowMs =
-      options.idempotencyWindow !== undefined ? options.idempotencyWindow * 1000 : io.keepMs;
-    const owner = await this.claim(name, key, built.id, windowMs);
-    if (owner !== built.id) return owner;
-    try {
-      await publish();
-    } catch (error) {
-      await this.unclaim(name, key, built.id).catch(() => undefined);
-      throw error;
-    }
-    return built.id;
-  }
-
   /** What the store holds for `taskName` now: buckets, running slots, claims, windows, backlogs. */
   async state(taskName: string): Promise<FlowState> {
     const store = await this.store();
@@ -191,41 +86,6 @@ export class AppFlow {
     const store = await opened?.catch(() => undefined);
     await store?.close();
   }
-}
-
-/** A call's debounce: its window's store key and delay, or undefined when it is not debounced. */
-function debounceOf(
-  name: string,
-  args: unknown[],
-  options: ApplyOptions,
-  defaults: TaskOptions,
-): { key: string; delayMs: number } | undefined {
-  const declared = defaults.debounce;
-  const call = options.flow?.debounce;
-  if (declared === undefined || call === false) return undefined;
-  const key =
-    call?.key ?? (declared.key ? keyString(declared.key(...(args as never[]))) : undefined);
-  const delay = call?.delay ?? declared.delay;
-  if (!Number.isFinite(delay) || delay < 0)
-    throw new CeleriacError(`Task ${name}: debounce delay must be seconds >= 0, got ${delay}`);
-  return { key: key === undefined ? `${name}:deb` : `${name}:deb:${key}`, delayMs: delay * 1000 };
-}
-
-function fairKeyOf(
-  args: unknown[],
-  options: ApplyOptions,
-  defaults: TaskOptions,
-): string | undefined {
-  const declared = defaults.fairness;
-  const call = options.flow?.fairness;
-  if (declared === undefined || call === false) return undefined;
-  return call?.key ?? keyString(declared.key(...(args as never[])));
-}
-
-function keyString(value: unknown): string {
-  if (typeof value !== 'string' && typeof value !== 'number')
-    throw new CeleriacError(`A flow-control key function returned ${typeof value}, not a string`);
-  return String(value);
 }
 
 function idempotencyKey(name: string, key: string): string {
