@@ -169,7 +169,7 @@ export class KeyValueFlowStore implements FlowStore {
     now: number,
     keepMs: number,
   ): Promise<DebounceTake> {
-    const ranKey = `${key}\u0000${taskId}`;
+    const ranKey = `${key}\u001fran\u001f${taskId}`; // no NUL: PostgreSQL text refuses it
     const ran = await this.store.get(this.keyPrefix + ranKey);
     const kept = ran === undefined ? undefined : (JSON.parse(ran) as Stored).r;
     if (kept && kept.until > now) return { kind: 'run', payload: kept.payload };
