@@ -286,6 +286,45 @@ describe('visible state', () => {
   });
 });
 
+describe('the no-limit path', () => {
+  it('a task without flow options never touches the flow store, even beside limited ones', async () => {
+    const name = `flow-plain-${randomUUID()}`;
+    const backend = createMemoryBackend(`memory://${name}`);
+    const store = backend.flowStore();
+    const calls: string[] = [];
+    for (const method of Object.getOwnPropertyNames(Object.getPrototypeOf(store))) {
+      const original: unknown = Reflect.get(store, method);
+      if (typeof original !== 'function' || method === 'constructor') continue;
+      Reflect.set(store, method, (...args: unknown[]) => {
+        calls.push(method);
+        return (original as (...a: unknown[]) => unknown).apply(store, args);
+      });
+    }
+    Object.assign(backend, { flowStore: () => store });
+    const app = new Celeriac({ broker: `memory://${name}`, backend });
+    const plain = app.task('flow.plain', (n: number) => n);
+    const limited = app.task('flow.limited-beside', (n: number) => n, {
+      concurrency: 2,
+      fairness: { key: (n) => String(n % 2) },
+    });
+    const worker = new Worker(app, { logger: createLineLogger({ level: 'silent' }) });
+    cleanups.push(async () => {
+      await worker.stop({ timeout: 2 });
+      await app.close();
+    });
+    await worker.start();
+    const opened = calls.length;
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => plain.delay(i)));
+    expect(await Promise.all(results.map((r) => r.get({ timeout: 5 })))).toHaveLength(20);
+    expect(calls.slice(opened)).toEqual([]);
+    // The limited task does go through it.
+    await (await limited.delay(1)).get({ timeout: 5 });
+    expect(calls.slice(opened)).toEqual(
+      expect.arrayContaining(['fairPush', 'fairTake', 'acquire']),
+    );
+  });
+});
+
 describe('where the state lives', () => {
   it.each([
     ['debounce', { debounce: { delay: 1 } }],
