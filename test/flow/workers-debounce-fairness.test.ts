@@ -1,7 +1,8 @@
 /**
  * Debounce, fairness, throttle and idempotent enqueue across three real worker processes,
  * on SQLite and on Redis: debounced calls run once, with the last call's arguments, after
- * the quiet period; a tenant's single task waits only a few task-times behind another
+ * the quiet period; a singleton key held by a worker killed with SIGKILL frees within the
+ * lease; a tenant's single task waits only a few task-times behind another
  * tenant's backlog of 20,000 (the bound is measured and printed); a throttle lets one run
  * through per period across the workers; fifty concurrent enqueuers of one idempotency
  * key make one run. With RabbitMQ as the broker the state lives in the result backend's
@@ -68,6 +69,7 @@ async function setup(
     TEST_RUN_LOG: runLog,
     TEST_KEY_PREFIX: keyPrefix,
     TEST_LEASE_MS: '1500',
+    TEST_FLOW_LEASE_MS: '1500',
   };
   if (backend) env.CELERIAC_RESULT_BACKEND = backend;
   const client = new Celeriac({ broker: url, ...(backend && { backend: backend }), keyPrefix });
@@ -167,6 +169,29 @@ describe.each(['sqlite', 'redis'] as const)('flow across three workers on %s', (
     expect(lines('fair').filter((r) => r[1] === 'b')).toHaveLength(3);
     const state = await client.flow.state('flow.fair');
     expect(state.waiting).toEqual([]);
+  });
+
+  it("a worker killed with SIGKILL while it runs a singleton's key frees it within the lease", async (ctx) => {
+    const { env, client, lines } = await setup(kind, ctx);
+    await startWorker(APP, env, ['-c', '2', '-n', 'victim@flow']).then(async (victim) => {
+      await client.sendTask('flow.single', ['solo', 20_000]);
+      while (lines('single').length === 0) await sleep(20);
+      await startWorker(APP, env, ['-c', '2', '-n', 'heir@flow']);
+      const second = await client.sendTask('flow.single', ['solo', 10]);
+      await sleep(700);
+      // The victim still runs the key: nothing else of it has started.
+      expect(lines('single')).toHaveLength(1);
+      victim.child.kill('SIGKILL');
+      const killedAt = Date.now();
+      const deadline = killedAt + 8000;
+      while (lines('single').length < 2 && Date.now() < deadline) await sleep(20);
+      const starts = lines('single').map((r) => Number(r[4]));
+      expect(starts.length).toBeGreaterThanOrEqual(2);
+      // Lease 1.5 s, plus the waiting delivery's retry backoff (at most 1 s).
+      expect(starts[1]! - killedAt).toBeLessThan(1500 + 1000 + 300);
+      // The run that started is the waiting task or the killed one delivered again.
+      expect([second.id, lines('single')[0]![2]]).toContain(lines('single')[1]![2]);
+    });
   });
 
   it('a throttle lets one run per period through across the workers, dropping the rest', async (ctx) => {
