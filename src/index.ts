@@ -20,8 +20,14 @@ export type {
   Rate,
   RateLimitOptions,
   ConcurrencyLimitOptions,
+  DebounceOptions,
+  ThrottleOptions,
+  SingletonOptions,
+  FairnessOptions,
+  FlowCallOptions,
 } from './app/task-options.js';
 export { AppFlow, type FlowState } from './flow/app-flow.js';
+export type { WorkerFlowState, WaitReason } from './flow/flow-control.js';
 export { InvalidRateError, parseRate } from './flow/rate.js';
 export type {
   FlowStore,
@@ -30,6 +36,9 @@ export type {
   SlotLease,
   TakeResult,
   BucketState,
+  DebounceResult,
+  DebounceTake,
+  FairItem,
 } from './backends/flow-store.js';
 export {
   AsyncResult,

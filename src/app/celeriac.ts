@@ -19,10 +19,12 @@ import { AsyncResult } from './async-result.js';
 import { buildTaskMessage, type BuiltMessage } from './build-message.js';
 import { resolveConfig, type CeleriacOptions, type ResolvedConfig } from './config.js';
 import { Task, TaskRef, type TaskFunction } from './task.js';
-import type { ApplyOptions, TaskOptions } from './task-options.js';
+import type { ApplyOptions, FlowCallOptions, TaskOptions } from './task-options.js';
 import type { EntryDefinition } from '../backends/beat-store.js';
 import { toDefinition, type PeriodicOptions } from '../beat/periodic.js';
 import { AppFlow } from '../flow/app-flow.js';
+import { FLOW_HEADER, flowHeaderOf } from '../flow/flow-headers.js';
+import { sendThroughFlow } from '../flow/flow-send.js';
 
 export class NoResultBackendError extends CeleriacError {
   constructor() {
@@ -143,6 +145,20 @@ export class Celeriac {
     options: ApplyOptions = {},
     defaults: TaskOptions = this.registry.get(name)?.options ?? {},
   ): Promise<AsyncResult<TResult>> {
+    if (options.flow !== undefined) options = withFlowHeader(options, options.flow);
+    // Debounce and fairness go through the flow store; a retry (the worker's) goes straight.
+    if (
+      (defaults.debounce !== undefined || defaults.fairness !== undefined) &&
+      options.retries === undefined
+    ) {
+      const broker = await this.broker();
+      const id = await sendThroughFlow(this.flow, name, args, options, defaults, {
+        build: (call) => this.build(name, args, call, defaults),
+        publish: (built) => this.publishBuilt(broker, built),
+        keepMs: this.config.resultExpiresMs || 86_400_000,
+      });
+      return new AsyncResult<TResult>(id, this);
+    }
     const built = this.build(name, args, options, defaults);
     const broker = await this.broker();
     const key = options.idempotencyKey;
@@ -164,6 +180,12 @@ export class Celeriac {
     if (this.config.taskSendSentEvent)
       this.sentEvents.note(broker, [{ message: built.message, queue: built.publish.queue }]);
     return new AsyncResult<TResult>(built.id, this);
+  }
+
+  private async publishBuilt(broker: Broker, built: BuiltMessage): Promise<void> {
+    await broker.publish(built.message, publishOptionsFor(broker, built.publish));
+    if (this.config.taskSendSentEvent)
+      this.sentEvents.note(broker, [{ message: built.message, queue: built.publish.queue }]);
   }
 
   /** Sends many tasks in as few broker round trips as it allows. */
@@ -292,6 +314,14 @@ export class Celeriac {
  * gets it at once: the message's `eta` header makes the worker hold it until due, as
  * Celery's worker holds ETA tasks.
  */
+/** A call's own worker-side flow keys travel in a header (flow-headers.ts). */
+function withFlowHeader(options: ApplyOptions, flow: FlowCallOptions): ApplyOptions {
+  const value = flowHeaderOf(flow);
+  return value === undefined
+    ? options
+    : { ...options, headers: { ...options.headers, [FLOW_HEADER]: value } };
+}
+
 function publishOptionsFor(broker: Broker, options: PublishOptions): PublishOptions {
   if (options.transaction !== undefined && broker.capabilities.transactionalPublish !== true)
     throw new TransactionalPublishUnsupportedError(broker.kind);

@@ -46,6 +46,62 @@ export interface ConcurrencyLimitOptions<TArgs extends unknown[] = unknown[]> {
   leaseMs?: number;
 }
 
+/** Debounce (see `TaskOptions.debounce`). */
+export interface DebounceOptions<TArgs extends unknown[] = unknown[]> {
+  /** Seconds of quiet after the last call before the task runs. */
+  delay: number;
+  /** Debounces per key taken from the task's arguments (one window per user, say). */
+  key?(...args: TArgs): string;
+}
+
+/** A throttle (see `TaskOptions.throttle`). */
+export interface ThrottleOptions<TArgs extends unknown[] = unknown[]> {
+  /** Seconds: at most one run starts per period (per key when `key` is set). */
+  period: number;
+  /** Throttles per key taken from the task's arguments. */
+  key?(...args: TArgs): string;
+  /**
+   * `drop`: a run due within the period of the last one is not run: it ends REVOKED
+   * (TaskRevokedError 'throttled'). `queue`: it waits, outside the slots, for its turn.
+   * @default 'drop'
+   */
+  mode?: 'drop' | 'queue';
+}
+
+/** A singleton (see `TaskOptions.singleton`). */
+export interface SingletonOptions<TArgs extends unknown[] = unknown[]> {
+  /** One run at a time per key taken from the task's arguments; without it, one for the task. */
+  key?(...args: TArgs): string;
+  /**
+   * `wait`: a second run waits, outside the slots, until the first ends. `drop`: it is not
+   * run: it ends REVOKED (TaskRevokedError 'singleton'). @default 'wait'
+   */
+  mode?: 'wait' | 'drop';
+  /** Milliseconds the run's slot is leased for (renewed while it runs). @default 30000 */
+  leaseMs?: number;
+}
+
+/** Fairness between keys (see `TaskOptions.fairness`). */
+export interface FairnessOptions<TArgs extends unknown[] = unknown[]> {
+  /** The key served round-robin, e.g. the tenant. */
+  key(...args: TArgs): string;
+}
+
+/**
+ * A call's own flow settings (`applyAsync(args, { flow })`), in place of its task's:
+ * another key (a string: the call's, not a function of its arguments), another debounce
+ * delay, or `false` to skip that limit for this call. Only limits the task declares are
+ * applied; a key given for one it does not declare is ignored.
+ */
+export interface FlowCallOptions {
+  debounce?: { key?: string; delay?: number } | false;
+  fairness?: { key: string } | false;
+  throttle?: { key: string } | false;
+  singleton?: { key: string } | false;
+  rateLimit?: { key: string } | false;
+  concurrency?: { key: string } | false;
+}
+
 export interface TaskOptions<TArgs extends unknown[] = unknown[], TResult = unknown> {
   /** Queue this task is sent to unless a call says otherwise. @default the app's defaultQueue */
   queue?: string;
@@ -115,6 +171,32 @@ export interface TaskOptions<TArgs extends unknown[] = unknown[], TResult = unkn
    * @example concurrency: { limit: 1, key: (accountId) => accountId }
    */
   concurrency?: number | ConcurrencyLimitOptions<TArgs>;
+  /**
+   * Debounce: calls within `delay` seconds of each other (per key) make one run, with the
+   * last call's arguments, once `delay` seconds pass with no call. Every call gets the same
+   * AsyncResult. Kept in the result backend's flow store. See docs/flow-control.md.
+   * @example debounce: { delay: 5, key: (userId) => userId }
+   */
+  debounce?: DebounceOptions<TArgs>;
+  /**
+   * At most one run per `period` seconds (per key); a later one is dropped (REVOKED) or
+   * queued until its turn, as `mode` says.
+   * @example throttle: { period: 60, key: (accountId) => accountId, mode: 'drop' }
+   */
+  throttle?: ThrottleOptions<TArgs>;
+  /**
+   * One run at a time (per key): a second waits or is dropped while one runs. `true` is
+   * one for the whole task, waiting.
+   * @example singleton: { key: (accountId) => accountId, mode: 'drop' }
+   */
+  singleton?: true | SingletonOptions<TArgs>;
+  /**
+   * Serves keys round-robin: a key with a large backlog does not delay another key's
+   * tasks by more than a few task-times. Calls wait in the flow store per key; each task
+   * message a worker takes runs the next key's oldest task.
+   * @example fairness: { key: (tenantId) => tenantId }
+   */
+  fairness?: FairnessOptions<TArgs>;
 }
 
 export interface ApplyOptions {
@@ -135,6 +217,11 @@ export interface ApplyOptions {
   idempotencyKey?: string | undefined;
   /** Seconds an idempotency key holds, from the first call. @default the app's resultExpires */
   idempotencyWindow?: number | undefined;
+  /**
+   * This call's own flow-control keys and debounce delay, or `false` to skip a limit, in
+   * place of what the task declares. @example { flow: { debounce: { key: userId, delay: 2 } } }
+   */
+  flow?: FlowCallOptions | undefined;
   queue?: string | undefined;
   /** 0..255, higher first where the broker supports priorities. */
   priority?: number | undefined;

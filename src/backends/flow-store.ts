@@ -1,7 +1,8 @@
 /**
  * The contract of a flow store: the shared state flow control (src/flow/) keeps across
- * every worker — token buckets for rate limits, leased slots for concurrency limits, and
- * claimed keys for idempotent enqueue. Implemented beside each result backend (SQLite,
+ * every worker — token buckets for rate limits and throttles, leased slots for concurrency
+ * limits and singletons, claimed keys for idempotent enqueue, debounce windows, and the
+ * per-key queues fairness serves round-robin. Implemented beside each result backend (SQLite,
  * Redis, the key-value base), each method one atomic step. A store never decides what a
  * limit is or when a task runs: it counts. Times are the caller's clock (unix ms), as in
  * the beat store, so every host must keep reasonable time.
@@ -24,13 +25,38 @@ export interface SlotLease {
 /** What a store holds under a prefix, for `app.flow.state()` and the dashboard. */
 export interface FlowEntry {
   key: string;
-  kind: 'bucket' | 'slots' | 'claim';
+  kind: 'bucket' | 'slots' | 'claim' | 'debounce' | 'fair';
   /** bucket: tokens left now (refilled to `now`, fractional). */
   tokens?: number;
   /** slots: live leases (expired ones not counted). */
   held?: number;
-  /** claim: the task id the key is claimed for. */
+  /** claim, debounce: the task id the key is claimed for (debounce: the open window's). */
   taskId?: string;
+  /** debounce: when the open window's quiet period ends (unix ms), unless called again. */
+  dueAt?: number;
+  /** fair: tasks of the key waiting for their turn (not yet taken by a worker). */
+  waiting?: number;
+}
+
+/** What `debounce` did: the open window's task id, and whether this call opened it. */
+export interface DebounceResult {
+  taskId: string;
+  /** True: a new window, so the caller sends its message; false: an open one took the call. */
+  opened: boolean;
+}
+
+/**
+ * What `debounceTake` found for a debounced task's message: wait until `dueAt` (called
+ * again meanwhile); run with the last call's `payload` (now, or again after a crash); or
+ * nothing known of it (its window expired): the caller runs the message as sent.
+ */
+export type DebounceTake =
+  { kind: 'wait'; dueAt: number } | { kind: 'run'; payload: string } | { kind: 'unknown' };
+
+/** A task fairness handed a worker: its id and the message stored with it. */
+export interface FairItem {
+  id: string;
+  payload: string;
 }
 
 /**
@@ -76,6 +102,42 @@ export interface FlowStore {
   claim(key: string, taskId: string, windowMs: number, now: number): Promise<string>;
   /** Drops a claim, so the key can be claimed again at once. */
   unclaim(key: string, taskId: string): Promise<void>;
+  /**
+   * Debounce: a call of `key` at `now`. With no open window, opens one for `taskId` and
+   * `payload`, due at `now + quietMs`; with one open, replaces its payload and moves its
+   * due time to `now + quietMs`. Windows are kept `keepMs` past their due time at most.
+   */
+  debounce(
+    key: string,
+    taskId: string,
+    payload: string,
+    quietMs: number,
+    now: number,
+    keepMs: number,
+  ): Promise<DebounceResult>;
+  /**
+   * Debounce: the message of window `taskId` of `key` arrived at `now`. Not due yet: wait.
+   * Due: the window closes (a later call opens a new one) and its last payload is kept
+   * `keepMs` under `taskId`, so a redelivery of the same message runs the same payload.
+   */
+  debounceTake(key: string, taskId: string, now: number, keepMs: number): Promise<DebounceTake>;
+  /** Debounce: drops window `taskId` of `key` while open (its message could not be sent). */
+  debounceDrop(key: string, taskId: string): Promise<void>;
+  /**
+   * Fairness: queues task `id` (its `payload`) under `key` of `group`. A key with nothing
+   * queued joins the group's rotation so that it is served next.
+   */
+  fairPush(group: string, key: string, id: string, payload: string): Promise<void>;
+  /** Fairness: drops a queued task whose message could not be sent (no-op once taken). */
+  fairRemove(group: string, key: string, id: string): Promise<void>;
+  /**
+   * Fairness: the task `token` (a delivery's message id) runs. Asked again for the same
+   * token, the same task (a redelivery after a crash); else the head of the next key in
+   * the rotation, round-robin, taken for `token`. Undefined when nothing is queued.
+   */
+  fairTake(group: string, token: string): Promise<FairItem | undefined>;
+  /** Fairness: the task taken for `token` ended; forgets it. */
+  fairDone(group: string, token: string): Promise<void>;
   /** Every live entry whose key starts with `prefix`, read at `now`, sorted by key. */
   inspect(prefix: string, now: number): Promise<FlowEntry[]>;
   close(): Promise<void>;

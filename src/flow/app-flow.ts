@@ -1,7 +1,8 @@
 /**
  * Flow control on the app's side (`app.flow`): idempotent enqueue (one claim per key in
- * the result backend's flow store, taken before the message is published) and each
- * limit's live state, read from the same store the workers count in.
+ * the result backend's flow store, taken before the message is published; debounce and
+ * fairness send through flow-send.ts) and each limit's live state, read from the same
+ * store the workers count in.
  */
 import type { ResultBackend } from '../backends/backend.js';
 import type { FlowEntry, FlowStore } from '../backends/flow-store.js';
@@ -10,12 +11,21 @@ import { FlowStoreUnavailableError } from '../errors.js';
 /** A task's flow-control state now, as the store holds it. */
 export interface FlowState {
   task: string;
-  /** Rate buckets in use (a full bucket is not listed): tokens left, below 0 when booked ahead. */
-  rate: Array<{ key: string | null; tokens: number }>;
+  /**
+   * Rate and throttle buckets in use (a full bucket is not listed): tokens left, below 0
+   * when booked ahead; `booked`: runs waiting for a token already given them.
+   */
+  rate: Array<{ key: string | null; tokens: number; booked: number }>;
+  /** Throttle buckets in use, as `rate`. */
+  throttle: Array<{ key: string | null; tokens: number; booked: number }>;
   /** Concurrency slots held now, by key (null: the task's global limit). */
   running: Array<{ key: string | null; held: number }>;
   /** Idempotency keys claimed now and the task id each replays. */
   idempotency: Array<{ key: string; taskId: string }>;
+  /** Open debounce windows: the task id every call gets, and when it runs unless called again. */
+  debounce: Array<{ key: string | null; taskId: string; dueAt: number }>;
+  /** Fairness backlogs: tasks of each key waiting for their turn. */
+  waiting: Array<{ key: string; waiting: number }>;
 }
 
 export class AppFlow {
@@ -53,11 +63,19 @@ export class AppFlow {
     await store.unclaim(idempotencyKey(name, key), taskId);
   }
 
-  /** What the store holds for `taskName` now: buckets, running slots, idempotency claims. */
+  /** What the store holds for `taskName` now: buckets, running slots, claims, windows, backlogs. */
   async state(taskName: string): Promise<FlowState> {
     const store = await this.store();
     const prefix = `${taskName}:`;
-    const state: FlowState = { task: taskName, rate: [], running: [], idempotency: [] };
+    const state: FlowState = {
+      task: taskName,
+      rate: [],
+      throttle: [],
+      running: [],
+      idempotency: [],
+      debounce: [],
+      waiting: [],
+    };
     for (const entry of await store.inspect(prefix, Date.now())) addEntry(state, prefix, entry);
     return state;
   }
@@ -80,9 +98,16 @@ function addEntry(state: FlowState, prefix: string, entry: FlowEntry): void {
   const colon = rest.indexOf(':');
   const kind = colon === -1 ? rest : rest.slice(0, colon);
   const key = colon === -1 ? null : rest.slice(colon + 1);
-  if (kind === 'rate' && entry.kind === 'bucket')
-    state.rate.push({ key, tokens: entry.tokens ?? 0 });
-  else if (kind === 'conc' && entry.kind === 'slots')
+  const tokens = entry.tokens ?? 0;
+  const booked = Math.max(0, Math.ceil(-tokens - 1e-9));
+  if (kind === 'rate' && entry.kind === 'bucket') state.rate.push({ key, tokens, booked });
+  else if (kind === 'throt' && entry.kind === 'bucket')
+    state.throttle.push({ key, tokens, booked });
+  else if (kind === 'deb' && entry.kind === 'debounce')
+    state.debounce.push({ key, taskId: entry.taskId ?? '', dueAt: entry.dueAt ?? 0 });
+  else if (kind === 'fair' && entry.kind === 'fair' && key !== null)
+    state.waiting.push({ key, waiting: entry.waiting ?? 0 });
+  else if ((kind === 'conc' || kind === 'single') && entry.kind === 'slots')
     state.running.push({ key, held: entry.held ?? 0 });
   else if (kind === 'idem' && entry.kind === 'claim' && key !== null)
     state.idempotency.push({ key, taskId: entry.taskId ?? '' });

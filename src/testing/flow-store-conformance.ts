@@ -212,5 +212,124 @@ export function describeFlowStoreConformance(name: string, make: FlowStoreHarnes
       expect(entries[2]).toMatchObject({ kind: 'bucket' });
       expect(entries[2]!.tokens).toBeCloseTo(1, 2);
     });
+
+    withStore(
+      'debounce: calls in a window share its task id and move its due time; the last payload runs once',
+      async (store) => {
+        const now = Date.now();
+        const keep = 60_000;
+        expect(await store.debounce('d', 'w1', '["a"]', 1000, now, keep)).toEqual({
+          taskId: 'w1',
+          opened: true,
+        });
+        expect(await store.debounce('d', 'w2', '["b"]', 1000, now + 500, keep)).toEqual({
+          taskId: 'w1',
+          opened: false,
+        });
+        expect(await store.debounceTake('d', 'w1', now + 1000, keep)).toEqual({
+          kind: 'wait',
+          dueAt: now + 1500,
+        });
+        expect(await store.debounceTake('d', 'w1', now + 1500, keep)).toEqual({
+          kind: 'run',
+          payload: '["b"]',
+        });
+        // A redelivery runs the same payload; a later call opens a new window.
+        expect(await store.debounceTake('d', 'w1', now + 1600, keep)).toEqual({
+          kind: 'run',
+          payload: '["b"]',
+        });
+        expect(await store.debounce('d', 'w3', '["c"]', 1000, now + 1600, keep)).toEqual({
+          taskId: 'w3',
+          opened: true,
+        });
+        expect(await store.debounceTake('d', 'nobody', now + 1600, keep)).toEqual({
+          kind: 'unknown',
+        });
+        // A window whose message was not sent is dropped: the next call opens another.
+        await store.debounceDrop('d', 'w3');
+        expect((await store.debounce('d', 'w4', '[]', 1000, now + 1700, keep)).opened).toBe(true);
+      },
+    );
+
+    withStore(
+      'debounce calls racing from two connections open one window',
+      async (store, harness) => {
+        const other = harness.openAnother ? await harness.openAnother() : store;
+        const now = Date.now();
+        const results = await Promise.all(
+          Array.from({ length: 30 }, (_, i) =>
+            (i % 2 ? other : store).debounce('d', `w${i}`, `[${i}]`, 1000, now, 60_000),
+          ),
+        );
+        expect(new Set(results.map((r) => r.taskId)).size).toBe(1);
+        expect(results.filter((r) => r.opened)).toHaveLength(1);
+      },
+    );
+
+    withStore(
+      'fairness serves keys round-robin; a key that joins is served next',
+      async (store) => {
+        for (let i = 0; i < 5; i++) await store.fairPush('g', 'a', `a${i}`, `pa${i}`);
+        expect(await store.fairTake('g', 't0')).toEqual({ id: 'a0', payload: 'pa0' });
+        await store.fairPush('g', 'b', 'b0', 'pb0');
+        await store.fairPush('g', 'b', 'b1', 'pb1');
+        await store.fairPush('g', 'c', 'c0', 'pc0');
+        const order = [];
+        for (let i = 1; i <= 7; i++) order.push((await store.fairTake('g', `t${i}`))?.id);
+        // Each key once per round: a and b never twice before c's single task.
+        expect(order.slice(0, 3).sort()).toEqual(['a1', 'b0', 'c0']);
+        expect(order.slice(3, 5).sort()).toEqual(['a2', 'b1']);
+        expect(order.slice(5)).toEqual(['a3', 'a4']);
+        expect(await store.fairTake('g', 't8')).toBeUndefined();
+      },
+    );
+
+    withStore(
+      'fairness: a token asked again gets its task back until done; a removed task is skipped',
+      async (store) => {
+        await store.fairPush('g', 'a', 'a0', 'p0');
+        await store.fairPush('g', 'a', 'a1', 'p1');
+        await store.fairPush('g', 'a', 'a2', 'p2');
+        await store.fairRemove('g', 'a', 'a1');
+        expect(await store.fairTake('g', 'tok')).toEqual({ id: 'a0', payload: 'p0' });
+        expect(await store.fairTake('g', 'tok')).toEqual({ id: 'a0', payload: 'p0' });
+        // Taken: a remove does nothing to it.
+        await store.fairRemove('g', 'a', 'a0');
+        await store.fairDone('g', 'tok');
+        expect(await store.fairTake('g', 'tok')).toEqual({ id: 'a2', payload: 'p2' });
+        await store.fairDone('g', 'tok');
+        expect(await store.fairTake('g', 'tok2')).toBeUndefined();
+      },
+    );
+
+    withStore(
+      'fairness takes racing from two connections hand each task to one token',
+      async (store, harness) => {
+        const other = harness.openAnother ? await harness.openAnother() : store;
+        for (let i = 0; i < 20; i++) await store.fairPush('g', `k${i % 3}`, `id${i}`, `p${i}`);
+        const taken = await Promise.all(
+          Array.from({ length: 30 }, (_, i) => (i % 2 ? other : store).fairTake('g', `tok${i}`)),
+        );
+        const ids = taken.flatMap((t) => (t ? [t.id] : []));
+        expect(ids).toHaveLength(20);
+        expect(new Set(ids).size).toBe(20);
+      },
+    );
+
+    withStore('inspect lists open debounce windows and fairness backlogs', async (store) => {
+      const now = Date.now();
+      await store.debounce('t1:deb:u', 'w1', '[]', 1000, now, 60_000);
+      await store.fairPush('t1:fair', 'x', 'i1', '{}');
+      await store.fairPush('t1:fair', 'x', 'i2', '{}');
+      await store.fairPush('t1:fair', 'y', 'i3', '{}');
+      await store.fairPush('t2:fair', 'x', 'i4', '{}');
+      const entries = await store.inspect('t1:', now);
+      expect(entries).toEqual([
+        { key: 't1:deb:u', kind: 'debounce', taskId: 'w1', dueAt: now + 1000 },
+        { key: 't1:fair:x', kind: 'fair', waiting: 2 },
+        { key: 't1:fair:y', kind: 'fair', waiting: 1 },
+      ]);
+    });
   });
 }

@@ -263,6 +263,46 @@ async function deferUntilDue(
   return SETTLED;
 }
 
+/**
+ * Flow control gave a debounced task its last call's arguments: the admission with them,
+ * validated as the message's own were (refused, and settled, when they fail).
+ */
+export async function admitWithArgs(
+  delivery: Delivery,
+  admission: Extract<Admission, { kind: 'run' }>,
+  args: unknown[],
+  deps: ExecutorDeps,
+): Promise<Admission> {
+  const decoded: DecodedTaskMessage = {
+    ...admission.decoded,
+    args: args as JsonValue[],
+    kwargs: {},
+  };
+  try {
+    return { ...admission, decoded, args: await resolveArgs(decoded, admission.task) };
+  } catch (error) {
+    return refuseArgs(delivery, decoded, error as Error, deps);
+  }
+}
+
+/** A throttle or singleton in `drop` mode refused the run: REVOKED with the reason, acked. */
+export async function discardDropped(
+  delivery: Delivery,
+  decoded: DecodedTaskMessage,
+  reason: 'throttled' | 'singleton',
+  deps: ExecutorDeps,
+): Promise<void> {
+  const failure = celeryError('TaskRevokedError', reason);
+  await storeQuietly(deps, decoded, stateMeta(deps, decoded, 'REVOKED', failure));
+  await workflowAfterRefusal(decoded, 'REVOKED', failure, deps);
+  await delivery.ack();
+  deps.events?.revoked(decoded.id, { terminated: false, expired: false });
+  deps.logger.info(
+    { id: decoded.id },
+    `Dropped task ${decoded.name}[${decoded.id}]: ${reason === 'throttled' ? 'throttled (one run per period)' : 'a run of its singleton key is running'}`,
+  );
+}
+
 async function refuseArgs(
   delivery: Delivery,
   decoded: DecodedTaskMessage,

@@ -10,12 +10,21 @@ import type { ResultBackend, Unsubscribe } from '../backends/backend.js';
 import type { Celeriac } from '../app/celeriac.js';
 import { TaskRevokedError, WorkerShutdownError } from '../errors.js';
 import { createPool, type PoolKind, type TaskPool } from './pools/pool.js';
-import { admit, execute, type ExecutorDeps, type RunningTask } from './execute.js';
+import {
+  admit,
+  admitWithArgs,
+  discardDropped,
+  execute,
+  type Admission,
+  type ExecutorDeps,
+  type RunningTask,
+} from './execute.js';
 import { createLineLogger, type Logger } from '../logger.js';
 import { metaFor } from './result-states.js';
 import type { WorkerRegistry } from '../backends/worker-registry.js';
 import { VERSION } from '../version.js';
-import { FlowControl } from '../flow/flow-control.js';
+import { FlowControl, type FlowGate, type WorkerFlowState } from '../flow/flow-control.js';
+import { DEBOUNCE_HEADER, FAIR_HEADER } from '../flow/flow-headers.js';
 import type { Rate } from '../app/task-options.js';
 import { ControlPlane } from './control/control-plane.js';
 import type { ControlTarget, WorkerSnapshot } from './control/target.js';
@@ -370,7 +379,9 @@ export class Worker implements ControlTarget {
       void delivery.reject({ requeue: true, reason: 'worker stopping' }).catch(() => undefined);
       return;
     }
-    if (this.app.config.trackReceived) this.storeReceived(delivery);
+    // A fairness token may run another task: its own id gets no RECEIVED (it may have run).
+    if (this.app.config.trackReceived && !this.flow?.isFairToken(delivery))
+      this.storeReceived(delivery);
     this.deps?.events?.received(delivery.message);
     this.waiting.push(delivery);
     this.pump();
@@ -424,6 +435,15 @@ export class Worker implements ControlTarget {
   }
 
   /**
+   * Flow control as this worker sees it: each limited task's current rate here (runs let
+   * through per second over the last 10 s) and the deliveries it holds waiting, by key and
+   * reason. The shared state (buckets, slots, windows, backlogs) is `app.flow.state(name)`.
+   */
+  flowState(): WorkerFlowState[] {
+    return this.flow?.state() ?? [];
+  }
+
+  /**
    * Sets this worker's own rate limit of a task (`'10/s'`, `'100/m'`; 0 or null removes
    * it), as Celery's `rate_limit` remote-control command does. The worker must be started.
    */
@@ -465,7 +485,7 @@ export class Worker implements ControlTarget {
   }
 
   private async process(slot: Slot): Promise<void> {
-    const { delivery } = slot;
+    let { delivery } = slot;
     const deps = this.deps as ExecutorDeps;
     try {
       const received = this.receiving.size > 0 ? this.receiving.get(delivery) : undefined;
@@ -473,17 +493,19 @@ export class Worker implements ControlTarget {
         this.receiving.delete(delivery);
         await received;
       }
+      // Fairness: the message is a token of its task's round-robin; it runs the next key's task.
+      if (this.flow?.fair === true && typeof delivery.message.headers[FAIR_HEADER] === 'string') {
+        const run = await this.flow.takeFair(delivery);
+        if (run === null) return;
+        delivery = run;
+      }
       const admitted = admit(delivery, deps);
       const admission = admitted instanceof Promise ? await admitted : admitted;
       if (admission.kind === 'run') {
         // Flow control: a task with limits runs once they let it through, else it is held.
         const gate = this.flow?.gateFor(admission.task.name);
         if (gate === undefined) await execute(delivery, admission, deps, slot);
-        else {
-          const ticket = await this.flow!.enter(gate, delivery, admission.args);
-          if (ticket)
-            await execute(delivery, admission, deps, slot).finally(() => this.flow!.leave(ticket));
-        }
+        else await this.runGated(gate, delivery, admission, deps, slot);
         const name = admission.task.name;
         this.totals.set(name, (this.totals.get(name) ?? 0) + 1);
         this.controlPlane?.noteProcessed();
@@ -504,6 +526,30 @@ export class Worker implements ControlTarget {
       }
       if (--this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
+  }
+
+  /** A task with flow limits: debounce's arguments first, then the limits, then the run. */
+  private async runGated(
+    gate: FlowGate,
+    delivery: Delivery,
+    admitted: Extract<Admission, { kind: 'run' }>,
+    deps: ExecutorDeps,
+    slot: Slot,
+  ): Promise<void> {
+    const flow = this.flow!;
+    let admission: Admission = admitted;
+    const window = delivery.message.headers[DEBOUNCE_HEADER];
+    if (gate.debounce && typeof window === 'string') {
+      const outcome = await flow.debounced(delivery, window, admitted.decoded.id);
+      if ('held' in outcome) return;
+      if ('args' in outcome)
+        admission = await admitWithArgs(delivery, admitted, outcome.args, deps);
+      if (admission.kind !== 'run') return;
+    }
+    const ticket = await flow.enter(gate, delivery, admission.args);
+    if (ticket === null) return;
+    if ('drop' in ticket) return discardDropped(delivery, admission.decoded, ticket.drop, deps);
+    await execute(delivery, admission, deps, slot).finally(() => flow.leave(ticket));
   }
 
   private async giveBackWaiting(): Promise<void> {

@@ -74,13 +74,17 @@ describe('rate limits', () => {
     const sentFree = Date.now();
     await free.delay('f');
     await waitFor('the runs', () => runs.some((r) => r.name === 'flow.free'), 2000);
-    expect(runs.find((r) => r.name === 'flow.free')!.start - sentFree).toBeLessThan(200);
+    // It did not wait behind the limited ones: most of them start after it (load-proof).
+    const freeStart = runs.find((r) => r.name === 'flow.free')!.start;
+    expect(freeStart - sentFree).toBeLessThan(1000);
     await waitFor(
       'the runs',
       () => runs.filter((r) => r.name === 'flow.limited').length === 41,
       5000,
     );
-    const rate = measuredRate(runs.filter((r) => r.name === 'flow.limited'));
+    const limitedRuns = runs.filter((r) => r.name === 'flow.limited');
+    expect(limitedRuns.filter((r) => r.start > freeStart).length).toBeGreaterThan(20);
+    const rate = measuredRate(limitedRuns);
     expect(rate).toBeGreaterThan(18);
     expect(rate).toBeLessThan(22);
   });

@@ -1,7 +1,8 @@
 /**
  * Flow control's store on Redis, under the backend's key prefix: a hash per bucket, a
- * sorted set of leases per slot limit, a string per claim, each step a Lua script
- * (scripts/flow.ts). Keys expire once they mean nothing, so per-key limits do not pile up.
+ * sorted set of leases per slot limit, a string per claim, a hash per debounce window,
+ * and per fairness group a rotation list, a list per key and two hashes; each step a Lua
+ * script (scripts/flow.ts). Keys expire once they mean nothing, so per-key limits do not pile up.
  */
 import type { Redis } from 'ioredis';
 import {
@@ -11,17 +12,34 @@ import {
   type RedisUrlConfig,
 } from '../../connections/redis/connection.js';
 import { runScript } from '../../connections/redis/script-runner.js';
-import type { FlowEntry, FlowStore, RateSpec, SlotLease, TakeResult } from '../flow-store.js';
+import type {
+  DebounceResult,
+  DebounceTake,
+  FairItem,
+  FlowEntry,
+  FlowStore,
+  RateSpec,
+  SlotLease,
+  TakeResult,
+} from '../flow-store.js';
 import {
   flowAcquireScript,
   flowClaimScript,
+  flowDebounceDropScript,
+  flowDebounceScript,
+  flowDebounceTakeScript,
+  flowFairDoneScript,
+  flowFairPushScript,
+  flowFairRemoveScript,
+  flowFairTakeScript,
   flowRenewScript,
   flowTakeScript,
   flowUnclaimScript,
 } from './scripts/flow.js';
 
-type Kind = FlowEntry['kind'];
-const KINDS: Kind[] = ['bucket', 'slots', 'claim'];
+/** Key families: bucket, slots, claim, debounce window and run, fairness rotation, payloads, taken, queues. */
+type Kind = 'bucket' | 'slots' | 'claim' | 'deb' | 'debran' | 'fring' | 'fmsg' | 'fasg' | 'fq';
+const KINDS = ['bucket', 'slots', 'claim', 'deb', 'fq'] as const;
 
 export class RedisFlowStore implements FlowStore {
   private client: Redis | undefined;
@@ -108,6 +126,86 @@ export class RedisFlowStore implements FlowStore {
     await runScript(await this.redis(), flowUnclaimScript, [this.key('claim', key)], [taskId]);
   }
 
+  async debounce(
+    key: string,
+    taskId: string,
+    payload: string,
+    quietMs: number,
+    now: number,
+    keepMs: number,
+  ): Promise<DebounceResult> {
+    const [id, opened] = (await runScript(
+      await this.redis(),
+      flowDebounceScript,
+      [this.key('deb', key)],
+      [taskId, payload, Math.max(0, Math.ceil(quietMs)), now, Math.max(1, Math.ceil(keepMs))],
+    )) as [string, number];
+    return { taskId: String(id), opened: Number(opened) === 1 };
+  }
+
+  async debounceTake(
+    key: string,
+    taskId: string,
+    now: number,
+    keepMs: number,
+  ): Promise<DebounceTake> {
+    const [kind, value] = (await runScript(
+      await this.redis(),
+      flowDebounceTakeScript,
+      [this.key('deb', key), this.key('debran', taskId)],
+      [taskId, now, Math.max(1, Math.ceil(keepMs))],
+    )) as [string, string];
+    if (kind === 'run') return { kind, payload: String(value) };
+    if (kind === 'wait') return { kind, dueAt: Number(value) };
+    return { kind: 'unknown' };
+  }
+
+  async debounceDrop(key: string, taskId: string): Promise<void> {
+    await runScript(await this.redis(), flowDebounceDropScript, [this.key('deb', key)], [taskId]);
+  }
+
+  async fairPush(group: string, key: string, id: string, payload: string): Promise<void> {
+    await runScript(
+      await this.redis(),
+      flowFairPushScript,
+      [this.key('fring', group), this.key('fmsg', group), this.fairQueue(group, key)],
+      [key, id, payload],
+    );
+  }
+
+  async fairRemove(group: string, key: string, id: string): Promise<void> {
+    await runScript(
+      await this.redis(),
+      flowFairRemoveScript,
+      [this.key('fring', group), this.key('fmsg', group), this.fairQueue(group, key)],
+      [key, id],
+    );
+  }
+
+  async fairTake(group: string, token: string): Promise<FairItem | undefined> {
+    const taken = (await runScript(
+      await this.redis(),
+      flowFairTakeScript,
+      [this.key('fring', group), this.key('fmsg', group), this.key('fasg', group)],
+      [token, this.fairQueue(group, '')],
+    )) as [string, string] | null;
+    return taken ? { id: String(taken[0]), payload: String(taken[1]) } : undefined;
+  }
+
+  async fairDone(group: string, token: string): Promise<void> {
+    await runScript(
+      await this.redis(),
+      flowFairDoneScript,
+      [this.key('fmsg', group), this.key('fasg', group)],
+      [token],
+    );
+  }
+
+  /** A fairness key's queue: `<group>:<key>`, as inspect lists it. */
+  private fairQueue(group: string, key: string): string {
+    return this.key('fq', `${group}:${key}`);
+  }
+
   async inspect(prefix: string, now: number): Promise<FlowEntry[]> {
     const redis = await this.redis();
     const entries: FlowEntry[] = [];
@@ -125,10 +223,17 @@ export class RedisFlowStore implements FlowStore {
         } else if (kind === 'slots') {
           const held = await redis.zcount(full, `(${now}`, '+inf');
           if (held > 0) entries.push({ key, kind, held });
-        } else {
+        } else if (kind === 'claim') {
           const value = await redis.get(full);
           const match = value === null ? null : /^(\d+)\|(.*)$/s.exec(value);
           if (match && Number(match[1]) > now) entries.push({ key, kind, taskId: match[2]! });
+        } else if (kind === 'deb') {
+          const [id, due, until] = await redis.hmget(full, 'id', 'due', 'until');
+          if (id && Number(until) > now)
+            entries.push({ key, kind: 'debounce', taskId: id, dueAt: Number(due) });
+        } else {
+          const waiting = await redis.llen(full);
+          if (waiting > 0) entries.push({ key, kind: 'fair', waiting });
         }
       }
     }

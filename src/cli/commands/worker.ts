@@ -187,7 +187,14 @@ Examples:
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
       process.on('SIGQUIT', onSignal);
-      await worker.start();
+      try {
+        await worker.start();
+      } catch (error) {
+        // Refused at start-up (a flow limit without a store, say): the app's connections
+        // would keep the process alive with nothing to do.
+        await app.close().catch(() => undefined);
+        throw error;
+      }
       await beat?.start();
     });
 }
