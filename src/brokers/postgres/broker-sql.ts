@@ -58,13 +58,14 @@ export function brokerSql(schema: string, prefix: string) {
 
     // $1 rows as one JSON array of [queue, priority, deliverAt (0 = now), envelope], $2 now,
     // $3 channel -> one row per distinct queue (pg_notify's result); rows inserted in array order.
-    // One JSON parameter: the server parses it faster than the client escapes text arrays.
-    // One statement: the NOTIFY goes out on commit, so in a user's transaction a rolled-back
-    // publish wakes nobody.
+    // One JSON parameter: the server parses it faster than the client escapes text arrays,
+    // and as jsonb it is parsed once (json would re-parse each element per `->>`: twice the
+    // server CPU per row). One statement: the NOTIFY goes out on commit, so in a user's
+    // transaction a rolled-back publish wakes nobody.
     insert: `WITH ins AS (
                INSERT INTO ${m} (queue, priority, deliver_at, created_at, envelope)
                SELECT r->>0, (r->>1)::smallint, (r->>2)::bigint, $2, r->>3
-               FROM json_array_elements($1::json) WITH ORDINALITY AS t(r, n) ORDER BY n
+               FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(r, n) ORDER BY n
                RETURNING queue
              )
              SELECT pg_notify($3, queue) FROM (SELECT DISTINCT queue FROM ins) AS qs`,
