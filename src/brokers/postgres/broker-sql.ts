@@ -51,20 +51,23 @@ export function brokerSql(schema: string, prefix: string) {
         `CREATE INDEX ${idx('dead_letters_queue')} ON ${d} (queue, id)`,
         `CREATE INDEX ${idx('dead_letters_dead_at')} ON ${d} (dead_at)`,
       ],
+      // 2: expiry in SQL. 0 = never; a claim dead-letters a row past it instead of leasing it.
+      // A constant default: no table rewrite, instant on a large table.
+      [`ALTER TABLE ${m} ADD COLUMN expires_at BIGINT NOT NULL DEFAULT 0`],
     ],
   };
   return {
     migrations,
 
-    // $1 rows as one JSON array of [queue, priority, deliverAt (0 = now), envelope], $2 now,
-    // $3 channel -> one row per distinct queue (pg_notify's result); rows inserted in array order.
-    // One JSON parameter: the server parses it faster than the client escapes text arrays,
-    // and as jsonb it is parsed once (json would re-parse each element per `->>`: twice the
-    // server CPU per row). One statement: the NOTIFY goes out on commit, so in a user's
-    // transaction a rolled-back publish wakes nobody.
+    // $1 rows as one JSON array of [queue, priority, deliverAt (0 = now), expiresAt (0 = never),
+    // envelope], $2 now, $3 channel -> one row per distinct queue (pg_notify's result); rows
+    // inserted in array order. One JSON parameter: the server parses it faster than the client
+    // escapes text arrays, and as jsonb it is parsed once (json would re-parse each element per
+    // `->>`: twice the server CPU per row). One statement: the NOTIFY goes out on commit, so
+    // in a user's transaction a rolled-back publish wakes nobody.
     insert: `WITH ins AS (
-               INSERT INTO ${m} (queue, priority, deliver_at, created_at, envelope)
-               SELECT r->>0, (r->>1)::smallint, (r->>2)::bigint, $2, r->>3
+               INSERT INTO ${m} (queue, priority, deliver_at, expires_at, created_at, envelope)
+               SELECT r->>0, (r->>1)::smallint, (r->>2)::bigint, (r->>3)::bigint, $2, r->>4
                FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(r, n) ORDER BY n
                RETURNING queue
              )
@@ -75,20 +78,38 @@ export function brokerSql(schema: string, prefix: string) {
                    SELECT id FROM ${m} WHERE deliver_at > 0 AND deliver_at <= $1
                    ORDER BY deliver_at LIMIT 1000 FOR UPDATE SKIP LOCKED)`,
 
-    // $1 queues[], $2 now, $3 limit, $4 owner, $5 leaseUntil
-    //   -> rows (id, queue, priority, redelivered, envelope) now leased to $4, unordered.
+    // $1 queues[], $2 now, $3 limit, $4 owner, $5 leaseUntil, $6 expiry reason
+    //   -> rows (id, queue, priority, redelivered, envelope, expired), unordered: the best $3
+    //   ready rows, leased to $4, except those past expires_at, which the same statement
+    //   moves to the dead letters (with $6) and returns flagged expired, never leased.
     // A row whose lease expired still has its old owner: that is what marks it redelivered.
     claim: `WITH picked AS (
-              SELECT id FROM ${m}
+              SELECT id, expires_at FROM ${m}
               WHERE queue = ANY($1::text[]) AND deliver_at = 0 AND lease_until <= $2
               ORDER BY priority DESC, id LIMIT $3
               FOR UPDATE SKIP LOCKED
+            ),
+            leased AS (
+              UPDATE ${m} AS msg
+              SET lease_owner = $4, lease_until = $5, deliveries = msg.deliveries + 1,
+                  redelivered = (msg.redelivered OR msg.lease_owner IS NOT NULL)
+              FROM picked WHERE msg.id = picked.id AND (picked.expires_at = 0 OR picked.expires_at > $2)
+              RETURNING msg.id, msg.queue, msg.priority, msg.redelivered, msg.envelope
+            ),
+            expired AS (
+              DELETE FROM ${m} AS msg USING picked
+              WHERE msg.id = picked.id AND picked.expires_at > 0 AND picked.expires_at <= $2
+              RETURNING msg.*
+            ),
+            dead AS (
+              INSERT INTO ${d} (id, queue, priority, deliveries, created_at, envelope, reason, dead_at)
+              SELECT id, queue, priority, deliveries + 1, created_at, envelope, $6, $2 FROM expired
+              ON CONFLICT (id) DO UPDATE SET reason = excluded.reason, dead_at = excluded.dead_at
             )
-            UPDATE ${m} AS msg
-            SET lease_owner = $4, lease_until = $5, deliveries = msg.deliveries + 1,
-                redelivered = (msg.redelivered OR msg.lease_owner IS NOT NULL)
-            FROM picked WHERE msg.id = picked.id
-            RETURNING msg.id::float8 AS id, msg.queue, msg.priority, msg.redelivered, msg.envelope`,
+            SELECT id::float8 AS id, queue, priority, redelivered, envelope, false AS expired FROM leased
+            UNION ALL
+            SELECT id::float8, queue, priority, (redelivered OR lease_owner IS NOT NULL), envelope, true
+            FROM expired`,
 
     // $1 queues[], $2 now -> { delayed, lease }: the earliest delayed row of any queue, and
     // when the earliest live lease of these queues ends (null: none).
