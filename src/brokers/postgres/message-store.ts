@@ -4,7 +4,8 @@
  * `broker-sql.ts`, batched with arrays so a batch of any size is one round trip per kind.
  * Knows rows and envelope text, never TransportMessages.
  */
-import type { Pool } from 'pg';
+import { createHash } from 'node:crypto';
+import type { Pool, QueryResultRow } from 'pg';
 import type { Queryable } from '../../connections/pg/db-client.js';
 import { brokerSql, type BrokerSql } from './broker-sql.js';
 import {
@@ -20,6 +21,28 @@ import {
 const PROMOTE_EVERY_MS = 1000;
 
 type IdRow = { id: number };
+
+/** Joins the envelopes of one insert; JSON text never holds it raw. */
+const ENVELOPE_SEPARATOR = '\x1e';
+
+/**
+ * Runs each statement text as a named prepared statement, so a connection parses and plans
+ * it once rather than on every claim, ack and publish. Names come from the text's hash: the
+ * same text always has the same name, and no two texts share one.
+ */
+function prepared(pool: () => Pool): Queryable {
+  const names = new Map<string, string>();
+  return {
+    query<TRow>(text: string, values?: unknown[]) {
+      let name = names.get(text);
+      if (name === undefined) {
+        name = `celeriac_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+        names.set(text, name);
+      }
+      return pool().query<TRow & QueryResultRow>({ name, text, values: values ?? [] });
+    },
+  };
+}
 
 export class MessageStore implements QueueStore {
   readonly sql: BrokerSql;
@@ -43,18 +66,19 @@ export class MessageStore implements QueueStore {
     this.sql = brokerSql(schema, prefix);
   }
 
-  private get db(): Queryable {
-    return this.pool;
-  }
-
-  private get work(): Queryable {
-    return this.workPool;
-  }
+  /** Durable statements (publishes, purges, reads), each prepared once per connection. */
+  private readonly db: Queryable = prepared(() => this.pool);
+  /** Claims, settles, renewals (asynchronous commit), each prepared once per connection. */
+  private readonly work: Queryable = prepared(() => this.workPool);
 
   /** Inserts all rows in one statement (so all or none), on `db` when given (the user's transaction). */
   async insert(rows: readonly StoredRow[], now: number, db: Queryable = this.db): Promise<void> {
+    const envelopes = rows.map((r) => r.envelope);
+    if (envelopes.some((envelope) => envelope.includes(ENVELOPE_SEPARATOR)))
+      throw new Error('A kombu envelope holds a raw U+001E character: it is not JSON text.');
     await db.query(this.sql.insert, [
-      JSON.stringify(rows.map((r) => [r.queue, r.priority, r.deliverAt, r.expiresAt, r.envelope])),
+      JSON.stringify(rows.map((r) => [r.queue, r.priority, r.deliverAt, r.expiresAt])),
+      envelopes.join(ENVELOPE_SEPARATOR),
       now,
       this.channel,
     ]);
