@@ -86,11 +86,18 @@ export function brokerSql(schema: string, prefix: string) {
     //   ready rows, leased to $4, except those past expires_at, which the same statement
     //   moves to the dead letters (with $6) and returns flagged expired, never leased.
     // A row whose lease expired still has its old owner: that is what marks it redelivered.
+    // Each queue contributes its own best $3 through the ready index, in index order, so the
+    // scan stops after $3 rows (`queue = ANY(...)` would read every ready row of the queues
+    // and sort them: a claim costing as much as the backlog); the union is cut to the best $3.
     claim: `WITH picked AS (
-              SELECT id, expires_at FROM ${m}
-              WHERE queue = ANY($1::text[]) AND deliver_at = 0 AND lease_until <= $2
-              ORDER BY priority DESC, id LIMIT $3
-              FOR UPDATE SKIP LOCKED
+              SELECT c.id, c.expires_at FROM unnest($1::text[]) AS q(name),
+              LATERAL (
+                SELECT id, priority, expires_at FROM ${m}
+                WHERE queue = q.name AND deliver_at = 0 AND lease_until <= $2
+                ORDER BY priority DESC, id LIMIT $3
+                FOR UPDATE SKIP LOCKED
+              ) AS c
+              ORDER BY c.priority DESC, c.id LIMIT $3
             ),
             leased AS (
               UPDATE ${m} AS msg
