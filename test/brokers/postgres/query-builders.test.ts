@@ -8,19 +8,17 @@ import pg from 'pg';
 import { CompiledQuery, Kysely, PostgresDialect, type Transaction } from 'kysely';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { sql } from 'drizzle-orm';
-import { Celeriac } from '../../../src/index.js';
-import type { PostgresBroker, Queryable } from '../../../src/brokers/postgres/index.js';
-import { Inbox, sleep } from '../../../src/testing/broker-conformance.js';
+import type { Queryable } from '../../../src/brokers/postgres/index.js';
+import { sleep } from '../../../src/testing/broker-conformance.js';
 import { requireService } from '../../support/services.js';
-import { PG_BASE_URL, testSchema, type TestSchema } from '../../support/postgres.js';
+import { PG_BASE_URL } from '../../support/postgres.js';
+import { openShop } from './orders-fixture.js';
 
-let schema: TestSchema | undefined;
-const closers: Array<() => Promise<unknown>> = [];
+let shop: Awaited<ReturnType<typeof openShop>> | undefined;
 
 afterEach(async () => {
-  for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
-  await schema?.drop();
-  schema = undefined;
+  await shop?.close();
+  shop = undefined;
 });
 
 /** The adapter docs/postgres.md gives for Kysely: runs Celeriac's statement on the transaction's connection. */
@@ -37,34 +35,16 @@ function kyselyQueryable(trx: Transaction<unknown>): Queryable {
 }
 
 async function setup(label: string) {
-  schema = testSchema(label);
-  const app = new Celeriac({ broker: schema.url, backend: 'memory://qb' });
-  closers.push(() => app.close());
-  const sendReceipt = app.task('orders.receipt', (orderId: number) => orderId);
-  const broker = (await app.broker()) as PostgresBroker;
-  const inbox = new Inbox();
-  const consumer = await broker.consume({
-    queues: ['celery'],
-    prefetch: 10,
-    onDelivery: inbox.onDelivery,
-  });
-  closers.push(() => consumer.cancel());
-  const admin = await schema.client();
-  const table = `"${schema.schema}".orders`;
-  await admin.query(`CREATE TABLE ${table} (id INT PRIMARY KEY)`);
-  const orderIds = async () =>
-    (await admin.query<{ id: number }>(`SELECT id FROM ${table} ORDER BY id`)).rows.map(
-      (row) => row.id,
-    );
+  shop = await openShop(label);
   const pool = new pg.Pool({ connectionString: PG_BASE_URL, max: 2 });
-  closers.push(() => pool.end());
-  return { sendReceipt, broker, inbox, orderIds, table, pool };
+  shop.closers.push(() => pool.end());
+  return { ...shop, pool, closers: shop.closers };
 }
 
 describe('enqueue inside a query builder’s PostgreSQL transaction', () => {
   it('Kysely: a committed transaction delivers its task once, a rolled-back one none', async (ctx) => {
     await requireService(ctx, 'postgres');
-    const { sendReceipt, broker, inbox, orderIds, table, pool } = await setup('kysely');
+    const { sendReceipt, broker, inbox, orderIds, table, pool, closers } = await setup('kysely');
     const db = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
     closers.push(() => db.destroy());
 
@@ -93,7 +73,7 @@ describe('enqueue inside a query builder’s PostgreSQL transaction', () => {
 
   it('Drizzle (node-postgres): a committed transaction delivers its task once, a rolled-back one none', async (ctx) => {
     await requireService(ctx, 'postgres');
-    const { sendReceipt, broker, inbox, orderIds, table, pool } = await setup('drizzle');
+    const { sendReceipt, broker, inbox, orderIds, table, pool, closers } = await setup('drizzle');
     // Drizzle runs db.transaction() on the very client it was given: pass that client on.
     const client = await pool.connect();
     closers.push(() => Promise.resolve(client.release()));
