@@ -4,45 +4,12 @@
  * transaction (SQLite) and hands it on flagged `expired`, so a worker marks its task
  * REVOKED (expired) as Celery does, without running it and without a settle round trip.
  */
-import { afterEach, describe, expect, it, type TestContext } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Celeriac, Worker } from '../../src/index.js';
-import type { Broker, Delivery } from '../../src/brokers/broker.js';
-import { PostgresBroker } from '../../src/brokers/postgres/index.js';
-import { SqliteBroker } from '../../src/brokers/sqlite/index.js';
-import { EXPIRED_REASON, type DeadLetter } from '../../src/brokers/sql/queue-store.js';
+import type { Delivery } from '../../src/brokers/broker.js';
+import { EXPIRED_REASON } from '../../src/brokers/sql/queue-store.js';
 import { Inbox, makeMessage, sleep } from '../../src/testing/broker-conformance.js';
-import { requireService } from '../support/services.js';
-import { testSchema } from '../support/postgres.js';
-import { removeDb, tempDbPath } from './sqlite/temp-db.js';
-
-type SqlBroker = Broker & { deadLetters(queue: string): Promise<DeadLetter[]> };
-
-interface Target {
-  url: string;
-  open(leaseMs: number): SqlBroker;
-  cleanup(): Promise<void>;
-}
-
-const targets: Record<string, (ctx: TestContext) => Promise<Target>> = {
-  sqlite: () => {
-    const file = tempDbPath('expiry');
-    const url = `sqlite://${file}`;
-    return Promise.resolve({
-      url,
-      open: (leaseMs) => new SqliteBroker(url, { leaseMs }),
-      cleanup: () => Promise.resolve(removeDb(file)),
-    });
-  },
-  postgres: async (ctx) => {
-    await requireService(ctx, 'postgres');
-    const pg = testSchema('expiry');
-    return {
-      url: pg.url,
-      open: (leaseMs) => new PostgresBroker(pg.url, { leaseMs }),
-      cleanup: () => pg.drop(),
-    };
-  },
-};
+import { targets, type SqlBroker } from './sql-targets.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
