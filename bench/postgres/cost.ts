@@ -84,6 +84,20 @@ const quiet: CeleriacLogger = {
   child: () => quiet,
 } as unknown as CeleriacLogger;
 
+/** Counts processed tasks; `finished` resolves once `target` are done. */
+function countTo(target: number): { add(n: number): void; finished: Promise<void> } {
+  let done = 0;
+  let finish: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+  return {
+    add(n) {
+      done += n;
+      if (done >= target) finish();
+    },
+    finished,
+  };
+}
+
 function batches(count: number): number[] {
   return Array.from({ length: Math.ceil(count / 1000) }, (_, i) =>
     Math.min(1000, count - i * 1000),
@@ -106,18 +120,16 @@ async function celeriac(schema: string): Promise<Record<string, Cost>> {
   costs.enqueueBulk = await measure(app, N, enqueue);
   for (const concurrency of [1, 10]) {
     const workerApp = new Celeriac({ broker: appUrl, backend: appUrl });
-    let done = 0;
-    let finish: () => void = () => undefined;
-    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const counter = countTo(N);
     workerApp.task('bench.noop', () => {
-      if (++done === N) finish();
+      counter.add(1);
       return null;
     });
     if (concurrency > 1) await enqueue();
     const worker = new Worker(workerApp, { concurrency, logger: quiet });
     costs[`c${concurrency}`] = await measure(app, N, async () => {
       await worker.start();
-      await finished;
+      await counter.finished;
     });
     await worker.stop();
     await workerApp.close();
@@ -144,9 +156,7 @@ async function pgBoss(schema: string): Promise<Record<string, Cost>> {
   costs.enqueueBulk = await measure(app, N, enqueue);
   for (const concurrency of [1, 10]) {
     if (concurrency > 1) await enqueue();
-    let done = 0;
-    let finish: () => void = () => undefined;
-    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const counter = countTo(N);
     costs[`c${concurrency}`] = await measure(app, N, async () => {
       await boss.work(
         'bench',
@@ -157,12 +167,11 @@ async function pgBoss(schema: string): Promise<Record<string, Cost>> {
           pollingIntervalSeconds: 0.5,
         },
         (jobs) => {
-          done += jobs.length;
-          if (done >= N) finish();
+          counter.add(jobs.length);
           return Promise.resolve(null);
         },
       );
-      await finished;
+      await counter.finished;
     });
     await boss.offWork('bench');
   }
@@ -187,9 +196,7 @@ async function graphile(schema: string): Promise<Record<string, Cost>> {
   costs.enqueueBulk = await measure(app, N, enqueue);
   for (const concurrency of [1, 10]) {
     if (concurrency > 1) await enqueue();
-    let done = 0;
-    let finish: () => void = () => undefined;
-    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const counter = countTo(N);
     let runner: Awaited<ReturnType<typeof runGraphile>> | undefined;
     costs[`c${concurrency}`] = await measure(app, N, async () => {
       runner = await runGraphile({
@@ -200,12 +207,12 @@ async function graphile(schema: string): Promise<Record<string, Cost>> {
         logger: new Logger(() => () => undefined),
         taskList: {
           noop: () => {
-            if (++done === N) finish();
+            counter.add(1);
             return Promise.resolve();
           },
         },
       });
-      await finished;
+      await counter.finished;
     });
     await runner?.stop();
   }
