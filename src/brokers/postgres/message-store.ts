@@ -55,6 +55,8 @@ export class MessageStore implements QueueStore {
    * @param workPool claims, settles and renewals, with asynchronous commit: a database crash
    *   may forget the last moment of them, and the messages are then delivered again (at
    *   least once), never lost.
+   * @param prepare run statements as named prepared statements (false behind a pooler that
+   *   cannot keep them, such as PgBouncer before 1.21 in transaction mode).
    */
   constructor(
     private readonly pool: Pool,
@@ -62,14 +64,17 @@ export class MessageStore implements QueueStore {
     schema: string,
     prefix: string,
     readonly channel: string,
+    prepare = true,
   ) {
     this.sql = brokerSql(schema, prefix);
+    this.db = prepare ? prepared(() => this.pool) : this.pool;
+    this.work = prepare ? prepared(() => this.workPool) : this.workPool;
   }
 
   /** Durable statements (publishes, purges, reads), each prepared once per connection. */
-  private readonly db: Queryable = prepared(() => this.pool);
+  private readonly db: Queryable;
   /** Claims, settles, renewals (asynchronous commit), each prepared once per connection. */
-  private readonly work: Queryable = prepared(() => this.workPool);
+  private readonly work: Queryable;
 
   /** Inserts all rows in one statement (so all or none), on `db` when given (the user's transaction). */
   async insert(rows: readonly StoredRow[], now: number, db: Queryable = this.db): Promise<void> {

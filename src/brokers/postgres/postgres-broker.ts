@@ -64,6 +64,13 @@ export interface PostgresBrokerOptions extends BrokerFactoryOptions {
   deadLetterRetentionMs?: number | undefined;
   /** Connections in the broker's pool (the LISTEN connection comes on top). @default 10 */
   poolSize?: number | undefined;
+  /**
+   * Run the broker's statements as named prepared statements, parsed and planned once per
+   * connection. Turn off behind a connection pooler that cannot keep them (PgBouncer before
+   * 1.21 in transaction mode, or without `max_prepared_statements`).
+   * @default true
+   */
+  preparedStatements?: boolean | undefined;
 }
 
 /** A dead-lettered message as `deadLetters()` lists it. */
@@ -145,7 +152,14 @@ export class PostgresBroker implements Broker {
       asyncCommit: true,
     });
     const channel = channelName(this.schema, this.tablePrefix, 'queues');
-    const store = new MessageStore(pool, workPool, this.schema, this.tablePrefix, channel);
+    const store = new MessageStore(
+      pool,
+      workPool,
+      this.schema,
+      this.tablePrefix,
+      channel,
+      this.options.preparedStatements ?? true,
+    );
     const listener = new NotifyListener(this.location, (error) => this.core.reportError(error));
     try {
       await migrate(pool, this.schema, store.sql.migrations);
