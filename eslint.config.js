@@ -75,12 +75,12 @@ const driverBlock = (kind, folder) => {
             'A broker and a backend never import each other: shared code goes to connections/<client>/.',
           ],
           [
-            `(^|/)${kind}/(?!${folder}/|key-value/)[^/]+/`,
+            `(^|/)${kind}/(?!${folder}/|key-value/|sql/)[^/]+/`,
             'A driver never imports another driver.',
           ],
           [
-            '^\\.\\./(?!\\.\\./|key-value/)[^/]+/',
-            'A driver never imports another driver (backends/key-value/ is the base every key-value backend builds on).',
+            '^\\.\\./(?!\\.\\./|key-value/|sql/)[^/]+/',
+            'A driver never imports another driver (backends/key-value/ is the base every key-value backend builds on, brokers/sql/ every SQL broker).',
           ],
           [
             own ? `(^|/)connections/(?!${own}/)` : ANY_CONNECTIONS,
@@ -146,8 +146,8 @@ export default tseslint.config(
         ],
         [ANY_CONNECTIONS, 'A driver without a client imports no connection code.'],
         [
-          '^\\.\\./(?!\\.\\./|key-value/)[^/]+/',
-          'A driver never imports another driver (backends/key-value/ is the base every key-value backend builds on).',
+          '^\\.\\./(?!\\.\\./|key-value/|sql/)[^/]+/',
+          'A driver never imports another driver (backends/key-value/ is the base every key-value backend builds on, brokers/sql/ every SQL broker).',
         ],
       ]),
     },

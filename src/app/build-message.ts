@@ -71,6 +71,7 @@ export function buildTaskMessage(
   const publish: PublishOptions = { queue };
   if (eta && eta.getTime() > context.now) publish.deliverAt = eta.getTime();
   if (priority !== undefined) publish.priority = priority;
+  if (expires) publish.expiresAt = expires.getTime();
   if (call.transaction !== undefined) publish.transaction = call.transaction;
   return { id, message, publish };
 }

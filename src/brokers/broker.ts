@@ -34,6 +34,12 @@ export interface PublishOptions {
   /** 0..255; higher is served first. Brokers without priorities ignore it. */
   priority?: number;
   /**
+   * Unix time in ms after which the message must not run (the task's `expires`). A broker
+   * that can drops such a message when it would deliver it and hands it on flagged
+   * `Delivery.expired`; others ignore it, and the worker checks the message's own `expires`.
+   */
+  expiresAt?: number;
+  /**
    * An open transaction of the caller's on the broker's own store, for brokers with
    * `capabilities.transactionalPublish` (PostgreSQL: a `pg` client inside `BEGIN`). Opaque
    * to the core; the broker writes the message through it, so a rollback leaves no message.
@@ -47,6 +53,12 @@ export interface Delivery {
   readonly queue: string;
   /** True when the broker delivered it before and it was never acknowledged. */
   readonly redelivered: boolean;
+  /**
+   * Past `PublishOptions.expiresAt` when the broker would have delivered it: the broker has
+   * already removed it (dead-lettered, where it keeps dead letters), so settling it does
+   * nothing. Handed on only so the worker marks the task REVOKED (expired) as Celery does.
+   */
+  readonly expired?: boolean;
   /** The task finished (in any final state): drop the message for good. */
   ack(): Promise<void>;
   /**

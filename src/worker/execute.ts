@@ -113,8 +113,8 @@ export function admit(delivery: Delivery, deps: ExecutorDeps): Admission | Promi
     const problem = workflowProblem(decoded, deps.backend);
     if (problem !== null) return refuseWorkflow(delivery, decoded, problem, deps);
   }
-  if (decoded.expires && decoded.expires.getTime() <= Date.now())
-    return discardExpired(delivery, decoded, decoded.expires, deps);
+  if (delivery.expired === true || (decoded.expires && decoded.expires.getTime() <= Date.now()))
+    return discardExpired(delivery, decoded, decoded.expires ?? new Date(), deps);
   const revoked =
     deps.revoked.has(decoded.id) || (deps.backend ? deps.backend.isRevoked(decoded.id) : false);
   if (revoked instanceof Promise) return admitAfterAsking(delivery, decoded, task, deps, revoked);

@@ -51,43 +51,75 @@ export function brokerSql(schema: string, prefix: string) {
         `CREATE INDEX ${idx('dead_letters_queue')} ON ${d} (queue, id)`,
         `CREATE INDEX ${idx('dead_letters_dead_at')} ON ${d} (dead_at)`,
       ],
+      // 2: expiry in SQL. 0 = never; a claim dead-letters a row past it instead of leasing it.
+      // A constant default: no table rewrite, instant on a large table.
+      [`ALTER TABLE ${m} ADD COLUMN expires_at BIGINT NOT NULL DEFAULT 0`],
     ],
   };
   return {
     migrations,
 
-    // $1 rows as one JSON array of [queue, priority, deliverAt (0 = now), envelope], $2 now,
-    // $3 channel -> one row per distinct queue (pg_notify's result); rows inserted in array order.
-    // One JSON parameter: the server parses it faster than the client escapes text arrays.
-    // One statement: the NOTIFY goes out on commit, so in a user's transaction a rolled-back
-    // publish wakes nobody.
+    // $1 rows as one JSON array of [queue, priority, deliverAt (0 = now), expiresAt (0 = never)],
+    // $2 their envelopes joined by U+001E (JSON text never holds a raw control character),
+    // $3 now, $4 channel -> one row per distinct queue (pg_notify's result); rows inserted in
+    // array order. The small columns as jsonb (parsed once; json would re-parse each element
+    // per `->>`), the envelopes as one text split on the server: neither side escapes the
+    // envelopes, which are nearly all of the bytes. One statement: the NOTIFY goes out on
+    // commit, so in a user's transaction a rolled-back publish wakes nobody.
     insert: `WITH ins AS (
-               INSERT INTO ${m} (queue, priority, deliver_at, created_at, envelope)
-               SELECT r->>0, (r->>1)::smallint, (r->>2)::bigint, $2, r->>3
-               FROM json_array_elements($1::json) WITH ORDINALITY AS t(r, n) ORDER BY n
+               INSERT INTO ${m} (queue, priority, deliver_at, expires_at, created_at, envelope)
+               SELECT r->>0, (r->>1)::smallint, (r->>2)::bigint, (r->>3)::bigint, $3, e.envelope
+               FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(r, n)
+               JOIN unnest(string_to_array($2, E'\\x1e')) WITH ORDINALITY AS e(envelope, n) ON e.n = t.n
+               ORDER BY t.n
                RETURNING queue
              )
-             SELECT pg_notify($3, queue) FROM (SELECT DISTINCT queue FROM ins) AS qs`,
+             SELECT pg_notify($4, queue) FROM (SELECT DISTINCT queue FROM ins) AS qs`,
 
     // $1 now -> rowCount. Makes due delayed rows ready (of every queue: any consumer may do it).
     promoteDue: `UPDATE ${m} SET deliver_at = 0 WHERE id IN (
                    SELECT id FROM ${m} WHERE deliver_at > 0 AND deliver_at <= $1
                    ORDER BY deliver_at LIMIT 1000 FOR UPDATE SKIP LOCKED)`,
 
-    // $1 queues[], $2 now, $3 limit, $4 owner, $5 leaseUntil
-    //   -> rows (id, queue, priority, redelivered, envelope) now leased to $4, unordered.
+    // $1 queues[], $2 now, $3 limit, $4 owner, $5 leaseUntil, $6 expiry reason
+    //   -> rows (id, queue, priority, redelivered, envelope, expired), unordered: the best $3
+    //   ready rows, leased to $4, except those past expires_at, which the same statement
+    //   moves to the dead letters (with $6) and returns flagged expired, never leased.
     // A row whose lease expired still has its old owner: that is what marks it redelivered.
+    // Each queue contributes its own best $3 through the ready index, in index order, so the
+    // scan stops after $3 rows (`queue = ANY(...)` would read every ready row of the queues
+    // and sort them: a claim costing as much as the backlog); the union is cut to the best $3.
     claim: `WITH picked AS (
-              SELECT id FROM ${m}
-              WHERE queue = ANY($1::text[]) AND deliver_at = 0 AND lease_until <= $2
-              ORDER BY priority DESC, id LIMIT $3
-              FOR UPDATE SKIP LOCKED
+              SELECT c.id, c.expires_at FROM unnest($1::text[]) AS q(name),
+              LATERAL (
+                SELECT id, priority, expires_at FROM ${m}
+                WHERE queue = q.name AND deliver_at = 0 AND lease_until <= $2
+                ORDER BY priority DESC, id LIMIT $3
+                FOR UPDATE SKIP LOCKED
+              ) AS c
+              ORDER BY c.priority DESC, c.id LIMIT $3
+            ),
+            leased AS (
+              UPDATE ${m} AS msg
+              SET lease_owner = $4, lease_until = $5, deliveries = msg.deliveries + 1,
+                  redelivered = (msg.redelivered OR msg.lease_owner IS NOT NULL)
+              FROM picked WHERE msg.id = picked.id AND (picked.expires_at = 0 OR picked.expires_at > $2)
+              RETURNING msg.id, msg.queue, msg.priority, msg.redelivered, msg.envelope
+            ),
+            expired AS (
+              DELETE FROM ${m} AS msg USING picked
+              WHERE msg.id = picked.id AND picked.expires_at > 0 AND picked.expires_at <= $2
+              RETURNING msg.*
+            ),
+            dead AS (
+              INSERT INTO ${d} (id, queue, priority, deliveries, created_at, envelope, reason, dead_at)
+              SELECT id, queue, priority, deliveries + 1, created_at, envelope, $6, $2 FROM expired
+              ON CONFLICT (id) DO UPDATE SET reason = excluded.reason, dead_at = excluded.dead_at
             )
-            UPDATE ${m} AS msg
-            SET lease_owner = $4, lease_until = $5, deliveries = msg.deliveries + 1,
-                redelivered = (msg.redelivered OR msg.lease_owner IS NOT NULL)
-            FROM picked WHERE msg.id = picked.id
-            RETURNING msg.id::float8 AS id, msg.queue, msg.priority, msg.redelivered, msg.envelope`,
+            SELECT id::float8 AS id, queue, priority, redelivered, envelope, false AS expired FROM leased
+            UNION ALL
+            SELECT id::float8, queue, priority, (redelivered OR lease_owner IS NOT NULL), envelope, true
+            FROM expired`,
 
     // $1 queues[], $2 now -> { delayed, lease }: the earliest delayed row of any queue, and
     // when the earliest live lease of these queues ends (null: none).

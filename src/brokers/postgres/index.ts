@@ -12,7 +12,7 @@ export {
   DEFAULT_DEAD_LETTER_RETENTION_MS,
 } from './postgres-broker.js';
 export type { PostgresBrokerOptions, PostgresDeadLetter } from './postgres-broker.js';
-export { UndecodableMessageError } from './postgres-consumer.js';
+export { UndecodableMessageError } from '../sql/sql-consumer.js';
 export {
   parsePostgresUrl,
   InvalidPostgresUrlError,

@@ -4,53 +4,59 @@
  * `broker-sql.ts`, batched with arrays so a batch of any size is one round trip per kind.
  * Knows rows and envelope text, never TransportMessages.
  */
-import type { Pool } from 'pg';
+import { createHash } from 'node:crypto';
+import type { Pool, QueryResultRow } from 'pg';
 import type { Queryable } from '../../connections/pg/db-client.js';
 import { brokerSql, type BrokerSql } from './broker-sql.js';
+import {
+  EXPIRED_REASON,
+  type ClaimedRow,
+  type DeadLetterRow,
+  type QueueStore,
+  type SettleOp,
+  type StoredRow,
+} from '../sql/queue-store.js';
 
-export interface StoredRow {
-  queue: string;
-  priority: number;
-  /** 0 = ready now. */
-  deliverAt: number;
-  envelope: string;
-}
-
-export interface ClaimedRow {
-  id: number;
-  queue: string;
-  priority: number;
-  redelivered: boolean;
-  envelope: string;
-}
-
-/** One settle operation, run with the others of its turn by `settleBatch`. */
-export type SettleOp =
-  | { kind: 'ack'; id: number; owner: string; queue: string }
-  | { kind: 'requeue'; id: number; owner: string; queue: string }
-  | { kind: 'dead'; id: number; owner: string; queue: string; reason: string }
-  | { kind: 'defer'; id: number; owner: string; queue: string; deliverAt: number }
-  | { kind: 'release'; id: number; owner: string; queue: string };
-
-export interface DeadLetterRow {
-  id: number;
-  queue: string;
-  reason: string;
-  dead_at: number;
-  deliveries: number;
-  envelope: string;
-}
+/** Due delayed rows are promoted at least this often while a queue stays busy. */
+const PROMOTE_EVERY_MS = 1000;
 
 type IdRow = { id: number };
 
-export class MessageStore {
+/** Joins the envelopes of one insert; JSON text never holds it raw. */
+const ENVELOPE_SEPARATOR = '\x1e';
+
+/**
+ * Runs each statement text as a named prepared statement, so a connection parses and plans
+ * it once rather than on every claim, ack and publish. Names come from the text's hash: the
+ * same text always has the same name, and no two texts share one.
+ */
+function prepared(pool: () => Pool): Queryable {
+  const names = new Map<string, string>();
+  return {
+    query<TRow>(text: string, values?: unknown[]) {
+      let name = names.get(text);
+      if (name === undefined) {
+        name = `celeriac_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+        names.set(text, name);
+      }
+      return pool().query<TRow & QueryResultRow>({ name, text, values: values ?? [] });
+    },
+  };
+}
+
+export class MessageStore implements QueueStore {
   readonly sql: BrokerSql;
+  /** The earliest delayed row the last `nextWakeAt` saw; a claim from then on promotes first. */
+  private delayedAt: number | undefined;
+  private lastPromote = 0;
 
   /**
    * @param pool publishes, purges and reads: commits are durable when they return.
    * @param workPool claims, settles and renewals, with asynchronous commit: a database crash
    *   may forget the last moment of them, and the messages are then delivered again (at
    *   least once), never lost.
+   * @param prepare run statements as named prepared statements (false behind a pooler that
+   *   cannot keep them, such as PgBouncer before 1.21 in transaction mode).
    */
   constructor(
     private readonly pool: Pool,
@@ -58,22 +64,26 @@ export class MessageStore {
     schema: string,
     prefix: string,
     readonly channel: string,
+    prepare = true,
   ) {
     this.sql = brokerSql(schema, prefix);
+    this.db = prepare ? prepared(() => this.pool) : this.pool;
+    this.work = prepare ? prepared(() => this.workPool) : this.workPool;
   }
 
-  private get db(): Queryable {
-    return this.pool;
-  }
-
-  private get work(): Queryable {
-    return this.workPool;
-  }
+  /** Durable statements (publishes, purges, reads), each prepared once per connection. */
+  private readonly db: Queryable;
+  /** Claims, settles, renewals (asynchronous commit), each prepared once per connection. */
+  private readonly work: Queryable;
 
   /** Inserts all rows in one statement (so all or none), on `db` when given (the user's transaction). */
   async insert(rows: readonly StoredRow[], now: number, db: Queryable = this.db): Promise<void> {
+    const envelopes = rows.map((r) => r.envelope);
+    if (envelopes.some((envelope) => envelope.includes(ENVELOPE_SEPARATOR)))
+      throw new Error('A kombu envelope holds a raw U+001E character: it is not JSON text.');
     await db.query(this.sql.insert, [
-      JSON.stringify(rows.map((r) => [r.queue, r.priority, r.deliverAt, r.envelope])),
+      JSON.stringify(rows.map((r) => [r.queue, r.priority, r.deliverAt, r.expiresAt])),
+      envelopes.join(ENVELOPE_SEPARATOR),
       now,
       this.channel,
     ]);
@@ -84,7 +94,11 @@ export class MessageStore {
     return (await this.work.query(this.sql.promoteDue, [now])).rowCount ?? 0;
   }
 
-  /** Leases up to `limit` ready rows of `queues` to `owner`, in delivery order (priority, then age). */
+  /**
+   * Leases up to `limit` ready rows of `queues` to `owner`, in delivery order (priority,
+   * then age), after promoting due delayed rows when one is known due or a second passed.
+   * Rows past their expiry come back dead-lettered and flagged `expired`.
+   */
   async claim(
     queues: readonly string[],
     owner: string,
@@ -92,26 +106,36 @@ export class MessageStore {
     now: number,
     leaseMs: number,
   ): Promise<ClaimedRow[]> {
+    if (
+      (this.delayedAt !== undefined && this.delayedAt <= now) ||
+      now - this.lastPromote >= PROMOTE_EVERY_MS
+    ) {
+      this.lastPromote = now;
+      this.delayedAt = undefined;
+      await this.promoteDue(now);
+    }
     const { rows } = await this.work.query<ClaimedRow>(this.sql.claim, [
       queues,
       now,
       limit,
       owner,
       now + leaseMs,
+      EXPIRED_REASON,
     ]);
     return rows.sort((a, b) => b.priority - a.priority || a.id - b.id);
   }
 
-  /** The earliest delayed row (any queue) and the earliest live lease of `queues`. */
-  async nextWake(
-    queues: readonly string[],
-    now: number,
-  ): Promise<{ delayed: number | undefined; lease: number | undefined }> {
+  /** The earliest delayed row (any queue) or end of a live lease of `queues`. */
+  async nextWakeAt(queues: readonly string[], now: number): Promise<number | undefined> {
     const { rows } = await this.work.query<{ delayed: number | null; lease: number | null }>(
       this.sql.nextWake,
       [queues, now],
     );
-    return { delayed: rows[0]?.delayed ?? undefined, lease: rows[0]?.lease ?? undefined };
+    this.delayedAt = rows[0]?.delayed ?? undefined;
+    const times = [rows[0]?.delayed, rows[0]?.lease].filter(
+      (t): t is number => typeof t === 'number',
+    );
+    return times.length ? Math.min(...times) : undefined;
   }
 
   /** Runs settle operations, one statement per kind present; returns, per op, whether its lease held. */

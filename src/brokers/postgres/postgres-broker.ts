@@ -7,8 +7,6 @@
  * Must never decode a task (it moves kombu envelope text, as the SQLite and Redis brokers
  * store it) and never hold a row lock across an await of user code.
  */
-import { hostname } from 'node:os';
-import { randomBytes, randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
 import type {
   Broker,
@@ -19,9 +17,8 @@ import type {
 } from '../broker.js';
 import type { BrokerFactoryOptions } from '../registry.js';
 import { BrokerConnectionError, CeleriacError } from '../../errors.js';
-import { decodeEnvelope, encodeEnvelope } from '../../protocol/kombu-envelope.js';
 import type { TransportMessage } from '../../protocol/types.js';
-import { openPool, type Queryable } from '../../connections/pg/db-client.js';
+import { openPool, retryOnConnectionLoss, type Queryable } from '../../connections/pg/db-client.js';
 import { migrate } from '../../connections/pg/migrations.js';
 import { channelName, NotifyListener } from '../../connections/pg/notify-listener.js';
 import {
@@ -29,10 +26,9 @@ import {
   tablePrefix,
   type PostgresLocation,
 } from '../../connections/pg/pg-url.js';
-import { LeaseKeeper } from './lease-keeper.js';
-import { MessageStore, type SettleOp, type StoredRow } from './message-store.js';
-import { SettleBatcher } from './settle-batcher.js';
-import { PostgresConsumer } from './postgres-consumer.js';
+import { MessageStore } from './message-store.js';
+import { toDeadLetter, toRow, type DeadLetter } from '../sql/queue-store.js';
+import { SqlBrokerCore } from '../sql/sql-broker-core.js';
 
 export const DEFAULT_LEASE_MS = 30_000;
 export const DEFAULT_POLL_MS = 5_000;
@@ -68,21 +64,17 @@ export interface PostgresBrokerOptions extends BrokerFactoryOptions {
   deadLetterRetentionMs?: number | undefined;
   /** Connections in the broker's pool (the LISTEN connection comes on top). @default 10 */
   poolSize?: number | undefined;
+  /**
+   * Run the broker's statements as named prepared statements, parsed and planned once per
+   * connection. Turn off behind a connection pooler that cannot keep them (PgBouncer before
+   * 1.21 in transaction mode, or without `max_prepared_statements`).
+   * @default true
+   */
+  preparedStatements?: boolean | undefined;
 }
 
 /** A dead-lettered message as `deadLetters()` lists it. */
-export interface PostgresDeadLetter {
-  id: number;
-  queue: string;
-  reason: string;
-  /** Unix ms. */
-  deadAt: number;
-  deliveries: number;
-  /** The stored kombu envelope, as is (it may be the undecodable text). */
-  envelope: string;
-  /** The decoded message, when the envelope decodes. */
-  message: TransportMessage | undefined;
-}
+export type PostgresDeadLetter = DeadLetter;
 
 export class TransactionClientError extends CeleriacError {}
 
@@ -105,12 +97,7 @@ export class PostgresBroker implements Broker {
   private messageStore: MessageStore | undefined;
   private connecting: Promise<void> | undefined;
   private closed = false;
-  private readonly consumers = new Set<PostgresConsumer>();
-  private readonly consumerErrors = new Set<(error: Error) => void>();
-  private readonly tag = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
-  private claims = 0;
-  private readonly batcher = new SettleBatcher(() => this.store());
-  private readonly leases: LeaseKeeper;
+  private readonly core: SqlBrokerCore;
   private housekeepingTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -125,11 +112,15 @@ export class PostgresBroker implements Broker {
     this.deadLetterRetentionMs = options.deadLetterRetentionMs ?? DEFAULT_DEAD_LETTER_RETENTION_MS;
     if (!(this.leaseMs > 0))
       throw new CeleriacError(`leaseMs must be a positive number of ms, got ${this.leaseMs}.`);
-    this.leases = new LeaseKeeper(
-      () => this.store(),
-      this.leaseMs,
-      (error) => this.broadcastError(error),
-    );
+    this.core = new SqlBrokerCore({
+      label: 'PostgreSQL',
+      leaseMs: this.leaseMs,
+      pollMs: this.pollMs,
+      store: () => this.store(),
+      isClosed: () => this.closed,
+      // Every statement checks the claim token, so a batch repeated on a fresh connection changes nothing twice.
+      commitSettles: (ops, now) => retryOnConnectionLoss(() => this.store().settleBatch(ops, now)),
+    });
   }
 
   /** Opens the pool, applies the migrations (under an advisory lock) and starts LISTENing. */
@@ -153,22 +144,26 @@ export class PostgresBroker implements Broker {
   private async open(): Promise<void> {
     const pool = await openPool(this.location, {
       max: this.options.poolSize,
-      onError: (error) => this.broadcastError(error),
+      onError: (error) => this.core.reportError(error),
     });
     const workPool = await openPool(this.location, {
       max: this.options.poolSize,
-      onError: (error) => this.broadcastError(error),
+      onError: (error) => this.core.reportError(error),
       asyncCommit: true,
     });
     const channel = channelName(this.schema, this.tablePrefix, 'queues');
-    const store = new MessageStore(pool, workPool, this.schema, this.tablePrefix, channel);
-    const listener = new NotifyListener(this.location, (error) => this.broadcastError(error));
+    const store = new MessageStore(
+      pool,
+      workPool,
+      this.schema,
+      this.tablePrefix,
+      channel,
+      this.options.preparedStatements ?? true,
+    );
+    const listener = new NotifyListener(this.location, (error) => this.core.reportError(error));
     try {
       await migrate(pool, this.schema, store.sql.migrations);
-      await listener.listen(channel, (queue) => {
-        for (const consumer of this.consumers)
-          if (consumer.queues.includes(queue)) consumer.noteDelayed();
-      });
+      await listener.listen(channel, (queue) => this.core.wake(queue));
     } catch (error) {
       await listener.close();
       await pool.end().catch(() => undefined);
@@ -176,9 +171,7 @@ export class PostgresBroker implements Broker {
       throw error;
     }
     // Notifications sent while the LISTEN connection was down are lost: look once.
-    listener.onReconnect(() => {
-      for (const consumer of this.consumers) consumer.wake();
-    });
+    listener.onReconnect(() => this.core.wake());
     this.pool = pool;
     this.workPool = workPool;
     this.listener = listener;
@@ -222,27 +215,7 @@ export class PostgresBroker implements Broker {
 
   async consume(options: ConsumeOptions): Promise<Consumer> {
     await this.connect();
-    if (options.onError) this.consumerErrors.add(options.onError);
-    const consumer = new PostgresConsumer(
-      {
-        store: () => this.store(),
-        leases: this.leases,
-        leaseMs: this.leaseMs,
-        pollMs: this.pollMs,
-        newClaimToken: () => `${this.tag}:${(this.claims += 1)}`,
-        settle: (op: SettleOp) => this.batcher.settle(op),
-        isClosed: () => this.closed,
-      },
-      options,
-    );
-    this.consumers.add(consumer);
-    return {
-      cancel: async () => {
-        this.consumers.delete(consumer);
-        if (options.onError) this.consumerErrors.delete(options.onError);
-        await consumer.cancel();
-      },
-    };
+    return this.core.consume(options);
   }
 
   async purge(queue: string): Promise<number> {
@@ -255,18 +228,10 @@ export class PostgresBroker implements Broker {
     return this.store().length(queue, Date.now());
   }
 
-  /** The dead letters of a queue, oldest first (rejected without requeue, or undecodable). */
+  /** The dead letters of a queue, oldest first (rejected without requeue, expired, or undecodable). */
   async deadLetters(queue: string, limit = 100): Promise<PostgresDeadLetter[]> {
     await this.connect();
-    return (await this.store().deadLetters(queue, limit)).map((row) => ({
-      id: row.id,
-      queue: row.queue,
-      reason: row.reason,
-      deadAt: row.dead_at,
-      deliveries: row.deliveries,
-      envelope: row.envelope,
-      message: tryDecode(row.envelope),
-    }));
+    return (await this.store().deadLetters(queue, limit)).map(toDeadLetter);
   }
 
   /**
@@ -281,7 +246,7 @@ export class PostgresBroker implements Broker {
         HOUSEKEEPING_BATCH,
       );
     } catch (error) {
-      this.broadcastError(error as Error);
+      this.core.reportError(error as Error);
       return 0;
     }
   }
@@ -292,29 +257,9 @@ export class PostgresBroker implements Broker {
    */
   async close(): Promise<void> {
     if (this.closed) return;
-    for (const consumer of this.consumers) await consumer.cancel();
-    this.consumers.clear();
     clearInterval(this.housekeepingTimer);
     if (this.connecting) await this.connecting.catch(() => undefined);
-    if (this.messageStore) {
-      await this.batcher.drain();
-      const held = [...this.leases.held].filter((lease) => !lease.lost);
-      this.leases.stop();
-      this.leases.held.clear();
-      if (held.length) {
-        await this.messageStore
-          .settleBatch(
-            held.map((lease) => ({
-              kind: 'release',
-              id: lease.id,
-              owner: lease.owner,
-              queue: lease.queue,
-            })),
-            Date.now(),
-          )
-          .catch(() => undefined); // could not release now: the leases simply expire after leaseMs
-      }
-    }
+    await this.core.stop(this.messageStore !== undefined);
     this.closed = true;
     await this.listener?.close();
     await this.pool?.end().catch(() => undefined);
@@ -323,10 +268,6 @@ export class PostgresBroker implements Broker {
     this.workPool = undefined;
     this.listener = undefined;
     this.messageStore = undefined;
-  }
-
-  private broadcastError(error: Error): void {
-    for (const onError of this.consumerErrors) onError(error);
   }
 }
 
@@ -344,37 +285,6 @@ function transactionOf(batch: ReadonlyArray<{ options: PublishOptions }>): Query
         'or anything with a query(text, values) method such as the client under Kysely or Drizzle.',
     );
   return given as Queryable;
-}
-
-function toRow(message: TransportMessage, options: PublishOptions, now: number): StoredRow {
-  const priority = Math.max(
-    0,
-    Math.min(255, Math.round(options.priority ?? message.properties.priority ?? 0)),
-  );
-  const stamped: TransportMessage = {
-    ...message,
-    properties: {
-      ...message.properties,
-      priority,
-      delivery_info: { exchange: '', routing_key: options.queue },
-    },
-  };
-  const deliverAt =
-    options.deliverAt !== undefined && options.deliverAt > now ? Math.ceil(options.deliverAt) : 0;
-  return {
-    queue: options.queue,
-    priority,
-    deliverAt,
-    envelope: encodeEnvelope(stamped, randomUUID()),
-  };
-}
-
-function tryDecode(envelope: string): TransportMessage | undefined {
-  try {
-    return decodeEnvelope(envelope);
-  } catch {
-    return undefined;
-  }
 }
 
 /** The factory the broker registry calls for `postgres://` and `postgresql://` URLs. */

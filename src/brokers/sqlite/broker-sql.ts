@@ -15,6 +15,8 @@ import { tableName } from '../../connections/sqlite/database.js';
 
 export interface BrokerSql {
   schema: string[];
+  expiresColumn: string;
+  addExpiresColumn: string;
   insert: string;
   promoteDue: string;
   claim: (queueCount: number) => string;
@@ -47,7 +49,8 @@ export function brokerSql(prefix: string): BrokerSql {
         deliveries INTEGER NOT NULL DEFAULT 0,
         redelivered INTEGER NOT NULL DEFAULT 0,
         created_at INTEGER NOT NULL,
-        envelope TEXT NOT NULL
+        envelope TEXT NOT NULL,
+        expires_at INTEGER NOT NULL DEFAULT 0 -- 0 = never; past it a claim dead-letters the row
       )`,
       `CREATE INDEX IF NOT EXISTS ${tableName(prefix, 'messages_ready')} ON ${m} (queue, priority DESC, id) WHERE deliver_at = 0`,
       `CREATE INDEX IF NOT EXISTS ${tableName(prefix, 'messages_delayed')} ON ${m} (deliver_at) WHERE deliver_at > 0`,
@@ -64,15 +67,20 @@ export function brokerSql(prefix: string): BrokerSql {
       `CREATE INDEX IF NOT EXISTS ${tableName(prefix, 'dead_letters_queue')} ON ${d} (queue, id)`,
     ],
 
-    // @queue, @priority, @deliverAt (0 = ready now), @now, @envelope -> lastInsertRowid
-    insert: `INSERT INTO ${m} (queue, priority, deliver_at, created_at, envelope)
-             VALUES (@queue, @priority, @deliverAt, @now, @envelope)`,
+    // A file made before expiry was stored: its messages table lacks the column (added then).
+    expiresColumn: `SELECT count(*) AS n FROM pragma_table_info('${m.slice(1, -1)}') WHERE name = 'expires_at'`,
+    addExpiresColumn: `ALTER TABLE ${m} ADD COLUMN expires_at INTEGER NOT NULL DEFAULT 0`,
+
+    // @queue, @priority, @deliverAt (0 = ready now), @expiresAt (0 = never), @now, @envelope -> lastInsertRowid
+    insert: `INSERT INTO ${m} (queue, priority, deliver_at, expires_at, created_at, envelope)
+             VALUES (@queue, @priority, @deliverAt, @expiresAt, @now, @envelope)`,
 
     // @now -> changes. Makes due delayed rows ready (of every queue: any consumer may do it).
     promoteDue: `UPDATE ${m} SET deliver_at = 0 WHERE deliver_at > 0 AND deliver_at <= @now`,
 
     // @owner, @now, @leaseUntil, @limit, @q0..@q<n-1>
-    //   -> rows (id, queue, priority, redelivered, envelope) now leased to @owner, unordered.
+    //   -> rows (id, queue, priority, redelivered, envelope, expires_at) now leased to @owner,
+    //   unordered. Those past their expiry are dead-lettered by the caller in the same transaction.
     // Each queue contributes its own best @limit through the ready index; the union is cut
     // to the overall best @limit by (priority DESC, id). A row whose lease expired still has
     // its old owner: that is what marks it redelivered.
@@ -87,7 +95,7 @@ export function brokerSql(prefix: string): BrokerSql {
         SET lease_owner = @owner, lease_until = @leaseUntil, deliveries = deliveries + 1,
             redelivered = (redelivered OR lease_owner IS NOT NULL)
         WHERE id IN (SELECT id FROM (${perQueue}) ORDER BY priority DESC, id LIMIT @limit)
-        RETURNING id, queue, priority, redelivered, envelope`;
+        RETURNING id, queue, priority, redelivered, envelope, expires_at`;
     },
 
     // (no parameters) -> { at: number | null }: the earliest delayed row of any queue.

@@ -9,7 +9,7 @@ export {
   DEFAULT_LEASE_MS,
 } from './sqlite-broker.js';
 export type { SqliteBrokerOptions, DeadLetter } from './sqlite-broker.js';
-export { UndecodableMessageError } from './sqlite-consumer.js';
+export { UndecodableMessageError } from '../sql/sql-consumer.js';
 export { parseSqliteUrl, InvalidSqliteUrlError } from '../../connections/sqlite/sqlite-url.js';
 export type { SqliteLocation } from '../../connections/sqlite/sqlite-url.js';
 export { SchemaVersionError, SCHEMA_VERSION } from '../../connections/sqlite/database.js';

@@ -8,48 +8,23 @@
 import type Database from 'better-sqlite3';
 import { brokerSql, type BrokerSql } from './broker-sql.js';
 import {
+  EXPIRED_REASON,
+  type ClaimedRow,
+  type DeadLetterRow,
+  type QueueStore,
+  type SettleOp,
+  type StoredRow,
+} from '../sql/queue-store.js';
+import {
   ensureSchema,
   statementCache,
   type Db,
   type DbHandle,
 } from '../../connections/sqlite/database.js';
 
-export interface StoredRow {
-  queue: string;
-  priority: number;
-  /** 0 = ready now. */
-  deliverAt: number;
-  envelope: string;
-}
-
-export interface ClaimedRow {
-  id: number;
-  queue: string;
-  priority: number;
-  redelivered: number;
-  envelope: string;
-}
-
-/** One settle operation, run with others in a single transaction by `settleBatch`. */
-export type SettleOp =
-  | { kind: 'ack'; id: number; owner: string }
-  | { kind: 'requeue'; id: number; owner: string }
-  | { kind: 'dead'; id: number; owner: string; reason: string }
-  | { kind: 'defer'; id: number; owner: string; deliverAt: number }
-  | { kind: 'release'; id: number; owner: string };
-
-export interface DeadLetterRow {
-  id: number;
-  queue: string;
-  reason: string;
-  dead_at: number;
-  deliveries: number;
-  envelope: string;
-}
-
 type Stmt = Database.Statement<unknown[], unknown>;
 
-export class MessageStore {
+export class MessageStore implements QueueStore {
   private readonly sql: BrokerSql;
   private readonly db: Db;
   private readonly stmt: (text: string) => Stmt;
@@ -59,6 +34,12 @@ export class MessageStore {
     this.db = handle.db;
     this.stmt = statementCache(this.db);
     ensureSchema(handle, this.sql.schema);
+    this.db
+      .transaction(() => {
+        const { n } = this.stmt(this.sql.expiresColumn).get() as { n: number };
+        if (n === 0) this.db.exec(this.sql.addExpiresColumn);
+      })
+      .immediate();
   }
 
   /** Inserts all rows in one transaction; returns nothing until they are committed. */
@@ -94,10 +75,22 @@ export class MessageStore {
     const rows = this.db
       .transaction(() => {
         promote.run({ now });
-        return claim.all(params) as ClaimedRow[];
+        const leased = claim.all(params) as Array<ClaimedRow & { expires_at: number }>;
+        for (const row of leased) {
+          row.expired = row.expires_at > 0 && row.expires_at <= now;
+          if (row.expired) this.deadLetterNow(row.id, owner, EXPIRED_REASON, now);
+        }
+        return leased;
       })
       .immediate();
     return rows.sort((a, b) => b.priority - a.priority || a.id - b.id);
+  }
+
+  /** Moves a row this owner holds to the dead letters (inside the caller's transaction). */
+  private deadLetterNow(id: number, owner: string, reason: string, now: number): boolean {
+    const key = { id, owner };
+    if (this.stmt(this.sql.deadLetterCopy).run({ ...key, reason, now }).changes === 0) return false;
+    return this.stmt(this.sql.ack).run(key).changes > 0;
   }
 
   /** The earliest time something in `queues` may become claimable, or undefined if nothing is pending. */
@@ -133,9 +126,7 @@ export class MessageStore {
                   .changes > 0
               );
             case 'dead':
-              if (this.stmt(s.deadLetterCopy).run({ ...key, reason: op.reason, now }).changes === 0)
-                return false;
-              return this.stmt(s.ack).run(key).changes > 0;
+              return this.deadLetterNow(op.id, op.owner, op.reason, now);
           }
         }),
       )

@@ -6,8 +6,7 @@
  * Must never decode a task (it moves envelope text) and never block the event loop on a
  * long transaction.
  */
-import { hostname } from 'node:os';
-import { randomBytes, randomUUID } from 'node:crypto';
+import type { TransportMessage } from '../../protocol/types.js';
 import type {
   Broker,
   BrokerCapabilities,
@@ -17,14 +16,11 @@ import type {
 } from '../broker.js';
 import type { BrokerFactoryOptions } from '../registry.js';
 import { BrokerConnectionError, CeleriacError } from '../../errors.js';
-import { decodeEnvelope, encodeEnvelope } from '../../protocol/kombu-envelope.js';
-import type { TransportMessage } from '../../protocol/types.js';
 import { acquireChangeFeed, type ChangeFeed } from '../../connections/sqlite/change-feed.js';
 import { openAsPromise, openWith, type DbHandle } from '../../connections/sqlite/database.js';
-import { LeaseKeeper } from './lease-keeper.js';
-import { MessageStore, type SettleOp, type StoredRow } from './message-store.js';
-import { SettleBatcher } from './settle-batcher.js';
-import { SqliteConsumer } from './sqlite-consumer.js';
+import { MessageStore } from './message-store.js';
+import { toDeadLetter, toRow, type DeadLetter } from '../sql/queue-store.js';
+import { SqlBrokerCore } from '../sql/sql-broker-core.js';
 import { SqliteBroadcasting } from './sqlite-broadcasting.js';
 import { parseSqliteUrl, type SqliteLocation } from '../../connections/sqlite/sqlite-url.js';
 
@@ -45,19 +41,7 @@ export interface SqliteBrokerOptions extends BrokerFactoryOptions {
   leaseMs?: number | undefined;
 }
 
-/** A dead-lettered message as `deadLetters()` lists it. */
-export interface DeadLetter {
-  id: number;
-  queue: string;
-  reason: string;
-  /** Unix ms. */
-  deadAt: number;
-  deliveries: number;
-  /** The stored kombu envelope, as is (it may be the undecodable text). */
-  envelope: string;
-  /** The decoded message, when the envelope decodes. */
-  message: TransportMessage | undefined;
-}
+export type { DeadLetter };
 
 export class SqliteBroker implements Broker {
   readonly kind = 'sqlite';
@@ -68,18 +52,9 @@ export class SqliteBroker implements Broker {
   private handle: DbHandle | undefined;
   private messageStore: MessageStore | undefined;
   private changeFeed: ChangeFeed | undefined;
+  private unlistenFeed: (() => void) | undefined;
   private closed = false;
-  private readonly consumers = new Set<SqliteConsumer>();
-  private readonly consumerErrors = new Set<(error: Error) => void>();
-  private readonly tag = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
-  private claims = 0;
-  private readonly batcher = new SettleBatcher(
-    () => this.store(),
-    (freedRows) => {
-      if (freedRows) this.changeFeed?.notifyLocal();
-    },
-  );
-  private readonly leases: LeaseKeeper;
+  private readonly core: SqlBrokerCore;
   /** Fanout, topic and reply routing for remote control and events, shared with other processes on the file. */
   readonly broadcasting = new SqliteBroadcasting({
     connection: () => {
@@ -94,11 +69,14 @@ export class SqliteBroker implements Broker {
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     if (!(this.leaseMs > 0))
       throw new CeleriacError(`leaseMs must be a positive number of ms, got ${this.leaseMs}.`);
-    this.leases = new LeaseKeeper(
-      () => this.store(),
-      this.leaseMs,
-      (error) => this.broadcastError(error),
-    );
+    this.core = new SqlBrokerCore({
+      label: 'SQLite',
+      leaseMs: this.leaseMs,
+      pollMs: undefined, // the change feed sees every write, this process's and others'
+      store: () => this.store(),
+      isClosed: () => this.closed,
+      afterFreed: () => this.changeFeed?.notifyLocal(),
+    });
   }
 
   connect(): Promise<void> {
@@ -152,29 +130,21 @@ export class SqliteBroker implements Broker {
     await this.connect();
     const feed = this.changeFeed;
     if (!feed) throw new BrokerConnectionError('The SQLite broker is not connected.');
-    if (options.onError) this.consumerErrors.add(options.onError);
-    const consumer = new SqliteConsumer(
-      {
-        store: () => this.store(),
-        feed,
-        leases: this.leases,
-        leaseMs: this.leaseMs,
-        newClaimToken: () => `${this.tag}:${(this.claims += 1)}`,
-        settle: (op: SettleOp) => this.batcher.settle(op),
-        isClosed: () => this.closed,
-      },
-      options,
-    );
-    this.consumers.add(consumer);
-    const cancel = consumer.cancel.bind(consumer);
+    // The feed watches the file only while someone listens: while this broker has consumers.
+    this.unlistenFeed ??= feed.listen(() => this.core.wake());
+    const consumer = this.core.consume(options);
     return {
       cancel: async () => {
-        this.consumers.delete(consumer);
-        if (options.onError) this.consumerErrors.delete(options.onError);
-        await cancel();
+        await consumer.cancel();
+        if (this.core.consumers.size === 0) this.stopListening();
       },
       setPrefetch: (prefetch) => consumer.setPrefetch(prefetch),
     };
+  }
+
+  private stopListening(): void {
+    this.unlistenFeed?.();
+    this.unlistenFeed = undefined;
   }
 
   async purge(queue: string): Promise<number> {
@@ -187,20 +157,10 @@ export class SqliteBroker implements Broker {
     return this.store().length(queue, Date.now());
   }
 
-  /** The dead letters of a queue, oldest first (rejected without requeue, or undecodable). */
+  /** The dead letters of a queue, oldest first (rejected without requeue, expired, or undecodable). */
   async deadLetters(queue: string, limit = 100): Promise<DeadLetter[]> {
     await this.connect();
-    return this.store()
-      .deadLetters(queue, limit)
-      .map((row) => ({
-        id: row.id,
-        queue: row.queue,
-        reason: row.reason,
-        deadAt: row.dead_at,
-        deliveries: row.deliveries,
-        envelope: row.envelope,
-        message: tryDecode(row.envelope),
-      }));
+    return this.store().deadLetters(queue, limit).map(toDeadLetter);
   }
 
   /**
@@ -210,68 +170,13 @@ export class SqliteBroker implements Broker {
   async close(): Promise<void> {
     if (this.closed) return;
     this.broadcasting.close();
-    for (const consumer of this.consumers) await consumer.cancel();
-    this.consumers.clear();
-    if (this.messageStore) {
-      await this.batcher.drain();
-      // Settles asked for while we awaited: commit them in this same synchronous stretch,
-      // so no ack is pending when its lease is released below.
-      this.batcher.flushNow();
-      const held = [...this.leases.held].filter((lease) => !lease.lost);
-      this.leases.stop();
-      this.leases.held.clear();
-      if (held.length) {
-        try {
-          this.messageStore.settleBatch(
-            held.map((lease) => ({ kind: 'release', id: lease.id, owner: lease.owner })),
-            Date.now(),
-          );
-          this.changeFeed?.notifyLocal();
-        } catch {
-          // Could not release now: the leases simply expire after leaseMs.
-        }
-      }
-    }
+    this.stopListening();
+    await this.core.stop(this.messageStore !== undefined);
     this.closed = true;
     this.changeFeed?.release();
     this.handle?.release();
     this.handle = undefined;
     this.messageStore = undefined;
-  }
-
-  private broadcastError(error: Error): void {
-    for (const onError of this.consumerErrors) onError(error);
-  }
-}
-
-function toRow(message: TransportMessage, options: PublishOptions, now: number): StoredRow {
-  const priority = Math.max(
-    0,
-    Math.min(255, Math.round(options.priority ?? message.properties.priority ?? 0)),
-  );
-  const stamped: TransportMessage = {
-    ...message,
-    properties: {
-      ...message.properties,
-      priority,
-      delivery_info: { exchange: '', routing_key: options.queue },
-    },
-  };
-  const deliverAt =
-    options.deliverAt !== undefined && options.deliverAt > now ? Math.ceil(options.deliverAt) : 0;
-  return {
-    queue: options.queue,
-    priority,
-    deliverAt,
-    envelope: encodeEnvelope(stamped, randomUUID()),
-  };
-}
-
-function tryDecode(envelope: string): TransportMessage | undefined {
-  try {
-    return decodeEnvelope(envelope);
-  } catch {
-    return undefined;
   }
 }
 

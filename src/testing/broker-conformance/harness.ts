@@ -126,6 +126,7 @@ export class Inbox {
       message: delivery.message,
       queue: delivery.queue,
       redelivered: delivery.redelivered,
+      ...(delivery.expired === undefined ? {} : { expired: delivery.expired }),
       ack: settle(() => delivery.ack()),
       reject: settle((options: { requeue: boolean; reason?: string }) => delivery.reject(options)),
       defer: settle((deliverAt: number) => delivery.defer(deliverAt)),

@@ -1,7 +1,7 @@
 /**
  * What the PostgreSQL driver does to the database itself: tables created in the schema the
  * URL names, by versioned migrations that several processes may run at once (each step
- * applied once, under an advisory lock); a schema migrated by a newer Celeriac refused;
+ * applied once, in order, under an advisory lock, also when upgrading an older schema); a schema migrated by a newer Celeriac refused;
  * dead letters and expired results deleted on their retention, in batches.
  */
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,8 +12,11 @@ import {
 } from '../../../src/brokers/postgres/index.js';
 import { PostgresBackend } from '../../../src/backends/postgres/index.js';
 import { makeMeta } from '../../../src/testing/backend-conformance.js';
+import { Pool } from 'pg';
+import { brokerSql } from '../../../src/brokers/postgres/broker-sql.js';
+import { migrate } from '../../../src/connections/pg/migrations.js';
 import { requireService } from '../../support/services.js';
-import { testSchema, type TestSchema } from '../../support/postgres.js';
+import { PG_BASE_URL, testSchema, type TestSchema } from '../../support/postgres.js';
 
 let pg: TestSchema | undefined;
 const opened: Array<{ close(): Promise<void> }> = [];
@@ -34,11 +37,12 @@ describe('PostgreSQL schema, migrations and housekeeping', () => {
     await Promise.all([...brokers, ...backends].map((one) => one.connect()));
     const client = await pg.client();
     const { rows } = await client.query<{ component: string; version: number }>(
-      `SELECT component, version FROM "${pg.schema}".celeriac_migrations ORDER BY component`,
+      `SELECT component, version FROM "${pg.schema}".celeriac_migrations ORDER BY component, version`,
     );
     expect(rows).toEqual([
       { component: 'backend:', version: 1 },
       { component: 'broker:', version: 1 },
+      { component: 'broker:', version: 2 },
     ]);
     const tables = await client.query<{ table_name: string }>(
       `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`,
@@ -51,6 +55,36 @@ describe('PostgreSQL schema, migrations and housekeeping', () => {
       'messages',
       'notices',
     ]);
+  });
+
+  it('upgrades a schema left at an older version in order, once, while four brokers start at once, keeping its messages', async (ctx) => {
+    await requireService(ctx, 'postgres');
+    pg = testSchema('upgrade');
+    const client = await pg.client();
+    // The schema as the first release left it: step 1 only, one message waiting.
+    const steps = brokerSql(pg.schema, '').migrations;
+    const pool = new Pool({ connectionString: PG_BASE_URL, max: 1 });
+    try {
+      expect(await migrate(pool, pg.schema, { ...steps, steps: steps.steps.slice(0, 1) })).toEqual([
+        1,
+      ]);
+    } finally {
+      await pool.end();
+    }
+    await client.query(
+      `INSERT INTO "${pg.schema}".messages (queue, created_at, envelope) VALUES ('old', 0, 'x')`,
+    );
+    const brokers = Array.from({ length: 4 }, () => new PostgresBroker(pg!.url));
+    opened.push(...brokers);
+    await Promise.all(brokers.map((one) => one.connect()));
+    const { rows } = await client.query<{ version: number }>(
+      `SELECT version FROM "${pg.schema}".celeriac_migrations WHERE component = 'broker:' ORDER BY applied_at, version`,
+    );
+    expect(rows.map((row) => row.version)).toEqual([1, 2]);
+    const kept = await client.query<{ queue: string; expires_at: string }>(
+      `SELECT queue, expires_at FROM "${pg.schema}".messages`,
+    );
+    expect(kept.rows).toEqual([{ queue: 'old', expires_at: '0' }]);
   });
 
   it('refuses a schema migrated by a newer Celeriac, and a schema name that is not an identifier', async (ctx) => {

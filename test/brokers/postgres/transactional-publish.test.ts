@@ -7,40 +7,26 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { Celeriac, TransactionalPublishUnsupportedError } from '../../../src/index.js';
-import { PostgresBroker, TransactionClientError } from '../../../src/brokers/postgres/index.js';
-import { Inbox, sleep } from '../../../src/testing/broker-conformance.js';
+import { TransactionClientError } from '../../../src/brokers/postgres/index.js';
+import { sleep } from '../../../src/testing/broker-conformance.js';
 import { requireService } from '../../support/services.js';
-import { PG_BASE_URL, testSchema, type TestSchema } from '../../support/postgres.js';
+import { PG_BASE_URL } from '../../support/postgres.js';
+import { openShop } from './orders-fixture.js';
 import { removeDb, tempDbPath } from '../sqlite/temp-db.js';
 
-let schema: TestSchema | undefined;
+let shop: Awaited<ReturnType<typeof openShop>> | undefined;
 const closers: Array<() => Promise<unknown>> = [];
 
 afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
-  await schema?.drop();
-  schema = undefined;
+  await shop?.close();
+  shop = undefined;
 });
 
 async function setup(label: string) {
-  schema = testSchema(label);
-  const app = new Celeriac({ broker: schema.url, backend: 'memory://tx' });
-  closers.push(() => app.close());
-  const sendEmail = app.task('emails.send', (orderId: number) => orderId);
-  const broker = (await app.broker()) as PostgresBroker;
-  const inbox = new Inbox();
-  const consumer = await broker.consume({
-    queues: ['celery'],
-    prefetch: 10,
-    onDelivery: inbox.onDelivery,
-  });
-  closers.push(() => consumer.cancel());
-  const client = await schema.client();
-  await client.query(`CREATE TABLE "${schema.schema}".orders (id INT PRIMARY KEY)`);
-  const orders = async () =>
-    (await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${schema!.schema}".orders`))
-      .rows[0]?.n;
-  return { app, sendEmail, broker, inbox, client, orders, table: `"${schema.schema}".orders` };
+  shop = await openShop(label);
+  const orders = async () => (await shop!.orderIds()).length;
+  return { ...shop, sendEmail: shop.sendReceipt, orders };
 }
 
 describe('publishing inside the caller’s PostgreSQL transaction', () => {

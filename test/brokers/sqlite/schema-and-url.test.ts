@@ -15,6 +15,8 @@ import {
 import { SqliteBackend } from '../../../src/backends/sqlite/index.js';
 import { createBroker } from '../../../src/brokers/registry.js';
 import { createBackend } from '../../../src/backends/registry.js';
+import { Inbox, makeMessage } from '../../../src/testing/broker-conformance.js';
+import { encodeEnvelope } from '../../../src/protocol/kombu-envelope.js';
 import { removeDb, tempDbPath } from './temp-db.js';
 
 const files: string[] = [];
@@ -88,6 +90,40 @@ describe('SQLite schema', () => {
       'celeriac_revoked',
       'celeriac_sequences',
     ]);
+    db.close();
+  });
+
+  it('adds the expiry column to a messages table made before it, keeping its messages, once however many brokers open the file', async () => {
+    const file = tempDbPath('expires-column');
+    files.push(file);
+    const old = new Database(file);
+    old.pragma('journal_mode = WAL');
+    // The messages table as layout 1 first shipped it, one message waiting.
+    old.exec(`CREATE TABLE celeriac_messages (
+      id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, priority INTEGER NOT NULL DEFAULT 0,
+      deliver_at INTEGER NOT NULL DEFAULT 0, lease_owner TEXT, lease_until INTEGER NOT NULL DEFAULT 0,
+      deliveries INTEGER NOT NULL DEFAULT 0, redelivered INTEGER NOT NULL DEFAULT 0,
+      created_at INTEGER NOT NULL, envelope TEXT NOT NULL)`);
+    old.pragma(`user_version = ${SCHEMA_VERSION}`);
+    old
+      .prepare('INSERT INTO celeriac_messages (queue, created_at, envelope) VALUES (?, ?, ?)')
+      .run('q', Date.now(), encodeEnvelope(makeMessage('kept'), 'tag-1'));
+    old.close();
+    const brokers = Array.from({ length: 3 }, () => new SqliteBroker(`sqlite://${file}`));
+    await Promise.all(brokers.map((broker) => broker.connect()));
+    const [broker] = brokers;
+    const inbox = new Inbox();
+    await broker!.publish(makeMessage('gone'), { queue: 'q', expiresAt: Date.now() - 1 });
+    await broker!.consume({ queues: ['q'], prefetch: 5, onDelivery: inbox.onDelivery });
+    const delivered = await inbox.waitCount(2, 5000);
+    expect(delivered.map((d) => [d.message.headers.id, d.expired === true])).toEqual([
+      ['kept', false],
+      ['gone', true],
+    ]);
+    for (const one of brokers) await one.close();
+    const db = new Database(file);
+    const columns = db.prepare(`SELECT name FROM pragma_table_info('celeriac_messages')`).all();
+    expect(columns.filter((c) => (c as { name: string }).name === 'expires_at')).toHaveLength(1);
     db.close();
   });
 

@@ -1,32 +1,38 @@
 /**
- * One consumer of the SQLite broker: claims ready rows of its queues up to its free
- * prefetch slots in one transaction, turns them into deliveries, and sleeps until a
- * change (a publish in this process, a write by another process) or the earliest time a
- * delayed row or a lease comes due. No busy polling: an idle consumer runs no query
- * until woken. Must never hold more unsettled deliveries than its prefetch, and never
- * let an undecodable row stop it (such rows are dead-lettered and reported).
+ * One consumer of a SQL broker (SQLite or PostgreSQL): claims ready rows of its queues up
+ * to its free prefetch slots with one statement or transaction, turns them into
+ * deliveries, and sleeps until its broker wakes it (a change to the tables, a NOTIFY, a
+ * settle that freed a slot) or the earliest time a delayed row or a lease comes due. No
+ * busy polling: an idle consumer runs no query until woken, except an optional slow
+ * fallback poll (`pollMs`) covering a wake-up lost with its connection.
+ * Rows the claim found expired arrive already dead-lettered: they are handed on flagged
+ * `expired` (so the worker marks their tasks REVOKED) without a lease or a slot.
+ * Must never hold more unsettled deliveries than its prefetch, never have two claims out
+ * at once, and never let an undecodable row stop it (such rows are dead-lettered and reported).
  */
 import type { ConsumeOptions, Consumer, Delivery } from '../broker.js';
 import { decodeEnvelope } from '../../protocol/kombu-envelope.js';
 import type { TransportMessage } from '../../protocol/types.js';
 import { CeleriacError } from '../../errors.js';
-import type { ChangeFeed } from '../../connections/sqlite/change-feed.js';
 import type { HeldLease, LeaseKeeper } from './lease-keeper.js';
-import type { ClaimedRow, MessageStore, SettleOp } from './message-store.js';
+import type { ClaimedRow, QueueStore, SettleOp } from './queue-store.js';
 
-/** Most rows one claim transaction takes, so a huge prefetch does not stall the loop. */
+/** Most rows one claim takes, so a huge prefetch does not make one giant statement. */
 const MAX_CLAIM = 256;
-/** Pause after a failed claim (e.g. the database stayed busy past its timeout). */
+/** Pause after a failed claim (a busy database, a connection being replaced). */
 const RETRY_MS = 250;
 /** setTimeout's ceiling; a wake further away simply re-arms on the next change. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** What a consumer needs from its broker. */
 export interface ConsumerHost {
-  store(): MessageStore;
-  readonly feed: ChangeFeed;
+  store(): QueueStore;
   readonly leases: LeaseKeeper;
   readonly leaseMs: number;
+  /** Names the database in messages ("SQLite", "PostgreSQL"). */
+  readonly label: string;
+  /** The slow fallback poll of an idle consumer, in ms; undefined: none (every change wakes it). */
+  readonly pollMs: number | undefined;
   /** A claim token unique to this call: rows leased by one claim carry it. */
   newClaimToken(): string;
   settle(op: SettleOp): Promise<boolean>;
@@ -47,14 +53,17 @@ export class UndecodableMessageError extends CeleriacError {
   }
 }
 
-export class SqliteConsumer implements Consumer {
+const settledAlready = (): Promise<void> => Promise.resolve();
+
+export class SqlConsumer implements Consumer {
   private prefetch: number;
+  readonly queues: readonly string[];
   private held = 0;
   private cancelled = false;
   private scheduled = false;
+  private running = false;
+  private again = false;
   private timer: NodeJS.Timeout | undefined;
-  private readonly unlisten: () => void;
-  private readonly queues: readonly string[];
 
   constructor(
     private readonly host: ConsumerHost,
@@ -64,7 +73,6 @@ export class SqliteConsumer implements Consumer {
       throw new CeleriacError('consume() needs at least one queue name.');
     this.queues = [...new Set(options.queues)];
     this.prefetch = Math.max(1, Math.floor(options.prefetch));
-    this.unlisten = host.feed.listen(() => this.wake());
     this.wake();
   }
 
@@ -76,14 +84,18 @@ export class SqliteConsumer implements Consumer {
 
   cancel(): Promise<void> {
     this.cancelled = true;
-    this.unlisten();
     clearTimeout(this.timer);
     return Promise.resolve();
   }
 
-  /** Schedules one claim attempt; many wake-ups in one turn cost one claim. */
+  /** Schedules one claim; many wake-ups in one turn, or during a claim, cost one more claim. */
   wake(): void {
-    if (this.scheduled || this.cancelled) return;
+    if (this.cancelled) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => this.pump());
   }
@@ -101,40 +113,89 @@ export class SqliteConsumer implements Consumer {
     if (this.cancelled || this.host.isClosed()) return;
     const free = this.prefetch - this.held;
     if (free <= 0) return; // a settle wakes us
+    this.running = true;
+    this.again = false;
     const limit = Math.min(free, MAX_CLAIM);
     const now = Date.now();
     const token = this.host.newClaimToken();
-    let rows: ClaimedRow[];
     try {
-      rows = this.host.store().claim(this.queues, token, limit, now, this.host.leaseMs);
+      const claimed = this.host.store().claim(this.queues, token, limit, now, this.host.leaseMs);
+      if (claimed instanceof Promise)
+        claimed.then(
+          (rows) => this.claimed(rows, token, limit, now),
+          (error: unknown) => this.claimFailed(error),
+        );
+      else this.claimed(claimed, token, limit, now);
     } catch (error) {
-      this.reportError(
-        new CeleriacError(`SQLite claim failed, retrying: ${(error as Error).message}`, {
-          cause: error,
-        }),
-      );
-      this.arm(now + RETRY_MS, now);
+      this.claimFailed(error);
+    }
+  }
+
+  private claimFailed(error: unknown): void {
+    this.running = false;
+    if (this.cancelled || this.host.isClosed()) return;
+    this.reportError(
+      new CeleriacError(`${this.host.label} claim failed, retrying: ${(error as Error).message}`, {
+        cause: error,
+      }),
+    );
+    this.arm(Date.now() + RETRY_MS);
+  }
+
+  private claimed(rows: ClaimedRow[], token: string, limit: number, now: number): void {
+    if (this.cancelled || this.host.isClosed()) {
+      this.running = false;
+      // Claimed while closing: hand the leased rows straight back.
+      for (const row of rows)
+        if (!row.expired)
+          void this.host
+            .settle({ kind: 'release', id: row.id, owner: token, queue: row.queue })
+            .catch(() => undefined);
       return;
     }
     for (const row of rows) this.deliver(row, token);
     if (rows.length === limit) {
-      this.wake(); // there may be more ready right now
+      this.running = false;
+      this.wake(); // a full claim: there may be more ready right now
       return;
     }
+    let wakeAt: number | undefined | Promise<number | undefined>;
     try {
-      this.arm(this.host.store().nextWakeAt(this.queues, now), now);
+      wakeAt = this.host.store().nextWakeAt(this.queues, now);
     } catch (error) {
-      this.reportError(error as Error);
-      this.arm(now + RETRY_MS, now);
+      this.claimFailed(error);
+      return;
     }
+    if (wakeAt instanceof Promise)
+      wakeAt.then(
+        (at) => this.sleep(at, now),
+        (error: unknown) => this.claimFailed(error),
+      );
+    else this.sleep(wakeAt, now);
   }
 
-  /** Sleeps until `at` (the next delayed row or lease expiry); changes wake us sooner. */
-  private arm(at: number | undefined, now: number): void {
+  /** Sleeps until the next delayed row, lease expiry or fallback poll; a wake-up comes sooner. */
+  private sleep(at: number | undefined, now: number): void {
+    this.running = false;
+    if (this.again) {
+      this.wake();
+      return;
+    }
+    const poll = this.host.pollMs;
+    this.arm(poll === undefined ? at : Math.min(at ?? Infinity, now + poll));
+  }
+
+  private arm(at: number | undefined): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (at === undefined || this.cancelled) return;
-    this.timer = setTimeout(() => this.wake(), Math.min(Math.max(0, at - now) + 1, MAX_TIMER_MS));
+    this.timer = setTimeout(
+      () => this.wake(),
+      Math.min(Math.max(0, at - Date.now()) + 1, MAX_TIMER_MS),
+    );
+    // With a fallback poll the broker's own connection keeps the process up; without one
+    // (SQLite) this timer is what brings a delayed row back, as the original did.
+    if (this.host.pollMs !== undefined) this.timer.unref();
   }
 
   private deliver(row: ClaimedRow, owner: string): void {
@@ -144,16 +205,36 @@ export class SqliteConsumer implements Consumer {
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       const report = new UndecodableMessageError(row.id, row.queue, reason);
-      this.host.settle({ kind: 'dead', id: row.id, owner, reason: report.message }).then(
-        () => this.reportError(report),
-        (settleError: Error) => this.reportError(settleError),
-      );
+      if (row.expired) {
+        this.reportError(report);
+        return;
+      }
+      this.host
+        .settle({ kind: 'dead', id: row.id, owner, queue: row.queue, reason: report.message })
+        .then(
+          () => this.reportError(report),
+          (settleError: Error) => this.reportError(settleError),
+        );
       return;
     }
-    if (row.redelivered !== 0) {
+    const redelivered = Boolean(row.redelivered);
+    if (redelivered) {
       // As kombu marks a restored message, for readers of the properties rather than the Delivery.
       const info = message.properties.delivery_info ?? { exchange: '', routing_key: row.queue };
       message.properties.delivery_info = { ...info, redelivered: true };
+    }
+    if (row.expired) {
+      this.handOn({
+        message,
+        queue: row.queue,
+        redelivered,
+        expired: true,
+        ack: settledAlready,
+        reject: settledAlready,
+        defer: settledAlready,
+        release: () => undefined,
+      });
+      return;
     }
     this.held += 1;
     const lease: HeldLease = {
@@ -170,7 +251,10 @@ export class SqliteConsumer implements Consumer {
         ),
     };
     this.host.leases.add(lease);
-    const delivery = this.makeDelivery(row, message, lease);
+    this.handOn(this.makeDelivery(row, message, redelivered, lease));
+  }
+
+  private handOn(delivery: Delivery): void {
     try {
       this.options.onDelivery(delivery);
     } catch (error) {
@@ -178,7 +262,12 @@ export class SqliteConsumer implements Consumer {
     }
   }
 
-  private makeDelivery(row: ClaimedRow, message: TransportMessage, lease: HeldLease): Delivery {
+  private makeDelivery(
+    row: ClaimedRow,
+    message: TransportMessage,
+    redelivered: boolean,
+    lease: HeldLease,
+  ): Delivery {
     let settled = false;
     let slotFreed = false;
     // Once per delivery: when its task's code ends (release) or when it is settled.
@@ -194,7 +283,7 @@ export class SqliteConsumer implements Consumer {
       settled = true;
       if (this.host.isClosed()) {
         throw new CeleriacError(
-          `Cannot settle message ${row.id}: the SQLite broker is closed, and released it to be delivered again.`,
+          `Cannot settle message ${row.id}: the ${this.host.label} broker is closed, and released it to be delivered again.`,
         );
       }
       try {
@@ -214,11 +303,11 @@ export class SqliteConsumer implements Consumer {
         freeSlot();
       }
     };
-    const key = { id: row.id, owner: lease.owner };
+    const key = { id: row.id, owner: lease.owner, queue: row.queue };
     return {
       message,
       queue: row.queue,
-      redelivered: row.redelivered !== 0,
+      redelivered,
       ack: () => settle({ kind: 'ack', ...key }),
       reject: ({ requeue, reason }) =>
         settle(

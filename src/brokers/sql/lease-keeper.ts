@@ -1,11 +1,11 @@
 /**
- * Keeps the leases of every delivery a broker instance holds alive: every `leaseMs / 3`
- * it extends them all in one statement, so a task running for an hour on a live process
- * is never handed to another consumer, while a process killed with `kill -9` stops
- * renewing and its messages become claimable again after `leaseMs`.
+ * Keeps the leases of every delivery a SQL broker instance holds alive: every `leaseMs / 3`
+ * it extends them all in one statement (or transaction), so a task running for an hour on
+ * a live process is never handed to another consumer, while a process killed with
+ * `kill -9` stops renewing and its messages become claimable again after `leaseMs`.
  * Must never renew a lease it does not hold (renewal is by id and claim token).
  */
-import type { MessageStore } from './message-store.js';
+import type { QueueStore } from './queue-store.js';
 
 export interface HeldLease {
   readonly id: number;
@@ -23,9 +23,11 @@ export class LeaseKeeper {
   private timer: NodeJS.Timeout | undefined;
   private renewing = false;
 
+  /** `label` names the database in error messages ("SQLite", "PostgreSQL"). */
   constructor(
-    private readonly store: () => MessageStore,
+    private readonly store: () => QueueStore,
     private readonly leaseMs: number,
+    private readonly label: string,
     private readonly onError: (error: Error) => void,
   ) {}
 
@@ -55,15 +57,14 @@ export class LeaseKeeper {
     this.renewing = true;
     let lost: HeldLease[];
     try {
-      lost = await this.store().renew(live, Date.now() + this.leaseMs);
+      const renewed = this.store().renew(live, Date.now() + this.leaseMs);
+      lost = renewed instanceof Promise ? await renewed : renewed;
     } catch (error) {
-      // A dropped connection: the next beat retries well before the lease runs out.
+      // A busy database or a dropped connection: the next beat retries well before the lease runs out.
       this.onError(
         new Error(
-          `Could not renew ${live.length} PostgreSQL lease(s): ${(error as Error).message}`,
-          {
-            cause: error,
-          },
+          `Could not renew ${live.length} ${this.label} lease(s): ${(error as Error).message}`,
+          { cause: error },
         ),
       );
       return;
