@@ -34,6 +34,25 @@ async function storeTasks(backend: Awaited<ReturnType<Celeriac['resultBackend']>
   }
 }
 
+async function metrics(app: Celeriac) {
+  const response = (await createDashboard(app, { readOnly: true })(get('/dashboard/metrics')))!;
+  expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+  const samples = new Map<string, number>();
+  const types = new Map<string, string>();
+  for (const line of (await response.text()).trimEnd().split('\n')) {
+    const type = /^# TYPE (\S+) (counter|gauge|histogram|summary|untyped)$/.exec(line);
+    if (type) types.set(type[1]!, type[2]!);
+    if (line.startsWith('#')) continue;
+    const sample =
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+]+|\+Inf|NaN)$/.exec(
+        line,
+      );
+    expect(sample, line).not.toBeNull();
+    samples.set(`${sample![1]}${sample![2] ?? ''}`, Number(sample![3]));
+  }
+  return { samples, types };
+}
+
 describe('createDashboard', () => {
   it('will not be made without authorize, unless readOnly or allowAnonymous', async (test) => {
     const { app } = await openSqliteApp(test);
@@ -91,27 +110,41 @@ describe('createDashboard', () => {
     const { app, backend } = await openSqliteApp(test);
     await storeTasks(backend);
     await app.sendTask('emails.send', ['x']);
-    const response = (await createDashboard(app, { readOnly: true })(get('/dashboard/metrics')))!;
-    expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-    const samples = new Map<string, number>();
-    const types = new Map<string, string>();
-    for (const line of (await response.text()).trimEnd().split('\n')) {
-      const type = /^# TYPE (\S+) (counter|gauge|histogram|summary|untyped)$/.exec(line);
-      if (type) types.set(type[1]!, type[2]!);
-      if (line.startsWith('#')) continue;
-      const sample =
-        /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+]+|\+Inf|NaN)$/.exec(
-          line,
-        );
-      expect(sample, line).not.toBeNull();
-      samples.set(`${sample![1]}${sample![2] ?? ''}`, Number(sample![3]));
-    }
+    const { samples, types } = await metrics(app);
     expect(types.get('celeriac_tasks')).toBe('gauge');
     expect(types.get('celeriac_task_runtime_seconds')).toBe('histogram');
     expect(samples.get('celeriac_tasks{name="emails.send",state="SUCCESS"}')).toBe(2);
     expect(samples.get('celeriac_tasks{name="orders.ship",state="FAILURE"}')).toBe(1);
     expect(samples.get('celeriac_queue_depth{queue="celery"}')).toBe(1);
     expect(samples.get('celeriac_workers')).toBe(0);
+  });
+
+  it('with resultExtended, /metrics and the overview chart come from the stored counters', async (test) => {
+    const { app, backend } = await openSqliteApp(test, { resultExtended: true });
+    await storeTasks(backend);
+    const started = new Date(Date.now() - 1500).toISOString();
+    await backend.store({
+      ...(await backend.get('task-1'))!,
+      task_id: 'task-5',
+      date_started: started,
+    });
+    // Counters keep what was stored even after the task is deleted: they are not a sample.
+    await backend.forget(['task-2']);
+    const { samples, types } = await metrics(app);
+    expect(types.get('celeriac_tasks_total')).toBe('counter');
+    expect(samples.get('celeriac_tasks_total{name="emails.send",state="SUCCESS"}')).toBe(3);
+    expect(samples.get('celeriac_tasks_total{name="orders.ship",state="SUCCESS"}')).toBe(1);
+    expect(samples.get('celeriac_tasks_total{name="orders.ship",state="FAILURE"}')).toBe(1);
+    expect(samples.get('celeriac_task_runtime_seconds_count{name="emails.send"}')).toBe(1);
+    expect(samples.get('celeriac_task_runtime_seconds_bucket{name="emails.send",le="1"}')).toBe(0);
+    expect(samples.get('celeriac_task_runtime_seconds_bucket{name="emails.send",le="5"}')).toBe(1);
+    expect(samples.get('celeriac_task_runtime_seconds_sum{name="emails.send"}')).toBeGreaterThan(1);
+    const overview = await (await createDashboard(app, { readOnly: true })(
+      get('/dashboard'),
+    ))!.text();
+    expect(overview).toContain('from the stored counters');
+    // This hour's bar: 4 successes, 1 failure (stores counted, the forgotten one too).
+    expect(overview).toMatch(/title="\d\d:00: 4 ok, 1 failed"/);
   });
 
   it('says plainly when the result backend cannot list tasks', async (test) => {

@@ -47,7 +47,8 @@ export function csrfField(token: string): Html {
 
 export interface OverviewData {
   counts: Array<[string, number]>;
-  sampled: number;
+  /** Where the chart's figures come from, in words. */
+  source: string;
   hours: Array<{ label: string; ok: number; bad: number }>;
   queues: Array<[string, number | null]>;
   workers: number;
@@ -65,7 +66,7 @@ export function overviewPage(prefix: string, data: OverviewData): Html {
       )}
       <div class="card"><b>${data.workers}</b>workers online</div>
     </section>
-    <h2>Finished per hour (UTC), from the ${data.sampled} most recent stored tasks</h2>
+    <h2>Finished per hour (UTC), ${data.source}</h2>
     <div class="chart" role="img" aria-label="successes and failures per hour">
       ${data.hours.map(
         (h) =>
