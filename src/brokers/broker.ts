@@ -163,6 +163,13 @@ export interface Broker {
   purge(queue: string): Promise<number>;
   /** Messages waiting in a queue (ready to deliver, not counting deferred or in-flight ones). */
   queueLength(queue: string): Promise<number>;
+  /**
+   * When the oldest message waiting in the queue (of those `queueLength` counts) was
+   * published, unix ms; `null` when none waits. Absent where the broker keeps no publish
+   * time (Redis lists and AMQP queues hold the message alone): the dashboard then says
+   * "unknown".
+   */
+  oldestMessageAt?(queue: string): Promise<number | null>;
   /** Closes connections. Unsettled deliveries go back to their queue (now or after a lease). */
   close(): Promise<void>;
 }

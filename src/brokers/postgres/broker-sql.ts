@@ -139,6 +139,10 @@ export function brokerSql(schema: string, prefix: string) {
     length: `SELECT count(*)::int AS n FROM ${m} WHERE queue = $1 AND (
                (deliver_at = 0 AND lease_until <= $2) OR (deliver_at > 0 AND deliver_at <= $2))`,
 
+    // $1 queue, $2 now -> { at } (null when none): the oldest created_at of the rows `length` counts.
+    oldest: `SELECT min(created_at)::float8 AS at FROM ${m} WHERE queue = $1 AND (
+               (deliver_at = 0 AND lease_until <= $2) OR (deliver_at > 0 AND deliver_at <= $2))`,
+
     // $1 queue, $2 limit -> rows (id, queue, reason, dead_at, deliveries, envelope), oldest first.
     deadLetters: `SELECT id::float8 AS id, queue, reason, dead_at::float8 AS dead_at, deliveries, envelope
                   FROM ${d} WHERE queue = $1 ORDER BY id LIMIT $2`,

@@ -192,6 +192,11 @@ export class MessageStore {
     return rows[0]?.n ?? 0;
   }
 
+  async oldest(queue: string, now: number): Promise<number | null> {
+    const { rows } = await this.db.query<{ at: number | null }>(this.sql.oldest, [queue, now]);
+    return rows[0]?.at ?? null;
+  }
+
   async deadLetters(queue: string, limit: number): Promise<DeadLetterRow[]> {
     return (await this.db.query<DeadLetterRow>(this.sql.deadLetters, [queue, limit])).rows;
   }

@@ -29,6 +29,7 @@ export interface BrokerSql {
   purgeReady: string;
   purgeDelayed: string;
   length: string;
+  oldest: string;
   deadLetters: string;
 }
 
@@ -127,6 +128,9 @@ export function brokerSql(prefix: string): BrokerSql {
     purgeDelayed: `DELETE FROM ${m} WHERE deliver_at > 0 AND deliver_at <= @now AND queue = @queue`,
 
     // @queue, @now -> { n }: waiting rows, i.e. ready or due and not leased.
+    // @queue, @now -> { at } (null when none): the oldest created_at of the ready rows `length` counts.
+    oldest: `SELECT MIN(created_at) AS at FROM ${m} WHERE queue = @queue AND deliver_at = 0 AND lease_until <= @now`,
+
     length: `SELECT
                (SELECT COUNT(*) FROM ${m} WHERE queue = @queue AND deliver_at = 0 AND lease_until <= @now)
              + (SELECT COUNT(*) FROM ${m} WHERE deliver_at > 0 AND deliver_at <= @now AND queue = @queue) AS n`,

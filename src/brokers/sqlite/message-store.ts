@@ -167,6 +167,10 @@ export class MessageStore {
     return (this.stmt(this.sql.length).get({ queue, now }) as { n: number }).n;
   }
 
+  oldest(queue: string, now: number): number | null {
+    return (this.stmt(this.sql.oldest).get({ queue, now }) as { at: number | null }).at;
+  }
+
   deadLetters(queue: string, limit: number): DeadLetterRow[] {
     return this.stmt(this.sql.deadLetters).all({ queue, limit }) as DeadLetterRow[];
   }

@@ -177,6 +177,12 @@ export class SqliteBroker implements Broker {
     return this.store().length(queue, Date.now());
   }
 
+  /** When the oldest ready message of the queue was published (unix ms), or null when none waits. */
+  async oldestMessageAt(queue: string): Promise<number | null> {
+    await this.connect();
+    return this.store().oldest(queue, Date.now());
+  }
+
   /** The dead letters of a queue, oldest first (rejected without requeue, or undecodable). */
   async deadLetters(queue: string, limit = 100): Promise<DeadLetter[]> {
     await this.connect();

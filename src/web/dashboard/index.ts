@@ -14,16 +14,17 @@ import type { ResultBackend } from '../../backends/backend.js';
 import type { Broker } from '../../brokers/broker.js';
 import { TaskQueryError, type TaskListing } from '../../backends/task-listing.js';
 import type { ApplyOptions } from '../../app/task-options.js';
-import type { JsonValue, ResultMeta } from '../../protocol/types.js';
+import type { JsonObject, JsonValue, ResultMeta } from '../../protocol/types.js';
+import type { WorkerInfo } from '../../backends/worker-registry.js';
 import type { FetchHandler } from '../fetch-handler.js';
 import { DASHBOARD_CSS, DASHBOARD_JS } from './assets.js';
-import { esc, layout, securityHeaders, type Html } from './html.js';
+import { esc, html, layout, securityHeaders, type Html } from './html.js';
+import { readTree, timelineView, treeView } from './task-detail.js';
 import { fragmentStream, listingFeed, taskFeed, type DashboardEventFeed } from './live.js';
 import { renderMetrics } from './metrics.js';
 import {
   confirmPage,
   overviewPage,
-  queueTable,
   schedulesPage,
   STATES,
   stateBadge,
@@ -31,11 +32,20 @@ import {
   taskRows,
   tasksPage,
   unknownTaskPage,
-  workersPage,
   type MaskField,
   type Masker,
 } from './pages.js';
 import { filtersFrom } from './query.js';
+import {
+  confirmOperation,
+  OPERATIONS,
+  operationDone,
+  queuesPage,
+  workersPage,
+  type ControlState,
+  type QueueRow,
+} from './operate.js';
+import { ControlClient } from '../../app/control-client.js';
 
 export type { DashboardEvent, DashboardEventFeed } from './live.js';
 export type { MaskField } from './pages.js';
@@ -266,25 +276,41 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
           'Task',
           unknownTaskPage(prefix, id, { csrf, readOnly }),
         );
+      const backend = await app.resultBackend();
+      const tree = await readTree(meta, (child) => backend.get(child));
+      const detail = html`${timelineView(meta)}${tree ? treeView(prefix, tree, id) : ''}`;
       return page(
         request,
         csrf,
         '/tasks',
         `Task ${meta.name ?? id}`,
         // A masked page never shows the stored args, not even to edit: empty retries with them.
-        taskPage(prefix, meta, mask, { csrf, readOnly, masked: userMask !== undefined }),
+        taskPage(prefix, meta, mask, {
+          csrf,
+          readOnly,
+          masked: userMask !== undefined,
+          detail,
+        }),
         `${prefix}/live/task/${encodeURIComponent(id)}`,
       );
     }
-    if (path === '/queues')
-      return page(request, csrf, '/queues', 'Queues', queueTable(await queueDepths()));
+    if (path === '/queues') {
+      const workers = await onlineWorkers();
+      return page(
+        request,
+        csrf,
+        '/queues',
+        'Queues',
+        queuesPage(prefix, await queueRows(workers), workers.length, await controlState(csrf)),
+      );
+    }
     if (path === '/workers')
       return page(
         request,
         csrf,
         '/workers',
         'Workers',
-        workersPage(await onlineWorkers(), Date.now()),
+        workersPage(prefix, await onlineWorkers(), Date.now(), await controlState(csrf)),
       );
     if (path === '/schedules') {
       const store = (await app.resultBackend()).beatStore?.();
@@ -298,6 +324,84 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
       );
     }
     return plain(404, 'No such dashboard page.');
+  };
+
+  /** Remote control over the app's broker, when it has fanout (Redis, RabbitMQ). */
+  let control: ControlClient | undefined;
+  const controlClient = async (): Promise<ControlClient | undefined> => {
+    const broker = await app.broker();
+    if (!broker.broadcasting) return undefined;
+    control ??= new ControlClient(broker);
+    return control;
+  };
+  const controlState = async (csrf: string): Promise<ControlState> => {
+    const broker = await app.broker();
+    return {
+      csrf,
+      readOnly,
+      unavailable: broker.broadcasting
+        ? undefined
+        : `Worker and queue operations use remote control, which needs a broker with fanout (Redis or RabbitMQ); the ${broker.kind} broker has none.`,
+    };
+  };
+
+  const queueRows = async (workers: WorkerInfo[]): Promise<QueueRow[]> => {
+    const broker = await app.broker();
+    const list = await listing().catch(() => undefined);
+    const since = Date.now() - 5 * 60_000;
+    const ended = new Map<string, number>();
+    const activity = list?.activity ? await list.activity(since) : undefined;
+    for (const row of activity ?? [])
+      if (row.state === 'SUCCESS' || row.state === 'FAILURE')
+        ended.set(row.queue, (ended.get(row.queue) ?? 0) + row.count);
+    return Promise.all(
+      (await queueDepths()).map(async ([name, depth]): Promise<QueueRow> => {
+        const oldest = broker.oldestMessageAt
+          ? await broker.oldestMessageAt(name).catch(() => undefined)
+          : undefined;
+        return {
+          name,
+          depth,
+          // The window is the five minutes up to now, counted by whole minutes: six of them.
+          perMinute: activity ? (ended.get(name) ?? 0) / 5 : undefined,
+          oldestMs: oldest === undefined ? undefined : oldest === null ? null : Date.now() - oldest,
+          consumers: workers.filter((w) => w.queues.includes(name)).map((w) => w.hostname),
+        };
+      }),
+    );
+  };
+
+  /** Confirms, then sends one remote-control command and shows what the workers answered. */
+  const operate = async (
+    request: Request,
+    csrf: string,
+    path: string,
+    form: URLSearchParams,
+    what: string,
+    command: string,
+    args: JsonObject,
+    destination: string[] | undefined,
+    expected: number,
+  ): Promise<Response> => {
+    const client = await controlClient();
+    if (!client) return plain(501, (await controlState(csrf)).unavailable ?? '');
+    if (form.get('confirm') !== 'yes') {
+      const fields = [...form].filter(([key]) => key !== 'csrf' && key !== 'confirm');
+      return page(
+        request,
+        csrf,
+        path,
+        'Confirm',
+        confirmOperation(prefix, path, what, fields, csrf),
+      );
+    }
+    const replies = await client.broadcast(command, {
+      arguments: args,
+      ...(destination ? { destination } : {}),
+      timeout: 2,
+      ...(expected > 0 ? { limit: expected } : {}),
+    });
+    return page(request, csrf, path, 'Done', operationDone(prefix, path, what, replies));
   };
 
   const onlineWorkers = async () => {
@@ -377,6 +481,41 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
     csrf: string,
   ): Promise<Response> => {
     if (path === '/actions') return act(request, form, csrf);
+    if (path === '/workers') {
+      const operation = OPERATIONS[form.get('action') ?? ''];
+      const worker = form.get('worker') ?? '';
+      if (!operation) return plain(400, 'Unknown worker operation.');
+      if (!(await onlineWorkers()).some((w) => w.hostname === worker))
+        return plain(404, `No worker "${worker}" is online.`);
+      let what: string;
+      let args: JsonObject;
+      try {
+        what = operation.describe(worker, form);
+        args = operation.arguments(form);
+      } catch (error) {
+        if (error instanceof RangeError) return plain(400, error.message);
+        throw error;
+      }
+      return operate(request, csrf, '/workers', form, what, operation.command, args, [worker], 1);
+    }
+    if (path === '/queues') {
+      const queue = form.get('queue') ?? '';
+      const action = form.get('action');
+      if (!queues().includes(queue)) return plain(404, `No queue "${queue}" is shown here.`);
+      if (action !== 'pause' && action !== 'resume') return plain(400, 'Unknown queue operation.');
+      const workers = await onlineWorkers();
+      return operate(
+        request,
+        csrf,
+        '/queues',
+        form,
+        `${action} queue ${queue} on every live worker (${workers.length})`,
+        action === 'pause' ? 'cancel_consumer' : 'add_consumer',
+        { queue },
+        undefined,
+        workers.length,
+      );
+    }
     if (path === '/schedules') {
       const store = (await app.resultBackend()).beatStore?.();
       if (!store) return plain(404, 'This result backend keeps no beat schedules.');
@@ -410,7 +549,8 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
     const action = form.get('action') ?? '';
     const all = action.endsWith('-all');
     const verb = all ? action.slice(0, -4) : action;
-    if (!['retry', 'revoke', 'delete'].includes(verb)) return plain(400, 'Unknown action.');
+    if (!['retry', 'revoke', 'terminate', 'delete'].includes(verb))
+      return plain(400, 'Unknown action.');
     let ids: string[];
     let capped = false;
     const filter = form.get('filter') ?? '';
@@ -447,6 +587,8 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
     }
     const backend = await app.resultBackend();
     if (verb === 'revoke') await backend.revoke(ids);
+    // Every worker hears revocations from the backend; the one running the task stops it.
+    else if (verb === 'terminate') await backend.revoke(ids, { terminate: true });
     else if (verb === 'delete') await backend.forget(ids);
     else {
       const edited = form.get('args');
