@@ -28,25 +28,36 @@ export async function readTree(
   meta: ResultMeta,
   get: (id: string) => Promise<ResultMeta | undefined>,
 ): Promise<TreeNode | undefined> {
-  let root: { id: string; meta: ResultMeta | undefined } = { id: meta.task_id, meta };
-  for (let hops = 0; hops < MAX_DEPTH && root.meta?.parent_id; hops++) {
-    const id = root.meta.parent_id;
-    root = { id, meta: await get(id) };
+  // The path from the root down to this task: a parent does not always list the child
+  // (a retry sent from the dashboard names its parent; the parent's meta is not rewritten).
+  const path: Array<{ id: string; meta: ResultMeta | undefined }> = [{ id: meta.task_id, meta }];
+  for (let hops = 0; hops < MAX_DEPTH && path[0]!.meta?.parent_id; hops++) {
+    const id = path[0]!.meta.parent_id;
+    if (path.some((node) => node.id === id)) break;
+    path.unshift({ id, meta: await get(id) });
   }
   let nodes = 0;
-  const grow = async (id: string, known: ResultMeta | undefined, depth: number) => {
+  const grow = async (
+    id: string,
+    known: ResultMeta | undefined,
+    depth: number,
+  ): Promise<TreeNode> => {
     nodes++;
     const node: TreeNode = { id, meta: known, children: [] };
     if (depth >= MAX_DEPTH) return node;
-    for (const child of known?.children ?? []) {
-      const cid = childId(child);
-      if (!cid || nodes >= MAX_NODES) continue;
-      node.children.push(await grow(cid, cid === meta.task_id ? meta : await get(cid), depth + 1));
+    const ids = (known?.children ?? []).map(childId).filter((c): c is string => !!c);
+    const onPath = path.findIndex((step) => step.id === id);
+    const next = onPath >= 0 ? path[onPath + 1] : undefined;
+    if (next && !ids.includes(next.id)) ids.push(next.id);
+    for (const cid of ids) {
+      if (nodes >= MAX_NODES) break;
+      const step = path.find((s) => s.id === cid);
+      node.children.push(await grow(cid, step ? step.meta : await get(cid), depth + 1));
     }
     return node;
   };
-  const tree = await grow(root.id, root.id === meta.task_id ? meta : root.meta, 0);
-  return tree.children.length === 0 && root.id === meta.task_id ? undefined : tree;
+  const tree = await grow(path[0]!.id, path[0]!.meta, 0);
+  return tree.children.length === 0 ? undefined : tree;
 }
 
 export function treeView(prefix: string, tree: TreeNode, current: string): Html {
