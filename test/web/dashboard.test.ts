@@ -147,6 +147,53 @@ describe('createDashboard', () => {
     expect(overview).toMatch(/title="\d\d:00: 4 ok, 1 failed"/);
   });
 
+  it('queues page: depth, ended per minute from the counters, the oldest message, no remote control on SQLite', async (test) => {
+    const { app, backend } = await openSqliteApp(test, { resultExtended: true });
+    await storeTasks(backend); // 4 ended in queue celery, just now
+    await app.sendTask('emails.send', ['x']);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const page = await (await createDashboard(app, { allowAnonymous: true })(
+      get('/dashboard/queues'),
+    ))!.text();
+    const row = /<tr data-queue="celery">([\s\S]*?)<\/tr>/.exec(page)![1]!;
+    const cells = [...row.matchAll(/<td>\s*([\s\S]*?)\s*<\/td>/g)].map((m) => m[1]!.trim());
+    expect(cells[0]).toBe('celery');
+    expect(cells[1]).toBe('1');
+    expect(cells[2]).toBe('0.8'); // 4 ended over five minutes
+    expect(cells[3]).toMatch(/^[1-9]\d* s$/);
+    expect(page).toContain('needs a broker with fanout');
+    expect(page).not.toContain('value="pause"');
+    const post = await createDashboard(app, { allowAnonymous: true })(
+      get('/dashboard/queues', {
+        method: 'POST',
+        headers: { cookie: 'celeriac_csrf=abcdefghijklmnopqrstuvwx' },
+        body: 'csrf=abcdefghijklmnopqrstuvwx&queue=celery&action=pause&confirm=yes',
+      }),
+    );
+    expect(post!.status).toBe(501);
+  });
+
+  it('terminate records a revocation with terminate for every worker, after a confirmation', async (test) => {
+    const { app, backend } = await openSqliteApp(test, { resultExtended: true });
+    await storeTasks(backend);
+    const heard: Array<[string, boolean]> = [];
+    const stop = await backend.onRevoke((id, terminate) => heard.push([id, terminate]));
+    test.onTestFinished(stop);
+    const dashboard = createDashboard(app, { allowAnonymous: true });
+    const act = (extra: string) =>
+      dashboard(
+        get('/dashboard/actions', {
+          method: 'POST',
+          headers: { cookie: 'celeriac_csrf=abcdefghijklmnopqrstuvwx' },
+          body: `csrf=abcdefghijklmnopqrstuvwx&action=terminate&id=task-3${extra}`,
+        }),
+      );
+    expect(await (await act(''))!.text()).toMatch(/terminate\s*<strong>1<\/strong>\s*task/);
+    expect(heard).toEqual([]);
+    expect((await act('&confirm=yes'))!.status).toBe(303);
+    await expect.poll(() => heard).toEqual([['task-3', true]]);
+  });
+
   it('says plainly when the result backend cannot list tasks', async (test) => {
     const app = new Celeriac({ broker: 'memory://', backend: 'memory://' });
     test.onTestFinished(() => app.close());

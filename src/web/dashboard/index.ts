@@ -362,7 +362,7 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
         return {
           name,
           depth,
-          // The window is the five minutes up to now, counted by whole minutes: six of them.
+          // Counters are per minute: the window starts at the minute five minutes ago.
           perMinute: activity ? (ended.get(name) ?? 0) / 5 : undefined,
           oldestMs: oldest === undefined ? undefined : oldest === null ? null : Date.now() - oldest,
           consumers: workers.filter((w) => w.queues.includes(name)).map((w) => w.hostname),
