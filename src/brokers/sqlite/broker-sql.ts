@@ -31,6 +31,8 @@ export interface BrokerSql {
   length: string;
   oldest: string;
   deadLetters: string;
+  redrive: string;
+  redriveDelete: string;
 }
 
 export function brokerSql(prefix: string): BrokerSql {
@@ -138,5 +140,14 @@ export function brokerSql(prefix: string): BrokerSql {
     // @queue, @limit -> rows (id, queue, reason, dead_at, deliveries, envelope), oldest first.
     deadLetters: `SELECT id, queue, reason, dead_at, deliveries, envelope FROM ${d}
                   WHERE queue = @queue ORDER BY id LIMIT @limit`,
+
+    // @queue, @ids (JSON array), @now -> changes: the letters back in messages as new rows,
+    // ready now. With redriveDelete in one transaction.
+    redrive: `INSERT INTO ${m} (queue, priority, deliver_at, created_at, envelope)
+              SELECT queue, priority, 0, @now, envelope FROM ${d}
+              WHERE queue = @queue AND id IN (SELECT value FROM json_each(@ids)) ORDER BY id`,
+
+    // @queue, @ids (JSON array) -> changes.
+    redriveDelete: `DELETE FROM ${d} WHERE queue = @queue AND id IN (SELECT value FROM json_each(@ids))`,
   };
 }

@@ -38,6 +38,7 @@ import {
 import { filtersFrom } from './query.js';
 import {
   confirmOperation,
+  deadLettersPage,
   OPERATIONS,
   operationDone,
   queuesPage,
@@ -312,6 +313,22 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
         'Workers',
         workersPage(prefix, await onlineWorkers(), Date.now(), await controlState(csrf)),
       );
+    if (path === '/dead-letters') {
+      const broker = await app.broker();
+      const letters = await Promise.all(
+        queues().map(async (queue) => ({
+          queue,
+          letters: broker.listDeadLetters ? await broker.listDeadLetters(queue, 100) : undefined,
+        })),
+      );
+      return page(
+        request,
+        csrf,
+        '/dead-letters',
+        'Dead letters',
+        deadLettersPage(prefix, letters, { csrf, readOnly }),
+      );
+    }
     if (path === '/schedules') {
       const store = (await app.resultBackend()).beatStore?.();
       const entries = store ? await withStore(store, (s) => s.list()) : undefined;
@@ -497,6 +514,51 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
         throw error;
       }
       return operate(request, csrf, '/workers', form, what, operation.command, args, [worker], 1);
+    }
+    if (path === '/dead-letters') {
+      const broker = await app.broker();
+      const queue = form.get('queue') ?? '';
+      if (!queues().includes(queue)) return plain(404, `No queue "${queue}" is shown here.`);
+      if (!broker.listDeadLetters || !broker.redriveDeadLetters)
+        return plain(501, 'This broker keeps no dead letters the dashboard can redrive.');
+      const all = form.get('action') === 'redrive-all';
+      const ids = all
+        ? (await broker.listDeadLetters(queue, 100)).map((letter) => letter.id)
+        : form.getAll('id').filter((id) => /^[A-Za-z0-9_-]{1,64}$/.test(id));
+      if (ids.length === 0) return plain(400, 'Select at least one dead letter.');
+      if (form.get('confirm') !== 'yes') {
+        const fields: Array<[string, string]> = [
+          ['queue', queue],
+          ['action', 'redrive'],
+          ...ids.map((id): [string, string] => ['id', id]),
+        ];
+        return page(
+          request,
+          csrf,
+          '/dead-letters',
+          'Confirm',
+          confirmOperation(
+            prefix,
+            '/dead-letters',
+            `redrive ${ids.length} dead letter${ids.length === 1 ? '' : 's'} back to queue ${queue}`,
+            fields,
+            csrf,
+          ),
+        );
+      }
+      const moved = await broker.redriveDeadLetters(queue, ids);
+      return page(
+        request,
+        csrf,
+        '/dead-letters',
+        'Done',
+        operationDone(
+          prefix,
+          '/dead-letters',
+          `${moved} dead letter(s) back to queue ${queue}`,
+          undefined,
+        ),
+      );
     }
     if (path === '/queues') {
       const queue = form.get('queue') ?? '';

@@ -3,10 +3,12 @@
  * heartbeats, with remote-control actions: shut down, grow or shrink the pool, set a
  * task's rate limit, add or cancel a queue's consumer), queues (depth, ended per minute
  * from the stored counters, oldest message where the broker knows it, consumers, pause
- * and resume by remote control), the confirmation of an operation and its outcome. Which
+ * and resume by remote control), dead letters (listed per queue, redriven), the
+ * confirmation of an operation and its outcome. Which
  * operations exist and what their fields mean lives here, once. Pure: no I/O.
  */
 import type { WorkerInfo } from '../../backends/worker-registry.js';
+import type { DeadLetterInfo } from '../../brokers/broker.js';
 import type { JsonObject } from '../../protocol/types.js';
 import { html, type Html } from './html.js';
 import { csrfField } from './pages.js';
@@ -254,19 +256,96 @@ export function operationDone(
   prefix: string,
   path: string,
   what: string,
-  replies: Array<Record<string, unknown>>,
+  /** The workers' replies to a remote-control command; undefined for an operation without any. */
+  replies: Array<Record<string, unknown>> | undefined,
 ): Html {
-  return html`<p role="status" id="operation-done">Sent: ${what}.</p>
+  return html`<p role="status" id="operation-done">${replies ? 'Sent' : 'Done'}: ${what}.</p>
     ${
-      replies.length === 0
-        ? html`<p class="muted">No worker answered within the timeout.</p>`
-        : html`<ul id="operation-replies">
-            ${replies.map((reply) =>
-              Object.entries(reply).map(
-                ([node, value]) => html`<li><b>${node}</b>: ${JSON.stringify(value)}</li>`,
-              ),
-            )}
-          </ul>`
+      !replies
+        ? ''
+        : replies.length === 0
+          ? html`<p class="muted">No worker answered within the timeout.</p>`
+          : html`<ul id="operation-replies">
+              ${replies.map((reply) =>
+                Object.entries(reply).map(
+                  ([node, value]) => html`<li><b>${node}</b>: ${JSON.stringify(value)}</li>`,
+                ),
+              )}
+            </ul>`
     }
     <p><a href="${prefix}${path}">back</a></p>`;
+}
+
+/** The dead letters of each queue shown, where the broker keeps them, with redrive. */
+export function deadLettersPage(
+  prefix: string,
+  queues: Array<{ queue: string; letters: DeadLetterInfo[] | undefined }>,
+  options: { csrf: string; readOnly: boolean },
+): Html {
+  return html`${queues.map(({ queue, letters }) => {
+    if (!letters)
+      return html`<h2>${queue}</h2>
+        <p class="muted">This broker keeps no dead letters the dashboard can read.</p>`;
+    const form = `redrive-${queue}`;
+    return html`<h2>${queue}</h2>
+      ${
+        letters.length === 0
+          ? html`<p class="muted">No dead letter.</p>`
+          : html`<table data-dead-queue="${queue}">
+                <thead>
+                  <tr>
+                    ${options.readOnly ? '' : html`<th></th>`}
+                    <th>Task</th>
+                    <th>Id</th>
+                    <th>Reason</th>
+                    <th>Dead since</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  ${letters.map(
+                    (letter) =>
+                      html`<tr data-letter="${letter.id}">
+                        ${
+                          options.readOnly
+                            ? ''
+                            : html`<td>
+                                <input
+                                  type="checkbox"
+                                  name="id"
+                                  value="${letter.id}"
+                                  form="${form}"
+                                  aria-label="select ${letter.id}"
+                                />
+                              </td>`
+                        }
+                        <td>${headerText(letter, 'task')}</td>
+                        <td><code>${headerText(letter, 'id')}</code></td>
+                        <td>${letter.reason}</td>
+                        <td>
+                          ${new Date(letter.deadAt).toISOString().slice(0, 19).replace('T', ' ')}
+                        </td>
+                      </tr>`,
+                  )}
+                </tbody>
+              </table>
+              ${
+                options.readOnly
+                  ? ''
+                  : html`<form id="${form}" method="post" action="${prefix}/dead-letters">
+                      ${csrfField(options.csrf)}${hidden('queue', queue)}
+                      <div class="actions">
+                        <button name="action" value="redrive">Redrive selected</button
+                        ><button name="action" value="redrive-all">
+                          Redrive all ${letters.length} shown
+                        </button>
+                      </div>
+                    </form>`
+              }`
+      }`;
+  })}`;
+}
+
+function headerText(letter: DeadLetterInfo, name: 'task' | 'id'): string {
+  const value = letter.message?.headers[name];
+  return typeof value === 'string' ? value : '';
 }
