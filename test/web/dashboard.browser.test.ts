@@ -208,6 +208,19 @@ for (const kind of ['sqlite', 'redis'] as const) {
           },
           { timeout: 15_000 },
         );
+        const [retry] = (await listIds({ names: ['shop.charge'] })).filter(
+          (t) => t.parent_id === failed!.task_id,
+        );
+        // Its page shows the workflow: the failed task it retried, with itself below.
+        await page.goto(`${base}/dashboard/tasks/${retry!.task_id}`);
+        await expect
+          .poll(() => page.locator('#task-tree').textContent())
+          .toContain(failed!.task_id);
+        expect(await page.locator('#task-tree a').first().getAttribute('href')).toContain(
+          failed!.task_id,
+        );
+        await expect.poll(() => page.locator('#task-timeline').textContent()).toContain('success');
+        await shot(page, 'task-workflow');
         await page.close();
       });
 
@@ -388,6 +401,7 @@ for (const kind of ['sqlite', 'redis'] as const) {
             await page.close();
             return;
           }
+          await shot(page, 'workers');
           const before = worker.concurrency;
           await page.fill('form.operate input[name=n]', '2');
           await page.click('form.operate button[value=pool_grow]');
@@ -399,7 +413,7 @@ for (const kind of ['sqlite', 'redis'] as const) {
             .poll(() => page.locator('#operation-replies').textContent(), { timeout: 10_000 })
             .toContain('pool will grow');
           expect(worker.concurrency).toBe(before + 2);
-          await shot(page, 'workers');
+          await shot(page, 'worker-operated');
           await page.goto(`${base}/dashboard/queues`);
           await page.click('tr[data-queue="bulk"] button[value=pause]');
           await expect
@@ -422,6 +436,9 @@ for (const kind of ['sqlite', 'redis'] as const) {
             )
             .toContain('paused');
           await shot(page, 'queues-paused');
+          await page.goto(`${base}/dashboard/dead-letters`);
+          await shot(page, 'dead-letters');
+          await page.goto(`${base}/dashboard/queues`);
           await new Promise((resolve) => setTimeout(resolve, 1000));
           expect(await backend.get(waiting.id)).toBeUndefined();
           await page.click('tr[data-queue="bulk"] button[value=resume]');

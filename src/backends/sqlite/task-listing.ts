@@ -91,7 +91,8 @@ export class SqliteTaskListing implements TaskListing {
     if (!this.indexed) {
       const index = (name: string, on: string) =>
         `CREATE INDEX IF NOT EXISTS ${tableName(this.prefix, name)} ON ${this.table} (${on})`;
-      db.exec(index('results_status_seq', `${STATUS}, seq`));
+      // expires_at last: a count by state is answered from the index alone.
+      db.exec(index('results_status_seq_expires', `${STATUS}, seq, expires_at`));
       db.exec(index('results_name_seq', `${NAME}, seq`));
       db.exec(index('results_name_status_seq', `${NAME}, ${STATUS}, seq`));
       db.exec(index('results_done', DONE));
