@@ -247,6 +247,8 @@ for (const kind of ['sqlite', 'redis'] as const) {
       it('revokes a task still waiting in its queue (nothing stored yet)', async () => {
         const later = await app.sendTask('shop.charge', [{ customerId: 99 }], { countdown: 120 });
         const page = await context.newPage();
+        // Under load this test once ran into the suite's 60 s: a step that hangs names itself.
+        page.setDefaultTimeout(20_000);
         await page.goto(`${base}/dashboard/tasks/${later.id}`);
         await page.click('button[value=revoke]');
         await page.click('#confirm-yes');
