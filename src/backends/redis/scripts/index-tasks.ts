@@ -4,7 +4,8 @@
  * index and the per-state, name, queue, worker and field indexes (task-index.ts), the
  * per-minute and total counters, and run-time buckets. A task
  * leaves the index of every other state it was under. Index keys it touches are trimmed
- * of entries older than the result expiry. Writes keys derived from ARGV (not in KEYS):
+ * of entries older than the result expiry and expire themselves one result expiry after
+ * their last store, so an index of a value no later task has does not linger. Writes keys derived from ARGV (not in KEYS):
  * for a standalone Redis, as Celery's own key layout is.
  */
 import { defineScript } from '../../../connections/redis/script-runner.js';
@@ -67,7 +68,12 @@ for r = 1, tonumber(ARGV[at]) do
 end
 redis.call('PEXPIRE', ARGV[5], ARGV[8])
 local floor = '(' .. (now - expires)
-for key in pairs(touched) do redis.call('ZREMRANGEBYSCORE', key, '-inf', floor) end
+touched[it] = true
+for key in pairs(touched) do
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', floor)
+  -- An index no store touches for a result expiry holds only expired tasks: it goes.
+  redis.call('PEXPIRE', key, expires)
+end
 return n
 `,
 );
