@@ -1,9 +1,9 @@
 /**
- * The dashboard's dead letters on SQLite and Redis, the brokers that keep them: a real
+ * The dashboard's dead letters on SQLite, Redis and PostgreSQL, the brokers that keep them: a real
  * worker dead-letters a message of an unknown task, the page lists it under its queue,
  * redrive asks for a confirmation that counts the letters, then puts the message back in
  * its queue exactly once (a second redrive of the same letter moves nothing). Each test
- * has its own SQLite file or Redis key prefix, removed afterwards.
+ * has its own SQLite file, Redis key prefix or PostgreSQL schema, removed afterwards.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,6 +15,7 @@ import { Worker } from '../../src/worker/worker.js';
 import { createLineLogger } from '../../src/logger.js';
 import { createDashboard } from '../../src/web/dashboard/index.js';
 import { requireService, REDIS_URL } from '../support/services.js';
+import { testSchema } from '../support/postgres.js';
 import { deleteByPrefix, rawClient } from '../brokers/redis/redis-test-support.js';
 
 const CSRF = 'abcdefghijklmnopqrstuvwx';
@@ -25,7 +26,20 @@ const post = (body: string) =>
     body: `csrf=${CSRF}&${body}`,
   });
 
-async function openApp(kind: 'sqlite' | 'redis', test: TestContext): Promise<Celeriac> {
+async function openApp(
+  kind: 'sqlite' | 'redis' | 'postgres',
+  test: TestContext,
+): Promise<Celeriac> {
+  if (kind === 'postgres') {
+    await requireService(test, 'postgres');
+    const pg = testSchema('deadletters');
+    const app = new Celeriac({ broker: pg.url, backend: pg.url });
+    test.onTestFinished(async () => {
+      await app.close();
+      await pg.drop();
+    });
+    return app;
+  }
   if (kind === 'redis') {
     await requireService(test, 'redis');
     const keyPrefix = `celeriac-test:${randomUUID()}:`;
@@ -47,7 +61,7 @@ async function openApp(kind: 'sqlite' | 'redis', test: TestContext): Promise<Cel
   return app;
 }
 
-describe.each(['sqlite', 'redis'] as const)('dashboard dead letters on %s', (kind) => {
+describe.each(['sqlite', 'redis', 'postgres'] as const)('dashboard dead letters on %s', (kind) => {
   it('lists a dead letter and redrives it back to its queue once, after a confirmation', async (test) => {
     const app = await openApp(kind, test);
     const worker = new Worker(app, {
