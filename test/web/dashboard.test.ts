@@ -112,6 +112,11 @@ describe('createDashboard', () => {
     await app.sendTask('emails.send', ['x']);
     const { samples, types } = await metrics(app);
     expect(types.get('celeriac_tasks')).toBe('gauge');
+    // Nothing counted (resultExtended off): the overview samples the stored tasks instead.
+    const overview = await (await createDashboard(app, { readOnly: true })(
+      get('/dashboard'),
+    ))!.text();
+    expect(overview).toContain('from the 4 most recent stored tasks');
     expect(types.get('celeriac_task_runtime_seconds')).toBe('histogram');
     expect(samples.get('celeriac_tasks{name="emails.send",state="SUCCESS"}')).toBe(2);
     expect(samples.get('celeriac_tasks{name="orders.ship",state="FAILURE"}')).toBe(1);

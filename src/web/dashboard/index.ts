@@ -442,9 +442,14 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
     const bucketAt = (at: number) => hours[Math.floor((at - (end - 24 * hour)) / hour)];
     let counts: Array<[string, number]>;
     let source: string;
-    if (list.activity) {
+    const activity = list.activity ? await list.activity(end - 24 * hour) : undefined;
+    // Counters exist once anything was counted (resultExtended on); else sample.
+    const counted =
+      activity !== undefined &&
+      (activity.length > 0 || ((await list.totals?.())?.counts.length ?? 0) > 0);
+    if (activity && counted) {
       // Stored counters: every store counted in the same write as its meta.
-      for (const row of await list.activity(end - 24 * hour)) {
+      for (const row of activity) {
         const bucket = bucketAt(row.minute);
         if (!bucket) continue;
         if (row.state === 'SUCCESS') bucket.ok += row.count;
