@@ -2,10 +2,13 @@
  * `npm run bench -- dashboard`: how long the dashboard's tasks page takes with 100,000
  * stored tasks, on SQLite and on Redis (when reachable): the handler answering a
  * Request (rendering included, no HTTP), for the first page, a state filter, a state and
- * name filter (and one that matches nothing), an argument filter (`args.customerId = 42`) and a page deep in the
- * cursor chain. The tasks are written straight into the result backend as a worker with
+ * name filter (and one that matches nothing), an argument filter (`args.customerId = 42`),
+ * a page deep in the cursor chain, and the overview (cards and chart from the stored
+ * counters). The tasks are written straight into the result backend as a worker with
  * `resultExtended` writes them (10% FAILURE). Median and p95 of 15 requests each; on a
  * shared machine only the figures of one run against each other mean anything.
+ * Also the cost of the dashboard's index on the store path, load-proof: this process's
+ * CPU time per store (process.cpuUsage) with `resultExtended` off and on.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -50,15 +53,15 @@ async function fill(app: Celeriac): Promise<void> {
 
 async function measure(app: Celeriac, label: string): Promise<void> {
   const dashboard = createDashboard(app, { readOnly: true });
-  const time = async (search: string) => {
+  const time = async (search: string, page = '/dashboard/tasks', expect = 'task-rows') => {
     const times: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       const started = performance.now();
-      const response = await dashboard(new Request(`http://bench/dashboard/tasks${search}`));
+      const response = await dashboard(new Request(`http://bench${page}${search}`));
       const body = await response!.text();
       times.push(performance.now() - started);
-      if (response!.status !== 200 || !body.includes('task-rows'))
-        throw new Error(`${search}: ${response!.status}`);
+      if (response!.status !== 200 || !body.includes(expect))
+        throw new Error(`${page}${search}: ${response!.status}`);
     }
     times.sort((a, b) => a - b);
     return `${fmt(percentile(times, 50))} / ${fmt(percentile(times, 95))} ms`;
@@ -82,6 +85,59 @@ async function measure(app: Celeriac, label: string): Promise<void> {
     await time(`?field=${encodeURIComponent('args.customerId = 42')}`),
   );
   row('page 41 (cursor)', await time(`?cursor=${encodeURIComponent(cursor ?? '')}`));
+  row('overview (counters)', await time('', '/dashboard', 'Finished per hour'));
+}
+
+/** CPU µs of this process per store of 10,000 metas, with resultExtended off and on. */
+async function storeCost(url: (name: string) => string, label: string): Promise<void> {
+  const costs: string[] = [];
+  for (const resultExtended of [false, true]) {
+    const app = new Celeriac({
+      broker: url(`cost-${resultExtended}`),
+      backend: url(`cost-${resultExtended}`),
+      keyPrefix: `celeriac-bench-dashboard:${randomUUID()}:`,
+      resultExtended,
+    });
+    const backend = await app.resultBackend();
+    const metas = Array.from({ length: 10_000 }, (_, i) =>
+      buildResultMeta({
+        taskId: randomUUID(),
+        status: 'SUCCESS',
+        result: { ok: i },
+        extended: {
+          name: 'emails.send',
+          args: [{ customerId: i % 5000 }],
+          kwargs: {},
+          worker: 'w1@bench',
+          retries: 0,
+          queue: 'celery',
+        },
+      }),
+    );
+    const started = process.cpuUsage();
+    for (let i = 0; i < metas.length; i += 100)
+      await Promise.all(metas.slice(i, i + 100).map((meta) => backend.store(meta)));
+    const used = process.cpuUsage(started);
+    costs.push(`${fmt((used.user + used.system) / metas.length)} µs`);
+    await cleanup(app);
+    await app.close();
+  }
+  row(`${label}: CPU per store, resultExtended off / on`, costs.join(' / '));
+}
+
+/** Deletes what a bench app stored on Redis (only its own prefix); SQLite files go with their dir. */
+async function cleanup(app: Celeriac): Promise<void> {
+  const prefix = app.config.keyPrefix;
+  const backend = await app.resultBackend();
+  if (backend.kind !== 'redis' || !prefix) return;
+  const probe = new Redis(process.env.CELERIAC_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0');
+  let scan = '0';
+  do {
+    const [next, keys] = await probe.scan(scan, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    scan = next;
+    if (keys.length) await probe.del(...keys);
+  } while (scan !== '0');
+  probe.disconnect();
 }
 
 export async function runDashboardBench(): Promise<void> {
@@ -97,6 +153,7 @@ export async function runDashboardBench(): Promise<void> {
       `\n(SQLite: ${fmt(TASKS)} tasks stored in ${fmt((performance.now() - started) / 1000)} s)`,
     );
     await measure(sqlite, 'SQLite');
+    await storeCost((name) => `sqlite://${path.join(dir, `${name}.db`)}`, 'SQLite');
   } finally {
     await sqlite.close();
     rmSync(dir, { recursive: true, force: true });
@@ -122,6 +179,7 @@ export async function runDashboardBench(): Promise<void> {
       `\n(Redis: ${fmt(TASKS)} tasks stored in ${fmt((performance.now() - started) / 1000)} s)`,
     );
     await measure(redis, 'Redis');
+    await storeCost(() => url, 'Redis');
   } finally {
     await redis.close();
     // Only this run's keys.

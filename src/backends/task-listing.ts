@@ -55,11 +55,37 @@ export interface TaskPage {
   next?: string | undefined;
 }
 
+/** Stores counted in one minute, for one task name, queue and state. */
+export interface TaskActivity {
+  /** Unix ms of the minute's start. */
+  minute: number;
+  name: string;
+  queue: string;
+  state: string;
+  count: number;
+}
+
+/** Counters kept since the store was created (they only grow: Prometheus counters). */
+export interface TaskTotals {
+  /** Stores by task name, queue and state. */
+  counts: Array<{ name: string; queue: string; state: string; count: number }>;
+  /** Run times of ended runs by task name: counts per bucket (not cumulative) and the sum of seconds. */
+  runtimes: Array<{ name: string; buckets: number[]; sum: number }>;
+}
+
 export interface TaskListing {
   /** One page of tasks matching the query, in store order. */
   list(options: TaskListOptions): Promise<TaskPage>;
   /** How many stored tasks match the query now. */
   count(query: TaskQuery): Promise<number>;
+  /**
+   * Per-minute store counters from `since` (unix ms) on, oldest first: kept by stores
+   * made with `resultExtended` on, each counted in the same write as its meta. Absent
+   * where a store keeps none (the dashboard then samples the newest tasks).
+   */
+  activity?(since: number): Promise<TaskActivity[]>;
+  /** The counters since the store began (see `activity`). */
+  totals?(): Promise<TaskTotals>;
 }
 
 /** Raised for a query a listing cannot run: a bad path, a malformed cursor. */

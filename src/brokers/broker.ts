@@ -155,6 +155,18 @@ export interface Broadcasting {
   ): Promise<BroadcastListener>;
 }
 
+/** A message the broker dead-lettered, as `listDeadLetters` gives it. */
+export interface DeadLetterInfo {
+  /** Opaque, stable while the letter stays: what `redriveDeadLetters` takes. */
+  id: string;
+  queue: string;
+  reason: string;
+  /** Unix ms. */
+  deadAt: number;
+  /** The message, when its envelope decodes. */
+  message: TransportMessage | undefined;
+}
+
 export interface Broker {
   /** The URL scheme family, e.g. `sqlite`, `redis`, `amqp`. */
   readonly kind: string;
@@ -182,6 +194,24 @@ export interface Broker {
   purge(queue: string): Promise<number>;
   /** Messages waiting in a queue (ready to deliver, not counting deferred or in-flight ones). */
   queueLength(queue: string): Promise<number>;
+  /**
+   * When the oldest message waiting in the queue (of those `queueLength` counts) was
+   * published, unix ms; `null` when none waits. Absent where the broker keeps no publish
+   * time (Redis lists and AMQP queues hold the message alone): the dashboard then says
+   * "unknown".
+   */
+  oldestMessageAt?(queue: string): Promise<number | null>;
+  /**
+   * The queue's dead letters (messages rejected without requeue), at most `limit`. Absent
+   * where the broker keeps none the core can read (AMQP dead-letters through RabbitMQ's own
+   * exchanges, when configured).
+   */
+  listDeadLetters?(queue: string, limit: number): Promise<DeadLetterInfo[]>;
+  /**
+   * Moves the dead letters with these ids back to their queue, each at most once (two
+   * callers racing move it once); returns how many moved. With `listDeadLetters`.
+   */
+  redriveDeadLetters?(queue: string, ids: readonly string[]): Promise<number>;
   /** Closes connections. Unsettled deliveries go back to their queue (now or after a lease). */
   close(): Promise<void>;
 }

@@ -243,6 +243,93 @@ describe.each(BACKENDS)('task listing on %s', (_kind, open) => {
     }
   });
 
+  it('field indexes: a task with more fields than indexed, a nested kwarg, a state left behind, a forgotten task', async (test) => {
+    const backend = await open(test);
+    const listing = backend.taskListing!();
+    const wide = Object.fromEntries(Array.from({ length: 80 }, (_, i) => [`k${i}`, i]));
+    await store(backend, { id: 'wide', kwargs: { ...wide, customerId: 42 } });
+    await store(backend, {
+      id: 'nested',
+      kwargs: { order: { id: 'A7' } },
+      args: [{ customerId: 42 }],
+    });
+    await store(backend, { id: 'moved', state: 'STARTED', args: [{ customerId: 42 }] });
+    await store(backend, {
+      id: 'moved',
+      state: 'FAILURE',
+      args: [{ customerId: 42 }],
+      result: { exc_type: 'ValueError' },
+    });
+    const cases: Array<[TaskQuery, string[]]> = [
+      [{ fields: [{ path: 'kwargs.customerId', value: 42 }] }, ['wide']],
+      [{ fields: [{ path: 'kwargs.k79', value: 79 }] }, ['wide']],
+      [{ fields: [{ path: 'kwargs.order.id', value: 'A7' }] }, ['nested']],
+      [{ fields: [{ path: 'args.customerId', value: 42 }] }, ['moved', 'nested']],
+      [{ fields: [{ path: 'result.exc_type', value: 'ValueError' }] }, ['moved']],
+      [{ states: ['STARTED'] }, []],
+      [{ states: ['FAILURE'], fields: [{ path: 'args.customerId', value: 42 }] }, ['moved']],
+    ];
+    for (const [query, expected] of cases) {
+      expect(await ids(listing, query), JSON.stringify(query)).toEqual(expected);
+      expect(await listing.count(query), JSON.stringify(query)).toBe(expected.length);
+    }
+    await backend.forget(['moved']);
+    expect(await listing.count({ states: ['FAILURE'] })).toBe(0);
+    expect(await ids(listing, { fields: [{ path: 'args.customerId', value: 42 }] })).toEqual([
+      'nested',
+    ]);
+  });
+
+  it('counts every store by minute, name, queue and state, with run times', async (test) => {
+    const backend = await open(test);
+    const listing = backend.taskListing!();
+    const since = Date.now() - 60_000;
+    const started = new Date(Date.now() - 2_000).toISOString();
+    await store(backend, { id: 'h', state: 'STARTED', name: 'emails.send', queue: 'mail' });
+    const success = buildResultMeta({
+      taskId: 'h',
+      status: 'SUCCESS',
+      result: 1,
+      extended: {
+        name: 'emails.send',
+        args: [],
+        kwargs: {},
+        worker: 'w1',
+        retries: 0,
+        queue: 'mail',
+      },
+    });
+    await backend.store({ ...success, date_started: started });
+    await store(backend, { id: 'f', state: 'FAILURE', name: 'orders.ship' });
+    const activity = await listing.activity!(since);
+    const sum = (name: string, state: string) =>
+      activity
+        .filter((row) => row.name === name && row.state === state)
+        .reduce((total, row) => total + row.count, 0);
+    expect(sum('emails.send', 'STARTED')).toBe(1);
+    expect(sum('emails.send', 'SUCCESS')).toBe(1);
+    expect(sum('orders.ship', 'FAILURE')).toBe(1);
+    expect(activity.every((row) => row.minute % 60_000 === 0 && row.minute >= since - 60_000)).toBe(
+      true,
+    );
+    const totals = await listing.totals!();
+    expect(totals.counts).toContainEqual({
+      name: 'orders.ship',
+      queue: 'celery',
+      state: 'FAILURE',
+      count: 1,
+    });
+    expect(totals.counts).toContainEqual({
+      name: 'emails.send',
+      queue: 'mail',
+      state: 'SUCCESS',
+      count: 1,
+    });
+    const runtime = totals.runtimes.find((entry) => entry.name === 'emails.send');
+    expect(runtime?.buckets.reduce((a, b) => a + (b ?? 0), 0)).toBe(1);
+    expect(runtime!.sum).toBeGreaterThan(1);
+  });
+
   it('refuses a bad field path or a cursor it did not make', async (test) => {
     const backend = await open(test);
     const listing = backend.taskListing!();

@@ -34,6 +34,25 @@ async function storeTasks(backend: Awaited<ReturnType<Celeriac['resultBackend']>
   }
 }
 
+async function metrics(app: Celeriac) {
+  const response = (await createDashboard(app, { readOnly: true })(get('/dashboard/metrics')))!;
+  expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+  const samples = new Map<string, number>();
+  const types = new Map<string, string>();
+  for (const line of (await response.text()).trimEnd().split('\n')) {
+    const type = /^# TYPE (\S+) (counter|gauge|histogram|summary|untyped)$/.exec(line);
+    if (type) types.set(type[1]!, type[2]!);
+    if (line.startsWith('#')) continue;
+    const sample =
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+]+|\+Inf|NaN)$/.exec(
+        line,
+      );
+    expect(sample, line).not.toBeNull();
+    samples.set(`${sample![1]}${sample![2] ?? ''}`, Number(sample![3]));
+  }
+  return { samples, types };
+}
+
 describe('createDashboard', () => {
   it('will not be made without authorize, unless readOnly or allowAnonymous', async (test) => {
     const { app } = await openSqliteApp(test);
@@ -91,27 +110,93 @@ describe('createDashboard', () => {
     const { app, backend } = await openSqliteApp(test);
     await storeTasks(backend);
     await app.sendTask('emails.send', ['x']);
-    const response = (await createDashboard(app, { readOnly: true })(get('/dashboard/metrics')))!;
-    expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-    const samples = new Map<string, number>();
-    const types = new Map<string, string>();
-    for (const line of (await response.text()).trimEnd().split('\n')) {
-      const type = /^# TYPE (\S+) (counter|gauge|histogram|summary|untyped)$/.exec(line);
-      if (type) types.set(type[1]!, type[2]!);
-      if (line.startsWith('#')) continue;
-      const sample =
-        /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+]+|\+Inf|NaN)$/.exec(
-          line,
-        );
-      expect(sample, line).not.toBeNull();
-      samples.set(`${sample![1]}${sample![2] ?? ''}`, Number(sample![3]));
-    }
+    const { samples, types } = await metrics(app);
     expect(types.get('celeriac_tasks')).toBe('gauge');
+    // Nothing counted (resultExtended off): the overview samples the stored tasks instead.
+    const overview = await (await createDashboard(app, { readOnly: true })(
+      get('/dashboard'),
+    ))!.text();
+    expect(overview).toContain('from the 4 most recent stored tasks');
     expect(types.get('celeriac_task_runtime_seconds')).toBe('histogram');
     expect(samples.get('celeriac_tasks{name="emails.send",state="SUCCESS"}')).toBe(2);
     expect(samples.get('celeriac_tasks{name="orders.ship",state="FAILURE"}')).toBe(1);
     expect(samples.get('celeriac_queue_depth{queue="celery"}')).toBe(1);
     expect(samples.get('celeriac_workers')).toBe(0);
+  });
+
+  it('with resultExtended, /metrics and the overview chart come from the stored counters', async (test) => {
+    const { app, backend } = await openSqliteApp(test, { resultExtended: true });
+    await storeTasks(backend);
+    const started = new Date(Date.now() - 1500).toISOString();
+    await backend.store({
+      ...(await backend.get('task-1'))!,
+      task_id: 'task-5',
+      date_started: started,
+    });
+    // Counters keep what was stored even after the task is deleted: they are not a sample.
+    await backend.forget(['task-2']);
+    const { samples, types } = await metrics(app);
+    expect(types.get('celeriac_tasks_total')).toBe('counter');
+    expect(samples.get('celeriac_tasks_total{name="emails.send",state="SUCCESS"}')).toBe(3);
+    expect(samples.get('celeriac_tasks_total{name="orders.ship",state="SUCCESS"}')).toBe(1);
+    expect(samples.get('celeriac_tasks_total{name="orders.ship",state="FAILURE"}')).toBe(1);
+    expect(samples.get('celeriac_task_runtime_seconds_count{name="emails.send"}')).toBe(1);
+    expect(samples.get('celeriac_task_runtime_seconds_bucket{name="emails.send",le="1"}')).toBe(0);
+    expect(samples.get('celeriac_task_runtime_seconds_bucket{name="emails.send",le="5"}')).toBe(1);
+    expect(samples.get('celeriac_task_runtime_seconds_sum{name="emails.send"}')).toBeGreaterThan(1);
+    const overview = await (await createDashboard(app, { readOnly: true })(
+      get('/dashboard'),
+    ))!.text();
+    expect(overview).toContain('from the stored counters');
+    // This hour's bar: 4 successes, 1 failure (stores counted, the forgotten one too).
+    expect(overview).toMatch(/title="\d\d:00: 4 ok, 1 failed"/);
+  });
+
+  it('queues page: depth, ended per minute from the counters, the oldest message, no remote control on SQLite', async (test) => {
+    const { app, backend } = await openSqliteApp(test, { resultExtended: true });
+    await storeTasks(backend); // 4 ended in queue celery, just now
+    await app.sendTask('emails.send', ['x']);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const page = await (await createDashboard(app, { allowAnonymous: true })(
+      get('/dashboard/queues'),
+    ))!.text();
+    const row = /<tr data-queue="celery">([\s\S]*?)<\/tr>/.exec(page)![1]!;
+    const cells = [...row.matchAll(/<td>\s*([\s\S]*?)\s*<\/td>/g)].map((m) => m[1]!.trim());
+    expect(cells[0]).toBe('celery');
+    expect(cells[1]).toBe('1');
+    expect(cells[2]).toBe('0.8'); // 4 ended over five minutes
+    expect(cells[3]).toMatch(/^[1-9]\d* s$/);
+    expect(page).toContain('needs a broker with fanout');
+    expect(page).not.toContain('value="pause"');
+    const post = await createDashboard(app, { allowAnonymous: true })(
+      get('/dashboard/queues', {
+        method: 'POST',
+        headers: { cookie: 'celeriac_csrf=abcdefghijklmnopqrstuvwx' },
+        body: 'csrf=abcdefghijklmnopqrstuvwx&queue=celery&action=pause&confirm=yes',
+      }),
+    );
+    expect(post!.status).toBe(501);
+  });
+
+  it('terminate records a revocation with terminate for every worker, after a confirmation', async (test) => {
+    const { app, backend } = await openSqliteApp(test, { resultExtended: true });
+    await storeTasks(backend);
+    const heard: Array<[string, boolean]> = [];
+    const stop = await backend.onRevoke((id, terminate) => heard.push([id, terminate]));
+    test.onTestFinished(stop);
+    const dashboard = createDashboard(app, { allowAnonymous: true });
+    const act = (extra: string) =>
+      dashboard(
+        get('/dashboard/actions', {
+          method: 'POST',
+          headers: { cookie: 'celeriac_csrf=abcdefghijklmnopqrstuvwx' },
+          body: `csrf=abcdefghijklmnopqrstuvwx&action=terminate&id=task-3${extra}`,
+        }),
+      );
+    expect(await (await act(''))!.text()).toMatch(/terminate\s*<strong>1<\/strong>\s*task/);
+    expect(heard).toEqual([]);
+    expect((await act('&confirm=yes'))!.status).toBe(303);
+    await expect.poll(() => heard).toEqual([['task-3', true]]);
   });
 
   it('says plainly when the result backend cannot list tasks', async (test) => {

@@ -24,9 +24,12 @@ export interface SqliteApp {
   ) => Promise<void>;
 }
 
-export async function openSqliteApp(test: TestContext): Promise<SqliteApp> {
+export async function openSqliteApp(
+  test: TestContext,
+  options: { resultExtended?: boolean } = {},
+): Promise<SqliteApp> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'celeriac-web-'));
-  const app = new Celeriac({ broker: `sqlite://${path.join(dir, 'test.db')}` });
+  const app = new Celeriac({ broker: `sqlite://${path.join(dir, 'test.db')}`, ...options });
   test.onTestFinished(async () => {
     await app.close();
     await rm(dir, { recursive: true, force: true });

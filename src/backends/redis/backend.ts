@@ -31,6 +31,8 @@ import { RedisFlowStore } from './flow-store.js';
 import { RedisWorkerRegistry } from './worker-registry.js';
 import { RedisTaskListing } from './task-listing.js';
 import type { TaskListing } from '../task-listing.js';
+import { TaskIndexer } from './task-indexer.js';
+import { indexKeysOf } from './task-listing.js';
 
 export interface RedisBackendOptions extends BackendFactoryOptions {
   /** Prefix for every key and channel (Celery's `global_keyprefix`). Also `?keyPrefix=`. @default '' */
@@ -50,7 +52,7 @@ export class RedisBackend implements ResultBackend {
   private readonly revocations: Revocations;
   private readonly stores: StoreBatcher;
   private readonly expiresMs: number;
-  private readonly indexTasks: boolean;
+  private readonly indexer: TaskIndexer | undefined;
   private connecting: Promise<void> | undefined;
   /** Set once the first connect succeeded (ioredis reconnects on its own after that). */
   private connected = false;
@@ -60,7 +62,6 @@ export class RedisBackend implements ResultBackend {
     this.config = parseRedisUrl(url);
     this.keys = new ResultKeyspace(options.keyPrefix ?? this.config.keyPrefix ?? '');
     this.expiresMs = options.resultExpiresMs ?? DAY_MS;
-    this.indexTasks = options.resultExtended ?? false;
     const ignore = (): void => undefined;
     this.client = openConnection(this.config, 'backend', ignore, { autoPipelining: true });
     this.subscriber = new SharedSubscriber(
@@ -71,6 +72,8 @@ export class RedisBackend implements ResultBackend {
     );
     this.revocations = new Revocations(this.client, this.subscriber, this.keys);
     this.stores = new StoreBatcher(this.client);
+    if (options.resultExtended)
+      this.indexer = new TaskIndexer(this.client, this.keys, this.expiresMs);
   }
 
   /**
@@ -120,9 +123,8 @@ export class RedisBackend implements ResultBackend {
       expiresMs,
       encodeResultMeta(meta),
     );
-    if (!this.indexTasks) return stored;
-    const indexed = this.client.zadd(this.keys.taskIndex, Date.now(), meta.task_id);
-    return Promise.all([stored, indexed]).then(() => undefined);
+    if (!this.indexer) return stored;
+    return Promise.all([stored, this.indexer.index(meta)]).then(() => undefined);
   }
 
   /** Stored tasks by filter, in cursor pages: those stored while `resultExtended` was on. */
@@ -200,7 +202,18 @@ export class RedisBackend implements ResultBackend {
   async forget(taskIds: string[]): Promise<void> {
     if (taskIds.length === 0) return;
     await this.connect();
-    await this.client.del(...taskIds.map((id) => this.keys.meta(id)));
+    const keys = taskIds.map((id) => this.keys.meta(id));
+    if (this.indexer) {
+      // Out of every index the stored meta put them in, so index counts stay exact.
+      const texts = await this.client.mget(...keys);
+      const multi = this.client.multi();
+      texts.forEach((text, i) => {
+        const meta = text === null ? undefined : safeDecode(text);
+        if (meta) for (const key of indexKeysOf(this.keys, meta)) multi.zrem(key, taskIds[i]!);
+      });
+      await multi.exec();
+    }
+    await this.client.del(...keys);
     await this.client.zrem(this.keys.taskIndex, ...taskIds);
   }
 

@@ -10,11 +10,33 @@ export class ResultKeyspace {
   readonly revokeChannel: string;
   /** Ours, with `resultExtended` only: task id -> unix ms of its latest store, for listing. */
   readonly taskIndex: string;
+  /** Ours, with `resultExtended`: every state a task was indexed under (a set). */
+  readonly indexedStates: string;
+  /** Ours, with `resultExtended`: stores by `name\0queue\0state` since the store began (a hash). */
+  readonly taskTotals: string;
+  /** Ours, with `resultExtended`: run times, `name\0<bucket>` counts and `name\0sum` seconds (a hash). */
+  readonly taskRuntimes: string;
 
   constructor(readonly prefix: string = '') {
     this.revoked = `${prefix}celeriac.revoked`;
     this.revokeChannel = `${prefix}celeriac.revoke`;
     this.taskIndex = `${prefix}celeriac.task-index`;
+    this.indexedStates = `${prefix}celeriac.task-index.states`;
+    this.taskTotals = `${prefix}celeriac.task-counts`;
+    this.taskRuntimes = `${prefix}celeriac.task-runtimes`;
+  }
+
+  /**
+   * Ours, with `resultExtended`: task id -> unix ms of its latest store, for the tasks of
+   * one `state`, `name`, `queue`, `worker` or `field` entry (task-index.ts, `field=JSON`).
+   */
+  taskIndexOf(kind: 'state' | 'name' | 'queue' | 'worker' | 'field', value: string): string {
+    return `${this.taskIndex}:${kind}:${value}`;
+  }
+
+  /** Ours, with `resultExtended`: stores in one minute (unix ms / 60000) by `name\0queue\0state` (a hash). */
+  taskCounts(minute: number): string {
+    return `${this.taskTotals}:${minute}`;
   }
 
   /** Celery's result key, also the channel its updates are published on. */

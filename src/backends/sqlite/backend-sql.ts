@@ -7,8 +7,13 @@
  * Tables: results (latest meta per task, change sequence `seq`), revoked (with its own
  * sequence), sequences (the two counters; a counter never goes back, even when the newest
  * rows are deleted).
+ * With `resultExtended` (the dashboard's index, task-index.ts): result_fields (one row per
+ * indexed argument or result field of a task, `entry` = `field=JSON value`, expiring with
+ * its result; no index by task, which would cost each store a random B-tree insert),
+ * task_counts (stores per minute by name, queue and state; minute -1 holds the totals)
+ * and task_runtimes (run-time buckets by name), all written in the store's transaction.
  * Expiry: `expires_at` in unix ms, 0 = never; expired rows are invisible to reads and
- * deleted lazily.
+ * deleted lazily; minute counters older than a week too.
  */
 import { tableName } from '../../connections/sqlite/database.js';
 
@@ -18,7 +23,11 @@ export function backendSql(prefix: string) {
   const r = tableName(prefix, 'results');
   const v = tableName(prefix, 'revoked');
   const s = tableName(prefix, 'sequences');
+  const f = tableName(prefix, 'result_fields');
+  const c = tableName(prefix, 'task_counts');
+  const t = tableName(prefix, 'task_runtimes');
   return {
+    tables: { fields: f, counts: c, runtimes: t },
     schema: [
       `CREATE TABLE IF NOT EXISTS ${r} (
         task_id TEXT PRIMARY KEY,
@@ -36,7 +45,61 @@ export function backendSql(prefix: string) {
       )`,
       `CREATE INDEX IF NOT EXISTS ${tableName(prefix, 'revoked_seq')} ON ${v} (seq)`,
       `CREATE TABLE IF NOT EXISTS ${s} (name TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
+      `CREATE TABLE IF NOT EXISTS ${f} (
+        entry TEXT NOT NULL,         -- field=JSON value (task-index.ts)
+        task_id TEXT NOT NULL,
+        expires_at INTEGER NOT NULL, -- its result's
+        PRIMARY KEY (entry, task_id)
+      ) WITHOUT ROWID`,
+      `CREATE INDEX IF NOT EXISTS ${tableName(prefix, 'result_fields_expires')} ON ${f} (expires_at) WHERE expires_at > 0`,
+      `CREATE TABLE IF NOT EXISTS ${c} (
+        minute INTEGER NOT NULL,     -- unix ms / 60000; -1: since the store began
+        name TEXT NOT NULL,
+        queue TEXT NOT NULL,
+        state TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (minute, name, queue, state)
+      ) WITHOUT ROWID`,
+      `CREATE TABLE IF NOT EXISTS ${t} (
+        name TEXT NOT NULL,
+        bucket INTEGER NOT NULL,     -- index into RUNTIME_BUCKETS (task-index.ts)
+        n INTEGER NOT NULL,
+        seconds REAL NOT NULL,
+        PRIMARY KEY (name, bucket)
+      ) WITHOUT ROWID`,
     ],
+
+    // @rows (JSON [[entry, task_id, expires_at], ...]) -> changes: a batch's indexed fields,
+    // each expiring with its result's latest store.
+    upsertFields: `INSERT INTO ${f} (entry, task_id, expires_at)
+                   SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(@rows) WHERE true
+                   ON CONFLICT (entry, task_id) DO UPDATE SET expires_at = excluded.expires_at`,
+
+    // @rows (JSON [[entry, task_id], ...]) -> changes: fields of forgotten tasks.
+    forgetFields: `DELETE FROM ${f} WHERE (entry, task_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(@rows))`,
+
+    // @minute, @name, @queue, @state, @n -> changes: n more stores counted.
+    countStore: `INSERT INTO ${c} (minute, name, queue, state, n) VALUES (@minute, @name, @queue, @state, @n)
+                 ON CONFLICT (minute, name, queue, state) DO UPDATE SET n = n + excluded.n`,
+
+    // @name, @bucket, @n, @seconds -> changes: n more run times in their bucket.
+    countRuntime: `INSERT INTO ${t} (name, bucket, n, seconds) VALUES (@name, @bucket, @n, @seconds)
+                   ON CONFLICT (name, bucket) DO UPDATE SET n = n + excluded.n, seconds = seconds + excluded.seconds`,
+
+    // @since (minute) -> rows (minute, name, queue, state, n) oldest first.
+    activity: `SELECT minute, name, queue, state, n FROM ${c} WHERE minute >= @since ORDER BY minute`,
+
+    // -> rows (name, queue, state, n): the totals.
+    totals: `SELECT name, queue, state, n FROM ${c} WHERE minute = -1`,
+
+    // -> rows (name, bucket, n, seconds).
+    runtimes: `SELECT name, bucket, n, seconds FROM ${t} ORDER BY name, bucket`,
+
+    // @before (minute) -> changes: minute counters older than kept.
+    expireCounts: `DELETE FROM ${c} WHERE minute >= 0 AND minute < @before`,
+
+    // @now -> changes: expired fields.
+    expireFields: `DELETE FROM ${f} WHERE expires_at > 0 AND expires_at <= @now`,
 
     // @name -> { value }: the counter after adding one. Run inside the writing transaction.
     bumpSequence: `INSERT INTO ${s} (name, value) VALUES (@name, 1)

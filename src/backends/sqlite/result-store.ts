@@ -13,6 +13,11 @@ import {
 } from '../../connections/sqlite/database.js';
 import type { ResultMeta } from '../../protocol/types.js';
 import { backendSql, type BackendSql, type SequenceName } from './backend-sql.js';
+import { countedStore, indexedFields, minuteOf } from '../task-index.js';
+import type { TaskActivity, TaskTotals } from '../task-listing.js';
+
+/** Minute counters are kept this long (the overview shows the last day). */
+const COUNTS_KEPT_MINUTES = 7 * 24 * 60;
 
 type Stmt = Database.Statement<unknown[], unknown>;
 
@@ -34,7 +39,15 @@ export class ResultStore {
   private readonly sql: BackendSql;
   private readonly stmt: (text: string) => Stmt;
 
-  constructor(handle: DbHandle, prefix: string) {
+  /**
+   * @param indexed index each store for the dashboard (task-index.ts): the app's
+   *   `resultExtended`. Off, a store writes its row and its sequence only.
+   */
+  constructor(
+    handle: DbHandle,
+    prefix: string,
+    private readonly indexed = false,
+  ) {
     this.db = handle.db;
     this.stmt = statementCache(this.db);
     this.sql = backendSql(prefix);
@@ -53,8 +66,8 @@ export class ResultStore {
   /** Upserts the metas in one transaction and returns each one's change sequence number. */
   storeMany(items: ReadonlyArray<{ meta: ResultMeta; expiresAt: number }>): number[] {
     return this.db
-      .transaction(() =>
-        items.map(({ meta, expiresAt }) => {
+      .transaction(() => {
+        const seqs = items.map(({ meta, expiresAt }) => {
           const seq = this.bump('results');
           this.stmt(this.sql.upsertResult).run({
             taskId: meta.task_id,
@@ -63,9 +76,86 @@ export class ResultStore {
             seq,
           });
           return seq;
-        }),
-      )
+        });
+        if (this.indexed) this.index(items, Date.now());
+        return seqs;
+      })
       .immediate();
+  }
+
+  /**
+   * The dashboard's index rows of a batch of stores, inside storeMany's transaction: one
+   * statement for the fields, one upsert per distinct counter.
+   */
+  private index(items: ReadonlyArray<{ meta: ResultMeta; expiresAt: number }>, now: number): void {
+    const fields: Array<[string, string, number]> = [];
+    const counts = new Map<string, { name: string; queue: string; state: string; n: number }>();
+    const runtimes = new Map<
+      string,
+      { name: string; bucket: number; n: number; seconds: number }
+    >();
+    for (const { meta, expiresAt } of items) {
+      for (const entry of indexedFields(meta)) fields.push([entry, meta.task_id, expiresAt]);
+      const counted = countedStore(meta);
+      const key = `${counted.name}\u0000${counted.queue}\u0000${counted.state}`;
+      const count = counts.get(key);
+      if (count) count.n++;
+      else
+        counts.set(key, { name: counted.name, queue: counted.queue, state: counted.state, n: 1 });
+      if (counted.bucket !== undefined) {
+        const runtimeKey = `${counted.name}\u0000${counted.bucket}`;
+        const runtime = runtimes.get(runtimeKey);
+        if (runtime) {
+          runtime.n++;
+          runtime.seconds += counted.seconds ?? 0;
+        } else
+          runtimes.set(runtimeKey, {
+            name: counted.name,
+            bucket: counted.bucket,
+            n: 1,
+            seconds: counted.seconds ?? 0,
+          });
+      }
+    }
+    if (fields.length > 0) this.stmt(this.sql.upsertFields).run({ rows: JSON.stringify(fields) });
+    const countStore = this.stmt(this.sql.countStore);
+    for (const count of counts.values()) {
+      countStore.run({ minute: minuteOf(now), ...count });
+      countStore.run({ minute: -1, ...count });
+    }
+    const countRuntime = this.stmt(this.sql.countRuntime);
+    for (const runtime of runtimes.values()) countRuntime.run(runtime);
+  }
+
+  activity(since: number): TaskActivity[] {
+    const rows = this.stmt(this.sql.activity).all({ since: minuteOf(since) }) as Array<
+      Omit<TaskActivity, 'count' | 'minute'> & { minute: number; n: number }
+    >;
+    return rows.map(({ minute, n, ...rest }) => ({ ...rest, minute: minute * 60_000, count: n }));
+  }
+
+  totals(): TaskTotals {
+    const counts = (
+      this.stmt(this.sql.totals).all() as Array<{
+        name: string;
+        queue: string;
+        state: string;
+        n: number;
+      }>
+    ).map(({ n, ...rest }) => ({ ...rest, count: n }));
+    const byName = new Map<string, { name: string; buckets: number[]; sum: number }>();
+    for (const row of this.stmt(this.sql.runtimes).all() as Array<{
+      name: string;
+      bucket: number;
+      n: number;
+      seconds: number;
+    }>) {
+      let entry = byName.get(row.name);
+      if (!entry) byName.set(row.name, (entry = { name: row.name, buckets: [], sum: 0 }));
+      entry.buckets[row.bucket] = row.n;
+      entry.sum += row.seconds;
+    }
+    return { counts, runtimes: [...byName.values()] };
   }
 
   get(taskId: string, now: number): ResultMeta | undefined {
@@ -94,17 +184,43 @@ export class ResultStore {
     }));
   }
 
+  /** Deletes the tasks' rows and, when indexed, their fields (found from their metas). */
   forget(taskIds: readonly string[]): void {
-    this.stmt(this.sql.forget).run({ ids: JSON.stringify(taskIds) });
+    const ids = JSON.stringify(taskIds);
+    this.db
+      .transaction(() => {
+        if (this.indexed) {
+          const rows = (
+            this.stmt(this.sql.changedResults).all({
+              ids,
+              after: -1,
+              upto: Number.MAX_SAFE_INTEGER,
+            }) as Array<{
+              meta: string;
+            }>
+          ).flatMap((row) => {
+            const meta = JSON.parse(row.meta) as ResultMeta;
+            return indexedFields(meta).map((entry) => [entry, meta.task_id]);
+          });
+          if (rows.length > 0) this.stmt(this.sql.forgetFields).run({ rows: JSON.stringify(rows) });
+        }
+        this.stmt(this.sql.forget).run({ ids });
+      })
+      .immediate();
   }
 
   /** Deletes every expired row of both tables in one transaction. */
   deleteExpired(now: number): void {
     this.db
       .transaction(() => {
-        for (const text of [this.sql.expireResults, this.sql.expireRevoked]) {
+        for (const text of [
+          this.sql.expireFields,
+          this.sql.expireResults,
+          this.sql.expireRevoked,
+        ]) {
           this.stmt(text).run({ now });
         }
+        this.stmt(this.sql.expireCounts).run({ before: minuteOf(now) - COUNTS_KEPT_MINUTES });
       })
       .immediate();
   }

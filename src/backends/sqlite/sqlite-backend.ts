@@ -84,7 +84,7 @@ export class SqliteBackend implements ResultBackend {
 
   /** Stored tasks by filter, in cursor pages, on this backend's connection. */
   taskListing(): TaskListing {
-    return new SqliteTaskListing(async () => (await this.ready()).store.db, this.keyPrefix);
+    return new SqliteTaskListing(async () => (await this.ready()).store, this.keyPrefix);
   }
 
   /** Live workers' heartbeats, in the same file under the same prefix. */
@@ -108,7 +108,7 @@ export class SqliteBackend implements ResultBackend {
     if (this.handle) return;
     const { handle, value } = openWith(
       this.location,
-      (opened) => new ResultStore(opened, this.keyPrefix),
+      (opened) => new ResultStore(opened, this.keyPrefix, this.options.resultExtended ?? false),
     );
     this.resultStore = value;
     this.chordStore = new ChordStore(handle, this.keyPrefix);

@@ -171,6 +171,23 @@ export function brokerSql(schema: string, prefix: string) {
     length: `SELECT count(*)::int AS n FROM ${m} WHERE queue = $1 AND (
                (deliver_at = 0 AND lease_until <= $2) OR (deliver_at > 0 AND deliver_at <= $2))`,
 
+    // $1 queue, $2 now -> { at } (null when none): the oldest created_at of the rows `length` counts.
+    oldest: `SELECT min(created_at)::float8 AS at FROM ${m} WHERE queue = $1 AND (
+               (deliver_at = 0 AND lease_until <= $2) OR (deliver_at > 0 AND deliver_at <= $2))`,
+
+    // $1 queue, $2 ids (bigint[]), $3 now, $4 channel -> one row per distinct queue: the
+    // letters deleted and inserted back as new ready rows in one statement (so a letter two
+    // callers redrive at once moves once: the second finds it deleted), and the NOTIFY.
+    redrive: `WITH moved AS (
+                DELETE FROM ${d} WHERE queue = $1 AND id = ANY($2::bigint[])
+                RETURNING id, queue, priority, envelope
+              ), ins AS (
+                INSERT INTO ${m} (queue, priority, deliver_at, created_at, envelope)
+                SELECT queue, priority, 0, $3, envelope FROM moved ORDER BY id
+                RETURNING queue
+              )
+              SELECT count(*)::int AS n, pg_notify($4, $1) AS notified FROM ins`,
+
     // $1 queue, $2 limit -> rows (id, queue, reason, dead_at, deliveries, envelope), oldest first.
     deadLetters: `SELECT id::float8 AS id, queue, reason, dead_at::float8 AS dead_at, deliveries, envelope
                   FROM ${d} WHERE queue = $1 ORDER BY id LIMIT $2`,

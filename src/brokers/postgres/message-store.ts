@@ -216,6 +216,22 @@ export class MessageStore implements QueueStore {
     return rows[0]?.n ?? 0;
   }
 
+  async oldest(queue: string, now: number): Promise<number | null> {
+    const { rows } = await this.db.query<{ at: number | null }>(this.sql.oldest, [queue, now]);
+    return rows[0]?.at ?? null;
+  }
+
+  /** Moves dead letters back to the queue as new ready rows, in one statement; how many moved. */
+  async redrive(queue: string, ids: readonly number[], now: number): Promise<number> {
+    const { rows } = await this.db.query<{ n: number }>(this.sql.redrive, [
+      queue,
+      ids,
+      now,
+      this.channel,
+    ]);
+    return rows[0]?.n ?? 0;
+  }
+
   async deadLetters(queue: string, limit: number): Promise<DeadLetterRow[]> {
     return (await this.db.query<DeadLetterRow>(this.sql.deadLetters, [queue, limit])).rows;
   }

@@ -11,6 +11,7 @@ import type {
   Consumer,
   ConsumeOptions,
   PublishOptions,
+  DeadLetterInfo,
 } from '../broker.js';
 import type { TransportMessage } from '../../protocol/types.js';
 import {
@@ -131,6 +132,14 @@ export class RedisBroker implements Broker {
   async deadLetters(queue: string, limit?: number): Promise<DeadLetterEntry[]> {
     await this.connect();
     return this.admin.deadLetters(queue, limit);
+  }
+
+  listDeadLetters(queue: string, limit: number): Promise<DeadLetterInfo[]> {
+    return this.connect().then(() => this.admin.listDeadLetters(queue, limit));
+  }
+
+  redriveDeadLetters(queue: string, ids: readonly string[]): Promise<number> {
+    return this.connect().then(() => this.admin.redriveDeadLetters(queue, ids));
   }
 
   /** Moves due delayed messages into their queues now (for a process that only schedules). */

@@ -1,11 +1,22 @@
 /**
  * Queue housekeeping: how many messages wait in a queue (all its priority lists), purging
- * a queue's ready messages (those lists), and reading its dead letters.
+ * a queue's ready messages (those lists), reading its dead letters and redriving them.
  * Must never touch another queue's entries, nor a message a worker holds (unacked).
  */
+import { createHash } from 'node:crypto';
+import type { DeadLetterInfo } from '../broker.js';
+import { decodeEnvelope } from '../../protocol/kombu-envelope.js';
+import { runScript } from '../../connections/redis/script-runner.js';
 import type { RedisBrokerCore } from './core.js';
-import { PRIORITY_STEPS } from './keys.js';
-import { decodeDeadLetter, type DeadLetterEntry } from './wire.js';
+import { PRIORITY_STEPS, priorityStep } from './keys.js';
+import { redriveScript } from './scripts/redrive.js';
+import { decodeDeadLetter, routeOf, type DeadLetterEntry } from './wire.js';
+
+/** Dead letters read at most per listing or redrive. */
+const MAX_READ = 10_000;
+
+/** A letter's id: a digest of its stored entry (the list has no ids of its own). */
+const letterId = (raw: string) => createHash('sha1').update(raw).digest('hex').slice(0, 20);
 
 export class QueueAdmin {
   constructor(private readonly core: RedisBrokerCore) {}
@@ -42,5 +53,45 @@ export class QueueAdmin {
     return raw
       .map(decodeDeadLetter)
       .filter((entry): entry is DeadLetterEntry => entry !== undefined);
+  }
+
+  /** The contract's view of the dead letters, newest first. */
+  async listDeadLetters(queue: string, limit: number): Promise<DeadLetterInfo[]> {
+    const raw = await this.core.client.lrange(this.core.keys.deadLetter(queue), 0, limit - 1);
+    const letters: DeadLetterInfo[] = [];
+    for (const text of raw) {
+      const entry = decodeDeadLetter(text);
+      if (!entry) continue;
+      let message;
+      try {
+        message = entry.envelope ? decodeEnvelope(entry.envelope) : undefined;
+      } catch {
+        message = undefined;
+      }
+      letters.push({ id: letterId(text), queue, reason: entry.reason, deadAt: entry.at, message });
+    }
+    return letters;
+  }
+
+  /** Pushes the letters back onto their queue's list for their priority, each at most once. */
+  async redriveDeadLetters(queue: string, ids: readonly string[]): Promise<number> {
+    const wanted = new Set(ids);
+    const key = this.core.keys.deadLetter(queue);
+    let moved = 0;
+    for (const text of await this.core.client.lrange(key, 0, MAX_READ - 1)) {
+      if (!wanted.has(letterId(text))) continue;
+      const entry = decodeDeadLetter(text);
+      if (!entry?.envelope) continue;
+      let list: string;
+      try {
+        list = this.core.keys.list(queue, priorityStep(routeOf(entry.envelope).kombuPriority));
+      } catch {
+        continue; // an envelope that does not decode cannot run again
+      }
+      moved += Number(
+        await runScript(this.core.client, redriveScript, [key, list], [text, entry.envelope]),
+      );
+    }
+    return moved;
   }
 }

@@ -31,7 +31,10 @@ export interface BrokerSql {
   purgeReady: string;
   purgeDelayed: string;
   length: string;
+  oldest: string;
   deadLetters: string;
+  redrive: string;
+  redriveDelete: string;
 }
 
 export function brokerSql(prefix: string): BrokerSql {
@@ -135,6 +138,9 @@ export function brokerSql(prefix: string): BrokerSql {
     purgeDelayed: `DELETE FROM ${m} WHERE deliver_at > 0 AND deliver_at <= @now AND queue = @queue`,
 
     // @queue, @now -> { n }: waiting rows, i.e. ready or due and not leased.
+    // @queue, @now -> { at } (null when none): the oldest created_at of the ready rows `length` counts.
+    oldest: `SELECT MIN(created_at) AS at FROM ${m} WHERE queue = @queue AND deliver_at = 0 AND lease_until <= @now`,
+
     length: `SELECT
                (SELECT COUNT(*) FROM ${m} WHERE queue = @queue AND deliver_at = 0 AND lease_until <= @now)
              + (SELECT COUNT(*) FROM ${m} WHERE deliver_at > 0 AND deliver_at <= @now AND queue = @queue) AS n`,
@@ -142,5 +148,14 @@ export function brokerSql(prefix: string): BrokerSql {
     // @queue, @limit -> rows (id, queue, reason, dead_at, deliveries, envelope), oldest first.
     deadLetters: `SELECT id, queue, reason, dead_at, deliveries, envelope FROM ${d}
                   WHERE queue = @queue ORDER BY id LIMIT @limit`,
+
+    // @queue, @ids (JSON array), @now -> changes: the letters back in messages as new rows,
+    // ready now. With redriveDelete in one transaction.
+    redrive: `INSERT INTO ${m} (queue, priority, deliver_at, created_at, envelope)
+              SELECT queue, priority, 0, @now, envelope FROM ${d}
+              WHERE queue = @queue AND id IN (SELECT value FROM json_each(@ids)) ORDER BY id`,
+
+    // @queue, @ids (JSON array) -> changes.
+    redriveDelete: `DELETE FROM ${d} WHERE queue = @queue AND id IN (SELECT value FROM json_each(@ids))`,
   };
 }

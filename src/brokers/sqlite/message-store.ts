@@ -158,6 +158,22 @@ export class MessageStore implements QueueStore {
     return (this.stmt(this.sql.length).get({ queue, now }) as { n: number }).n;
   }
 
+  oldest(queue: string, now: number): number | null {
+    return (this.stmt(this.sql.oldest).get({ queue, now }) as { at: number | null }).at;
+  }
+
+  /** Moves dead letters back to the queue as new ready rows; returns how many moved. */
+  redrive(queue: string, ids: readonly number[], now: number): number {
+    return this.db
+      .transaction(() => {
+        const params = { queue, ids: JSON.stringify(ids) };
+        const moved = this.stmt(this.sql.redrive).run({ ...params, now }).changes;
+        this.stmt(this.sql.redriveDelete).run(params);
+        return moved;
+      })
+      .immediate();
+  }
+
   deadLetters(queue: string, limit: number): DeadLetterRow[] {
     return this.stmt(this.sql.deadLetters).all({ queue, limit }) as DeadLetterRow[];
   }

@@ -13,6 +13,7 @@ import type {
   ConsumeOptions,
   Consumer,
   PublishOptions,
+  DeadLetterInfo,
 } from '../broker.js';
 import type { BrokerFactoryOptions } from '../registry.js';
 import { BrokerConnectionError, CeleriacError } from '../../errors.js';
@@ -155,6 +156,32 @@ export class SqliteBroker implements Broker {
   async queueLength(queue: string): Promise<number> {
     await this.connect();
     return this.store().length(queue, Date.now());
+  }
+
+  /** When the oldest ready message of the queue was published (unix ms), or null when none waits. */
+  async oldestMessageAt(queue: string): Promise<number | null> {
+    await this.connect();
+    return this.store().oldest(queue, Date.now());
+  }
+
+  async listDeadLetters(queue: string, limit: number): Promise<DeadLetterInfo[]> {
+    return (await this.deadLetters(queue, limit)).map((letter) => ({
+      id: String(letter.id),
+      queue: letter.queue,
+      reason: letter.reason,
+      deadAt: letter.deadAt,
+      message: letter.message,
+    }));
+  }
+
+  /** Moves the letters back to the queue, ready now, in one transaction. */
+  async redriveDeadLetters(queue: string, ids: readonly string[]): Promise<number> {
+    await this.connect();
+    const rows = ids.map(Number).filter((id) => Number.isSafeInteger(id));
+    if (rows.length === 0) return 0;
+    const moved = this.store().redrive(queue, rows, Date.now());
+    this.changeFeed?.notifyLocal();
+    return moved;
   }
 
   /** The dead letters of a queue, oldest first (rejected without requeue, expired, or undecodable). */

@@ -23,6 +23,8 @@ button{padding:.3rem .7rem;border:1px solid #9aa3b2;border-radius:3px;background
 .chart{display:flex;gap:3px;align-items:end;height:120px;background:#fff;border:1px solid var(--line);padding:.5rem}.chart .bar{flex:1;display:flex;flex-direction:column-reverse;min-width:8px}
 .chart .ok{background:#7cc495}.chart .bad{background:#e58b84}.muted{color:var(--muted)}.actions{display:flex;gap:.5rem;flex-wrap:wrap;margin:.6rem 0}
 pre{background:#fff;border:1px solid var(--line);padding:.6rem;overflow:auto;max-height:24rem}.badge{font-size:12px;background:#eef0f4;padding:.1rem .4rem}
+form.operate{display:flex;flex-wrap:wrap;gap:.4rem;align-items:center;font-size:12px}.operate-row td{background:#fafbfc}
+ul.tree,ol.timeline{background:#fff;border:1px solid var(--line);padding:.5rem .5rem .5rem 1.8rem}
 .live-status{font-size:12px;color:var(--ok)}.pager{margin:.8rem 0}.error{color:var(--bad)}dl{display:grid;grid-template-columns:max-content 1fr;gap:.3rem 1rem}dt{color:var(--muted)}dd{margin:0}
 `;
 

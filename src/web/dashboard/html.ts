@@ -60,6 +60,7 @@ export const PAGES = [
   ['/queues', 'Queues'],
   ['/workers', 'Workers'],
   ['/schedules', 'Schedules'],
+  ['/dead-letters', 'Dead letters'],
 ] as const;
 
 export function layout(

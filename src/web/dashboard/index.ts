@@ -17,13 +17,13 @@ import type { ApplyOptions } from '../../app/task-options.js';
 import type { JsonValue, ResultMeta } from '../../protocol/types.js';
 import type { FetchHandler } from '../fetch-handler.js';
 import { DASHBOARD_CSS, DASHBOARD_JS } from './assets.js';
-import { esc, layout, securityHeaders, type Html } from './html.js';
+import { esc, html, layout, securityHeaders, type Html } from './html.js';
+import { readTree, timelineView, treeView } from './task-detail.js';
 import { fragmentStream, listingFeed, taskFeed, type DashboardEventFeed } from './live.js';
 import { renderMetrics } from './metrics.js';
 import {
   confirmPage,
   overviewPage,
-  queueTable,
   schedulesPage,
   STATES,
   stateBadge,
@@ -31,11 +31,12 @@ import {
   taskRows,
   tasksPage,
   unknownTaskPage,
-  workersPage,
   type MaskField,
   type Masker,
 } from './pages.js';
 import { filtersFrom } from './query.js';
+import { deadLettersPage, queuesPage, workersPage } from './operate.js';
+import { operationRoutes } from './operate-routes.js';
 
 export type { DashboardEvent, DashboardEventFeed } from './live.js';
 export type { MaskField } from './pages.js';
@@ -266,26 +267,63 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
           'Task',
           unknownTaskPage(prefix, id, { csrf, readOnly }),
         );
+      const backend = await app.resultBackend();
+      const tree = await readTree(meta, (child) => backend.get(child));
+      const detail = html`${timelineView(meta)}${tree ? treeView(prefix, tree, id) : ''}`;
       return page(
         request,
         csrf,
         '/tasks',
         `Task ${meta.name ?? id}`,
         // A masked page never shows the stored args, not even to edit: empty retries with them.
-        taskPage(prefix, meta, mask, { csrf, readOnly, masked: userMask !== undefined }),
+        taskPage(prefix, meta, mask, {
+          csrf,
+          readOnly,
+          masked: userMask !== undefined,
+          detail,
+        }),
         `${prefix}/live/task/${encodeURIComponent(id)}`,
       );
     }
-    if (path === '/queues')
-      return page(request, csrf, '/queues', 'Queues', queueTable(await queueDepths()));
+    if (path === '/queues') {
+      const workers = await onlineWorkers();
+      return page(
+        request,
+        csrf,
+        '/queues',
+        'Queues',
+        queuesPage(
+          prefix,
+          await operations.queueRows(workers),
+          workers.length,
+          await operations.controlState(csrf),
+        ),
+      );
+    }
     if (path === '/workers')
       return page(
         request,
         csrf,
         '/workers',
         'Workers',
-        workersPage(await onlineWorkers(), Date.now()),
+        workersPage(prefix, await onlineWorkers(), Date.now(), await operations.controlState(csrf)),
       );
+    if (path === '/dead-letters') {
+      const broker = await app.broker();
+      const letters = await Promise.all(
+        queues().map(async (queue) => ({
+          queue,
+          letters: broker.listDeadLetters ? await broker.listDeadLetters(queue, 100) : undefined,
+        })),
+      );
+      return page(
+        request,
+        csrf,
+        '/dead-letters',
+        'Dead letters',
+        deadLettersPage(prefix, letters, { csrf, readOnly }),
+      );
+    }
     if (path === '/schedules') {
       const store = (await app.resultBackend()).beatStore?.();
       const entries = store ? await withStore(store, (s) => s.list()) : undefined;
@@ -312,43 +350,80 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
 
   const overview = async (): Promise<Html> => {
     const list = await listing();
-    const counts: Array<[string, number]> = [];
-    const sample: ResultMeta[] = [];
-    let cursor: string | undefined;
-    for (let i = 0; i < 5; i++) {
-      const got = await list.list({ limit: 1000, ...(cursor ? { cursor } : {}) });
-      sample.push(...got.tasks);
-      if (!got.next) break;
-      cursor = got.next;
-    }
-    for (const status of STATES) {
-      const n = sample.filter((t) => t.status === status).length;
-      if (n > 0) counts.push([status, n]);
-    }
     const hour = 3_600_000;
     const end = Math.ceil(Date.now() / hour) * hour;
     const hours = Array.from({ length: 24 }, (_, i) => {
       const from = end - (24 - i) * hour;
       return { from, label: new Date(from).toISOString().slice(11, 16), ok: 0, bad: 0 };
     });
-    for (const t of sample) {
-      if (!t.date_done) continue;
-      const at = Date.parse(
-        /[zZ]|[+-]\d\d:\d\d$/.test(t.date_done) ? t.date_done : `${t.date_done}Z`,
-      );
-      const bucket = hours[Math.floor((at - (end - 24 * hour)) / hour)];
-      if (!bucket) continue;
-      if (t.status === 'SUCCESS') bucket.ok++;
-      else if (t.status === 'FAILURE') bucket.bad++;
+    const bucketAt = (at: number) => hours[Math.floor((at - (end - 24 * hour)) / hour)];
+    let counts: Array<[string, number]>;
+    let source: string;
+    const activity = list.activity ? await list.activity(end - 24 * hour) : undefined;
+    // Counters exist once anything was counted (resultExtended on); else sample.
+    const counted =
+      activity !== undefined &&
+      (activity.length > 0 || ((await list.totals?.())?.counts.length ?? 0) > 0);
+    if (activity && counted) {
+      // Stored counters: every store counted in the same write as its meta.
+      for (const row of activity) {
+        const bucket = bucketAt(row.minute);
+        if (!bucket) continue;
+        if (row.state === 'SUCCESS') bucket.ok += row.count;
+        else if (row.state === 'FAILURE') bucket.bad += row.count;
+      }
+      counts = (
+        await Promise.all(
+          STATES.map(async (status): Promise<[string, number]> => [
+            status,
+            await list.count({ states: [status] }),
+          ]),
+        )
+      ).filter(([, n]) => n > 0);
+      source = 'from the stored counters';
+    } else {
+      // A listing without counters: the newest 5,000 stored tasks stand for the rest.
+      const sample: ResultMeta[] = [];
+      let cursor: string | undefined;
+      for (let i = 0; i < 5; i++) {
+        const got = await list.list({ limit: 1000, ...(cursor ? { cursor } : {}) });
+        sample.push(...got.tasks);
+        if (!got.next) break;
+        cursor = got.next;
+      }
+      counts = STATES.map((status): [string, number] => [
+        status,
+        sample.filter((t) => t.status === status).length,
+      ]).filter(([, n]) => n > 0);
+      for (const t of sample) {
+        if (!t.date_done) continue;
+        const bucket = bucketAt(Date.parse(zoned(t.date_done)));
+        if (!bucket) continue;
+        if (t.status === 'SUCCESS') bucket.ok++;
+        else if (t.status === 'FAILURE') bucket.bad++;
+      }
+      source = `from the ${sample.length} most recent stored tasks`;
     }
     return overviewPage(prefix, {
       counts,
-      sampled: sample.length,
+      source,
       hours,
       queues: await queueDepths(),
       workers: (await onlineWorkers()).length,
     });
   };
+
+  const operations = operationRoutes({
+    broker: () => app.broker(),
+    prefix,
+    readOnly,
+    queues,
+    queueDepths,
+    onlineWorkers,
+    listing,
+    page,
+    plain,
+  });
 
   const post = async (
     request: Request,
@@ -357,6 +432,8 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
     csrf: string,
   ): Promise<Response> => {
     if (path === '/actions') return act(request, form, csrf);
+    const operated = await operations.post(request, path, form, csrf);
+    if (operated) return operated;
     if (path === '/schedules') {
       const store = (await app.resultBackend()).beatStore?.();
       if (!store) return plain(404, 'This result backend keeps no beat schedules.');
@@ -390,7 +467,8 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
     const action = form.get('action') ?? '';
     const all = action.endsWith('-all');
     const verb = all ? action.slice(0, -4) : action;
-    if (!['retry', 'revoke', 'delete'].includes(verb)) return plain(400, 'Unknown action.');
+    if (!['retry', 'revoke', 'terminate', 'delete'].includes(verb))
+      return plain(400, 'Unknown action.');
     let ids: string[];
     let capped = false;
     const filter = form.get('filter') ?? '';
@@ -427,6 +505,8 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
     }
     const backend = await app.resultBackend();
     if (verb === 'revoke') await backend.revoke(ids);
+    // Every worker hears revocations from the backend; the one running the task stops it.
+    else if (verb === 'terminate') await backend.revoke(ids, { terminate: true });
     else if (verb === 'delete') await backend.forget(ids);
     else {
       const edited = form.get('args');
@@ -493,6 +573,10 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
     owns: { value: owns },
     onError: { value: onError },
   }) as Dashboard;
+}
+
+function zoned(date: string): string {
+  return /[zZ]|[+-]\d\d:?\d\d$/.test(date) ? date : `${date}Z`;
 }
 
 function asset(text: string, type: string): Response {

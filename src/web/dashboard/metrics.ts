@@ -1,9 +1,12 @@
 /**
- * `/metrics` in Prometheus text format (version 0.0.4): tasks by name and state and run
- * times as a histogram, over the stored tasks the listing returns (the newest 10,000),
- * queue depths, and workers online. Pure formatting over what the handler read.
+ * `/metrics` in Prometheus text format (version 0.0.4): from the listing's stored
+ * counters (task-index.ts) when it keeps them, stores by name and state as counters and
+ * run times as a histogram; else, from the newest 10,000 stored tasks, tasks by name and
+ * state as a gauge and their run times. Queue depths and workers online either way.
+ * Formatting over what the listing, broker and registry answer; writes nothing.
  */
-import type { TaskListing } from '../../backends/task-listing.js';
+import type { TaskListing, TaskTotals } from '../../backends/task-listing.js';
+import { RUNTIME_BUCKETS } from '../../backends/task-index.js';
 import type { WorkerInfo } from '../../backends/worker-registry.js';
 import type { ResultMeta } from '../../protocol/types.js';
 
@@ -15,6 +18,50 @@ export async function renderMetrics(
   queues: Array<[string, number | null]>,
   workers: WorkerInfo[],
 ): Promise<string> {
+  const totals = listing.totals ? await listing.totals() : undefined;
+  // No counts at all: stores were never counted (resultExtended off), so sample instead.
+  const lines = totals && totals.counts.length > 0 ? fromTotals(totals) : await sampled(listing);
+  return `${[...lines, ...gauges(queues, workers)].join('\n')}\n`;
+}
+
+/** Counters since the store began: they only grow, as Prometheus counters must. */
+function fromTotals(totals: TaskTotals): string[] {
+  const byNameState = new Map<string, number>();
+  for (const { name, state, count } of totals.counts) {
+    const key = `${name || 'unknown'}\u0000${state}`;
+    byNameState.set(key, (byNameState.get(key) ?? 0) + count);
+  }
+  const lines = [
+    '# HELP celeriac_tasks_total Task states stored, by task name and state (from the stored counters).',
+    '# TYPE celeriac_tasks_total counter',
+  ];
+  for (const [key, n] of [...byNameState].sort()) {
+    const [name = '', state = ''] = key.split('\u0000');
+    lines.push(`celeriac_tasks_total{name="${label(name)}",state="${label(state)}"} ${n}`);
+  }
+  lines.push(
+    '# HELP celeriac_task_runtime_seconds Run time of ended tasks (from the stored counters).',
+    '# TYPE celeriac_task_runtime_seconds histogram',
+  );
+  for (const { name, buckets, sum } of [...totals.runtimes].sort((a, b) =>
+    a.name.localeCompare(b.name),
+  )) {
+    const n = label(name || 'unknown');
+    let cumulative = 0;
+    RUNTIME_BUCKETS.forEach((bound, i) => {
+      cumulative += buckets[i] ?? 0;
+      lines.push(`celeriac_task_runtime_seconds_bucket{name="${n}",le="${bound}"} ${cumulative}`);
+    });
+    cumulative += buckets[RUNTIME_BUCKETS.length] ?? 0;
+    lines.push(`celeriac_task_runtime_seconds_bucket{name="${n}",le="+Inf"} ${cumulative}`);
+    lines.push(`celeriac_task_runtime_seconds_sum{name="${n}"} ${sum}`);
+    lines.push(`celeriac_task_runtime_seconds_count{name="${n}"} ${cumulative}`);
+  }
+  return lines;
+}
+
+/** A listing without counters: the newest stored tasks. */
+async function sampled(listing: TaskListing): Promise<string[]> {
   const tasks: ResultMeta[] = [];
   let cursor: string | undefined;
   do {
@@ -61,6 +108,11 @@ export async function renderMetrics(
     );
     lines.push(`celeriac_task_runtime_seconds_count{name="${label(name)}"} ${values.length}`);
   }
+  return lines;
+}
+
+function gauges(queues: Array<[string, number | null]>, workers: WorkerInfo[]): string[] {
+  const lines: string[] = [];
   lines.push(
     '# HELP celeriac_queue_depth Messages waiting in a queue.',
     '# TYPE celeriac_queue_depth gauge',
@@ -78,7 +130,7 @@ export async function renderMetrics(
   );
   for (const worker of workers)
     lines.push(`celeriac_worker_active_tasks{worker="${label(worker.hostname)}"} ${worker.active}`);
-  return `${lines.join('\n')}\n`;
+  return lines;
 }
 
 function label(value: string): string {

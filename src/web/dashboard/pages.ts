@@ -24,6 +24,9 @@ export const STATES = [
   'REVOKED',
 ];
 
+/** States of a task that may be running on a worker now: terminate is offered for them. */
+const RUNNING = new Set(['RECEIVED', 'STARTED', 'PROGRESS', 'RETRY']);
+
 export const stateBadge = (status: string): Html => state(status);
 const state = (status: string) =>
   html`<span class="state state-${status.replace(/[^A-Z_]/g, '')}">${status}</span>`;
@@ -47,7 +50,8 @@ export function csrfField(token: string): Html {
 
 export interface OverviewData {
   counts: Array<[string, number]>;
-  sampled: number;
+  /** Where the chart's figures come from, in words. */
+  source: string;
   hours: Array<{ label: string; ok: number; bad: number }>;
   queues: Array<[string, number | null]>;
   workers: number;
@@ -65,7 +69,7 @@ export function overviewPage(prefix: string, data: OverviewData): Html {
       )}
       <div class="card"><b>${data.workers}</b>workers online</div>
     </section>
-    <h2>Finished per hour (UTC), from the ${data.sampled} most recent stored tasks</h2>
+    <h2>Finished per hour (UTC), ${data.source}</h2>
     <div class="chart" role="img" aria-label="successes and failures per hour">
       ${data.hours.map(
         (h) =>
@@ -187,9 +191,12 @@ export function tasksPage(
               <span class="muted">Selected or every match of the filter:</span>
               <button name="action" value="retry">Retry selected</button
               ><button name="action" value="revoke">Revoke selected</button
+              ><button name="action" value="terminate" class="danger">Terminate selected</button
               ><button name="action" value="delete" class="danger">Delete selected</button>
               <button name="action" value="retry-all">Retry all matching</button
               ><button name="action" value="revoke-all">Revoke all matching</button
+              ><button name="action" value="terminate-all" class="danger">
+                Terminate all matching</button
               ><button name="action" value="delete-all" class="danger">Delete all matching</button>
             </div>
           </form>`
@@ -220,7 +227,7 @@ export function taskPage(
   prefix: string,
   meta: ResultMeta,
   mask: Masker,
-  options: { csrf: string; readOnly: boolean; masked: boolean },
+  options: { csrf: string; readOnly: boolean; masked: boolean; detail?: Html | undefined },
 ): Html {
   const link = (id: unknown) =>
     html`<a href="${prefix}/tasks/${encodeURIComponent(String(id))}"
@@ -260,6 +267,7 @@ export function taskPage(
           : ''
       }
     </dl>
+    ${options.detail ?? ''}
     ${
       children.length
         ? html`<h2>Children</h2>
@@ -293,7 +301,13 @@ export function taskPage(
                   value="revoke"
                 >
                   Revoke</button
-                ><button name="action" value="delete" class="danger">Delete</button>
+                >${RUNNING.has(meta.status) ? html`<button name="action" value="terminate" class="danger">Terminate</button>` : ''}<button
+                  name="action"
+                  value="delete"
+                  class="danger"
+                >
+                  Delete
+                </button>
               </div>
             </form>`
     }`;
@@ -320,7 +334,7 @@ export function confirmPage(
           id="confirm-yes"
           name="action"
           value="${action}"
-          class="${verb === 'delete' ? 'danger' : ''}"
+          class="${verb === 'delete' || verb === 'terminate' ? 'danger' : ''}"
         >
           Yes, ${verb} ${count}
         </button>

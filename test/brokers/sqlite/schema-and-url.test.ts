@@ -86,9 +86,12 @@ describe('SQLite schema', () => {
       'celeriac_dead_letters',
       'celeriac_groups',
       'celeriac_messages',
+      'celeriac_result_fields',
       'celeriac_results',
       'celeriac_revoked',
       'celeriac_sequences',
+      'celeriac_task_counts',
+      'celeriac_task_runtimes',
     ]);
     db.close();
   });
