@@ -5,7 +5,7 @@
  */
 import { AsyncResult } from '../app/async-result.js';
 import type { JsonValue, SignatureJson } from '../protocol/types.js';
-import { applySignatureJson, signatureList } from './apply-json.js';
+import { applySignatureJson, groupMembers } from './apply-json.js';
 import {
   CanvasSignature,
   celeryOptions,
@@ -25,6 +25,9 @@ export class Group<TArgs extends unknown[], TResults extends unknown[]> extends 
   TResults,
   false
 > {
+  /** Phantom: marks a group for the type checker (nested groups unroll). Never set at run time. */
+  declare readonly __group: TResults;
+
   constructor(
     app: CanvasApp,
     readonly tasks: readonly AnyCanvas[],
@@ -61,9 +64,7 @@ export function groupResultOf<TResults extends unknown[]>(
   app: CanvasApp,
   json: SignatureJson,
 ): GroupResult<TResults> {
-  const members = signatureList(json.kwargs.tasks).map(
-    (task) => new AsyncResult<unknown>(resultIdOf(task), app),
-  );
+  const members = groupMembers(json).map((task) => new AsyncResult<unknown>(resultIdOf(task), app));
   return new GroupResult<TResults>(taskIdOf(json), members, app);
 }
 
