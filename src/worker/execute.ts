@@ -26,7 +26,14 @@ import {
   WorkerShutdownError,
 } from '../errors.js';
 import { builtinTask } from './builtin-tasks.js';
-import { afterFailure, afterSuccess, hasWorkflow, workflowProblem } from './canvas-followups.js';
+import {
+  afterFailure,
+  afterSuccess,
+  DISPATCH_HEADER,
+  firstDispatch,
+  hasWorkflow,
+  workflowProblem,
+} from './canvas-followups.js';
 import { celeryError, extendedFields, metaFor } from './result-states.js';
 import { formatCeleryDate } from '../protocol/time.js';
 import { backoffSeconds } from './backoff.js';
@@ -113,6 +120,18 @@ export function admit(delivery: Delivery, deps: ExecutorDeps): Admission | Promi
     const problem = workflowProblem(decoded, deps.backend);
     if (problem !== null) return refuseWorkflow(delivery, decoded, problem, deps);
   }
+  const dispatch = decoded.headers[DISPATCH_HEADER];
+  if (dispatch !== undefined) return admitDispatched(delivery, decoded, task, deps, dispatch);
+  return admitLive(delivery, decoded, task, deps);
+}
+
+/** The checks of a message that is not a duplicate: expiry, revocation, due time, arguments. */
+function admitLive(
+  delivery: Delivery,
+  decoded: DecodedTaskMessage,
+  task: Task<unknown[], unknown>,
+  deps: ExecutorDeps,
+): Admission | Promise<Admission> {
   if (decoded.expires && decoded.expires.getTime() <= Date.now())
     return discardExpired(delivery, decoded, decoded.expires, deps);
   const revoked =
@@ -120,6 +139,29 @@ export function admit(delivery: Delivery, deps: ExecutorDeps): Admission | Promi
   if (revoked instanceof Promise) return admitAfterAsking(delivery, decoded, task, deps, revoked);
   if (revoked) return discardRevoked(delivery, decoded, deps);
   return admitUnrevoked(delivery, decoded, task, deps);
+}
+
+/**
+ * A chord body sent with a token (canvas-followups.ts stampDispatch): runs when its token is
+ * the first to reach a worker for its task id; a message of a second send of the body (its
+ * sender died before clearing the join, and the body was sent again) is acked unrun.
+ */
+async function admitDispatched(
+  delivery: Delivery,
+  decoded: DecodedTaskMessage,
+  task: Task<unknown[], unknown>,
+  deps: ExecutorDeps,
+  token: JsonValue,
+): Promise<Admission> {
+  if (typeof token === 'string' && !(await firstDispatch(decoded.id, token, deps.backend))) {
+    await delivery.ack();
+    deps.logger.warn(
+      { id: decoded.id },
+      `Dropped a second send of chord body ${decoded.name}[${decoded.id}]: an earlier send runs it`,
+    );
+    return SETTLED;
+  }
+  return admitLive(delivery, decoded, task, deps);
 }
 
 async function admitAfterAsking(

@@ -118,6 +118,17 @@ describe.each(stacks)('canvas on %s', (_name, setup) => {
     const fanned = await chain(add.s(1, 1), group(add.s(10), add.s(20)), tsum.s()).delay();
     expect(await fanned.get({ timeout: 20 })).toBe(34);
 
+    // A group nested directly in a group or a chord header unrolls in place (as Celery's).
+    const unrolled = await group(group(add.s(1, 1), add.s(2, 2)), add.s(3, 3)).delay();
+    expect(unrolled.results).toHaveLength(3);
+    expect(await unrolled.get({ timeout: 20 })).toEqual([2, 4, 6]);
+    const flatChord = await chord(
+      [group(add.s(1, 1), add.s(2, 2)), add.s(3, 3)],
+      client.signature<[values: number[]], unknown[]>('tasks.echo').s(),
+    ).delay();
+    expect(await flatChord.get({ timeout: 20 })).toEqual([[2, 4, 6]]);
+    expect(flatChord.parent.results).toHaveLength(3);
+
     // A group of chains.
     const chains = await group(chain(add.s(1, 1), mul.s(3)), chain(add.s(2, 2), mul.s(5))).delay();
     expect(await chains.get({ timeout: 20 })).toEqual([6, 20]);
@@ -137,7 +148,7 @@ describe.each(stacks)('canvas on %s', (_name, setup) => {
 
     // Each body ran exactly once.
     await sleep(300);
-    expect(runs().filter((l) => l.startsWith('echo'))).toHaveLength(1);
+    expect(runs().filter((l) => l.startsWith('echo'))).toHaveLength(2);
     expect(runs().filter((l) => l.startsWith('tsum'))).toHaveLength(5);
   });
 
@@ -218,6 +229,22 @@ describe.each(stacks)('canvas on %s', (_name, setup) => {
     expect(runs().filter((l) => l.startsWith('tsum'))).toEqual([]);
   });
 
+  it('a chord given no deadline gets one from the header time limits: a lost header task fails the body', async (ctx) => {
+    const { client, env, runs } = await setup(ctx);
+    await startWorker(APP, env, ['-c', '2']);
+    const { add, tsum } = declare(client);
+    const started = Date.now();
+    // The second header task goes to a queue no worker consumes: it never reports.
+    const lost = add.s(2, 2).set({ timeLimit: 1, queue: 'nobody-consumes-this' });
+    const result = await chord([add.s(1, 1).set({ timeLimit: 1 }), lost], tsum.s()).delay();
+    const error = (await result.get({ timeout: 30, propagate: false })) as Error;
+    expect(error.name).toBe('ChordError');
+    // 2 x (1 s + 1 s), raised to the 5 s floor.
+    expect(error.message).toMatch(/deadline of 5 s passed before header task .* settled/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4500);
+    expect(runs().filter((l) => l.startsWith('tsum'))).toEqual([]);
+  });
+
   it('retries inside a header never fire the body early or twice', async (ctx) => {
     const { client, env, runs } = await setup(ctx);
     await startWorker(APP, env, ['-c', '3', '-n', 'a@test']);
@@ -247,6 +274,48 @@ describe.each(stacks)('canvas on %s', (_name, setup) => {
     await victim.exited;
     await startWorker(APP, leaseEnv, ['-c', '4', '-n', 'rescuer@test']);
     expect(await result.get({ timeout: 40 })).toBe(10);
+    await sleep(500);
+    expect(runs().filter((l) => l.startsWith('tsum'))).toHaveLength(1);
+  });
+});
+
+describe.each(stacks)('the chord body runs once on %s', (_name, setup) => {
+  it('when the worker that sent it is killed before clearing the join, and the part is redelivered', async (ctx) => {
+    const { client, env, runs } = await setup(ctx);
+    const backendUrl = env.CELERIAC_RESULT_BACKEND ?? env.CELERIAC_BROKER_URL!;
+    const { CELERIAC_RESULT_BACKEND: _dropped, ...withoutBackend } = env;
+    const victim = await startWorker(
+      APP,
+      {
+        ...withoutBackend,
+        TEST_LEASE_MS: '1500',
+        TEST_DIE_BEFORE_CLEAR_CHORD: '1',
+        TEST_BACKEND_URL: backendUrl,
+      },
+      ['-c', '1', '-n', 'victim@test', '-Q', 'header'],
+    );
+    const { add, tsum } = declare(client);
+    const result = await chord(
+      [1, 2, 3].map((i) => add.s(i, i).set({ queue: 'header' })),
+      tsum.s(),
+    ).delay();
+    // The last header task sent the body to `celery`, then its worker died before clearing.
+    await victim.exited;
+    expect(victim.child.signalCode).toBe('SIGKILL');
+    expect(runs().filter((l) => l.startsWith('add'))).toHaveLength(3);
+    const rescuer = await startWorker(APP, { ...env, TEST_LEASE_MS: '1500' }, [
+      '-c',
+      '2',
+      '-n',
+      'rescuer@test',
+      '-Q',
+      'header,celery',
+    ]);
+    expect(await result.get({ timeout: 40 })).toBe(12);
+    // The redelivered header task ran again and sent the body a second time: dropped. (The
+    // other header tasks may run again too: their acks may not have reached the broker.)
+    await rescuer.waitFor(/Dropped a second send of chord body tasks\.tsum/, 30_000);
+    expect(runs().filter((l) => l.startsWith('add')).length).toBeGreaterThanOrEqual(4);
     await sleep(500);
     expect(runs().filter((l) => l.startsWith('tsum'))).toHaveLength(1);
   });

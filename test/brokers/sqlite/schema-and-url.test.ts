@@ -84,6 +84,7 @@ describe('SQLite schema', () => {
       'celeriac_dead_letters',
       'celeriac_groups',
       'celeriac_messages',
+      'celeriac_once_claims',
       'celeriac_results',
       'celeriac_revoked',
       'celeriac_sequences',
