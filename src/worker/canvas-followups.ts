@@ -13,9 +13,11 @@ import type { ChordPart, ResultBackend, StoreOptions } from '../backends/backend
 import {
   applySignatureJson,
   canvasProblem,
+  groupMembers,
   signatureList,
   type CanvasHost,
 } from '../canvas/apply-json.js';
+import { freezeJson, resultIdOf, taskIdOf } from '../canvas/canvas-signature.js';
 import { ChordError, ChordsNotSupportedError } from '../errors.js';
 import type { DecodedTaskMessage } from '../protocol/task-message.js';
 import { serializeError } from '../protocol/result-meta.js';
@@ -60,6 +62,26 @@ export function workflowProblem(
     if (problem) return problem;
   }
   return null;
+}
+
+/**
+ * What the task's success sends (its callbacks, the next task of its chain) as Celery stores
+ * them in the meta's `children`: result tuples (`[[id, null], null]`, a group's
+ * `[[id, null], [members]]`). Gives each of them its task ids first (Celery's `freeze`), so
+ * afterSuccess sends them under the ids stored here.
+ */
+export function successChildren(decoded: DecodedTaskMessage): JsonValue[] {
+  const { embed } = decoded;
+  const sent = [...(embed.callbacks ?? [])];
+  const chain = embed.chain;
+  if (chain !== null && chain.length > 0) sent.push(chain[chain.length - 1]!);
+  return sent.map((sig) => resultTuple(freezeJson(sig)));
+}
+
+function resultTuple(sig: SignatureJson): JsonValue {
+  if (sig.subtask_type === 'group')
+    return [[taskIdOf(sig), null], groupMembers(sig).map(resultTuple)];
+  return [[resultIdOf(sig), null], null];
 }
 
 /** The task succeeded with `result`: callbacks, the next chain task, the chord slot. */

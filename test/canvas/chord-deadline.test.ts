@@ -12,24 +12,22 @@ const task = (options: Record<string, unknown> = {}): SignatureJson =>
     subtask_type: null,
     immutable: false,
   }) as SignatureJson;
-const chain = (...tasks: SignatureJson[]): SignatureJson =>
-  ({
-    task: 'celery.chain',
-    args: [],
-    kwargs: { tasks },
-    options: {},
-    subtask_type: 'chain',
-    immutable: false,
-  }) as SignatureJson;
-const group = (...tasks: SignatureJson[]): SignatureJson =>
-  ({
-    task: 'celery.group',
-    args: [],
-    kwargs: { tasks },
-    options: {},
-    subtask_type: 'group',
-    immutable: false,
-  }) as SignatureJson;
+const chain = (...tasks: SignatureJson[]): SignatureJson => ({
+  task: 'celery.chain',
+  args: [],
+  kwargs: { tasks },
+  options: {},
+  subtask_type: 'chain',
+  immutable: false,
+});
+const group = (...tasks: SignatureJson[]): SignatureJson => ({
+  task: 'celery.group',
+  args: [],
+  kwargs: { tasks },
+  options: {},
+  subtask_type: 'group',
+  immutable: false,
+});
 const chord = (options: Record<string, unknown> = {}): SignatureJson =>
   ({
     task: 'celery.chord',

@@ -8,7 +8,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it, type TestContext } from 'vitest';
-import { Celeriac, chain, chord, group, GroupResult, type SettledResult } from '../../src/index.js';
+import {
+  Celeriac,
+  chain,
+  chord,
+  group,
+  GroupResult,
+  type AsyncResult,
+  type SettledResult,
+} from '../../src/index.js';
 import { killAll, startWorker } from '../support/worker-process.js';
 import { REDIS_URL, requireService } from '../support/services.js';
 import { deleteRedisPrefix } from '../support/redis-cleanup.js';
@@ -98,7 +106,14 @@ describe.each(stacks)('canvas on %s', (_name, setup) => {
     // A chain: ((1 + 2) + 3) * 10, parent links back to the first.
     const chained = await chain(add.s(1, 2), add.s(3), mul.s(10)).delay();
     expect(await chained.get({ timeout: 20 })).toBe(60);
-    expect(await chained.parent?.get({ timeout: 1 })).toBe(6);
+    expect(await chained.parent.get({ timeout: 1 })).toBe(6);
+    // Read back from the backend as Celery stores them: each task's children (what its
+    // success sent) and parent_id.
+    const first = chained.parent.parent as AsyncResult<number>;
+    expect((await first.children()).map((c) => c.id)).toEqual([chained.parent.id]);
+    expect((await chained.parent.children()).map((c) => c.id)).toEqual([chained.id]);
+    expect((await client.asyncResult(chained.id).parentResult())?.id).toBe(chained.parent.id);
+    expect(await client.asyncResult(first.id).parentResult()).toBeUndefined();
 
     // A group: results in order; saved and restored by id.
     const grouped = await group([1, 2, 3, 4].map((i) => add.s(i, i))).delay();
@@ -158,6 +173,10 @@ describe.each(stacks)('canvas on %s', (_name, setup) => {
     const { add, echo, fail } = declare(client);
     const linked = await add.s(2, 3).link(echo.s('ok')).linkError(echo.si('never')).delay();
     expect(await linked.get({ timeout: 20 })).toBe(5);
+    const [callback, ...none] = await linked.children();
+    expect(none).toEqual([]);
+    expect(await (callback as AsyncResult<unknown[]>).get({ timeout: 20 })).toEqual([5, 'ok']);
+    expect((await client.asyncResult(callback!.id).parentResult())?.id).toBe(linked.id);
     const failed = await fail.s('down').linkError(echo.s('errback')).delay();
     await expect(failed.get({ timeout: 20 })).rejects.toThrow('down');
     while (runs().filter((l) => l.startsWith('echo')).length < 2) await sleep(25);
