@@ -60,6 +60,11 @@ export class AsyncResult<
    * {@link parentResult}.
    */
   parent: TParent;
+  /**
+   * The root of the workflow this handle was made by sending (its first task's id): what
+   * `workflow(app, rootId)` reads back and revokes.
+   */
+  rootId: string | undefined;
 
   constructor(
     readonly id: string,
@@ -274,6 +279,8 @@ function sameMeta(a: ResultMeta, b: ResultMeta): boolean {
 export class GroupResult<TResults extends unknown[] = unknown[]> implements ResultHandle {
   /** The result the group follows in a workflow (a chain's previous task), when known. */
   parent: ResultHandle | undefined;
+  /** The root of the workflow this handle was made by sending (its first task's id). */
+  rootId: string | undefined;
 
   constructor(
     readonly id: string,

@@ -6,7 +6,7 @@
  */
 import { AsyncResult, type ResultHandle } from '../app/async-result.js';
 import type { JsonValue, SignatureJson } from '../protocol/types.js';
-import { applySignatureJson, signatureList } from './apply-json.js';
+import { signatureList } from './apply-json.js';
 import {
   CanvasSignature,
   celeryOptions,
@@ -15,6 +15,7 @@ import {
   type CanvasApp,
   type SignatureOptions,
 } from './canvas-signature.js';
+import { sendWorkflow } from './workflow.js';
 import type { CanvasArgs, CanvasResult, CheckedChain, GroupLike, LastOf } from './canvas-types.js';
 import { groupResultOf } from './group.js';
 import type { GroupResult } from '../app/async-result.js';
@@ -57,8 +58,10 @@ export class Chain<
   ): Promise<AsyncResult<TResult, TParent>> {
     const json = freezeJson(this.toJSON());
     Object.assign(json.options, celeryOptions(options));
-    await applySignatureJson(this.app, json, { args: args as JsonValue[] });
-    return chainResult(this.app, signatureList(json.kwargs.tasks)) as AsyncResult<TResult, TParent>;
+    const rootId = await sendWorkflow(this.app, json, args as JsonValue[]);
+    const result = chainResult(this.app, signatureList(json.kwargs.tasks));
+    result.rootId = rootId;
+    return result as AsyncResult<TResult, TParent>;
   }
 
   delay(...args: TArgs): Promise<AsyncResult<TResult, TParent>> {

@@ -7,7 +7,6 @@
  */
 import { AsyncResult, type GroupResult } from '../app/async-result.js';
 import type { JsonValue, SignatureJson } from '../protocol/types.js';
-import { applySignatureJson } from './apply-json.js';
 import {
   CanvasSignature,
   celeryOptions,
@@ -16,6 +15,7 @@ import {
   type CanvasApp,
   type SignatureOptions,
 } from './canvas-signature.js';
+import { sendWorkflow } from './workflow.js';
 import type {
   Accepts,
   CanvasArgs,
@@ -93,9 +93,16 @@ export class Chord<
   ): Promise<AsyncResult<TResult, GroupResult<THeader>>> {
     const json = freezeJson(this.toJSON());
     Object.assign(json.options, celeryOptions(options));
-    await applySignatureJson(this.app, json, { args: args as JsonValue[] });
+    const rootId = await sendWorkflow(this.app, json, args as JsonValue[]);
     const header = groupResultOf<THeader>(this.app, json.kwargs.header as SignatureJson);
-    return new AsyncResult<TResult, GroupResult<THeader>>(resultIdOf(json), this.app, header);
+    header.rootId = rootId;
+    const result = new AsyncResult<TResult, GroupResult<THeader>>(
+      resultIdOf(json),
+      this.app,
+      header,
+    );
+    result.rootId = rootId;
+    return result;
   }
 
   delay(...args: TArgs): Promise<AsyncResult<TResult, GroupResult<THeader>>> {

@@ -5,7 +5,7 @@
  */
 import { AsyncResult } from '../app/async-result.js';
 import type { JsonValue, SignatureJson } from '../protocol/types.js';
-import { applySignatureJson, groupMembers } from './apply-json.js';
+import { groupMembers } from './apply-json.js';
 import {
   CanvasSignature,
   celeryOptions,
@@ -15,6 +15,7 @@ import {
   type CanvasApp,
   type SignatureOptions,
 } from './canvas-signature.js';
+import { sendWorkflow } from './workflow.js';
 import type { CanvasArgs, CanvasResult, ResultsOf } from './canvas-types.js';
 import type { AnyCanvas } from './chain.js';
 import { GroupResult } from './group-result.js';
@@ -51,8 +52,10 @@ export class Group<TArgs extends unknown[], TResults extends unknown[]> extends 
   async applyAsync(args: TArgs, options: SignatureOptions = {}): Promise<GroupResult<TResults>> {
     const json = freezeJson(this.toJSON());
     Object.assign(json.options, celeryOptions(options));
-    await applySignatureJson(this.app, json, { args: args as JsonValue[] });
-    return groupResultOf<TResults>(this.app, json);
+    const rootId = await sendWorkflow(this.app, json, args as JsonValue[]);
+    const result = groupResultOf<TResults>(this.app, json);
+    result.rootId = rootId;
+    return result;
   }
 
   delay(...args: TArgs): Promise<GroupResult<TResults>> {

@@ -14,6 +14,7 @@ import {
   chord,
   group,
   GroupResult,
+  workflow,
   type AsyncResult,
   type SettledResult,
 } from '../../src/index.js';
@@ -262,6 +263,52 @@ describe.each(stacks)('canvas on %s', (_name, setup) => {
     expect(error.message).toMatch(/deadline of 5 s passed before header task .* settled/);
     expect(Date.now() - started).toBeGreaterThanOrEqual(4500);
     expect(runs().filter((l) => l.startsWith('tsum'))).toEqual([]);
+  });
+
+  it('a workflow is read back as a tree with states, and revoking its root revokes every part not yet run', async (ctx) => {
+    const { client, env, runs } = await setup(ctx);
+    await startWorker(APP, env, ['-c', '4']);
+    const { add, slow, tsum } = declare(client);
+
+    const chained = await chain(slow.s(1500, 1), add.s(1), add.s(2)).delay();
+    const first = (chained.parent.parent as AsyncResult<number>).id;
+    expect(chained.rootId).toBe(first);
+    const flow = workflow(client, chained.rootId!);
+    const before = await flow.tree();
+    expect(before.kind).toBe('chain');
+    while (!runs().some((l) => l.startsWith('slow-start 1'))) await sleep(25);
+    // Revoked while its first task runs: the rest, not yet sent, is refused when it comes.
+    const revoked = await flow.revoke();
+    expect(revoked).toEqual(expect.arrayContaining([chained.parent.id, chained.id]));
+    await expect(chained.get({ timeout: 20 })).rejects.toThrow(/revoked/i);
+    const after = await flow.tree();
+    if (after.kind !== 'chain') throw new Error('not a chain');
+    expect(after.children.map((n) => (n.kind === 'task' ? n.state : n.kind))).toEqual([
+      'SUCCESS',
+      'REVOKED',
+      'REVOKED',
+    ]);
+
+    // A chord: revoked while its header runs, the body never runs.
+    const chorded = await chord([slow.s(1500, 2), add.s(1, 1)], tsum.s()).delay();
+    while (!runs().some((l) => l.startsWith('slow-start 2'))) await sleep(25);
+    await workflow(client, chorded.rootId!).revoke();
+    await expect(chorded.get({ timeout: 20 })).rejects.toThrow();
+    const tree = await workflow(client, chorded.rootId!).tree();
+    if (tree.kind !== 'chord') throw new Error('not a chord');
+    expect(tree.header.map((n) => n.kind === 'task' && n.state)).toEqual(['SUCCESS', 'SUCCESS']);
+    expect(tree.body.kind === 'task' && tree.body.state).toMatch(/REVOKED|FAILURE/);
+    await sleep(300);
+    expect(runs().filter((l) => l.startsWith('tsum'))).toEqual([]);
+
+    // Without a stored shape (a task sent alone, or by Python), the tree follows the metas' children.
+    const { echo } = declare(client);
+    const linked = await add.s(2, 3).link(echo.s('x')).delay();
+    expect(await linked.get({ timeout: 20 })).toBe(5);
+    const fromMetas = await workflow(client, linked.id).tree();
+    expect(fromMetas).toMatchObject({ kind: 'task', id: linked.id, state: 'SUCCESS' });
+    if (fromMetas.kind !== 'task') throw new Error('not a task');
+    expect(fromMetas.children).toHaveLength(1);
   });
 
   it('retries inside a header never fire the body early or twice', async (ctx) => {
