@@ -214,6 +214,18 @@ describe.each(stacks)('canvas on %s', (_name, setup) => {
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(outcomes[0]).toEqual({ status: 'fulfilled', value: 2 });
 
+    // A header task revoked before it ran settles its slot as REVOKED.
+    const revokedId = `revoked-${Date.now()}-${++counter}`;
+    const revoking = await chord(
+      [add.s(1, 1), add.s(2, 2).set({ countdown: 1, taskId: revokedId })],
+      tsum.s(),
+    ).delay();
+    await client.asyncResult(revokedId).revoke();
+    const revokedError = (await revoking.get({ timeout: 20, propagate: false })) as Error;
+    expect(revokedError.name).toBe('ChordError');
+    expect(revokedError.message).toContain(revokedId);
+    expect(await client.asyncResult(revokedId).state()).toBe('REVOKED');
+
     // A header task that expired before it ran settles its slot as REVOKED.
     const expiring = await chord(
       [add.s(1, 1), add.s(2, 2).set({ expires: new Date(Date.now() - 1000) })],
@@ -387,9 +399,9 @@ describe.each(stacks)('the chord body runs once on %s', (_name, setup) => {
   });
 });
 
-describe('map, starmap and chunks (Celery built-ins) on SQLite', () => {
-  it('runs each item through the task in one worker run, and chunks as a group', async () => {
-    const { client, env, runs } = await sqliteSetup();
+describe.each(stacks)('map, starmap and chunks (Celery built-ins) on %s', (_name, setup) => {
+  it('runs each item through the task in one worker run, and chunks as a group', async (ctx) => {
+    const { client, env, runs } = await setup(ctx);
     await startWorker(APP, env, ['-c', '2']);
     const { add, tsum } = declare(client);
     const mapped = await tsum.map([[1, 2], [3, 4], [5]]).delay();
