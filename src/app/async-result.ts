@@ -19,6 +19,7 @@ import {
   TimeoutError,
 } from '../errors.js';
 import type { Progress } from './task-context.js';
+import { Workflow } from '../canvas/workflow.js';
 
 /** What an AsyncResult needs from its app; kept small so results can be made anywhere. */
 export interface ResultHost {
@@ -178,8 +179,16 @@ export class AsyncResult<
 
   /**
    * Asks workers not to run the task; with `terminate`, a running task's AbortSignal fires.
+   * When the task is the root of a workflow sent from the API (a chain, group or chord whose
+   * shape is stored), every task of the workflow not yet finished is revoked with it, those
+   * not yet sent included (canvas/workflow.ts).
    */
   async revoke(options: { terminate?: boolean } = {}): Promise<void> {
+    const flow = new Workflow(this.host, this.id);
+    if (await flow.shape()) {
+      await flow.revoke(options);
+      return;
+    }
     const backend = await this.host.resultBackend();
     await backend.revoke([this.id], options);
   }
