@@ -14,6 +14,7 @@ const suites: Record<string, Suite> = {
   memory: async () => (await import('./memory/index.js')).runMemoryBench(),
   flow: async () => (await import('./flow/index.js')).runFlowBench(),
   postgres: async () => (await import('./postgres/index.js')).runPostgresBench(),
+  canvas: async () => (await import('./canvas/index.js')).runCanvasBench(),
 };
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));

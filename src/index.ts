@@ -43,6 +43,7 @@ export type {
 export {
   AsyncResult,
   type ResultHandle,
+  type ChildResult,
   type GetOptions,
   type TaskFailure,
   type ResultHost,

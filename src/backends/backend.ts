@@ -47,13 +47,22 @@ export interface ChordJoin {
   setChordSize(groupId: string, size: number): Promise<void>;
   /**
    * Records one part's final outcome. Returns every part, in header order, to the one call
-   * that completes the join; `null` to every other call. A part whose task id was already
+   * that completes the join; `null` to every other call, and to a call for a join whose size
+   * is not recorded (cleared, or never set), which records nothing. A part whose task id was already
    * recorded is not counted again: it returns the parts when the join is complete (the
    * first completion may have died before sending the body), else `null`.
    */
   addChordPart(groupId: string, part: ChordPart): Promise<ChordPart[] | null>;
   /** Deletes the join once the body is sent; a late duplicate part then finds nothing. */
   clearChord(groupId: string): Promise<void>;
+  /**
+   * Records `token` under `key` unless a token is already there, atomically across
+   * processes, and returns the token that holds the key (ours, or the first one's). Kept for
+   * the backend's result expiry. What makes a chord body run once when it is sent twice (a
+   * worker killed after sending it, before clearing the join): each send carries a token of
+   * its own, and only messages with the first token to reach a worker run.
+   */
+  claimOnce(key: string, token: string): Promise<string>;
 }
 
 export interface ResultBackend {

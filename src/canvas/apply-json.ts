@@ -164,7 +164,7 @@ async function applyGroup(
   extras: ApplyExtras,
 ): Promise<void> {
   const groupId = str(sig.options.task_id) ?? randomUUID();
-  const tasks = signatureList(sig.kwargs.tasks);
+  const tasks = groupMembers(sig);
   await Promise.all(
     tasks.map((member, index) =>
       applySignatureJson(host, withOptions(member, { group_id: groupId, group_index: index }), {
@@ -200,7 +200,7 @@ async function applyChord(
   await Promise.all(
     parts.map((part) => applySignatureJson(host, part, { ...extras, chain: null })),
   );
-  const deadline = num(sig.options.chord_deadline);
+  const deadline = chordDeadline(sig, header);
   if (deadline !== undefined) {
     // The slots still open at the deadline are settled by the worker that runs this
     // (worker/builtin-tasks.ts): the chord ends even if a header task never reports.
@@ -209,6 +209,57 @@ async function applyChord(
       countdown: deadline,
       rootId: extras.rootId ?? undefined,
     });
+  }
+}
+
+/** A default deadline is never shorter than this many seconds (delivery and queueing). */
+export const MIN_DEFAULT_DEADLINE = 5;
+
+/**
+ * The chord's deadline in seconds: the one it was given (`chord_deadline`; `false` for
+ * none), else one derived from the header's time limits: twice the time every header task
+ * would take run one after another at its limit (countdowns included), at least
+ * MIN_DEFAULT_DEADLINE, so it never fires while a healthy worker could still finish the
+ * header, even one slot at a time. Undefined (no deadline) when a header task has no time
+ * limit, since nothing then bounds how long it may rightly run.
+ */
+export function chordDeadline(sig: SignatureJson, header: SignatureJson[]): number | undefined {
+  const given = sig.options.chord_deadline;
+  if (given === false) return undefined;
+  if (typeof given === 'number' && Number.isFinite(given)) return given;
+  let total = 0;
+  for (const part of header) {
+    const budget = timeBudget(part);
+    if (budget === undefined) return undefined;
+    total += budget;
+  }
+  return Math.max(MIN_DEFAULT_DEADLINE, Math.ceil(2 * total));
+}
+
+/** Seconds a header part may rightly take to report at its time limits, or undefined. */
+function timeBudget(sig: SignatureJson): number | undefined {
+  const sum = (parts: SignatureJson[]): number | undefined => {
+    let total = 0;
+    for (const part of parts) {
+      const budget = timeBudget(part);
+      if (budget === undefined) return undefined;
+      total += budget;
+    }
+    return total;
+  };
+  switch (sig.subtask_type) {
+    case 'chain':
+      return sum(signatureList(sig.kwargs.tasks));
+    case 'group':
+      return sum(groupMembers(sig));
+    case 'chord':
+      return sum([...headerOf(sig), ...signatureList(sig.kwargs.body)]);
+    case null:
+    default: {
+      const limit = num(sig.options.time_limit) ?? num(sig.options.soft_time_limit);
+      if (limit === undefined) return undefined;
+      return limit + (num(sig.options.countdown) ?? 0);
+    }
   }
 }
 
@@ -243,9 +294,8 @@ function asHeaderPart(
       };
     }
     default:
-      throw new UnsupportedCanvasError(
-        `a ${String(member.subtask_type)} inside a chord header is not supported yet: wrap it in a chord or a chain`,
-      );
+      // A group was unrolled by headerOf; what is left is a built-in (celery.map, ...).
+      return withOptions(member, part);
   }
 }
 
@@ -265,9 +315,21 @@ function reportingId(part: SignatureJson): string | null {
 
 function headerOf(sig: SignatureJson): SignatureJson[] {
   const header = sig.kwargs.header;
-  if (isSignature(header) && header.subtask_type === 'group')
-    return signatureList(header.kwargs.tasks);
-  return signatureList(header);
+  if (isSignature(header) && header.subtask_type === 'group') return groupMembers(header);
+  return flattenGroups(signatureList(header));
+}
+
+/**
+ * A group's members with every group nested directly in it unrolled in place, as Celery's
+ * `group._prepared` does: `group(group(a, b), c)` and `chord([group(a, b), c], body)` have
+ * the three members a, b, c (indexes 0, 1, 2; the body gets three results).
+ */
+export function groupMembers(sig: SignatureJson): SignatureJson[] {
+  return flattenGroups(signatureList(sig.kwargs.tasks));
+}
+
+function flattenGroups(tasks: SignatureJson[]): SignatureJson[] {
+  return tasks.flatMap((task) => (task.subtask_type === 'group' ? groupMembers(task) : [task]));
 }
 
 function chordOf(header: SignatureJson, body: SignatureJson): SignatureJson {

@@ -68,7 +68,21 @@ export type LastOf<S extends readonly unknown[]> = S extends readonly [...unknow
   ? L
   : never;
 
-/** The tuple of results of a group's members, in order. */
-export type ResultsOf<S extends readonly unknown[]> = {
-  -readonly [K in keyof S]: CanvasResult<S[K]>;
-};
+/** What a group is to the type checker: a phantom marker plus its results (group.ts). */
+export interface GroupLike<TResults extends unknown[]> {
+  readonly __group: TResults;
+}
+
+/**
+ * The tuple of results of a group's members, in order, a group nested directly in it
+ * unrolled in place (as the members are sent: `group(group(a, b), c)` gives `[A, B, C]`).
+ */
+export type ResultsOf<S extends readonly unknown[]> = S extends readonly [infer H, ...infer R]
+  ? H extends GroupLike<infer G>
+    ? [...G, ...ResultsOf<R>]
+    : [CanvasResult<H>, ...ResultsOf<R>]
+  : S extends readonly []
+    ? []
+    : S extends readonly (infer T)[]
+      ? (T extends GroupLike<infer G> ? G[number] : CanvasResult<T>)[]
+      : never;

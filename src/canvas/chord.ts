@@ -5,9 +5,8 @@
  * (Celery's: any failed, revoked or expired header task fails the body with ChordError)
  * or `settled` (the body gets every outcome, as `Promise.allSettled` gives them).
  */
-import { AsyncResult } from '../app/async-result.js';
+import { AsyncResult, type GroupResult } from '../app/async-result.js';
 import type { JsonValue, SignatureJson } from '../protocol/types.js';
-import { applySignatureJson } from './apply-json.js';
 import {
   CanvasSignature,
   celeryOptions,
@@ -16,6 +15,7 @@ import {
   type CanvasApp,
   type SignatureOptions,
 } from './canvas-signature.js';
+import { sendWorkflow } from './workflow.js';
 import type {
   Accepts,
   CanvasArgs,
@@ -46,17 +46,21 @@ export interface ChordOptions extends SignatureOptions {
   /**
    * Seconds after sending by which every header slot must be settled: the slots still open
    * then are settled as failed (ChordError "deadline passed"), so the body runs (`settled`)
-   * or fails (`fail`) instead of waiting for a task that may never report. A header task
-   * that ends later is ignored. @default no deadline
+   * or fails (`fail`) instead of waiting for a task that may never report (a lost message, a
+   * queue no worker consumes). A header task that ends later is ignored. `false`: none.
+   * @default from the header's time limits: twice the time the header tasks would take one
+   * after another at their `timeLimit` (or `softTimeLimit`) plus countdowns, at least 5 s;
+   * none when a header task has no time limit.
+   * @example chord(header, body, { deadline: 600 })
    */
-  deadline?: number | undefined;
+  deadline?: number | false | undefined;
 }
 
-export class Chord<TArgs extends unknown[], TResult> extends CanvasSignature<
-  TArgs,
+export class Chord<
+  TArgs extends unknown[],
   TResult,
-  false
-> {
+  THeader extends unknown[] = unknown[],
+> extends CanvasSignature<TArgs, TResult, false> {
   constructor(
     app: CanvasApp,
     readonly header: Group<TArgs, unknown[]>,
@@ -83,16 +87,25 @@ export class Chord<TArgs extends unknown[], TResult> extends CanvasSignature<
   }
 
   /** Sends the header; the handle is the body's, its `parent` the header's GroupResult. */
-  async applyAsync(args: TArgs, options: SignatureOptions = {}): Promise<AsyncResult<TResult>> {
+  async applyAsync(
+    args: TArgs,
+    options: SignatureOptions = {},
+  ): Promise<AsyncResult<TResult, GroupResult<THeader>>> {
     const json = freezeJson(this.toJSON());
     Object.assign(json.options, celeryOptions(options));
-    await applySignatureJson(this.app, json, { args: args as JsonValue[] });
-    const result = new AsyncResult<TResult>(resultIdOf(json), this.app);
-    result.parent = groupResultOf(this.app, json.kwargs.header as SignatureJson);
+    const rootId = await sendWorkflow(this.app, json, args as JsonValue[]);
+    const header = groupResultOf<THeader>(this.app, json.kwargs.header as SignatureJson);
+    header.rootId = rootId;
+    const result = new AsyncResult<TResult, GroupResult<THeader>>(
+      resultIdOf(json),
+      this.app,
+      header,
+    );
+    result.rootId = rootId;
     return result;
   }
 
-  delay(...args: TArgs): Promise<AsyncResult<TResult>> {
+  delay(...args: TArgs): Promise<AsyncResult<TResult, GroupResult<THeader>>> {
     return this.applyAsync(args);
   }
 }
@@ -122,7 +135,7 @@ export function chord<
   header: H,
   body: B & BodyFor<B, HeaderResults<H>>,
   options?: ChordOptions & { policy?: 'fail' | undefined },
-): Chord<HeaderArgs<H>, CanvasResult<B>>;
+): Chord<HeaderArgs<H>, CanvasResult<B>, ArrayOf<HeaderResults<H>>>;
 export function chord<
   const H extends readonly AnyCanvas[] | Group<unknown[], unknown[]>,
   B extends AnyCanvas,
@@ -130,7 +143,7 @@ export function chord<
   header: H,
   body: B & BodyFor<B, SettledResults<HeaderResults<H> & unknown[]>>,
   options: ChordOptions & { policy: 'settled' },
-): Chord<HeaderArgs<H>, CanvasResult<B>>;
+): Chord<HeaderArgs<H>, CanvasResult<B>, ArrayOf<HeaderResults<H>>>;
 export function chord(
   header: readonly AnyCanvas[] | Group<unknown[], unknown[]>,
   body: AnyCanvas,
@@ -141,3 +154,6 @@ export function chord(
   const group = header instanceof Group ? header : new Group<unknown[], unknown[]>(app, header);
   return new Chord(app, group, body, options);
 }
+
+/** `T` when it is an array type (a header's results always are). */
+export type ArrayOf<T> = T extends unknown[] ? T : never;

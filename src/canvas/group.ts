@@ -5,7 +5,7 @@
  */
 import { AsyncResult } from '../app/async-result.js';
 import type { JsonValue, SignatureJson } from '../protocol/types.js';
-import { applySignatureJson, signatureList } from './apply-json.js';
+import { groupMembers } from './apply-json.js';
 import {
   CanvasSignature,
   celeryOptions,
@@ -15,6 +15,7 @@ import {
   type CanvasApp,
   type SignatureOptions,
 } from './canvas-signature.js';
+import { sendWorkflow } from './workflow.js';
 import type { CanvasArgs, CanvasResult, ResultsOf } from './canvas-types.js';
 import type { AnyCanvas } from './chain.js';
 import { GroupResult } from './group-result.js';
@@ -25,6 +26,9 @@ export class Group<TArgs extends unknown[], TResults extends unknown[]> extends 
   TResults,
   false
 > {
+  /** Phantom: marks a group for the type checker (nested groups unroll). Never set at run time. */
+  declare readonly __group: TResults;
+
   constructor(
     app: CanvasApp,
     readonly tasks: readonly AnyCanvas[],
@@ -48,8 +52,10 @@ export class Group<TArgs extends unknown[], TResults extends unknown[]> extends 
   async applyAsync(args: TArgs, options: SignatureOptions = {}): Promise<GroupResult<TResults>> {
     const json = freezeJson(this.toJSON());
     Object.assign(json.options, celeryOptions(options));
-    await applySignatureJson(this.app, json, { args: args as JsonValue[] });
-    return groupResultOf<TResults>(this.app, json);
+    const rootId = await sendWorkflow(this.app, json, args as JsonValue[]);
+    const result = groupResultOf<TResults>(this.app, json);
+    result.rootId = rootId;
+    return result;
   }
 
   delay(...args: TArgs): Promise<GroupResult<TResults>> {
@@ -61,9 +67,7 @@ export function groupResultOf<TResults extends unknown[]>(
   app: CanvasApp,
   json: SignatureJson,
 ): GroupResult<TResults> {
-  const members = signatureList(json.kwargs.tasks).map(
-    (task) => new AsyncResult<unknown>(resultIdOf(task), app),
-  );
+  const members = groupMembers(json).map((task) => new AsyncResult<unknown>(resultIdOf(task), app));
   return new GroupResult<TResults>(taskIdOf(json), members, app);
 }
 

@@ -31,3 +31,4 @@ export type {
   ResultsOf,
 } from './canvas-types.js';
 export type { CanvasHost } from './apply-json.js';
+export { Workflow, workflow, type WorkflowNode, type WorkflowShape } from './workflow.js';

@@ -8,13 +8,16 @@
  * body, naming the tasks that failed). Only called for messages that carry a workflow: a
  * plain task never reaches this file.
  */
+import { randomUUID } from 'node:crypto';
 import type { ChordPart, ResultBackend, StoreOptions } from '../backends/backend.js';
 import {
   applySignatureJson,
   canvasProblem,
+  groupMembers,
   signatureList,
   type CanvasHost,
 } from '../canvas/apply-json.js';
+import { freezeJson, resultIdOf, taskIdOf } from '../canvas/canvas-signature.js';
 import { ChordError, ChordsNotSupportedError } from '../errors.js';
 import type { DecodedTaskMessage } from '../protocol/task-message.js';
 import { serializeError } from '../protocol/result-meta.js';
@@ -59,6 +62,26 @@ export function workflowProblem(
     if (problem) return problem;
   }
   return null;
+}
+
+/**
+ * What the task's success sends (its callbacks, the next task of its chain) as Celery stores
+ * them in the meta's `children`: result tuples (`[[id, null], null]`, a group's
+ * `[[id, null], [members]]`). Gives each of them its task ids first (Celery's `freeze`), so
+ * afterSuccess sends them under the ids stored here.
+ */
+export function successChildren(decoded: DecodedTaskMessage): JsonValue[] {
+  const { embed } = decoded;
+  const sent = [...(embed.callbacks ?? [])];
+  const chain = embed.chain;
+  if (chain !== null && chain.length > 0) sent.push(chain[chain.length - 1]!);
+  return sent.map((sig) => resultTuple(freezeJson(sig)));
+}
+
+function resultTuple(sig: SignatureJson): JsonValue {
+  if (sig.subtask_type === 'group')
+    return [[taskIdOf(sig), null], groupMembers(sig).map(resultTuple)];
+  return [[resultIdOf(sig), null], null];
 }
 
 /** The task succeeded with `result`: callbacks, the next chain task, the chord slot. */
@@ -173,7 +196,10 @@ export async function settleSlot(
     await failBody(body, failed, rootId, deps);
   } else {
     const results = settled ? parts.map(settledValue) : parts.map((p) => p.result);
-    await applySignatureJson(deps.app, body, { args: [results], parentId: part.taskId, rootId });
+    // Stamped with a token of this send: if this process dies before the join is cleared,
+    // the part's redelivery sends the body again, and only one of the sends runs.
+    const stamped = stampDispatch(body, randomUUID());
+    await applySignatureJson(deps.app, stamped, { args: [results], parentId: part.taskId, rootId });
     deps.logger.info(
       { id: bodyIdOf(body) ?? groupId },
       `Chord ${groupId} complete (${parts.length} parts): sent its body ${body.task}`,
@@ -209,6 +235,67 @@ async function failBody(
       applySignatureJson(deps.app, errback, { args: [id ?? first.taskId], parentId: id, rootId }),
     ),
   );
+}
+
+/** The message header that carries a chord body send's token (see admitDispatched in execute.ts). */
+export const DISPATCH_HEADER = 'celeriac_dispatch';
+
+/**
+ * The body with `token` in the headers of every message its send makes first (a task; a
+ * chain's first task; each member of a group; each header task of a chord). Each of those
+ * has its task id fixed in advance (frozen by the sender), so a second send of the same
+ * body makes messages of the same ids and another token.
+ */
+export function stampDispatch(sig: SignatureJson, token: string): SignatureJson {
+  switch (sig.subtask_type) {
+    case 'chain': {
+      const [first, ...rest] = signatureList(sig.kwargs.tasks);
+      if (!first) return sig;
+      return { ...sig, kwargs: { ...sig.kwargs, tasks: [stampDispatch(first, token), ...rest] } };
+    }
+    case 'group':
+      return {
+        ...sig,
+        kwargs: {
+          ...sig.kwargs,
+          tasks: signatureList(sig.kwargs.tasks).map((t) => stampDispatch(t, token)),
+        },
+      };
+    case 'chord': {
+      const header = sig.kwargs.header;
+      const stamped = isSig(header)
+        ? stampDispatch(header, token)
+        : signatureList(header).map((t) => stampDispatch(t, token));
+      return { ...sig, kwargs: { ...sig.kwargs, header: stamped } };
+    }
+    case null:
+    default: {
+      const headers = sig.options.headers;
+      const own = typeof headers === 'object' && headers !== null && !Array.isArray(headers);
+      return {
+        ...sig,
+        options: {
+          ...sig.options,
+          headers: { ...(own ? headers : {}), [DISPATCH_HEADER]: token },
+        },
+      };
+    }
+  }
+}
+
+/**
+ * Whether this message, a chord body sent with `token`, may run: the first token to reach a
+ * worker for its task id holds it (a redelivery of that message still runs); a message of
+ * another send is a duplicate. True where the backend keeps no claims.
+ */
+export async function firstDispatch(
+  taskId: string,
+  token: string,
+  backend: ResultBackend | undefined,
+): Promise<boolean> {
+  const join = backend?.chordJoin?.();
+  if (!join) return true;
+  return (await join.claimOnce(`run-${taskId}`, token)) === token;
 }
 
 /** A slot as `Promise.allSettled` gives it, for the `settled` policy. */

@@ -7,7 +7,9 @@ import {
   chord,
   group,
   type AsyncResult,
+  type ChildResult,
   type GroupResult,
+  type ResultHandle,
   type SettledResult,
   type Signature,
 } from '../../src/index.js';
@@ -47,7 +49,7 @@ describe('chain', () => {
   it('carries the first element arguments and the last result', () => {
     const c = chain(add.s(1, 2), toText.s(), shout.s());
     expectTypeOf(c.delay).parameters.toEqualTypeOf<[]>();
-    expectTypeOf(c.delay()).resolves.toEqualTypeOf<AsyncResult<string>>();
+    expectTypeOf(c.delay()).resolves.toEqualTypeOf<AsyncResult<string, AsyncResult<string>>>();
     expectTypeOf(chain(add.s(1), add.s(2)).delay).parameters.toEqualTypeOf<[b: number]>();
   });
 
@@ -62,7 +64,7 @@ describe('chain', () => {
 
   it('an immutable element ignores the previous result', () => {
     expectTypeOf(chain(add.s(1, 2), shout.si('x')).delay()).resolves.toEqualTypeOf<
-      AsyncResult<string>
+      AsyncResult<string, AsyncResult<number>>
     >();
   });
 });
@@ -77,12 +79,26 @@ describe('group and chord', () => {
     >();
   });
 
+  it('a group nested directly in a group or a chord header unrolls in place', () => {
+    expectTypeOf(
+      group(group(add.s(1, 1), toText.s(2)), add.s(3, 3)).delay(),
+    ).resolves.toEqualTypeOf<GroupResult<[number, string, number]>>();
+    expectTypeOf(
+      chord([group(add.s(1, 1), add.s(2, 2)), add.s(3, 3)], tsum.s()).delay(),
+    ).resolves.toEqualTypeOf<AsyncResult<number, GroupResult<[number, number, number]>>>();
+    expectTypeOf(chord([group(add.s(1, 1)), toText.s(2)], pair.s()).delay()).resolves.toEqualTypeOf<
+      AsyncResult<string, GroupResult<[number, string]>>
+    >();
+    // @ts-expect-error the unrolled header gives [number, number, number], pair takes [number, string]
+    chord([group(add.s(1, 1), add.s(2, 2)), add.s(3, 3)], pair.s());
+  });
+
   it('a chord body receives the header results in header order', () => {
     expectTypeOf(chord([add.s(1, 1), add.s(2, 2)], tsum.s()).delay()).resolves.toEqualTypeOf<
-      AsyncResult<number>
+      AsyncResult<number, GroupResult<[number, number]>>
     >();
     expectTypeOf(chord([add.s(1, 1), toText.s(2)], pair.s()).delay()).resolves.toEqualTypeOf<
-      AsyncResult<string>
+      AsyncResult<string, GroupResult<[number, string]>>
     >();
     // @ts-expect-error the header gives numbers, shout takes a string
     chord([add.s(1, 1), add.s(2, 2)], shout.s());
@@ -93,13 +109,32 @@ describe('group and chord', () => {
   it('a settled chord body receives every outcome', () => {
     expectTypeOf(
       chord([add.s(1, 1), add.s(2, 2)], report.s(), { policy: 'settled' }).delay(),
-    ).resolves.toEqualTypeOf<AsyncResult<number>>();
+    ).resolves.toEqualTypeOf<AsyncResult<number, GroupResult<[number, number]>>>();
     // @ts-expect-error a settled body gets outcomes, not numbers
     chord([add.s(1, 1), add.s(2, 2)], tsum.s(), { policy: 'settled' });
   });
 
   it('a chain holds groups and chords', () => {
     const c = chain(add.s(1, 1), group(add.s(1), add.s(2)), tsum.s());
-    expectTypeOf(c.delay()).resolves.toEqualTypeOf<AsyncResult<number>>();
+    expectTypeOf(c.delay()).resolves.toEqualTypeOf<
+      AsyncResult<number, GroupResult<[number, number]>>
+    >();
+  });
+});
+
+describe('parents and children', () => {
+  it('a chain result knows its parent, a chord result its header, a group its children', async () => {
+    const c = await chain(add.s(1, 2), toText.s()).delay();
+    expectTypeOf(c.parent).toEqualTypeOf<AsyncResult<number>>();
+    expectTypeOf(c.parent.get()).resolves.toEqualTypeOf<number>();
+    const single = await chain(add.s(1, 2)).delay();
+    expectTypeOf(single.parent).toEqualTypeOf<undefined>();
+    const ch = await chord([add.s(1, 1), toText.s(2)], pair.s()).delay();
+    expectTypeOf(ch.parent.get()).resolves.toEqualTypeOf<[number, string]>();
+    expectTypeOf(ch.parent.children).toEqualTypeOf<readonly AsyncResult<unknown>[]>();
+    expectTypeOf(c.children()).resolves.toEqualTypeOf<ChildResult[]>();
+    expectTypeOf(app.asyncResult('id').parentResult()).resolves.toEqualTypeOf<
+      ResultHandle | undefined
+    >();
   });
 });

@@ -8,7 +8,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it, type TestContext } from 'vitest';
-import { Celeriac, chain, chord, group, GroupResult, type SettledResult } from '../../src/index.js';
+import {
+  Celeriac,
+  chain,
+  chord,
+  group,
+  GroupResult,
+  workflow,
+  type AsyncResult,
+  type SettledResult,
+} from '../../src/index.js';
 import { killAll, startWorker } from '../support/worker-process.js';
 import { REDIS_URL, requireService } from '../support/services.js';
 import { deleteRedisPrefix } from '../support/redis-cleanup.js';
@@ -98,7 +107,14 @@ describe.each(stacks)('canvas on %s', (_name, setup) => {
     // A chain: ((1 + 2) + 3) * 10, parent links back to the first.
     const chained = await chain(add.s(1, 2), add.s(3), mul.s(10)).delay();
     expect(await chained.get({ timeout: 20 })).toBe(60);
-    expect(await chained.parent?.get({ timeout: 1 })).toBe(6);
+    expect(await chained.parent.get({ timeout: 1 })).toBe(6);
+    // Read back from the backend as Celery stores them: each task's children (what its
+    // success sent) and parent_id.
+    const first = chained.parent.parent as AsyncResult<number>;
+    expect((await first.children()).map((c) => c.id)).toEqual([chained.parent.id]);
+    expect((await chained.parent.children()).map((c) => c.id)).toEqual([chained.id]);
+    expect((await client.asyncResult(chained.id).parentResult())?.id).toBe(chained.parent.id);
+    expect(await client.asyncResult(first.id).parentResult()).toBeUndefined();
 
     // A group: results in order; saved and restored by id.
     const grouped = await group([1, 2, 3, 4].map((i) => add.s(i, i))).delay();
@@ -117,6 +133,17 @@ describe.each(stacks)('canvas on %s', (_name, setup) => {
     // A chain of a group (upgraded to a chord, as Celery does) then a task.
     const fanned = await chain(add.s(1, 1), group(add.s(10), add.s(20)), tsum.s()).delay();
     expect(await fanned.get({ timeout: 20 })).toBe(34);
+
+    // A group nested directly in a group or a chord header unrolls in place (as Celery's).
+    const unrolled = await group(group(add.s(1, 1), add.s(2, 2)), add.s(3, 3)).delay();
+    expect(unrolled.results).toHaveLength(3);
+    expect(await unrolled.get({ timeout: 20 })).toEqual([2, 4, 6]);
+    const flatChord = await chord(
+      [group(add.s(1, 1), add.s(2, 2)), add.s(3, 3)],
+      client.signature<[values: number[]], unknown[]>('tasks.echo').s(),
+    ).delay();
+    expect(await flatChord.get({ timeout: 20 })).toEqual([[2, 4, 6]]);
+    expect(flatChord.parent.results).toHaveLength(3);
 
     // A group of chains.
     const chains = await group(chain(add.s(1, 1), mul.s(3)), chain(add.s(2, 2), mul.s(5))).delay();
@@ -137,7 +164,7 @@ describe.each(stacks)('canvas on %s', (_name, setup) => {
 
     // Each body ran exactly once.
     await sleep(300);
-    expect(runs().filter((l) => l.startsWith('echo'))).toHaveLength(1);
+    expect(runs().filter((l) => l.startsWith('echo'))).toHaveLength(2);
     expect(runs().filter((l) => l.startsWith('tsum'))).toHaveLength(5);
   });
 
@@ -147,6 +174,10 @@ describe.each(stacks)('canvas on %s', (_name, setup) => {
     const { add, echo, fail } = declare(client);
     const linked = await add.s(2, 3).link(echo.s('ok')).linkError(echo.si('never')).delay();
     expect(await linked.get({ timeout: 20 })).toBe(5);
+    const [callback, ...none] = await linked.children();
+    expect(none).toEqual([]);
+    expect(await (callback as AsyncResult<unknown[]>).get({ timeout: 20 })).toEqual([5, 'ok']);
+    expect((await client.asyncResult(callback!.id).parentResult())?.id).toBe(linked.id);
     const failed = await fail.s('down').linkError(echo.s('errback')).delay();
     await expect(failed.get({ timeout: 20 })).rejects.toThrow('down');
     while (runs().filter((l) => l.startsWith('echo')).length < 2) await sleep(25);
@@ -183,6 +214,18 @@ describe.each(stacks)('canvas on %s', (_name, setup) => {
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(outcomes[0]).toEqual({ status: 'fulfilled', value: 2 });
 
+    // A header task revoked before it ran settles its slot as REVOKED.
+    const revokedId = `revoked-${Date.now()}-${++counter}`;
+    const revoking = await chord(
+      [add.s(1, 1), add.s(2, 2).set({ countdown: 1, taskId: revokedId })],
+      tsum.s(),
+    ).delay();
+    await client.asyncResult(revokedId).revoke();
+    const revokedError = (await revoking.get({ timeout: 20, propagate: false })) as Error;
+    expect(revokedError.name).toBe('ChordError');
+    expect(revokedError.message).toContain(revokedId);
+    expect(await client.asyncResult(revokedId).state()).toBe('REVOKED');
+
     // A header task that expired before it ran settles its slot as REVOKED.
     const expiring = await chord(
       [add.s(1, 1), add.s(2, 2).set({ expires: new Date(Date.now() - 1000) })],
@@ -216,6 +259,69 @@ describe.each(stacks)('canvas on %s', (_name, setup) => {
     await sleep(300);
     expect(runs().filter((l) => l.startsWith('echo'))).toHaveLength(1);
     expect(runs().filter((l) => l.startsWith('tsum'))).toEqual([]);
+  });
+
+  it('a chord given no deadline gets one from the header time limits: a lost header task fails the body', async (ctx) => {
+    const { client, env, runs } = await setup(ctx);
+    await startWorker(APP, env, ['-c', '2']);
+    const { add, tsum } = declare(client);
+    const started = Date.now();
+    // The second header task goes to a queue no worker consumes: it never reports.
+    const lost = add.s(2, 2).set({ timeLimit: 1, queue: 'nobody-consumes-this' });
+    const result = await chord([add.s(1, 1).set({ timeLimit: 1 }), lost], tsum.s()).delay();
+    const error = (await result.get({ timeout: 30, propagate: false })) as Error;
+    expect(error.name).toBe('ChordError');
+    // 2 x (1 s + 1 s), raised to the 5 s floor.
+    expect(error.message).toMatch(/deadline of 5 s passed before header task .* settled/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4500);
+    expect(runs().filter((l) => l.startsWith('tsum'))).toEqual([]);
+  });
+
+  it('a workflow is read back as a tree with states, and revoking its root revokes every part not yet run', async (ctx) => {
+    const { client, env, runs } = await setup(ctx);
+    await startWorker(APP, env, ['-c', '4']);
+    const { add, slow, tsum } = declare(client);
+
+    const chained = await chain(slow.s(1500, 1), add.s(1), add.s(2)).delay();
+    const first = (chained.parent.parent as AsyncResult<number>).id;
+    expect(chained.rootId).toBe(first);
+    const flow = workflow(client, chained.rootId!);
+    const before = await flow.tree();
+    expect(before.kind).toBe('chain');
+    while (!runs().some((l) => l.startsWith('slow-start 1'))) await sleep(25);
+    // Revoked while its first task runs: the rest, not yet sent, is refused when it comes.
+    const revoked = await flow.revoke();
+    expect(revoked).toEqual(expect.arrayContaining([chained.parent.id, chained.id]));
+    await expect(chained.get({ timeout: 20 })).rejects.toThrow(/revoked/i);
+    const after = await flow.tree();
+    if (after.kind !== 'chain') throw new Error('not a chain');
+    expect(after.children.map((n) => (n.kind === 'task' ? n.state : n.kind))).toEqual([
+      'SUCCESS',
+      'REVOKED',
+      'REVOKED',
+    ]);
+
+    // A chord: its root revoked while the header runs (AsyncResult.revoke of the root
+    // revokes the workflow), the body never runs.
+    const chorded = await chord([slow.s(1500, 2), add.s(1, 1)], tsum.s()).delay();
+    while (!runs().some((l) => l.startsWith('slow-start 2'))) await sleep(25);
+    await client.asyncResult(chorded.rootId!).revoke();
+    await expect(chorded.get({ timeout: 20 })).rejects.toThrow();
+    const tree = await workflow(client, chorded.rootId!).tree();
+    if (tree.kind !== 'chord') throw new Error('not a chord');
+    expect(tree.header.map((n) => n.kind === 'task' && n.state)).toEqual(['SUCCESS', 'SUCCESS']);
+    expect(tree.body.kind === 'task' && tree.body.state).toMatch(/REVOKED|FAILURE/);
+    await sleep(300);
+    expect(runs().filter((l) => l.startsWith('tsum'))).toEqual([]);
+
+    // Without a stored shape (a task sent alone, or by Python), the tree follows the metas' children.
+    const { echo } = declare(client);
+    const linked = await add.s(2, 3).link(echo.s('x')).delay();
+    expect(await linked.get({ timeout: 20 })).toBe(5);
+    const fromMetas = await workflow(client, linked.id).tree();
+    expect(fromMetas).toMatchObject({ kind: 'task', id: linked.id, state: 'SUCCESS' });
+    if (fromMetas.kind !== 'task') throw new Error('not a task');
+    expect(fromMetas.children).toHaveLength(1);
   });
 
   it('retries inside a header never fire the body early or twice', async (ctx) => {
@@ -252,9 +358,51 @@ describe.each(stacks)('canvas on %s', (_name, setup) => {
   });
 });
 
-describe('map, starmap and chunks (Celery built-ins) on SQLite', () => {
-  it('runs each item through the task in one worker run, and chunks as a group', async () => {
-    const { client, env, runs } = await sqliteSetup();
+describe.each(stacks)('the chord body runs once on %s', (_name, setup) => {
+  it('when the worker that sent it is killed before clearing the join, and the part is redelivered', async (ctx) => {
+    const { client, env, runs } = await setup(ctx);
+    const backendUrl = env.CELERIAC_RESULT_BACKEND ?? env.CELERIAC_BROKER_URL!;
+    const { CELERIAC_RESULT_BACKEND: _dropped, ...withoutBackend } = env;
+    const victim = await startWorker(
+      APP,
+      {
+        ...withoutBackend,
+        TEST_LEASE_MS: '1500',
+        TEST_DIE_BEFORE_CLEAR_CHORD: '1',
+        TEST_BACKEND_URL: backendUrl,
+      },
+      ['-c', '1', '-n', 'victim@test', '-Q', 'header'],
+    );
+    const { add, tsum } = declare(client);
+    const result = await chord(
+      [1, 2, 3].map((i) => add.s(i, i).set({ queue: 'header' })),
+      tsum.s(),
+    ).delay();
+    // The last header task sent the body to `celery`, then its worker died before clearing.
+    await victim.exited;
+    expect(victim.child.signalCode).toBe('SIGKILL');
+    expect(runs().filter((l) => l.startsWith('add'))).toHaveLength(3);
+    const rescuer = await startWorker(APP, { ...env, TEST_LEASE_MS: '1500' }, [
+      '-c',
+      '2',
+      '-n',
+      'rescuer@test',
+      '-Q',
+      'header,celery',
+    ]);
+    expect(await result.get({ timeout: 40 })).toBe(12);
+    // The redelivered header task ran again and sent the body a second time: dropped. (The
+    // other header tasks may run again too: their acks may not have reached the broker.)
+    await rescuer.waitFor(/Dropped a second send of chord body tasks\.tsum/, 30_000);
+    expect(runs().filter((l) => l.startsWith('add')).length).toBeGreaterThanOrEqual(4);
+    await sleep(500);
+    expect(runs().filter((l) => l.startsWith('tsum'))).toHaveLength(1);
+  });
+});
+
+describe.each(stacks)('map, starmap and chunks (Celery built-ins) on %s', (_name, setup) => {
+  it('runs each item through the task in one worker run, and chunks as a group', async (ctx) => {
+    const { client, env, runs } = await setup(ctx);
     await startWorker(APP, env, ['-c', '2']);
     const { add, tsum } = declare(client);
     const mapped = await tsum.map([[1, 2], [3, 4], [5]]).delay();

@@ -3,7 +3,8 @@
  * each part is written only if its key is absent (compare-and-set, so a part recorded
  * twice counts once), then an atomic counter says which write was the last. Keys live
  * under `celery-taskset-meta-<gid>` like Celery's (`.s` the size, `.c` our counter, `.p.<task
- * id>` each part). Must never interpret a part's result.
+ * id>` each part), and one-time claims under `celeriac-once-<key>`. Must never interpret a
+ * part's result.
  */
 import type { ChordJoin, ChordPart } from '../backend.js';
 import type { KeyValueStore } from './key-value-store.js';
@@ -24,12 +25,13 @@ export function keyValueChordJoin(kv: KeyValueStore, prefix: string, ttlMs: numb
     },
     async addChordPart(groupId, part) {
       const key = `${base(groupId)}.p.${part.taskId}`;
+      // The size is set before any part is sent: none means the join was cleared.
+      const size = Number(await kv.get(`${base(groupId)}.s`));
+      if (!Number.isFinite(size) || size <= 0) return null;
       const added = await kv.compareAndSet(
         [{ key, value: undefined }],
         [{ key, value: JSON.stringify(part), ttlMs }],
       );
-      const size = Number(await kv.get(`${base(groupId)}.s`));
-      if (!Number.isFinite(size) || size <= 0) return null;
       if (added) {
         const count = await kv.incr(`${base(groupId)}.c`);
         return count === size ? readParts(groupId) : null;
@@ -42,6 +44,14 @@ export function keyValueChordJoin(kv: KeyValueStore, prefix: string, ttlMs: numb
     async clearChord(groupId) {
       const keys = await kv.keys(`${base(groupId)}.p.`);
       await kv.delete([...keys, `${base(groupId)}.s`, `${base(groupId)}.c`]);
+    },
+    async claimOnce(key, token) {
+      const at = `${prefix}celeriac-once-${key}`;
+      if (
+        await kv.compareAndSet([{ key: at, value: undefined }], [{ key: at, value: token, ttlMs }])
+      )
+        return token;
+      return (await kv.get(at)) ?? token;
     },
   };
 }

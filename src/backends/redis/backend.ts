@@ -181,6 +181,12 @@ export class RedisBackend implements ResultBackend {
         await this.connect();
         await this.client.del(...this.keys.chord(groupId));
       },
+      claimOnce: async (key: string, token: string) => {
+        await this.connect();
+        const at = this.keys.once(key);
+        if ((await this.client.set(at, token, 'EX', seconds, 'NX')) === 'OK') return token;
+        return (await this.client.get(at)) ?? token;
+      },
     };
   }
 

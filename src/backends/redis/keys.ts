@@ -56,6 +56,11 @@ export class ResultKeyspace {
     return [`${base}.j`, `${base}.t`, `${base}.s`];
   }
 
+  /** A one-time claim (ChordJoin.claimOnce): a chord body's first send token. */
+  once(key: string): string {
+    return `${this.prefix}celeriac-once-${key}`;
+  }
+
   /** The task id inside a meta key or channel name, or undefined. */
   taskIdOf(key: string): string | undefined {
     const head = `${this.prefix}celery-task-meta-`;

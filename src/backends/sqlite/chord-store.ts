@@ -1,7 +1,8 @@
 /**
  * Chord joins and saved groups in the SQLite result backend's file: one row per chord
  * (its header size), one row per recorded part (keyed by group and task id, so a part
- * recorded twice counts once) and one row per saved group (Celery's taskset meta).
+ * recorded twice counts once), one row per saved group (Celery's taskset meta) and one per
+ * one-time claim (a chord body's first send token).
  * Each part is recorded and counted in one `BEGIN IMMEDIATE` transaction, so of several
  * processes finishing parts at once exactly one sees the join complete.
  * Must never interpret a result: parts are stored and returned as JSON.
@@ -23,6 +24,7 @@ function chordSql(prefix: string) {
   const c = tableName(prefix, 'chords');
   const p = tableName(prefix, 'chord_parts');
   const g = tableName(prefix, 'groups');
+  const o = tableName(prefix, 'once_claims');
   return {
     schema: [
       `CREATE TABLE IF NOT EXISTS ${c} (
@@ -41,6 +43,11 @@ function chordSql(prefix: string) {
       `CREATE TABLE IF NOT EXISTS ${g} (
         group_id TEXT PRIMARY KEY,
         value TEXT NOT NULL,         -- Celery's taskset meta as JSON
+        expires_at INTEGER NOT NULL
+      )`,
+      `CREATE TABLE IF NOT EXISTS ${o} (
+        key TEXT PRIMARY KEY,
+        token TEXT NOT NULL,         -- the first token recorded (ChordJoin.claimOnce)
         expires_at INTEGER NOT NULL
       )`,
     ],
@@ -64,8 +71,15 @@ function chordSql(prefix: string) {
                 ON CONFLICT (group_id) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
     // @groupId, @now -> { value } | undefined.
     getGroup: `SELECT value FROM ${g} WHERE group_id = @groupId AND (expires_at = 0 OR expires_at > @now)`,
+    // @key, @token, @expiresAt -> changes (0 when a live token holds the key).
+    claim: `INSERT INTO ${o} (key, token, expires_at) VALUES (@key, @token, @expiresAt)
+            ON CONFLICT (key) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at
+            WHERE ${o}.expires_at > 0 AND ${o}.expires_at <= @now`,
+    // @key -> { token } | undefined.
+    claimed: `SELECT token FROM ${o} WHERE key = @key`,
     // @now -> changes. The lazy clean-up.
     expire: [
+      `DELETE FROM ${o} WHERE expires_at > 0 AND expires_at <= @now`,
       `DELETE FROM ${c} WHERE expires_at > 0 AND expires_at <= @now`,
       `DELETE FROM ${p} WHERE expires_at > 0 AND expires_at <= @now`,
       `DELETE FROM ${g} WHERE expires_at > 0 AND expires_at <= @now`,
@@ -92,6 +106,10 @@ export class ChordStore {
   addPart(groupId: string, part: ChordPart, expiresAt: number, now: number): ChordPart[] | null {
     return this.db
       .transaction((): ChordPart[] | null => {
+        // The size is recorded before any part is sent: none means the join was cleared.
+        const row = this.stmt(this.sql.getSize).get({ groupId, now }) as
+          { size: number } | undefined;
+        if (!row) return null;
         this.stmt(this.sql.addPart).run({
           groupId,
           taskId: part.taskId,
@@ -99,9 +117,6 @@ export class ChordStore {
           part: JSON.stringify(part),
           expiresAt,
         });
-        const row = this.stmt(this.sql.getSize).get({ groupId, now }) as
-          { size: number } | undefined;
-        if (!row) return null;
         const { n } = this.stmt(this.sql.countParts).get({ groupId }) as { n: number };
         // Complete: the call that added the last part fires; a duplicate of a complete join
         // fires again (the first may have died before sending the body).
@@ -118,6 +133,17 @@ export class ChordStore {
       .transaction(() => {
         this.stmt(this.sql.deleteChord).run({ groupId });
         this.stmt(this.sql.deleteParts).run({ groupId });
+      })
+      .immediate();
+  }
+
+  /** The token holding `key`: `token` when it was free (or expired), else the first one. */
+  claimOnce(key: string, token: string, expiresAt: number, now: number): string {
+    return this.db
+      .transaction((): string => {
+        this.stmt(this.sql.claim).run({ key, token, expiresAt, now });
+        const row = this.stmt(this.sql.claimed).get({ key }) as { token: string } | undefined;
+        return row?.token ?? token;
       })
       .immediate();
   }

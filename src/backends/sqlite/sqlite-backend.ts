@@ -170,6 +170,10 @@ export class SqliteBackend implements ResultBackend {
       clearChord: async (groupId: string) => {
         (await this.chords()).clear(groupId);
       },
+      claimOnce: async (key: string, token: string) => {
+        const now = Date.now();
+        return (await this.chords()).claimOnce(key, token, this.expiresAt(undefined, now), now);
+      },
     };
   }
 

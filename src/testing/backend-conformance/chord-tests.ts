@@ -51,6 +51,36 @@ export function chordTests(make: BackendHarnessFactory): void {
     await join.clearChord(groupId);
   });
 
+  it('skips a part of a join whose size is not recorded (cleared), writing nothing', async (ctx) => {
+    const s = await openBackendSession(ctx, make);
+    if (!s.backend.chordJoin) ctx.skip(`${s.backend.kind} keeps no chord counters`);
+    const join = s.backend.chordJoin!();
+    const groupId = s.taskId('group');
+    const part: ChordPart = { taskId: s.taskId('late'), index: 0, state: 'SUCCESS', result: 1 };
+    expect(await join.addChordPart(groupId, part)).toBeNull();
+    // Had the late part been recorded, a join of size 1 set now would be complete at once.
+    await join.setChordSize(groupId, 1);
+    const other: ChordPart = { taskId: s.taskId('real'), index: 0, state: 'SUCCESS', result: 2 };
+    expect((await join.addChordPart(groupId, other))?.map((p) => p.result)).toEqual([2]);
+    await join.clearChord(groupId);
+  });
+
+  it('claims a key once: the first token holds it for every caller', async (ctx) => {
+    const s = await openBackendSession(ctx, make);
+    if (!s.backend.chordJoin) ctx.skip(`${s.backend.kind} keeps no chord counters`);
+    const join = s.backend.chordJoin!();
+    const other = s.backend.chordJoin!();
+    const key = s.taskId('claim');
+    const tokens = Array.from({ length: 10 }, (_, i) => `token-${i}`);
+    const holders = await Promise.all(
+      tokens.map((token, i) => (i % 2 ? join : other).claimOnce(key, token)),
+    );
+    expect(new Set(holders).size).toBe(1);
+    expect(tokens).toContain(holders[0]);
+    expect(await join.claimOnce(key, 'late')).toBe(holders[0]);
+    expect(await join.claimOnce(s.taskId('another'), 'late')).toBe('late');
+  });
+
   it('saves a group value and reads it back', async (ctx) => {
     const s = await openBackendSession(ctx, make);
     if (!s.backend.saveGroup || !s.backend.getGroup) ctx.skip(`${s.backend.kind} keeps no groups`);

@@ -86,6 +86,7 @@ describe('SQLite schema', () => {
       'celeriac_dead_letters',
       'celeriac_groups',
       'celeriac_messages',
+      'celeriac_once_claims',
       'celeriac_result_fields',
       'celeriac_results',
       'celeriac_revoked',

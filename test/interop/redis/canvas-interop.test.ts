@@ -10,7 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { Celeriac, chain, chord } from '../../../src/index.js';
+import { Celeriac, chain, chord, group } from '../../../src/index.js';
 import { FIXTURES, InteropWorld, PYTHON, pythonCeleryMissing } from './interop-support.js';
 
 const missing = await pythonCeleryMissing();
@@ -96,6 +96,21 @@ describe('canvas interop with Python Celery on Redis', () => {
     expect(await result.get({ timeout: 30 })).toBe(15);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await runs()).filter((r) => r[1] === 'tsum')).toEqual([['python', 'tsum']]);
+  });
+
+  it('a group directly in a chord header unrolls, sent by Celeriac with its header on Python', async () => {
+    const result = await chord(
+      [group(pyAdd().s(1, 1), pyAdd().s(2, 2)), nodeAdd().s(3, 3)],
+      nodeTsum().s(),
+    ).delay();
+    expect(result.parent.results).toHaveLength(3);
+    expect(await result.get({ timeout: 30 })).toBe(12);
+  });
+
+  it('a chord with a group in its header, in a chain sent by Python, applied by a Celeriac worker', async () => {
+    // node.add(1, 1) = 2, then py.add(2, 1) + py.add(2, 2) + node.add(2, 3) = 3 + 4 + 5.
+    const { id } = await pycanvas('chain_nested_chord');
+    expect(await app.asyncResult(id).get({ timeout: 30 })).toBe(12);
   });
 
   it('link and link_error sent from Python run on Celeriac', async () => {

@@ -17,9 +17,12 @@ KEYS[2]  celery-taskset-meta-<gid>.t   (parts added since the size was set)
 KEYS[3]  celery-taskset-meta-<gid>.s   (header size)
 ARGV[1]  task id      ARGV[2] score (group_index or +inf)
 ARGV[3]  encoded part ARGV[4] expiry in seconds (0: none)
-Returns: {0} not complete (or no size recorded); {1, parts} completed by this call;
-         {2, parts} a duplicate part of a complete join. parts in score order.
+Returns: {0} not complete (or no size recorded: the join was cleared, nothing is written);
+         {1, parts} completed by this call; {2, parts} a duplicate part of a complete join.
+         parts in score order.
 --]]
+local size = redis.call('GET', KEYS[3])
+if not size then return {0} end
 local duplicate = false
 for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], ARGV[2])) do
   local ok, part = pcall(cjson.decode, member)
@@ -35,8 +38,6 @@ if expiry > 0 then
   redis.call('EXPIRE', KEYS[2], expiry)
   redis.call('EXPIRE', KEYS[3], expiry)
 end
-local size = redis.call('GET', KEYS[3])
-if not size then return {0} end
 local total = tonumber(size) + tonumber(redis.call('GET', KEYS[2]) or '0')
 if redis.call('ZCARD', KEYS[1]) ~= total then return {0} end
 return {duplicate and 2 or 1, redis.call('ZRANGE', KEYS[1], 0, -1)}
