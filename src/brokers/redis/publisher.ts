@@ -14,13 +14,13 @@ import type { TransportMessage } from '../../protocol/types.js';
 import { whenReady } from '../../connections/redis/connection.js';
 import type { RedisBrokerCore } from './core.js';
 import { priorityStep, toKombuPriority } from './keys.js';
-import { delayedMember, encodeWire, toWire } from './wire.js';
+import { delayedMember, encodeWire } from './wire.js';
 
 /** Values per LPUSH / ZADD in a batch. */
 const CHUNK = 1000;
 
 type Prepared =
-  | { kind: 'list'; key: string; envelope: string }
+  | { kind: 'list'; key: string; envelope: Buffer }
   | { kind: 'delayed'; due: number; member: string };
 
 export class RedisPublisher {
@@ -44,7 +44,7 @@ export class RedisPublisher {
     const { client, settings, config } = this.core;
     await whenReady(client, settings.publishTimeoutMs, config.display);
     const now = Date.now();
-    const lists = new Map<string, string[]>();
+    const lists = new Map<string, Buffer[]>();
     const delayed: Array<string | number> = [];
     let earliest = Number.POSITIVE_INFINITY;
     const bindings: Array<[string, string]> = [];
@@ -99,7 +99,11 @@ export class RedisPublisher {
   private prepare(message: TransportMessage, options: PublishOptions, now: number): Prepared {
     const kombu = toKombuPriority(options.priority);
     const step = priorityStep(kombu);
-    const envelope = encodeWire(toWire(message, '', options.queue, kombu), randomUUID());
+    const envelope = encodeWire(message, randomUUID(), {
+      exchange: '',
+      routingKey: options.queue,
+      kombuPriority: kombu,
+    });
     this.checkSize(envelope, options.queue);
     if (
       options.deliverAt !== undefined &&
@@ -112,7 +116,14 @@ export class RedisPublisher {
         member: delayedMember(this.core.keys.bareList(options.queue, step), envelope),
       };
     }
-    return { kind: 'list', key: this.core.keys.list(options.queue, step), envelope };
+    // An envelope is ASCII (json.dumps escapes every other character), so its latin1 bytes
+    // are its UTF-8 bytes: handed to ioredis as one flat buffer, it is copied once into the
+    // command instead of being flattened, measured and encoded again from a string of pieces.
+    return {
+      kind: 'list',
+      key: this.core.keys.list(options.queue, step),
+      envelope: Buffer.from(envelope, 'latin1'),
+    };
   }
 
   /** Refuses what a consumer with the same settings would dead-letter unread. */
