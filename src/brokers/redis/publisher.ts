@@ -33,16 +33,37 @@ export class RedisPublisher {
     private readonly onDelayed: (dueMs: number) => void,
   ) {}
 
-  async publish(message: TransportMessage, options: PublishOptions): Promise<void> {
-    await this.publishMany([{ message, options }]);
+  publish(message: TransportMessage, options: PublishOptions): Promise<void> {
+    return this.publishMany([{ message, options }]);
   }
 
-  async publishMany(
+  /**
+   * Not async: an awaited `delay()` is one round trip, and each layer of async functions
+   * and awaits on its way costs it promises and turns of the microtask queue. Errors still
+   * come back as rejections, never thrown.
+   */
+  publishMany(
     batch: ReadonlyArray<{ message: TransportMessage; options: PublishOptions }>,
   ): Promise<void> {
-    if (batch.length === 0) return;
+    if (batch.length === 0) return Promise.resolve();
     const { client, settings, config } = this.core;
-    await whenReady(client, settings.publishTimeoutMs, config.display);
+    if (client.status !== 'ready') {
+      return whenReady(client, settings.publishTimeoutMs, config.display).then(() =>
+        this.send(batch),
+      );
+    }
+    try {
+      return this.send(batch);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  /** Sends a batch on a ready connection; throws what a message's preparation refuses. */
+  private send(
+    batch: ReadonlyArray<{ message: TransportMessage; options: PublishOptions }>,
+  ): Promise<void> {
+    const { client } = this.core;
     const now = Date.now();
     const lists = new Map<string, Buffer[]>();
     const delayed: Array<string | number> = [];
@@ -71,13 +92,23 @@ export class RedisPublisher {
       // The common case: one LPUSH (or ZADD), sent as a plain command so that concurrent
       // publishes of one turn share a write (auto-pipelining).
       const [[key, values] = ['', []]] = [...lists];
-      const sent = key
-        ? client.lpush(key, ...values)
-        : client.zadd(this.core.keys.delayed, ...delayed);
-      await this.bounded(sent);
-      if (earliest !== Number.POSITIVE_INFINITY) this.onDelayed(earliest);
-      return;
+      if (key) return this.bounded(client.lpush(key, ...values));
+      const due = earliest;
+      return this.bounded(client.zadd(this.core.keys.delayed, ...delayed)).then(() =>
+        this.onDelayed(due),
+      );
     }
+    return this.sendBatch(bindings, lists, delayed, earliest, single);
+  }
+
+  private async sendBatch(
+    bindings: Array<[string, string]>,
+    lists: Map<string, Buffer[]>,
+    delayed: Array<string | number>,
+    earliest: number,
+    single: boolean,
+  ): Promise<void> {
+    const { client } = this.core;
     // One message needs no transaction: a single LPUSH (plus its first SADD) is enough.
     const pipeline: ChainableCommander = single ? client.pipeline() : client.multi();
     for (const [binding, member] of bindings) pipeline.sadd(binding, member);
@@ -136,9 +167,9 @@ export class RedisPublisher {
   }
 
   /** Rejects once `publishTimeoutMs` passes, saying the outcome is unknown (the command was sent). */
-  private bounded<T>(work: Promise<T>): Promise<T> {
+  private bounded(work: Promise<unknown>): Promise<void> {
     const { publishTimeoutMs } = this.core.settings;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         reject(
           new BrokerConnectionError(
@@ -148,9 +179,9 @@ export class RedisPublisher {
         );
       }, publishTimeoutMs);
       work.then(
-        (value) => {
+        () => {
           clearTimeout(timer);
-          resolve(value);
+          resolve();
         },
         (error: unknown) => {
           clearTimeout(timer);
