@@ -54,6 +54,8 @@ export class Celeriac {
   /** The broker object, created but maybe not connected (the backend is handed it so). */
   private brokerCreated: Promise<Broker> | undefined;
   private brokerPromise: Promise<Broker> | undefined;
+  /** The broker once connected: a send takes it without awaiting `brokerPromise` again. */
+  private connectedBroker: Broker | undefined;
   private backendPromise: Promise<ResultBackend> | undefined;
   private readonly sentEvents = new SentEvents();
 
@@ -160,7 +162,7 @@ export class Celeriac {
       return new AsyncResult<TResult>(id, this);
     }
     const built = this.build(name, args, options, defaults);
-    const broker = await this.broker();
+    const broker = this.connectedBroker ?? (await this.broker());
     const key = options.idempotencyKey;
     if (key !== undefined) {
       // Claimed before it is sent: a second call with the key gets the first call's task.
@@ -223,15 +225,24 @@ export class Celeriac {
    * (the next call tries again) and leaves no connection retrying behind it.
    */
   broker(): Promise<Broker> {
-    this.brokerPromise ??= connectOrClose(
+    if (this.brokerPromise) return this.brokerPromise;
+    const promise: Promise<Broker> = connectOrClose(
       () => this.brokerObject(),
       this.config.broker === undefined,
-    ).catch((error: unknown) => {
-      this.brokerPromise = undefined;
-      if (this.config.broker === undefined) this.brokerCreated = undefined; // closed by connectOrClose
-      throw error;
-    });
-    return this.brokerPromise;
+    ).then(
+      (broker) => {
+        // Unless close() began meanwhile (it drops the promise).
+        if (this.brokerPromise === promise) this.connectedBroker = broker;
+        return broker;
+      },
+      (error: unknown) => {
+        if (this.brokerPromise === promise) this.brokerPromise = undefined;
+        if (this.config.broker === undefined) this.brokerCreated = undefined; // closed by connectOrClose
+        throw error;
+      },
+    );
+    this.brokerPromise = promise;
+    return promise;
   }
 
   /** The broker, created on first use, not connected. */
@@ -289,6 +300,7 @@ export class Celeriac {
     if (this.brokerPromise) closing.push(this.brokerPromise.then((b) => b.close()));
     if (this.backendPromise) closing.push(this.backendPromise.then((b) => b.close()));
     this.brokerPromise = undefined;
+    this.connectedBroker = undefined;
     this.brokerCreated = undefined;
     this.backendPromise = undefined;
     await Promise.allSettled(closing);

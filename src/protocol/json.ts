@@ -151,11 +151,33 @@ function writeObject(object: Record<string, unknown>, depth: number): string {
     if (item === undefined) continue;
     if (first) first = false;
     else out += ', ';
-    out += pythonJsonString(key);
-    out += ': ';
+    out += pythonJsonKey(key);
     out += write(item, depth);
   }
   return `${out}}`;
+}
+
+/** Most object keys whose written form is remembered (message headers repeat the same few). */
+const MAX_KEY_TEXTS = 4096;
+const KEY_TEXTS = new Map<string, string>();
+
+/** `"key": ` as json.dumps writes an object key; made once per key text, not per object. */
+export function pythonJsonKey(key: string): string {
+  let text = KEY_TEXTS.get(key);
+  if (text === undefined) {
+    text = `${pythonJsonString(key)}: `;
+    if (KEY_TEXTS.size < MAX_KEY_TEXTS) KEY_TEXTS.set(key, text);
+  }
+  return text;
+}
+
+/**
+ * `toPythonJson(value)` for a value that sits `depth` containers deep in a document being
+ * written piece by piece (an envelope written without building its wrapper object): the
+ * same text, and the same nesting limit, as writing the whole document at once.
+ */
+export function toPythonJsonAt(value: WideJsonValue, depth: number): string {
+  return write(value, depth);
 }
 
 export interface ParseOptions {

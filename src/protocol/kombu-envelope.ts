@@ -5,29 +5,68 @@
  * can share one Redis queue. Pure text in, text out: it never looks inside the body.
  */
 import { MalformedMessageError } from './errors.js';
-import { parseCeleryJson, toPythonJson } from './json.js';
+import { parseCeleryJson, pythonJsonKey, toPythonJsonAt } from './json.js';
 import type { JsonValue, MessageProperties, TransportMessage } from './types.js';
+
+/**
+ * Where a transport routes the message, written into the envelope's properties as kombu's
+ * Redis transport does: `delivery_info` names the exchange and routing key, `priority` is
+ * the transport's own scale. Each replaces the property of that name in place, or is added
+ * after the others when the message has none.
+ */
+export interface EnvelopeRoute {
+  exchange: string;
+  routingKey: string;
+  priority: number;
+}
 
 /**
  * The envelope text kombu would LPUSH for this message: key order `body, content-encoding,
  * content-type, headers, properties`; properties keep their order and end with
  * `body_encoding: "base64"` and the `delivery_tag` (kombu uses a fresh uuid4 per publish).
+ * Written piece by piece, as toPythonJson would write the whole (the same bytes), without
+ * copying the message or its properties into the document first: one is written per publish.
  */
-export function encodeEnvelope(message: TransportMessage, deliveryTag: string): string {
-  const properties: Record<string, JsonValue | undefined> = {};
-  for (const key of Object.keys(message.properties)) {
-    if (key !== 'body_encoding' && key !== 'delivery_tag')
-      properties[key] = message.properties[key];
+export function encodeEnvelope(
+  message: TransportMessage,
+  deliveryTag: string,
+  route?: EnvelopeRoute,
+): string {
+  // The envelope is level 1: its values are written at depth 1, the properties' at depth 2.
+  let out = `{"body": "${message.body.toString('base64')}"`;
+  if (message.contentEncoding !== undefined)
+    out += `, "content-encoding": ${toPythonJsonAt(message.contentEncoding, 1)}`;
+  if (message.contentType !== undefined)
+    out += `, "content-type": ${toPythonJsonAt(message.contentType, 1)}`;
+  if (message.headers !== undefined)
+    out += `, "headers": ${toPythonJsonAt(message.headers as Record<string, JsonValue>, 1)}`;
+  out += ', "properties": {';
+  const properties = message.properties;
+  let routed = route === undefined;
+  let prioritised = route === undefined;
+  for (const key in properties) {
+    if (!Object.prototype.hasOwnProperty.call(properties, key)) continue;
+    if (key === 'body_encoding' || key === 'delivery_tag') continue;
+    let value: JsonValue | undefined = properties[key];
+    if (route !== undefined) {
+      if (key === 'delivery_info') {
+        routed = true;
+        value = deliveryInfo(route);
+      } else if (key === 'priority') {
+        prioritised = true;
+        value = route.priority;
+      }
+    }
+    if (value === undefined) continue;
+    out += `${pythonJsonKey(key)}${toPythonJsonAt(value, 2)}, `;
   }
-  properties.body_encoding = 'base64';
-  properties.delivery_tag = deliveryTag;
-  return toPythonJson({
-    body: message.body.toString('base64'),
-    'content-encoding': message.contentEncoding,
-    'content-type': message.contentType,
-    headers: message.headers as Record<string, JsonValue>,
-    properties: properties as Record<string, JsonValue>,
-  });
+  if (!routed) out += `"delivery_info": ${toPythonJsonAt(deliveryInfo(route!), 2)}, `;
+  if (!prioritised) out += `"priority": ${toPythonJsonAt(route!.priority, 2)}, `;
+  return `${out}"body_encoding": "base64", "delivery_tag": ${toPythonJsonAt(deliveryTag, 2)}}}`;
+}
+
+function deliveryInfo(route: EnvelopeRoute): JsonValue {
+  return { exchange: route.exchange, routing_key: route.routingKey };
 }
 
 /**

@@ -51,6 +51,8 @@ export class RedisBroker implements Broker {
   private readonly admin: QueueAdmin;
   private readonly consumers = new Set<RedisConsumer>();
   private connecting: Promise<void> | undefined;
+  /** The first connect succeeded (ioredis reconnects on its own after that). */
+  private connected = false;
   private closed = false;
   private lastErrorReport = 0;
 
@@ -81,7 +83,10 @@ export class RedisBroker implements Broker {
 
   connect(): Promise<void> {
     this.connecting ??= connectChecked(this.core.client, this.core.config).then(
-      () => this.leases.startHeartbeat(),
+      () => {
+        this.connected = true;
+        this.leases.startHeartbeat();
+      },
       (error: unknown) => {
         this.connecting = undefined;
         throw error;
@@ -90,17 +95,18 @@ export class RedisBroker implements Broker {
     return this.connecting;
   }
 
-  async publish(message: TransportMessage, options: PublishOptions): Promise<void> {
-    await this.connect();
-    await this.publisher.publish(message, options);
+  /** Once connected, straight to the publisher: no async layer of its own on the way. */
+  publish(message: TransportMessage, options: PublishOptions): Promise<void> {
+    if (this.connected) return this.publisher.publish(message, options);
+    return this.connect().then(() => this.publisher.publish(message, options));
   }
 
-  async publishMany(
+  publishMany(
     batch: ReadonlyArray<{ message: TransportMessage; options: PublishOptions }>,
   ): Promise<void> {
-    if (batch.length === 0) return;
-    await this.connect();
-    await this.publisher.publishMany(batch);
+    if (batch.length === 0) return Promise.resolve();
+    if (this.connected) return this.publisher.publishMany(batch);
+    return this.connect().then(() => this.publisher.publishMany(batch));
   }
 
   async consume(options: ConsumeOptions): Promise<Consumer> {

@@ -30,8 +30,24 @@ export function toWire(
   };
 }
 
-export function encodeWire(message: TransportMessage, deliveryTag: string): string {
-  return encodeEnvelope(message, deliveryTag);
+/**
+ * The envelope of `message`; with `route`, as `toWire` would make it, without copying the
+ * message (a publish writes the route straight into the envelope's properties).
+ */
+export function encodeWire(
+  message: TransportMessage,
+  deliveryTag: string,
+  route?: { exchange: string; routingKey: string; kombuPriority: number },
+): string {
+  return encodeEnvelope(
+    message,
+    deliveryTag,
+    route && {
+      exchange: route.exchange,
+      routingKey: route.routingKey,
+      priority: route.kombuPriority,
+    },
+  );
 }
 
 /** A fetched envelope as a consumer hands it out: priority on our scale, redelivered read off the marks. */
