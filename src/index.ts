@@ -82,6 +82,7 @@ export type {
   BroadcastListener,
   BroadcastQueueSpec,
   ExchangeSpec,
+  DeadLetterInfo,
 } from './brokers/broker.js';
 export type { BrokerFactoryOptions } from './brokers/registry.js';
 export type {
@@ -101,6 +102,8 @@ export {
   type TaskListOptions,
   type TaskPage,
   type TaskQuery,
+  type TaskActivity,
+  type TaskTotals,
 } from './backends/task-listing.js';
 export type {
   TaskState,

@@ -4,7 +4,7 @@
  */
 export { Signature } from './signature.js';
 export { CanvasSignature, type CanvasApp, type SignatureOptions } from './canvas-signature.js';
-export { Chain, chain, type AnyCanvas } from './chain.js';
+export { Chain, chain, type AnyCanvas, type ChainParent, type ElementResult } from './chain.js';
 export { Group, group } from './group.js';
 export { GroupResult } from './group-result.js';
 export { MapSignature, ChunksSignature } from './map.js';
@@ -18,6 +18,7 @@ export {
   type HeaderResults,
   type HeaderArgs,
   type BodyFor,
+  type ArrayOf,
 } from './chord.js';
 export type {
   Accepts,
@@ -26,6 +27,7 @@ export type {
   ChainMismatch,
   CheckedChain,
   DropArgs,
+  GroupLike,
   LastOf,
   PrefixOf,
   ResultsOf,

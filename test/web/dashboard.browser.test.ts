@@ -383,77 +383,64 @@ for (const kind of ['sqlite', 'redis'] as const) {
         await page.close();
       });
 
-      it(
-        kind === 'redis'
-          ? 'grows a worker pool and pauses and resumes a queue by remote control'
-          : 'says worker and queue operations need a broker with fanout',
-        async () => {
-          const page = await context.newPage();
-          await page.goto(`${base}/dashboard/workers`);
-          await expect
-            .poll(() => page.locator(`tr[data-worker="${worker.hostname}"]`).count(), {
-              timeout: 10_000,
-            })
-            .toBe(1);
-          if (kind === 'sqlite') {
-            await expect
-              .poll(() => page.locator('main').textContent())
-              .toContain('needs a broker with fanout');
-            expect(await page.locator('button[value=pool_grow]').count()).toBe(0);
-            await page.close();
-            return;
-          }
-          await shot(page, 'workers');
-          const before = worker.concurrency;
-          await page.fill('form.operate input[name=n]', '2');
-          await page.click('form.operate button[value=pool_grow]');
-          await expect
-            .poll(() => page.locator('#confirm-count').textContent())
-            .toContain(`grow the pool of ${worker.hostname} by 2`);
-          await page.click('#confirm-yes');
-          await expect
-            .poll(() => page.locator('#operation-replies').textContent(), { timeout: 10_000 })
-            .toContain('pool will grow');
-          expect(worker.concurrency).toBe(before + 2);
-          await shot(page, 'worker-operated');
-          await page.goto(`${base}/dashboard/queues`);
-          await page.click('tr[data-queue="bulk"] button[value=pause]');
-          await expect
-            .poll(() => page.locator('#confirm-count').textContent())
-            .toContain('pause queue bulk');
-          await page.click('#confirm-yes');
-          await expect
-            .poll(() => page.locator('#operation-replies').textContent(), { timeout: 10_000 })
-            .toContain('no longer consuming from bulk');
-          expect(worker.queues).not.toContain('bulk');
-          const waiting = await app.sendTask('shop.bulk', [21]);
-          // The consumers column reads the workers' heartbeats (every 2 s): reload until it shows.
-          await expect
-            .poll(
-              async () => {
-                await page.goto(`${base}/dashboard/queues`);
-                return page.locator('tr[data-queue="bulk"]').textContent();
-              },
-              { timeout: 10_000 },
-            )
-            .toContain('paused');
-          await shot(page, 'queues-paused');
-          await page.goto(`${base}/dashboard/dead-letters`);
-          await shot(page, 'dead-letters');
-          await page.goto(`${base}/dashboard/queues`);
-          await new Promise((resolve) => setTimeout(resolve, 1000));
-          expect(await backend.get(waiting.id)).toBeUndefined();
-          await page.click('tr[data-queue="bulk"] button[value=resume]');
-          await page.click('#confirm-yes');
-          await expect
-            .poll(() => page.locator('#operation-replies').textContent(), { timeout: 10_000 })
-            .toContain('add consumer bulk');
-          await vi.waitFor(async () => expect((await backend.get(waiting.id))?.result).toBe(42), {
-            timeout: 15_000,
-          });
-          await page.close();
-        },
-      );
+      it('grows a worker pool and pauses and resumes a queue by remote control', async () => {
+        const page = await context.newPage();
+        await page.goto(`${base}/dashboard/workers`);
+        await expect
+          .poll(() => page.locator(`tr[data-worker="${worker.hostname}"]`).count(), {
+            timeout: 10_000,
+          })
+          .toBe(1);
+        await shot(page, 'workers');
+        const before = worker.concurrency;
+        await page.fill('form.operate input[name=n]', '2');
+        await page.click('form.operate button[value=pool_grow]');
+        await expect
+          .poll(() => page.locator('#confirm-count').textContent())
+          .toContain(`grow the pool of ${worker.hostname} by 2`);
+        await page.click('#confirm-yes');
+        await expect
+          .poll(() => page.locator('#operation-replies').textContent(), { timeout: 10_000 })
+          .toContain('pool will grow');
+        expect(worker.concurrency).toBe(before + 2);
+        await shot(page, 'worker-operated');
+        await page.goto(`${base}/dashboard/queues`);
+        await page.click('tr[data-queue="bulk"] button[value=pause]');
+        await expect
+          .poll(() => page.locator('#confirm-count').textContent())
+          .toContain('pause queue bulk');
+        await page.click('#confirm-yes');
+        await expect
+          .poll(() => page.locator('#operation-replies').textContent(), { timeout: 10_000 })
+          .toContain('no longer consuming from bulk');
+        expect(worker.queues).not.toContain('bulk');
+        const waiting = await app.sendTask('shop.bulk', [21]);
+        // The consumers column reads the workers' heartbeats (every 2 s): reload until it shows.
+        await expect
+          .poll(
+            async () => {
+              await page.goto(`${base}/dashboard/queues`);
+              return page.locator('tr[data-queue="bulk"]').textContent();
+            },
+            { timeout: 10_000 },
+          )
+          .toContain('paused');
+        await shot(page, 'queues-paused');
+        await page.goto(`${base}/dashboard/dead-letters`);
+        await shot(page, 'dead-letters');
+        await page.goto(`${base}/dashboard/queues`);
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        expect(await backend.get(waiting.id)).toBeUndefined();
+        await page.click('tr[data-queue="bulk"] button[value=resume]');
+        await page.click('#confirm-yes');
+        await expect
+          .poll(() => page.locator('#operation-replies').textContent(), { timeout: 10_000 })
+          .toContain('add consumer bulk');
+        await vi.waitFor(async () => expect((await backend.get(waiting.id))?.result).toBe(42), {
+          timeout: 15_000,
+        });
+        await page.close();
+      });
     },
   );
 }

@@ -11,6 +11,8 @@ import { buildResultMeta } from '../../src/protocol/result-meta.js';
 import { createDashboard, DashboardAuthorizationError } from '../../src/web/dashboard/index.js';
 import { Celeriac } from '../../src/index.js';
 import { openSqliteApp } from './sqlite-app.js';
+import { requireService } from '../support/services.js';
+import { testSchema } from '../support/postgres.js';
 
 const get = (path: string, init?: RequestInit) => new Request(`http://shop.example${path}`, init);
 
@@ -152,7 +154,7 @@ describe('createDashboard', () => {
     expect(overview).toMatch(/title="\d\d:00: 4 ok, 1 failed"/);
   });
 
-  it('queues page: depth, ended per minute from the counters, the oldest message, no remote control on SQLite', async (test) => {
+  it('queues page: depth, ended per minute from the counters, the oldest message, pause by remote control on SQLite', async (test) => {
     const { app, backend } = await openSqliteApp(test, { resultExtended: true });
     await storeTasks(backend); // 4 ended in queue celery, just now
     await app.sendTask('emails.send', ['x']);
@@ -166,9 +168,24 @@ describe('createDashboard', () => {
     expect(cells[1]).toBe('1');
     expect(cells[2]).toBe('0.8'); // 4 ended over five minutes
     expect(cells[3]).toMatch(/^[1-9]\d* s$/);
+    // SQLite broadcasts through its file, so the queue can be paused by remote control.
+    expect(page).not.toContain('needs a broker with fanout');
+    expect(page).toContain('value="pause"');
+  });
+
+  it('offers no worker or queue operations on a broker without fanout (PostgreSQL)', async (test) => {
+    await requireService(test, 'postgres');
+    const pg = testSchema('dashboard');
+    const app = new Celeriac({ broker: pg.url });
+    test.onTestFinished(async () => {
+      await app.close();
+      await pg.drop();
+    });
+    const dashboard = createDashboard(app, { allowAnonymous: true });
+    const page = await (await dashboard(get('/dashboard/queues')))!.text();
     expect(page).toContain('needs a broker with fanout');
     expect(page).not.toContain('value="pause"');
-    const post = await createDashboard(app, { allowAnonymous: true })(
+    const post = await dashboard(
       get('/dashboard/queues', {
         method: 'POST',
         headers: { cookie: 'celeriac_csrf=abcdefghijklmnopqrstuvwx' },

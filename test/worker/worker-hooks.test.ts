@@ -64,7 +64,12 @@ describe('worker hooks', () => {
     await worker.start();
     worker.poolGrow(2);
     expect(worker.concurrency).toBe(3);
-    expect(worker.poolInfo()).toEqual({ kind: 'async', size: 3, members: [] });
+    expect(worker.poolInfo()).toEqual({
+      kind: 'async',
+      size: 3,
+      members: [],
+      maxTasksPerChild: null,
+    });
     await Promise.all(
       (await Promise.all(Array.from({ length: 6 }, () => app.sendTask('hooks.hold', [])))).map(
         (r) => r.get({ timeout: 10 }),

@@ -52,7 +52,7 @@ export function operationRoutes(deps: OperationDeps) {
       readOnly,
       unavailable: broker.broadcasting
         ? undefined
-        : `Worker and queue operations use remote control, which needs a broker with fanout (Redis or RabbitMQ); the ${broker.kind} broker has none.`,
+        : `Worker and queue operations use remote control, which needs a broker with fanout (Redis, RabbitMQ or SQLite); the ${broker.kind} broker has none.`,
     };
   };
 

@@ -73,7 +73,7 @@ export class ControlPlane {
     if (!bus) {
       if (options.taskEvents)
         options.logger.warn(
-          `Task events are off: the ${broker.kind} broker has no fanout (use Redis or RabbitMQ).`,
+          `Task events are off: the ${broker.kind} broker has no fanout (use Redis, RabbitMQ or SQLite).`,
         );
       options.logger.info(
         `Remote control and events are off: the ${broker.kind} broker has no fanout.`,
