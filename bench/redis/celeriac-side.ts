@@ -69,6 +69,7 @@ export class CeleriacSide implements Contender {
     const worker = await startChild(celeriacWorkerArgs(concurrency), {
       ...this.env,
       BENCH_COUNT: String(count),
+      ...(options.limit ? { BENCH_FLOW: '1' } : {}),
     });
     try {
       const line = await nextLine(worker.lines, 'bench-done');
