@@ -96,7 +96,7 @@ export async function runFlowBench(
     );
   }
   process.stdout.write(
-    '  goal (issue 13): no-limit throughput must not fall below the Redis suite\'s processing figure; limits cost what "vs no limit" shows\n',
+    '  goal (issue 13): "no limit" must not fall below its figure before flow control (run the base commit on the same machine to compare; one run cannot tell); each limit\'s cost is its "vs no limit"\n',
   );
   return figures;
 }
