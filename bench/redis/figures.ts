@@ -94,11 +94,13 @@ export function printComparison(
 
 /**
  * Issue 16's goals, each beside the figure it is judged on. `figures` are Celeriac's,
- * BullMQ's and bee-queue's; `roundTrips` is one client's GET round trips a second.
+ * BullMQ's and bee-queue's; `roundTrips` is one client's GET round trips a second (the goal's
+ * bound), `clientRoundTrips` the same through one ioredis client (shown, no goal).
  */
 export function printGoals(
   [ours, bull, bee]: readonly [QueueFigures, QueueFigures, QueueFigures],
   roundTrips: { perSec: number; how: string },
+  clientRoundTrips: { perSec: number; how: string },
 ): void {
   const out = (label: string, text: string) =>
     process.stdout.write(`  ${label.padEnd(54)} ${text}\n`);
@@ -114,7 +116,7 @@ export function printGoals(
   out('bulk enqueue', against(ours.enqueueBulk / bull.enqueueBulk, 3, "BullMQ's addBulk"));
   out(
     'awaited enqueue',
-    `${against(ours.enqueueSequential / bee.enqueueSequential, 1, 'bee-queue')}; ${against(ours.enqueueSequential / roundTrips.perSec, 0.8, "of one client's round-trip bound", { percent: true })}`,
+    `${against(ours.enqueueSequential / bee.enqueueSequential, 1, 'bee-queue')}; ${against(ours.enqueueSequential / roundTrips.perSec, 0.8, `of one client's round-trip bound (${roundTrips.how})`, { percent: true })}; ${Math.round((ours.enqueueSequential / clientRoundTrips.perSec) * 100)}% of ${clientRoundTrips.how}`,
   );
   out(
     'enqueue-to-start latency p50, low load',

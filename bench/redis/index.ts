@@ -20,7 +20,7 @@ import { CeleriacSide } from './celeriac-side.js';
 import type { Contender } from './contender.js';
 import { printComparison, printGoals, rowsFor, type QueueFigures } from './figures.js';
 import { brokerLayerRate, workerCeiling } from './reference-figures.js';
-import { measureRoundTrips, type RoundTrips } from './round-trips.js';
+import { measureClientRoundTrips, measureRoundTrips, type RoundTrips } from './round-trips.js';
 import { runRedisScale, type ScaleFigures } from './scale.js';
 
 export interface RedisBenchOptions {
@@ -44,6 +44,8 @@ export interface RedisBenchResult {
   /** Celeriac's, BullMQ's and bee-queue's figures, in that order. */
   figures: [QueueFigures, QueueFigures, QueueFigures];
   roundTrips: RoundTrips;
+  /** The same bound through one ioredis client. */
+  clientRoundTrips: RoundTrips;
   ratios: Record<string, number>;
   /** Celeriac-only figures that show where the time goes. */
   reference: Record<string, number>;
@@ -111,15 +113,21 @@ export async function runRedisBench(
       (await rotate(measure)).map(median);
 
     const roundTripSamples: RoundTrips[] = [];
+    const clientSamples: RoundTrips[] = [];
     const sequentialRates = await medians(async (side) => {
-      // The bound is measured in the same rounds, just before Celeriac's awaited enqueues.
-      if (side === celeriac) roundTripSamples.push(await measureRoundTrips(url));
+      // The bounds are measured in the same rounds, just before Celeriac's awaited enqueues.
+      if (side === celeriac) {
+        roundTripSamples.push(await measureRoundTrips(url));
+        clientSamples.push(await measureClientRoundTrips(url));
+      }
       return side.enqueueSequential(sequential);
     });
-    const roundTrips = {
-      perSec: median(roundTripSamples.map((r) => r.perSec)),
-      how: roundTripSamples[0]?.how ?? 'not measured',
-    };
+    const middle = (samples: RoundTrips[]) => ({
+      perSec: median(samples.map((r) => r.perSec)),
+      how: samples[0]?.how ?? 'not measured',
+    });
+    const roundTrips = middle(roundTripSamples);
+    const clientRoundTrips = middle(clientSamples);
     const bulkRates = await medians((side) => side.enqueueBulk(tasks));
     const c100 = await medians((side) => side.throughput(tasks, 100));
     const c100Dropped = await medians((side) => side.throughput(tasks, 100, { results: false }));
@@ -137,10 +145,11 @@ export async function runRedisBench(
       latencyP99: median(latencyRounds[i]!.map((sorted) => percentile(sorted, 99))),
     })) as [QueueFigures, QueueFigures, QueueFigures];
     process.stdout.write(
-      `  one client's round-trip bound: ${fmt(Math.round(roundTrips.perSec))} GETs/s (${roundTrips.how})\n`,
+      `  one client's round-trip bound: ${fmt(Math.round(roundTrips.perSec))} GETs/s (${roundTrips.how}); ` +
+        `${fmt(Math.round(clientRoundTrips.perSec))} GETs/s (${clientRoundTrips.how})\n`,
     );
     const ratios = printComparison(names, figures, rowsFor(tasks, samples, intervalMs));
-    printGoals(figures, roundTrips);
+    printGoals(figures, roundTrips, clientRoundTrips);
 
     const reference = {
       brokerLayerPrefetch40: await brokerLayerRate(url, `${ourPrefix}layer:`, tasks, 40),
@@ -174,7 +183,7 @@ export async function runRedisBench(
       rounds,
       depths,
     );
-    return { figures, roundTrips, ratios, reference, scale };
+    return { figures, roundTrips, clientRoundTrips, ratios, reference, scale };
   } finally {
     for (const side of sides) await side.teardown().catch(() => undefined);
     for (const prefix of [ourPrefix, bullPrefix, beePrefix]) await deletePrefix(probe, prefix);

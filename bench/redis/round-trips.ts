@@ -1,8 +1,9 @@
 /**
  * One client's round-trip bound on this Redis: GETs a second from a single connection, one
  * at a time, by `redis-benchmark -c 1 -n 20000 -t get -q` when it is installed, or else a
- * one-client ioredis GET loop. Awaited enqueue can be no faster than this (one round trip
- * each). Reads one absent key; writes nothing.
+ * one-client ioredis GET loop (also measured on its own: the bound as a Node client sees it).
+ * Awaited enqueue can be no faster than this (one round trip each). Reads one absent key;
+ * writes nothing.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -31,6 +32,11 @@ export async function measureRoundTrips(url: string, count = 20_000): Promise<Ro
   } catch {
     // Not installed or not allowed to reach this server: fall back to a client loop.
   }
+  return measureClientRoundTrips(url, count);
+}
+
+/** The same bound as a Node client sees it: one ioredis connection, awaited GETs. */
+export async function measureClientRoundTrips(url: string, count = 20_000): Promise<RoundTrips> {
   const client = new Redis(url);
   try {
     for (let i = 0; i < 1000; i++) await client.get('celeriac-bench:absent');
