@@ -16,6 +16,12 @@ export interface RoundTrips {
   how: string;
 }
 
+/** GETs a second from `redis-benchmark -t get -q` output (progress lines end in \r; the last counts). */
+export function parseRedisBenchmark(stdout: string): number | undefined {
+  const found = [...stdout.matchAll(/GET: ([\d.]+) requests per second/g)].pop();
+  return found ? Number(found[1]) : undefined;
+}
+
 export async function measureRoundTrips(url: string, count = 20_000): Promise<RoundTrips> {
   const parsed = new URL(url);
   const host = parsed.hostname;
@@ -26,9 +32,8 @@ export async function measureRoundTrips(url: string, count = 20_000): Promise<Ro
       ['-h', host, '-p', port, '-c', '1', '-n', String(count), '-t', 'get', '-q'],
       { timeout: 120_000 },
     );
-    // Progress lines end in \r; the last "GET: <n> requests per second" is the result.
-    const found = [...stdout.matchAll(/GET: ([\d.]+) requests per second/g)].pop();
-    if (found) return { perSec: Number(found[1]), how: 'redis-benchmark -c 1 -t get' };
+    const perSec = parseRedisBenchmark(stdout);
+    if (perSec !== undefined) return { perSec, how: 'redis-benchmark -c 1 -t get' };
   } catch {
     // Not installed or not allowed to reach this server: fall back to a client loop.
   }
