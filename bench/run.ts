@@ -1,7 +1,11 @@
 /**
- * `npm run bench [-- sqlite|redis|amqp|postgres|memory|flow|dashboard ...]`: runs the chosen benchmarks (all by default)
- * and prints their figures and ratios. Suites whose broker is not reachable say so.
+ * `npm run bench [-- sqlite|redis|amqp|postgres|memory|flow|dashboard ...]`: runs the chosen
+ * benchmarks and prints their figures and ratios. With none named it runs the comparisons
+ * (sqlite, redis, amqp, flow, postgres); the long single-product suites (memory: a million
+ * tasks; dashboard: 100,000 stored tasks twice) run when named or with BENCH_FULL=1, so
+ * the default run stays well under 15 minutes. Suites whose broker is not reachable say so.
  */
+import { FULL } from './support.js';
 import { runSqliteBench } from './sqlite/index.js';
 
 type Suite = () => Promise<unknown>;
@@ -17,8 +21,17 @@ const suites: Record<string, Suite> = {
   canvas: async () => (await import('./canvas/index.js')).runCanvasBench(),
 };
 
+/** Left out of a run that names no suite, unless BENCH_FULL=1. */
+const LONG = ['memory', 'dashboard'];
+
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
-const names = wanted.length ? wanted : Object.keys(suites);
+const names = wanted.length
+  ? wanted
+  : Object.keys(suites).filter((name) => FULL || !LONG.includes(name));
+if (!wanted.length && !FULL)
+  process.stdout.write(
+    `(${LONG.join(' and ')} run when named, e.g. npm run bench -- memory, or with BENCH_FULL=1)\n`,
+  );
 for (const name of names) {
   const suite = suites[name];
   if (!suite) {

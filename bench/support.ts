@@ -19,6 +19,38 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[index] as number;
 }
 
+/** The middle value (the upper middle of an even count); NaN for none. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
+}
+
+/** A positive integer from the environment, or the fallback when unset or not a number. */
+export function envCount(name: string, fallback: number): number {
+  const value = Number(process.env[name]);
+  return Number.isFinite(value) && value > 0 ? Math.round(value) : fallback;
+}
+
+/** Heavy parts of `npm run bench` (1M queued tasks, concurrency 1 and 10) run with BENCH_FULL=1. */
+export const FULL = process.env.BENCH_FULL === '1' || process.env.BENCH_SCALE === 'full';
+
+/**
+ * How a ratio stands against its goal, e.g. `2.30x BullMQ (goal >= 3x): short`, or with
+ * `percent`, `72% of raw (goal >= 70%): met`. `atMost` goals are met at or below the goal.
+ */
+export function against(
+  value: number,
+  goal: number,
+  what: string,
+  options: { atMost?: boolean; percent?: boolean } = {},
+): string {
+  const met = options.atMost ? value <= goal : value >= goal;
+  const show = (n: number, digits: number) =>
+    options.percent ? `${Math.round(n * 100)}%` : `${n.toFixed(digits)}x`;
+  const sign = options.atMost ? '<=' : '>=';
+  return `${show(value, 2)} ${what} (goal ${sign} ${show(goal, 0)}): ${met ? 'met' : 'short'}`;
+}
+
 export function rate(count: number, ms: number): number {
   return Math.round((count / ms) * 1000);
 }
@@ -54,6 +86,8 @@ export function spawnWorker(
 }
 
 export interface BenchChild {
+  /** The child's `bench-ready ...` line (some children add figures to it, e.g. their RSS). */
+  ready: string;
   lines: AsyncIterable<string>;
   stop: () => Promise<void>;
 }
@@ -105,7 +139,8 @@ export async function startChild(args: string[], env: Record<string, string>): P
     await exited;
     clearTimeout(killer);
   };
-  for await (const line of lines) if (line.startsWith('bench-ready')) return { lines, stop };
+  for await (const line of lines)
+    if (line.startsWith('bench-ready')) return { ready: line, lines, stop };
   await stop();
   throw new Error(`${args.join(' ')} exited before it was ready`);
 }

@@ -2,10 +2,13 @@
  * `npm run bench -- amqp`: on one RabbitMQ, in one run: the raw amqplib ceiling (publish
  * with confirms, consume with acks), our broker layer on the same workload, Celeriac end
  * to end through one worker, and Python Celery (Debian's) through its worker; prints each
- * figure and the ratios. Everything it declares is named uniquely and deleted afterwards.
+ * figure, its fraction of raw and its ratio to Python, each beside its goal (issue 16).
+ * Everything it declares is named uniquely and deleted afterwards. Sizes: BENCH_MESSAGES
+ * (30,000 per raw/broker round), BENCH_TASKS (20,000 through the Celeriac worker, at most
+ * 5,000 through Python), BENCH_ROUNDS (3 worker rounds).
  */
 import { amqplib } from '../../src/connections/amqp/amqplib.js';
-import { fmt, row } from '../support.js';
+import { against, envCount, fmt, median, row } from '../support.js';
 import { measureBroker, type BrokerFigures } from './broker-side.js';
 import { uniqueQueue } from './messages.js';
 import { measureRaw, type RawFigures } from './raw-side.js';
@@ -16,13 +19,15 @@ import { promisify } from 'node:util';
 export interface AmqpBenchOptions {
   /** @default CELERIAC_BENCH_AMQP_URL or amqp://guest:guest@127.0.0.1:5672 */
   url?: string;
-  /** Messages per raw/broker round. @default 30 000 */
+  /** Messages per raw/broker round. @default BENCH_MESSAGES or 30 000 */
   messages?: number;
   /** Raw and broker rounds, interleaved; medians are reported (the figures are noisy). @default 5 */
   rounds?: number;
-  /** Tasks through the Celeriac worker. @default 20 000 */
+  /** Worker rounds (Celeriac and both Python runs), interleaved; medians. @default BENCH_ROUNDS or 3 */
+  workerRounds?: number;
+  /** Tasks through the Celeriac worker. @default BENCH_TASKS or 20 000 */
   tasks?: number;
-  /** Tasks through the Python Celery worker. @default 5 000 */
+  /** Tasks through the Python Celery worker. @default the Celeriac count, at most 5 000 */
   pythonTasks?: number;
   /** Celeriac worker concurrency. @default 10 */
   concurrency?: number;
@@ -54,11 +59,13 @@ export async function runAmqpBench(
     );
     return undefined;
   }
-  const messages = options.messages ?? 30_000;
+  const messages = options.messages ?? envCount('BENCH_MESSAGES', 30_000);
   const rounds = options.rounds ?? 5;
+  const workerRounds =
+    options.workerRounds ?? envCount('BENCH_ROUNDS', envCount('CELERIAC_BENCH_ROUNDS', 3));
   const prefetch = options.prefetch ?? 100;
-  const tasks = options.tasks ?? 20_000;
-  const pythonTasks = options.pythonTasks ?? 5_000;
+  const tasks = options.tasks ?? envCount('BENCH_TASKS', 20_000);
+  const pythonTasks = options.pythonTasks ?? Math.min(tasks, 5_000);
   const concurrency = options.concurrency ?? 10;
   const toDelete: string[] = [];
   process.stdout.write(
@@ -102,9 +109,47 @@ export async function runAmqpBench(
     // Same prefetch as the raw consumer: the worker's default (4 per slot) is latency-bound.
     // The worker's prefetch is concurrency x (multiplier + 1), the running ones included.
     const multiplier = Math.max(1, Math.round(prefetch / concurrency) - 1);
-    const celeriac = await measureCeleriacWorker(url, prefix, tasks, concurrency, multiplier);
-    toDelete.push(celeriac.replyQueue);
-    row(`Celeriac: send ${tasks} tasks (sendMany, tasks/s)`, fmt(celeriac.sendPerSec));
+    const missing = await pythonCeleryMissing();
+    // Python's default pool as users run it, and its fastest setup for no-ops (one process,
+    // same prefetch as ours: with its default prefetch of 4, solo manages ~200 tasks/s).
+    const pythonRuns = [
+      ['prefork', 'prefork', undefined, 'defaults (-c cores, prefetch x4)'],
+      ['solo', 'solo', prefetch, `prefetch ${prefetch}`],
+    ] as const;
+    // Every worker run, rotated round by round as the raw and broker rounds are; medians count.
+    const workerRuns: Array<() => Promise<WorkerFigures>> = [
+      () => measureCeleriacWorker(url, prefix, tasks, concurrency, multiplier),
+      ...(missing
+        ? []
+        : pythonRuns.map(([, pool, pyMultiplier]) => () => {
+            const queue = uniqueQueue(`python-${pool}`);
+            toDelete.push(queue);
+            return measurePythonWorker(url, queue, pythonTasks, pool, pyMultiplier);
+          })),
+    ];
+    const workerSamples: WorkerFigures[][] = workerRuns.map(() => []);
+    for (let round = 0; round < workerRounds; round++) {
+      for (let k = 0; k < workerRuns.length; k++) {
+        const index = (k + round) % workerRuns.length;
+        const figures = await workerRuns[index]!();
+        toDelete.push(figures.replyQueue);
+        workerSamples[index]!.push(figures);
+      }
+    }
+    const middle = (runs: WorkerFigures[]): WorkerFigures => ({
+      sendPerSec: median(runs.map((r) => r.sendPerSec)),
+      tasksPerSec: median(runs.map((r) => r.tasksPerSec)),
+      replyQueue: runs[0]?.replyQueue ?? '',
+    });
+    const celeriac = middle(workerSamples[0]!);
+    process.stdout.write(
+      `  workers: ${fmt(tasks)} Celeriac / ${fmt(pythonTasks)} Python no-ops sent first, then one worker process; no results stored by either; medians of ${workerRounds} interleaved rounds\n`,
+    );
+    row(
+      `Celeriac: send ${fmt(tasks)} tasks (app.sendMany, tasks/s)`,
+      fmt(celeriac.sendPerSec),
+      `${pct(celeriac.sendPerSec, raw.publishPerSec)} of raw publish`,
+    );
     row(
       `Celeriac worker -c ${concurrency} (prefetch ${concurrency * (multiplier + 1)}): tasks/s`,
       fmt(celeriac.tasksPerSec),
@@ -112,41 +157,44 @@ export async function runAmqpBench(
     );
 
     const python: AmqpBenchFigures['python'] = {};
-    const missing = await pythonCeleryMissing();
     if (missing) {
       python.skipped = missing;
       row('Python Celery worker', 'skipped', missing);
     } else {
-      // Python's default pool as users run it, and its fastest setup for no-ops (one process,
-      // same prefetch as ours: with its default prefetch of 4, solo manages ~200 tasks/s).
-      const runs = [
-        ['prefork', 'prefork', undefined, 'defaults (-c cores, prefetch x4)'],
-        ['solo', 'solo', prefetch, `prefetch ${prefetch}`],
-      ] as const;
-      for (const [key, pool, multiplier, label] of runs) {
-        const queue = uniqueQueue(`python-${pool}`);
-        toDelete.push(queue);
-        const figures = await measurePythonWorker(url, queue, pythonTasks, pool, multiplier);
-        toDelete.push(figures.replyQueue);
+      pythonRuns.forEach(([key, pool, , label], i) => {
+        const figures = middle(workerSamples[i + 1]!);
         python[key] = figures;
         row(
           `Python Celery 5.2 worker -P ${pool}, ${label}: tasks/s`,
           fmt(figures.tasksPerSec),
-          `Celeriac is ${fmt(celeriac.tasksPerSec / figures.tasksPerSec)}x`,
+          `Celeriac is ${(celeriac.tasksPerSec / figures.tasksPerSec).toFixed(2)}x`,
         );
-      }
+      });
     }
     const bestPython = Math.max(python.prefork?.tasksPerSec ?? 0, python.solo?.tasksPerSec ?? 0);
     const ratios: Record<string, number> = {
       brokerPublishVsRaw: broker.publishPerSec / raw.publishPerSec,
       brokerConsumeVsRaw: broker.consumePerSec / raw.consumePerSec,
+      sendVsRawPublish: celeriac.sendPerSec / raw.publishPerSec,
       workerVsRawConsume: celeriac.tasksPerSec / raw.consumePerSec,
     };
     if (bestPython > 0) ratios.workerVsBestPython = celeriac.tasksPerSec / bestPython;
-    process.stdout.write(
-      `  ratios: ${Object.entries(ratios)
-        .map(([k, v]) => `${k} ${v.toFixed(2)}`)
-        .join(', ')}\n`,
+    const goal = (label: string, text: string) =>
+      process.stdout.write(`  ${label.padEnd(52)} ${text}\n`);
+    process.stdout.write('  goals (issue 16), Celeriac:\n');
+    goal(
+      'publish, confirmed: broker layer / app.sendMany',
+      `${against(ratios.brokerPublishVsRaw!, 0.7, 'of raw amqplib', { percent: true })}; ${against(ratios.sendVsRawPublish!, 0.7, 'of raw amqplib', { percent: true })}`,
+    );
+    goal(
+      'consume with acks: broker layer / whole worker',
+      `${against(ratios.brokerConsumeVsRaw!, 0.7, 'of raw amqplib', { percent: true })}; ${against(ratios.workerVsRawConsume!, 0.7, 'of raw amqplib', { percent: true })}`,
+    );
+    goal(
+      'worker vs Python Celery 5.2, its faster setup',
+      ratios.workerVsBestPython === undefined
+        ? `not measured (${python.skipped ?? 'no Python run'})`
+        : against(ratios.workerVsBestPython, 5, 'Python Celery'),
     );
     return { raw, broker, celeriac, python, ratios };
   } finally {
@@ -158,11 +206,6 @@ export async function runAmqpBench(
     }
     await admin.close().catch(() => undefined);
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? NaN;
 }
 
 function pct(value: number, of: number): string {

@@ -82,9 +82,12 @@ export async function measurePythonWorker(
     {
       cwd: HERE,
       env: { ...process.env, CELERY_BROKER_URL: url },
-      stdio: ['ignore', 'pipe', 'inherit'],
+      // Celery's stderr (its warning about running as root, on CI) is shown only on failure.
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
   try {
     const times: number[] = [];
     await new Promise<void>((resolve, reject) => {
@@ -99,7 +102,11 @@ export async function measurePythonWorker(
         if (times.length >= count) resolve();
       });
       child.once('exit', (code) =>
-        reject(new Error(`the Python worker exited (${code}) after ${times.length} tasks`)),
+        reject(
+          new Error(
+            `the Python worker exited (${code}) after ${times.length} tasks; its stderr:\n${stderr}`,
+          ),
+        ),
       );
     });
     const ms = times[count - 1]! - times[0]!;

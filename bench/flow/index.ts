@@ -1,66 +1,33 @@
 /**
- * `npm run bench -- flow`: what flow control costs, on Redis (broker and backend), one
- * in-process worker, in one run: no-op tasks with no limit, with a per-key concurrency
- * limit of 1 over 1,000 keys, and with a global rate limit set far above the machine's
- * rate (so every task pays the store's take, none waits). Each measure runs `rounds`
- * times, alternating, and the best round counts. Only the ratios to the no-limit figure of
- * the same run mean anything on a shared machine. BullMQ's free version has no group or
- * per-key limiter to put beside these (its global `limiter` is per queue).
+ * `npm run bench -- flow` (issue 13): what flow control costs, on one Redis (broker and
+ * backend), through one worker process at concurrency 100 from the built package, in one
+ * run: no-op tasks with no limit, with a per-key concurrency limit of 1 over 1,000 keys,
+ * and with a global rate limit set far above the machine's rate (every task pays the
+ * store's take; none waits). BullMQ runs beside them where its free version has the
+ * feature: no limit, and its Worker `limiter` (a global rate limit); per-key limits are
+ * groups, BullMQ Pro only. Rounds rotate every (contender, limit) pair; medians count.
+ * Each contender works under its own key prefix, deleted afterwards.
+ * Sizes: BENCH_TASKS (10,000 here), BENCH_ROUNDS (3).
  */
-import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { Celeriac, Worker, createLineLogger, type TaskOptions } from '../../src/index.js';
-import { fmt, rate, row, wallClock } from '../support.js';
+import { envCount, fmt, median } from '../support.js';
+import { BullmqSide } from '../redis/bullmq-side.js';
+import { CeleriacSide } from '../redis/celeriac-side.js';
+import type { Contender, FlowLimit } from '../redis/contender.js';
 
-type Case = 'none' | 'perKey' | 'globalRate';
+type Case = FlowLimit | 'none';
 
-const OPTIONS: Record<Case, TaskOptions<[number], null>> = {
-  none: {},
-  perKey: { concurrency: { limit: 1, key: (i) => String(i % 1000) } },
-  globalRate: { rateLimit: { rate: 1_000_000, burst: 1000 } },
-};
+const CASES: Array<{ key: Case; label: string }> = [
+  { key: 'none', label: 'no limit' },
+  { key: 'perKey', label: 'per-key concurrency 1, 1,000 keys' },
+  { key: 'globalRate', label: 'global rate limit above the machine (1M/s)' },
+];
 
-async function measure(url: string, kind: Case, tasks: number): Promise<number> {
-  const keyPrefix = `celeriac-bench:flow-${randomUUID().slice(0, 8)}:`;
-  const app = new Celeriac({ broker: url, backend: url, keyPrefix });
-  let done = 0;
-  let finished: () => void = () => undefined;
-  const all = new Promise<void>((resolve) => (finished = resolve));
-  const task = app.task(
-    'bench.flow',
-    (_i: number) => {
-      if (++done === tasks) finished();
-      return null;
-    },
-    { ...OPTIONS[kind], ignoreResult: true },
-  );
-  const calls = Array.from({ length: tasks }, (_, i) => ({ task, args: [i] }));
-  for (let i = 0; i < calls.length; i += 1000) await app.sendMany(calls.slice(i, i + 1000));
-  const worker = new Worker(app, { concurrency: 50, logger: createLineLogger({ level: 'warn' }) });
-  const start = wallClock();
-  await worker.start();
-  await all;
-  const elapsed = wallClock() - start;
-  await worker.stop({ timeout: 5 });
-  await app.close();
-  await deletePrefix(url, keyPrefix);
-  return rate(tasks, elapsed);
-}
-
-async function deletePrefix(url: string, prefix: string): Promise<void> {
-  const redis = new Redis(url);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
-}
+export type FlowFigures = Record<string, Partial<Record<Case, number>>>;
 
 export async function runFlowBench(
   options: { url?: string; tasks?: number; rounds?: number } = {},
-): Promise<Record<Case, number> | undefined> {
+): Promise<FlowFigures | undefined> {
   const url = options.url ?? process.env.CELERIAC_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
   const probe = new Redis(url, {
     lazyConnect: true,
@@ -73,29 +40,72 @@ export async function runFlowBench(
     process.stdout.write(
       `\nFlow (${url}): not reachable (${(error as Error).message}); skipped.\n`,
     );
+    probe.disconnect();
     return undefined;
+  }
+  const tasks = options.tasks ?? envCount('BENCH_TASKS', 10_000);
+  const rounds = options.rounds ?? envCount('BENCH_ROUNDS', envCount('CELERIAC_BENCH_ROUNDS', 3));
+  const run = `${process.pid}-${Date.now()}`;
+  const prefixes = [`celeriac-bench:flow-${run}:`, `bullmq-bench-flow-${run}`];
+  const sides: Contender[] = [
+    new CeleriacSide(url, prefixes[0]!),
+    new BullmqSide(url, prefixes[1]!),
+  ];
+  const pairs = sides.flatMap((side) =>
+    CASES.filter(({ key }) => key === 'none' || side.limits.includes(key)).map(({ key }) => ({
+      side,
+      key,
+    })),
+  );
+  const samples = new Map(pairs.map((pair) => [pair, [] as number[]]));
+  try {
+    for (const side of sides) await side.setup();
+    for (let round = 0; round < rounds; round++) {
+      for (let k = 0; k < pairs.length; k++) {
+        const pair = pairs[(k + round) % pairs.length]!;
+        const limit = pair.key === 'none' ? {} : { limit: pair.key };
+        samples.get(pair)!.push(await pair.side.throughput(tasks, 100, limit));
+      }
+    }
   } finally {
+    for (const side of sides) await side.teardown().catch(() => undefined);
+    for (const prefix of prefixes) await deletePrefix(probe, prefix);
     probe.disconnect();
   }
-  const tasks = options.tasks ?? 10_000;
-  const rounds = options.rounds ?? Number(process.env.CELERIAC_BENCH_ROUNDS ?? 3);
-  const best: Record<Case, number> = { none: 0, perKey: 0, globalRate: 0 };
-  for (let round = 0; round < rounds; round++)
-    for (const kind of Object.keys(best) as Case[])
-      best[kind] = Math.max(best[kind], await measure(url, kind, tasks));
+  const figures: FlowFigures = {};
+  for (const [{ side, key }, values] of samples) (figures[side.name] ??= {})[key] = median(values);
+  const ours = figures.Celeriac ?? {};
+  const theirs = figures.BullMQ ?? {};
   process.stdout.write(
-    `\nFlow control on Redis, one worker (concurrency 50), ${fmt(tasks)} no-op tasks, best of ${rounds}:\n`,
+    `\nFlow control on Redis (${url}), one worker process each at c=100, ${fmt(tasks)} no-ops, results kept, medians of ${rounds} interleaved rounds:\n`,
   );
-  row('no limit', `${fmt(best.none)} tasks/s`);
-  row(
-    'per-key concurrency 1, 1,000 keys',
-    `${fmt(best.perKey)} tasks/s`,
-    `${(best.perKey / best.none).toFixed(2)}x no limit`,
+  process.stdout.write(
+    `  ${'measure'.padEnd(46)}${'Celeriac'.padStart(12)}${'vs no limit'.padStart(13)}${'BullMQ'.padStart(12)}  vs BullMQ\n`,
   );
-  row(
-    'global rate limit above the machine',
-    `${fmt(best.globalRate)} tasks/s`,
-    `${(best.globalRate / best.none).toFixed(2)}x no limit`,
+  for (const { key, label } of CASES) {
+    const value = ours[key] ?? NaN;
+    const vsNone = key === 'none' ? '' : `${(value / (ours.none ?? NaN)).toFixed(2)}x`;
+    const peer = theirs[key];
+    const peerCell =
+      peer === undefined
+        ? `${'-'.padStart(12)}  none in BullMQ's free version (groups are BullMQ Pro)`
+        : `${`${fmt(peer)}/s`.padStart(12)}  ${(value / peer).toFixed(2)}x` +
+          (key === 'globalRate' ? ' (BullMQ Worker limiter {max: 1M, duration: 1 s})' : '');
+    process.stdout.write(
+      `  ${label.padEnd(46)}${`${fmt(value)}/s`.padStart(12)}${vsNone.padStart(13)}${peerCell}\n`,
+    );
+  }
+  process.stdout.write(
+    '  goal (issue 13): "no limit" must not fall below its figure before flow control (run the base commit on the same machine to compare; one run cannot tell); each limit\'s cost is its "vs no limit"\n',
   );
-  return best;
+  return figures;
+}
+
+async function deletePrefix(client: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await client.unlink(...keys);
+  } while (cursor !== '0');
 }

@@ -7,7 +7,7 @@
  * a schema it did not create.
  */
 import pg from 'pg';
-import { fmt } from '../support.js';
+import { envCount, fmt } from '../support.js';
 import { CeleriacPgSide } from './celeriac-side.js';
 import type { PgContender } from './contender.js';
 import { GraphileSide } from './graphile-side.js';
@@ -48,9 +48,11 @@ export async function runPostgresBench(
     );
     return undefined;
   }
-  const tasks = options.tasks ?? Number(process.env.CELERIAC_BENCH_PG_TASKS ?? 10_000);
-  const sequential = options.sequential ?? 2_000;
-  const rounds = options.rounds ?? Number(process.env.CELERIAC_BENCH_ROUNDS ?? 2);
+  const tasks =
+    options.tasks ??
+    envCount('CELERIAC_BENCH_PG_TASKS', Math.min(envCount('BENCH_TASKS', 10_000), 10_000));
+  const sequential = options.sequential ?? Math.min(envCount('BENCH_SEQUENTIAL', 2_000), 2_000);
+  const rounds = options.rounds ?? envCount('BENCH_ROUNDS', envCount('CELERIAC_BENCH_ROUNDS', 2));
   const run = `${process.pid}_${Date.now()}`;
   const schemas = {
     celeriac: `celeriac_bench_${run}`,

@@ -1,20 +1,29 @@
 /**
  * BullMQ's side of the Redis benchmark, the same measures on the same Redis: awaited
  * `queue.add`, `addBulk` in batches of 1,000, pre-enqueued no-ops through one BullMQ worker
- * process, and enqueue-to-start latency read back through QueueEvents. BullMQ keeps its
- * defaults (completed jobs and their results are kept, as Celeriac keeps results).
+ * process (completed jobs kept, BullMQ's default, or `removeOnComplete: true`), the free
+ * version's global rate limiter (Worker `limiter`), and enqueue-to-start latency as its
+ * worker saw it. Per-key limits (groups) are BullMQ Pro only, so not here.
  */
-import { Queue, QueueEvents } from 'bullmq';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Queue } from 'bullmq';
 import { nextLine, rate, wallClock } from '../support.js';
 import { bullmqWorkerArgs, startChild } from './child.js';
-import type { Contender } from './contender.js';
+import {
+  LATENCY_WARMUP,
+  parseLatencies,
+  untilProbe,
+  type Contender,
+  type FlowLimit,
+  type ThroughputOptions,
+} from './contender.js';
 
 const QUEUE = 'bench';
 
 export class BullmqSide implements Contender {
   readonly name = 'BullMQ';
+  readonly limits: readonly FlowLimit[] = ['globalRate'];
   private readonly queue: Queue;
-  private readonly events: QueueEvents;
   private readonly env: Record<string, string>;
 
   constructor(url: string, prefix: string) {
@@ -25,13 +34,11 @@ export class BullmqSide implements Contender {
       db: Number(parsed.pathname.slice(1) || 0),
     };
     this.queue = new Queue(QUEUE, { connection, prefix });
-    this.events = new QueueEvents(QUEUE, { connection, prefix });
     this.env = { BENCH_REDIS_URL: url, BENCH_PREFIX: prefix, BENCH_QUEUE: QUEUE };
   }
 
   async setup(): Promise<void> {
     await this.queue.waitUntilReady();
-    await this.events.waitUntilReady();
     for (let i = 0; i < 2000; i++) await this.queue.add('noop', {});
     await this.reset();
   }
@@ -52,12 +59,20 @@ export class BullmqSide implements Contender {
     return result;
   }
 
-  async throughput(count: number, concurrency: number): Promise<number> {
-    await this.enqueueAll(count);
+  async throughput(
+    count: number,
+    concurrency: number,
+    options: ThroughputOptions = {},
+  ): Promise<number> {
+    if (options.limit === 'perKey')
+      throw new Error('BullMQ has per-key limits (groups) only in BullMQ Pro');
+    await this.enqueueAll(count, options.results === false);
     const worker = await startChild(bullmqWorkerArgs(), {
       ...this.env,
       BENCH_COUNT: String(count),
       BENCH_CONCURRENCY: String(concurrency),
+      // Far above what one machine runs, as Celeriac's limit in the same measure.
+      ...(options.limit === 'globalRate' ? { BENCH_LIMITER_MAX: '1000000' } : {}),
     });
     try {
       const line = await nextLine(worker.lines, 'bench-done');
@@ -68,17 +83,21 @@ export class BullmqSide implements Contender {
     }
   }
 
-  async latency(samples: number): Promise<number[]> {
-    const worker = await startChild(bullmqWorkerArgs(), { ...this.env, BENCH_CONCURRENCY: '10' });
+  async latency(samples: number, intervalMs: number): Promise<number[]> {
+    const worker = await startChild(bullmqWorkerArgs(), {
+      ...this.env,
+      BENCH_CONCURRENCY: '10',
+      BENCH_LATENCY_COUNT: String(samples + LATENCY_WARMUP),
+    });
     try {
-      const latencies: number[] = [];
-      for (let i = 0; i < samples + 20; i++) {
-        const job = await this.queue.add('latency', { sentAt: wallClock() });
-        const ms = (await job.waitUntilFinished(this.events, 10_000)) as number;
-        if (i >= 20) latencies.push(ms);
-        await new Promise((resolve) => setTimeout(resolve, 2));
+      const reported = nextLine(worker.lines, 'bench-latency');
+      reported.catch(() => undefined); // awaited below; a worker that dies must not crash the bench
+      const startedAt = wallClock();
+      for (let i = 0; i < samples + LATENCY_WARMUP; i++) {
+        await sleep(untilProbe(startedAt, i, intervalMs, wallClock()));
+        await this.queue.add('latency', { sentAt: wallClock() });
       }
-      return latencies.sort((a, b) => a - b);
+      return parseLatencies(await reported);
     } finally {
       await worker.stop();
       await this.reset();
@@ -87,14 +106,18 @@ export class BullmqSide implements Contender {
 
   async teardown(): Promise<void> {
     await this.reset().catch(() => undefined);
-    await this.events.close();
     await this.queue.close();
   }
 
-  private async enqueueAll(count: number): Promise<void> {
+  private async enqueueAll(count: number, removeOnComplete = false): Promise<void> {
+    const opts = removeOnComplete ? { removeOnComplete: true } : undefined;
     for (let i = 0; i < count; i += 1000) {
       await this.queue.addBulk(
-        Array.from({ length: Math.min(1000, count - i) }, () => ({ name: 'noop', data: {} })),
+        Array.from({ length: Math.min(1000, count - i) }, () => ({
+          name: 'noop',
+          data: {},
+          ...(opts ? { opts } : {}),
+        })),
       );
     }
   }

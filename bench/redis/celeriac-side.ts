@@ -1,32 +1,45 @@
 /**
  * Celeriac's side of the Redis benchmark, through the public API and a real worker
  * process: `delay()` one at a time, `sendMany()` in batches, pre-enqueued no-ops through
- * `celeriac worker`, and enqueue-to-start latency read back from the Redis result backend.
- * Keys live under its own prefix; the runner deletes them.
+ * `celeriac worker` (results stored, or `ignoreResult`), flow-limited no-ops, and
+ * enqueue-to-start latency as the worker saw it. Keys live under its own prefix; the
+ * runner deletes them.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Celeriac } from '../../src/index.js';
 import type { TaskRef } from '../../src/app/task.js';
 import { nextLine, rate, wallClock } from '../support.js';
 import { celeriacWorkerArgs, startChild } from './child.js';
-import type { Contender } from './contender.js';
+import {
+  LATENCY_WARMUP,
+  parseLatencies,
+  untilProbe,
+  type Contender,
+  type FlowLimit,
+  type ThroughputOptions,
+} from './contender.js';
+
+const TASK_OF: Record<FlowLimit | 'none', string> = {
+  none: 'bench.noop',
+  perKey: 'bench.flow.perkey',
+  globalRate: 'bench.flow.rate',
+};
 
 export class CeleriacSide implements Contender {
   readonly name = 'Celeriac';
+  readonly limits: readonly FlowLimit[] = ['perKey', 'globalRate'];
   private readonly app: Celeriac;
   private readonly noop: TaskRef<[], null>;
   private readonly env: Record<string, string>;
 
-  constructor(
-    private readonly url: string,
-    prefix: string,
-  ) {
+  constructor(url: string, prefix: string) {
     this.app = new Celeriac({ broker: url, backend: url, keyPrefix: prefix });
     this.noop = this.app.signature<[], null>('bench.noop');
     this.env = { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url, BENCH_PREFIX: prefix };
   }
 
   async setup(): Promise<void> {
-    // Connections and JIT warm before anything is timed, as for BullMQ.
+    // Connections and JIT warm before anything is timed, as for the peers.
     for (let i = 0; i < 2000; i++) await this.noop.delay();
     await this.purge();
   }
@@ -47,11 +60,16 @@ export class CeleriacSide implements Contender {
     return result;
   }
 
-  async throughput(count: number, concurrency: number): Promise<number> {
-    await this.enqueueAll(count);
+  async throughput(
+    count: number,
+    concurrency: number,
+    options: ThroughputOptions = {},
+  ): Promise<number> {
+    await this.enqueueAll(count, options);
     const worker = await startChild(celeriacWorkerArgs(concurrency), {
       ...this.env,
       BENCH_COUNT: String(count),
+      ...(options.limit ? { BENCH_FLOW: '1' } : {}),
     });
     try {
       const line = await nextLine(worker.lines, 'bench-done');
@@ -62,21 +80,24 @@ export class CeleriacSide implements Contender {
     }
   }
 
-  async latency(samples: number): Promise<number[]> {
+  async latency(samples: number, intervalMs: number): Promise<number[]> {
     const probe = this.app.signature<[sentAt: number], number>('bench.latency');
-    const worker = await startChild(celeriacWorkerArgs(10), this.env);
+    const worker = await startChild(celeriacWorkerArgs(10), {
+      ...this.env,
+      BENCH_LATENCY_COUNT: String(samples + LATENCY_WARMUP),
+    });
     try {
-      const latencies: number[] = [];
-      for (let i = 0; i < samples + 20; i++) {
-        const result = await probe.delay(wallClock());
-        const ms = await result.get({ timeout: 10 });
-        if (i >= 20) latencies.push(ms);
-        // Let the worker go idle again between samples.
-        await new Promise((resolve) => setTimeout(resolve, 2));
+      const reported = nextLine(worker.lines, 'bench-latency');
+      reported.catch(() => undefined); // awaited below; a worker that dies must not crash the bench
+      const startedAt = wallClock();
+      for (let i = 0; i < samples + LATENCY_WARMUP; i++) {
+        await sleep(untilProbe(startedAt, i, intervalMs, wallClock()));
+        await probe.delay(wallClock());
       }
-      return latencies.sort((a, b) => a - b);
+      return parseLatencies(await reported);
     } finally {
       await worker.stop();
+      await this.purge();
     }
   }
 
@@ -84,15 +105,22 @@ export class CeleriacSide implements Contender {
     await this.app.close();
   }
 
-  private async enqueueAll(count: number): Promise<void> {
+  /** Sends `count` no-ops (or flow-limited no-ops, `[i]` picking the key) in batches of 1,000. */
+  async enqueueAll(count: number, options: ThroughputOptions = {}): Promise<void> {
+    const task = TASK_OF[options.limit ?? 'none'];
+    const callOptions = options.results === false ? { ignoreResult: true } : {};
     for (let i = 0; i < count; i += 1000) {
       await this.app.sendMany(
-        Array.from({ length: Math.min(1000, count - i) }, () => ({ task: this.noop, args: [] })),
+        Array.from({ length: Math.min(1000, count - i) }, (_, j) => ({
+          task,
+          args: options.limit ? [i + j] : [],
+          options: callOptions,
+        })),
       );
     }
   }
 
-  private async purge(): Promise<void> {
+  async purge(): Promise<void> {
     await (await this.app.broker()).purge('celery');
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The command lines of the Redis benchmark's worker processes: a Celeriac worker through
- * the built CLI, or the BullMQ worker script. `startChild` (bench/support.ts) runs them.
+ * the built CLI, or the BullMQ or bee-queue worker script. `startChild` (bench/support.ts)
+ * runs them.
  */
 import path from 'node:path';
 import { ROOT, workerCommand } from '../support.js';
@@ -13,4 +14,8 @@ export function celeriacWorkerArgs(concurrency: number): string[] {
 
 export function bullmqWorkerArgs(): string[] {
   return ['--import', 'tsx', path.join(ROOT, 'bench/redis/bullmq-worker.ts')];
+}
+
+export function beeWorkerArgs(): string[] {
+  return ['--import', 'tsx', path.join(ROOT, 'bench/redis/bee-worker.ts')];
 }

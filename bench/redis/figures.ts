@@ -1,48 +1,129 @@
 /**
- * The figures the Redis benchmark measures for each contender, and how it prints them
- * side by side with their ratios. Pure formatting: must never talk to Redis.
+ * The figures the Redis benchmark measures for each contender, and how it prints them:
+ * side by side with Celeriac's ratio to each peer, then each goal of issue 16 beside the
+ * figure it is judged on. Pure formatting: must never talk to Redis, and never hard-codes
+ * a figure (only the goals).
  */
-import { fmt } from '../support.js';
+import { against, fmt } from '../support.js';
 
 export interface QueueFigures {
   /** Awaited enqueues per second, one at a time. */
   enqueueSequential: number;
   /** Enqueues per second in batches of 1,000. */
   enqueueBulk: number;
-  /** No-op tasks per second through one worker process, by concurrency. */
-  throughputC1: number;
-  throughputC10: number;
+  /** No-op tasks per second through one worker process at concurrency 100, results kept. */
   throughputC100: number;
-  /** Enqueue-to-start latency on an idle worker, ms. */
+  /** The same with results dropped (ignoreResult / removeOnComplete / removeOnSuccess). */
+  throughputC100NoResults: number;
+  /** Concurrency 1 and 10 (BENCH_FULL=1 only). */
+  throughputC1?: number;
+  throughputC10?: number;
+  /** Enqueue-to-start latency at low load, ms. */
   latencyP50: number;
   latencyP99: number;
 }
 
-export const ROWS: Array<{ key: keyof QueueFigures; label: string; unit: '/s' | 'ms' }> = [
-  { key: 'enqueueSequential', label: 'enqueue, one awaited call at a time', unit: '/s' },
-  { key: 'enqueueBulk', label: 'enqueue, bulk in batches of 1,000', unit: '/s' },
-  { key: 'throughputC1', label: 'no-op tasks, one worker process, concurrency 1', unit: '/s' },
-  { key: 'throughputC10', label: 'no-op tasks, one worker process, concurrency 10', unit: '/s' },
-  { key: 'throughputC100', label: 'no-op tasks, one worker process, concurrency 100', unit: '/s' },
-  { key: 'latencyP50', label: 'enqueue-to-start latency, idle worker, p50', unit: 'ms' },
-  { key: 'latencyP99', label: 'enqueue-to-start latency, idle worker, p99', unit: 'ms' },
-];
+type Key = keyof QueueFigures;
 
-/** Prints one line per figure: Celeriac, BullMQ, and how many times better Celeriac is. */
-export function printComparison(ours: QueueFigures, theirs: QueueFigures): Record<string, number> {
+export function rowsFor(tasks: number, samples: number, intervalMs: number) {
+  const n = fmt(tasks);
+  const rows: Array<{ key: Key; label: string; unit: '/s' | 'ms' }> = [
+    { key: 'enqueueSequential', label: 'enqueue, one awaited call at a time', unit: '/s' },
+    { key: 'enqueueBulk', label: 'enqueue, bulk in batches of 1,000', unit: '/s' },
+    { key: 'throughputC1', label: `processing ${n} no-ops, c=1, results kept`, unit: '/s' },
+    { key: 'throughputC10', label: `processing ${n} no-ops, c=10, results kept`, unit: '/s' },
+    { key: 'throughputC100', label: `processing ${n} no-ops, c=100, results kept`, unit: '/s' },
+    {
+      key: 'throughputC100NoResults',
+      label: `processing ${n} no-ops, c=100, results dropped`,
+      unit: '/s',
+    },
+    {
+      key: 'latencyP50',
+      label: `enqueue-to-start p50, 1 per ${intervalMs} ms, ${fmt(samples)}`,
+      unit: 'ms',
+    },
+    {
+      key: 'latencyP99',
+      label: `enqueue-to-start p99, 1 per ${intervalMs} ms, ${fmt(samples)}`,
+      unit: 'ms',
+    },
+  ];
+  return rows;
+}
+
+/**
+ * Prints one line per figure: each contender's value, then Celeriac's ratio to each peer
+ * ("x better": a rate's quotient, a latency's inverse quotient, so above 1 favours Celeriac).
+ * `figures[0]` is Celeriac's.
+ */
+export function printComparison(
+  names: readonly string[],
+  figures: readonly QueueFigures[],
+  rows: ReturnType<typeof rowsFor>,
+): Record<string, number> {
   const ratios: Record<string, number> = {};
   const out = (text: string) => process.stdout.write(`${text}\n`);
+  const ours = figures[0]!;
   out(
-    `  ${'measure'.padEnd(50)} ${'Celeriac'.padStart(12)} ${'BullMQ'.padStart(12)} ${'ratio'.padStart(8)}`,
+    `  ${'measure'.padEnd(50)}${names.map((n) => n.padStart(12)).join('')}${names
+      .slice(1)
+      .map((n) => `vs ${n}`.padStart(14))
+      .join('')}`,
   );
-  for (const { key, label, unit } of ROWS) {
-    // Rates: higher is better; latencies: lower is better. A ratio above 1 favours Celeriac.
-    const ratio = unit === '/s' ? ours[key] / theirs[key] : theirs[key] / ours[key];
-    ratios[key] = ratio;
-    const show = (n: number) => (unit === '/s' ? `${fmt(Math.round(n))}/s` : `${n.toFixed(2)} ms`);
-    out(
-      `  ${label.padEnd(50)} ${show(ours[key]).padStart(12)} ${show(theirs[key]).padStart(12)} ${`${ratio.toFixed(2)}x`.padStart(8)}`,
-    );
+  for (const { key, label, unit } of rows) {
+    if (ours[key] === undefined) continue;
+    const show = (n: number | undefined) =>
+      n === undefined ? '-' : unit === '/s' ? `${fmt(Math.round(n))}/s` : `${n.toFixed(2)} ms`;
+    const cells = figures.map((f) => show(f[key]).padStart(12)).join('');
+    const ratioCells = figures
+      .slice(1)
+      .map((theirs, i) => {
+        const a = ours[key]!;
+        const b = theirs[key];
+        if (b === undefined) return '-'.padStart(14);
+        const ratio = unit === '/s' ? a / b : b / a;
+        ratios[`${key}Vs${names[i + 1]}`] = ratio;
+        return `${ratio.toFixed(2)}x`.padStart(14);
+      })
+      .join('');
+    out(`  ${label.padEnd(50)}${cells}${ratioCells}`);
   }
   return ratios;
+}
+
+/**
+ * Issue 16's goals, each beside the figure it is judged on. `figures` are Celeriac's,
+ * BullMQ's and bee-queue's; `roundTrips` is one client's GET round trips a second (the goal's
+ * bound), `clientRoundTrips` the same through one ioredis client (shown, no goal).
+ */
+export function printGoals(
+  [ours, bull, bee]: readonly [QueueFigures, QueueFigures, QueueFigures],
+  roundTrips: { perSec: number; how: string },
+  clientRoundTrips: { perSec: number; how: string },
+): void {
+  const out = (label: string, text: string) =>
+    process.stdout.write(`  ${label.padEnd(54)} ${text}\n`);
+  process.stdout.write('  goals (issue 16), Celeriac:\n');
+  out(
+    'processing c=100, results stored',
+    `${against(ours.throughputC100 / bull.throughputC100, 3, 'BullMQ')}; ${against(ours.throughputC100 / bee.throughputC100, 2, 'bee-queue')}`,
+  );
+  out(
+    'processing c=100, results off (peers remove theirs)',
+    `${fmt(ours.throughputC100NoResults / bull.throughputC100NoResults)}x BullMQ, ${fmt(ours.throughputC100NoResults / bee.throughputC100NoResults)}x bee-queue (shown beside; no goal of its own)`,
+  );
+  out('bulk enqueue', against(ours.enqueueBulk / bull.enqueueBulk, 3, "BullMQ's addBulk"));
+  out(
+    'awaited enqueue',
+    `${against(ours.enqueueSequential / bee.enqueueSequential, 1, 'bee-queue')}; ${against(ours.enqueueSequential / roundTrips.perSec, 0.8, `of one client's round-trip bound (${roundTrips.how})`, { percent: true })}; ${Math.round((ours.enqueueSequential / clientRoundTrips.perSec) * 100)}% of ${clientRoundTrips.how}`,
+  );
+  out(
+    'enqueue-to-start latency p50, low load',
+    against(ours.latencyP50 / bee.latencyP50, 1, "bee-queue's", { atMost: true }),
+  );
+  out(
+    'enqueue-to-start latency p99, low load',
+    against(ours.latencyP99 / bee.latencyP99, 1, "bee-queue's", { atMost: true }),
+  );
 }

@@ -1,38 +1,55 @@
 /**
- * `npm run bench -- redis`: Celeriac against BullMQ on the same Redis in one run, through
- * each one's public API and one worker process each. Every measure runs for both sides
- * back to back, in alternating order, `rounds` times; the best round of each side counts,
- * so a burst of load from elsewhere on the machine does not decide a ratio. Both sides
- * work under their own key prefixes and their keys are deleted afterwards; the benchmark
- * must never flush a database.
+ * `npm run bench -- redis`: Celeriac against BullMQ and bee-queue on the same Redis in one
+ * run, through each one's public API and one worker process each. Every measure runs for
+ * every side back to back, in rotating order, `rounds` times, and the median of each
+ * side's rounds counts, so a burst of load from elsewhere on the machine does not decide a
+ * ratio. One client's round-trip bound (redis-benchmark -c 1) is measured in the same
+ * rounds. Then issue 16's goals beside their figures, Celeriac-only reference figures, and
+ * the scale figures (bench/redis/scale.ts). Each side works under its own key prefix and
+ * its keys are deleted afterwards; the benchmark must never flush a database.
+ *
+ * Sizes: BENCH_TASKS (no-ops per processing run, 20,000), BENCH_SEQUENTIAL (awaited
+ * enqueues, 5,000), BENCH_LATENCY_SAMPLES (2,000, one every 5 ms), BENCH_ROUNDS (3);
+ * BENCH_FULL=1 adds concurrency 1 and 10 and a 1M-task queue depth.
  */
 import { Redis } from 'ioredis';
-import { fmt, percentile } from '../support.js';
+import { envCount, fmt, FULL, median, percentile } from '../support.js';
+import { BeeSide } from './bee-side.js';
 import { BullmqSide } from './bullmq-side.js';
 import { CeleriacSide } from './celeriac-side.js';
 import type { Contender } from './contender.js';
-import { printComparison, type QueueFigures } from './figures.js';
+import { printComparison, printGoals, rowsFor, type QueueFigures } from './figures.js';
 import { brokerLayerRate, workerCeiling } from './reference-figures.js';
+import { measureClientRoundTrips, measureRoundTrips, type RoundTrips } from './round-trips.js';
+import { runRedisScale, type ScaleFigures } from './scale.js';
 
 export interface RedisBenchOptions {
   /** @default CELERIAC_BENCH_REDIS_URL or redis://127.0.0.1:6379/0 */
   url?: string;
-  /** Pre-enqueued no-ops per throughput run. @default 20 000 */
+  /** Pre-enqueued no-ops per processing run. @default BENCH_TASKS or 20 000 */
   tasks?: number;
-  /** Awaited enqueues timed one at a time. @default 5 000 */
+  /** Awaited enqueues timed one at a time. @default BENCH_SEQUENTIAL or 5 000 */
   sequential?: number;
-  /** Latency samples. @default 300 */
+  /** Latency probes per side and round. @default BENCH_LATENCY_SAMPLES or 2 000 */
   latencySamples?: number;
-  /** Rounds per measure; the best of each side counts. @default 3 */
+  /** Milliseconds between latency probes. @default 5 */
+  latencyIntervalMs?: number;
+  /** Rounds per measure; each side's median counts. @default BENCH_ROUNDS or 3 */
   rounds?: number;
+  /** Queue depths for the scale figures. @default 10k and 100k, plus 1M with BENCH_FULL=1 */
+  depths?: number[];
 }
 
 export interface RedisBenchResult {
-  celeriac: QueueFigures;
-  bullmq: QueueFigures;
+  /** Celeriac's, BullMQ's and bee-queue's figures, in that order. */
+  figures: [QueueFigures, QueueFigures, QueueFigures];
+  roundTrips: RoundTrips;
+  /** The same bound through one ioredis client. */
+  clientRoundTrips: RoundTrips;
   ratios: Record<string, number>;
   /** Celeriac-only figures that show where the time goes. */
   reference: Record<string, number>;
+  scale: ScaleFigures;
 }
 
 export async function runRedisBench(
@@ -52,70 +69,88 @@ export async function runRedisBench(
     );
     return undefined;
   }
-  const tasks = options.tasks ?? 20_000;
-  const sequential = options.sequential ?? 5_000;
-  const samples = options.latencySamples ?? 300;
-  const rounds = options.rounds ?? Number(process.env.CELERIAC_BENCH_ROUNDS ?? 3);
+  const tasks = options.tasks ?? envCount('BENCH_TASKS', 20_000);
+  const sequential = options.sequential ?? envCount('BENCH_SEQUENTIAL', 5_000);
+  const samples = options.latencySamples ?? envCount('BENCH_LATENCY_SAMPLES', 2_000);
+  const intervalMs = options.latencyIntervalMs ?? 5;
+  const rounds = options.rounds ?? envCount('BENCH_ROUNDS', envCount('CELERIAC_BENCH_ROUNDS', 3));
+  const depths = options.depths ?? [
+    ...new Set(
+      (FULL ? [10_000, 100_000, 1_000_000] : [10_000, 100_000]).map((d) =>
+        Math.min(d, envCount('BENCH_MAX_DEPTH', d)),
+      ),
+    ),
+  ];
   const run = `${process.pid}-${Date.now()}`;
   const ourPrefix = `celeriac-bench:${run}:`;
-  const theirPrefix = `bullmq-bench-${run}`;
-  const sides: [Contender, Contender] = [
-    new CeleriacSide(url, ourPrefix),
-    new BullmqSide(url, theirPrefix),
+  const bullPrefix = `bullmq-bench-${run}`;
+  const beePrefix = `bee-bench-${run}`;
+  const celeriac = new CeleriacSide(url, ourPrefix);
+  const sides: Contender[] = [
+    celeriac,
+    new BullmqSide(url, bullPrefix),
+    new BeeSide(url, beePrefix),
   ];
+  const names = sides.map((side) => side.name);
   process.stdout.write(
-    `\nRedis (${url}): Celeriac vs BullMQ, same Redis, one worker process each, best of ${rounds} interleaved rounds\n`,
+    `\nRedis (${url}): ${names.join(' vs ')}, same Redis, one worker process each, medians of ${rounds} interleaved rounds\n` +
+      `  (Celeriac stores results; BullMQ and bee-queue keep completed jobs, their default, unless "results dropped")\n`,
   );
   try {
     for (const side of sides) await side.setup();
-    /** Runs one measure for both sides, alternating who goes first; keeps each side's best. */
-    const duel = async (
-      measure: (side: Contender) => Promise<number>,
-      better: (a: number, b: number) => number,
-    ) => {
-      const best: [number | undefined, number | undefined] = [undefined, undefined];
+    /** Runs one measure for every side, rotating who goes first; each side's values, round by round. */
+    const rotate = async <T>(measure: (side: Contender) => Promise<T>): Promise<T[][]> => {
+      const values: T[][] = sides.map(() => []);
       for (let round = 0; round < rounds; round++) {
-        for (const index of round % 2 === 0 ? [0, 1] : [1, 0]) {
-          const value = await measure(sides[index]!);
-          best[index] = best[index] === undefined ? value : better(best[index], value);
+        for (let k = 0; k < sides.length; k++) {
+          const index = (k + round) % sides.length;
+          values[index]!.push(await measure(sides[index]!));
         }
       }
-      return best as [number, number];
+      return values;
     };
-    const rates = (measure: (side: Contender) => Promise<number>) => duel(measure, Math.max);
-    const [seqOurs, seqTheirs] = await rates((side) => side.enqueueSequential(sequential));
-    const [bulkOurs, bulkTheirs] = await rates((side) => side.enqueueBulk(tasks));
-    const [c1Ours, c1Theirs] = await rates((side) => side.throughput(tasks, 1));
-    const [c10Ours, c10Theirs] = await rates((side) => side.throughput(tasks, 10));
-    const [c100Ours, c100Theirs] = await rates((side) => side.throughput(tasks, 100));
-    const p50: [number, number] = [Infinity, Infinity];
-    const p99: [number, number] = [Infinity, Infinity];
-    for (let round = 0; round < rounds; round++) {
-      for (const index of round % 2 === 0 ? [0, 1] : [1, 0]) {
-        const latencies = await sides[index]!.latency(samples);
-        p50[index] = Math.min(p50[index]!, percentile(latencies, 50));
-        p99[index] = Math.min(p99[index]!, percentile(latencies, 99));
+    const medians = async (measure: (side: Contender) => Promise<number>) =>
+      (await rotate(measure)).map(median);
+
+    const roundTripSamples: RoundTrips[] = [];
+    const clientSamples: RoundTrips[] = [];
+    const sequentialRates = await medians(async (side) => {
+      // The bounds are measured in the same rounds, just before Celeriac's awaited enqueues.
+      if (side === celeriac) {
+        roundTripSamples.push(await measureRoundTrips(url));
+        clientSamples.push(await measureClientRoundTrips(url));
       }
-    }
-    const figures = (
-      i: 0 | 1,
-      seq: number,
-      bulk: number,
-      c1: number,
-      c10: number,
-      c100: number,
-    ): QueueFigures => ({
-      enqueueSequential: seq,
-      enqueueBulk: bulk,
-      throughputC1: c1,
-      throughputC10: c10,
-      throughputC100: c100,
-      latencyP50: p50[i],
-      latencyP99: p99[i],
+      return side.enqueueSequential(sequential);
     });
-    const celeriac = figures(0, seqOurs, bulkOurs, c1Ours, c10Ours, c100Ours);
-    const bullmq = figures(1, seqTheirs, bulkTheirs, c1Theirs, c10Theirs, c100Theirs);
-    const ratios = printComparison(celeriac, bullmq);
+    const middle = (samples: RoundTrips[]) => ({
+      perSec: median(samples.map((r) => r.perSec)),
+      how: samples[0]?.how ?? 'not measured',
+    });
+    const roundTrips = middle(roundTripSamples);
+    const clientRoundTrips = middle(clientSamples);
+    const bulkRates = await medians((side) => side.enqueueBulk(tasks));
+    const c100 = await medians((side) => side.throughput(tasks, 100));
+    const c100Dropped = await medians((side) => side.throughput(tasks, 100, { results: false }));
+    const c1 = FULL ? await medians((side) => side.throughput(tasks, 1)) : undefined;
+    const c10 = FULL ? await medians((side) => side.throughput(tasks, 10)) : undefined;
+    const latencyRounds = await rotate((side) => side.latency(samples, intervalMs));
+    const figures = sides.map((_, i): QueueFigures => ({
+      enqueueSequential: sequentialRates[i]!,
+      enqueueBulk: bulkRates[i]!,
+      throughputC100: c100[i]!,
+      throughputC100NoResults: c100Dropped[i]!,
+      ...(c1 ? { throughputC1: c1[i]! } : {}),
+      ...(c10 ? { throughputC10: c10[i]! } : {}),
+      latencyP50: median(latencyRounds[i]!.map((sorted) => percentile(sorted, 50))),
+      latencyP99: median(latencyRounds[i]!.map((sorted) => percentile(sorted, 99))),
+    })) as [QueueFigures, QueueFigures, QueueFigures];
+    process.stdout.write(
+      `  one client's round-trip bound: ${fmt(Math.round(roundTrips.perSec))} GETs/s (${roundTrips.how}); ` +
+        `${fmt(Math.round(clientRoundTrips.perSec))} GETs/s (${clientRoundTrips.how})\n`,
+    );
+    const ratios = printComparison(names, figures, rowsFor(tasks, samples, intervalMs));
+    printGoals(figures, roundTrips, clientRoundTrips);
+
     const reference = {
       brokerLayerPrefetch40: await brokerLayerRate(url, `${ourPrefix}layer:`, tasks, 40),
       brokerLayerPrefetch400: await brokerLayerRate(url, `${ourPrefix}layer:`, tasks, 400),
@@ -124,7 +159,7 @@ export async function runRedisBench(
     };
     const out = (label: string, value: number) =>
       process.stdout.write(`  ${label.padEnd(76)} ${`${fmt(value)}/s`.padStart(12)}\n`);
-    process.stdout.write('  for reference, Celeriac alone:\n');
+    process.stdout.write('  for reference, Celeriac alone (no peer counterpart, no goal):\n');
     out(
       'Redis broker alone: publish, claim, ack (prefetch 40), no worker',
       reference.brokerLayerPrefetch40,
@@ -141,10 +176,17 @@ export async function runRedisBench(
       'worker pipeline with no broker/backend I/O, concurrency 100 (a ceiling)',
       reference.workerCeilingC100,
     );
-    return { celeriac, bullmq, ratios, reference };
+    const scale = await runRedisScale(
+      celeriac,
+      { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url, BENCH_PREFIX: ourPrefix },
+      tasks,
+      rounds,
+      depths,
+    );
+    return { figures, roundTrips, clientRoundTrips, ratios, reference, scale };
   } finally {
     for (const side of sides) await side.teardown().catch(() => undefined);
-    for (const prefix of [ourPrefix, theirPrefix]) await deletePrefix(probe, prefix);
+    for (const prefix of [ourPrefix, bullPrefix, beePrefix]) await deletePrefix(probe, prefix);
     probe.disconnect();
   }
 }
