@@ -59,6 +59,15 @@ for (const kind of ['sqlite', 'redis'] as const) {
       const keyPrefix = `celeriac-test:${randomUUID()}:`;
       const SHOTS = path.resolve('.screenshots/dashboard', kind);
 
+      /**
+       * Leaves the page before closing it: closing a tab whose live stream (SSE) was still
+       * open sometimes took Chromium over a minute here.
+       */
+      async function closePage(page: Page): Promise<void> {
+        await page.goto('about:blank');
+        await page.close();
+      }
+
       async function shot(page: Page, name: string): Promise<void> {
         await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
       }
@@ -132,6 +141,8 @@ for (const kind of ['sqlite', 'redis'] as const) {
           ],
           viewport: { width: 1300, height: 900 },
         });
+        // Each step well inside the test's 60 s, so a step that hangs names itself.
+        context.setDefaultTimeout(20_000);
         // Six charges, two of which fail.
         const sent = [];
         for (let id = 1; id <= 6; id++)
@@ -181,7 +192,7 @@ for (const kind of ['sqlite', 'redis'] as const) {
         await expect
           .poll(() => page.locator('#task-rows').textContent())
           .toContain('"customerId":3');
-        await page.close();
+        await closePage(page);
       });
 
       it('retries one failed task with edited arguments after confirming', async () => {
@@ -221,7 +232,7 @@ for (const kind of ['sqlite', 'redis'] as const) {
         );
         await expect.poll(() => page.locator('#task-timeline').textContent()).toContain('success');
         await shot(page, 'task-workflow');
-        await page.close();
+        await closePage(page);
       });
 
       it('retries every failure of a task matched by a filter, saying first how many', async () => {
@@ -241,7 +252,7 @@ for (const kind of ['sqlite', 'redis'] as const) {
             expect((await listIds({ names: ['shop.charge'] })).length).toBe(before + failures),
           { timeout: 15_000 },
         );
-        await page.close();
+        await closePage(page);
       });
 
       it('revokes a task still waiting in its queue (nothing stored yet)', async () => {
@@ -255,7 +266,7 @@ for (const kind of ['sqlite', 'redis'] as const) {
         await vi.waitFor(async () => expect(await backend.isRevoked(later.id)).toBe(true), {
           timeout: 10_000,
         });
-        await page.close();
+        await closePage(page);
       });
 
       it('edits a stored schedule and asks for a run now', async () => {
@@ -291,7 +302,7 @@ for (const kind of ['sqlite', 'redis'] as const) {
             .poll(async () => (await store.get('nightly-report'))?.runNowAt)
             .toBeGreaterThan(0);
           await shot(page, 'schedules');
-          await page.close();
+          await closePage(page);
         } finally {
           await store.close();
         }
@@ -313,7 +324,7 @@ for (const kind of ['sqlite', 'redis'] as const) {
           1,
         );
         await shot(page, 'tasks-live');
-        await page.close();
+        await closePage(page);
       });
 
       it("updates one task's page as its state changes, without a reload", async () => {
@@ -339,7 +350,7 @@ for (const kind of ['sqlite', 'redis'] as const) {
         expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(
           1,
         );
-        await page.close();
+        await closePage(page);
       });
 
       it('lets authorize refuse an anonymous action, and refuses a form without its CSRF token', async () => {
@@ -351,7 +362,7 @@ for (const kind of ['sqlite', 'redis'] as const) {
           .poll(() => page.locator('body').textContent())
           .toContain('You may not use this dashboard.');
         expect(await backend.get(task!.task_id)).toBeDefined();
-        await page.close();
+        await closePage(page);
         const forged = await fetch(`${base}/dashboard/actions`, {
           method: 'POST',
           headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -380,7 +391,7 @@ for (const kind of ['sqlite', 'redis'] as const) {
         await vi.waitFor(async () => expect((await backend.get(hang.id))?.status).toBe('REVOKED'), {
           timeout: 15_000,
         });
-        await page.close();
+        await closePage(page);
       });
 
       it('grows a worker pool and pauses and resumes a queue by remote control', async () => {
@@ -439,7 +450,7 @@ for (const kind of ['sqlite', 'redis'] as const) {
         await vi.waitFor(async () => expect((await backend.get(waiting.id))?.result).toBe(42), {
           timeout: 15_000,
         });
-        await page.close();
+        await closePage(page);
       });
     },
   );
