@@ -28,7 +28,13 @@ import {
   type PostgresLocation,
 } from '../../connections/pg/pg-url.js';
 import { MessageStore } from './message-store.js';
-import { toDeadLetter, toRow, type DeadLetter } from '../sql/queue-store.js';
+import {
+  deadLetterRowIds,
+  toDeadLetter,
+  toDeadLetterInfo,
+  toRow,
+  type DeadLetter,
+} from '../sql/queue-store.js';
 import { SqlBrokerCore } from '../sql/sql-broker-core.js';
 
 export const DEFAULT_LEASE_MS = 30_000;
@@ -236,19 +242,13 @@ export class PostgresBroker implements Broker {
   }
 
   async listDeadLetters(queue: string, limit: number): Promise<DeadLetterInfo[]> {
-    return (await this.deadLetters(queue, limit)).map((letter) => ({
-      id: String(letter.id),
-      queue: letter.queue,
-      reason: letter.reason,
-      deadAt: letter.deadAt,
-      message: letter.message,
-    }));
+    return (await this.deadLetters(queue, limit)).map(toDeadLetterInfo);
   }
 
   /** Moves the letters back to the queue, ready now, each at most once. */
   async redriveDeadLetters(queue: string, ids: readonly string[]): Promise<number> {
     await this.connect();
-    const rows = ids.map(Number).filter((id) => Number.isSafeInteger(id));
+    const rows = deadLetterRowIds(ids);
     if (rows.length === 0) return 0;
     return this.store().redrive(queue, rows, Date.now());
   }

@@ -7,7 +7,7 @@
  * Must never import a database client.
  */
 import { randomUUID } from 'node:crypto';
-import type { PublishOptions } from '../broker.js';
+import type { DeadLetterInfo, PublishOptions } from '../broker.js';
 import { decodeEnvelope, encodeEnvelope } from '../../protocol/kombu-envelope.js';
 import type { TransportMessage } from '../../protocol/types.js';
 
@@ -135,6 +135,22 @@ export function toDeadLetter(row: DeadLetterRow): DeadLetter {
     envelope: row.envelope,
     message: tryDecode(row.envelope),
   };
+}
+
+/** A dead letter as the broker contract lists it (the dashboard's view). */
+export function toDeadLetterInfo(letter: DeadLetter): DeadLetterInfo {
+  return {
+    id: String(letter.id),
+    queue: letter.queue,
+    reason: letter.reason,
+    deadAt: letter.deadAt,
+    message: letter.message,
+  };
+}
+
+/** The row ids among the contract's letter ids; anything else names no letter of ours. */
+export function deadLetterRowIds(ids: readonly string[]): number[] {
+  return ids.map(Number).filter((id) => Number.isSafeInteger(id));
 }
 
 function tryDecode(envelope: string): TransportMessage | undefined {

@@ -20,7 +20,13 @@ import { BrokerConnectionError, CeleriacError } from '../../errors.js';
 import { acquireChangeFeed, type ChangeFeed } from '../../connections/sqlite/change-feed.js';
 import { openAsPromise, openWith, type DbHandle } from '../../connections/sqlite/database.js';
 import { MessageStore } from './message-store.js';
-import { toDeadLetter, toRow, type DeadLetter } from '../sql/queue-store.js';
+import {
+  deadLetterRowIds,
+  toDeadLetter,
+  toDeadLetterInfo,
+  toRow,
+  type DeadLetter,
+} from '../sql/queue-store.js';
 import { SqlBrokerCore } from '../sql/sql-broker-core.js';
 import { SqliteBroadcasting } from './sqlite-broadcasting.js';
 import { parseSqliteUrl, type SqliteLocation } from '../../connections/sqlite/sqlite-url.js';
@@ -165,19 +171,13 @@ export class SqliteBroker implements Broker {
   }
 
   async listDeadLetters(queue: string, limit: number): Promise<DeadLetterInfo[]> {
-    return (await this.deadLetters(queue, limit)).map((letter) => ({
-      id: String(letter.id),
-      queue: letter.queue,
-      reason: letter.reason,
-      deadAt: letter.deadAt,
-      message: letter.message,
-    }));
+    return (await this.deadLetters(queue, limit)).map(toDeadLetterInfo);
   }
 
   /** Moves the letters back to the queue, ready now, in one transaction. */
   async redriveDeadLetters(queue: string, ids: readonly string[]): Promise<number> {
     await this.connect();
-    const rows = ids.map(Number).filter((id) => Number.isSafeInteger(id));
+    const rows = deadLetterRowIds(ids);
     if (rows.length === 0) return 0;
     const moved = this.store().redrive(queue, rows, Date.now());
     this.changeFeed?.notifyLocal();
