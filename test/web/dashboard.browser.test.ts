@@ -6,8 +6,8 @@
  * of a task by filter after a confirmation that counts them, revoke, terminate a running
  * task, a stored schedule edited and run now, a new task appearing and a task's page
  * following its state without a reload (SSE), an `authorize` hook refusing an anonymous
- * action; on Redis (remote control needs fanout) a worker's pool grown and a queue paused
- * and resumed from the browser, on SQLite the pages saying why they cannot. Screenshots of
+ * action; a worker's pool grown and a queue paused and resumed from the browser by remote
+ * control (Redis by pub/sub, SQLite through its broadcast table). Screenshots of
  * each page go to `.screenshots/dashboard/<broker>/` (git-ignored). Skipped with the
  * reason without Chromium, or without Redis for its half.
  */
