@@ -5,7 +5,6 @@
  * `mask` before they are shown. Pure: no I/O.
  */
 import type { StoredEntry } from '../../backends/beat-store.js';
-import type { WorkerInfo } from '../../backends/worker-registry.js';
 import type { ResultMeta } from '../../protocol/types.js';
 import { html, raw, type Html } from './html.js';
 import { searchOf, type TaskFilters } from './query.js';
@@ -341,40 +340,6 @@ export function confirmPage(
         <a href="${prefix}/tasks">cancel</a>
       </div>
     </form>`;
-}
-
-export function workersPage(workers: WorkerInfo[], now: number): Html {
-  if (workers.length === 0)
-    return html`<p class="muted">No worker is online (none sent a heartbeat lately).</p>`;
-  return html`<table>
-    <thead>
-      <tr>
-        <th>Worker</th>
-        <th>Pid</th>
-        <th>Queues</th>
-        <th>Concurrency</th>
-        <th>Active</th>
-        <th>Up</th>
-        <th>Last seen</th>
-        <th>Version</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${workers.map(
-        (w) =>
-          html`<tr>
-            <td>${w.hostname}</td>
-            <td>${w.pid}</td>
-            <td>${w.queues.join(', ')}</td>
-            <td>${w.concurrency}</td>
-            <td>${w.active}</td>
-            <td>${Math.round((now - w.startedAt) / 1000)} s</td>
-            <td>${Math.round((now - w.seenAt) / 1000)} s ago</td>
-            <td>${w.version}</td>
-          </tr>`,
-      )}
-    </tbody>
-  </table>`;
 }
 
 export function schedulesPage(
