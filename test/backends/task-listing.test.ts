@@ -281,7 +281,8 @@ describe.each(BACKENDS)('task listing on %s', (_kind, open) => {
       [{ states: ['FAILURE'], fields: [{ path: 'args.customerId', value: 42 }] }, ['moved']],
     ];
     for (const [query, expected] of cases) {
-      expect(await ids(listing, query), JSON.stringify(query)).toEqual(expected);
+      // As sets: stores within one millisecond tie on their score (order has its own test).
+      expect((await ids(listing, query)).sort(), JSON.stringify(query)).toEqual(expected.sort());
       expect(await listing.count(query), JSON.stringify(query)).toBe(expected.length);
     }
     await backend.forget(['moved']);
