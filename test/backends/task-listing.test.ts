@@ -95,9 +95,6 @@ interface Stored {
   doneAt?: Date | null;
 }
 
-/** A fixed time on one day, so stores order by when they say they finished. */
-const at = (hour: number) => new Date(Date.UTC(2026, 11, 7, hour, 0, 0));
-
 async function store(backend: ResultBackend, task: Stored): Promise<void> {
   await backend.store(
     buildResultMeta({
@@ -159,6 +156,7 @@ describe.each(BACKENDS)('task listing on %s', (_kind, open) => {
   it('filters by state, name, queue, worker, time and argument or result fields, as count does', async (test) => {
     const backend = await open(test);
     const listing = backend.taskListing!();
+    const at = (hour: number) => new Date(Date.UTC(2026, 11, 7, hour, 0, 0));
     await store(backend, {
       id: 'a',
       state: 'FAILURE',
@@ -249,6 +247,7 @@ describe.each(BACKENDS)('task listing on %s', (_kind, open) => {
     const backend = await open(test);
     const listing = backend.taskListing!();
     const wide = Object.fromEntries(Array.from({ length: 80 }, (_, i) => [`k${i}`, i]));
+    const at = (minute: number) => new Date(Date.UTC(2026, 11, 7, 9, minute, 0));
     // Explicit times: the listing is newest first, and two stores in one millisecond would
     // otherwise order by id, not by when they were written.
     await store(backend, { id: 'wide', kwargs: { ...wide, customerId: 42 }, doneAt: at(1) });
