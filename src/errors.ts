@@ -260,12 +260,12 @@ export class ChordError extends CeleriacError {
   }
 }
 
-/** Remote control or events asked of a broker that has no broadcasting (PostgreSQL). */
+/** Remote control or events asked of a broker that has no broadcasting (a third-party broker without it). */
 export class BroadcastUnsupportedError extends CeleriacError {
   constructor(kind: string, what: string) {
     super(
-      `${what} needs a broker with fanout (Redis, RabbitMQ or SQLite); the ${kind} broker has none. ` +
-        'Point the app (or -b) at redis://, amqp:// or sqlite://.',
+      `${what} needs a broker with fanout (Redis, RabbitMQ, SQLite or PostgreSQL); the ${kind} broker has none. ` +
+        'Point the app (or -b) at redis://, amqp://, sqlite:// or postgres://.',
     );
   }
 }

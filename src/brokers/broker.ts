@@ -172,8 +172,8 @@ export interface Broker {
   readonly kind: string;
   readonly capabilities: BrokerCapabilities;
   /**
-   * Fanout, topic and reply routing for remote control and events. Absent on a broker that
-   * has none (SQLite): the worker then runs without remote control and events, and says so;
+   * Fanout, topic and reply routing for remote control and events (every built-in broker
+   * has it). Absent on a broker that has none: the worker then runs without remote control and events, and says so;
    * `celeriac inspect`, `control` and `events` refuse with a clear error.
    */
   readonly broadcasting?: Broadcasting | undefined;

@@ -19,6 +19,7 @@ import { qualified } from '../../connections/pg/pg-url.js';
 export function brokerSql(schema: string, prefix: string) {
   const m = qualified(schema, `${prefix}messages`);
   const d = qualified(schema, `${prefix}dead_letters`);
+  const b = qualified(schema, `${prefix}broadcasts`);
   const idx = (name: string) => `"${prefix}${name}"`;
   const migrations: MigrationSet = {
     component: `broker:${prefix}`,
@@ -54,6 +55,18 @@ export function brokerSql(schema: string, prefix: string) {
       // 2: expiry in SQL. 0 = never; a claim dead-letters a row past it instead of leasing it.
       // A constant default: no table rewrite, instant on a large table.
       [`ALTER TABLE ${m} ADD COLUMN expires_at BIGINT NOT NULL DEFAULT 0`],
+      // 3: broadcasts too large for one NOTIFY (remote control replies, events): the
+      // notification names the row. Kept a minute, then pruned by whoever sends next.
+      [
+        `CREATE TABLE ${b} (
+          id BIGSERIAL PRIMARY KEY,
+          exchange TEXT NOT NULL,
+          routing_key TEXT NOT NULL,
+          sent_at BIGINT NOT NULL,
+          envelope TEXT NOT NULL
+        )`,
+        `CREATE INDEX ${idx('broadcasts_sent')} ON ${b} (sent_at)`,
+      ],
     ],
   };
   return {
@@ -191,6 +204,26 @@ export function brokerSql(schema: string, prefix: string) {
     // $1 queue, $2 limit -> rows (id, queue, reason, dead_at, deliveries, envelope), oldest first.
     deadLetters: `SELECT id::float8 AS id, queue, reason, dead_at::float8 AS dead_at, deliveries, envelope
                   FROM ${d} WHERE queue = $1 ORDER BY id LIMIT $2`,
+
+    // $1 channel, $2 payload -> one row. A broadcast small enough for NOTIFY itself.
+    broadcast: `SELECT pg_notify($1, $2)`,
+
+    // $1 exchange, $2 routing key, $3 now, $4 envelope, $5 channel -> one row. A broadcast
+    // too large for NOTIFY: the row and a notification naming it (with its exchange and
+    // routing key, so listeners bound elsewhere never read it), sent on commit, after the
+    // row is visible.
+    broadcastLarge: `WITH ins AS (
+                       INSERT INTO ${b} (exchange, routing_key, sent_at, envelope)
+                       VALUES ($1, $2, $3, $4) RETURNING id
+                     )
+                     SELECT pg_notify($5, concat_ws(E'\\x1f', 'r', $1::text, $2::text, id::text)) FROM ins`,
+
+    // $1 id -> { sent_at, envelope } | none (pruned).
+    readBroadcast: `SELECT sent_at::float8 AS sent_at, envelope FROM ${b} WHERE id = $1`,
+
+    // $1 before (unix ms) -> rowCount. Broadcast rows every listener has had time to read.
+    pruneBroadcasts: `DELETE FROM ${b} WHERE id IN (
+                        SELECT id FROM ${b} WHERE sent_at < $1 ORDER BY sent_at LIMIT 1000)`,
 
     // $1 deadBefore (unix ms), $2 batch -> rowCount. One batch of the retention's deletes:
     // short statements, so no long lock; the caller repeats while a full batch went.

@@ -3,7 +3,8 @@
  * with `FOR UPDATE SKIP LOCKED`, consumers woken by LISTEN/NOTIFY, leases renewed by a
  * heartbeat, native delayed delivery, priorities and dead letters. A publish can be
  * written through the user's own client inside their open transaction
- * (`PublishOptions.transaction`): delivered only if it commits.
+ * (`PublishOptions.transaction`): delivered only if it commits. Remote control and events
+ * go over LISTEN/NOTIFY (postgres-broadcasting.ts).
  * Must never decode a task (it moves kombu envelope text, as the SQLite and Redis brokers
  * store it) and never hold a row lock across an await of user code.
  */
@@ -28,6 +29,7 @@ import {
   type PostgresLocation,
 } from '../../connections/pg/pg-url.js';
 import { MessageStore } from './message-store.js';
+import { PostgresBroadcasting } from './postgres-broadcasting.js';
 import {
   deadLetterRowIds,
   toDeadLetter,
@@ -106,6 +108,24 @@ export class PostgresBroker implements Broker {
   private closed = false;
   private readonly core: SqlBrokerCore;
   private housekeepingTimer: NodeJS.Timeout | undefined;
+  /**
+   * Fanout, topic and reply routing for remote control and events, over LISTEN/NOTIFY
+   * (larger messages through the `broadcasts` table).
+   */
+  readonly broadcasting = new PostgresBroadcasting({
+    connection: async () => {
+      await this.connect();
+      const store = this.store();
+      if (!this.pool || !this.listener)
+        throw new BrokerConnectionError('The PostgreSQL broker is closed.');
+      return {
+        db: this.pool,
+        listener: this.listener,
+        sql: store.sql,
+        channel: channelName(this.schema, this.tablePrefix, 'broadcast'),
+      };
+    },
+  });
 
   constructor(
     url: string,
@@ -285,6 +305,7 @@ export class PostgresBroker implements Broker {
     clearInterval(this.housekeepingTimer);
     if (this.connecting) await this.connecting.catch(() => undefined);
     await this.core.stop(this.messageStore !== undefined);
+    await this.broadcasting.close();
     this.closed = true;
     await this.listener?.close();
     await this.pool?.end().catch(() => undefined);

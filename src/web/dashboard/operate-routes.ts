@@ -37,7 +37,7 @@ export function operationRoutes(deps: OperationDeps) {
   const { prefix, readOnly, queues, queueDepths, onlineWorkers, listing, page, plain } = deps;
   const app = { broker: deps.broker };
 
-  /** Remote control over the app's broker, when it has fanout (Redis, RabbitMQ). */
+  /** Remote control over the app's broker, when it has fanout (Redis, RabbitMQ, SQLite, PostgreSQL). */
   let control: ControlClient | undefined;
   const controlClient = async (): Promise<ControlClient | undefined> => {
     const broker = await app.broker();
@@ -52,7 +52,7 @@ export function operationRoutes(deps: OperationDeps) {
       readOnly,
       unavailable: broker.broadcasting
         ? undefined
-        : `Worker and queue operations use remote control, which needs a broker with fanout (Redis, RabbitMQ or SQLite); the ${broker.kind} broker has none.`,
+        : `Worker and queue operations use remote control, which needs a broker with fanout (Redis, RabbitMQ, SQLite or PostgreSQL); the ${broker.kind} broker has none.`,
     };
   };
 

@@ -1,6 +1,7 @@
 /**
  * The broker contract's broadcasting, on Redis (own key prefix), RabbitMQ (own vhost),
- * SQLite (own file; two broker instances on it, as two processes would be) and memory: a fanout reaches every listener, a topic listener gets only what its binding key
+ * SQLite (own file; two broker instances on it, as two processes would be), PostgreSQL (own
+ * schema; LISTEN/NOTIFY, a large message through its table) and memory: a fanout reaches every listener, a topic listener gets only what its binding key
  * matches, a direct message reaches only the queue bound with its routing key, and a closed
  * listener hears nothing more. On Redis the layout is kombu's: the channel Python's
  * workers subscribe to, and a reply queue's binding member and list removed at close.
@@ -20,6 +21,7 @@ import { REDIS_URL, requireService } from '../../support/services.js';
 import { deleteRedisPrefix } from '../../support/redis-cleanup.js';
 import { createVhost, type TestVhost } from '../../support/rabbitmq-vhost.js';
 import { rawClient } from '../redis/redis-test-support.js';
+import { testSchema } from '../../support/postgres.js';
 
 const PIDBOX: ExchangeSpec = { name: 'celery.pidbox', type: 'fanout', durable: false };
 const REPLY: ExchangeSpec = { name: 'reply.celery.pidbox', type: 'direct', durable: false };
@@ -52,7 +54,11 @@ function spec(name: string, exchange: ExchangeSpec, bindingKey: string): Broadca
   return { name, exchange, bindingKey, messageTtlMs: 300_000, expiresMs: 10_000 };
 }
 
-function contract(label: string, open: () => Promise<Broker>, service?: 'redis' | 'rabbitmq') {
+function contract(
+  label: string,
+  open: () => Promise<Broker>,
+  service?: 'redis' | 'rabbitmq' | 'postgres',
+) {
   describe(`broadcasting on ${label}`, () => {
     it('fans out to every listener, routes topics by binding key and replies by routing key', async (ctx) => {
       if (service) await requireService(ctx, service);
@@ -248,10 +254,70 @@ describe('kombu layout on Redis', () => {
   });
 });
 
-describe('brokers without broadcasting', () => {
-  it('PostgreSQL has none: remote control and events are refused there', () => {
-    const broker: Broker = new PostgresBroker('postgres://127.0.0.1:5432/test');
-    expect(broker.broadcasting).toBeUndefined();
+const pgSchema = testSchema('bcast');
+contract('PostgreSQL', () => Promise.resolve(new PostgresBroker(pgSchema.url)), 'postgres');
+afterAll(() => pgSchema.drop());
+
+describe('LISTEN/NOTIFY broadcasting on PostgreSQL', () => {
+  const world = testSchema('bcast_big');
+  afterAll(() => world.drop());
+
+  it('carries a message larger than a NOTIFY through the broadcasts table, in order, read only by a matching listener, and prunes old rows', async (ctx) => {
+    await requireService(ctx, 'postgres');
+    const listening = new PostgresBroker(world.url);
+    const elsewhere = new PostgresBroker(world.url);
+    const sender = new PostgresBroker(world.url);
+    const otherSchema = testSchema('bcast_other');
+    const foreign = new PostgresBroker(otherSchema.url);
+    try {
+      const id = randomUUID().slice(0, 8);
+      const replies = new Inbox();
+      const unrelated = new Inbox();
+      const foreignInbox = new Inbox();
+      await listening.broadcasting.listen(
+        spec(`c-${id}.reply.celery.pidbox`, REPLY, `c-${id}`),
+        replies.add,
+      );
+      await elsewhere.broadcasting.listen(
+        spec(`d-${id}.reply.celery.pidbox`, REPLY, `d-${id}`),
+        unrelated.add,
+      );
+      await foreign.broadcasting.listen(
+        spec(`c-${id}.reply.celery.pidbox`, REPLY, `c-${id}`),
+        foreignInbox.add,
+      );
+      const big = 'x'.repeat(20_000);
+      await sender.broadcasting.send(REPLY, `c-${id}`, message('small-1'));
+      await sender.broadcasting.send(REPLY, `c-${id}`, message(big));
+      await sender.broadcasting.send(REPLY, `c-${id}`, message('small-2'));
+      expect(await replies.waitFor(3)).toEqual(['small-1', big, 'small-2']);
+      await settle();
+      expect(unrelated.texts).toEqual([]);
+      expect(foreignInbox.texts).toEqual([]);
+
+      const admin = await world.client();
+      const table = `"${world.schema}".broadcasts`;
+      const rows = async () =>
+        (await admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]!.n;
+      // Only the large message took a row.
+      expect(await rows()).toBe(1);
+      await admin.query(`UPDATE ${table} SET sent_at = sent_at - 120000`);
+      // The next large send (from a fresh sender, so not within its last second) prunes it.
+      const pruner = new PostgresBroker(world.url);
+      try {
+        await pruner.broadcasting.send(REPLY, `c-${id}`, message(big));
+      } finally {
+        await pruner.close();
+      }
+      expect(await replies.waitFor(4)).toHaveLength(4);
+      expect(await rows()).toBe(1);
+    } finally {
+      await listening.close();
+      await elsewhere.close();
+      await sender.close();
+      await foreign.close();
+      await otherSchema.drop();
+    }
   });
 });
 

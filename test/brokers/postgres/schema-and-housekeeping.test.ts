@@ -43,12 +43,14 @@ describe('PostgreSQL schema, migrations and housekeeping', () => {
       { component: 'backend:', version: 1 },
       { component: 'broker:', version: 1 },
       { component: 'broker:', version: 2 },
+      { component: 'broker:', version: 3 },
     ]);
     const tables = await client.query<{ table_name: string }>(
       `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name`,
       [pg.schema],
     );
     expect(tables.rows.map((row) => row.table_name)).toEqual([
+      'broadcasts',
       'celeriac_migrations',
       'dead_letters',
       'kv',
@@ -80,7 +82,7 @@ describe('PostgreSQL schema, migrations and housekeeping', () => {
     const { rows } = await client.query<{ version: number }>(
       `SELECT version FROM "${pg.schema}".celeriac_migrations WHERE component = 'broker:' ORDER BY applied_at, version`,
     );
-    expect(rows.map((row) => row.version)).toEqual([1, 2]);
+    expect(rows.map((row) => row.version)).toEqual([1, 2, 3]);
     const kept = await client.query<{ queue: string; expires_at: string }>(
       `SELECT queue, expires_at FROM "${pg.schema}".messages`,
     );
