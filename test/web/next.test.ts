@@ -1,8 +1,7 @@
 /**
  * The Next.js adapter's route functions, called as Next's App Router calls a route
- * handler: with a real web Request, answering a Response. Not under a running `next`
- * server: Next's route handlers are web-standard, so the functions are the whole adapter,
- * and a `next dev` build costs more than this suite on a 2-core machine.
+ * handler: with a real web Request, answering a Response. The same routes under a running
+ * `next dev` server are in next-server.test.ts.
  */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
