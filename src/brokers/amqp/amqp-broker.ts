@@ -188,7 +188,10 @@ export class AmqpBroker implements Broker {
 
   /** Closes the connection: RabbitMQ puts every unacked delivery back in its queue. */
   async close(): Promise<void> {
-    for (const consumer of this.consumers) await consumer.cancel().catch(() => undefined);
+    for (const consumer of this.consumers) {
+      await consumer.cancel().catch(() => undefined);
+      consumer.flushAcks(); // Acks queued since a cancel go out before the connection closes.
+    }
     this.consumers.clear();
     await this.fanout.close();
     await this.publisher.close();

@@ -18,6 +18,7 @@ import type * as Amqplib from 'amqplib';
 import type { Consumer, ConsumeOptions } from '../broker.js';
 import { BrokerConnectionError } from '../../errors.js';
 import type { AmqpConnection } from '../../connections/amqp/connection.js';
+import { AckWindow } from './ack-window.js';
 import { AmqpDelivery, type DeliveryChannel, type DeliveryDeps } from './delivery.js';
 import { fromAmqpMessage } from './message-codec.js';
 import type { Topology } from './topology.js';
@@ -93,8 +94,23 @@ export class AmqpConsumer implements Consumer {
     if (!subscription?.via.alive) return;
     for (const part of subscription.parts)
       await subscription.via.channel.cancel(part.tag).catch(() => undefined);
+    this.flushAcks();
     // Held deliveries stay valid until settled; the channel closes after the last one.
     if (subscription.held === 0) await this.closeChannel(subscription);
+  }
+
+  /**
+   * Writes the acks queued on the current channel now (they go out at the end of the turn
+   * otherwise). The broker calls it before closing the connection, so none is lost.
+   */
+  flushAcks(): void {
+    const via = this.current?.via;
+    if (!via?.alive) return;
+    try {
+      via.acks.flush();
+    } catch {
+      // Closed a moment ago: RabbitMQ requeued those messages; they are redelivered.
+    }
   }
 
   private async resubscribe(): Promise<void> {
@@ -130,7 +146,8 @@ export class AmqpConsumer implements Consumer {
     const epoch = this.deps.connection.epoch;
     for (const queue of this.options.queues) await this.deps.topology.ensureQueue(queue);
     const channel = await connection.createChannel();
-    const subscription: Subscription = { epoch, via: { channel, alive: true }, parts: [], held: 0 };
+    const via = { channel, acks: new AckWindow(channel), alive: true };
+    const subscription: Subscription = { epoch, via, parts: [], held: 0 };
     channel.on('error', (error: Error) =>
       this.onError(
         new BrokerConnectionError(`Consumer channel error: ${error.message}`, { cause: error }),
@@ -221,6 +238,7 @@ export class AmqpConsumer implements Consumer {
     }
     const message = fromAmqpMessage(raw);
     subscription.held += 1;
+    via.acks.delivered(raw);
     const delivery = new AmqpDelivery(message, queue, raw.fields.redelivered, raw, via, {
       ...this.deps.settle,
       onSettled: () => this.onSettled(subscription),
@@ -254,6 +272,13 @@ export class AmqpConsumer implements Consumer {
   }
 
   private async closeChannel(subscription: Subscription): Promise<void> {
+    if (subscription.via.alive) {
+      try {
+        subscription.via.acks.flush(); // Before the close: a queued ack is never lost.
+      } catch {
+        // Already closing: RabbitMQ requeues what it held.
+      }
+    }
     if (this.current === subscription) this.current = undefined;
     subscription.via.alive = false;
     await subscription.via.channel.close().catch(() => undefined);

@@ -11,10 +11,12 @@ import type * as Amqplib from 'amqplib';
 import type { Delivery } from '../broker.js';
 import type { TransportMessage } from '../../protocol/types.js';
 import { BrokerConnectionError, CeleriacError } from '../../errors.js';
+import type { AckWindow } from './ack-window.js';
 
-/** The channel a delivery came on, and whether it is still open. */
+/** The channel a delivery came on, whether it is still open, and its acks not yet written. */
 export interface DeliveryChannel {
   readonly channel: Amqplib.Channel;
+  readonly acks: AckWindow;
   alive: boolean;
 }
 
@@ -46,10 +48,11 @@ export class AmqpDelivery implements Delivery {
   /** RabbitMQ counts unsettled deliveries against basic.qos itself: nothing to free early. */
   release(): void {}
 
+  /** Queued on the channel's ack window, written at the end of this turn (or before the channel closes). */
   // eslint-disable-next-line @typescript-eslint/require-await -- async so that errors reject, not throw
   async ack(): Promise<void> {
     this.claim('ack');
-    this.settle('ack', (channel) => channel.ack(this.raw));
+    this.settle('ack', () => this.via.acks.ack(this.raw));
   }
 
   async reject(options: { requeue: boolean; reason?: string }): Promise<void> {
@@ -57,7 +60,7 @@ export class AmqpDelivery implements Delivery {
     if (!options.requeue && this.deps.deadLetter && this.via.alive) {
       try {
         await this.deps.deadLetter(this.message, this.queue, options.reason ?? 'rejected');
-        this.settle('ack', (channel) => channel.ack(this.raw));
+        this.settle('ack', () => this.via.acks.ack(this.raw));
         return;
       } catch (error) {
         // RabbitMQ's own dead-lettering (x-dead-letter-exchange) still keeps it, without the reason.
@@ -72,7 +75,7 @@ export class AmqpDelivery implements Delivery {
       this.deps.onSettled(); // The channel closed: RabbitMQ has already put it back.
       return;
     }
-    this.settle('reject', (channel) => channel.reject(this.raw, options.requeue));
+    this.settle('reject', (channel) => this.rejectNow(channel, options.requeue));
   }
 
   async defer(deliverAt: number): Promise<void> {
@@ -81,11 +84,16 @@ export class AmqpDelivery implements Delivery {
       await this.deps.defer(this.message, this.queue, deliverAt);
     } catch (error) {
       // Not stored delayed: give the message back rather than hold it or lose it.
-      if (this.via.alive) this.settle('reject', (channel) => channel.reject(this.raw, true));
+      if (this.via.alive) this.settle('reject', (channel) => this.rejectNow(channel, true));
       else this.deps.onSettled();
       throw error;
     }
-    this.settle('ack', (channel) => channel.ack(this.raw));
+    this.settle('ack', () => this.via.acks.ack(this.raw));
+  }
+
+  private rejectNow(channel: Amqplib.Channel, requeue: boolean): void {
+    channel.reject(this.raw, requeue);
+    this.via.acks.settledElsewhere(this.raw);
   }
 
   private claim(action: string): void {

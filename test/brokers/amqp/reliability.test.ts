@@ -290,6 +290,53 @@ describe('amqp reliability', () => {
     expect(errors).toEqual([]);
   });
 
+  it('acks gathered into one frame cover only settled deliveries, and go out before a close', async (ctx) => {
+    await requireService(ctx, 'rabbitmq');
+    const queue = uniqueName('ack-window');
+    const a = await admin();
+    cleanups.push(() => a.remove({ queues: [queue], exchanges: [queue] }));
+    const open = async () => {
+      const broker = new AmqpBroker(AMQP_URL, {
+        connectionName: 'celeriac-test ack-window',
+        declareReplyQueues: false,
+      });
+      await broker.connect();
+      cleanups.push(() => broker.close());
+      return broker;
+    };
+    const first = await open();
+    await first.publishMany(
+      Array.from({ length: 50 }, (_, i) => ({ message: makeMessage(`m${i}`), options: { queue } })),
+    );
+    const seen: Delivery[] = [];
+    const consumer = await first.consume({
+      queues: [queue],
+      prefetch: 100,
+      onDelivery: (d) => void seen.push(d),
+    });
+    await waitFor('50 deliveries', () => seen.length === 50);
+    // As a worker stops: the consumer is cancelled, the held tasks end and are acked in one
+    // turn (out of order), and the connection closes at once. The queued acks must go out,
+    // and must not cover the 3rd and 40th, which stay unsettled.
+    await consumer.cancel();
+    const held = new Set(['m2', 'm39']);
+    await Promise.all(
+      [...seen]
+        .reverse()
+        .filter((d) => !held.has(idOf(d)))
+        .map((d) => d.ack()),
+    );
+    await first.close();
+    const second = await open();
+    const again: Delivery[] = [];
+    await second.consume({ queues: [queue], prefetch: 100, onDelivery: (d) => void again.push(d) });
+    await waitFor('the two unsettled ones back', () => again.length >= 2);
+    await sleep(300);
+    expect(again.map(idOf).sort()).toEqual(['m2', 'm39']);
+    expect(again.every((d) => d.redelivered)).toBe(true);
+    await Promise.all(again.map((d) => d.ack()));
+  });
+
   it('keeps a message due in an hour inside RabbitMQ’s delay levels, never in a consumer', async (ctx) => {
     await requireService(ctx, 'rabbitmq');
     const queue = uniqueName('eta-hour');
