@@ -46,11 +46,13 @@ export function keyValueSql(schema: string, prefix: string) {
     set: `INSERT INTO ${kv} (key, value, expires_at)
           SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
           ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
-    // $1 rows as one JSON array of [key, value, expiresAt (0 = never), notify payload], $2 pg
-    // channel -> one row per key (pg_notify's result). The store and its notification in one
-    // statement; the NOTIFY goes out on commit, after the row is visible.
+    // $1 rows as one JSON array of [key, value, expiresAt (0 = never)], $2 pg channel,
+    // $3 notify payloads[] (each a JSON array of [channel, message] pairs, as many stores
+    // as fit one NOTIFY) -> one row per payload (pg_notify's result). The stores and their
+    // notifications in one statement, one NOTIFY per batch rather than per store; they go
+    // out on commit, after the rows are visible.
     setAndNotify: `WITH rows AS (
-                     SELECT r->>0 AS key, r->>1 AS value, (r->>2)::bigint AS expires_at, r->>3 AS payload, n
+                     SELECT r->>0 AS key, r->>1 AS value, (r->>2)::bigint AS expires_at, n
                      FROM json_array_elements($1::json) WITH ORDINALITY AS t(r, n)
                    ), latest AS (
                      SELECT DISTINCT ON (key) key, value, expires_at FROM rows ORDER BY key, n DESC
@@ -59,7 +61,9 @@ export function keyValueSql(schema: string, prefix: string) {
                      ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
                      RETURNING 1
                    )
-                   SELECT pg_notify($2, payload) FROM rows WHERE (SELECT count(*) FROM stored) >= 0 ORDER BY n`,
+                   SELECT pg_notify($2, p.payload)
+                   FROM unnest($3::text[]) WITH ORDINALITY AS p(payload, n)
+                   WHERE (SELECT count(*) FROM stored) >= 0 ORDER BY p.n`,
     // $1 keys[] -> rowCount.
     delete: `DELETE FROM ${kv} WHERE key = ANY($1::text[])`,
     // $1 key, $2 now -> { value }: the integer after adding one; the key keeps its expiry, as Redis's INCR.

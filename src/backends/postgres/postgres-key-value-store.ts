@@ -40,7 +40,9 @@ export class PostgresKeyValueStore implements KeyValueStore {
   private housekeepingTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private pendingStores: Array<{
-    row: [string, string, number, string];
+    row: [string, string, number];
+    /** `[channel, message]` as JSON: one element of a batch notification. */
+    payload: string;
     resolve: () => void;
     reject: (error: Error) => void;
   }> = [];
@@ -179,7 +181,8 @@ export class PostgresKeyValueStore implements KeyValueStore {
       return this.set(key, value, options).then(() => this.publish(key, value));
     return new Promise((resolve, reject) => {
       this.pendingStores.push({
-        row: [key, value, expiresAt(options.ttlMs, Date.now()), payload],
+        row: [key, value, expiresAt(options.ttlMs, Date.now())],
+        payload,
         resolve,
         reject,
       });
@@ -197,6 +200,7 @@ export class PostgresKeyValueStore implements KeyValueStore {
         db.query(this.sql.setAndNotify, [
           JSON.stringify(batch.map((entry) => entry.row)),
           this.channel,
+          batchPayloads(batch.map((entry) => entry.payload)),
         ]),
       );
       for (const entry of batch) entry.resolve();
@@ -246,17 +250,27 @@ export class PostgresKeyValueStore implements KeyValueStore {
   }
 
   private dispatch(payload: string): void {
-    let channel: string;
-    let message: string | null;
-    let id: number | undefined;
+    let parsed: unknown;
     try {
-      [channel, message, id] = JSON.parse(payload) as [string, string | null, number?];
+      parsed = JSON.parse(payload);
     } catch {
       this.onError(
         new CeleriacError(`Ignored a malformed PostgreSQL notification: ${payload.slice(0, 80)}`),
       );
       return;
     }
+    if (!Array.isArray(parsed)) return;
+    // A batch of stores: `[[channel, message], ...]`; otherwise one `[channel, message | null, id?]`.
+    if (Array.isArray(parsed[0]))
+      for (const [channel, message] of parsed as Array<[string, string]>)
+        this.dispatchOne(channel, message, undefined);
+    else {
+      const [channel, message, id] = parsed as [string, string | null, number?];
+      this.dispatchOne(channel, message, id);
+    }
+  }
+
+  private dispatchOne(channel: string, message: string | null, id: number | undefined): void {
     const listeners = this.channels.get(channel);
     if (!listeners) return;
     const deliver = (text: string) => {
@@ -311,6 +325,28 @@ export class PostgresKeyValueStore implements KeyValueStore {
     this.pool = undefined;
     this.storePool = undefined;
   }
+}
+
+/**
+ * The `[channel, message]` entries (JSON text, each within one NOTIFY) as few batch
+ * payloads `[[...],[...]]` as NOTIFY's size allows, in order.
+ */
+export function batchPayloads(entries: readonly string[]): string[] {
+  const payloads: string[] = [];
+  let current: string[] = [];
+  let bytes = 2;
+  for (const entry of entries) {
+    const size = Buffer.byteLength(entry) + 1;
+    if (current.length > 0 && bytes + size > MAX_NOTIFY_BYTES) {
+      payloads.push(`[${current.join(',')}]`);
+      current = [];
+      bytes = 2;
+    }
+    current.push(entry);
+    bytes += size;
+  }
+  if (current.length > 0) payloads.push(`[${current.join(',')}]`);
+  return payloads;
 }
 
 function expiresAt(ttlMs: number | undefined, now: number): number {
