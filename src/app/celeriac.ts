@@ -15,6 +15,7 @@ import {
   TransactionalPublishUnsupportedError,
 } from '../errors.js';
 import { SentEvents } from './sent-events.js';
+import { TaskHistoryRecorder } from './task-history-recorder.js';
 import { AsyncResult } from './async-result.js';
 import { buildTaskMessage, type BuiltMessage } from './build-message.js';
 import { resolveConfig, type CeleriacOptions, type ResolvedConfig } from './config.js';
@@ -58,6 +59,8 @@ export class Celeriac {
   private connectedBroker: Broker | undefined;
   private backendPromise: Promise<ResultBackend> | undefined;
   private readonly sentEvents = new SentEvents();
+  /** Writes task-sent to the task history (the `taskHistory` option); made on first send. */
+  private historyRecorder: TaskHistoryRecorder | undefined;
 
   constructor(options: CeleriacOptions = {}) {
     this.config = resolveConfig(options);
@@ -176,18 +179,36 @@ export class Celeriac {
         await this.flow.unclaim(name, key, built.id).catch(() => undefined);
         throw error;
       }
+      this.noteSent(broker, [{ message: built.message, queue: built.publish.queue }]);
       return new AsyncResult<TResult>(built.id, this);
     }
     await broker.publish(built.message, publishOptionsFor(broker, built.publish));
-    if (this.config.taskSendSentEvent)
-      this.sentEvents.note(broker, [{ message: built.message, queue: built.publish.queue }]);
+    this.noteSent(broker, [{ message: built.message, queue: built.publish.queue }]);
     return new AsyncResult<TResult>(built.id, this);
   }
 
   private async publishBuilt(broker: Broker, built: BuiltMessage): Promise<void> {
     await broker.publish(built.message, publishOptionsFor(broker, built.publish));
-    if (this.config.taskSendSentEvent)
-      this.sentEvents.note(broker, [{ message: built.message, queue: built.publish.queue }]);
+    this.noteSent(broker, [{ message: built.message, queue: built.publish.queue }]);
+  }
+
+  /** After a publish: Celery's `task-sent` event when asked for, and the task history's. */
+  private noteSent(
+    broker: Broker,
+    sent: ReadonlyArray<{ message: BuiltMessage['message']; queue: string }>,
+  ): void {
+    if (this.config.taskSendSentEvent) this.sentEvents.note(broker, sent);
+    if (!this.config.taskHistory) return;
+    this.historyRecorder ??= new TaskHistoryRecorder(
+      () => this.resultBackend().then((backend) => backend.taskHistory?.()),
+      `gen${process.pid}@${os.hostname()}`,
+      this.config.resultExpiresMs,
+      (error) => console.warn(`celeriac: could not record a task-sent event: ${error.message}`),
+    );
+    for (const { message, queue } of sent) {
+      const id = message.headers.id;
+      if (typeof id === 'string') this.historyRecorder.record(id, 'task-sent', `queue ${queue}`);
+    }
   }
 
   /** Sends many tasks in as few broker round trips as it allows. */
@@ -207,11 +228,10 @@ export class Celeriac {
         options: publishOptionsFor(broker, publish),
       })),
     );
-    if (this.config.taskSendSentEvent)
-      this.sentEvents.note(
-        broker,
-        built.map(({ message, publish }) => ({ message, queue: publish.queue })),
-      );
+    this.noteSent(
+      broker,
+      built.map(({ message, publish }) => ({ message, queue: publish.queue })),
+    );
     return built.map(({ id }) => new AsyncResult(id, this));
   }
 
@@ -296,6 +316,8 @@ export class Celeriac {
   /** Closes the broker and backend connections this app opened. */
   async close(): Promise<void> {
     await this.sentEvents.close();
+    await this.historyRecorder?.close();
+    this.historyRecorder = undefined;
     const closing: Promise<void>[] = [this.flow.close()];
     if (this.brokerPromise) closing.push(this.brokerPromise.then((b) => b.close()));
     if (this.backendPromise) closing.push(this.backendPromise.then((b) => b.close()));

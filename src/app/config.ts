@@ -42,6 +42,16 @@ export interface CeleriacOptions {
    * @default false
    */
   resultExtended?: boolean | undefined;
+  /**
+   * Keep each task's events (sent, received, started, retried, succeeded, failed, revoked,
+   * rejected) in the result backend beside its result, for as long as its result, so the
+   * dashboard's timeline of a task survives restarts of the app and of every worker.
+   * Senders and workers of the app write them, batched per event-loop turn (one extra
+   * write per batch). Kept by the SQLite, Redis, PostgreSQL and memory backends; rpc://
+   * keeps none (the worker says so once at start). Independent of `workerSendTaskEvents`.
+   * @default false
+   */
+  taskHistory?: boolean | undefined;
   /** Prefix for the broker's and backend's keys or tables, for isolation. */
   keyPrefix?: string | undefined;
   /**
@@ -71,6 +81,7 @@ export interface ResolvedConfig {
   trackStarted: boolean;
   trackReceived: boolean;
   resultExtended: boolean;
+  taskHistory: boolean;
   keyPrefix: string | undefined;
   leaseMs: number;
   workerSendTaskEvents: boolean;
@@ -102,6 +113,7 @@ export function resolveConfig(
     trackStarted: options.trackStarted ?? false,
     trackReceived: options.trackReceived ?? false,
     resultExtended: options.resultExtended ?? false,
+    taskHistory: options.taskHistory ?? false,
     keyPrefix: options.keyPrefix,
     leaseMs: options.leaseMs ?? 30_000,
     workerSendTaskEvents: options.workerSendTaskEvents ?? false,

@@ -9,6 +9,7 @@ import type { BeatStore } from './beat-store.js';
 import type { WorkerRegistry } from './worker-registry.js';
 import type { TaskListing } from './task-listing.js';
 import type { FlowStore } from './flow-store.js';
+import type { TaskHistory } from './task-history.js';
 
 export type Unsubscribe = () => Promise<void>;
 
@@ -133,6 +134,14 @@ export interface ResultBackend {
    * need the app's `resultExtended`; Redis indexes tasks for listing only with it on.
    */
   taskListing?(): TaskListing;
+
+  // ---- Task history (the dashboard's timeline; task-history.ts) ----
+  /**
+   * Each task's events, kept beside its result for as long, written by workers and
+   * senders when the app's `taskHistory` is on. Absent where the store keeps nothing
+   * per task beyond the result (rpc://): the timeline then shows what the meta says.
+   */
+  taskHistory?(): TaskHistory;
 
   close(): Promise<void>;
 }

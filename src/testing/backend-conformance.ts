@@ -17,6 +17,7 @@ import type { BackendHarnessFactory } from './backend-conformance/harness.js';
 import { storeTests } from './backend-conformance/store-tests.js';
 import { sharedStateTests } from './backend-conformance/shared-state-tests.js';
 import { chordTests } from './backend-conformance/chord-tests.js';
+import { historyTests } from './backend-conformance/history-tests.js';
 
 export type {
   BackendConformanceContext,
@@ -30,5 +31,6 @@ export function describeBackendConformance(name: string, make: BackendHarnessFac
     describe('store, get, forget, expire, subscribe', () => storeTests(make));
     describe('revocations', () => sharedStateTests(make));
     describe('chord joins and saved groups', () => chordTests(make));
+    describe('task history', () => historyTests(make));
   });
 }

@@ -42,7 +42,7 @@ import { matchesAutoretry } from './autoretry.js';
 import { TaskRuntime } from './task-runtime.js';
 import type { Logger } from '../logger.js';
 import type { StandardSchemaResult, StandardSchemaV1 } from '../app/standard-schema.js';
-import type { TaskEventSink } from './events/task-events.js';
+import type { TaskEventListener } from './events/task-events.js';
 import type { TaskOptions } from '../app/task-options.js';
 import type { TaskPool } from './pools/pool.js';
 import { PoolTaskError } from './pools/child-pool.js';
@@ -92,7 +92,7 @@ export interface ExecutorDeps {
   softTimeLimit: number | undefined;
   timeLimit: number | undefined;
   /** Celery's task events (`-E`); undefined when they are off, the common case. */
-  events?: TaskEventSink | undefined;
+  events?: TaskEventListener | undefined;
 }
 
 /** Outcome of the checks made before a task may take a slot. */

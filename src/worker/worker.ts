@@ -28,6 +28,9 @@ import { DEBOUNCE_HEADER, FAIR_HEADER } from '../flow/flow-headers.js';
 import type { Rate } from '../app/task-options.js';
 import { ControlPlane } from './control/control-plane.js';
 import type { ControlTarget, WorkerSnapshot } from './control/target.js';
+import { bothListeners } from './events/task-events.js';
+import { TaskHistorySink } from './events/task-history-sink.js';
+import { TaskHistoryRecorder } from '../app/task-history-recorder.js';
 
 /** How often a worker tells the registry it is alive, and how long that lasts (Celery: 2 s). */
 const HEARTBEAT_MS = 2000;
@@ -143,6 +146,9 @@ export class Worker implements ControlTarget {
   readonly startedAt = Date.now();
   private readonly options: WorkerOptions;
   private controlPlane: ControlPlane | undefined;
+  /** The task history's writer and the executor's listener for it (the app's `taskHistory`). */
+  private historyRecorder: TaskHistoryRecorder | undefined;
+  private historySink: TaskHistorySink | undefined;
   private readonly totals = new Map<string, number>();
   /** The last consumer swap (reconsume), which the next one waits for. */
   private swapping: Promise<void> = Promise.resolve();
@@ -250,7 +256,8 @@ export class Worker implements ControlTarget {
       taskEvents: this.options.taskEvents ?? this.app.config.workerSendTaskEvents,
       logger: this.logger,
     });
-    this.deps.events = this.controlPlane.taskEvents;
+    this.startHistory(backend);
+    this.deps.events = bothListeners(this.controlPlane.taskEvents, this.historySink);
     await this.beat();
     if (this.autoscale) this.startAutoscale();
     const scale = this.autoscale ? ` autoscale=${this.autoscale.max},${this.autoscale.min}` : '';
@@ -637,7 +644,8 @@ export class Worker implements ControlTarget {
 
   setTaskEvents(on: boolean): boolean {
     const changed = this.controlPlane?.setTaskEvents(on) ?? false;
-    if (this.deps) this.deps.events = this.controlPlane?.taskEvents;
+    if (this.deps)
+      this.deps.events = bothListeners(this.controlPlane?.taskEvents, this.historySink);
     return changed;
   }
 
@@ -670,8 +678,34 @@ export class Worker implements ControlTarget {
   private async stopControl(): Promise<void> {
     const plane = this.controlPlane;
     this.controlPlane = undefined;
-    if (this.deps) this.deps.events = undefined;
+    if (this.deps) this.deps.events = this.historySink;
     await plane?.stop();
+    await this.historyRecorder?.close();
+  }
+
+  /** The app's `taskHistory`: this worker's task events go to the backend's history. */
+  private startHistory(backend: ResultBackend | undefined): void {
+    if (!this.app.config.taskHistory || this.historySink) return;
+    const history = backend?.taskHistory?.();
+    if (!history) {
+      this.logger.warn(
+        `Task history is off: the ${backend?.kind ?? 'missing'} result backend keeps none (use SQLite, Redis, PostgreSQL or memory).`,
+      );
+      return;
+    }
+    let warned = 0;
+    this.historyRecorder = new TaskHistoryRecorder(
+      () => Promise.resolve(history),
+      this.hostname,
+      this.app.config.resultExpiresMs,
+      (error) => {
+        // One line a minute at most: a backend outage must not flood the log.
+        if (Date.now() - warned < 60_000) return;
+        warned = Date.now();
+        this.logger.warn(`Could not record task events in the history: ${error.message}`);
+      },
+    );
+    this.historySink = new TaskHistorySink(this.historyRecorder);
   }
 
   private watchRevokes(backend: ResultBackend): Promise<Unsubscribe> {

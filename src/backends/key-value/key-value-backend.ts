@@ -16,6 +16,8 @@ import { KeyValueRevocations } from './revocations.js';
 import { KeyValueWorkerRegistry } from './worker-registry.js';
 import { KeyValueBeatStore } from './beat-store.js';
 import { KeyValueFlowStore } from './flow-store.js';
+import { KeyValueTaskHistory } from './task-history.js';
+import type { TaskHistory } from '../task-history.js';
 
 export interface KeyValueBackendOptions {
   /** Prefix for every key and channel, for isolation. @default '' */
@@ -78,10 +80,15 @@ export class KeyValueBackend implements ResultBackend {
     );
   }
 
-  forget(taskIds: string[]): Promise<void> {
-    return taskIds.length === 0
-      ? Promise.resolve()
-      : this.kv.delete(taskIds.map((id) => this.metaKey(id)));
+  async forget(taskIds: string[]): Promise<void> {
+    if (taskIds.length === 0) return;
+    await this.kv.delete(taskIds.map((id) => this.metaKey(id)));
+    await this.taskHistory().forget(taskIds);
+  }
+
+  /** Each task's events, one key per event, kept as its results are (task-history.ts). */
+  taskHistory(): TaskHistory {
+    return new KeyValueTaskHistory(this.kv, `${this.prefix}celeriac.task-events:`);
   }
 
   revoke(

@@ -33,6 +33,8 @@ import { RedisTaskListing } from './task-listing.js';
 import type { TaskListing } from '../task-listing.js';
 import { TaskIndexer } from './task-indexer.js';
 import { indexKeysOf } from './task-listing.js';
+import { RedisTaskHistory } from './task-history.js';
+import type { TaskHistory } from '../task-history.js';
 
 export interface RedisBackendOptions extends BackendFactoryOptions {
   /** Prefix for every key and channel (Celery's `global_keyprefix`). Also `?keyPrefix=`. @default '' */
@@ -139,6 +141,14 @@ export class RedisBackend implements ResultBackend {
     );
   }
 
+  /** Each task's events: a capped list per task, expiring with its result. */
+  taskHistory(): TaskHistory {
+    return new RedisTaskHistory(async () => {
+      await this.connect();
+      return this.client;
+    }, this.keys);
+  }
+
   async get(taskId: string): Promise<ResultMeta | undefined> {
     await this.connect();
     const text = await this.client.get(this.keys.meta(taskId));
@@ -219,7 +229,7 @@ export class RedisBackend implements ResultBackend {
       });
       await multi.exec();
     }
-    await this.client.del(...keys);
+    await this.client.del(...keys, ...taskIds.map((id) => this.keys.taskEvents(id)));
     await this.client.zrem(this.keys.taskIndex, ...taskIds);
   }
 

@@ -39,6 +39,11 @@ export class ResultKeyspace {
     return `${this.taskTotals}:${minute}`;
   }
 
+  /** Ours, with the app's `taskHistory`: the task's events (task-history.ts), a capped list expiring with its result. */
+  taskEvents(taskId: string): string {
+    return `${this.prefix}celeriac.task-events:${taskId}`;
+  }
+
   /** Celery's result key, also the channel its updates are published on. */
   meta(taskId: string): string {
     return `${this.prefix}celery-task-meta-${taskId}`;

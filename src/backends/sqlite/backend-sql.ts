@@ -12,6 +12,9 @@
  * its result; no index by task, which would cost each store a random B-tree insert),
  * task_counts (stores per minute by name, queue and state; minute -1 holds the totals)
  * and task_runtimes (run-time buckets by name), all written in the store's transaction.
+ * With the app's `taskHistory`: task_events (each task's events, task-history.ts, one row
+ * per event in append order, expiring one result expiry after it was appended), created
+ * with the other tables (an added table: files of the same layout without it gain it).
  * Expiry: `expires_at` in unix ms, 0 = never; expired rows are invisible to reads and
  * deleted lazily; minute counters older than a week too.
  */
@@ -26,6 +29,7 @@ export function backendSql(prefix: string) {
   const f = tableName(prefix, 'result_fields');
   const c = tableName(prefix, 'task_counts');
   const t = tableName(prefix, 'task_runtimes');
+  const e = tableName(prefix, 'task_events');
   return {
     tables: { fields: f, counts: c, runtimes: t },
     schema: [
@@ -67,7 +71,29 @@ export function backendSql(prefix: string) {
         seconds REAL NOT NULL,
         PRIMARY KEY (name, bucket)
       ) WITHOUT ROWID`,
+      `CREATE TABLE IF NOT EXISTS ${e} (
+        id INTEGER PRIMARY KEY,      -- append order
+        task_id TEXT NOT NULL,
+        event TEXT NOT NULL,         -- one TaskHistoryEvent as JSON (task-history.ts)
+        expires_at INTEGER NOT NULL
+      )`,
+      `CREATE INDEX IF NOT EXISTS ${tableName(prefix, 'task_events_task')} ON ${e} (task_id, id)`,
+      `CREATE INDEX IF NOT EXISTS ${tableName(prefix, 'task_events_expires')} ON ${e} (expires_at) WHERE expires_at > 0`,
     ],
+
+    // @rows (JSON [[task_id, event JSON, expires_at], ...]) -> changes: events appended in order.
+    appendEvents: `INSERT INTO ${e} (task_id, event, expires_at)
+                   SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(@rows) ORDER BY key`,
+
+    // @taskId, @now, @limit -> rows (event) newest first: a task's live events.
+    readEvents: `SELECT event FROM ${e} WHERE task_id = @taskId AND (expires_at = 0 OR expires_at > @now)
+                 ORDER BY id DESC LIMIT @limit`,
+
+    // @ids (JSON array) -> changes: the events of forgotten tasks.
+    forgetEvents: `DELETE FROM ${e} WHERE task_id IN (SELECT value FROM json_each(@ids))`,
+
+    // @now -> changes: expired events.
+    expireEvents: `DELETE FROM ${e} WHERE expires_at > 0 AND expires_at <= @now`,
 
     // @rows (JSON [[entry, task_id, expires_at], ...]) -> changes: a batch's indexed fields,
     // each expiring with its result's latest store.

@@ -205,6 +205,7 @@ export class ResultStore {
           if (rows.length > 0) this.stmt(this.sql.forgetFields).run({ rows: JSON.stringify(rows) });
         }
         this.stmt(this.sql.forget).run({ ids });
+        this.stmt(this.sql.forgetEvents).run({ ids });
       })
       .immediate();
   }
@@ -217,6 +218,7 @@ export class ResultStore {
           this.sql.expireFields,
           this.sql.expireResults,
           this.sql.expireRevoked,
+          this.sql.expireEvents,
         ]) {
           this.stmt(text).run({ now });
         }
@@ -241,6 +243,24 @@ export class ResultStore {
         }),
       )
       .immediate();
+  }
+
+  /** Appends task events (task-history.ts) in one statement, in order. */
+  appendEvents(rows: ReadonlyArray<[taskId: string, event: string, expiresAt: number]>): void {
+    if (rows.length > 0) this.stmt(this.sql.appendEvents).run({ rows: JSON.stringify(rows) });
+  }
+
+  /** A task's live events as stored, newest first, at most `limit`. */
+  readEvents(taskId: string, now: number, limit: number): string[] {
+    const rows = this.stmt(this.sql.readEvents).all({ taskId, now, limit }) as Array<{
+      event: string;
+    }>;
+    return rows.map((row) => row.event);
+  }
+
+  /** Deletes the events of the ids. */
+  forgetEvents(taskIds: readonly string[]): void {
+    this.stmt(this.sql.forgetEvents).run({ ids: JSON.stringify(taskIds) });
   }
 
   isRevoked(taskId: string, now: number): boolean {

@@ -18,6 +18,12 @@ import { SqliteBeatStore } from './beat-store.js';
 import { SqliteWorkerRegistry } from './worker-registry.js';
 import { SqliteTaskListing } from './task-listing.js';
 import type { TaskListing } from '../task-listing.js';
+import {
+  decodeHistory,
+  encodeHistoryEvent,
+  MAX_TASK_EVENTS,
+  type TaskHistory,
+} from '../task-history.js';
 import { SqliteFlowStore } from './flow-store.js';
 import { TurnBatcher } from '../../connections/sqlite/turn-batcher.js';
 
@@ -85,6 +91,30 @@ export class SqliteBackend implements ResultBackend {
   /** Stored tasks by filter, in cursor pages, on this backend's connection. */
   taskListing(): TaskListing {
     return new SqliteTaskListing(async () => (await this.ready()).store, this.keyPrefix);
+  }
+
+  /** Each task's events in the task_events table, on this backend's connection. */
+  taskHistory(): TaskHistory {
+    return {
+      append: async (entries, { expiresMs }) => {
+        if (entries.length === 0) return;
+        const { store } = await this.ready();
+        const now = Date.now();
+        const expiresAt = this.expiresAt(expiresMs, now);
+        store.appendEvents(
+          entries.map(({ taskId, event }) => [taskId, encodeHistoryEvent(event), expiresAt]),
+        );
+      },
+      read: async (taskId) => {
+        const { store } = await this.ready();
+        return decodeHistory(store.readEvents(taskId, Date.now(), MAX_TASK_EVENTS).reverse());
+      },
+      forget: async (taskIds) => {
+        if (taskIds.length === 0) return;
+        const { store } = await this.ready();
+        store.forgetEvents(taskIds);
+      },
+    };
   }
 
   /** Live workers' heartbeats, in the same file under the same prefix. */

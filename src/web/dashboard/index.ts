@@ -18,7 +18,7 @@ import type { JsonValue, ResultMeta } from '../../protocol/types.js';
 import type { FetchHandler } from '../fetch-handler.js';
 import { DASHBOARD_CSS, DASHBOARD_JS } from './assets.js';
 import { esc, html, layout, securityHeaders, type Html } from './html.js';
-import { readTree, timelineView, treeView } from './task-detail.js';
+import { readHistory, readTree, timelineView, treeView } from './task-detail.js';
 import { fragmentStream, listingFeed, taskFeed, type DashboardEventFeed } from './live.js';
 import { renderMetrics } from './metrics.js';
 import {
@@ -258,18 +258,20 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
     if (path.startsWith('/tasks/')) {
       const id = decodeURIComponentSafe(path.slice('/tasks/'.length));
       if (!id || !TASK_ID.test(id)) return plain(404, 'No such task.');
-      const meta = await (await app.resultBackend()).get(id);
+      const backend = await app.resultBackend();
+      const [meta, history] = await Promise.all([backend.get(id), readHistory(backend, id)]);
       if (!meta)
         return page(
           request,
           csrf,
           '/tasks',
           'Task',
-          unknownTaskPage(prefix, id, { csrf, readOnly }),
+          html`${unknownTaskPage(prefix, id, { csrf, readOnly })}${
+            history.events.length > 0 ? timelineView(undefined, history.events) : ''
+          }`,
         );
-      const backend = await app.resultBackend();
       const tree = await readTree(meta, (child) => backend.get(child));
-      const detail = html`${timelineView(meta)}${tree ? treeView(prefix, tree, id) : ''}`;
+      const detail = html`${timelineView(meta, history.events, history.note)}${tree ? treeView(prefix, tree, id) : ''}`;
       return page(
         request,
         csrf,

@@ -1,11 +1,14 @@
 /**
- * One task's timeline and workflow tree for its dashboard page: the timeline from what
- * the stored meta says (started, retries, ended: `date_started` needs `resultExtended`),
+ * One task's timeline and workflow tree for its dashboard page: the timeline from the
+ * task history when the app keeps one (`taskHistory`), else from what the stored meta
+ * says (started, retries, ended: `date_started` needs `resultExtended`),
  * the tree from the stored links (`parent_id` up to the root, then each stored
  * `children` down), read through a `get` the handler passes. Bounded (depth and nodes),
  * so a long chain cannot make a page slow. Rendering is pure; `readTree` only reads.
  */
 import type { ResultMeta } from '../../protocol/types.js';
+import type { TaskHistoryEvent } from '../../backends/task-history.js';
+import type { ResultBackend } from '../../backends/backend.js';
 import { html, type Html } from './html.js';
 import { stateBadge } from './pages.js';
 
@@ -84,20 +87,98 @@ export function treeView(prefix: string, tree: TreeNode, current: string): Html 
     </ul>`;
 }
 
-/** The timeline the stored meta tells: started, retried, ended. */
-export function timelineView(meta: ResultMeta): Html {
-  const steps: Array<[string, string]> = [];
-  if (meta.date_started) steps.push(['started', meta.date_started]);
-  if ((meta.retries ?? 0) > 0) steps.push([`retried ${meta.retries} time(s) before this run`, '']);
-  if (meta.date_done) steps.push([meta.status.toLowerCase(), meta.date_done]);
-  else steps.push([`${meta.status.toLowerCase()} (now)`, '']);
+const EVENT_WORDS: Record<TaskHistoryEvent['type'], string> = {
+  'task-sent': 'sent',
+  'task-received': 'received',
+  'task-started': 'started',
+  'task-retried': 'retried',
+  'task-succeeded': 'success',
+  'task-failed': 'failure',
+  'task-revoked': 'revoked',
+  'task-rejected': 'rejected',
+};
+
+/** The state each ended event leaves a task in, to tell whether the meta says more. */
+const ENDED: Partial<Record<TaskHistoryEvent['type'], string>> = {
+  'task-succeeded': 'SUCCESS',
+  'task-failed': 'FAILURE',
+  'task-revoked': 'REVOKED',
+};
+
+function isoOf(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+}
+
+/**
+ * The timeline: from the task history when it holds events (the app's `taskHistory`:
+ * each event with its time, who recorded it and a short detail, kept across restarts),
+ * else what the stored meta tells (started, retried, ended). A state the history has not
+ * recorded (a custom progress state) closes the list as "now". `meta` is undefined for a
+ * task with events but no stored state yet (sent, waiting in its queue).
+ */
+export function timelineView(
+  meta: ResultMeta | undefined,
+  events: readonly TaskHistoryEvent[] = [],
+  note?: string,
+): Html {
+  const steps: Array<{ what: string; at: string; who?: string; detail?: string }> = [];
+  if (events.length > 0) {
+    for (const event of events)
+      steps.push({
+        what: EVENT_WORDS[event.type],
+        at: isoOf(event.at),
+        who: event.hostname,
+        ...(event.detail ? { detail: event.detail } : {}),
+      });
+    const last = events.at(-1)!;
+    if (
+      meta &&
+      ENDED[last.type] !== meta.status &&
+      !(meta.status === 'STARTED' && last.type === 'task-started')
+    )
+      steps.push({ what: `${meta.status.toLowerCase()} (now)`, at: '' });
+  } else if (meta) {
+    if (meta.date_started) steps.push({ what: 'started', at: meta.date_started.replace('T', ' ') });
+    if ((meta.retries ?? 0) > 0)
+      steps.push({ what: `retried ${meta.retries} time(s) before this run`, at: '' });
+    if (meta.date_done)
+      steps.push({ what: meta.status.toLowerCase(), at: meta.date_done.replace('T', ' ') });
+    else steps.push({ what: `${meta.status.toLowerCase()} (now)`, at: '' });
+  }
   return html`<h2>Timeline</h2>
-    <ol class="timeline" id="task-timeline">
+    ${note ? html`<p class="muted" id="timeline-note">${note}</p>` : ''}
+    <ol class="timeline" id="task-timeline" data-source="${events.length > 0 ? 'history' : 'meta'}">
       ${steps.map(
-        ([what, at]) =>
+        (step) =>
           html`<li>
-            ${what}${at ? html` <span class="muted">${at.replace('T', ' ')}</span>` : ''}
+            ${step.what}${step.at ? html` <span class="muted">${step.at}</span>` : ''}${
+              step.who ? html` <span class="muted">on ${step.who}</span>` : ''
+            }${step.detail ? html` <code>${step.detail}</code>` : ''}
           </li>`,
       )}
     </ol>`;
+}
+
+/**
+ * A task's stored events and, when there are none to show, why: the backend keeps no
+ * history (rpc://), or reading it failed (the page still shows the meta's timeline).
+ */
+export async function readHistory(
+  backend: ResultBackend,
+  id: string,
+): Promise<{ events: TaskHistoryEvent[]; note?: string }> {
+  const history = backend.taskHistory?.();
+  if (!history)
+    return {
+      events: [],
+      note: `The ${backend.kind} result backend keeps no task history: this timeline is what the stored state tells.`,
+    };
+  try {
+    return { events: await history.read(id) };
+  } catch {
+    return {
+      events: [],
+      note: 'The task history could not be read: this timeline is what the stored state tells.',
+    };
+  }
 }

@@ -11,7 +11,39 @@ import { exceptionRepr, receivedEventFields, resultRepr } from '../../protocol/e
 import { formatTraceback, jsTypeOf } from '../../protocol/result-meta.js';
 import type { JsonValue, TransportMessage } from '../../protocol/types.js';
 
-export class TaskEventSink {
+/**
+ * What the executor tells about each task, as it happens: the broadcasting sink below
+ * (Celery's events), the task history (task-history-sink.ts), or both (bothListeners).
+ * Each call must return at once and never throw.
+ */
+export interface TaskEventListener {
+  received(message: TransportMessage): void;
+  started(id: string): void;
+  succeeded(id: string, result: unknown, runtimeSeconds: number): void;
+  failed(id: string, error: unknown): void;
+  retried(id: string, error: unknown): void;
+  revoked(id: string, how: { terminated: boolean; expired: boolean; signum?: string }): void;
+  rejected(id: string, requeue: boolean): void;
+}
+
+/** The listener telling each of `listeners` (undefined ones left out), or undefined when none is left. */
+export function bothListeners(
+  ...listeners: Array<TaskEventListener | undefined>
+): TaskEventListener | undefined {
+  const live = listeners.filter((l): l is TaskEventListener => l !== undefined);
+  if (live.length <= 1) return live[0];
+  return {
+    received: (message) => live.forEach((l) => l.received(message)),
+    started: (id) => live.forEach((l) => l.started(id)),
+    succeeded: (id, result, seconds) => live.forEach((l) => l.succeeded(id, result, seconds)),
+    failed: (id, error) => live.forEach((l) => l.failed(id, error)),
+    retried: (id, error) => live.forEach((l) => l.retried(id, error)),
+    revoked: (id, how) => live.forEach((l) => l.revoked(id, how)),
+    rejected: (id, requeue) => live.forEach((l) => l.rejected(id, requeue)),
+  };
+}
+
+export class TaskEventSink implements TaskEventListener {
   constructor(private readonly dispatcher: EventDispatcher) {}
 
   received(message: TransportMessage): void {
@@ -67,7 +99,7 @@ export class TaskEventSink {
   }
 }
 
-function errorFields(error: unknown): { exception: string; traceback: string } {
+export function errorFields(error: unknown): { exception: string; traceback: string } {
   if (error instanceof Error) {
     return {
       exception: exceptionRepr(jsTypeOf(error), error.message),
