@@ -25,7 +25,7 @@ import type { EntryDefinition } from '../backends/beat-store.js';
 import { toDefinition, type PeriodicOptions } from '../beat/periodic.js';
 import { AppFlow } from '../flow/app-flow.js';
 import { FLOW_HEADER, flowHeaderOf } from '../flow/flow-headers.js';
-import { sendThroughFlow } from '../flow/flow-send.js';
+import { needsFlowStore, sendThroughFlow } from '../flow/flow-send.js';
 
 export class NoResultBackendError extends CeleriacError {
   constructor() {
@@ -151,40 +151,13 @@ export class Celeriac {
     defaults: TaskOptions = this.registry.get(name)?.options ?? {},
   ): Promise<AsyncResult<TResult>> {
     if (options.flow !== undefined) options = withFlowHeader(options, options.flow);
-    // Debounce and fairness go through the flow store; a retry (the worker's) goes straight.
-    if (
-      (defaults.debounce !== undefined || defaults.fairness !== undefined) &&
-      options.retries === undefined
-    ) {
-      const broker = await this.broker();
-      const id = await sendThroughFlow(this.flow, name, args, options, defaults, {
-        build: (call) => this.build(name, args, call, defaults),
-        publish: (built) => this.publishBuilt(broker, built),
-        keepMs: this.config.resultExpiresMs || 86_400_000,
-      });
-      return new AsyncResult<TResult>(id, this);
-    }
-    const built = this.build(name, args, options, defaults);
     const broker = this.connectedBroker ?? (await this.broker());
-    const key = options.idempotencyKey;
-    if (key !== undefined) {
-      // Claimed before it is sent: a second call with the key gets the first call's task.
-      const seconds = options.idempotencyWindow ?? (this.config.resultExpiresMs / 1000 || 86_400);
-      const windowMs = seconds * 1000;
-      const owner = await this.flow.claim(name, key, built.id, windowMs);
-      if (owner !== built.id) return new AsyncResult<TResult>(owner, this);
-      try {
-        await broker.publish(built.message, publishOptionsFor(broker, built.publish));
-      } catch (error) {
-        await this.flow.unclaim(name, key, built.id).catch(() => undefined);
-        throw error;
-      }
-      this.noteSent(broker, [{ message: built.message, queue: built.publish.queue }]);
-      return new AsyncResult<TResult>(built.id, this);
-    }
-    await broker.publish(built.message, publishOptionsFor(broker, built.publish));
-    this.noteSent(broker, [{ message: built.message, queue: built.publish.queue }]);
-    return new AsyncResult<TResult>(built.id, this);
+    const id = await sendThroughFlow(this.flow, name, args, options, defaults, {
+      build: (call) => this.build(name, args, call, defaults),
+      publish: (built) => this.publishBuilt(broker, built),
+      keepMs: this.config.resultExpiresMs || 86_400_000,
+    });
+    return new AsyncResult<TResult>(id, this);
   }
 
   private async publishBuilt(broker: Broker, built: BuiltMessage): Promise<void> {
@@ -211,28 +184,49 @@ export class Celeriac {
     }
   }
 
-  /** Sends many tasks in as few broker round trips as it allows. */
+  /**
+   * Sends many tasks in as few broker round trips as it allows. Calls that need the flow
+   * store (an idempotency key, a task with debounce or fairness) take the same flow step
+   * as `sendTask`, one by one; the rest go in one batch.
+   */
   async sendMany(calls: readonly BulkCall[]): Promise<AsyncResult<unknown>[]> {
-    const built = calls.map((call) => {
+    const results: Array<AsyncResult<unknown> | undefined> = [];
+    const plain: Array<{ index: number; built: BuiltMessage }> = [];
+    const flowed: Array<Promise<void>> = [];
+    calls.forEach((call, index) => {
       const name = typeof call.task === 'string' ? call.task : call.task.name;
       const defaults =
         typeof call.task === 'string'
           ? (this.registry.get(name)?.options ?? {})
           : call.task.options;
-      return this.build(name, call.args, call.options ?? {}, defaults);
+      let options = call.options ?? {};
+      if (needsFlowStore(options, defaults)) {
+        flowed.push(
+          this.sendTask(name, call.args, options, defaults).then((result) => {
+            results[index] = result;
+          }),
+        );
+        return;
+      }
+      if (options.flow !== undefined) options = withFlowHeader(options, options.flow);
+      plain.push({ index, built: this.build(name, call.args, options, defaults) });
     });
     const broker = await this.broker();
-    await broker.publishMany(
-      built.map(({ message, publish }) => ({
-        message,
-        options: publishOptionsFor(broker, publish),
-      })),
-    );
-    this.noteSent(
-      broker,
-      built.map(({ message, publish }) => ({ message, queue: publish.queue })),
-    );
-    return built.map(({ id }) => new AsyncResult(id, this));
+    if (plain.length > 0) {
+      await broker.publishMany(
+        plain.map(({ built: { message, publish } }) => ({
+          message,
+          options: publishOptionsFor(broker, publish),
+        })),
+      );
+      this.noteSent(
+        broker,
+        plain.map(({ built: { message, publish } }) => ({ message, queue: publish.queue })),
+      );
+      for (const { index, built } of plain) results[index] = new AsyncResult(built.id, this);
+    }
+    await Promise.all(flowed);
+    return results as AsyncResult<unknown>[];
   }
 
   /** A handle on a task by id, e.g. one sent by another process. */

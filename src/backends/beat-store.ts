@@ -14,6 +14,12 @@ export interface EntryOptions {
   /** Seconds after sending when a run expires unrun, so a backlog cannot pile up. */
   expires?: number;
   headers?: Record<string, string | number | boolean | null>;
+  /**
+   * An idempotency key for every run: while a run sent under it is pending, running or
+   * finished within `idempotencyWindow` seconds, a due run sends nothing (flow control).
+   */
+  idempotencyKey?: string;
+  idempotencyWindow?: number;
 }
 
 /** What defines an entry; editing any of these restarts its schedule from the edit. */

@@ -178,7 +178,7 @@ export class Beat {
   }
 
   private publish(entry: StoredEntry, taskId: string, slot: number | null): Promise<unknown> {
-    const { queue, priority, expires, headers } = entry.options;
+    const { queue, priority, expires, headers, idempotencyKey, idempotencyWindow } = entry.options;
     // The slot travels with the run so workers and audits can tell which tick a task is.
     const slotHeader: Record<string, string> =
       slot === null ? {} : { periodic_task_slot: new Date(slot).toISOString() };
@@ -188,6 +188,8 @@ export class Beat {
       queue,
       priority,
       expires,
+      idempotencyKey,
+      idempotencyWindow,
       headers: { ...headers, ...slotHeader, periodic_task_name: entry.name },
     });
   }

@@ -8,13 +8,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ResultBackend } from '../backends/backend.js';
-import type { ApplyOptions } from '../app/task-options.js';
+import type { ApplyOptions, FlowCallOptions } from '../app/task-options.js';
 import type { JsonObject, JsonValue, SignatureJson } from '../protocol/types.js';
 import { ChordsNotSupportedError, UnsupportedCanvasError } from '../errors.js';
 
 /** What applying needs of an app (a `Celeriac` is one). */
 export interface CanvasHost {
-  sendTask(name: string, args: unknown[], options: ApplyOptions): Promise<unknown>;
+  sendTask(name: string, args: unknown[], options: ApplyOptions): Promise<{ id: string }>;
   resultBackend(): Promise<ResultBackend>;
 }
 
@@ -44,19 +44,34 @@ export async function applySignatureJson(
   sig: SignatureJson,
   extras: ApplyExtras = {},
 ): Promise<void> {
+  await sendSignatureJson(host, sig, extras);
+}
+
+/**
+ * As `applySignatureJson`; for a plain task, resolves to the id the flow step sent it under
+ * (its own, or the open debounce window's, or the task an idempotency key replays).
+ */
+export async function sendSignatureJson(
+  host: CanvasHost,
+  sig: SignatureJson,
+  extras: ApplyExtras = {},
+): Promise<string | undefined> {
   switch (sig.subtask_type) {
     case null:
     case undefined:
       return sendPlain(host, sig, extras);
     case 'chain':
-      return applyChain(host, sig, extras);
+      await applyChain(host, sig, extras);
+      return undefined;
     case 'group':
-      return extras.chain?.length
+      await (extras.chain?.length
         ? // A group followed by more of a chain is a chord whose body is the rest (Celery upgrades it so).
           applyChord(host, chordOf(sig, restOfChain(extras.chain)), { ...extras, chain: null })
-        : applyGroup(host, sig, extras);
+        : applyGroup(host, sig, extras));
+      return undefined;
     case 'chord':
-      return applyChord(host, sig, extras);
+      await applyChord(host, sig, extras);
+      return undefined;
     default:
       if (BUILTIN_TYPES.has(sig.subtask_type)) return sendPlain(host, sig, extras);
       throw new UnsupportedCanvasError(
@@ -112,7 +127,11 @@ export function isSignature(value: JsonValue | undefined): value is SignatureJso
 }
 
 /** A plain task: its own arguments after the extras', its options as Celery names them. */
-async function sendPlain(host: CanvasHost, sig: SignatureJson, extras: ApplyExtras): Promise<void> {
+async function sendPlain(
+  host: CanvasHost,
+  sig: SignatureJson,
+  extras: ApplyExtras,
+): Promise<string> {
   const o = sig.options;
   const args = sig.immutable || !extras.args ? [...sig.args] : [...extras.args, ...sig.args];
   const chord = isSignature(o.chord) ? o.chord : null;
@@ -133,6 +152,10 @@ async function sendPlain(host: CanvasHost, sig: SignatureJson, extras: ApplyExtr
     groupId: str(o.group_id),
     groupIndex: num(o.group_index),
     headers: headersOf(o.headers),
+    // Celeriac's own: the flow step honours them whichever way the task is sent.
+    idempotencyKey: str(o.celeriac_idempotency_key),
+    idempotencyWindow: num(o.celeriac_idempotency_window),
+    flow: flowOf(o.celeriac_flow),
     embed: {
       callbacks: nonEmpty(signatureList(o.link)),
       errbacks: nonEmpty(signatureList(o.link_error)),
@@ -140,7 +163,13 @@ async function sendPlain(host: CanvasHost, sig: SignatureJson, extras: ApplyExtr
       chord,
     },
   };
-  await host.sendTask(sig.task, args, options);
+  return (await host.sendTask(sig.task, args, options)).id;
+}
+
+/** A call's flow options as `celeryOptions` wrote them (JSON, the shape of FlowCallOptions). */
+function flowOf(value: JsonValue | undefined): FlowCallOptions | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  return value;
 }
 
 async function applyChain(

@@ -56,6 +56,10 @@ export function celeryOptions(options: SignatureOptions): JsonObject {
   set('time_limit', options.timeLimit);
   set('ignore_result', options.ignoreResult);
   set('shadow', options.shadow);
+  // Celeriac's own names (a Celery worker ignores them): the flow step reads them back.
+  set('celeriac_idempotency_key', options.idempotencyKey);
+  set('celeriac_idempotency_window', options.idempotencyWindow);
+  if (options.flow) out.celeriac_flow = JSON.parse(JSON.stringify(options.flow)) as JsonObject;
   if (options.headers) out.headers = { ...options.headers };
   const link = toList(options.link);
   if (link.length) out.link = link.map((sig) => sig.toJSON());

@@ -6,7 +6,7 @@
 import { AsyncResult } from '../app/async-result.js';
 import type { TaskOptions } from '../app/task-options.js';
 import type { JsonValue, SignatureJson } from '../protocol/types.js';
-import { applySignatureJson } from './apply-json.js';
+import { sendSignatureJson } from './apply-json.js';
 import {
   CanvasSignature,
   celeryOptions,
@@ -80,8 +80,8 @@ export class Signature<
   /** Sends the task with the remaining arguments; resolves once the broker holds it. */
   async applyAsync(args: TArgs, options: SignatureOptions = {}): Promise<AsyncResult<TResult>> {
     const json = freezeJson(this.set(options).toJSON());
-    await applySignatureJson(this.app, json, { args: args as JsonValue[] });
-    return new AsyncResult<TResult>(taskIdOf(json), this.app);
+    const sent = await sendSignatureJson(this.app, json, { args: args as JsonValue[] });
+    return new AsyncResult<TResult>(sent ?? taskIdOf(json), this.app);
   }
 
   delay(...args: TArgs): Promise<AsyncResult<TResult>> {

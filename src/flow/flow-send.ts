@@ -1,8 +1,13 @@
 /**
- * How a call of a task that declares debounce or fairness is sent: debounce opens (or
- * joins) a window in the flow store and only the call that opens it publishes; fairness
- * queues the message per key in the store before publishing it as a token. Idempotency
- * claims wrap the publish as in a plain send. Never imported by the no-limit path.
+ * The one flow step every send goes through (`task.delay`/`applyAsync`, `app.sendTask`,
+ * `app.sendMany`, canvas signatures, chains, groups and chords, beat, the worker's retries
+ * and follow-ups, the dashboard's re-send, the CLI's `call`): a call with no idempotency
+ * key whose task declares no debounce or fairness is built and published at once, with no
+ * store call; otherwise debounce opens (or joins) a window in the flow store and only the
+ * call that opens it publishes, fairness queues the message per key in the store before
+ * publishing it as a token, and an idempotency claim wraps the publish. A retry (the
+ * worker's: `retries` set) continues a run that already passed debounce and fairness, so
+ * it is published as is.
  */
 import type { BuiltMessage } from '../app/build-message.js';
 import type { ApplyOptions, TaskOptions } from '../app/task-options.js';
@@ -18,9 +23,18 @@ export interface FlowSendIo {
   keepMs: number;
 }
 
+/** Whether a call needs the flow store at all (false: the step only builds and publishes). */
+export function needsFlowStore(options: ApplyOptions, defaults: TaskOptions): boolean {
+  return (
+    options.idempotencyKey !== undefined ||
+    (options.retries === undefined &&
+      (defaults.debounce !== undefined || defaults.fairness !== undefined))
+  );
+}
+
 /**
- * Sends a call of a task that declares debounce or fairness; returns the task id the
- * caller's AsyncResult follows (with debounce, the open window's).
+ * Sends one call; returns the task id the caller's AsyncResult follows (with debounce, the
+ * open window's; with an idempotency key already claimed, the task sent under it).
  */
 export async function sendThroughFlow(
   flow: AppFlow,
@@ -30,6 +44,12 @@ export async function sendThroughFlow(
   defaults: TaskOptions,
   io: FlowSendIo,
 ): Promise<string> {
+  if (!needsFlowStore(options, defaults)) {
+    const built = io.build(options);
+    await io.publish(built);
+    return built.id;
+  }
+  if (options.retries !== undefined) return sendPlain(flow, name, options, io);
   const debounce = debounceOf(name, args, options, defaults);
   // A delayed call (or a debounced one) is not queued for fairness: it runs when due.
   const fairKey =
