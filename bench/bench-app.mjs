@@ -1,7 +1,7 @@
 // The app the benchmarks run in a worker process: a no-op task that counts completions,
 // a latency probe, and no-ops under flow-control limits. Prints `bench-ready <rss bytes>`
-// once the worker consumes, `bench-done <ms>` (first no-op start to last) when BENCH_COUNT
-// no-ops have run, `bench-latency <json ms[]>` once BENCH_LATENCY_COUNT probes have
+// once the worker consumes, `bench-done <ms> <cpu µs>` (first no-op start to last, and the
+// process's CPU time, user + system, over the same span) when BENCH_COUNT no-ops have run, `bench-latency <json ms[]>` once BENCH_LATENCY_COUNT probes have
 // started, and with BENCH_PROGRESS=1 a `bench-progress <done> <first> <last> <rss>` line
 // every 100 ms while the count moves (for runs spread over several workers).
 // Plain JavaScript importing the built package, as a user's compiled app does in
@@ -19,12 +19,19 @@ const progress = process.env.BENCH_PROGRESS === '1';
 let done = 0;
 let firstAt = 0;
 let lastAt = 0;
+let cpuAtFirst = { user: 0, system: 0 };
 
 function noop() {
-  if (done === 0) firstAt = wallClock();
+  if (done === 0) {
+    firstAt = wallClock();
+    cpuAtFirst = process.cpuUsage();
+  }
   done++;
   if (progress) lastAt = wallClock();
-  if (done === target) process.stdout.write(`bench-done ${wallClock() - firstAt}\n`);
+  if (done === target) {
+    const cpu = process.cpuUsage(cpuAtFirst);
+    process.stdout.write(`bench-done ${wallClock() - firstAt} ${cpu.user + cpu.system}\n`);
+  }
   return null;
 }
 

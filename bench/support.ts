@@ -3,6 +3,7 @@
  * percentiles, rate formatting, and spawning a worker process that reports completion.
  */
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -148,4 +149,63 @@ export async function startChild(args: string[], env: Record<string, string>): P
 export async function nextLine(lines: AsyncIterable<string>, prefix: string): Promise<string> {
   for await (const line of lines) if (line.startsWith(prefix)) return line;
   throw new Error(`worker exited before printing ${prefix}`);
+}
+
+/**
+ * CPU time (user + system, µs) used so far by the local processes with this command name
+ * (`beam.smp` for RabbitMQ, `redis-server`), read from /proc; undefined where /proc is
+ * missing or none runs. Ticks of 10 ms: meaningful over runs of a second or more.
+ */
+export function serverCpuMicros(comm: string): number | undefined {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return undefined;
+  }
+  let ticks = 0;
+  let found = false;
+  for (const pid of pids) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== comm) continue;
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+      found = true;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found ? (ticks * 1e6) / 100 : undefined;
+}
+
+/** `12.3 µs/task` from CPU µs over a count; empty when unknown. */
+export function perTask(cpuMicros: number | undefined, count: number): string {
+  return cpuMicros === undefined || !Number.isFinite(cpuMicros)
+    ? ''
+    : `${(cpuMicros / count).toFixed(1)} µs CPU/task`;
+}
+
+/** CPU time (user + system, µs) of a process and its direct children, from /proc; undefined without. */
+export function treeCpuMicros(root: number): number | undefined {
+  let total = 0;
+  let found = false;
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return undefined;
+  }
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(pid) !== root && Number(fields[1]) !== root) continue;
+      total += Number(fields[11]) + Number(fields[12]);
+      found = true;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found ? (total * 1e6) / 100 : undefined;
 }

@@ -136,11 +136,28 @@ export async function runAmqpBench(
         workerSamples[index]!.push(figures);
       }
     }
+    const medianOf = (values: Array<number | undefined>) => {
+      const known = values.filter((v): v is number => v !== undefined);
+      return known.length ? median(known) : undefined;
+    };
     const middle = (runs: WorkerFigures[]): WorkerFigures => ({
       sendPerSec: median(runs.map((r) => r.sendPerSec)),
       tasksPerSec: median(runs.map((r) => r.tasksPerSec)),
+      workerCpuPerTask: medianOf(runs.map((r) => r.workerCpuPerTask)),
+      brokerCpuPerTask: medianOf(runs.map((r) => r.brokerCpuPerTask)),
       replyQueue: runs[0]?.replyQueue ?? '',
     });
+    const cpuNote = (figures: WorkerFigures) =>
+      [
+        figures.workerCpuPerTask === undefined
+          ? ''
+          : `worker ${figures.workerCpuPerTask.toFixed(1)} µs CPU/task`,
+        figures.brokerCpuPerTask === undefined
+          ? ''
+          : `RabbitMQ ${figures.brokerCpuPerTask.toFixed(1)} µs CPU/task`,
+      ]
+        .filter(Boolean)
+        .join(', ');
     const celeriac = middle(workerSamples[0]!);
     process.stdout.write(
       `  workers: ${fmt(tasks)} Celeriac / ${fmt(pythonTasks)} Python no-ops sent first, then one worker process; no results stored by either; medians of ${workerRounds} interleaved rounds\n`,
@@ -153,7 +170,7 @@ export async function runAmqpBench(
     row(
       `Celeriac worker -c ${concurrency} (prefetch ${concurrency * (multiplier + 1)}): tasks/s`,
       fmt(celeriac.tasksPerSec),
-      `${pct(celeriac.tasksPerSec, raw.consumePerSec)} of raw consume`,
+      `${pct(celeriac.tasksPerSec, raw.consumePerSec)} of raw consume; ${cpuNote(celeriac)}`,
     );
 
     const python: AmqpBenchFigures['python'] = {};
@@ -167,7 +184,7 @@ export async function runAmqpBench(
         row(
           `Python Celery 5.2 worker -P ${pool}, ${label}: tasks/s`,
           fmt(figures.tasksPerSec),
-          `Celeriac is ${(celeriac.tasksPerSec / figures.tasksPerSec).toFixed(2)}x`,
+          `Celeriac is ${(celeriac.tasksPerSec / figures.tasksPerSec).toFixed(2)}x; ${cpuNote(figures)}`,
         );
       });
     }

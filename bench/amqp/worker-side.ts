@@ -9,13 +9,17 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Celeriac } from '../../src/index.js';
-import { ROOT, nextLine, spawnWorker } from '../support.js';
+import { ROOT, nextLine, serverCpuMicros, spawnWorker, treeCpuMicros } from '../support.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 export interface WorkerFigures {
   sendPerSec: number;
   tasksPerSec: number;
+  /** The worker's CPU µs per task (its processes, first task to last), when known. */
+  workerCpuPerTask?: number | undefined;
+  /** RabbitMQ's CPU µs per task over the same span (beam.smp, when local), when known. */
+  brokerCpuPerTask?: number | undefined;
   /** The client's reply queue, declared for rpc:// results: the caller deletes it. */
   replyQueue: string;
 }
@@ -55,9 +59,21 @@ export async function measureCeleriacWorker(
     ['-c', String(concurrency), '--prefetch-multiplier', String(prefetchMultiplier)],
   );
   try {
+    const beamBefore = serverCpuMicros('beam.smp');
     const done = await nextLine(worker.lines, 'bench-done');
-    const ms = Number(done.split(' ')[1]);
-    return { sendPerSec: perSec, tasksPerSec: (count / ms) * 1000, replyQueue: app.oid };
+    const beamAfter = serverCpuMicros('beam.smp');
+    const [, ms, cpu] = done.split(' ').map(Number);
+    return {
+      sendPerSec: perSec,
+      tasksPerSec: (count / ms!) * 1000,
+      workerCpuPerTask: cpu! / count,
+      // From the worker's start, not its first task: RabbitMQ is idle until then.
+      brokerCpuPerTask:
+        beamBefore === undefined || beamAfter === undefined
+          ? undefined
+          : (beamAfter - beamBefore) / count,
+      replyQueue: app.oid,
+    };
   } finally {
     await worker.stop();
     await app.close();
@@ -90,13 +106,21 @@ export async function measurePythonWorker(
   child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
   try {
     const times: number[] = [];
+    const cpu: Array<number | undefined> = [];
+    const beam: Array<number | undefined> = [];
     await new Promise<void>((resolve, reject) => {
       let buffer = '';
       child.stdout.on('data', (chunk: Buffer) => {
         buffer += chunk.toString();
         let newline: number;
         while ((newline = buffer.indexOf('\n')) >= 0) {
-          if (buffer.slice(0, newline) === 'bench-tick') times.push(performance.now());
+          if (buffer.slice(0, newline) === 'bench-tick') {
+            times.push(performance.now());
+            if (times.length === 1 || times.length === count) {
+              cpu.push(treeCpuMicros(child.pid!));
+              beam.push(serverCpuMicros('beam.smp'));
+            }
+          }
           buffer = buffer.slice(newline + 1);
         }
         if (times.length >= count) resolve();
@@ -110,7 +134,15 @@ export async function measurePythonWorker(
       );
     });
     const ms = times[count - 1]! - times[0]!;
-    return { sendPerSec: perSec, tasksPerSec: (count / ms) * 1000, replyQueue: app.oid };
+    const delta = (pair: Array<number | undefined>) =>
+      pair[0] === undefined || pair[1] === undefined ? undefined : (pair[1] - pair[0]) / count;
+    return {
+      sendPerSec: perSec,
+      tasksPerSec: (count / ms) * 1000,
+      workerCpuPerTask: delta(cpu),
+      brokerCpuPerTask: delta(beam),
+      replyQueue: app.oid,
+    };
   } finally {
     child.kill('SIGKILL');
     await app.close();

@@ -131,18 +131,68 @@ export class AmqpBroker implements Broker {
 
   /**
    * Publishes every message, pipelined, each confirmed on its own. AMQP has no atomic batch
-   * with confirms: on failure, the others may be stored; the first error is thrown.
+   * with confirms: on failure, the others may be stored; the first error is thrown. Those
+   * due now go out as one batch on the confirm channel (one promise and one deadline for
+   * the lot, the queues they need declared once); delayed ones one by one.
    */
   async publishMany(
     batch: ReadonlyArray<{ message: TransportMessage; options: PublishOptions }>,
   ): Promise<void> {
-    const results = await Promise.allSettled(
-      batch.map(({ message, options }) => this.publish(message, options)),
-    );
-    const failed = results.find(
-      (result): result is PromiseRejectedResult => result.status === 'rejected',
-    );
-    if (failed) throw failed.reason;
+    const deadline = Date.now() + this.options.publishTimeoutMs;
+    if (!this.connection.isReady) await this.connect();
+    const delayed: Array<Promise<void>> = [];
+    const now: Array<Omit<Publication, 'prepare'>> = [];
+    const queues: string[] = [];
+    const queueSet = new Set<string>();
+    const replies = new Set<string>();
+    for (const { message, options } of batch) {
+      if (options.deliverAt !== undefined && this.options.delayedDelivery) {
+        delayed.push(this.publish(message, options));
+        continue;
+      }
+      this.noteReplyRoute(message);
+      const replyTo = message.properties.reply_to;
+      if (this.options.declareReplyQueues && typeof replyTo === 'string' && replyTo !== '')
+        replies.add(replyTo);
+      if (!queueSet.has(options.queue)) queueSet.add(options.queue);
+      queues.push(options.queue);
+      now.push({
+        exchange: '',
+        routingKey: this.topology.name(options.queue),
+        content: message.body,
+        options: toPublishOptions(message, { priority: options.priority }),
+      });
+    }
+    const settled = Promise.allSettled(delayed);
+    const failures: unknown[] = [];
+    if (now.length > 0) {
+      const declare = (): Promise<void> | undefined => {
+        const missing = [...replies].filter((reply) => !this.topology.isReplyQueueReady(reply));
+        const queuesMissing = [...queueSet].filter((queue) => !this.topology.isQueueReady(queue));
+        if (missing.length === 0 && queuesMissing.length === 0) return undefined;
+        return (async () => {
+          for (const reply of missing) await this.topology.ensureReplyQueue(reply);
+          for (const queue of queuesMissing) await this.topology.ensureQueue(queue);
+        })();
+      };
+      let outcome = await this.publisher.publishBatch(now, declare, deadline);
+      // Returned as unroutable (its queue deleted since we declared it): declared again, sent once more.
+      const returned = outcome.flatMap((error, i) => (error instanceof UnroutableError ? [i] : []));
+      if (returned.length > 0) {
+        for (const i of returned) this.topology.forget(queues[i]!);
+        const retried = await this.publisher.publishBatch(
+          returned.map((i) => now[i]!),
+          declare,
+          deadline,
+        );
+        outcome = [...outcome];
+        returned.forEach((i, k) => (outcome[i] = retried[k]));
+      }
+      for (const error of outcome) if (error) failures.push(error);
+    }
+    for (const result of await settled)
+      if (result.status === 'rejected') failures.push(result.reason);
+    if (failures.length > 0) throw failures[0];
   }
 
   async consume(options: ConsumeOptions): Promise<Consumer> {

@@ -27,15 +27,27 @@ export class UnroutableError extends PublishRejectedError {}
 /** How often publishes past their deadline are failed. */
 const DEADLINE_SWEEP_MS = 100;
 
+/** One publish, or one batch of them, awaiting confirms on a channel. */
 interface Waiting {
   deadline: number;
   expire: () => void;
   channel: Amqplib.ConfirmChannel;
-  exchange: string;
-  routingKey: string;
-  /** RabbitMQ sent it back (basic.return comes before the message's confirm). */
+  /**
+   * Marks the oldest publish of this entry still awaiting its confirm with this route as
+   * returned (basic.return comes before the message's confirm); false if none matches.
+   */
+  claimReturn(exchange: string, routingKey: string): boolean;
+}
+
+/** A publish of a batch on one attempt: undefined until its confirm (or failure) came. */
+interface BatchEntry {
+  index: number;
+  settled: boolean;
   returned: boolean;
 }
+
+/** Per publication of a batch: undefined when confirmed, else why not. */
+export type BatchOutcome = Array<Error | undefined>;
 
 export interface Publication {
   exchange: string;
@@ -109,20 +121,22 @@ export class ConfirmPublisher {
   ): Promise<void> {
     while (this.drained) await this.drained;
     await new Promise<void>((resolve, reject) => {
+      let returned = false;
       const waiting: Waiting = {
         deadline,
         expire: () => reject(this.timedOut(p, undefined)),
         channel,
-        exchange: p.exchange,
-        routingKey: p.routingKey,
-        returned: false,
+        claimReturn: (exchange, routingKey) => {
+          if (returned || exchange !== p.exchange || routingKey !== p.routingKey) return false;
+          return (returned = true);
+        },
       };
       this.waiting.add(waiting);
       this.watchDeadlines();
       const where = `${p.exchange || '(default exchange)'} / ${p.routingKey}`;
       const onConfirm = (error: unknown) => {
         this.waiting.delete(waiting);
-        if (!error && waiting.returned) {
+        if (!error && returned) {
           reject(
             new UnroutableError(`RabbitMQ had no queue for ${where} and returned the message.`),
           );
@@ -146,19 +160,161 @@ export class ConfirmPublisher {
         reject(error instanceof Error ? error : new Error('publish failed'));
         return;
       }
-      if (!written && !this.drained) {
-        this.drained = new Promise<void>((release) => {
-          const done = () => {
-            channel.removeListener('drain', done);
-            channel.removeListener('close', done);
-            this.drained = undefined;
-            release();
-          };
-          channel.once('drain', done);
-          channel.once('close', done);
-        });
-      }
+      if (!written) void this.waitForDrain(channel);
     });
+  }
+
+  /** amqplib's buffer is full: later publishes wait until it is written out, as amqplib asks. */
+  private waitForDrain(channel: Amqplib.ConfirmChannel): Promise<void> {
+    if (this.drained) return this.drained;
+    return (this.drained = new Promise<void>((release) => {
+      const done = () => {
+        channel.removeListener('drain', done);
+        channel.removeListener('close', done);
+        this.drained = undefined;
+        release();
+      };
+      channel.once('drain', done);
+      channel.once('close', done);
+    }));
+  }
+
+  /**
+   * Publishes every publication, pipelined on one channel, each confirmed on its own, with
+   * one promise and one deadline for the lot rather than one each; `prepare` runs once per
+   * attempt (declaring what all of them need). Those whose channel closed before their
+   * confirm are sent again on the next connection, until the deadline. Never rejects:
+   * resolves with each one's outcome, undefined once confirmed.
+   */
+  async publishBatch(
+    publications: readonly Omit<Publication, 'prepare'>[],
+    prepare: () => Promise<void> | undefined,
+    deadline = Date.now() + this.timeoutMs,
+  ): Promise<BatchOutcome> {
+    const outcome: BatchOutcome = new Array<Error | undefined>(publications.length);
+    let pending = publications.map((_, i) => i);
+    let lastError: Error | undefined;
+    while (pending.length > 0) {
+      if (deadline - Date.now() <= 0) {
+        for (const i of pending) outcome[i] = this.timedOut(publications[i]!, lastError);
+        break;
+      }
+      try {
+        const ready =
+          this.channel?.epoch === this.connection.epoch && this.connection.isReady
+            ? this.channel.open
+            : undefined;
+        const channel = ready ?? (await this.openChannel(deadline - Date.now()));
+        const preparing = prepare();
+        if (preparing) await preparing;
+        const again = await this.sendBatch(channel, publications, pending, deadline, outcome);
+        if (again.length === 0) break;
+        lastError = outcome[again[0]!];
+        pending = again;
+      } catch (error) {
+        if (error instanceof BrokerConnectionError) {
+          for (const i of pending) outcome[i] = error;
+          break;
+        }
+        lastError = error as Error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return outcome;
+  }
+
+  /**
+   * One attempt at a batch: sends the `indices` publications and waits for their confirms.
+   * Fills `outcome` for the final ones; returns the indices to send again (their channel
+   * closed before the confirm).
+   */
+  private async sendBatch(
+    channel: Amqplib.ConfirmChannel,
+    publications: readonly Omit<Publication, 'prepare'>[],
+    indices: readonly number[],
+    deadline: number,
+    outcome: BatchOutcome,
+  ): Promise<number[]> {
+    while (this.drained) await this.drained;
+    const entries: BatchEntry[] = [];
+    const again: number[] = [];
+    let open = indices.length;
+    let finish!: () => void;
+    const finished = new Promise<void>((resolve) => (finish = resolve));
+    const waiting: Waiting = {
+      deadline,
+      channel,
+      expire: () => {
+        for (const entry of entries) {
+          if (entry.settled) continue;
+          entry.settled = true;
+          outcome[entry.index] = this.timedOut(publications[entry.index]!, undefined);
+        }
+        open = 0;
+        finish();
+      },
+      claimReturn: (exchange, routingKey) => {
+        for (const entry of entries) {
+          const p = publications[entry.index]!;
+          if (entry.settled || entry.returned) continue;
+          if (p.exchange !== exchange || p.routingKey !== routingKey) continue;
+          return (entry.returned = true);
+        }
+        return false;
+      },
+    };
+    this.waiting.add(waiting);
+    this.watchDeadlines();
+    const settle = (entry: BatchEntry, error: unknown) => {
+      if (entry.settled) return;
+      entry.settled = true;
+      const p = publications[entry.index]!;
+      const where = `${p.exchange || '(default exchange)'} / ${p.routingKey}`;
+      if (!error && entry.returned) {
+        outcome[entry.index] = new UnroutableError(
+          `RabbitMQ had no queue for ${where} and returned the message.`,
+        );
+      } else if (!error) {
+        outcome[entry.index] = undefined;
+      } else if (error instanceof Error && error.message === 'message nacked') {
+        outcome[entry.index] = new PublishRejectedError(
+          `RabbitMQ refused the message for ${where} (basic.nack): the queue may be full ` +
+            '(x-overflow reject-publish) or the server failed to store it.',
+        );
+      } else {
+        // The channel closed before the confirm: sent again on the next one.
+        outcome[entry.index] = error instanceof Error ? error : new Error('publish failed');
+        again.push(entry.index);
+      }
+      if (--open === 0) finish();
+    };
+    for (let k = 0; k < indices.length; k++) {
+      const entry: BatchEntry = { index: indices[k]!, settled: false, returned: false };
+      const p = publications[entry.index]!;
+      entries.push(entry);
+      let written: boolean;
+      try {
+        const options = { ...p.options, mandatory: p.mandatory ?? true };
+        written = channel.publish(p.exchange, p.routingKey, p.content, options, (error) =>
+          settle(entry, error),
+        );
+      } catch (error) {
+        // The channel is closed: this one and every one not sent go again.
+        for (let rest = k; rest < indices.length; rest++) {
+          const index = indices[rest]!;
+          if (rest > k) entries.push({ index, settled: false, returned: false });
+          settle(
+            entries[entries.length - 1]!,
+            error instanceof Error ? error : new Error('closed'),
+          );
+        }
+        break;
+      }
+      if (!written) await this.waitForDrain(channel);
+    }
+    await finished;
+    this.waiting.delete(waiting);
+    return again;
   }
 
   /**
@@ -166,16 +322,9 @@ export class ConfirmPublisher {
    * channel with the same exchange and routing key (returns come in publish order).
    */
   private onReturn(channel: Amqplib.ConfirmChannel, message: Amqplib.Message): void {
+    const { exchange, routingKey } = message.fields;
     for (const waiting of this.waiting) {
-      if (
-        waiting.channel === channel &&
-        !waiting.returned &&
-        waiting.exchange === message.fields.exchange &&
-        waiting.routingKey === message.fields.routingKey
-      ) {
-        waiting.returned = true;
-        return;
-      }
+      if (waiting.channel === channel && waiting.claimReturn(exchange, routingKey)) return;
     }
   }
 

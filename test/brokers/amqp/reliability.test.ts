@@ -242,6 +242,13 @@ describe('amqp reliability', () => {
     expect(await broker.queueLength(queue)).toBe(1);
     const [message] = await a.drain(queue);
     expect(message!.properties.headers?.id).toBe('after-delete');
+    // A batch takes the same care: every message of it returned is declared for and sent again.
+    await a.remove({ queues: [queue], exchanges: [queue] });
+    await broker.publishMany(
+      ['b1', 'b2', 'b3'].map((id) => ({ message: makeMessage(id), options: { queue } })),
+    );
+    const batch = await a.drain(queue);
+    expect(batch.map((m) => m.properties.headers?.id)).toEqual(['b1', 'b2', 'b3']);
   });
 
   it('reads a header Python wrote as a 64-bit integer (tag L) without dropping the connection', async (ctx) => {
