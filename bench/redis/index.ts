@@ -10,7 +10,8 @@
  *
  * Sizes: BENCH_TASKS (no-ops per processing run, 20,000), BENCH_SEQUENTIAL (awaited
  * enqueues, 5,000), BENCH_LATENCY_SAMPLES (2,000, one every 5 ms), BENCH_ROUNDS (3);
- * BENCH_FULL=1 adds concurrency 1 and 10 and a 1M-task queue depth.
+ * BENCH_FULL=1 adds concurrency 1 and 10 and a 1M-task queue depth. BENCH_REDIS_ONLY=enqueue
+ * runs only the enqueue and latency measures (with the bounds and their goals).
  */
 import { Redis } from 'ioredis';
 import { envCount, fmt, FULL, median, percentile } from '../support.js';
@@ -38,6 +39,8 @@ export interface RedisBenchOptions {
   rounds?: number;
   /** Queue depths for the scale figures. @default 10k and 100k, plus 1M with BENCH_FULL=1 */
   depths?: number[];
+  /** Only the enqueue and latency measures (no processing, reference or scale). @default BENCH_REDIS_ONLY === 'enqueue' */
+  enqueueOnly?: boolean;
 }
 
 export interface RedisBenchResult {
@@ -47,9 +50,9 @@ export interface RedisBenchResult {
   /** The same bound through one ioredis client. */
   clientRoundTrips: RoundTrips;
   ratios: Record<string, number>;
-  /** Celeriac-only figures that show where the time goes. */
-  reference: Record<string, number>;
-  scale: ScaleFigures;
+  /** Celeriac-only figures that show where the time goes (not with `enqueueOnly`). */
+  reference?: Record<string, number>;
+  scale?: ScaleFigures;
 }
 
 export async function runRedisBench(
@@ -74,6 +77,7 @@ export async function runRedisBench(
   const samples = options.latencySamples ?? envCount('BENCH_LATENCY_SAMPLES', 2_000);
   const intervalMs = options.latencyIntervalMs ?? 5;
   const rounds = options.rounds ?? envCount('BENCH_ROUNDS', envCount('CELERIAC_BENCH_ROUNDS', 3));
+  const enqueueOnly = options.enqueueOnly ?? process.env.BENCH_REDIS_ONLY === 'enqueue';
   const depths = options.depths ?? [
     ...new Set(
       (FULL ? [10_000, 100_000, 1_000_000] : [10_000, 100_000]).map((d) =>
@@ -114,42 +118,75 @@ export async function runRedisBench(
 
     const roundTripSamples: RoundTrips[] = [];
     const clientSamples: RoundTrips[] = [];
-    const sequentialRates = await medians(async (side) => {
+    /** A measure's rate, and the CPU this (the client's) process spent on it, µs per message. */
+    const withCpu = async (count: number, measure: () => Promise<number>) => {
+      const before = process.cpuUsage();
+      const perSec = await measure();
+      const spent = process.cpuUsage(before);
+      return { perSec, cpuUs: (spent.user + spent.system) / count };
+    };
+    const sequentialRounds = await rotate(async (side) => {
       // The bounds are measured in the same rounds, just before Celeriac's awaited enqueues.
       if (side === celeriac) {
         roundTripSamples.push(await measureRoundTrips(url));
         clientSamples.push(await measureClientRoundTrips(url));
       }
-      return side.enqueueSequential(sequential);
+      return withCpu(sequential, () => side.enqueueSequential(sequential));
     });
-    const middle = (samples: RoundTrips[]) => ({
-      perSec: median(samples.map((r) => r.perSec)),
-      how: samples[0]?.how ?? 'not measured',
-    });
+    // redis-benchmark's SET wrote its one key outside every prefix: it goes.
+    await probe.del('key:__rand_int__');
+    const middle = (samples: RoundTrips[]): RoundTrips => {
+      const byCommand: Record<string, number> = {};
+      for (const name of Object.keys(samples[0]?.byCommand ?? {}))
+        byCommand[name] = median(samples.map((r) => r.byCommand?.[name] ?? NaN));
+      return {
+        perSec: median(samples.map((r) => r.perSec)),
+        how: samples[0]?.how ?? 'not measured',
+        ...(Object.keys(byCommand).length ? { byCommand } : {}),
+      };
+    };
     const roundTrips = middle(roundTripSamples);
     const clientRoundTrips = middle(clientSamples);
-    const bulkRates = await medians((side) => side.enqueueBulk(tasks));
-    const c100 = await medians((side) => side.throughput(tasks, 100));
-    const c100Dropped = await medians((side) => side.throughput(tasks, 100, { results: false }));
-    const c1 = FULL ? await medians((side) => side.throughput(tasks, 1)) : undefined;
-    const c10 = FULL ? await medians((side) => side.throughput(tasks, 10)) : undefined;
+    const bulkRounds = await rotate((side) => withCpu(tasks, () => side.enqueueBulk(tasks)));
+    const rates = (values: Array<Array<{ perSec: number }>>) =>
+      values.map((side) => median(side.map((v) => v.perSec)));
+    const cpus = (values: Array<Array<{ cpuUs: number }>>) =>
+      values.map((side) => median(side.map((v) => v.cpuUs)));
+    const sequentialRates = rates(sequentialRounds);
+    const bulkRates = rates(bulkRounds);
+    const sequentialCpu = cpus(sequentialRounds);
+    const bulkCpu = cpus(bulkRounds);
+    const c100 = enqueueOnly ? undefined : await medians((side) => side.throughput(tasks, 100));
+    const c100Dropped = enqueueOnly
+      ? undefined
+      : await medians((side) => side.throughput(tasks, 100, { results: false }));
+    const c1 =
+      FULL && !enqueueOnly ? await medians((side) => side.throughput(tasks, 1)) : undefined;
+    const c10 =
+      FULL && !enqueueOnly ? await medians((side) => side.throughput(tasks, 10)) : undefined;
     const latencyRounds = await rotate((side) => side.latency(samples, intervalMs));
     const figures = sides.map((_, i): QueueFigures => ({
       enqueueSequential: sequentialRates[i]!,
+      enqueueSequentialCpuUs: sequentialCpu[i]!,
       enqueueBulk: bulkRates[i]!,
-      throughputC100: c100[i]!,
-      throughputC100NoResults: c100Dropped[i]!,
+      enqueueBulkCpuUs: bulkCpu[i]!,
+      ...(c100 ? { throughputC100: c100[i]! } : {}),
+      ...(c100Dropped ? { throughputC100NoResults: c100Dropped[i]! } : {}),
       ...(c1 ? { throughputC1: c1[i]! } : {}),
       ...(c10 ? { throughputC10: c10[i]! } : {}),
       latencyP50: median(latencyRounds[i]!.map((sorted) => percentile(sorted, 50))),
       latencyP99: median(latencyRounds[i]!.map((sorted) => percentile(sorted, 99))),
     })) as [QueueFigures, QueueFigures, QueueFigures];
+    const each = Object.entries(roundTrips.byCommand ?? {})
+      .map(([name, perSec]) => `${name} ${fmt(Math.round(perSec))}/s`)
+      .join(', ');
     process.stdout.write(
-      `  one client's round-trip bound: ${fmt(Math.round(roundTrips.perSec))} GETs/s (${roundTrips.how}); ` +
-        `${fmt(Math.round(clientRoundTrips.perSec))} GETs/s (${clientRoundTrips.how})\n`,
+      `  one client's round-trip bound: ${fmt(Math.round(roundTrips.perSec))}/s (${roundTrips.how}${each ? `: ${each}` : ''}); ` +
+        `${fmt(Math.round(clientRoundTrips.perSec))}/s (${clientRoundTrips.how})\n`,
     );
     const ratios = printComparison(names, figures, rowsFor(tasks, samples, intervalMs));
     printGoals(figures, roundTrips, clientRoundTrips);
+    if (enqueueOnly) return { figures, roundTrips, clientRoundTrips, ratios };
 
     const reference = {
       brokerLayerPrefetch40: await brokerLayerRate(url, `${ourPrefix}layer:`, tasks, 40),

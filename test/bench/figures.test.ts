@@ -47,4 +47,17 @@ describe('bench helpers', () => {
     expect(parseRedisBenchmark(out)).toBe(42553.19);
     expect(parseRedisBenchmark('Could not connect to Redis at 127.0.0.1:1')).toBeUndefined();
   });
+
+  it("reads each test's rate from one redis-benchmark run of PING, SET and GET", () => {
+    const out =
+      'PING_INLINE: 9000.00 requests per second, p50=0.031 msec\n' +
+      'PING_MBULK: rps=1.0 (overall: 2.0) avg_msec=0.1 (overall: 0.1)\r' +
+      'PING_MBULK: 10256.41 requests per second, p50=0.031 msec\n' +
+      'SET: 8097.17 requests per second, p50=0.031 msec\n' +
+      'GET: 8130.08 requests per second, p50=0.031 msec\n';
+    expect(parseRedisBenchmark(out, 'PING_MBULK')).toBe(10256.41);
+    expect(parseRedisBenchmark(out, 'SET')).toBe(8097.17);
+    expect(parseRedisBenchmark(out)).toBe(8130.08);
+    expect(parseRedisBenchmark(out, 'LPUSH')).toBeUndefined();
+  });
 });
