@@ -154,7 +154,7 @@ describe('createDashboard', () => {
     expect(overview).toMatch(/title="\d\d:00: 4 ok, 1 failed"/);
   });
 
-  it('queues page: depth, ended per minute from the counters, the oldest message, pause by remote control on SQLite', async (test) => {
+  it('queues page: depth, ended per minute from the counters, the oldest message, pause on SQLite', async (test) => {
     const { app, backend } = await openSqliteApp(test, { resultExtended: true });
     await storeTasks(backend); // 4 ended in queue celery, just now
     await app.sendTask('emails.send', ['x']);
@@ -168,12 +168,12 @@ describe('createDashboard', () => {
     expect(cells[1]).toBe('1');
     expect(cells[2]).toBe('0.8'); // 4 ended over five minutes
     expect(cells[3]).toMatch(/^[1-9]\d* s$/);
-    // SQLite broadcasts through its file, so the queue can be paused by remote control.
+    // The SQLite registry stores pauses (and SQLite broadcasts through its file).
     expect(page).not.toContain('needs a broker with fanout');
     expect(page).toContain('value="pause"');
   });
 
-  it('offers no worker or queue operations on a broker without fanout (PostgreSQL)', async (test) => {
+  it('offers no worker operations on a broker without fanout (PostgreSQL), but a stored queue pause', async (test) => {
     await requireService(test, 'postgres');
     const pg = testSchema('dashboard');
     const app = new Celeriac({ broker: pg.url });
@@ -182,9 +182,12 @@ describe('createDashboard', () => {
       await pg.drop();
     });
     const dashboard = createDashboard(app, { allowAnonymous: true });
+    const workers = await (await dashboard(get('/dashboard/workers')))!.text();
+    expect(workers).toContain('needs a broker with fanout');
+    // The pause is stored in the worker registry (the backend's key-value store): no fanout needed.
     const page = await (await dashboard(get('/dashboard/queues')))!.text();
-    expect(page).toContain('needs a broker with fanout');
-    expect(page).not.toContain('value="pause"');
+    expect(page).not.toContain('needs a broker with fanout');
+    expect(page).toContain('value="pause"');
     const post = await dashboard(
       get('/dashboard/queues', {
         method: 'POST',
@@ -192,7 +195,12 @@ describe('createDashboard', () => {
         body: 'csrf=abcdefghijklmnopqrstuvwx&queue=celery&action=pause&confirm=yes',
       }),
     );
-    expect(post!.status).toBe(501);
+    expect(post!.status).toBe(200);
+    const registry = (await app.resultBackend()).workerRegistry!();
+    expect(await registry.pausedQueues!()).toEqual(['celery']);
+    expect(await (await dashboard(get('/dashboard/queues')))!.text()).toContain(
+      'data-paused="stored"',
+    );
   });
 
   it('terminate records a revocation with terminate for every worker, after a confirmation', async (test) => {
