@@ -203,8 +203,7 @@ export interface Broker {
   oldestMessageAt?(queue: string): Promise<number | null>;
   /**
    * The queue's dead letters (messages rejected without requeue), at most `limit`. Absent
-   * where the broker keeps none the core can read (AMQP dead-letters through RabbitMQ's own
-   * exchanges, when configured).
+   * where the broker keeps none (AMQP without its `deadLetter` option).
    */
   listDeadLetters?(queue: string, limit: number): Promise<DeadLetterInfo[]>;
   /**

@@ -139,6 +139,8 @@ export class Worker implements ControlTarget {
   /** Ends a stop's wait for running tasks early (a soft shutdown's deadline). */
   private cutWait: (() => void) | undefined;
   private registry: WorkerRegistry | undefined;
+  /** Queues paused for every worker, as the registry last said (the dashboard's pause). */
+  private paused = new Set<string>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
   /** Rate and concurrency limits (src/flow/); asked only for tasks that declare some. */
   private flow: FlowControl | undefined;
@@ -243,13 +245,17 @@ export class Worker implements ControlTarget {
     // Threads and children load the app first: a module that fails to load stops the start.
     await this.pool.start();
     if (backend) this.stopRevokes = await this.watchRevokes(backend);
-    this.consumer = await broker.consume({
-      queues: this.queues,
-      prefetch: this.prefetch,
-      onDelivery: (delivery) => this.accept(delivery),
-      onError: (error) => this.logger.warn(`Broker error (recovering): ${error.message}`),
-    });
     this.registry = backend?.workerRegistry?.();
+    // A queue paused before this worker started stays untouched from its first consume on.
+    await this.readPaused();
+    const consumed = this.consumedQueues();
+    if (consumed.length > 0)
+      this.consumer = await broker.consume({
+        queues: consumed,
+        prefetch: this.prefetch,
+        onDelivery: (delivery) => this.accept(delivery),
+        onError: (error) => this.logger.warn(`Broker error (recovering): ${error.message}`),
+      });
     this.controlPlane = await ControlPlane.start(this, broker, {
       remoteControl: this.options.remoteControl ?? true,
       workerEvents: this.options.workerEvents ?? true,
@@ -261,8 +267,11 @@ export class Worker implements ControlTarget {
     await this.beat();
     if (this.autoscale) this.startAutoscale();
     const scale = this.autoscale ? ` autoscale=${this.autoscale.max},${this.autoscale.min}` : '';
+    const paused = this.queues.filter((queue) => this.paused.has(queue));
     this.logger.info(
-      `${this.hostname} ready: queues=${this.queues.join(',')} pool=${this.poolKind} ` +
+      `${this.hostname} ready: queues=${this.queues.join(',')} ` +
+        (paused.length > 0 ? `paused=${paused.join(',')} ` : '') +
+        `pool=${this.poolKind} ` +
         `concurrency=${this.concurrency}${scale} ` +
         `broker=${broker.kind} tasks=${this.app.taskNames().join(',') || '(none)'}`,
     );
@@ -345,7 +354,7 @@ export class Worker implements ControlTarget {
         {
           hostname: this.hostname,
           pid: process.pid,
-          queues: this.queues,
+          queues: this.consumedQueues(),
           concurrency: this.concurrency,
           active: this.active,
           startedAt: this.startedAt,
@@ -357,8 +366,42 @@ export class Worker implements ControlTarget {
     } catch (error) {
       this.logger.warn(`Could not record the worker heartbeat: ${(error as Error).message}`);
     }
+    if (this.state === 'running') await this.followPaused();
     this.heartbeatTimer = setTimeout(() => void this.beat(), HEARTBEAT_MS);
     this.heartbeatTimer.unref();
+  }
+
+  /** The queues this worker consumes now: its own, less those paused for every worker. */
+  private consumedQueues(): string[] {
+    return this.queues.filter((queue) => !this.paused.has(queue));
+  }
+
+  /** Reads the stored pauses; answers whether the queues this worker consumes changed. */
+  private async readPaused(): Promise<boolean> {
+    if (!this.registry?.pausedQueues) return false;
+    let paused: string[];
+    try {
+      paused = await this.registry.pausedQueues();
+    } catch (error) {
+      this.logger.warn(`Could not read the paused queues: ${(error as Error).message}`);
+      return false;
+    }
+    const before = this.consumedQueues().join('\n');
+    const had = this.paused;
+    this.paused = new Set(paused);
+    for (const queue of this.queues) {
+      if (this.paused.has(queue) && !had.has(queue)) this.logger.info(`Queue ${queue} paused`);
+      if (!this.paused.has(queue) && had.has(queue)) this.logger.info(`Queue ${queue} resumed`);
+    }
+    return this.consumedQueues().join('\n') !== before;
+  }
+
+  /** At each heartbeat: stops or starts consuming the queues paused or resumed since. */
+  private async followPaused(): Promise<void> {
+    if (await this.readPaused())
+      await this.reconsume().catch((error: unknown) => {
+        this.logger.warn(`Could not follow a queue pause: ${(error as Error).message}`);
+      });
   }
 
   private async leaveRegistry(): Promise<void> {
@@ -666,9 +709,10 @@ export class Worker implements ControlTarget {
     const previous = this.consumer;
     this.consumer = undefined;
     await previous?.cancel();
-    if (this.queues.length === 0) return;
+    const queues = this.consumedQueues();
+    if (queues.length === 0) return;
     this.consumer = await broker.consume({
-      queues: this.queues,
+      queues,
       prefetch: this.prefetch,
       onDelivery: (delivery) => this.accept(delivery),
       onError: (error) => this.logger.warn(`Broker error (recovering): ${error.message}`),

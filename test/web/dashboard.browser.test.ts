@@ -6,8 +6,9 @@
  * of a task by filter after a confirmation that counts them, revoke, terminate a running
  * task, a stored schedule edited and run now, a new task appearing and a task's page
  * following its state without a reload (SSE), an `authorize` hook refusing an anonymous
- * action; a worker's pool grown and a queue paused and resumed from the browser by remote
- * control (Redis by pub/sub, SQLite through its broadcast table). Screenshots of
+ * action; a worker's pool grown from the browser by remote control (Redis by pub/sub,
+ * SQLite through its broadcast table) and a queue paused and resumed (stored in the worker
+ * registry, followed at the worker's heartbeat). Screenshots of
  * each page go to `.screenshots/dashboard/<broker>/` (git-ignored). Skipped with the
  * reason without Chromium, or without Redis for its half.
  */
@@ -394,7 +395,7 @@ for (const kind of ['sqlite', 'redis'] as const) {
         await closePage(page);
       });
 
-      it('grows a worker pool and pauses and resumes a queue by remote control', async () => {
+      it('grows a worker pool by remote control and pauses and resumes a queue', async () => {
         const page = await context.newPage();
         await page.goto(`${base}/dashboard/workers`);
         await expect
@@ -421,12 +422,12 @@ for (const kind of ['sqlite', 'redis'] as const) {
           .poll(() => page.locator('#confirm-count').textContent())
           .toContain('pause queue bulk');
         await page.click('#confirm-yes');
+        // Stored in the worker registry: the worker stops consuming at its next heartbeat.
         await expect
-          .poll(() => page.locator('#operation-replies').textContent(), { timeout: 10_000 })
-          .toContain('no longer consuming from bulk');
-        expect(worker.queues).not.toContain('bulk');
-        const waiting = await app.sendTask('shop.bulk', [21]);
-        // The consumers column reads the workers' heartbeats (every 2 s): reload until it shows.
+          .poll(() => page.locator('#operation-done').textContent(), { timeout: 10_000 })
+          .toContain('pause queue bulk');
+        // The consumers column reads the workers' heartbeats (every 2 s), sent after the
+        // worker followed the pause: reload until the worker is no longer listed.
         await expect
           .poll(
             async () => {
@@ -435,7 +436,9 @@ for (const kind of ['sqlite', 'redis'] as const) {
             },
             { timeout: 10_000 },
           )
-          .toContain('paused');
+          .not.toContain(worker.hostname);
+        expect(await page.locator('tr[data-queue="bulk"]').textContent()).toContain('paused');
+        const waiting = await app.sendTask('shop.bulk', [21]);
         await shot(page, 'queues-paused');
         await page.goto(`${base}/dashboard/dead-letters`);
         await shot(page, 'dead-letters');
@@ -445,8 +448,8 @@ for (const kind of ['sqlite', 'redis'] as const) {
         await page.click('tr[data-queue="bulk"] button[value=resume]');
         await page.click('#confirm-yes');
         await expect
-          .poll(() => page.locator('#operation-replies').textContent(), { timeout: 10_000 })
-          .toContain('add consumer bulk');
+          .poll(() => page.locator('#operation-done').textContent(), { timeout: 10_000 })
+          .toContain('resume queue bulk');
         await vi.waitFor(async () => expect((await backend.get(waiting.id))?.result).toBe(42), {
           timeout: 15_000,
         });

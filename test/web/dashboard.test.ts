@@ -154,7 +154,7 @@ describe('createDashboard', () => {
     expect(overview).toMatch(/title="\d\d:00: 4 ok, 1 failed"/);
   });
 
-  it('queues page: depth, ended per minute from the counters, the oldest message, pause by remote control on SQLite', async (test) => {
+  it('queues page: depth, ended per minute from the counters, the oldest message, pause on SQLite', async (test) => {
     const { app, backend } = await openSqliteApp(test, { resultExtended: true });
     await storeTasks(backend); // 4 ended in queue celery, just now
     await app.sendTask('emails.send', ['x']);
@@ -168,12 +168,12 @@ describe('createDashboard', () => {
     expect(cells[1]).toBe('1');
     expect(cells[2]).toBe('0.8'); // 4 ended over five minutes
     expect(cells[3]).toMatch(/^[1-9]\d* s$/);
-    // SQLite broadcasts through its file, so the queue can be paused by remote control.
+    // The SQLite registry stores pauses (and SQLite broadcasts through its file).
     expect(page).not.toContain('needs a broker with fanout');
     expect(page).toContain('value="pause"');
   });
 
-  it('offers worker and queue operations on PostgreSQL (broadcasting over LISTEN/NOTIFY)', async (test) => {
+  it('offers worker operations on PostgreSQL (broadcasting over LISTEN/NOTIFY) and stores a queue pause', async (test) => {
     await requireService(test, 'postgres');
     const pg = testSchema('dashboard');
     const app = new Celeriac({ broker: pg.url });
@@ -182,6 +182,8 @@ describe('createDashboard', () => {
       await pg.drop();
     });
     const dashboard = createDashboard(app, { allowAnonymous: true });
+    const workers = await (await dashboard(get('/dashboard/workers')))!.text();
+    expect(workers).not.toContain('needs a broker with fanout');
     const page = await (await dashboard(get('/dashboard/queues')))!.text();
     expect(page).not.toContain('needs a broker with fanout');
     expect(page).toContain('value="pause"');
@@ -192,7 +194,12 @@ describe('createDashboard', () => {
         body: 'csrf=abcdefghijklmnopqrstuvwx&queue=celery&action=pause&confirm=yes',
       }),
     );
-    expect(post!.status).not.toBe(501);
+    expect(post!.status).toBe(200);
+    const registry = (await app.resultBackend()).workerRegistry!();
+    expect(await registry.pausedQueues!()).toEqual(['celery']);
+    expect(await (await dashboard(get('/dashboard/queues')))!.text()).toContain(
+      'data-paused="stored"',
+    );
   });
 
   it('terminate records a revocation with terminate for every worker, after a confirmation', async (test) => {

@@ -134,7 +134,11 @@ export class KeyValueBackend implements ResultBackend {
   }
 
   workerRegistry(): WorkerRegistry {
-    return new KeyValueWorkerRegistry(this.kv, `${this.prefix}celeriac.worker.`);
+    return new KeyValueWorkerRegistry(
+      this.kv,
+      `${this.prefix}celeriac.worker.`,
+      `${this.prefix}celeriac.paused-queues`,
+    );
   }
 
   flowStore(): FlowStore {

@@ -1,6 +1,7 @@
 /**
  * The worker registry on Redis: a sorted set of hostnames scored by heartbeat expiry plus
- * one key per worker holding its info, expiring on its own. Presence only.
+ * one key per worker holding its info, expiring on its own; paused queues in a set that
+ * never expires.
  */
 import type { Redis } from 'ioredis';
 import {
@@ -14,12 +15,14 @@ import type { WorkerInfo, WorkerRegistry } from '../worker-registry.js';
 export class RedisWorkerRegistry implements WorkerRegistry {
   private client: Redis | undefined;
   private readonly index: string;
+  private readonly paused: string;
 
   constructor(
     private readonly config: RedisUrlConfig,
     private readonly prefix: string,
   ) {
     this.index = `${prefix}celeriac.workers`;
+    this.paused = `${prefix}celeriac.paused-queues`;
   }
 
   private key(hostname: string): string {
@@ -56,6 +59,17 @@ export class RedisWorkerRegistry implements WorkerRegistry {
     if (hostnames.length === 0) return [];
     const values = await redis.mget(...hostnames.map((h) => this.key(h)));
     return values.filter((v): v is string => v !== null).map((v) => JSON.parse(v) as WorkerInfo);
+  }
+
+  async pausedQueues(): Promise<string[]> {
+    const redis = await this.redis();
+    return (await redis.smembers(this.paused)).sort();
+  }
+
+  async setQueuePaused(queue: string, paused: boolean): Promise<void> {
+    const redis = await this.redis();
+    if (paused) await redis.sadd(this.paused, queue);
+    else await redis.srem(this.paused, queue);
   }
 
   async close(): Promise<void> {

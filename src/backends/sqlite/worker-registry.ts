@@ -1,6 +1,7 @@
 /**
  * The worker registry in SQLite: one row per worker with its heartbeat's expiry, in the
- * backend's file under its prefix. Presence only; expired rows are ignored and pruned.
+ * backend's file under its prefix; expired rows are ignored and pruned. Paused queues
+ * are rows of a second table, kept until resumed.
  */
 import {
   ensureSchema,
@@ -14,12 +15,14 @@ import type { WorkerInfo, WorkerRegistry } from '../worker-registry.js';
 export class SqliteWorkerRegistry implements WorkerRegistry {
   private handle: DbHandle | undefined;
   private readonly table: string;
+  private readonly pausedTable: string;
 
   constructor(
     private readonly location: SqliteLocation,
     prefix: string,
   ) {
     this.table = tableName(prefix, 'workers');
+    this.pausedTable = tableName(prefix, 'paused_queues');
   }
 
   private open(): DbHandle {
@@ -28,6 +31,7 @@ export class SqliteWorkerRegistry implements WorkerRegistry {
     // hostname, info (WorkerInfo JSON), expires_at (unix ms)
     ensureSchema(handle, [
       `CREATE TABLE IF NOT EXISTS ${this.table} (hostname TEXT PRIMARY KEY, info TEXT NOT NULL, expires_at INTEGER NOT NULL)`,
+      `CREATE TABLE IF NOT EXISTS ${this.pausedTable} (queue TEXT PRIMARY KEY)`,
     ]);
     this.handle = handle;
     return handle;
@@ -55,6 +59,23 @@ export class SqliteWorkerRegistry implements WorkerRegistry {
       info: string;
     }>;
     return Promise.resolve(rows.map((row) => JSON.parse(row.info) as WorkerInfo));
+  }
+
+  pausedQueues(): Promise<string[]> {
+    const rows = this.open()
+      .db.prepare(`SELECT queue FROM ${this.pausedTable} ORDER BY queue`)
+      .all() as Array<{ queue: string }>;
+    return Promise.resolve(rows.map((row) => row.queue));
+  }
+
+  setQueuePaused(queue: string, paused: boolean): Promise<void> {
+    const { db } = this.open();
+    if (paused)
+      db.prepare(`INSERT INTO ${this.pausedTable} (queue) VALUES (?) ON CONFLICT DO NOTHING`).run(
+        queue,
+      );
+    else db.prepare(`DELETE FROM ${this.pausedTable} WHERE queue = ?`).run(queue);
+    return Promise.resolve();
   }
 
   close(): Promise<void> {

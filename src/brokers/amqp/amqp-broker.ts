@@ -12,12 +12,14 @@ import type {
   BrokerCapabilities,
   Consumer,
   ConsumeOptions,
+  DeadLetterInfo,
   PublishOptions,
 } from '../broker.js';
 import type { JsonValue, TransportMessage } from '../../protocol/types.js';
 import { AmqpConnection } from '../../connections/amqp/connection.js';
 import { AmqpBroadcasting } from './broadcasting.js';
 import { AmqpConsumer } from './consumer.js';
+import { AmqpDeadLetters } from './dead-letters.js';
 import { delayedRoute, delaySecondsUntil } from './delayed-delivery.js';
 import { toPublishOptions, type EncodeOptions } from './message-codec.js';
 import { resolveAmqpOptions, type AmqpBrokerOptions, type ResolvedAmqpOptions } from './options.js';
@@ -43,6 +45,14 @@ export class AmqpBroker implements Broker {
   private readonly publisher: ConfirmPublisher;
   private readonly consumers = new Set<AmqpConsumer>();
   private connecting: Promise<void> | undefined;
+  /**
+   * The dead letters in `<queue>.dead-letter`, oldest first; present with `deadLetter` only
+   * (without it RabbitMQ drops rejected messages). Listing takes each letter and gives it
+   * back (AMQP cannot peek), so a listed letter is marked redelivered.
+   */
+  readonly listDeadLetters?: (queue: string, limit: number) => Promise<DeadLetterInfo[]>;
+  /** Moves those letters back to `queue`, each at most once; with `deadLetter` only. */
+  readonly redriveDeadLetters?: (queue: string, ids: readonly string[]) => Promise<number>;
 
   /**
    * @example
@@ -71,6 +81,22 @@ export class AmqpBroker implements Broker {
       () => this.connect(),
       this.options.connectTimeoutMs,
     );
+    if (this.options.deadLetter) {
+      const letters = new AmqpDeadLetters({
+        connection: this.connection,
+        topology: this.topology,
+        timeoutMs: this.options.connectTimeoutMs,
+        publish: (message, queue) => this.publish(message, { queue }),
+      });
+      this.listDeadLetters = async (queue, limit) => {
+        await this.connect();
+        return letters.list(queue, limit);
+      };
+      this.redriveDeadLetters = async (queue, ids) => {
+        await this.connect();
+        return letters.redrive(queue, ids);
+      };
+    }
   }
 
   /** The RabbitMQ name of a logical queue (key prefix applied). */

@@ -23,6 +23,16 @@ const BROKER_HEADERS = [
   'x-delivery-count',
 ];
 
+/** Headers Celeriac adds when it dead-letters a message. */
+const DEAD_LETTER_HEADERS = ['x-celeriac-reason', 'x-celeriac-rejected-at'];
+
+/** A dead letter as it goes back to its queue: without the record of its dead-lettering. */
+export function withoutDeadLetterHeaders(message: TransportMessage): TransportMessage {
+  const headers = { ...message.headers };
+  for (const key of [...BROKER_HEADERS, ...DEAD_LETTER_HEADERS]) delete headers[key];
+  return { ...message, headers };
+}
+
 export interface EncodeOptions {
   /** From PublishOptions; wins over `properties.priority`. */
   priority?: number | undefined;

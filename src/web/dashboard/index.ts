@@ -294,12 +294,10 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
         csrf,
         '/queues',
         'Queues',
-        queuesPage(
-          prefix,
-          await operations.queueRows(workers),
-          workers.length,
-          await operations.controlState(csrf),
-        ),
+        queuesPage(prefix, await operations.queueRows(workers), workers.length, {
+          ...(await operations.controlState(csrf)),
+          storedPause: (await pausedQueues().catch(() => undefined)) !== undefined,
+        }),
       );
     }
     if (path === '/workers')
@@ -415,6 +413,28 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
     });
   };
 
+  /** The worker registry's stored pauses, or undefined where the registry keeps none. */
+  const pausedQueues = async (): Promise<string[] | undefined> => {
+    const registry = (await app.resultBackend()).workerRegistry?.();
+    if (!registry) return undefined;
+    try {
+      return registry.pausedQueues ? await registry.pausedQueues() : undefined;
+    } finally {
+      await registry.close();
+    }
+  };
+  const setQueuePaused = async (queue: string, paused: boolean): Promise<boolean> => {
+    const registry = (await app.resultBackend()).workerRegistry?.();
+    if (!registry) return false;
+    try {
+      if (!registry.setQueuePaused) return false;
+      await registry.setQueuePaused(queue, paused);
+      return true;
+    } finally {
+      await registry.close();
+    }
+  };
+
   const operations = operationRoutes({
     broker: () => app.broker(),
     prefix,
@@ -422,6 +442,8 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
     queues,
     queueDepths,
     onlineWorkers,
+    pausedQueues,
+    setQueuePaused,
     listing,
     page,
     plain,

@@ -1,6 +1,7 @@
 /**
- * The dashboard's operations as routes: worker commands and queue pause/resume sent by
- * remote control (kombu's pidbox, over the app's broker when it has fanout), and dead
+ * The dashboard's operations as routes: worker commands sent by remote control (kombu's
+ * pidbox, over the app's broker when it has fanout), queue pause/resume stored in the
+ * worker registry (remote control where the registry cannot store it), and dead
  * letters redriven through the broker's optional members; each after a confirmation
  * that says what it will do. The handler (index.ts) has already checked `authorize`,
  * read-only and the CSRF token before a POST reaches here; this module checks every
@@ -28,6 +29,10 @@ export interface OperationDeps {
   queues: () => string[];
   queueDepths: () => Promise<Array<[string, number | null]>>;
   onlineWorkers: () => Promise<WorkerInfo[]>;
+  /** Queues paused for every worker, stored; undefined where the registry cannot store pauses. */
+  pausedQueues: () => Promise<string[] | undefined>;
+  /** Stores a pause or resume for every worker; false where the registry cannot. */
+  setQueuePaused: (queue: string, paused: boolean) => Promise<boolean>;
   listing: () => Promise<TaskListing>;
   page: (request: Request, csrf: string, current: string, title: string, body: Html) => Response;
   plain: (status: number, text: string) => Response;
@@ -62,6 +67,7 @@ export function operationRoutes(deps: OperationDeps) {
     const since = Date.now() - 5 * 60_000;
     const ended = new Map<string, number>();
     const activity = list?.activity ? await list.activity(since) : undefined;
+    const paused = new Set((await deps.pausedQueues().catch(() => undefined)) ?? []);
     for (const row of activity ?? [])
       if (row.state === 'SUCCESS' || row.state === 'FAILURE')
         ended.set(row.queue, (ended.get(row.queue) ?? 0) + row.count);
@@ -77,6 +83,7 @@ export function operationRoutes(deps: OperationDeps) {
           perMinute: activity ? (ended.get(name) ?? 0) / 5 : undefined,
           oldestMs: oldest === undefined ? undefined : oldest === null ? null : Date.now() - oldest,
           consumers: workers.filter((w) => w.queues.includes(name)).map((w) => w.hostname),
+          paused: paused.has(name),
         };
       }),
     );
@@ -189,6 +196,29 @@ export function operationRoutes(deps: OperationDeps) {
       const action = form.get('action');
       if (!queues().includes(queue)) return plain(404, `No queue "${queue}" is shown here.`);
       if (action !== 'pause' && action !== 'resume') return plain(400, 'Unknown queue operation.');
+      if ((await deps.pausedQueues()) !== undefined) {
+        // Stored: every worker follows it at its next heartbeat, also after a restart, and a
+        // worker started later starts with the queue paused.
+        const what = `${action} queue ${queue} for every worker, now and after restarts`;
+        if (form.get('confirm') !== 'yes') {
+          const fields = [...form].filter(([key]) => key !== 'csrf' && key !== 'confirm');
+          return page(
+            request,
+            csrf,
+            '/queues',
+            'Confirm',
+            confirmOperation(prefix, '/queues', what, fields, csrf),
+          );
+        }
+        await deps.setQueuePaused(queue, action === 'pause');
+        return page(
+          request,
+          csrf,
+          '/queues',
+          'Done',
+          operationDone(prefix, '/queues', what, undefined),
+        );
+      }
       const workers = await onlineWorkers();
       return operate(
         request,

@@ -168,14 +168,18 @@ export interface QueueRow {
   oldestMs: number | null | undefined;
   /** Live workers consuming it (from their heartbeats). */
   consumers: string[];
+  /** Paused for every worker in the worker registry (stored, so it outlasts restarts). */
+  paused: boolean;
 }
 
 export function queuesPage(
   prefix: string,
   queues: QueueRow[],
   workers: number,
-  options: ControlState,
+  /** `storedPause`: the worker registry stores pauses, so no remote control is needed. */
+  options: ControlState & { storedPause?: boolean | undefined },
 ): Html {
+  const canPause = !options.readOnly && (options.storedPause === true || operable(options));
   const age = (ms: number | null | undefined) =>
     ms === undefined ? 'unknown' : ms === null ? '' : `${Math.round(ms / 1000)} s`;
   return html`<table>
@@ -199,16 +203,23 @@ export function queuesPage(
               <td>${age(q.oldestMs)}</td>
               <td>
                 ${
+                  q.paused
+                    ? html`<span class="state state-REVOKED" data-paused="stored">paused</span>`
+                    : ''
+                }
+                ${
                   q.consumers.length > 0
                     ? q.consumers.join(', ')
-                    : workers > 0
+                    : workers > 0 && !q.paused
                       ? html`<span class="state state-REVOKED">paused</span>`
-                      : 'none'
+                      : q.paused
+                        ? ''
+                        : 'none'
                 }
               </td>
               <td>
                 ${
-                  operable(options)
+                  canPause
                     ? html`<form method="post" action="${prefix}/queues">
                         ${csrfField(options.csrf)}${hidden('queue', q.name)}
                         <button name="action" value="pause">Pause</button
@@ -222,12 +233,14 @@ export function queuesPage(
       </tbody>
     </table>
     <p class="muted">
-      Pause tells every live worker to stop consuming the queue (remote control's cancel_consumer);
-      resume tells them to consume it again (add_consumer). A worker started later consumes the
-      queues it was started with.
+      Pause stops every worker consuming the queue: it is stored in the worker registry, so workers
+      follow it within one heartbeat (2 s), keep it through restarts, and a worker started later
+      starts with the queue paused; resume undoes it. Messages sent meanwhile wait in the queue.
+      Where the registry cannot store it, pause and resume go to the live workers by remote control
+      (cancel_consumer / add_consumer) and last until they restart.
     </p>
     ${
-      options.unavailable && !options.readOnly
+      options.unavailable && !options.readOnly && !options.storedPause
         ? html`<p class="muted">${options.unavailable}</p>`
         : ''
     }`;

@@ -50,6 +50,20 @@ it('lists a worker while its heartbeat lasts, and drops it when it expires or le
   expect((await registry.online(Date.now()))[0]?.hostname).toBe('long@host');
 });
 
+it('stores paused queues apart from the workers, until resumed', async () => {
+  const registry = (await backend()).workerRegistry();
+  await registry.heartbeat(info('w@host'), 60_000);
+  await Promise.all([
+    registry.setQueuePaused!('b', true),
+    registry.setQueuePaused!('a', true),
+    registry.setQueuePaused!('a', true),
+  ]);
+  expect(await registry.pausedQueues!()).toEqual(['a', 'b']);
+  expect((await registry.online(Date.now())).map((w) => w.hostname)).toEqual(['w@host']);
+  await registry.setQueuePaused!('a', false);
+  expect(await registry.pausedQueues!()).toEqual(['b']);
+});
+
 it('answers isRevoked without a promise while listened to, ids revoked earlier included', async () => {
   const kv = await backend();
   await kv.revoke(['before']);
