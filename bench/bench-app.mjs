@@ -3,7 +3,8 @@
 // once the worker consumes, `bench-done <ms> <cpu µs>` (first no-op start to last, and the
 // process's CPU time, user + system, over the same span) when BENCH_COUNT no-ops have run, `bench-latency <json ms[]>` once BENCH_LATENCY_COUNT probes have
 // started, and with BENCH_PROGRESS=1 a `bench-progress <done> <first> <last> <rss>` line
-// every 100 ms while the count moves (for runs spread over several workers).
+// every 100 ms while the count moves (for runs spread over several workers). With
+// BENCH_TASK_HISTORY=1 the app keeps task history (its cost: npm run bench -- history).
 // Plain JavaScript importing the built package, as a user's compiled app does in
 // production: the worker it runs in is the built CLI (bench/worker-cli.mjs), with no
 // TypeScript loader in the process. Must do no more per task than count and read a clock.
@@ -12,7 +13,10 @@ import { Celeriac } from 'celeriac';
 /** Milliseconds since the epoch with sub-millisecond resolution, comparable between processes. */
 const wallClock = () => performance.timeOrigin + performance.now();
 
-export const app = new Celeriac({ keyPrefix: process.env.BENCH_PREFIX });
+export const app = new Celeriac({
+  keyPrefix: process.env.BENCH_PREFIX,
+  taskHistory: process.env.BENCH_TASK_HISTORY === '1',
+});
 
 const target = Number(process.env.BENCH_COUNT ?? 0);
 const progress = process.env.BENCH_PROGRESS === '1';

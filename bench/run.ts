@@ -1,8 +1,8 @@
 /**
- * `npm run bench [-- sqlite|redis|amqp|postgres|memory|flow|dashboard ...]`: runs the chosen
+ * `npm run bench [-- sqlite|redis|amqp|postgres|memory|flow|dashboard|history ...]`: runs the chosen
  * benchmarks and prints their figures and ratios. With none named it runs the comparisons
  * (sqlite, redis, amqp, flow, postgres); the long single-product suites (memory: a million
- * tasks; dashboard: 100,000 stored tasks twice) run when named or with BENCH_FULL=1, so
+ * tasks; dashboard: 100,000 stored tasks twice; history: taskHistory off and on) run when named or with BENCH_FULL=1, so
  * the default run stays well under 15 minutes. Suites whose broker is not reachable say so.
  */
 import { FULL } from './support.js';
@@ -15,6 +15,7 @@ const suites: Record<string, Suite> = {
   redis: async () => (await import('./redis/index.js')).runRedisBench(),
   amqp: async () => (await import('./amqp/index.js')).runAmqpBench(),
   dashboard: async () => (await import('./dashboard.js')).runDashboardBench(),
+  history: async () => (await import('./history.js')).runHistoryBench(),
   memory: async () => (await import('./memory/index.js')).runMemoryBench(),
   flow: async () => (await import('./flow/index.js')).runFlowBench(),
   postgres: async () => (await import('./postgres/index.js')).runPostgresBench(),
@@ -22,7 +23,7 @@ const suites: Record<string, Suite> = {
 };
 
 /** Left out of a run that names no suite, unless BENCH_FULL=1. */
-const LONG = ['memory', 'dashboard'];
+const LONG = ['memory', 'dashboard', 'history'];
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
 const names = wanted.length

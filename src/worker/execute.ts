@@ -626,6 +626,8 @@ async function settleFailure(
   // The retry is sent: from here the current message must be acked, even if RETRY cannot
   // be stored (requeuing it would run the task twice).
   const reason = cause ?? new Error('Retry requested');
+  // Told now, not after the store: the retry may be received before RETRY is stored.
+  deps.events?.retried(decoded.id, reason);
   const retrying = stateMeta(deps, decoded, 'RETRY', serializeError(reason), stackOf(reason));
   // Which attempt failed and when the next one runs, so a page or `celeriac result` can say it
   // (`retries` is Celery's extended-meta field; Python clients ignore the other two).
@@ -634,7 +636,6 @@ async function settleFailure(
   retrying.eta = new Date(Date.now() + countdown * 1000).toISOString();
   await storeQuietly(deps, decoded, retrying);
   await delivery.ack();
-  deps.events?.retried(decoded.id, reason);
   deps.logger.warn(
     { id: decoded.id },
     `Task ${decoded.name}[${decoded.id}] retry ${decoded.retries + 1}/${maxRetries} in ${countdown.toFixed(2)} s: ${nameOf(reason)}: ${messageOf(reason)}`,

@@ -242,6 +242,9 @@ export class Worker implements ControlTarget {
       softTimeLimit: this.limits.soft,
       timeLimit: this.limits.hard,
     };
+    // Before the consumer starts: the first deliveries come at once, and their events count.
+    this.startHistory(backend);
+    this.deps.events = this.historySink;
     // Threads and children load the app first: a module that fails to load stops the start.
     await this.pool.start();
     if (backend) this.stopRevokes = await this.watchRevokes(backend);
@@ -262,7 +265,6 @@ export class Worker implements ControlTarget {
       taskEvents: this.options.taskEvents ?? this.app.config.workerSendTaskEvents,
       logger: this.logger,
     });
-    this.startHistory(backend);
     this.deps.events = bothListeners(this.controlPlane.taskEvents, this.historySink);
     await this.beat();
     if (this.autoscale) this.startAutoscale();

@@ -84,10 +84,11 @@ async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, ms = 
 describe.each(['sqlite', 'redis'] as const)('task history on %s', (kind) => {
   it('keeps each task’s events across restarts of the app and of every worker', async (test) => {
     const { env, open } = await setup(kind, test);
-    const worker = await startWorker(APP, env, ['-c', '2', '-n', 'a@history']);
     const client = open(true);
+    // Sent before any worker runs: a worker's first deliveries come as it starts, and count.
     const retried = await client.sendTask('history.retryOnce', [21]);
     const failed = await client.sendTask('history.boom', []);
+    const worker = await startWorker(APP, env, ['-c', '2', '-n', 'a@history']);
     expect(await retried.get({ timeout: 15 })).toBe(42);
     await expect(failed.get({ timeout: 15 })).rejects.toThrow(/out of range/);
     // Revoked before it is due: the worker drops it when it comes and records that.
