@@ -3,6 +3,13 @@
  * sorted set of leases per slot limit, a string per claim, a hash per debounce window,
  * and per fairness group a rotation list, a list per key and two hashes; each step a Lua
  * script (scripts/flow.ts). Keys expire once they mean nothing, so per-key limits do not pile up.
+ *
+ * Redis Cluster safe: every key is `<prefix>celeriac.flow.{<unit>}<part>`, where the unit
+ * is what one script works on (a bucket, a slot limit, a claim, a debounce key, a fairness
+ * group), so every key a script touches, declared or computed in Lua (a fairness key's
+ * queue), hashes to one slot; a step over several units (renewing many leases) is one
+ * script per unit. A key prefix holding a `{...}` hash tag of its own puts every flow key
+ * in that one slot, which is safe too.
  */
 import type { Redis } from 'ioredis';
 import {
@@ -37,9 +44,16 @@ import {
   flowUnclaimScript,
 } from './scripts/flow.js';
 
-/** Key families: bucket, slots, claim, debounce window and run, fairness rotation, payloads, taken, queues. */
-type Kind = 'bucket' | 'slots' | 'claim' | 'deb' | 'debran' | 'fring' | 'fmsg' | 'fasg' | 'fq';
-const KINDS = ['bucket', 'slots', 'claim', 'deb', 'fq'] as const;
+/** Units (the hash tag's family): bucket, slot limit, claim, debounce key, fairness group. */
+type Unit = 'bucket' | 'slots' | 'claim' | 'deb' | 'fair';
+/** What inspect lists, and the part after the hash tag that marks it. */
+const LISTED: ReadonlyArray<{ unit: Unit; part: string }> = [
+  { unit: 'bucket', part: '' },
+  { unit: 'slots', part: '' },
+  { unit: 'claim', part: '' },
+  { unit: 'deb', part: 'w' },
+  { unit: 'fair', part: 'q:' },
+];
 
 export class RedisFlowStore implements FlowStore {
   private client: Redis | undefined;
@@ -53,8 +67,9 @@ export class RedisFlowStore implements FlowStore {
     this.base = `${prefix}celeriac.flow.`;
   }
 
-  private key(kind: Kind, key: string): string {
-    return `${this.base}${kind}:${key}`;
+  /** A key of `unit` named `key`: `part` tells apart the keys one unit's scripts share. */
+  private key(unit: Unit, key: string, part = ''): string {
+    return `${this.base}{${unit}:${key}}${part}`;
   }
 
   private redis(): Promise<Redis> {
@@ -100,11 +115,17 @@ export class RedisFlowStore implements FlowStore {
 
   async renew(leases: readonly SlotLease[], leaseMs: number, now: number): Promise<void> {
     if (leases.length === 0) return;
-    await runScript(
-      await this.redis(),
-      flowRenewScript,
-      leases.map((lease) => this.key('slots', lease.key)),
-      [Math.ceil(leaseMs), now, ...leases.map((lease) => lease.holder)],
+    const redis = await this.redis();
+    // One script per lease: each limit's slots are a unit of their own (their own hash slot).
+    await Promise.all(
+      leases.map((lease) =>
+        runScript(
+          redis,
+          flowRenewScript,
+          [this.key('slots', lease.key)],
+          [Math.ceil(leaseMs), now, lease.holder],
+        ),
+      ),
     );
   }
 
@@ -137,7 +158,7 @@ export class RedisFlowStore implements FlowStore {
     const [id, opened] = (await runScript(
       await this.redis(),
       flowDebounceScript,
-      [this.key('deb', key)],
+      [this.key('deb', key, 'w')],
       [taskId, payload, Math.max(0, Math.ceil(quietMs)), now, Math.max(1, Math.ceil(keepMs))],
     )) as [string, number];
     return { taskId: String(id), opened: Number(opened) === 1 };
@@ -152,7 +173,7 @@ export class RedisFlowStore implements FlowStore {
     const [kind, value] = (await runScript(
       await this.redis(),
       flowDebounceTakeScript,
-      [this.key('deb', key), this.key('debran', taskId)],
+      [this.key('deb', key, 'w'), this.key('deb', key, `r:${taskId}`)],
       [taskId, now, Math.max(1, Math.ceil(keepMs))],
     )) as [string, string];
     if (kind === 'run') return { kind, payload: String(value) };
@@ -161,14 +182,19 @@ export class RedisFlowStore implements FlowStore {
   }
 
   async debounceDrop(key: string, taskId: string): Promise<void> {
-    await runScript(await this.redis(), flowDebounceDropScript, [this.key('deb', key)], [taskId]);
+    await runScript(
+      await this.redis(),
+      flowDebounceDropScript,
+      [this.key('deb', key, 'w')],
+      [taskId],
+    );
   }
 
   async fairPush(group: string, key: string, id: string, payload: string): Promise<void> {
     await runScript(
       await this.redis(),
       flowFairPushScript,
-      [this.key('fring', group), this.key('fmsg', group), this.fairQueue(group, key)],
+      [this.key('fair', group, 'ring'), this.key('fair', group, 'msg'), this.fairQueue(group, key)],
       [key, id, payload],
     );
   }
@@ -177,7 +203,7 @@ export class RedisFlowStore implements FlowStore {
     await runScript(
       await this.redis(),
       flowFairRemoveScript,
-      [this.key('fring', group), this.key('fmsg', group), this.fairQueue(group, key)],
+      [this.key('fair', group, 'ring'), this.key('fair', group, 'msg'), this.fairQueue(group, key)],
       [key, id],
     );
   }
@@ -186,7 +212,11 @@ export class RedisFlowStore implements FlowStore {
     const taken = (await runScript(
       await this.redis(),
       flowFairTakeScript,
-      [this.key('fring', group), this.key('fmsg', group), this.key('fasg', group)],
+      [
+        this.key('fair', group, 'ring'),
+        this.key('fair', group, 'msg'),
+        this.key('fair', group, 'asg'),
+      ],
       [token, this.fairQueue(group, '')],
     )) as [string, string] | null;
     return taken ? { id: String(taken[0]), payload: String(taken[1]) } : undefined;
@@ -196,23 +226,25 @@ export class RedisFlowStore implements FlowStore {
     await runScript(
       await this.redis(),
       flowFairDoneScript,
-      [this.key('fmsg', group), this.key('fasg', group)],
+      [this.key('fair', group, 'msg'), this.key('fair', group, 'asg')],
       [token],
     );
   }
 
-  /** A fairness key's queue: `<group>:<key>`, as inspect lists it. */
+  /** A fairness key's queue, in its group's slot (inspect lists it as `<group>:<key>`). */
   private fairQueue(group: string, key: string): string {
-    return this.key('fq', `${group}:${key}`);
+    return this.key('fair', group, `q:${key}`);
   }
 
   async inspect(prefix: string, now: number): Promise<FlowEntry[]> {
     const redis = await this.redis();
     const entries: FlowEntry[] = [];
-    for (const kind of KINDS) {
-      const head = this.key(kind, '');
+    for (const { unit, part } of LISTED) {
+      const kind = unit;
+      const head = `${this.base}{${unit}:`;
       for (const full of await scanPrefix(redis, head + prefix)) {
-        const key = full.slice(head.length);
+        const key = listedKey(full.slice(head.length), unit, part);
+        if (key === undefined) continue;
         if (kind === 'bucket') {
           const [tokens, at, rate, burst] = (
             await redis.hmget(full, 'tokens', 'at', 'rate', 'burst')
@@ -247,6 +279,19 @@ export class RedisFlowStore implements FlowStore {
     this.opening = undefined;
     if (client) await closeConnection(client);
   }
+}
+
+/**
+ * The entry key of a scanned key (what follows the unit's `{<unit>:`), or undefined when it
+ * is another of the unit's keys: a window is `<key>}w` (not a run's `<key>}r:<id>`), a
+ * fairness queue `<group>}q:<key>`, listed as `<group>:<key>`; the rest `<key>}`.
+ */
+function listedKey(rest: string, unit: Unit, part: string): string | undefined {
+  if (unit === 'fair') {
+    const at = rest.indexOf(`}${part}`);
+    return at === -1 ? undefined : `${rest.slice(0, at)}:${rest.slice(at + 1 + part.length)}`;
+  }
+  return rest.endsWith(`}${part}`) ? rest.slice(0, rest.length - 1 - part.length) : undefined;
 }
 
 /** Every key starting with `prefix` (glob characters in it escaped), by SCAN. */
