@@ -63,7 +63,8 @@ export async function runSqliteBench(
     row(`enqueue, sendMany() in batches of 1,000`, `${fmt(figures.enqueueBulk)}/s`);
     await broker.purge('celery');
 
-    const processing = async (concurrency: number): Promise<number> => {
+    /** Tasks a second, and the worker's CPU µs per task over the same span. */
+    const processing = async (concurrency: number): Promise<{ perSec: number; cpu: number }> => {
       for (let i = 0; i < tasks; i += 1000) {
         await app.sendMany(
           Array.from({ length: Math.min(1000, tasks - i) }, () => ({ task: noop, args: [] })),
@@ -75,27 +76,31 @@ export async function runSqliteBench(
         ['-c', String(concurrency)],
       );
       try {
-        const line = await nextLine(worker.lines, 'bench-done');
-        return rate(tasks, Number(line.split(' ')[1]));
+        const [, ms, cpu] = (await nextLine(worker.lines, 'bench-done')).split(' ').map(Number);
+        return { perSec: rate(tasks, ms!), cpu: cpu! / tasks };
       } finally {
         await worker.stop();
         await broker.purge('celery');
       }
     };
     for (const concurrency of FULL ? [1, 10] : []) {
-      figures[`throughputC${concurrency}`] = await processing(concurrency);
+      const { perSec, cpu } = await processing(concurrency);
+      figures[`throughputC${concurrency}`] = perSec;
       row(
         `${fmt(tasks)} no-op tasks, one worker, concurrency ${concurrency}`,
-        `${fmt(figures[`throughputC${concurrency}`]!)}/s`,
+        `${fmt(perSec)}/s`,
+        `worker ${cpu.toFixed(1)} µs CPU/task`,
       );
     }
-    const c100: number[] = [];
+    const c100: Array<{ perSec: number; cpu: number }> = [];
     for (let round = 0; round < rounds; round++) c100.push(await processing(100));
-    figures.throughputC100 = median(c100);
+    figures.throughputC100 = median(c100.map((r) => r.perSec));
+    figures.cpuPerTaskC100 = median(c100.map((r) => r.cpu));
     row(
       `${fmt(tasks)} no-op tasks, one worker, c=100, median of ${rounds}`,
       `${fmt(figures.throughputC100)}/s`,
-      `goal >= 10,000/s: ${figures.throughputC100 >= 10_000 ? 'met' : 'short'} (${Math.round(figures.throughputC100 / 100)}% of it)`,
+      `goal >= 10,000/s: ${figures.throughputC100 >= 10_000 ? 'met' : 'short'} (${Math.round(figures.throughputC100 / 100)}% of it); ` +
+        `worker ${figures.cpuPerTaskC100.toFixed(1)} µs CPU/task (${fmt(Math.round(1e6 / figures.cpuPerTaskC100))}/s on a free core)`,
     );
 
     const worker = await spawnWorker('bench/bench-app.mjs', { CELERIAC_BROKER_URL: url }, [

@@ -131,6 +131,10 @@ export function backendSql(prefix: string) {
     bumpSequence: `INSERT INTO ${s} (name, value) VALUES (@name, 1)
                    ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value`,
 
+    // @name, @n -> { value }: the counter after adding @n (a batch takes value - @n + 1 .. value).
+    bumpSequenceBy: `INSERT INTO ${s} (name, value) VALUES (@name, @n)
+                     ON CONFLICT (name) DO UPDATE SET value = value + @n RETURNING value`,
+
     // @name -> { value } | undefined: the counter now (undefined: nothing written yet, i.e. 0).
     currentSequence: `SELECT value FROM ${s} WHERE name = @name`,
 

@@ -38,6 +38,10 @@ export class ResultStore {
   readonly db: Db;
   private readonly sql: BackendSql;
   private readonly stmt: (text: string) => Stmt;
+  /** The hot write, its transaction wrapper and statements built once, not per batch. */
+  private readonly storeManyTx: Database.Transaction<
+    (items: ReadonlyArray<{ meta: ResultMeta; expiresAt: number }>) => number[]
+  >;
 
   /**
    * @param indexed index each store for the dashboard (task-index.ts): the app's
@@ -52,6 +56,28 @@ export class ResultStore {
     this.stmt = statementCache(this.db);
     this.sql = backendSql(prefix);
     ensureSchema(handle, this.sql.schema);
+    const bumpBy = this.stmt(this.sql.bumpSequenceBy);
+    const upsert = this.stmt(this.sql.upsertResult);
+    this.storeManyTx = this.db.transaction(
+      (items: ReadonlyArray<{ meta: ResultMeta; expiresAt: number }>): number[] => {
+        // One bump for the batch: its rows take the consecutive numbers up to the new value.
+        const last = (bumpBy.get({ name: 'results', n: items.length }) as { value: number }).value;
+        const first = last - items.length + 1;
+        const seqs = new Array<number>(items.length);
+        for (let i = 0; i < items.length; i++) {
+          const { meta, expiresAt } = items[i]!;
+          seqs[i] = first + i;
+          upsert.run({
+            taskId: meta.task_id,
+            meta: JSON.stringify(meta),
+            expiresAt,
+            seq: first + i,
+          });
+        }
+        if (this.indexed) this.index(items, Date.now());
+        return seqs;
+      },
+    );
   }
 
   private bump(name: SequenceName): number {
@@ -65,22 +91,8 @@ export class ResultStore {
 
   /** Upserts the metas in one transaction and returns each one's change sequence number. */
   storeMany(items: ReadonlyArray<{ meta: ResultMeta; expiresAt: number }>): number[] {
-    return this.db
-      .transaction(() => {
-        const seqs = items.map(({ meta, expiresAt }) => {
-          const seq = this.bump('results');
-          this.stmt(this.sql.upsertResult).run({
-            taskId: meta.task_id,
-            meta: JSON.stringify(meta),
-            expiresAt,
-            seq,
-          });
-          return seq;
-        });
-        if (this.indexed) this.index(items, Date.now());
-        return seqs;
-      })
-      .immediate();
+    if (items.length === 0) return [];
+    return this.storeManyTx.immediate(items);
   }
 
   /**

@@ -28,6 +28,19 @@ export class MessageStore implements QueueStore {
   private readonly sql: BrokerSql;
   private readonly db: Db;
   private readonly stmt: (text: string) => Stmt;
+  /** The hot transactions, wrapped once (better-sqlite3 builds a wrapper per `transaction()` call). */
+  private readonly insertTx: Database.Transaction<
+    (rows: readonly StoredRow[], now: number) => void
+  >;
+  private readonly settleTx: Database.Transaction<
+    (ops: readonly SettleOp[], now: number) => boolean[]
+  >;
+  private readonly claimTxs = new Map<
+    number,
+    Database.Transaction<
+      (params: Record<string, string | number>, owner: string, now: number) => ClaimedRow[]
+    >
+  >();
 
   constructor(handle: DbHandle, prefix: string) {
     this.sql = brokerSql(prefix);
@@ -40,16 +53,19 @@ export class MessageStore implements QueueStore {
         if (n === 0) this.db.exec(this.sql.addExpiresColumn);
       })
       .immediate();
+    const insert = this.stmt(this.sql.insert);
+    this.insertTx = this.db.transaction((rows: readonly StoredRow[], now: number) => {
+      for (const row of rows) insert.run({ ...row, now });
+    });
+    this.settleTx = this.db.transaction((ops: readonly SettleOp[], now: number) =>
+      ops.map((op) => this.settleOne(op, now)),
+    );
   }
 
   /** Inserts all rows in one transaction; returns nothing until they are committed. */
   insert(rows: readonly StoredRow[], now: number): void {
-    const insert = this.stmt(this.sql.insert);
-    const run = () => {
-      for (const row of rows) insert.run({ ...row, now });
-    };
-    if (rows.length === 1) run();
-    else this.db.transaction(run).immediate();
+    if (rows.length === 1) this.stmt(this.sql.insert).run({ ...rows[0]!, now });
+    else if (rows.length > 1) this.insertTx.immediate(rows, now);
   }
 
   /**
@@ -70,19 +86,24 @@ export class MessageStore implements QueueStore {
       limit,
     };
     queues.forEach((queue, i) => (params[`q${i}`] = queue));
-    const claim = this.stmt(this.sql.claim(queues.length));
-    const promote = this.stmt(this.sql.promoteDue);
-    const rows = this.db
-      .transaction(() => {
-        promote.run({ now });
-        const leased = claim.all(params) as Array<ClaimedRow & { expires_at: number }>;
-        for (const row of leased) {
-          row.expired = row.expires_at > 0 && row.expires_at <= now;
-          if (row.expired) this.deadLetterNow(row.id, owner, EXPIRED_REASON, now);
-        }
-        return leased;
-      })
-      .immediate();
+    let claimTx = this.claimTxs.get(queues.length);
+    if (!claimTx) {
+      const claim = this.stmt(this.sql.claim(queues.length));
+      const promote = this.stmt(this.sql.promoteDue);
+      claimTx = this.db.transaction(
+        (params: Record<string, string | number>, owner: string, now: number) => {
+          promote.run({ now });
+          const leased = claim.all(params) as Array<ClaimedRow & { expires_at: number }>;
+          for (const row of leased) {
+            row.expired = row.expires_at > 0 && row.expires_at <= now;
+            if (row.expired) this.deadLetterNow(row.id, owner, EXPIRED_REASON, now);
+          }
+          return leased;
+        },
+      );
+      this.claimTxs.set(queues.length, claimTx);
+    }
+    const rows = claimTx.immediate(params, owner, now);
     return rows.sort((a, b) => b.priority - a.priority || a.id - b.id);
   }
 
@@ -108,29 +129,27 @@ export class MessageStore implements QueueStore {
 
   /** Runs settle operations in one transaction; returns, per operation, whether its lease still held. */
   settleBatch(ops: readonly SettleOp[], now: number): boolean[] {
+    return this.settleTx.immediate(ops, now);
+  }
+
+  private settleOne(op: SettleOp, now: number): boolean {
     const s = this.sql;
-    return this.db
-      .transaction(() =>
-        ops.map((op): boolean => {
-          const key = { id: op.id, owner: op.owner };
-          switch (op.kind) {
-            case 'ack':
-              return this.stmt(s.ack).run(key).changes > 0;
-            case 'requeue':
-              return this.stmt(s.requeue).run(key).changes > 0;
-            case 'release':
-              return this.stmt(s.release).run(key).changes > 0;
-            case 'defer':
-              return (
-                this.stmt(s.defer).run({ ...key, deliverAt: op.deliverAt > now ? op.deliverAt : 0 })
-                  .changes > 0
-              );
-            case 'dead':
-              return this.deadLetterNow(op.id, op.owner, op.reason, now);
-          }
-        }),
-      )
-      .immediate();
+    const key = { id: op.id, owner: op.owner };
+    switch (op.kind) {
+      case 'ack':
+        return this.stmt(s.ack).run(key).changes > 0;
+      case 'requeue':
+        return this.stmt(s.requeue).run(key).changes > 0;
+      case 'release':
+        return this.stmt(s.release).run(key).changes > 0;
+      case 'defer':
+        return (
+          this.stmt(s.defer).run({ ...key, deliverAt: op.deliverAt > now ? op.deliverAt : 0 })
+            .changes > 0
+        );
+      case 'dead':
+        return this.deadLetterNow(op.id, op.owner, op.reason, now);
+    }
   }
 
   /** Extends the leases of held rows in one transaction; returns those whose lease was lost. */
