@@ -54,6 +54,13 @@ export interface TaskContext {
 
 const storage = new AsyncLocalStorage<TaskContext>();
 
+/**
+ * The context of the task whose synchronous part is running now, for a task run without
+ * entering the AsyncLocalStorage (runTaskCall). Read before the storage: while it is set,
+ * no other task's code can be running.
+ */
+let syncContext: TaskContext | undefined;
+
 /** Runs `fn(...args)` with `context` visible to `currentTask()`. For the worker. */
 export function runWithContext<A extends unknown[], T>(
   context: TaskContext,
@@ -63,9 +70,71 @@ export function runWithContext<A extends unknown[], T>(
   return storage.run(context, fn, ...args);
 }
 
+const AsyncFunction = async function () {}.constructor;
+const AsyncGeneratorFunction = async function* () {}.constructor;
+
+/** Whether a task function of this shape can continue after an await: `async` ones, and those seen returning a promise. */
+const mayAwait = new WeakMap<object, boolean>();
+
+/**
+ * Calls a task's function with `context` as `this` and as `currentTask()`, as
+ * `runWithContext` does, entering the AsyncLocalStorage only for a function that can go
+ * on after an await: an `async` function, and a plain one until its first run returned
+ * something other than a promise (a plain function seen returning a promise always
+ * enters it). A plain function's run that returns a value sees its context through a
+ * module variable set for the duration of the call: entering the storage would make
+ * every promise of the process pay Node's async hooks for as long as the worker runs.
+ */
+export function runTaskCall(
+  context: TaskContext,
+  fn: (this: TaskContext, ...args: unknown[]) => unknown,
+  args: unknown[],
+): unknown {
+  let awaits = mayAwait.get(fn);
+  if (awaits === undefined) {
+    awaits = fn instanceof AsyncFunction || fn instanceof AsyncGeneratorFunction;
+    if (awaits) mayAwait.set(fn, true);
+    else {
+      // First run of a plain function: in the storage, and it decides the later ones.
+      const result = storage.run(context, callWith, context, fn, args);
+      mayAwait.set(fn, isThenable(result));
+      return result;
+    }
+  }
+  if (awaits) return storage.run(context, callWith, context, fn, args);
+  const previous = syncContext;
+  syncContext = context;
+  let result: unknown;
+  try {
+    result = fn.apply(context, args);
+  } finally {
+    syncContext = previous;
+  }
+  // It returned a promise after all: its later runs enter the storage (this one's code
+  // after its first await cannot see currentTask(); `this` still works).
+  if (isThenable(result)) mayAwait.set(fn, true);
+  return result;
+}
+
+function callWith(
+  context: TaskContext,
+  fn: (this: TaskContext, ...args: unknown[]) => unknown,
+  args: unknown[],
+): unknown {
+  return fn.apply(context, args);
+}
+
+function isThenable(value: unknown): boolean {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
 /** The context of the task running in this async call chain. Throws outside a task. */
 export function currentTask(): TaskContext {
-  const context = storage.getStore();
+  const context = syncContext ?? storage.getStore();
   if (!context) throw new Error('currentTask() was called outside a running task.');
   return context;
 }
