@@ -61,13 +61,34 @@ const storage = new AsyncLocalStorage<TaskContext>();
  */
 let syncContext: TaskContext | undefined;
 
+/** Runs in the storage (entered) now, until their result settles. */
+let entered = 0;
+
 /** Runs `fn(...args)` with `context` visible to `currentTask()`. For the worker. */
 export function runWithContext<A extends unknown[], T>(
   context: TaskContext,
   fn: (...args: A) => T,
   ...args: A
 ): T {
-  return storage.run(context, fn, ...args);
+  entered++;
+  let result: T;
+  try {
+    result = storage.run(context, fn, ...args);
+  } catch (error) {
+    leave();
+    throw error;
+  }
+  if (isThenable(result)) (result as PromiseLike<unknown>).then(leave, leave);
+  else leave();
+  return result;
+}
+
+/**
+ * A run in the storage ended. Once none is left the storage is disabled: entering it once
+ * turns on Node's async hooks, which every promise of the process pays for until then.
+ */
+function leave(): void {
+  if (--entered === 0) storage.disable();
 }
 
 const AsyncFunction = async function () {}.constructor;
@@ -82,8 +103,8 @@ const mayAwait = new WeakMap<object, boolean>();
  * on after an await: an `async` function, and a plain one until its first run returned
  * something other than a promise (a plain function seen returning a promise always
  * enters it). A plain function's run that returns a value sees its context through a
- * module variable set for the duration of the call: entering the storage would make
- * every promise of the process pay Node's async hooks for as long as the worker runs.
+ * module variable set for the duration of the call: while no run is in the storage, it is
+ * disabled, and the promises of the process do not pay Node's async hooks.
  */
 export function runTaskCall(
   context: TaskContext,
@@ -96,12 +117,12 @@ export function runTaskCall(
     if (awaits) mayAwait.set(fn, true);
     else {
       // First run of a plain function: in the storage, and it decides the later ones.
-      const result = storage.run(context, callWith, context, fn, args);
+      const result = runWithContext(context, callWith, context, fn, args);
       mayAwait.set(fn, isThenable(result));
       return result;
     }
   }
-  if (awaits) return storage.run(context, callWith, context, fn, args);
+  if (awaits) return runWithContext(context, callWith, context, fn, args);
   const previous = syncContext;
   syncContext = context;
   let result: unknown;
