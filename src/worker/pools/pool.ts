@@ -3,12 +3,12 @@
  * loop, the default, for I/O-bound work), `threads` (worker_threads) or `processes`
  * (child Node processes), both for CPU-bound work and the only ones where a hard time
  * limit or a revoke with terminate can stop code that does not stop itself. The worker
- * dispatches every run through `run`; the async pool's `run` is the plain call, so its
- * hot path has no extra work.
+ * dispatches every run through `run`; the async pool's `run` is the call itself, entering the
+ * AsyncLocalStorage only for functions that can await (task-context.ts runTaskCall).
  */
 import path from 'node:path';
 import type { Task } from '../../app/task.js';
-import { runWithContext } from '../../app/task-context.js';
+import { runTaskCall } from '../../app/task-context.js';
 import type { Logger } from '../../logger.js';
 import type { TaskRuntime } from '../task-runtime.js';
 import type { RunningTask } from '../execute.js';
@@ -81,7 +81,7 @@ class AsyncPool implements TaskPool {
   }
 
   run(runtime: TaskRuntime, task: Task<unknown[], unknown>, args: unknown[]): unknown {
-    return runWithContext(runtime, callTask, runtime, task, args);
+    return runTaskCall(runtime, task.run, args);
   }
 
   stop(): boolean {
@@ -107,11 +107,6 @@ class AsyncPool implements TaskPool {
   pidOf(): undefined {
     return undefined;
   }
-}
-
-/** Calls the task's function with its runtime as `this` (and, run in its context, as `currentTask()`). */
-function callTask(runtime: TaskRuntime, task: Task<unknown[], unknown>, args: unknown[]): unknown {
-  return task.run.apply(runtime, args);
 }
 
 /** `path[:export]` with the path made absolute (a child's cwd is the same, but be exact). */
