@@ -143,12 +143,47 @@ export class Celeriac {
     return [...this.registry.keys()];
   }
 
-  /** Sends any task by name, registered here or not. */
-  async sendTask<TResult = unknown>(
+  /**
+   * Sends any task by name, registered here or not. Not async: once the broker is connected,
+   * a plain call is one publish and one `then` (no async layer, its promise and its await on
+   * the way); the rest (flow control, idempotency keys, the first connect) goes through
+   * `sendTaskSlowly`. Errors still come back as rejections, never thrown.
+   */
+  sendTask<TResult = unknown>(
     name: string,
     args: unknown[] = [],
     options: ApplyOptions = {},
     defaults: TaskOptions = this.registry.get(name)?.options ?? {},
+  ): Promise<AsyncResult<TResult>> {
+    const broker = this.connectedBroker;
+    if (
+      broker === undefined ||
+      options.flow !== undefined ||
+      options.idempotencyKey !== undefined ||
+      defaults.debounce !== undefined ||
+      defaults.fairness !== undefined
+    )
+      return this.sendTaskSlowly(name, args, options, defaults);
+    let built: BuiltMessage;
+    let published: Promise<void>;
+    try {
+      built = this.build(name, args, options, defaults);
+      published = broker.publish(built.message, publishOptionsFor(broker, built.publish));
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    return published.then(() => {
+      if (this.config.taskSendSentEvent)
+        this.sentEvents.note(broker, [{ message: built.message, queue: built.publish.queue }]);
+      return new AsyncResult<TResult>(built.id, this);
+    });
+  }
+
+  private async sendTaskSlowly<TResult>(
+    name: string,
+    args: unknown[],
+    options: ApplyOptions,
+    defaults: TaskOptions,
   ): Promise<AsyncResult<TResult>> {
     if (options.flow !== undefined) options = withFlowHeader(options, options.flow);
     const broker = this.connectedBroker ?? (await this.broker());

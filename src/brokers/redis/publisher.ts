@@ -24,7 +24,10 @@ type Prepared =
   | { kind: 'delayed'; due: number; member: string };
 
 export class RedisPublisher {
-  /** Bindings this instance already declared (kombu declares once per queue per process). */
+  /**
+   * Queues whose binding this instance already declared (kombu declares once per queue per
+   * process). A queue's binding and member are its name's alone, so the name keys them.
+   */
   private readonly declared = new Set<string>();
 
   constructor(
@@ -63,12 +66,26 @@ export class RedisPublisher {
   private send(
     batch: ReadonlyArray<{ message: TransportMessage; options: PublishOptions }>,
   ): Promise<void> {
-    const { client } = this.core;
     const now = Date.now();
+    if (batch.length === 1) {
+      const { message, options } = batch[0]!;
+      const prepared = this.prepare(message, options, now);
+      // The common case: one LPUSH (or ZADD), sent as a plain command so that concurrent
+      // publishes of one turn share a write (auto-pipelining). A queue's first publish
+      // declares its binding in the same round trip.
+      if (this.declared.has(options.queue)) return this.sendPrepared(prepared);
+      this.declared.add(options.queue);
+      const lists = new Map<string, Buffer[]>();
+      const delayed: Array<string | number> = [];
+      if (prepared.kind === 'list') lists.set(prepared.key, [prepared.envelope]);
+      else delayed.push(prepared.due, prepared.member);
+      const earliest = prepared.kind === 'list' ? Number.POSITIVE_INFINITY : prepared.due;
+      return this.sendBatch([options.queue], lists, delayed, earliest, true);
+    }
     const lists = new Map<string, Buffer[]>();
     const delayed: Array<string | number> = [];
     let earliest = Number.POSITIVE_INFINITY;
-    const bindings: Array<[string, string]> = [];
+    const queues: string[] = [];
     for (const { message, options } of batch) {
       const prepared = this.prepare(message, options, now);
       if (prepared.kind === 'list') {
@@ -79,30 +96,28 @@ export class RedisPublisher {
         delayed.push(prepared.due, prepared.member);
         earliest = Math.min(earliest, prepared.due);
       }
-      const binding = this.core.keys.binding(options.queue);
-      const member = this.core.keys.bindingMember(options.queue, options.queue);
-      const id = `${binding}\n${member}`;
-      if (!this.declared.has(id)) {
-        this.declared.add(id);
-        bindings.push([binding, member]);
+      if (!this.declared.has(options.queue)) {
+        this.declared.add(options.queue);
+        queues.push(options.queue);
       }
     }
-    const single = batch.length === 1;
-    if (single && bindings.length === 0) {
-      // The common case: one LPUSH (or ZADD), sent as a plain command so that concurrent
-      // publishes of one turn share a write (auto-pipelining).
-      const [[key, values] = ['', []]] = [...lists];
-      if (key) return this.bounded(client.lpush(key, ...values));
-      const due = earliest;
-      return this.bounded(client.zadd(this.core.keys.delayed, ...delayed)).then(() =>
-        this.onDelayed(due),
-      );
-    }
-    return this.sendBatch(bindings, lists, delayed, earliest, single);
+    return this.sendBatch(queues, lists, delayed, earliest, false);
+  }
+
+  /** One prepared message of a declared queue: a single LPUSH or ZADD. */
+  private sendPrepared(prepared: Prepared): Promise<void> {
+    const { client } = this.core;
+    if (prepared.kind === 'list')
+      return this.bounded(client.lpush(prepared.key, prepared.envelope));
+    const due = prepared.due;
+    return this.bounded(client.zadd(this.core.keys.delayed, due, prepared.member)).then(() =>
+      this.onDelayed(due),
+    );
   }
 
   private async sendBatch(
-    bindings: Array<[string, string]>,
+    /** Queues whose binding this batch declares. */
+    queues: string[],
     lists: Map<string, Buffer[]>,
     delayed: Array<string | number>,
     earliest: number,
@@ -111,7 +126,9 @@ export class RedisPublisher {
     const { client } = this.core;
     // One message needs no transaction: a single LPUSH (plus its first SADD) is enough.
     const pipeline: ChainableCommander = single ? client.pipeline() : client.multi();
-    for (const [binding, member] of bindings) pipeline.sadd(binding, member);
+    const { keys } = this.core;
+    for (const queue of queues)
+      pipeline.sadd(keys.binding(queue), keys.bindingMember(queue, queue));
     for (const [key, values] of lists) {
       for (let i = 0; i < values.length; i += CHUNK)
         pipeline.lpush(key, ...values.slice(i, i + CHUNK));
@@ -121,7 +138,7 @@ export class RedisPublisher {
     try {
       await this.bounded(pipeline.exec().then(checkReplies));
     } catch (error) {
-      for (const [binding, member] of bindings) this.declared.delete(`${binding}\n${member}`);
+      for (const queue of queues) this.declared.delete(queue);
       throw error;
     }
     if (earliest !== Number.POSITIVE_INFINITY) this.onDelayed(earliest);
