@@ -156,13 +156,7 @@ export class Celeriac {
     defaults: TaskOptions = this.registry.get(name)?.options ?? {},
   ): Promise<AsyncResult<TResult>> {
     const broker = this.connectedBroker;
-    if (
-      broker === undefined ||
-      options.flow !== undefined ||
-      options.idempotencyKey !== undefined ||
-      defaults.debounce !== undefined ||
-      defaults.fairness !== undefined
-    )
+    if (broker === undefined || options.flow !== undefined || needsFlowStore(options, defaults))
       return this.sendTaskSlowly(name, args, options, defaults);
     let built: BuiltMessage;
     let published: Promise<void>;
@@ -173,8 +167,7 @@ export class Celeriac {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     return published.then(() => {
-      if (this.config.taskSendSentEvent)
-        this.sentEvents.note(broker, [{ message: built.message, queue: built.publish.queue }]);
+      this.noteSent(broker, [{ message: built.message, queue: built.publish.queue }]);
       return new AsyncResult<TResult>(built.id, this);
     });
   }
