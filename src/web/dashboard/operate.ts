@@ -3,7 +3,7 @@
  * heartbeats, with remote-control actions: shut down, grow or shrink the pool, set a
  * task's rate limit, add or cancel a queue's consumer), queues (depth, ended per minute
  * from the stored counters, oldest message where the broker knows it, consumers, pause
- * and resume by remote control), dead letters (listed per queue, redriven), the
+ * and resume stored in the worker registry), dead letters (listed per queue, redriven), the
  * confirmation of an operation and its outcome. Which
  * operations exist and what their fields mean lives here, once. Pure: no I/O.
  */
