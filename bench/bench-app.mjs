@@ -2,7 +2,7 @@
 // a latency probe, and no-ops under flow-control limits. Prints `bench-ready <rss bytes>`
 // once the worker consumes, `bench-done <ms> <cpu µs>` (first no-op start to last, and the
 // process's CPU time, user + system, over the same span) when BENCH_COUNT no-ops have run, `bench-latency <json ms[]>` once BENCH_LATENCY_COUNT probes have
-// started, and with BENCH_PROGRESS=1 a `bench-progress <done> <first> <last> <rss>` line
+// started, and with BENCH_PROGRESS=1 a `bench-progress <done> <first> <last> <rss> <cpu µs since the first>` line
 // every 100 ms while the count moves (for runs spread over several workers). With
 // BENCH_TASK_HISTORY=1 the app keeps task history (its cost: npm run bench -- history).
 // Plain JavaScript importing the built package, as a user's compiled app does in
@@ -67,7 +67,10 @@ if (progress) {
     if (done === reported) return;
     reported = done;
     const rss = process.memoryUsage.rss();
-    process.stdout.write(`bench-progress ${done} ${firstAt} ${lastAt} ${rss}\n`);
+    const cpu = process.cpuUsage(cpuAtFirst);
+    process.stdout.write(
+      `bench-progress ${done} ${firstAt} ${lastAt} ${rss} ${cpu.user + cpu.system}\n`,
+    );
   }, 100).unref();
 }
 

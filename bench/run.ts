@@ -1,8 +1,9 @@
 /**
- * `npm run bench [-- sqlite|redis|amqp|postgres|memory|flow|dashboard|history ...]`: runs the chosen
- * benchmarks and prints their figures and ratios. With none named it runs the comparisons
- * (sqlite, redis, amqp, flow, postgres); the long single-product suites (memory: a million
- * tasks; dashboard: 100,000 stored tasks twice; history: taskHistory off and on) run when named or with BENCH_FULL=1, so
+ * `npm run bench [-- sqlite|redis|amqp|postgres|memory|flow|dashboard|history|scale ...]`: runs
+ * the chosen benchmarks and prints their figures and ratios. With none named it runs the
+ * comparisons (sqlite, redis, amqp, flow, postgres); the long single-product suites (memory: a
+ * million tasks; dashboard: 100,000 stored tasks twice; history: taskHistory off and on; scale:
+ * the Redis bench's scale figures alone) run when named or with BENCH_FULL=1, so
  * the default run stays well under 15 minutes. Suites whose broker is not reachable say so.
  */
 import { FULL } from './support.js';
@@ -20,10 +21,11 @@ const suites: Record<string, Suite> = {
   flow: async () => (await import('./flow/index.js')).runFlowBench(),
   postgres: async () => (await import('./postgres/index.js')).runPostgresBench(),
   canvas: async () => (await import('./canvas/index.js')).runCanvasBench(),
+  scale: async () => (await import('./scale.js')).runScaleBench(),
 };
 
 /** Left out of a run that names no suite, unless BENCH_FULL=1. */
-const LONG = ['memory', 'dashboard', 'history'];
+const LONG = ['memory', 'dashboard', 'history', 'scale'];
 
 const wanted = process.argv.slice(2).filter((arg) => !arg.startsWith('-'));
 const names = wanted.length

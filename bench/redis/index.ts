@@ -228,7 +228,7 @@ export async function runRedisBench(
   }
 }
 
-async function deletePrefix(client: Redis, prefix: string): Promise<void> {
+export async function deletePrefix(client: Redis, prefix: string): Promise<void> {
   let cursor = '0';
   do {
     const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);

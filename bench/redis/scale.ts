@@ -14,7 +14,10 @@ export interface ScaleFigures {
   /** Tasks a second by worker processes (1, 2, 4). */
   byWorkers: Record<number, number>;
   /** By queued tasks: tasks a second and the worker's RSS (MiB) when ready and when done. */
-  byDepth: Record<number, { perSec: number; rssStartMiB: number; rssEndMiB: number }>;
+  byDepth: Record<
+    number,
+    { perSec: number; rssStartMiB: number; rssEndMiB: number; cpuPerTask: number }
+  >;
 }
 
 interface Progress {
@@ -22,14 +25,16 @@ interface Progress {
   firstAt: number;
   lastAt: number;
   rss: number;
+  /** The worker's CPU µs since its first task. */
+  cpu: number;
 }
 
 /** Follows a worker's `bench-progress` lines; `onChange` runs after each. */
 async function follow(child: BenchChild, into: Progress, onChange: () => void): Promise<void> {
   for await (const line of child.lines) {
     if (!line.startsWith('bench-progress ')) continue;
-    const [, done, firstAt, lastAt, rss] = line.split(' ').map(Number);
-    Object.assign(into, { done, firstAt, lastAt, rss });
+    const [, done, firstAt, lastAt, rss, cpu] = line.split(' ').map(Number);
+    Object.assign(into, { done, firstAt, lastAt, rss, cpu });
     onChange();
   }
 }
@@ -41,14 +46,14 @@ async function runWorkers(
   count: number,
   tasks: number,
   send: () => Promise<void>,
-): Promise<{ perSec: number; rssStart: number; rssEnd: number }> {
+): Promise<{ perSec: number; rssStart: number; rssEnd: number; cpu: number }> {
   const workers = await Promise.all(
     Array.from({ length: count }, () =>
       startChild(celeriacWorkerArgs(100), { ...env, BENCH_PROGRESS: '1' }),
     ),
   );
   try {
-    const states = workers.map(() => ({ done: 0, firstAt: 0, lastAt: 0, rss: 0 }));
+    const states = workers.map(() => ({ done: 0, firstAt: 0, lastAt: 0, rss: 0, cpu: 0 }));
     let finish!: () => void;
     const finished = new Promise<void>((resolve) => (finish = resolve));
     const check = () => {
@@ -66,6 +71,7 @@ async function runWorkers(
       perSec: rate(tasks, end - start),
       rssStart: Number(workers[0]!.ready.split(' ')[1] ?? NaN),
       rssEnd: states[0]!.rss,
+      cpu: states.reduce((sum, s) => sum + s.cpu, 0),
     };
   } finally {
     await Promise.all(workers.map((worker) => worker.stop()));
@@ -106,17 +112,18 @@ export async function runRedisScale(
   const byDepth: ScaleFigures['byDepth'] = {};
   for (const depth of depths) {
     await side.enqueueAll(depth);
-    const { perSec, rssStart, rssEnd } = await runWorkers(side, env, 1, depth, () =>
+    const { perSec, rssStart, rssEnd, cpu } = await runWorkers(side, env, 1, depth, () =>
       Promise.resolve(),
     );
     const mib = (bytes: number) => bytes / 2 ** 20;
-    byDepth[depth] = { perSec, rssStartMiB: mib(rssStart), rssEndMiB: mib(rssEnd) };
+    const cpuPerTask = cpu / depth;
+    byDepth[depth] = { perSec, rssStartMiB: mib(rssStart), rssEndMiB: mib(rssEnd), cpuPerTask };
     const first = byDepth[depths[0]!]!;
     out(
       `${fmt(depth)} tasks queued before one worker starts`,
       `${fmt(perSec)}/s`,
       `${depth === depths[0] ? '' : `${(perSec / first.perSec).toFixed(2)}x the ${fmt(depths[0]!)} rate (goal flat); `}` +
-        `worker RSS ${fmt(Math.round(mib(rssStart)))} -> ${fmt(Math.round(mib(rssEnd)))} MiB`,
+        `worker RSS ${fmt(Math.round(mib(rssStart)))} -> ${fmt(Math.round(mib(rssEnd)))} MiB, ${cpuPerTask.toFixed(1)} µs CPU/task`,
     );
   }
   return { byWorkers, byDepth };
