@@ -102,14 +102,6 @@ export function toRow(message: TransportMessage, options: PublishOptions, now: n
     0,
     Math.min(255, Math.round(options.priority ?? message.properties.priority ?? 0)),
   );
-  const stamped: TransportMessage = {
-    ...message,
-    properties: {
-      ...message.properties,
-      priority,
-      delivery_info: { exchange: '', routing_key: options.queue },
-    },
-  };
   const deliverAt =
     options.deliverAt !== undefined && options.deliverAt > now ? Math.ceil(options.deliverAt) : 0;
   const expiresAt =
@@ -121,7 +113,12 @@ export function toRow(message: TransportMessage, options: PublishOptions, now: n
     priority,
     deliverAt,
     expiresAt,
-    envelope: encodeEnvelope(stamped, randomUUID()),
+    // The route written into the envelope as it is encoded: no copy of the message first.
+    envelope: encodeEnvelope(message, randomUUID(), {
+      exchange: '',
+      routingKey: options.queue,
+      priority,
+    }),
   };
 }
 
