@@ -12,6 +12,7 @@ import { registerBeatCommand } from './commands/beat.js';
 import { registerDashboardCommand } from './commands/dashboard.js';
 import { registerRemoteControlCommands } from './commands/remote-control.js';
 import { registerEventsCommand } from './commands/events.js';
+import { registerQueueCommand } from './commands/queue.js';
 import { readFileSync } from 'node:fs';
 
 export interface GlobalOptions {
@@ -59,6 +60,7 @@ Examples:
   celeriac -A src/tasks.ts inspect active
   celeriac -A src/tasks.ts control revoke <task-id> --terminate
   celeriac -A src/tasks.ts events
+  celeriac -A src/tasks.ts queue pause emails
   celeriac <command> --help`,
     )
     .hook('preAction', (command) => applyUrlOverrides(command.opts<GlobalOptions>()));
@@ -71,6 +73,7 @@ Examples:
   registerDashboardCommand(program);
   registerRemoteControlCommands(program);
   registerEventsCommand(program);
+  registerQueueCommand(program);
   return program;
 }
 

@@ -3,7 +3,8 @@
  * broker and result backend answer, and shows the length of each queue the app knows.
  * Workers are found two ways and merged: a pidbox ping (Python and Celeriac workers, on
  * brokers with fanout) and the result backend's worker registry (Celeriac workers, on any
- * broker). Exits 1 when no worker is online, as Celery does.
+ * broker). Queues paused in the registry (`celeriac queue pause`) are marked and listed.
+ * Exits 1 when no worker is online, as Celery does.
  */
 import type { Command } from 'commander';
 import { queuesFromFlag } from '../app-queues.js';
@@ -44,6 +45,7 @@ Examples:
           `broker: ${broker.kind} ${redactUrl(app.config.brokerUrl ?? '(instance)')} OK\n`,
         );
         let online: WorkerInfo[] | undefined;
+        let paused: string[] | undefined;
         try {
           const backend = await app.resultBackend();
           process.stdout.write(
@@ -51,12 +53,17 @@ Examples:
           );
           const registry = backend.workerRegistry?.();
           online = await registry?.online(Date.now());
+          paused = await registry?.pausedQueues?.();
           await registry?.close();
         } catch (error) {
           process.stdout.write(`backend: ${(error as Error).message}\n`);
         }
         for (const queue of queues) {
-          process.stdout.write(`queue ${queue}: ${await broker.queueLength(queue)} waiting\n`);
+          const mark = paused?.includes(queue) ? ' (paused)' : '';
+          process.stdout.write(`queue ${queue}: ${await broker.queueLength(queue)} waiting${mark}\n`);
+        }
+        if (paused !== undefined) {
+          process.stdout.write(`paused queues: ${paused.length ? paused.join(',') : 'none'}\n`);
         }
         const pinged = broker.broadcasting
           ? await new ControlClient(broker)
