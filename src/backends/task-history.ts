@@ -46,8 +46,9 @@ export const MAX_DETAIL = 300;
 export interface TaskHistory {
   /**
    * Appends events of any tasks in one write where the store can (a worker's events of
-   * one event-loop turn travel together). Each task's events expire `expiresMs` after its
-   * latest append (the results' expiry; 0 keeps them forever).
+   * one event-loop turn travel together). Events expire `expiresMs` after they were
+   * appended (the results' expiry; 0 keeps them forever); a store may count it from the
+   * task's first event instead (Redis: one list per task).
    */
   append(entries: readonly TaskHistoryEntry[], options: { expiresMs: number }): Promise<void>;
   /** The task's events, oldest first by `at` (ties in append order); at most MAX_TASK_EVENTS, the newest. */

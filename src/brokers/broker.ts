@@ -174,6 +174,11 @@ export interface DeadLetterInfo {
   message: TransportMessage | undefined;
 }
 
+/** A broker that cannot tell a queue's oldest message now, and why (Broker.oldestMessageAt). */
+export interface OldestMessage {
+  unknown: string;
+}
+
 export interface Broker {
   /** The URL scheme family, e.g. `sqlite`, `redis`, `amqp`. */
   readonly kind: string;
@@ -203,11 +208,12 @@ export interface Broker {
   queueLength(queue: string): Promise<number>;
   /**
    * When the oldest message waiting in the queue (of those `queueLength` counts) was
-   * published, unix ms; `null` when none waits. Absent where the broker keeps no publish
-   * time (Redis lists and AMQP queues hold the message alone): the dashboard then says
-   * "unknown".
+   * published, unix ms; `null` when none waits; `{ unknown: reason }` when the broker
+   * cannot tell for the messages there now (Redis: the next message's delivery tag has no
+   * time, as Python Celery's uuid4 tags). Absent where the broker can never tell without
+   * taking the message (AMQP): the dashboard then says "unknown" and why.
    */
-  oldestMessageAt?(queue: string): Promise<number | null>;
+  oldestMessageAt?(queue: string): Promise<number | null | OldestMessage>;
   /**
    * The queue's dead letters (messages rejected without requeue), at most `limit`. Absent
    * where the broker keeps none (AMQP without its `deadLetter` option).

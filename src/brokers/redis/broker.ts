@@ -12,6 +12,7 @@ import type {
   ConsumeOptions,
   PublishOptions,
   DeadLetterInfo,
+  OldestMessage,
 } from '../broker.js';
 import type { TransportMessage } from '../../protocol/types.js';
 import {
@@ -132,6 +133,12 @@ export class RedisBroker implements Broker {
   async queueLength(queue: string): Promise<number> {
     await this.connect();
     return this.admin.queueLength(queue);
+  }
+
+  /** The publish time of the queue's next message, from its UUIDv7 delivery tag (queue-admin.ts). */
+  async oldestMessageAt(queue: string): Promise<number | null | OldestMessage> {
+    await this.connect();
+    return this.admin.oldestMessageAt(queue);
   }
 
   /** Messages rejected without requeue from `queue`, newest first, with their reasons. */

@@ -6,7 +6,7 @@
  * Must never resolve before Redis has the message, nor queue a publish for "later" past
  * `publishTimeoutMs`: a caller is told it failed instead.
  */
-import { randomUUID } from 'node:crypto';
+import { uuidV7 } from '../../protocol/uuid-v7.js';
 import type { ChainableCommander } from 'ioredis';
 import type { PublishOptions } from '../broker.js';
 import { BrokerConnectionError, MessageTooLargeError } from '../../errors.js';
@@ -147,7 +147,8 @@ export class RedisPublisher {
   private prepare(message: TransportMessage, options: PublishOptions, now: number): Prepared {
     const kombu = toKombuPriority(options.priority);
     const step = priorityStep(kombu);
-    const envelope = encodeWire(message, randomUUID(), {
+    // A UUIDv7 tag: its first 48 bits are the publish time (the queues page's oldest message).
+    const envelope = encodeWire(message, uuidV7(now), {
       exchange: '',
       routingKey: options.queue,
       kombuPriority: kombu,

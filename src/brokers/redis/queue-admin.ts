@@ -10,6 +10,9 @@ import { runScript } from '../../connections/redis/script-runner.js';
 import type { RedisBrokerCore } from './core.js';
 import { PRIORITY_STEPS, priorityStep } from './keys.js';
 import { redriveScript } from './scripts/redrive.js';
+import { tailTagsScript } from './scripts/oldest.js';
+import { uuidV7Time } from '../../protocol/uuid-v7.js';
+import type { OldestMessage } from '../broker.js';
 import { decodeDeadLetter, routeOf, type DeadLetterEntry } from './wire.js';
 
 /** Dead letters read at most per listing or redrive. */
@@ -29,6 +32,32 @@ export class QueueAdmin {
       if (error) throw error;
       return sum + Number(count);
     }, 0);
+  }
+
+  /**
+   * When the message next in line in the queue was published, from its delivery tag: ours
+   * are UUIDv7 (their first 48 bits are the publish time). The oldest over the queue's
+   * priority lists; unknown, with the reason, when one of them starts with a message whose
+   * tag holds no time (sent by Python Celery or an older Celeriac: a uuid4). One script
+   * call, no scan, no body read.
+   */
+  async oldestMessageAt(queue: string): Promise<number | null | OldestMessage> {
+    const lists = PRIORITY_STEPS.map((step) => this.core.keys.list(queue, step));
+    const tags = (await runScript(this.core.client, tailTagsScript, lists, [])) as Array<
+      string | null
+    >;
+    let oldest: number | null = null;
+    for (const tag of tags) {
+      if (tag === null || tag === undefined) continue;
+      const at = uuidV7Time(tag);
+      if (at === undefined)
+        return {
+          unknown:
+            'the next message has a delivery tag without a time (sent by Python Celery or an older Celeriac)',
+        };
+      oldest = oldest === null ? at : Math.min(oldest, at);
+    }
+    return oldest;
   }
 
   /**

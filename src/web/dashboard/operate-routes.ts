@@ -7,7 +7,7 @@
  * read-only and the CSRF token before a POST reaches here; this module checks every
  * field (known worker, shown queue, bounded numbers) before it acts.
  */
-import type { Broker } from '../../brokers/broker.js';
+import type { Broker, OldestMessage } from '../../brokers/broker.js';
 import type { TaskListing } from '../../backends/task-listing.js';
 import type { WorkerInfo } from '../../backends/worker-registry.js';
 import type { JsonObject } from '../../protocol/types.js';
@@ -73,15 +73,15 @@ export function operationRoutes(deps: OperationDeps) {
         ended.set(row.queue, (ended.get(row.queue) ?? 0) + row.count);
     return Promise.all(
       (await queueDepths()).map(async ([name, depth]): Promise<QueueRow> => {
-        const oldest = broker.oldestMessageAt
-          ? await broker.oldestMessageAt(name).catch(() => undefined)
-          : undefined;
+        const oldest = await oldestOf(broker, name);
         return {
           name,
           depth,
           // Counters are per minute: the window starts at the minute five minutes ago.
           perMinute: activity ? (ended.get(name) ?? 0) / 5 : undefined,
-          oldestMs: oldest === undefined ? undefined : oldest === null ? null : Date.now() - oldest,
+          oldestMs:
+            typeof oldest === 'number' ? Date.now() - oldest : oldest === null ? null : undefined,
+          oldestUnknown: typeof oldest === 'object' && oldest !== null ? oldest.unknown : undefined,
           consumers: workers.filter((w) => w.queues.includes(name)).map((w) => w.hostname),
           paused: paused.has(name),
         };
@@ -236,4 +236,23 @@ export function operationRoutes(deps: OperationDeps) {
   };
 
   return { controlState, queueRows, post };
+}
+
+/**
+ * The queue's oldest message as the broker tells it: unix ms, null (none waits), or why
+ * it cannot be told (a broker without the member, a message without a time, a failure).
+ */
+async function oldestOf(broker: Broker, queue: string): Promise<number | null | OldestMessage> {
+  if (!broker.oldestMessageAt)
+    return {
+      unknown:
+        broker.kind === 'amqp'
+          ? 'RabbitMQ tells how many messages wait, not when the oldest was published'
+          : `the ${broker.kind} broker keeps no publish time it can read`,
+    };
+  try {
+    return await broker.oldestMessageAt(queue);
+  } catch {
+    return { unknown: 'the broker did not answer' };
+  }
 }

@@ -166,6 +166,8 @@ export interface QueueRow {
   perMinute: number | undefined;
   /** Age in ms of the oldest waiting message, where the broker can tell. */
   oldestMs: number | null | undefined;
+  /** Why the oldest message's age is unknown, when it is. */
+  oldestUnknown?: string | undefined;
   /** Live workers consuming it (from their heartbeats). */
   consumers: string[];
   /** Paused for every worker in the worker registry (stored, so it outlasts restarts). */
@@ -200,7 +202,9 @@ export function queuesPage(
               <td>${q.name}</td>
               <td>${q.depth ?? 'unknown'}</td>
               <td>${q.perMinute === undefined ? 'unknown' : q.perMinute.toFixed(1)}</td>
-              <td>${age(q.oldestMs)}</td>
+              <td>
+                ${age(q.oldestMs)}${q.oldestUnknown ? html` <span class="muted">(${q.oldestUnknown})</span>` : ''}
+              </td>
               <td>
                 ${
                   q.paused
