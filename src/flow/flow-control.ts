@@ -180,6 +180,7 @@ export class FlowControl {
   private renewTimer: NodeJS.Timeout | undefined;
   private readonly holderPrefix: string;
   private seq = 0;
+  private unwatch: (() => Promise<void>) | undefined;
   /** Milliseconds a debounce window's run is remembered for redeliveries (the app's resultExpires). */
   private keepMs = 86_400_000;
 
@@ -221,6 +222,9 @@ export class FlowControl {
       await store.open();
     }
     const flow = new FlowControl(store, hooks, logger, hostname);
+    // A slot freed anywhere the store hears wakes a delivery waiting here for one of its key.
+    if (store?.watchReleases && gates.some((g) => g.concurrency || g.singleton))
+      flow.unwatch = await store.watchReleases((key) => flow.wakeWaiter(key));
     for (const gate of gates) flow.gates.set(gate.name, gate);
     flow.fair = gates.some((g) => g.fairness);
     flow.keepMs = app.config.resultExpiresMs || flow.keepMs;
@@ -414,16 +418,20 @@ export class FlowControl {
     for (const lease of ticket.leases) {
       this.leases.delete(lease);
       await this.release(lease);
-      const waiters = this.slotWaiters.get(lease.key);
-      if (waiters) {
-        const [next] = waiters;
-        if (next) {
-          waiters.delete(next);
-          this.hooks.wake(next);
-        }
-        if (waiters.size === 0) this.slotWaiters.delete(lease.key);
-      }
+      this.wakeWaiter(lease.key);
     }
+  }
+
+  /** A slot of `key` was freed (here, or elsewhere as the store announced): its first waiter asks again now. */
+  private wakeWaiter(key: string): void {
+    const waiters = this.slotWaiters.get(key);
+    if (!waiters) return;
+    const [next] = waiters;
+    if (next) {
+      waiters.delete(next);
+      this.hooks.wake(next);
+    }
+    if (waiters.size === 0) this.slotWaiters.delete(key);
   }
 
   /** Each limited task's current rate here and what this worker holds for it, by key. */
@@ -460,6 +468,9 @@ export class FlowControl {
 
   /** Stops renewing leases and closes the store (slots still held end with their lease). */
   async close(): Promise<void> {
+    const unwatch = this.unwatch;
+    this.unwatch = undefined;
+    await unwatch?.().catch(() => undefined);
     clearTimeout(this.renewTimer);
     this.renewTimer = undefined;
     const leases = [...this.leases];
@@ -507,8 +518,9 @@ export class FlowControl {
   }
 
   /**
-   * Every slot is held: the delivery waits, woken when this worker frees one of the key's
-   * slots, else retried with a backoff (a slot freed by another worker is not announced).
+   * Every slot is held: the delivery waits, woken when a slot of the key is released (by
+   * this worker, or anywhere the store's `watchReleases` hears), else retried with a backoff
+   * (a lease that ends unreleased, a release the store cannot announce).
    */
   private waitForSlot(key: string, delivery: Delivery, task: string, reason: WaitReason): void {
     const misses = (this.slotMisses.get(delivery) ?? 0) + 1;
