@@ -63,6 +63,8 @@ export interface WorkerFlowState {
   startedPerSecond: number;
   /** Deliveries this worker holds, outside its slots, by key (null: the task's own limit) and reason. */
   waiting: Array<{ key: string | null; reason: WaitReason; count: number }>;
+  /** Concurrency and singleton slots this worker's runs hold now, by key (null: the task's own). */
+  running: Array<{ key: string | null; count: number }>;
 }
 
 /** The window `startedPerSecond` is measured over. */
@@ -440,7 +442,8 @@ export class FlowControl {
     const byTask = new Map<string, WorkerFlowState>();
     const entry = (task: string): WorkerFlowState => {
       let found = byTask.get(task);
-      if (!found) byTask.set(task, (found = { task, startedPerSecond: 0, waiting: [] }));
+      if (!found)
+        byTask.set(task, (found = { task, startedPerSecond: 0, waiting: [], running: [] }));
       return found;
     };
     for (const [task, times] of this.starts) {
@@ -453,6 +456,15 @@ export class FlowControl {
       const same = state.waiting.find((w) => w.key === shown && w.reason === reason);
       if (same) same.count++;
       else state.waiting.push({ key: shown, reason, count: 1 });
+    }
+    for (const lease of this.leases) {
+      const task = [...this.gates.keys()].find((name) => lease.key.startsWith(`${name}:`));
+      if (task === undefined) continue;
+      const state = entry(task);
+      const shown = userKey(task, lease.key);
+      const same = state.running.find((r) => r.key === shown);
+      if (same) same.count++;
+      else state.running.push({ key: shown, count: 1 });
     }
     return [...byTask.values()].sort((a, b) => (a.task < b.task ? -1 : 1));
   }
