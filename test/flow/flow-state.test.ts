@@ -13,6 +13,7 @@ import { Celeriac, type WorkerFlow } from '../../src/index.js';
 import { killAll, runCli, startWorker } from '../support/worker-process.js';
 import { REDIS_URL, requireService } from '../support/services.js';
 import { deleteRedisPrefix } from '../support/redis-cleanup.js';
+import { createDashboard } from '../../src/web/dashboard/index.js';
 
 const APP = 'test/flow/fixtures/flow-app.ts';
 const cleanups: Array<() => Promise<void>> = [];
@@ -73,6 +74,22 @@ it(
     const rates = workers.flatMap((w) => w.tasks.filter((t) => t.task === 'flow.limited'));
     const started = rates.reduce((sum, t) => sum + t.startedPerSecond * 10, 0);
     expect(Math.round(started)).toBe(10); // every run of the burst, in the last 10 s
+
+    // The dashboard's /flow page shows the same.
+    const dashboard = createDashboard(client, { readOnly: true });
+    const answer = await dashboard(new Request('http://localhost/dashboard/flow'));
+    expect(answer?.status).toBe(200);
+    const page = await answer!.text();
+    for (const text of [
+      'a@fstate',
+      'b@fstate',
+      'c@fstate',
+      'flow.locked',
+      'k1: 1',
+      'k2: 1',
+      'k1, concurrency: 2',
+    ])
+      expect(page).toContain(text);
 
     const cli = runCli(['-A', APP, 'inspect', 'flow_state', '--json', '-t', '2'], env);
     expect(await cli.exited).toBe(0);
