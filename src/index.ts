@@ -26,7 +26,7 @@ export type {
   FairnessOptions,
   FlowCallOptions,
 } from './app/task-options.js';
-export { AppFlow, type FlowState } from './flow/app-flow.js';
+export { AppFlow, type FlowState, type WorkerFlow } from './flow/app-flow.js';
 export type { WorkerFlowState, WaitReason } from './flow/flow-control.js';
 export { InvalidRateError, parseRate } from './flow/rate.js';
 export type {

@@ -50,7 +50,10 @@ export class Celeriac {
   readonly origin: string;
   private readonly registry = new Map<string, Task<unknown[], unknown>>();
   /** Flow control's side of the app: each limit's state (`app.flow.state(name)`), idempotent sends. */
-  readonly flow: AppFlow = new AppFlow(() => this.resultBackend());
+  readonly flow: AppFlow = new AppFlow(
+    () => this.resultBackend(),
+    () => this.broker(),
+  );
   private readonly periodicEntries = new Map<string, EntryDefinition>();
   /** The broker object, created but maybe not connected (the backend is handed it so). */
   private brokerCreated: Promise<Broker> | undefined;

@@ -93,8 +93,17 @@ export interface FlowStore {
   ): Promise<boolean>;
   /** Extends the leases still held to `now + leaseMs`; a lease already lost stays lost. */
   renew(leases: readonly SlotLease[], leaseMs: number, now: number): Promise<void>;
-  /** Frees `holder`'s slot of `key` (no-op when it holds none). */
+  /** Frees `holder`'s slot of `key` (no-op when it holds none), announced to `watchReleases`. */
   release(key: string, holder: string): Promise<void>;
+  /**
+   * Optional: calls `onRelease(key)` soon after a holder releases a slot of `key`, so a task
+   * waiting for one starts at once instead of asking again later. How far it hears is the
+   * store's: Redis and the key-value base (memory://, PostgreSQL) hear every process, SQLite
+   * only this process. Resolves, once watching, to a function that stops. Releases it cannot
+   * hear, and leases that end unreleased (a killed holder), are found by the waiter's slow
+   * retry, as with a store without this member.
+   */
+  watchReleases?(onRelease: (key: string) => void): Promise<() => Promise<void>>;
   /**
    * Claims `key` for `taskId` until `now + windowMs`. Returns `taskId` when the claim is
    * new (or the old one expired), else the task id the key is already claimed for.

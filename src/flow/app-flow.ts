@@ -6,7 +6,10 @@
  */
 import type { ResultBackend } from '../backends/backend.js';
 import type { FlowEntry, FlowStore } from '../backends/flow-store.js';
-import { FlowStoreUnavailableError } from '../errors.js';
+import type { Broker } from '../brokers/broker.js';
+import { CeleriacError, FlowStoreUnavailableError } from '../errors.js';
+import { ControlClient } from '../app/control-client.js';
+import type { WorkerFlowState } from './flow-control.js';
 
 /** A task's flow-control state now, as the store holds it. */
 export interface FlowState {
@@ -28,10 +31,40 @@ export interface FlowState {
   waiting: Array<{ key: string; waiting: number }>;
 }
 
+/** One worker's flow control as it answered `flow_state`. */
+export interface WorkerFlow {
+  worker: string;
+  tasks: WorkerFlowState[];
+}
+
 export class AppFlow {
   private storePromise: Promise<FlowStore> | undefined;
 
-  constructor(private readonly backend: () => Promise<ResultBackend>) {}
+  constructor(
+    private readonly backend: () => Promise<ResultBackend>,
+    private readonly broker?: () => Promise<Broker>,
+  ) {}
+
+  /**
+   * Each worker's own flow control, asked by remote control (`flow_state`): per limited
+   * task, the current rate there, the slots its runs hold and the deliveries it holds
+   * waiting, by key. Needs a broker with broadcasting (Redis, RabbitMQ).
+   * @example await app.flow.workers() // [{ worker: 'w1@host', tasks: [{ task, startedPerSecond, running, waiting }] }]
+   */
+  async workers(options: { timeout?: number; destination?: string[] } = {}): Promise<WorkerFlow[]> {
+    if (!this.broker) throw new CeleriacError('This app has no broker to ask its workers through.');
+    const client = new ControlClient(await this.broker());
+    const replies = await client.broadcast('flow_state', {
+      timeout: options.timeout ?? 1,
+      destination: options.destination,
+    });
+    const found: WorkerFlow[] = [];
+    for (const reply of replies)
+      for (const [worker, tasks] of Object.entries(reply))
+        if (Array.isArray(tasks))
+          found.push({ worker, tasks: tasks as unknown as WorkerFlowState[] });
+    return found.sort((a, b) => (a.worker < b.worker ? -1 : 1));
+  }
 
   /** The result backend's flow store, opened on first use; FlowStoreUnavailableError without one. */
   store(what = 'Flow control'): Promise<FlowStore> {

@@ -63,6 +63,8 @@ export interface WorkerFlowState {
   startedPerSecond: number;
   /** Deliveries this worker holds, outside its slots, by key (null: the task's own limit) and reason. */
   waiting: Array<{ key: string | null; reason: WaitReason; count: number }>;
+  /** Concurrency and singleton slots this worker's runs hold now, by key (null: the task's own). */
+  running: Array<{ key: string | null; count: number }>;
 }
 
 /** The window `startedPerSecond` is measured over. */
@@ -180,6 +182,7 @@ export class FlowControl {
   private renewTimer: NodeJS.Timeout | undefined;
   private readonly holderPrefix: string;
   private seq = 0;
+  private unwatch: (() => Promise<void>) | undefined;
   /** Milliseconds a debounce window's run is remembered for redeliveries (the app's resultExpires). */
   private keepMs = 86_400_000;
 
@@ -221,6 +224,9 @@ export class FlowControl {
       await store.open();
     }
     const flow = new FlowControl(store, hooks, logger, hostname);
+    // A slot freed anywhere the store hears wakes a delivery waiting here for one of its key.
+    if (store?.watchReleases && gates.some((g) => g.concurrency || g.singleton))
+      flow.unwatch = await store.watchReleases((key) => flow.wakeWaiter(key));
     for (const gate of gates) flow.gates.set(gate.name, gate);
     flow.fair = gates.some((g) => g.fairness);
     flow.keepMs = app.config.resultExpiresMs || flow.keepMs;
@@ -414,16 +420,20 @@ export class FlowControl {
     for (const lease of ticket.leases) {
       this.leases.delete(lease);
       await this.release(lease);
-      const waiters = this.slotWaiters.get(lease.key);
-      if (waiters) {
-        const [next] = waiters;
-        if (next) {
-          waiters.delete(next);
-          this.hooks.wake(next);
-        }
-        if (waiters.size === 0) this.slotWaiters.delete(lease.key);
-      }
+      this.wakeWaiter(lease.key);
     }
+  }
+
+  /** A slot of `key` was freed (here, or elsewhere as the store announced): its first waiter asks again now. */
+  private wakeWaiter(key: string): void {
+    const waiters = this.slotWaiters.get(key);
+    if (!waiters) return;
+    const [next] = waiters;
+    if (next) {
+      waiters.delete(next);
+      this.hooks.wake(next);
+    }
+    if (waiters.size === 0) this.slotWaiters.delete(key);
   }
 
   /** Each limited task's current rate here and what this worker holds for it, by key. */
@@ -432,7 +442,8 @@ export class FlowControl {
     const byTask = new Map<string, WorkerFlowState>();
     const entry = (task: string): WorkerFlowState => {
       let found = byTask.get(task);
-      if (!found) byTask.set(task, (found = { task, startedPerSecond: 0, waiting: [] }));
+      if (!found)
+        byTask.set(task, (found = { task, startedPerSecond: 0, waiting: [], running: [] }));
       return found;
     };
     for (const [task, times] of this.starts) {
@@ -445,6 +456,15 @@ export class FlowControl {
       const same = state.waiting.find((w) => w.key === shown && w.reason === reason);
       if (same) same.count++;
       else state.waiting.push({ key: shown, reason, count: 1 });
+    }
+    for (const lease of this.leases) {
+      const task = [...this.gates.keys()].find((name) => lease.key.startsWith(`${name}:`));
+      if (task === undefined) continue;
+      const state = entry(task);
+      const shown = userKey(task, lease.key);
+      const same = state.running.find((r) => r.key === shown);
+      if (same) same.count++;
+      else state.running.push({ key: shown, count: 1 });
     }
     return [...byTask.values()].sort((a, b) => (a.task < b.task ? -1 : 1));
   }
@@ -460,6 +480,9 @@ export class FlowControl {
 
   /** Stops renewing leases and closes the store (slots still held end with their lease). */
   async close(): Promise<void> {
+    const unwatch = this.unwatch;
+    this.unwatch = undefined;
+    await unwatch?.().catch(() => undefined);
     clearTimeout(this.renewTimer);
     this.renewTimer = undefined;
     const leases = [...this.leases];
@@ -507,8 +530,9 @@ export class FlowControl {
   }
 
   /**
-   * Every slot is held: the delivery waits, woken when this worker frees one of the key's
-   * slots, else retried with a backoff (a slot freed by another worker is not announced).
+   * Every slot is held: the delivery waits, woken when a slot of the key is released (by
+   * this worker, or anywhere the store's `watchReleases` hears), else retried with a backoff
+   * (a lease that ends unreleased, a release the store cannot announce).
    */
   private waitForSlot(key: string, delivery: Delivery, task: string, reason: WaitReason): void {
     const misses = (this.slotMisses.get(delivery) ?? 0) + 1;

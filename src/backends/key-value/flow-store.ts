@@ -114,18 +114,28 @@ export class KeyValueFlowStore implements FlowStore {
     }
   }
 
-  release(key: string, holder: string): Promise<void> {
-    return this.update(key, (stored) => {
-      if (!stored?.s || !(holder in stored.s)) return { next: stored, ttlMs: 0, out: undefined };
+  async release(key: string, holder: string): Promise<void> {
+    const freed = await this.update(key, (stored) => {
+      if (!stored?.s || !(holder in stored.s)) return { next: stored, ttlMs: 0, out: false };
       const rest = { ...stored.s };
       delete rest[holder];
       const left = Object.keys(rest).length > 0;
       return {
         next: left ? { s: rest } : undefined,
         ttlMs: left ? Math.max(1, maxExpiry(rest) - Date.now()) : 0,
-        out: undefined,
+        out: true,
       };
     });
+    if (freed) await this.store.publish(this.releases, key);
+  }
+
+  /** Releases are published on the store's own publish/subscribe, heard by every process. */
+  watchReleases(onRelease: (key: string) => void): Promise<() => Promise<void>> {
+    return this.store.subscribe(this.releases, onRelease);
+  }
+
+  private get releases(): string {
+    return `${this.keyPrefix}released`;
   }
 
   claim(key: string, taskId: string, windowMs: number, now: number): Promise<string> {

@@ -39,6 +39,7 @@ import {
   flowFairPushScript,
   flowFairRemoveScript,
   flowFairTakeScript,
+  flowReleaseScript,
   flowRenewScript,
   flowTakeScript,
   flowUnclaimScript,
@@ -59,12 +60,15 @@ export class RedisFlowStore implements FlowStore {
   private client: Redis | undefined;
   private opening: Promise<Redis> | undefined;
   private readonly base: string;
+  /** The channel each released slot's key is published on. */
+  private readonly releases: string;
 
   constructor(
     private readonly config: RedisUrlConfig,
     prefix: string,
   ) {
     this.base = `${prefix}celeriac.flow.`;
+    this.releases = `${this.base}released`;
   }
 
   /** A key of `unit` named `key`: `part` tells apart the keys one unit's scripts share. */
@@ -130,7 +134,28 @@ export class RedisFlowStore implements FlowStore {
   }
 
   async release(key: string, holder: string): Promise<void> {
-    await (await this.redis()).zrem(this.key('slots', key), holder);
+    await runScript(
+      await this.redis(),
+      flowReleaseScript,
+      [this.key('slots', key)],
+      [holder, this.releases, key],
+    );
+  }
+
+  /** Releases are published on one channel (PUBLISH reaches every node of a cluster). */
+  async watchReleases(onRelease: (key: string) => void): Promise<() => Promise<void>> {
+    const subscriber = openConnection(this.config, 'flow-releases', () => undefined);
+    try {
+      await connectChecked(subscriber, this.config);
+      subscriber.on('message', (channel: string, key: string) => {
+        if (channel === this.releases) onRelease(key);
+      });
+      await subscriber.subscribe(this.releases);
+    } catch (error) {
+      await closeConnection(subscriber).catch(() => undefined);
+      throw error;
+    }
+    return () => closeConnection(subscriber);
   }
 
   async claim(key: string, taskId: string, windowMs: number, now: number): Promise<string> {

@@ -4,6 +4,7 @@
  * other processes on the same file never see a half-made step. Expired rows are ignored
  * and pruned by the next write on the same key.
  */
+import { EventEmitter } from 'node:events';
 import type Database from 'better-sqlite3';
 import {
   ensureSchema,
@@ -26,6 +27,23 @@ import {
   type TakeResult,
 } from '../flow-store.js';
 
+/**
+ * Slot releases heard within this process, per database file and table: SQLite has no way
+ * to tell another process, so a worker in another process finds a freed slot by its
+ * waiter's slow retry instead.
+ */
+const releaseChannels = new Map<string, EventEmitter>();
+
+function releaseChannel(name: string): EventEmitter {
+  let channel = releaseChannels.get(name);
+  if (!channel) {
+    channel = new EventEmitter();
+    channel.setMaxListeners(0);
+    releaseChannels.set(name, channel);
+  }
+  return channel;
+}
+
 export class SqliteFlowStore implements FlowStore {
   private handle: DbHandle | undefined;
   private readonly buckets: string;
@@ -36,6 +54,7 @@ export class SqliteFlowStore implements FlowStore {
   private readonly fairItems: string;
   private readonly fairKeys: string;
   private writes = 0;
+  private readonly instance = Math.random().toString(36).slice(2);
 
   constructor(
     private readonly location: SqliteLocation,
@@ -144,8 +163,29 @@ export class SqliteFlowStore implements FlowStore {
   }
 
   release(key: string, holder: string): Promise<void> {
-    this.db.prepare(`DELETE FROM ${this.slots} WHERE key = ? AND holder = ?`).run(key, holder);
+    const freed = this.db
+      .prepare(`DELETE FROM ${this.slots} WHERE key = ? AND holder = ?`)
+      .run(key, holder).changes;
+    if (freed > 0) releaseChannels.get(this.channelName)?.emit('released', key);
     return Promise.resolve();
+  }
+
+  /** Within this process only (see `releaseChannels`). */
+  watchReleases(onRelease: (key: string) => void): Promise<() => Promise<void>> {
+    const channel = releaseChannel(this.channelName);
+    channel.on('released', onRelease);
+    return Promise.resolve(() => {
+      channel.off('released', onRelease);
+      if (channel.listenerCount('released') === 0) releaseChannels.delete(this.channelName);
+      return Promise.resolve();
+    });
+  }
+
+  /** One channel per file and table; an in-memory database is this store's alone. */
+  private get channelName(): string {
+    return this.location.memory
+      ? `${this.slots}\u0000${this.instance}`
+      : `${this.location.filename}\u0000${this.slots}`;
   }
 
   claim(key: string, taskId: string, windowMs: number, now: number): Promise<string> {

@@ -31,6 +31,9 @@ const INSPECT: Record<string, CommandSpec> = {
   revoked: { help: 'revoked task ids' },
   query_task: { variadic: 'ids', help: 'what the workers know of these task ids' },
   active_queues: { help: 'queues each worker consumes' },
+  flow_state: {
+    help: "flow control per worker: each limited task's rate, slots held and waiting, by key (Celeriac workers)",
+  },
   clock: { help: 'Lamport clock value' },
   report: { help: "a worker's bug-report information (Python workers)" },
   conf: { help: "a worker's configuration (Python workers)" },

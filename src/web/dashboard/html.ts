@@ -59,6 +59,7 @@ export const PAGES = [
   ['/tasks', 'Tasks'],
   ['/queues', 'Queues'],
   ['/workers', 'Workers'],
+  ['/flow', 'Flow'],
   ['/schedules', 'Schedules'],
   ['/dead-letters', 'Dead letters'],
 ] as const;

@@ -9,6 +9,8 @@
  * `allowAnonymous` says otherwise. It never shows an error's text or stack: errors go to
  * `onError`, the page says something plain.
  */
+import type { WorkerFlow } from '../../flow/app-flow.js';
+import { flowPage } from './flow-page.js';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ResultBackend } from '../../backends/backend.js';
 import type { Broker } from '../../brokers/broker.js';
@@ -49,6 +51,8 @@ export interface DashboardApp {
   taskNames(): string[];
   getTask(name: string): { readonly options: { readonly queue?: string | undefined } } | undefined;
   readonly config: { readonly defaultQueue: string };
+  /** Each worker's flow control, for the /flow page (`Celeriac#flow`). */
+  readonly flow?: { workers(options?: { timeout?: number }): Promise<WorkerFlow[]> };
 }
 
 export interface DashboardOptions {
@@ -299,6 +303,18 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
           storedPause: (await pausedQueues().catch(() => undefined)) !== undefined,
         }),
       );
+    }
+    if (path === '/flow') {
+      let body: Html;
+      try {
+        body = flowPage((await app.flow?.workers({ timeout: 1 })) ?? []);
+      } catch {
+        body = flowPage(
+          [],
+          'The workers could not be asked (remote control needs Redis or RabbitMQ).',
+        );
+      }
+      return page(request, csrf, '/flow', 'Flow', body);
     }
     if (path === '/workers')
       return page(

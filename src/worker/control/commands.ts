@@ -63,6 +63,8 @@ const HANDLERS: Record<string, Handler> = {
   revoke: (ctx, args) =>
     revoke(ctx, idList(args.task_id), args.terminate === true, stringArg(args.signal)),
   terminate: (ctx, args) => revoke(ctx, idList(args.task_id), true, stringArg(args.signal)),
+  // Celeriac's own: each limited task's rate, running and waiting here (app.flow.workers()).
+  flow_state: (ctx) => ctx.target.flowState() as unknown as JsonValue,
   rate_limit: (ctx, args) => rateLimit(ctx, stringArg(args.task_name), args.rate_limit),
   time_limit: (ctx, args) => timeLimit(ctx, stringArg(args.task_name), args.soft, args.hard),
   shutdown: (ctx, args) => {

@@ -3,6 +3,7 @@
  * implements, so the commands (commands.ts) never reach into the worker's internals and a
  * pool that learns to grow, shrink or terminate plugs in here alone.
  */
+import type { WorkerFlowState } from '../../flow/flow-control.js';
 import type { Celeriac } from '../../app/celeriac.js';
 import type { Rate } from '../../app/task-options.js';
 import type { Delivery } from '../../brokers/broker.js';
@@ -41,6 +42,8 @@ export interface ControlTarget {
   ): string[];
   /** Tasks of this name start at most at `rate` (Celery's syntax, valid) here; null lifts the limit. */
   setRateLimit(taskName: string, rate: Rate | null): void;
+  /** Flow control here: each limited task's current rate, slots held and deliveries waiting, by key. */
+  flowState(): WorkerFlowState[];
   /** Adds (or, negative, removes) slots. Returns the new concurrency. */
   resizePool(delta: number): number;
   /** The pid running a task: its child on the processes pool, else this process. */

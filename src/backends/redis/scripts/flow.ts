@@ -73,6 +73,16 @@ end
 return 0`,
 );
 
+export const flowReleaseScript = defineScript(
+  'flow-release',
+  `--[[
+flow-release: free a holder's slot and, when it held one, announce the freed key.
+KEYS[1] sorted set of holders   ARGV[1] holder   ARGV[2] channel   ARGV[3] the limit's key
+--]]
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+return 0`,
+);
+
 export const flowClaimScript = defineScript(
   'flow-claim',
   `--[[
