@@ -31,9 +31,14 @@ const MAX_RIDER_ONLY_CALLS = 2;
 /** Pause before retrying after a failed claim or ack (Redis down). */
 const RETRY_MS = 250;
 
-interface PendingAck {
-  tag: string;
-  resolve: () => void;
+/**
+ * Acks asked for that go out in one call, and the one promise their callers wait on: a
+ * worker acks tens of thousands of messages a second, and a promise per ack costs it.
+ */
+class AckBatch {
+  readonly tags: string[] = [];
+  resolve!: () => void;
+  readonly written = new Promise<void>((resolve) => (this.resolve = resolve));
 }
 
 export class RedisConsumer implements Consumer, ResultCarrier {
@@ -48,7 +53,8 @@ export class RedisConsumer implements Consumer, ResultCarrier {
   private active = true;
   /** Deliveries handed out and not yet settled by the user. */
   private outstanding = 0;
-  private pendingAcks: PendingAck[] = [];
+  /** Acks not written yet; only the last batch takes more. */
+  private pendingAcks: AckBatch[] = [];
   /** Result writes handed over by a result backend of this process on the same server. */
   private pendingWrites: CarriedWrite[] = [];
   private withdrawCarrier: (() => void) | undefined;
@@ -136,10 +142,11 @@ export class RedisConsumer implements Consumer, ResultCarrier {
 
   /** Called by a delivery's ack: the ack goes out with this turn's others. */
   queueAck(tag: string): Promise<void> {
-    return new Promise((resolve) => {
-      this.pendingAcks.push({ tag, resolve });
-      this.schedule();
-    });
+    let batch = this.pendingAcks[this.pendingAcks.length - 1];
+    if (!batch || batch.tags.length >= MAX_ACKS) this.pendingAcks.push((batch = new AckBatch()));
+    batch.tags.push(tag);
+    this.schedule();
+    return batch.written;
   }
 
   /**
@@ -209,7 +216,7 @@ export class RedisConsumer implements Consumer, ResultCarrier {
    * to `want` messages.
    */
   private async exchange(want: number): Promise<void> {
-    const acks = this.pendingAcks.splice(0, MAX_ACKS);
+    const acks = this.takeAcks();
     const writes = this.pendingWrites.splice(0, MAX_WRITES);
     if (want > 0) this.claims += 1;
     else this.riderOnlyCalls += 1;
@@ -233,7 +240,7 @@ export class RedisConsumer implements Consumer, ResultCarrier {
         keys.push(write.key);
         args.push(write.expiresMs, write.text);
       }
-      for (const ack of acks) args.push(ack.tag);
+      for (const batch of acks) for (const tag of batch.tags) args.push(tag);
       claimed = (await this.core.run(fetchScript, keys, args)) as unknown[];
     } catch (error) {
       if (want > 0) this.claims -= 1;
@@ -250,9 +257,9 @@ export class RedisConsumer implements Consumer, ResultCarrier {
     else this.riderOnlyCalls -= 1;
     this.reserved -= want;
     for (const write of writes) write.done();
-    for (const ack of acks) {
-      this.core.held.delete(ack.tag);
-      ack.resolve();
+    for (const batch of acks) {
+      for (const tag of batch.tags) this.core.held.delete(tag);
+      batch.resolve();
     }
     for (let i = 0; i < claimed.length; i += 3) {
       const number = Number(claimed[i]);
@@ -271,6 +278,19 @@ export class RedisConsumer implements Consumer, ResultCarrier {
       }
     }
     this.schedule();
+  }
+
+  /** Whole batches of pending acks, up to MAX_ACKS acks (at least one batch: none holds more). */
+  private takeAcks(): AckBatch[] {
+    let count = 0;
+    let taken = 0;
+    while (taken < this.pendingAcks.length) {
+      const size = this.pendingAcks[taken]!.tags.length;
+      if (taken > 0 && count + size > MAX_ACKS) break;
+      count += size;
+      taken += 1;
+    }
+    return this.pendingAcks.splice(0, taken);
   }
 
   /** Redis is away or refused: report it, and try again shortly rather than spin. */
