@@ -24,13 +24,6 @@ export interface BrokerCapabilities {
    * When absent or false, the core refuses a publish that names a transaction.
    */
   readonly transactionalPublish?: boolean;
-  /**
-   * The fewest unsettled messages a consumer should be allowed, where each fetch is a
-   * round trip to a database: the worker's prefetch (slots × (multiplier + 1)) is raised to
-   * at least this, so a worker with one slot does not wait on a fetch every few tasks.
-   * Absent: the prefetch follows the slots alone, as Celery's.
-   */
-  readonly minPrefetch?: number;
 }
 
 export interface PublishOptions {

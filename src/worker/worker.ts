@@ -117,8 +117,6 @@ export class Worker implements ControlTarget {
   /** Unsettled deliveries the consumer may hold: follows the slots (prefetchFor). */
   private prefetch: number;
   private readonly prefetchMultiplier: number;
-  /** The broker's `capabilities.minPrefetch`, known once started. */
-  private minPrefetch = 0;
   private readonly shutdownTimeoutMs: number;
   private readonly waiting: Delivery[] = [];
   /** Deliveries not due yet, held unsettled outside the slots (brokers without delayed delivery). */
@@ -250,8 +248,6 @@ export class Worker implements ControlTarget {
     // Threads and children load the app first: a module that fails to load stops the start.
     await this.pool.start();
     if (backend) this.stopRevokes = await this.watchRevokes(backend);
-    this.minPrefetch = Math.max(0, Math.floor(broker.capabilities.minPrefetch ?? 0));
-    this.prefetch = this.prefetchFor(this.slots);
     this.registry = backend?.workerRegistry?.();
     // A queue paused before this worker started stays untouched from its first consume on.
     await this.readPaused();
@@ -814,14 +810,10 @@ export class Worker implements ControlTarget {
   /**
    * The broker's prefetch for a number of slots: slots × (multiplier + 1), the window
    * Celery's early acks give; with autoscale, sized for its maximum from the start (so
-   * waiting tasks show the autoscaler the load), and past it when pool_grow goes further;
-   * never below the broker's `minPrefetch` (a database broker's fetch is a round trip).
+   * waiting tasks show the autoscaler the load), and past it when pool_grow goes further.
    */
   private prefetchFor(slots: number): number {
-    return Math.max(
-      Math.max(slots, this.autoscale?.max ?? 0) * (this.prefetchMultiplier + 1),
-      this.minPrefetch,
-    );
+    return Math.max(slots, this.autoscale?.max ?? 0) * (this.prefetchMultiplier + 1);
   }
 
   /** Resizes the consumer's prefetch to the slots, as Celery's `_update_prefetch_count`. */

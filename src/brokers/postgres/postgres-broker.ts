@@ -93,9 +93,6 @@ export class PostgresBroker implements Broker {
     delayedDelivery: true,
     deadLetter: true,
     transactionalPublish: true,
-    // A claim is a round trip: a worker with one slot claims ten at a time (as pg-boss's
-    // batch of ten), not five (1 × (multiplier + 1)).
-    minPrefetch: 10,
   };
   readonly location: PostgresLocation;
   readonly schema: string;
