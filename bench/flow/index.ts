@@ -7,6 +7,8 @@
  * feature: no limit, and its Worker `limiter` (a global rate limit); per-key limits are
  * groups, BullMQ Pro only. Rounds rotate every (contender, limit) pair; medians count.
  * Each contender works under its own key prefix, deleted afterwards.
+ * Then fairness at a backlog (fairness.ts): tenant B's one task behind tenant A's
+ * BENCH_FAIR_BACKLOG (1,000,000), counted in takes.
  * Sizes: BENCH_TASKS (10,000 here), BENCH_ROUNDS (3).
  */
 import { Redis } from 'ioredis';
@@ -98,6 +100,7 @@ export async function runFlowBench(
   process.stdout.write(
     '  goal (issue 13): "no limit" must not fall below its figure before flow control (run the base commit on the same machine to compare; one run cannot tell); each limit\'s cost is its "vs no limit"\n',
   );
+  await (await import('./fairness.js')).runFairnessBench(url);
   return figures;
 }
 
