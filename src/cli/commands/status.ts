@@ -60,7 +60,9 @@ Examples:
         }
         for (const queue of queues) {
           const mark = paused?.includes(queue) ? ' (paused)' : '';
-          process.stdout.write(`queue ${queue}: ${await broker.queueLength(queue)} waiting${mark}\n`);
+          process.stdout.write(
+            `queue ${queue}: ${await broker.queueLength(queue)} waiting${mark}\n`,
+          );
         }
         if (paused !== undefined) {
           process.stdout.write(`paused queues: ${paused.length ? paused.join(',') : 'none'}\n`);

@@ -248,7 +248,7 @@ describe('amqp reliability', () => {
       ['b1', 'b2', 'b3'].map((id) => ({ message: makeMessage(id), options: { queue } })),
     );
     const batch = await a.drain(queue);
-    expect(batch.map((m) => m.properties.headers?.id)).toEqual(['b1', 'b2', 'b3']);
+    expect(batch.map((m): unknown => m.properties.headers?.id)).toEqual(['b1', 'b2', 'b3']);
   });
 
   it('reads a header Python wrote as a 64-bit integer (tag L) without dropping the connection', async (ctx) => {
