@@ -83,6 +83,7 @@ export type {
   BroadcastQueueSpec,
   ExchangeSpec,
   DeadLetterInfo,
+  OldestMessage,
 } from './brokers/broker.js';
 export type { BrokerFactoryOptions } from './brokers/registry.js';
 export type {
@@ -94,6 +95,13 @@ export type {
 } from './backends/backend.js';
 export type { BackendFactoryOptions } from './backends/registry.js';
 export type { WorkerRegistry, WorkerInfo } from './backends/worker-registry.js';
+export {
+  TASK_HISTORY_TYPES,
+  type TaskHistory,
+  type TaskHistoryEntry,
+  type TaskHistoryEvent,
+  type TaskHistoryType,
+} from './backends/task-history.js';
 export {
   TaskQueryError,
   matchesTaskQuery,

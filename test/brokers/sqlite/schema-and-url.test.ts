@@ -92,6 +92,7 @@ describe('SQLite schema', () => {
       'celeriac_revoked',
       'celeriac_sequences',
       'celeriac_task_counts',
+      'celeriac_task_events',
       'celeriac_task_runtimes',
     ]);
     db.close();
