@@ -53,8 +53,10 @@ it(
       await deleteRedisPrefix(keyPrefix);
       rmSync(dir, { recursive: true, force: true });
     });
+    // Three slots each: a worker running both held keys still has a slot free, so the calls
+    // waiting for k1 are taken and held (not left unfetched behind full slots).
     await Promise.all(
-      ['a', 'b', 'c'].map((n) => startWorker(APP, env, ['-c', '2', '-n', `${n}@fstate`])),
+      ['a', 'b', 'c'].map((n) => startWorker(APP, env, ['-c', '3', '-n', `${n}@fstate`])),
     );
     const lines = () => (existsSync(runLog) ? readFileSync(runLog, 'utf8') : '');
     // A burst of the rate-limited task (20/s), then keys held long enough to look at.
