@@ -17,7 +17,7 @@ import type { Broker, Delivery } from '../../src/brokers/broker.js';
 import { AMQP_URL, REDIS_URL, requireService } from '../support/services.js';
 import { testSchema } from '../support/postgres.js';
 import { deleteRedisPrefix } from '../support/redis-cleanup.js';
-import { createVhost, vhostsUnavailable } from '../support/rabbitmq-vhost.js';
+import { createVhost, requireVhosts } from '../support/rabbitmq-vhost.js';
 
 type Kind = 'sqlite' | 'redis' | 'postgres' | 'amqp';
 
@@ -34,9 +34,7 @@ async function openApp(kind: Kind, test: TestContext): Promise<Celeriac> {
     app = new Celeriac({ broker: REDIS_URL, backend: REDIS_URL, keyPrefix });
     test.onTestFinished(() => deleteRedisPrefix(keyPrefix));
   } else if (kind === 'amqp') {
-    await requireService(test, 'rabbitmq');
-    const unavailable = await vhostsUnavailable();
-    if (unavailable) test.skip(unavailable);
+    await requireVhosts(test);
     const vhost = await createVhost('deadletters');
     app = new Celeriac({ broker: `${vhost.url}?deadLetter=true` });
     test.onTestFinished(() => vhost.dispose());

@@ -12,7 +12,7 @@ import { Celeriac, chord } from '../../src/index.js';
 import { killAll, startWorker } from '../support/worker-process.js';
 import { REDIS_URL, requireService } from '../support/services.js';
 import { deleteRedisPrefix } from '../support/redis-cleanup.js';
-import { createVhost, vhostsUnavailable } from '../support/rabbitmq-vhost.js';
+import { createVhost, requireVhosts } from '../support/rabbitmq-vhost.js';
 
 const APP = 'test/canvas/fixtures/canvas-app.ts';
 let dir: string;
@@ -34,9 +34,7 @@ const runs = () =>
   existsSync(runLog()) ? readFileSync(runLog(), 'utf8').trim().split('\n').filter(Boolean) : [];
 
 async function setup(ctx: TestContext, backend: 'redis' | 'sqlite') {
-  await requireService(ctx, 'rabbitmq');
-  const unavailable = await vhostsUnavailable();
-  if (unavailable) ctx.skip(unavailable);
+  await requireVhosts(ctx);
   const vhost = await createVhost('canvas');
   cleanups.push(() => vhost.dispose());
   const env: Record<string, string> = { CELERIAC_BROKER_URL: vhost.url, TEST_RUN_LOG: runLog() };

@@ -18,7 +18,7 @@ import { Celeriac, type AsyncResult, type TaskOptions } from '../../src/index.js
 import { killAll, runCli, startWorker } from '../support/worker-process.js';
 import { REDIS_URL, requireService } from '../support/services.js';
 import { deleteRedisPrefix } from '../support/redis-cleanup.js';
-import { createVhost, vhostsUnavailable } from '../support/rabbitmq-vhost.js';
+import { createVhost, requireVhosts } from '../support/rabbitmq-vhost.js';
 
 const APP = 'test/flow/fixtures/flow-app.ts';
 
@@ -55,9 +55,7 @@ async function setup(
     keyPrefix = `celeriac-test:flow2-${randomUUID().slice(0, 8)}:`;
     url = REDIS_URL;
     if (kind === 'amqp') {
-      await requireService(ctx, 'rabbitmq');
-      const unavailable = await vhostsUnavailable();
-      if (unavailable) ctx.skip(unavailable);
+      await requireVhosts(ctx);
       const vhost = await createVhost('flow');
       cleanups.push(() => vhost.dispose());
       url = vhost.url;

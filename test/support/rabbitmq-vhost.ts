@@ -7,7 +7,8 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
-import { AMQP_URL } from './services.js';
+import type { TestContext } from 'vitest';
+import { AMQP_URL, requireService } from './services.js';
 
 const run = promisify(execFile);
 
@@ -26,6 +27,19 @@ export async function vhostsUnavailable(): Promise<string | null> {
   } catch (error) {
     return `rabbitmqctl cannot list vhosts (${(error as Error).message.split('\n')[0]})`;
   }
+}
+
+/**
+ * Skips the test (with the reason) unless RabbitMQ answers and `rabbitmqctl` can make vhosts
+ * here; with CI=true either missing fails it, as `requireService` does.
+ */
+export async function requireVhosts(ctx: TestContext): Promise<void> {
+  await requireService(ctx, 'rabbitmq');
+  const reason = await vhostsUnavailable();
+  if (reason === null) return;
+  if (process.env.CI === 'true')
+    throw new Error(`CI=true and RabbitMQ vhosts are required: ${reason}`);
+  ctx.skip(reason);
 }
 
 export async function createVhost(label: string): Promise<TestVhost> {

@@ -19,7 +19,7 @@ import { createDashboard } from '../../src/web/dashboard/index.js';
 import { requireService, REDIS_URL } from '../support/services.js';
 import { testSchema } from '../support/postgres.js';
 import { deleteByPrefix, rawClient } from '../brokers/redis/redis-test-support.js';
-import { createVhost, vhostsUnavailable } from '../support/rabbitmq-vhost.js';
+import { createVhost, requireVhosts } from '../support/rabbitmq-vhost.js';
 
 const CSRF = 'abcdefghijklmnopqrstuvwx';
 const post = (body: string) =>
@@ -34,9 +34,7 @@ async function openApp(
   test: TestContext,
 ): Promise<Celeriac> {
   if (kind === 'amqp') {
-    await requireService(test, 'rabbitmq');
-    const unavailable = await vhostsUnavailable();
-    if (unavailable) test.skip(unavailable);
+    await requireVhosts(test);
     const vhost = await createVhost('dashdead');
     const app = new Celeriac({ broker: `${vhost.url}?deadLetter=true` });
     test.onTestFinished(async () => {
