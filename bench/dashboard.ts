@@ -17,6 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { deletePrefix, openBenchRedis } from './redis/admin.js';
 import { Celeriac } from '../src/index.js';
 import { buildResultMeta } from '../src/protocol/result-meta.js';
 import { createDashboard } from '../src/web/dashboard/index.js';
@@ -160,12 +161,7 @@ async function cleanup(app: Celeriac): Promise<void> {
   const backend = await app.resultBackend();
   if (backend.kind !== 'redis' || !prefix) return;
   const probe = new Redis(process.env.CELERIAC_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0');
-  let scan = '0';
-  do {
-    const [next, keys] = await probe.scan(scan, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    scan = next;
-    if (keys.length) await probe.del(...keys);
-  } while (scan !== '0');
+  await deletePrefix(probe, prefix);
   probe.disconnect();
 }
 
@@ -193,17 +189,8 @@ export async function runDashboardBench(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   const url = process.env.CELERIAC_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
-  const probe = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  try {
-    await probe.connect();
-  } catch {
-    process.stdout.write(`\ndashboard on Redis: skipped, ${url} is not reachable\n`);
-    return;
-  }
+  const probe = await openBenchRedis(url, 'dashboard on Redis');
+  if (!probe) return;
   const keyPrefix = `celeriac-bench-dashboard:${randomUUID()}:`;
   const redis = new Celeriac({ broker: url, backend: url, keyPrefix, resultExtended: true });
   try {
@@ -218,13 +205,7 @@ export async function runDashboardBench(): Promise<void> {
     await storeCost(() => url, 'Redis', probe);
   } finally {
     await redis.close();
-    // Only this run's keys.
-    let scan = '0';
-    do {
-      const [next, keys] = await probe.scan(scan, 'MATCH', `${keyPrefix}*`, 'COUNT', 1000);
-      scan = next;
-      if (keys.length) await probe.del(...keys);
-    } while (scan !== '0');
+    await deletePrefix(probe, keyPrefix); // only this run's keys
     probe.disconnect();
   }
 }

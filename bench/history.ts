@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { deletePrefix, openBenchRedis } from './redis/admin.js';
 import { Celeriac } from '../src/index.js';
 import { envCount, fmt, median, nextLine, rate, row, spawnWorker, wallClock } from './support.js';
 
@@ -32,15 +33,6 @@ async function redisUsec(admin: Redis | undefined): Promise<number> {
   let usec = 0;
   for (const match of stats.matchAll(/usec=(\d+)/g)) usec += Number(match[1]);
   return usec;
-}
-
-async function deletePrefix(admin: Redis, prefix: string): Promise<void> {
-  let scan = '0';
-  do {
-    const [next, keys] = await admin.scan(scan, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    scan = next;
-    if (keys.length) await admin.del(...keys);
-  } while (scan !== '0');
 }
 
 async function once(
@@ -157,17 +149,8 @@ export async function runHistoryBench(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   const url = process.env.CELERIAC_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
-  const admin = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  try {
-    await admin.connect();
-  } catch {
-    process.stdout.write(`\ntask history on Redis: skipped, ${url} is not reachable\n`);
-    return;
-  }
+  const admin = await openBenchRedis(url, 'task history on Redis');
+  if (!admin) return;
   const started = wallClock();
   try {
     await compare(

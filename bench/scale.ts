@@ -5,27 +5,15 @@
  * task. Sizes: BENCH_TASKS (20,000 for the worker counts), BENCH_ROUNDS (3),
  * BENCH_MAX_DEPTH (caps the depths). Keys under its own prefix, deleted afterwards.
  */
-import { Redis } from 'ioredis';
 import { envCount, FULL } from './support.js';
 import { CeleriacSide } from './redis/celeriac-side.js';
-import { deletePrefix } from './redis/index.js';
+import { deletePrefix, openBenchRedis } from './redis/admin.js';
 import { runRedisScale, type ScaleFigures } from './redis/scale.js';
 
 export async function runScaleBench(): Promise<ScaleFigures | undefined> {
   const url = process.env.CELERIAC_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
-  const probe = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  try {
-    await probe.connect();
-  } catch (error) {
-    process.stdout.write(
-      `\nRedis (${url}): not reachable (${(error as Error).message}); skipped.\n`,
-    );
-    return undefined;
-  }
+  const probe = await openBenchRedis(url, 'Redis');
+  if (!probe) return undefined;
   const tasks = envCount('BENCH_TASKS', 20_000);
   const rounds = envCount('BENCH_ROUNDS', envCount('CELERIAC_BENCH_ROUNDS', 3));
   const depths = [

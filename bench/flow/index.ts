@@ -11,7 +11,7 @@
  * BENCH_FAIR_BACKLOG (1,000,000), counted in takes.
  * Sizes: BENCH_TASKS (10,000 here), BENCH_ROUNDS (3).
  */
-import { Redis } from 'ioredis';
+import { deletePrefix, openBenchRedis } from '../redis/admin.js';
 import { envCount, fmt, median } from '../support.js';
 import { BullmqSide } from '../redis/bullmq-side.js';
 import { CeleriacSide } from '../redis/celeriac-side.js';
@@ -31,20 +31,8 @@ export async function runFlowBench(
   options: { url?: string; tasks?: number; rounds?: number } = {},
 ): Promise<FlowFigures | undefined> {
   const url = options.url ?? process.env.CELERIAC_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
-  const probe = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  try {
-    await probe.connect();
-  } catch (error) {
-    process.stdout.write(
-      `\nFlow (${url}): not reachable (${(error as Error).message}); skipped.\n`,
-    );
-    probe.disconnect();
-    return undefined;
-  }
+  const probe = await openBenchRedis(url, 'Flow');
+  if (!probe) return undefined;
   const tasks = options.tasks ?? envCount('BENCH_TASKS', 10_000);
   const rounds = options.rounds ?? envCount('BENCH_ROUNDS', envCount('CELERIAC_BENCH_ROUNDS', 3));
   const run = `${process.pid}-${Date.now()}`;
@@ -102,13 +90,4 @@ export async function runFlowBench(
   );
   await (await import('./fairness.js')).runFairnessBench(url);
   return figures;
-}
-
-async function deletePrefix(client: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await client.unlink(...keys);
-  } while (cursor !== '0');
 }

@@ -13,7 +13,7 @@
  * BENCH_FULL=1 adds concurrency 1 and 10 and a 1M-task queue depth. BENCH_REDIS_ONLY=enqueue
  * runs only the enqueue and latency measures (with the bounds and their goals).
  */
-import { Redis } from 'ioredis';
+import { deletePrefix, openBenchRedis } from './admin.js';
 import { envCount, fmt, FULL, median, percentile } from '../support.js';
 import { BeeSide } from './bee-side.js';
 import { BullmqSide } from './bullmq-side.js';
@@ -59,19 +59,8 @@ export async function runRedisBench(
   options: RedisBenchOptions = {},
 ): Promise<RedisBenchResult | undefined> {
   const url = options.url ?? process.env.CELERIAC_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0';
-  const probe = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  try {
-    await probe.connect();
-  } catch (error) {
-    process.stdout.write(
-      `\nRedis (${url}): not reachable (${(error as Error).message}); skipped.\n`,
-    );
-    return undefined;
-  }
+  const probe = await openBenchRedis(url, 'Redis');
+  if (!probe) return undefined;
   const tasks = options.tasks ?? envCount('BENCH_TASKS', 20_000);
   const sequential = options.sequential ?? envCount('BENCH_SEQUENTIAL', 5_000);
   const samples = options.latencySamples ?? envCount('BENCH_LATENCY_SAMPLES', 2_000);
@@ -226,13 +215,4 @@ export async function runRedisBench(
     for (const prefix of [ourPrefix, bullPrefix, beePrefix]) await deletePrefix(probe, prefix);
     probe.disconnect();
   }
-}
-
-export async function deletePrefix(client: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await client.unlink(...keys);
-  } while (cursor !== '0');
 }
