@@ -10,12 +10,16 @@
  * Then fairness at a backlog (fairness.ts): tenant B's one task behind tenant A's
  * BENCH_FAIR_BACKLOG (1,000,000), counted in takes.
  * Sizes: BENCH_TASKS (10,000 here), BENCH_ROUNDS (3).
+ * BENCH_BASE=<built checkout of an older commit> adds that build's worker on the same bench
+ * app, no limit only, in the same rounds (bench/base-build.ts): the "no slower than before"
+ * check, by rate and by the worker's CPU per task.
  */
 import { deletePrefix, openBenchRedis } from '../redis/admin.js';
 import { envCount, fmt, median } from '../support.js';
 import { BullmqSide } from '../redis/bullmq-side.js';
 import { CeleriacSide } from '../redis/celeriac-side.js';
 import type { Contender, FlowLimit } from '../redis/contender.js';
+import { baseBuildFromEnv } from '../base-build.js';
 
 type Case = FlowLimit | 'none';
 
@@ -37,10 +41,22 @@ export async function runFlowBench(
   const rounds = options.rounds ?? envCount('BENCH_ROUNDS', envCount('CELERIAC_BENCH_ROUNDS', 3));
   const run = `${process.pid}-${Date.now()}`;
   const prefixes = [`celeriac-bench:flow-${run}:`, `bullmq-bench-flow-${run}`];
-  const sides: Contender[] = [
-    new CeleriacSide(url, prefixes[0]!),
-    new BullmqSide(url, prefixes[1]!),
-  ];
+  const ours = new CeleriacSide(url, prefixes[0]!);
+  const sides: Contender[] = [ours, new BullmqSide(url, prefixes[1]!)];
+  const base = baseBuildFromEnv();
+  const baseSide = base
+    ? new CeleriacSide(url, `celeriac-bench:flow-base-${run}:`, {
+        name: 'Celeriac base',
+        limits: [],
+        workerArgs: (concurrency) => base.workerArgs(['-c', String(concurrency)]),
+      })
+    : undefined;
+  if (baseSide) {
+    sides.push(baseSide);
+    prefixes.push(`celeriac-bench:flow-base-${run}:`);
+  }
+  const cpu = new Map<CeleriacSide, number[]>([[ours, []]]);
+  if (baseSide) cpu.set(baseSide, []);
   const pairs = sides.flatMap((side) =>
     CASES.filter(({ key }) => key === 'none' || side.limits.includes(key)).map(({ key }) => ({
       side,
@@ -55,16 +71,19 @@ export async function runFlowBench(
         const pair = pairs[(k + round) % pairs.length]!;
         const limit = pair.key === 'none' ? {} : { limit: pair.key };
         samples.get(pair)!.push(await pair.side.throughput(tasks, 100, limit));
+        if (pair.key === 'none' && pair.side instanceof CeleriacSide)
+          cpu.get(pair.side)?.push(pair.side.lastCpuPerTaskUs);
       }
     }
   } finally {
     for (const side of sides) await side.teardown().catch(() => undefined);
     for (const prefix of prefixes) await deletePrefix(probe, prefix);
     probe.disconnect();
+    base?.dispose();
   }
   const figures: FlowFigures = {};
   for (const [{ side, key }, values] of samples) (figures[side.name] ??= {})[key] = median(values);
-  const ours = figures.Celeriac ?? {};
+  const mine = figures.Celeriac ?? {};
   const theirs = figures.BullMQ ?? {};
   process.stdout.write(
     `\nFlow control on Redis (${url}), one worker process each at c=100, ${fmt(tasks)} no-ops, results kept, medians of ${rounds} interleaved rounds:\n`,
@@ -73,8 +92,8 @@ export async function runFlowBench(
     `  ${'measure'.padEnd(46)}${'Celeriac'.padStart(12)}${'vs no limit'.padStart(13)}${'BullMQ'.padStart(12)}  vs BullMQ\n`,
   );
   for (const { key, label } of CASES) {
-    const value = ours[key] ?? NaN;
-    const vsNone = key === 'none' ? '' : `${(value / (ours.none ?? NaN)).toFixed(2)}x`;
+    const value = mine[key] ?? NaN;
+    const vsNone = key === 'none' ? '' : `${(value / (mine.none ?? NaN)).toFixed(2)}x`;
     const peer = theirs[key];
     const peerCell =
       peer === undefined
@@ -85,8 +104,20 @@ export async function runFlowBench(
       `  ${label.padEnd(46)}${`${fmt(value)}/s`.padStart(12)}${vsNone.padStart(13)}${peerCell}\n`,
     );
   }
+  const oursCpu = median(cpu.get(ours) ?? []);
   process.stdout.write(
-    '  goal (issue 13): "no limit" must not fall below its figure before flow control (run the base commit on the same machine to compare; one run cannot tell); each limit\'s cost is its "vs no limit"\n',
+    `  worker CPU per no-limit task: ${oursCpu.toFixed(1)} µs (user + system, first start to last)\n`,
+  );
+  if (base && baseSide) {
+    const baseRate = figures[baseSide.name]?.none ?? NaN;
+    const baseCpu = median(cpu.get(baseSide) ?? []);
+    process.stdout.write(
+      `  no limit, base build ${base.dir}: ${fmt(baseRate)}/s, ${baseCpu.toFixed(1)} µs CPU/task;` +
+        ` this build ${((mine.none ?? NaN) / baseRate).toFixed(2)}x its rate, ${(oursCpu / baseCpu).toFixed(2)}x its CPU per task\n`,
+    );
+  }
+  process.stdout.write(
+    '  goal (issue 13): "no limit" must not fall below its figure before flow control (BENCH_BASE=<built checkout of that commit> runs it beside, in the same rounds); each limit\'s cost is its "vs no limit"\n',
   );
   await (await import('./fairness.js')).runFairnessBench(url);
   return figures;

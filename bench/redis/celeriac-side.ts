@@ -25,14 +25,29 @@ const TASK_OF: Record<FlowLimit | 'none', string> = {
   globalRate: 'bench.flow.rate',
 };
 
+export interface CeleriacSideOptions {
+  /** @default 'Celeriac' */
+  name?: string;
+  /** The worker's command line at a concurrency. @default this checkout's built CLI (celeriacWorkerArgs) */
+  workerArgs?: (concurrency: number) => string[];
+  /** @default both flow limits */
+  limits?: readonly FlowLimit[];
+}
+
 export class CeleriacSide implements Contender {
-  readonly name = 'Celeriac';
-  readonly limits: readonly FlowLimit[] = ['perKey', 'globalRate'];
+  readonly name: string;
+  readonly limits: readonly FlowLimit[];
+  /** The worker's CPU time (user + system) per task in the last `throughput` run, in µs. */
+  lastCpuPerTaskUs = NaN;
   private readonly app: Celeriac;
   private readonly noop: TaskRef<[], null>;
   private readonly env: Record<string, string>;
+  private readonly workerArgs: (concurrency: number) => string[];
 
-  constructor(url: string, prefix: string) {
+  constructor(url: string, prefix: string, options: CeleriacSideOptions = {}) {
+    this.name = options.name ?? 'Celeriac';
+    this.limits = options.limits ?? ['perKey', 'globalRate'];
+    this.workerArgs = options.workerArgs ?? celeriacWorkerArgs;
     this.app = new Celeriac({ broker: url, backend: url, keyPrefix: prefix });
     this.noop = this.app.signature<[], null>('bench.noop');
     this.env = { CELERIAC_BROKER_URL: url, CELERIAC_RESULT_BACKEND: url, BENCH_PREFIX: prefix };
@@ -66,14 +81,16 @@ export class CeleriacSide implements Contender {
     options: ThroughputOptions = {},
   ): Promise<number> {
     await this.enqueueAll(count, options);
-    const worker = await startChild(celeriacWorkerArgs(concurrency), {
+    const worker = await startChild(this.workerArgs(concurrency), {
       ...this.env,
       BENCH_COUNT: String(count),
       ...(options.limit ? { BENCH_FLOW: '1' } : {}),
     });
     try {
       const line = await nextLine(worker.lines, 'bench-done');
-      return rate(count, Number(line.split(' ')[1]));
+      const [, ms, cpuUs] = line.split(' ');
+      this.lastCpuPerTaskUs = Number(cpuUs) / count;
+      return rate(count, Number(ms));
     } finally {
       await worker.stop();
       await this.purge();
@@ -82,7 +99,7 @@ export class CeleriacSide implements Contender {
 
   async latency(samples: number, intervalMs: number): Promise<number[]> {
     const probe = this.app.signature<[sentAt: number], number>('bench.latency');
-    const worker = await startChild(celeriacWorkerArgs(10), {
+    const worker = await startChild(this.workerArgs(10), {
       ...this.env,
       BENCH_LATENCY_COUNT: String(samples + LATENCY_WARMUP),
     });
