@@ -427,16 +427,15 @@ for (const kind of ['sqlite', 'redis'] as const) {
           .poll(() => page.locator('#operation-done').textContent(), { timeout: 10_000 })
           .toContain('pause queue bulk');
         // The consumers column reads the workers' heartbeats (every 2 s), sent after the
-        // worker followed the pause: reload until the worker is no longer listed.
+        // worker followed the pause; the page follows them live, with no reload.
+        await page.goto(`${base}/dashboard/queues`);
+        await page.evaluate(() => ((window as unknown as { marker: number }).marker = 2));
         await expect
-          .poll(
-            async () => {
-              await page.goto(`${base}/dashboard/queues`);
-              return page.locator('tr[data-queue="bulk"]').textContent();
-            },
-            { timeout: 10_000 },
-          )
+          .poll(() => page.locator('tr[data-queue="bulk"]').textContent(), { timeout: 15_000 })
           .not.toContain(worker.hostname);
+        expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(
+          2,
+        );
         expect(await page.locator('tr[data-queue="bulk"]').textContent()).toContain('paused');
         const waiting = await app.sendTask('shop.bulk', [21]);
         await shot(page, 'queues-paused');

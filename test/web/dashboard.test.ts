@@ -13,6 +13,7 @@ import { Celeriac } from '../../src/index.js';
 import { openSqliteApp } from './sqlite-app.js';
 import { requireService } from '../support/services.js';
 import { testSchema } from '../support/postgres.js';
+import { readSse } from './sse-reader.js';
 
 const get = (path: string, init?: RequestInit) => new Request(`http://shop.example${path}`, init);
 
@@ -171,6 +172,43 @@ describe('createDashboard', () => {
     // The SQLite registry stores pauses (and SQLite broadcasts through its file).
     expect(page).not.toContain('needs a broker with fanout');
     expect(page).toContain('value="pause"');
+  });
+
+  it('the queues, workers and overview pages follow their state live: a new depth arrives over SSE, nothing when nothing changed', async (test) => {
+    const { app } = await openSqliteApp(test);
+    const dashboard = createDashboard(app, { allowAnonymous: true, livePageIntervalMs: 100 });
+    const opened = (await dashboard(get('/dashboard/queues')))!;
+    expect(await opened.text()).toContain('data-live="/dashboard/live/page/queues"');
+    const depthIn = (html: string) =>
+      /<tr data-queue="celery">[\s\S]*?<td>\s*celery\s*<\/td>\s*<td>\s*(\d+)/.exec(html)?.[1];
+    const abort = new AbortController();
+    test.onTestFinished(() => abort.abort());
+    const response = (await dashboard(
+      get('/dashboard/live/page/queues', { signal: abort.signal }),
+    ))!;
+    expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const events = readSse(response.body!);
+    const nextFragment = async () => {
+      for (;;) {
+        const { value, done } = await events.next();
+        if (done) throw new Error('the stream ended');
+        if (value.event === 'fragment')
+          return JSON.parse(value.data!) as { target: string; html: string };
+      }
+    };
+    const first = await nextFragment();
+    expect(first.target).toBe('page-body');
+    expect(depthIn(first.html)).toBe('0');
+    // Ticks re-render every 100 ms, but only a change is sent: the next fragment is the new depth.
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    await app.sendTask('emails.send', ['x']);
+    const second = await nextFragment();
+    expect(depthIn(second.html)).toBe('1');
+    for (const path of ['/dashboard', '/dashboard/workers']) {
+      const page = await (await dashboard(get(path)))!.text();
+      expect(page, path).toMatch(/data-live="\/dashboard\/live\/page\/(?:workers)?"/);
+    }
+    expect((await dashboard(get('/dashboard/live/page/nothing')))!.status).toBe(404);
   });
 
   it('offers worker operations on PostgreSQL (broadcasting over LISTEN/NOTIFY) and stores a queue pause', async (test) => {

@@ -41,7 +41,16 @@ export const DASHBOARD_JS = `
   source.addEventListener('error',function(){if(status)status.hidden=true});
   source.addEventListener('fragment',function(e){
     var data=JSON.parse(e.data), target=document.getElementById(data.target);
-    if(target)target.innerHTML=data.html;
+    if(!target)return;
+    // Never swap a form away while someone uses it (focus inside, or a field they changed):
+    // the next change after they leave it brings the page up to date.
+    var active=document.activeElement;
+    if(active&&active!==body&&target.contains(active))return;
+    var edited=Array.prototype.some.call(target.querySelectorAll('input,textarea'),function(f){
+      return (f.type==='checkbox'||f.type==='radio')?f.checked!==f.defaultChecked:f.value!==f.defaultValue;
+    });
+    if(edited)return;
+    target.innerHTML=data.html;
     body.setAttribute('data-updated',String(Date.now()));
   });
 })();

@@ -64,6 +64,9 @@ export const PAGES = [
   ['/dead-letters', 'Dead letters'],
 ] as const;
 
+/** The element holding a page's body, which a live page's stream replaces whole. */
+export const PAGE_BODY_ID = 'page-body';
+
 export function layout(
   prefix: string,
   current: string,
@@ -83,7 +86,7 @@ export function layout(
 <script src="${prefix}/assets/dashboard.js" defer></script></head>
 <body${raw(options.live ? ` data-live="${esc(options.live)}"` : '')}><header><strong>Celeriac</strong><nav>${nav}</nav>${
       options.readOnly ? html`<span class="badge">read-only</span>` : ''
-    }<span id="live-status" class="live-status" hidden>live</span></header><main><h1>${title}</h1>${body}</main></body></html>`
+    }<span id="live-status" class="live-status" hidden>live</span></header><main><h1>${title}</h1><div id="${PAGE_BODY_ID}">${body}</div></main></body></html>`
       .html
   }`;
 }

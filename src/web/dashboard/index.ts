@@ -19,9 +19,16 @@ import type { ApplyOptions } from '../../app/task-options.js';
 import type { JsonValue, ResultMeta } from '../../protocol/types.js';
 import type { FetchHandler } from '../fetch-handler.js';
 import { DASHBOARD_CSS, DASHBOARD_JS } from './assets.js';
-import { esc, html, layout, securityHeaders, type Html } from './html.js';
+import { esc, html, layout, PAGE_BODY_ID, securityHeaders, type Html } from './html.js';
 import { readHistory, readTree, timelineView, treeView } from './task-detail.js';
-import { fragmentStream, listingFeed, taskFeed, type DashboardEventFeed } from './live.js';
+import {
+  fragmentStream,
+  listingFeed,
+  mergeFeeds,
+  taskFeed,
+  tickFeed,
+  type DashboardEventFeed,
+} from './live.js';
 import { renderMetrics } from './metrics.js';
 import {
   confirmPage,
@@ -78,6 +85,8 @@ export interface DashboardOptions {
   queues?: string[] | undefined;
   /** Where live updates come from. @default the result backend's listing, read once a second */
   events?: DashboardEventFeed | undefined;
+  /** How often the overview, queues and workers pages re-render while open, at the least. @default 3000 */
+  livePageIntervalMs?: number | undefined;
   /** Most tasks one bulk action touches (the confirmation says when a filter matches more). @default 10000 */
   maxBulk?: number | undefined;
   /** Told of each error behind a plain error page. @default console.error */
@@ -94,6 +103,16 @@ export class DashboardAuthorizationError extends Error {
 }
 
 const CSRF_COOKIE = 'celeriac_csrf';
+
+function eventStream(body: ReadableStream<Uint8Array>): Response {
+  return new Response(body, {
+    headers: {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-store',
+      'X-Accel-Buffering': 'no',
+    },
+  });
+}
 const TASK_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 
 /**
@@ -125,6 +144,7 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
     return backend.taskListing();
   };
   const feed = options.events ?? listingFeed(listing);
+  const livePageIntervalMs = options.livePageIntervalMs ?? 3000;
 
   const owns = (method: string, pathname: string) =>
     (method === 'GET' || method === 'HEAD' || method === 'POST') &&
@@ -194,7 +214,26 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
         },
       });
     }
-    if (path === '' || path === '/') return page(request, csrf, '', 'Overview', await overview());
+    const livePage = LIVE_PAGES.get(path === '' ? '/' : path);
+    if (livePage)
+      return page(
+        request,
+        csrf,
+        livePage.current,
+        livePage.title,
+        await livePage.body(csrf),
+        `${prefix}/live/page${livePage.current || '/'}`,
+      );
+    if (path.startsWith('/live/page/')) {
+      const shown = LIVE_PAGES.get(path.slice('/live/page'.length));
+      if (!shown) return plain(404, 'No such live page.');
+      const body = fragmentStream(
+        mergeFeeds(feed, tickFeed(livePageIntervalMs)),
+        async () => [{ target: PAGE_BODY_ID, html: (await shown.body(csrf)).html }],
+        request.signal,
+      );
+      return eventStream(body);
+    }
     if (path === '/tasks') {
       let body: Html;
       try {
@@ -223,13 +262,7 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
         async () => [{ target: 'task-rows', html: (await renderRows(url.searchParams)).rows.html }],
         request.signal,
       );
-      return new Response(body, {
-        headers: {
-          'Content-Type': 'text/event-stream; charset=utf-8',
-          'Cache-Control': 'no-store',
-          'X-Accel-Buffering': 'no',
-        },
-      });
+      return eventStream(body);
     }
     if (path.startsWith('/live/task/')) {
       const id = decodeURIComponentSafe(path.slice('/live/task/'.length));
@@ -251,13 +284,7 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
         },
         request.signal,
       );
-      return new Response(body, {
-        headers: {
-          'Content-Type': 'text/event-stream; charset=utf-8',
-          'Cache-Control': 'no-store',
-          'X-Accel-Buffering': 'no',
-        },
-      });
+      return eventStream(body);
     }
     if (path.startsWith('/tasks/')) {
       const id = decodeURIComponentSafe(path.slice('/tasks/'.length));
@@ -291,19 +318,6 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
         `${prefix}/live/task/${encodeURIComponent(id)}`,
       );
     }
-    if (path === '/queues') {
-      const workers = await onlineWorkers();
-      return page(
-        request,
-        csrf,
-        '/queues',
-        'Queues',
-        queuesPage(prefix, await operations.queueRows(workers), workers.length, {
-          ...(await operations.controlState(csrf)),
-          storedPause: (await pausedQueues().catch(() => undefined)) !== undefined,
-        }),
-      );
-    }
     if (path === '/flow') {
       let body: Html;
       try {
@@ -316,14 +330,6 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
       }
       return page(request, csrf, '/flow', 'Flow', body);
     }
-    if (path === '/workers')
-      return page(
-        request,
-        csrf,
-        '/workers',
-        'Workers',
-        workersPage(prefix, await onlineWorkers(), Date.now(), await operations.controlState(csrf)),
-      );
     if (path === '/dead-letters') {
       const broker = await app.broker();
       const letters = await Promise.all(
@@ -464,6 +470,46 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
     page,
     plain,
   });
+
+  /**
+   * Pages whose whole body follows the stored state while open: re-rendered on every
+   * change the feed tells and at least every `livePageIntervalMs` (heartbeats, queue
+   * depths and counters change with no task event to tell of it).
+   */
+  const LIVE_PAGES = new Map<
+    string,
+    { current: string; title: string; body: (csrf: string) => Promise<Html> }
+  >([
+    ['/', { current: '', title: 'Overview', body: () => overview() }],
+    [
+      '/queues',
+      {
+        current: '/queues',
+        title: 'Queues',
+        body: async (csrf) => {
+          const workers = await onlineWorkers();
+          return queuesPage(prefix, await operations.queueRows(workers), workers.length, {
+            ...(await operations.controlState(csrf)),
+            storedPause: (await pausedQueues().catch(() => undefined)) !== undefined,
+          });
+        },
+      },
+    ],
+    [
+      '/workers',
+      {
+        current: '/workers',
+        title: 'Workers',
+        body: async (csrf) =>
+          workersPage(
+            prefix,
+            await onlineWorkers(),
+            Date.now(),
+            await operations.controlState(csrf),
+          ),
+      },
+    ],
+  ]);
 
   const post = async (
     request: Request,

@@ -66,6 +66,29 @@ export function listingFeed(
   };
 }
 
+/** A change every `intervalMs` while someone listens: for pages whose state changes with no task event. */
+export function tickFeed(intervalMs: number): DashboardEventFeed {
+  return {
+    subscribe(listener) {
+      const timer = setInterval(() => listener({}), intervalMs);
+      timer.unref();
+      return () => clearInterval(timer);
+    },
+  };
+}
+
+/** Every change of each feed. */
+export function mergeFeeds(...feeds: DashboardEventFeed[]): DashboardEventFeed {
+  return {
+    subscribe(listener) {
+      const stops = feeds.map((feed) => feed.subscribe(listener));
+      return () => {
+        for (const stop of stops) stop();
+      };
+    },
+  };
+}
+
 /** A feed of one task's stored states, from the result backend's push (`subscribe`). */
 export function taskFeed(
   subscribe: (listener: (state: string) => void) => Promise<() => Promise<void>>,
@@ -107,6 +130,7 @@ export function fragmentStream(
     start(controller) {
       let pending = false;
       let closed = false;
+      const lastSent = new Map<string, string>();
       const send = (text: string) => {
         if (!closed) controller.enqueue(encoder.encode(text));
       };
@@ -125,8 +149,12 @@ export function fragmentStream(
           pending = false;
           void render().then(
             (fragments) => {
-              for (const fragment of fragments)
+              for (const fragment of fragments) {
+                // A tick with nothing new sends nothing: a page left open costs no traffic.
+                if (lastSent.get(fragment.target) === fragment.html) continue;
+                lastSent.set(fragment.target, fragment.html);
                 send(`event: fragment\ndata: ${JSON.stringify(fragment)}\n\n`);
+              }
             },
             () => undefined,
           );
