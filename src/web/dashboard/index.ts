@@ -21,6 +21,7 @@ import type { FetchHandler } from '../fetch-handler.js';
 import { DASHBOARD_CSS, DASHBOARD_JS } from './assets.js';
 import { esc, html, layout, PAGE_BODY_ID, securityHeaders, type Html } from './html.js';
 import { readHistory, readTree, timelineView, treeView } from './task-detail.js';
+import { workerEventsFeed } from './event-feed.js';
 import {
   fragmentStream,
   listingFeed,
@@ -83,7 +84,7 @@ export interface DashboardOptions {
   mask?: ((value: unknown, where: { field: MaskField; task: ResultMeta }) => unknown) | undefined;
   /** Queues shown on the overview and queues pages. @default the app's default queue and every task's queue */
   queues?: string[] | undefined;
-  /** Where live updates come from. @default the result backend's listing, read once a second */
+  /** Where live updates come from. @default the result backend's listing, read once a second, and the workers' events */
   events?: DashboardEventFeed | undefined;
   /** How often the overview, queues and workers pages re-render while open, at the least. @default 3000 */
   livePageIntervalMs?: number | undefined;
@@ -143,7 +144,14 @@ export function createDashboard(app: DashboardApp, options: DashboardOptions = {
       );
     return backend.taskListing();
   };
-  const feed = options.events ?? listingFeed(listing);
+  // Stored changes, read once a second, and workers' events as they come: an event tells
+  // of a change first; the listing catches what no worker reports (e.g. no -E).
+  const feed =
+    options.events ??
+    mergeFeeds(
+      listingFeed(listing),
+      workerEventsFeed(() => app.broker()),
+    );
   const livePageIntervalMs = options.livePageIntervalMs ?? 3000;
 
   const owns = (method: string, pathname: string) =>
