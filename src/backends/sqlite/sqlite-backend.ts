@@ -177,16 +177,18 @@ export class SqliteBackend implements ResultBackend {
     return keep > 0 && Number.isFinite(keep) ? now + keep : 0;
   }
 
-  async store(meta: ResultMeta, options: StoreOptions = {}): Promise<void> {
-    const { store } = await this.ready();
+  store(meta: ResultMeta, options: StoreOptions = {}): Promise<void> {
+    // Connected (every store after the first): straight to the turn's batch, no connect() promise.
+    const store = this.closed ? undefined : this.resultStore;
+    if (!store) return this.ready().then(() => this.store(meta, options));
     const now = Date.now();
-    const seq = await this.storeBatch(store).add({
-      meta,
-      expiresAt: this.expiresAt(options.expiresMs, now),
-    });
-    this.cleanupIfDue(store, now);
-    const change: ResultChange = { taskId: meta.task_id, meta, seq };
-    for (const watcher of localWatchers.get(this.localKey) ?? []) watcher.pushResult(change);
+    return this.storeBatch(store)
+      .add({ meta, expiresAt: this.expiresAt(options.expiresMs, now) })
+      .then((seq) => {
+        this.cleanupIfDue(store, now);
+        const change: ResultChange = { taskId: meta.task_id, meta, seq };
+        for (const watcher of localWatchers.get(this.localKey) ?? []) watcher.pushResult(change);
+      });
   }
 
   /** Chord counters in the same file: each part is recorded and counted in one transaction. */
