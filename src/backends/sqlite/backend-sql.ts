@@ -167,8 +167,8 @@ export function backendSql(prefix: string) {
     // @taskId, @now -> { one } | undefined: whether the id is revoked and not expired.
     isRevoked: `SELECT 1 AS one FROM ${v} WHERE task_id = @taskId AND (expires_at = 0 OR expires_at > @now)`,
 
-    // @after, @upto -> rows (task_id, terminate, seq) by seq: revocations since a watermark.
-    revokedSince: `SELECT task_id, terminate, seq FROM ${v} WHERE seq > @after AND seq <= @upto ORDER BY seq`,
+    // @after, @upto -> rows (task_id, terminate, expires_at, seq) by seq: revocations since a watermark.
+    revokedSince: `SELECT task_id, terminate, expires_at, seq FROM ${v} WHERE seq > @after AND seq <= @upto ORDER BY seq`,
   };
 }
 

@@ -280,15 +280,27 @@ export class ResultStore {
   }
 
   revokedSince(after: number, upto: number): RevokeChange[] {
-    const rows = this.stmt(this.sql.revokedSince).all({ after, upto }) as Array<{
-      task_id: string;
-      terminate: number;
-      seq: number;
-    }>;
-    return rows.map((row) => ({
+    return this.revokedRows(after, upto).map((row) => ({
       taskId: row.task_id,
       terminate: row.terminate !== 0,
       seq: row.seq,
     }));
+  }
+
+  /** The revocations with a sequence in (after, upto] and when each expires (0 = never). */
+  revocationsSince(after: number, upto: number): Array<{ taskId: string; expiresAt: number }> {
+    return this.revokedRows(after, upto).map((row) => ({
+      taskId: row.task_id,
+      expiresAt: row.expires_at,
+    }));
+  }
+
+  private revokedRows(after: number, upto: number) {
+    return this.stmt(this.sql.revokedSince).all({ after, upto }) as Array<{
+      task_id: string;
+      terminate: number;
+      expires_at: number;
+      seq: number;
+    }>;
   }
 }

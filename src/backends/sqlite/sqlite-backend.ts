@@ -26,6 +26,7 @@ import {
 } from '../task-history.js';
 import { SqliteFlowStore } from './flow-store.js';
 import { TurnBatcher } from '../../connections/sqlite/turn-batcher.js';
+import { RevokedCache } from './revoked-cache.js';
 
 /** Celery's default `result_expires`: one day. */
 export const DEFAULT_RESULT_EXPIRES_MS = 86_400_000;
@@ -64,6 +65,7 @@ export class SqliteBackend implements ResultBackend {
   private lastCleanup = 0;
   private readonly localKey: string;
   private batcher: TurnBatcher<{ meta: ResultMeta; expiresAt: number }, number> | undefined;
+  private readonly revokedCache = new RevokedCache();
 
   constructor(
     url: string,
@@ -175,16 +177,18 @@ export class SqliteBackend implements ResultBackend {
     return keep > 0 && Number.isFinite(keep) ? now + keep : 0;
   }
 
-  async store(meta: ResultMeta, options: StoreOptions = {}): Promise<void> {
-    const { store } = await this.ready();
+  store(meta: ResultMeta, options: StoreOptions = {}): Promise<void> {
+    // Connected (every store after the first): straight to the turn's batch, no connect() promise.
+    const store = this.closed ? undefined : this.resultStore;
+    if (!store) return this.ready().then(() => this.store(meta, options));
     const now = Date.now();
-    const seq = await this.storeBatch(store).add({
-      meta,
-      expiresAt: this.expiresAt(options.expiresMs, now),
-    });
-    this.cleanupIfDue(store, now);
-    const change: ResultChange = { taskId: meta.task_id, meta, seq };
-    for (const watcher of localWatchers.get(this.localKey) ?? []) watcher.pushResult(change);
+    return this.storeBatch(store)
+      .add({ meta, expiresAt: this.expiresAt(options.expiresMs, now) })
+      .then((seq) => {
+        this.cleanupIfDue(store, now);
+        const change: ResultChange = { taskId: meta.task_id, meta, seq };
+        for (const watcher of localWatchers.get(this.localKey) ?? []) watcher.pushResult(change);
+      });
   }
 
   /** Chord counters in the same file: each part is recorded and counted in one transaction. */
@@ -249,14 +253,19 @@ export class SqliteBackend implements ResultBackend {
       options.terminate ?? false,
       this.expiresAt(options.expiresMs, Date.now()),
     );
+    this.revokedCache.invalidate();
     for (const watcher of localWatchers.get(this.localKey) ?? [])
       for (const change of changes) watcher.pushRevoke(change);
   }
 
-  /** One indexed read of the embedded database: answered synchronously once connected. */
+  /**
+   * Answered synchronously once connected, from the in-memory copy of the revocations
+   * (revoked-cache.ts): one read of the revoked sequence per event-loop turn, not a SELECT per task.
+   */
   isRevoked(taskId: string): boolean | Promise<boolean> {
-    if (this.resultStore && !this.closed) return this.resultStore.isRevoked(taskId, Date.now());
-    return this.ready().then(({ store }) => store.isRevoked(taskId, Date.now()));
+    if (this.resultStore && !this.closed)
+      return this.revokedCache.isRevoked(this.resultStore, taskId, Date.now());
+    return this.ready().then(({ store }) => this.revokedCache.isRevoked(store, taskId, Date.now()));
   }
 
   async onRevoke(listener: (taskId: string, terminate: boolean) => void): Promise<Unsubscribe> {

@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SqliteBackend } from '../../../src/backends/sqlite/index.js';
 import { ResultStore } from '../../../src/backends/sqlite/result-store.js';
+import { RevokedCache } from '../../../src/backends/sqlite/revoked-cache.js';
 import type { ResultMeta } from '../../../src/protocol/types.js';
 import { makeMeta, sleep, waitFor } from '../../../src/testing/backend-conformance.js';
 import { startChild } from '../../brokers/sqlite/child.js';
@@ -90,6 +91,43 @@ describe('SQLite result backend', () => {
     ]);
     expect(raw.prepare(`SELECT COUNT(*) AS n FROM celeriac_revoked`).get()).toEqual({ n: 0 });
     raw.close();
+  });
+
+  it('sees a revocation from another connection by the next turn, with one sequence read per turn', async () => {
+    const worker = await openBackend();
+    const other = await openBackend();
+    await other.revoke(['before-start']);
+    const selects = vi.spyOn(ResultStore.prototype, 'isRevoked');
+    const reads = vi.spyOn(ResultStore.prototype, 'sequence');
+    const ids = Array.from({ length: 100 }, (_, i) => `t-${i}`);
+    expect(ids.map((id) => worker.isRevoked(id))).toEqual(ids.map(() => false));
+    expect(worker.isRevoked('before-start')).toBe(true);
+    expect(reads.mock.calls.filter(([name]) => name === 'revoked')).toHaveLength(1);
+    await other.revoke(['t-7'], { expiresMs: 100 });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(worker.isRevoked('t-7')).toBe(true);
+    expect(worker.isRevoked('t-8')).toBe(false);
+    await sleep(150);
+    expect(worker.isRevoked('t-7')).toBe(false); // expired
+    // Revoking in this instance is seen in the same turn.
+    await worker.revoke(['t-9']);
+    expect(worker.isRevoked('t-9')).toBe(true);
+    expect(selects).not.toHaveBeenCalled();
+  });
+
+  it('asks the database per task once more revocations are live than it keeps in memory', async () => {
+    const backend = await openBackend();
+    await backend.revoke(['a', 'b', 'c']);
+    const store = new ResultStore(
+      { db: new Database(file), location: backend.location, release() {} },
+      'celeriac_',
+    );
+    const cache = new RevokedCache(2);
+    const selects = vi.spyOn(store, 'isRevoked');
+    expect(cache.isRevoked(store, 'b', Date.now())).toBe(true);
+    expect(cache.isRevoked(store, 'z', Date.now())).toBe(false);
+    expect(selects).toHaveBeenCalledTimes(2);
+    store.db.close();
   });
 
   it('keeps results forever when resultExpiresMs is 0', async () => {
