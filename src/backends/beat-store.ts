@@ -85,8 +85,16 @@ export interface BeatStore {
     token: number,
     taskId: string,
   ): Promise<boolean>;
-  /** Marks the pending run as sent. */
-  confirmRun(name: string, taskId: string): Promise<void>;
+  /**
+   * Marks `name`'s pending run `taskId` as sent, checked against the fencing token in one
+   * atomic step: true only if the run is still the pending one and `owner` holding `token`
+   * either claimed it (a leader deposed while sending may still confirm what it sent, or
+   * the new leader would send it again) or leads now (the leader recovering a run whose
+   * claimant died). Any other confirm is refused (a deposed beat's late recovery of a run
+   * another leader claimed, a stale or foreign token), so the run stays pending for the
+   * current leader to recover.
+   */
+  confirmRun(name: string, taskId: string, owner: string, token: number): Promise<boolean>;
   close(): Promise<void>;
 }
 

@@ -167,7 +167,7 @@ export class Beat {
     const taskId = randomUUID();
     if (!(await store.claimRun(entry.name, slot, this.id, token, taskId))) return false;
     await this.publish(entry, taskId, slot);
-    await store.confirmRun(entry.name, taskId);
+    await this.confirm(store, entry, taskId, token);
     const what = slot === null ? 'run-now' : `slot ${new Date(slot).toISOString()}`;
     const next =
       nextRunAt === undefined ? '' : `; next run ${nextRunAt ? nextRunAt.toISOString() : 'none'}`;
@@ -175,6 +175,23 @@ export class Beat {
       `Sent ${entry.name} (${entry.task}) [${taskId}] for ${what}; schedule ${this.scheduleOf(entry).describe()}${next}`,
     );
     return true;
+  }
+
+  /**
+   * Marks a sent run as sent, under this leadership's token: refused when another replica
+   * leads now, which then sees the run pending and recovers it (unless its task left a
+   * state behind), rather than this beat marking done a run it no longer owns.
+   */
+  private async confirm(
+    store: BeatStore,
+    entry: StoredEntry,
+    taskId: string,
+    token: number,
+  ): Promise<void> {
+    if (!(await store.confirmRun(entry.name, taskId, this.id, token)))
+      this.logger.warn(
+        `beat ${this.id} could not confirm ${entry.name} [${taskId}] as sent: it no longer leads (token ${token}) or the run is no longer pending; the leader recovers it`,
+      );
   }
 
   private publish(entry: StoredEntry, taskId: string, slot: number | null): Promise<unknown> {
@@ -220,7 +237,7 @@ export class Beat {
         this.logger.warn(`beat recovering unconfirmed run of ${entry.name} [${taskId}]`);
         await this.publish(entry, taskId, entry.pendingSlot);
       }
-      if (this.token === token) await store.confirmRun(entry.name, taskId);
+      await this.confirm(store, entry, taskId, token);
       this.pendingSeen.delete(taskId);
     }
     for (const taskId of this.pendingSeen.keys())

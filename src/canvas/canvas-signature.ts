@@ -76,27 +76,32 @@ function toList(value: SignatureLike | readonly SignatureLike[] | undefined): Si
 /**
  * Assigns every task id a workflow's results are known by before anything is sent (Celery's
  * `freeze`): plain tasks, a group's id and members, a chord's group and body. Returns the
- * same tree (mutated copies made by `toJSON`).
+ * same tree (mutated copies made by `toJSON`). `newId` makes each missing id, in a fixed
+ * order of the tree: a caller that must give the same tree the same ids every time (a
+ * send repeated after a crash) passes ids derived from a seed.
  */
-export function freezeJson(sig: SignatureJson): SignatureJson {
+export function freezeJson(
+  sig: SignatureJson,
+  newId: () => string = randomUUID,
+): SignatureJson {
   switch (sig.subtask_type) {
     case 'chain':
-      for (const task of signatureList(sig.kwargs.tasks)) freezeJson(task);
+      for (const task of signatureList(sig.kwargs.tasks)) freezeJson(task, newId);
       return sig;
     case 'group':
-      sig.options.task_id ??= randomUUID();
-      for (const task of signatureList(sig.kwargs.tasks)) freezeJson(task);
+      sig.options.task_id ??= newId();
+      for (const task of signatureList(sig.kwargs.tasks)) freezeJson(task, newId);
       return sig;
     case 'chord': {
       const header = sig.kwargs.header;
       if (typeof header === 'object' && header !== null && !Array.isArray(header))
-        freezeJson(header as SignatureJson);
-      for (const body of signatureList(sig.kwargs.body)) freezeJson(body);
+        freezeJson(header as SignatureJson, newId);
+      for (const body of signatureList(sig.kwargs.body)) freezeJson(body, newId);
       return sig;
     }
     case null:
     default:
-      sig.options.task_id ??= randomUUID();
+      sig.options.task_id ??= newId();
       return sig;
   }
 }

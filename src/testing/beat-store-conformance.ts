@@ -162,9 +162,9 @@ export function describeBeatStoreConformance(name: string, make: BeatStoreHarnes
         pendingTaskId: 'now-1',
         totalRuns: 1,
       });
-      await store.confirmRun('e', 'another-id');
+      expect(await store.confirmRun('e', 'another-id', 'leader', token!)).toBe(false);
       expect((await store.get('e'))?.pendingTaskId).toBe('now-1');
-      await store.confirmRun('e', 'now-1');
+      expect(await store.confirmRun('e', 'now-1', 'leader', token!)).toBe(true);
       expect(await store.get('e')).toMatchObject({
         pendingTaskId: null,
         pendingSlot: null,
@@ -226,6 +226,38 @@ export function describeBeatStoreConformance(name: string, make: BeatStoreHarnes
         pendingTaskId: null,
       });
       expect(await store.claimRun('e', SLOT, 'new', fresh!, 'fresh')).toBe(true);
+    });
+
+    it('confirms a run only for its claimant or the current leader, never under a stale token', async (ctx) => {
+      const { store, another } = await open(ctx, make);
+      const other = await another();
+      await store.upsert(definition('e'), T0);
+      await store.upsert(definition('orphan'), T0);
+      const old = await store.lead('old', LEASE_MS, T0);
+      expect(await store.claimRun('e', SLOT, 'old', old!, 'sent-late')).toBe(true);
+      expect(await store.claimRun('orphan', SLOT, 'old', old!, 'orphaned')).toBe(true);
+      const fresh = await other.lead('new', LEASE_MS, T0 + LEASE_MS + 1);
+      // Deposed while sending: it may still confirm the run it claimed and sent, or the new
+      // leader would recover it and send it a second time.
+      expect(await store.confirmRun('e', 'sent-late', 'old', old!)).toBe(true);
+      // The new leader claims the next slot; the deposed beat's late confirm of that run (a
+      // recovery it started when it still led) is refused, however the token is mixed.
+      expect(await other.claimRun('e', SLOT + 60_000, 'new', fresh!, 'new-run')).toBe(true);
+      expect(await store.confirmRun('e', 'new-run', 'old', old!)).toBe(false);
+      expect(await store.confirmRun('e', 'new-run', 'new', old!)).toBe(false);
+      expect(await store.confirmRun('e', 'new-run', 'old', fresh!)).toBe(false);
+      expect(await store.get('e')).toMatchObject({
+        pendingTaskId: 'new-run',
+        pendingSlot: SLOT + 60_000,
+      });
+      expect(await other.confirmRun('e', 'new-run', 'new', fresh!)).toBe(true);
+      expect(await store.get('e')).toMatchObject({ pendingTaskId: null, pendingSlot: null });
+      expect(await other.confirmRun('e', 'new-run', 'new', fresh!)).toBe(false);
+      // The leader recovering a run another claimed confirms it under its own token.
+      expect(await store.confirmRun('orphan', 'orphaned', 'third', fresh!)).toBe(false);
+      expect((await store.get('orphan'))?.pendingTaskId).toBe('orphaned');
+      expect(await other.confirmRun('orphan', 'orphaned', 'new', fresh!)).toBe(true);
+      expect((await store.get('orphan'))?.pendingTaskId).toBeNull();
     });
 
     it('lets exactly one of two racing claims of a slot win, across instances', async (ctx) => {

@@ -8,7 +8,7 @@
  * body, naming the tasks that failed). Only called for messages that carry a workflow: a
  * plain task never reaches this file.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { ChordPart, ResultBackend, StoreOptions } from '../backends/backend.js';
 import {
   applySignatureJson,
@@ -193,7 +193,7 @@ export async function settleSlot(
   const settled = body.options.chord_policy === 'settled';
   const failed = parts.filter((p) => p.state !== 'SUCCESS');
   if (!settled && failed.length > 0) {
-    await failBody(body, failed, rootId, deps);
+    await failBody(groupId, body, failed, rootId, deps);
   } else {
     const results = settled ? parts.map(settledValue) : parts.map((p) => p.result);
     // Stamped with a token of this send: if this process dies before the join is cleared,
@@ -209,8 +209,14 @@ export async function settleSlot(
   return true;
 }
 
-/** Celery's ChordError on the body ("Dependency <id> raised ..."), and the body's errbacks. */
+/**
+ * Celery's ChordError on the body ("Dependency <id> raised ..."), and the body's errbacks.
+ * Like the body, the errbacks are sent once in effect: if this process dies before the join
+ * is cleared, the part's redelivery fails the body again and sends them again, under the
+ * same task ids (derived from the chord id) and another token, and only the first send runs.
+ */
 async function failBody(
+  groupId: string,
   body: SignatureJson,
   failed: ChordPart[],
   rootId: string,
@@ -230,14 +236,31 @@ async function failBody(
     `Chord body ${body.task} not run: ${error.message}`,
   );
   const errbacks = signatureList(body.options.link_error);
+  const token = randomUUID();
   await Promise.all(
-    errbacks.map((errback) =>
-      applySignatureJson(deps.app, errback, { args: [id ?? first.taskId], parentId: id, rootId }),
-    ),
+    errbacks.map((errback, i) => {
+      const fixed = freezeJson(structuredClone(errback), derivedIds(`${groupId}:errback:${i}`));
+      return applySignatureJson(deps.app, stampDispatch(fixed, token), {
+        args: [id ?? first.taskId],
+        parentId: id,
+        rootId,
+      });
+    }),
   );
 }
 
-/** The message header that carries a chord body send's token (see admitDispatched in execute.ts). */
+/** Task ids in UUID form that are the same for the same seed in every process (one per call). */
+function derivedIds(seed: string): () => string {
+  let n = 0;
+  return () => {
+    const hex = createHash('sha256').update(`${seed}:${n++}`).digest('hex');
+    // RFC 9562 version 8 (custom), variant 10.
+    const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  };
+}
+
+/** The message header that carries the token of a chord body's or errback's send (see admitDispatched in execute.ts). */
 export const DISPATCH_HEADER = 'celeriac_dispatch';
 
 /**

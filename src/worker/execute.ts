@@ -143,9 +143,9 @@ function admitLive(
 }
 
 /**
- * A chord body sent with a token (canvas-followups.ts stampDispatch): runs when its token is
- * the first to reach a worker for its task id; a message of a second send of the body (its
- * sender died before clearing the join, and the body was sent again) is acked unrun.
+ * A chord body or errback sent with a token (canvas-followups.ts stampDispatch): runs when
+ * its token is the first to reach a worker for its task id; a message of a second send (its
+ * sender died before clearing the join, and it was sent again) is acked unrun.
  */
 async function admitDispatched(
   delivery: Delivery,
@@ -158,7 +158,7 @@ async function admitDispatched(
     await delivery.ack();
     deps.logger.warn(
       { id: decoded.id },
-      `Dropped a second send of chord body ${decoded.name}[${decoded.id}]: an earlier send runs it`,
+      `Dropped a second send of ${decoded.name}[${decoded.id}] (a chord's body or errback): an earlier send runs it`,
     );
     return SETTLED;
   }

@@ -1,8 +1,8 @@
 /**
  * The task-listing contract (`ResultBackend.taskListing()`) on SQLite and Redis, the two
- * backends that implement it: newest change first in cursor pages with no gap and no
- * repeat, every filter (state, name, queue, worker, time range, a field of the arguments
- * or the result) agreeing with `count`, a re-stored task moving to the front, a forgotten
+ * backends that implement it: newest change first (store order, within one millisecond
+ * too) in cursor pages with no gap and no repeat, every filter (state, name, queue,
+ * worker, time range, a field of the arguments or the result) agreeing with `count`, a re-stored task moving to the front, a forgotten
  * one leaving, and bad queries refused with TaskQueryError. Each test has its own SQLite
  * file or Redis key prefix, removed afterwards.
  */
@@ -151,6 +151,36 @@ describe.each(BACKENDS)('task listing on %s', (_kind, open) => {
       't-28',
     ]);
     expect((await ids(listing, {})).length).toBe(29);
+  });
+
+  it('orders tasks stored in the same millisecond by store order, and pages them with no gap and no repeat', async (test) => {
+    const backend = await open(test);
+    const listing = backend.taskListing!();
+    // Ids whose text order is not their store order; stored in one turn (one batch, one ms).
+    const stored = Array.from(
+      { length: 120 },
+      (_, i) => `same-${String((i * 37) % 120).padStart(3, '0')}`,
+    );
+    await Promise.all(
+      stored.map((id, i) =>
+        store(backend, { id, state: i % 2 ? 'SUCCESS' : 'FAILURE', kwargs: { batch: 7 } }),
+      ),
+    );
+    expect(await ids(listing, {})).toEqual([...stored].reverse());
+    expect(await ids(listing, { order: 'asc' })).toEqual(stored);
+    const failed = stored.filter((_, i) => i % 2 === 0);
+    expect(await ids(listing, { states: ['FAILURE'] })).toEqual([...failed].reverse());
+    expect(await ids(listing, { states: ['FAILURE'], order: 'asc' })).toEqual(failed);
+    const field = { fields: [{ path: 'kwargs.batch', value: 7 }] };
+    expect(await ids(listing, { ...field, order: 'asc' })).toEqual(stored);
+    // A later store still comes first, and a re-stored task moves to the front.
+    await store(backend, { id: 'same-later', state: 'STARTED' });
+    await store(backend, { id: stored[5]!, state: 'SUCCESS' });
+    expect((await listing.list({ limit: 2 })).tasks.map((task) => task.task_id)).toEqual([
+      stored[5],
+      'same-later',
+    ]);
+    expect(new Set(await ids(listing, {})).size).toBe(121);
   });
 
   it('filters by state, name, queue, worker, time and argument or result fields, as count does', async (test) => {

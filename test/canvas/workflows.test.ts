@@ -393,10 +393,55 @@ describe.each(stacks)('the chord body runs once on %s', (_name, setup) => {
     expect(await result.get({ timeout: 40 })).toBe(12);
     // The redelivered header task ran again and sent the body a second time: dropped. (The
     // other header tasks may run again too: their acks may not have reached the broker.)
-    await rescuer.waitFor(/Dropped a second send of chord body tasks\.tsum/, 30_000);
+    await rescuer.waitFor(/Dropped a second send of tasks\.tsum\[/, 30_000);
     expect(runs().filter((l) => l.startsWith('add')).length).toBeGreaterThanOrEqual(4);
     await sleep(500);
     expect(runs().filter((l) => l.startsWith('tsum'))).toHaveLength(1);
+  });
+});
+
+describe.each(stacks)('a failed chord sends its errbacks once on %s', (_name, setup) => {
+  it('when the worker that failed the body is killed before clearing the join, and the part is redelivered', async (ctx) => {
+    const { client, env, runs } = await setup(ctx);
+    const backendUrl = env.CELERIAC_RESULT_BACKEND ?? env.CELERIAC_BROKER_URL!;
+    const { CELERIAC_RESULT_BACKEND: _dropped, ...withoutBackend } = env;
+    const victim = await startWorker(
+      APP,
+      {
+        ...withoutBackend,
+        TEST_LEASE_MS: '1500',
+        TEST_DIE_BEFORE_CLEAR_CHORD: '1',
+        TEST_BACKEND_URL: backendUrl,
+      },
+      ['-c', '1', '-n', 'victim@test', '-Q', 'header'],
+    );
+    const { add, echo, fail, tsum } = declare(client);
+    const result = await chord(
+      [add.s(1, 1), fail.s('header down'), add.s(2, 2)].map((sig) => sig.set({ queue: 'header' })),
+      tsum.s().linkError(echo.s('errback')),
+    ).delay();
+    // The last header task failed the body and sent its errback to `celery`, then its
+    // worker died before clearing the join and acking.
+    await victim.exited;
+    expect(victim.child.signalCode).toBe('SIGKILL');
+    const rescuer = await startWorker(APP, { ...env, TEST_LEASE_MS: '1500' }, [
+      '-c',
+      '2',
+      '-n',
+      'rescuer@test',
+      '-Q',
+      'header,celery',
+    ]);
+    const error = (await result.get({ timeout: 40, propagate: false })) as Error;
+    expect(error.name).toBe('ChordError');
+    // The redelivered header task completes the join again and fails the body again: its
+    // errback send is a second one, dropped by the worker that takes it.
+    const headerRuns = () => runs().filter((l) => /^(add|fail) /.test(l)).length;
+    while (headerRuns() < 4) await sleep(50);
+    await rescuer.waitFor(/Dropped a second send of tasks\.echo\[/, 30_000);
+    await sleep(500);
+    expect(runs().filter((l) => l.startsWith('echo'))).toHaveLength(1);
+    expect(runs().filter((l) => l.startsWith('tsum'))).toEqual([]);
   });
 });
 

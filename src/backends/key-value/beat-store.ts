@@ -1,8 +1,8 @@
 /**
  * Beat's schedule store on a key-value store: one key per entry (its StoredEntry as JSON),
  * a leader key (owner, fencing token, lease end) and a token counter that only grows.
- * Every change is a compare-and-set retried on conflict, and a run is claimed by one
- * compare-and-set over the leader key and the entry, so a deposed leader's claim fails
+ * Every change is a compare-and-set retried on conflict, and a run is claimed (and
+ * confirmed) by one compare-and-set over the leader key and the entry, so a deposed leader's claim fails
  * however the calls interleave. Must never send a task.
  */
 import {
@@ -18,6 +18,9 @@ interface Lease {
   token: number;
   expiresAt: number;
 }
+
+/** An entry as stored: `pendingClaim` is "<owner>|<token>" of the pending run's claimant (see confirmRun). */
+type StoredRecord = StoredEntry & { pendingClaim?: string | null };
 
 export class KeyValueBeatStore implements BeatStore {
   private readonly entryPrefix: string;
@@ -43,13 +46,15 @@ export class KeyValueBeatStore implements BeatStore {
 
   async list(): Promise<StoredEntry[]> {
     const values = await this.store.mget(await this.store.keys(this.entryPrefix));
-    const entries = values.flatMap((value) => (value === undefined ? [] : [parseEntry(value)]));
+    const entries = values.flatMap((value) =>
+      value === undefined ? [] : [publicEntry(parseEntry(value))],
+    );
     return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   async get(name: string): Promise<StoredEntry | undefined> {
     const value = await this.store.get(this.entryKey(name));
-    return value === undefined ? undefined : parseEntry(value);
+    return value === undefined ? undefined : publicEntry(parseEntry(value));
   }
 
   async upsert(definition: EntryDefinition, now: number): Promise<void> {
@@ -66,6 +71,7 @@ export class KeyValueBeatStore implements BeatStore {
         lastTaskId: existing?.lastTaskId ?? null,
         pendingTaskId: existing?.pendingTaskId ?? null,
         pendingSlot: existing?.pendingSlot ?? null,
+        pendingClaim: existing?.pendingClaim ?? null,
       };
     });
   }
@@ -144,7 +150,7 @@ export class KeyValueBeatStore implements BeatStore {
       const lease = leaderRaw === undefined ? undefined : (JSON.parse(leaderRaw) as Lease);
       if (lease?.owner !== owner || lease.token !== token || entryRaw === undefined) return false;
       const entry = parseEntry(entryRaw);
-      let claimed: StoredEntry;
+      let claimed: StoredRecord;
       if (slot === null) {
         if (entry.runNowAt === null) return false;
         claimed = {
@@ -154,6 +160,7 @@ export class KeyValueBeatStore implements BeatStore {
           lastTaskId: taskId,
           pendingTaskId: taskId,
           pendingSlot: null,
+          pendingClaim: `${owner}|${token}`,
         };
       } else {
         if (!entry.enabled || (entry.lastRunAt !== null && entry.lastRunAt >= slot)) return false;
@@ -164,6 +171,7 @@ export class KeyValueBeatStore implements BeatStore {
           lastTaskId: taskId,
           pendingTaskId: taskId,
           pendingSlot: slot,
+          pendingClaim: `${owner}|${token}`,
         };
       }
       // The lease is part of the comparison: a takeover between the read and the write fails the claim.
@@ -176,12 +184,28 @@ export class KeyValueBeatStore implements BeatStore {
     }
   }
 
-  async confirmRun(name: string, taskId: string): Promise<void> {
-    await this.update(name, (existing) =>
-      existing?.pendingTaskId === taskId
-        ? { ...existing, pendingTaskId: null, pendingSlot: null }
-        : undefined,
-    );
+  async confirmRun(name: string, taskId: string, owner: string, token: number): Promise<boolean> {
+    const key = this.entryKey(name);
+    for (;;) {
+      const [leaderRaw, entryRaw] = await this.store.mget([this.leaderKey, key]);
+      if (entryRaw === undefined) return false;
+      const entry = parseEntry(entryRaw);
+      if (entry.pendingTaskId !== taskId) return false;
+      const claimant = entry.pendingClaim === `${owner}|${token}`;
+      const lease = leaderRaw === undefined ? undefined : (JSON.parse(leaderRaw) as Lease);
+      if (!claimant && (lease?.owner !== owner || lease.token !== token)) return false;
+      const confirmed = { ...entry, pendingTaskId: null, pendingSlot: null, pendingClaim: null };
+      // As in claimRun: when the lease is what allows it, a takeover between the read and
+      // the write fails the confirm.
+      const expect = claimant
+        ? [{ key, value: entryRaw }]
+        : [
+            { key: this.leaderKey, value: leaderRaw },
+            { key, value: entryRaw },
+          ];
+      if (await this.store.compareAndSet(expect, [{ key, value: JSON.stringify(confirmed) }]))
+        return true;
+    }
   }
 
   /** The store belongs to the backend, which closes it. */
@@ -192,7 +216,7 @@ export class KeyValueBeatStore implements BeatStore {
   /** Read, change, compare-and-set, retried on conflict; `change` returning undefined writes nothing. */
   private async update(
     name: string,
-    change: (existing: StoredEntry | undefined) => StoredEntry | undefined,
+    change: (existing: StoredRecord | undefined) => StoredRecord | undefined,
   ): Promise<boolean> {
     const key = this.entryKey(name);
     for (;;) {
@@ -217,7 +241,13 @@ function definitionText(d: EntryDefinition): string {
 }
 
 /** An entry as stored; fields added to the contract later read as null in entries written before. */
-function parseEntry(text: string): StoredEntry {
-  const entry = JSON.parse(text) as StoredEntry;
+function parseEntry(text: string): StoredRecord {
+  const entry = JSON.parse(text) as StoredRecord;
   return { ...entry, lastTaskId: entry.lastTaskId ?? null };
+}
+
+/** The entry as the contract gives it: the store's own bookkeeping left out. */
+function publicEntry(record: StoredRecord): StoredEntry {
+  const { pendingClaim: _claim, ...entry } = record;
+  return entry;
 }

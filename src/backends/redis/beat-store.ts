@@ -17,7 +17,12 @@ import {
   type RedisUrlConfig,
 } from '../../connections/redis/connection.js';
 import { runScript } from '../../connections/redis/script-runner.js';
-import { beatClaimScript, beatLeadScript, beatUpsertScript } from './scripts/beat.js';
+import {
+  beatClaimScript,
+  beatConfirmScript,
+  beatLeadScript,
+  beatUpsertScript,
+} from './scripts/beat.js';
 
 export class RedisBeatStore implements BeatStore {
   private client: Redis | undefined;
@@ -145,10 +150,14 @@ export class RedisBeatStore implements BeatStore {
     return claimed === 1;
   }
 
-  async confirmRun(name: string, taskId: string): Promise<void> {
-    const key = this.entryKey(name);
-    if ((await this.redis.hget(key, 'pending_task_id')) === taskId)
-      await this.redis.hdel(key, 'pending_task_id', 'pending_slot');
+  async confirmRun(name: string, taskId: string, owner: string, token: number): Promise<boolean> {
+    const confirmed = await runScript(
+      this.redis,
+      beatConfirmScript,
+      [this.leaderKey, this.entryKey(name)],
+      [`${owner}|${token}`, taskId],
+    );
+    return confirmed === 1;
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,8 @@
 /**
  * Task listing on the Redis result backend. Celery's layout has no index of its result
  * keys, so with the app's `resultExtended` on, each store also scores the task id in
- * sorted sets of ours (task-indexer.ts; score = unix ms of its latest store): the task
+ * sorted sets of ours (task-indexer.ts; score = unix ms of its latest store plus a
+ * sequence within that millisecond, so the order is store order, as on SQLite): the task
  * index (`<prefix>celeriac.task-index`) and one per state, name, queue, worker and
  * argument or result field (`…:state:FAILURE`, `…:field:args.customerId=42`).
  * A page walks the narrowest of them newest first (or, for several conditions, their
@@ -101,7 +102,8 @@ export class RedisTaskListing implements TaskListing {
         ? await this.scan(redis, source.key, desc, from, to, offset, window, groups)
         : await this.window(redis, source.key, desc, from, to, offset, window);
       for (const [score, id, meta] of found) {
-        // Past the cursor: within its score, ids go in the set's order (reversed when desc).
+        // Past the cursor. Scores are unique per store; ids indexed before the sequence
+        // (scripts/index-tasks.ts) may share one, and then go by id (reversed when desc).
         if (after && score === after[0] && (desc ? id >= after[1] : id <= after[1])) continue;
         if (!matchesTaskQuery(meta, options)) continue;
         if (tasks.length === limit) {

@@ -26,6 +26,13 @@ interface EntryRow {
   last_task_id: string | null;
 }
 
+/** Columns added after the first release: files made before get them at open. */
+const ADDED_COLUMNS = [
+  ['last_task_id', 'TEXT'],
+  // "<owner>|<token>" of the leadership that claimed the pending run (see confirmRun).
+  ['pending_claim', 'TEXT'],
+] as const;
+
 export class SqliteBeatStore implements BeatStore {
   private handle: DbHandle | undefined;
   private readonly entries: string;
@@ -59,7 +66,8 @@ export class SqliteBeatStore implements BeatStore {
         run_now_at INTEGER,
         pending_task_id TEXT,
         pending_slot INTEGER,
-        last_task_id TEXT
+        last_task_id TEXT,
+        pending_claim TEXT
       )`,
       // One row (id = 1): who leads until when, and the fencing token of that leadership.
       `CREATE TABLE IF NOT EXISTS ${this.leader} (
@@ -69,19 +77,20 @@ export class SqliteBeatStore implements BeatStore {
         expires_at INTEGER NOT NULL
       )`,
     ]);
-    this.addLastTaskIdColumn();
+    this.addMissingColumns();
     return Promise.resolve();
   }
 
-  /** Files made before `last_task_id` existed get it here, once, whichever process comes first. */
-  private addLastTaskIdColumn(): void {
+  /** Files made before a column existed get it here, once, whichever process comes first. */
+  private addMissingColumns(): void {
     this.db
       .transaction(() => {
         const columns = this.db
           .prepare(`SELECT name FROM pragma_table_info(?)`)
           .all(this.entries.slice(1, -1)) as Array<{ name: string }>;
-        if (!columns.some((column) => column.name === 'last_task_id')) {
-          this.db.exec(`ALTER TABLE ${this.entries} ADD COLUMN last_task_id TEXT`);
+        for (const [name, type] of ADDED_COLUMNS) {
+          if (!columns.some((column) => column.name === name))
+            this.db.exec(`ALTER TABLE ${this.entries} ADD COLUMN ${name} ${type}`);
         }
       })
       .immediate();
@@ -211,24 +220,30 @@ export class SqliteBeatStore implements BeatStore {
         const sql =
           slot === null
             ? `UPDATE ${this.entries} SET run_now_at = NULL, total_runs = total_runs + 1,
-                 pending_task_id = @taskId, pending_slot = NULL, last_task_id = @taskId
+                 pending_task_id = @taskId, pending_slot = NULL, last_task_id = @taskId,
+                 pending_claim = @claim
                WHERE name = @name AND run_now_at IS NOT NULL`
             : `UPDATE ${this.entries} SET last_run_at = @slot, total_runs = total_runs + 1,
-                 pending_task_id = @taskId, pending_slot = @slot, last_task_id = @taskId
+                 pending_task_id = @taskId, pending_slot = @slot, last_task_id = @taskId,
+                 pending_claim = @claim
                WHERE name = @name AND enabled = 1 AND (last_run_at IS NULL OR last_run_at < @slot)`;
-        return this.db.prepare(sql).run({ name, slot, taskId }).changes === 1;
+        const claim = `${owner}|${token}`;
+        return this.db.prepare(sql).run({ name, slot, taskId, claim }).changes === 1;
       })
       .immediate();
     return Promise.resolve(claimed);
   }
 
-  confirmRun(name: string, taskId: string): Promise<void> {
-    this.db
+  confirmRun(name: string, taskId: string, owner: string, token: number): Promise<boolean> {
+    const confirmed = this.db
       .prepare(
-        `UPDATE ${this.entries} SET pending_task_id = NULL, pending_slot = NULL WHERE name = ? AND pending_task_id = ?`,
+        `UPDATE ${this.entries} SET pending_task_id = NULL, pending_slot = NULL, pending_claim = NULL
+         WHERE name = @name AND pending_task_id = @taskId
+           AND (pending_claim = @claim OR EXISTS (
+             SELECT 1 FROM ${this.leader} WHERE id = 1 AND owner = @owner AND token = @token))`,
       )
-      .run(name, taskId);
-    return Promise.resolve();
+      .run({ name, taskId, owner, token, claim: `${owner}|${token}` }).changes;
+    return Promise.resolve(confirmed === 1);
   }
 
   close(): Promise<void> {

@@ -53,7 +53,7 @@ it('adds last_task_id to an older file and records each claimed run in it', asyn
     expect(await store.claimRun('nightly', 60_000, 'beat-1', token ?? 0, 'scheduled-run')).toBe(
       true,
     );
-    await store.confirmRun('nightly', 'scheduled-run');
+    await store.confirmRun('nightly', 'scheduled-run', 'beat-1', token ?? 0);
     expect((await store.get('nightly'))?.lastTaskId).toBe('scheduled-run');
     await store.requestRunNow('nightly', Date.now());
     expect(await store.claimRun('nightly', null, 'beat-1', token ?? 0, 'run-now-run')).toBe(true);

@@ -1,6 +1,7 @@
 /**
  * Lua for beat's store on Redis: taking the leader lease with a fencing token, claiming a
- * run under that token, and replacing an entry's definition, each one atomic step.
+ * run under that token and confirming it under the same check, and replacing an entry's
+ * definition, each one atomic step.
  */
 import { defineScript } from '../../../connections/redis/script-runner.js';
 
@@ -39,7 +40,8 @@ export const beatClaimScript = defineScript(
   `--[[
 beat-claim: record that the leader sends one run, if it still leads and the run is new.
 KEYS[1] leader key ("<owner>|<token>|<expires at ms>")
-KEYS[2] entry hash (fields: enabled, last_run_at, total_runs, run_now_at, pending_task_id, pending_slot, last_task_id)
+KEYS[2] entry hash (fields: enabled, last_run_at, total_runs, run_now_at, pending_task_id, pending_slot, last_task_id,
+        pending_claim: "<owner>|<token>" of the claimant, which beat-confirm accepts)
 ARGV[1] "<owner>|<token>" of the caller
 ARGV[2] slot in ms, or "" to claim a run-now request
 ARGV[3] task id of the run
@@ -58,7 +60,27 @@ else
   redis.call('HSET', KEYS[2], 'last_run_at', ARGV[2], 'pending_slot', ARGV[2])
 end
 redis.call('HINCRBY', KEYS[2], 'total_runs', 1)
-redis.call('HSET', KEYS[2], 'pending_task_id', ARGV[3], 'last_task_id', ARGV[3])
+redis.call('HSET', KEYS[2], 'pending_task_id', ARGV[3], 'last_task_id', ARGV[3], 'pending_claim', ARGV[1])
+return 1`,
+);
+
+export const beatConfirmScript = defineScript(
+  'beat-confirm',
+  `--[[
+beat-confirm: mark the pending run as sent, if the caller claimed it or leads now.
+KEYS[1] leader key ("<owner>|<token>|<expires at ms>")
+KEYS[2] entry hash (fields pending_task_id, pending_slot, pending_claim)
+ARGV[1] "<owner>|<token>" of the caller
+ARGV[2] task id of the run
+Returns: 1 when confirmed, 0 when refused (the run is not pending, or the caller neither
+claimed it nor leads with that token)
+--]]
+if redis.call('HGET', KEYS[2], 'pending_task_id') ~= ARGV[2] then return 0 end
+if redis.call('HGET', KEYS[2], 'pending_claim') ~= ARGV[1] then
+  local leader = redis.call('GET', KEYS[1])
+  if not leader or string.sub(leader, 1, string.len(ARGV[1]) + 1) ~= ARGV[1] .. '|' then return 0 end
+end
+redis.call('HDEL', KEYS[2], 'pending_task_id', 'pending_slot', 'pending_claim')
 return 1`,
 );
 

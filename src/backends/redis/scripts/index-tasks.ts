@@ -3,8 +3,11 @@
  * `resultExtended` only), in one call sent in the same pipeline as their store: the task
  * index and the per-state, name, queue, worker and field indexes (task-index.ts), the
  * per-minute and total counters, and run-time buckets. A task
- * leaves the index of every other state it was under. Index keys it touches are trimmed
- * of entries older than the result expiry and expire themselves one result expiry after
+ * leaves the index of every other state it was under. Each store's score is its unix ms
+ * plus a sequence within the millisecond (steps of 1/1024, exact in a double until the
+ * year 2109), kept in `<it>:last`, so scores only grow in store order and tasks stored in
+ * the same millisecond list in store order, as SQLite's `seq` does. Index keys it
+ * touches are trimmed of entries older than the result expiry and expire themselves one result expiry after
  * their last store, so an index of a value no later task has does not linger. Writes keys derived from ARGV (not in KEYS):
  * for a standalone Redis, as Celery's own key layout is.
  */
@@ -15,7 +18,8 @@ export const indexTasksScript = defineScript(
   `--[[
 index-tasks: index a batch of stored metas for listing and counters.
 ARGV[1]  the task index key (zset); per-kind indexes are <it>:state:<s>, <it>:name:<n>,
-         <it>:queue:<q>, <it>:worker:<w>, <it>:field:<field=JSON>
+         <it>:queue:<q>, <it>:worker:<w>, <it>:field:<field=JSON>; <it>:last holds the
+         last score given (each store scores max(now, last + 1/1024))
 ARGV[2]  set of the states indexed so far
 ARGV[3]  totals hash, ARGV[4] run-time hash, ARGV[5] this minute's counts hash
 ARGV[6]  now (unix ms), ARGV[7] result expiry (ms), ARGV[8] minute counters' expiry (ms)
@@ -28,9 +32,11 @@ Returns: the number of tasks indexed
 local it = ARGV[1]
 local now = tonumber(ARGV[6])
 local expires = tonumber(ARGV[7])
+local last = tonumber(redis.call('GET', it .. ':last') or '0')
+local score
 local touched = {}
 local function add(key, id)
-  redis.call('ZADD', key, now, id)
+  redis.call('ZADD', key, score, id)
   touched[key] = true
 end
 local states = redis.call('SMEMBERS', ARGV[2])
@@ -41,7 +47,9 @@ local n = tonumber(ARGV[9])
 for t = 1, n do
   local id, state, name, queue, worker = ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3], ARGV[at + 4]
   local nfields = tonumber(ARGV[at + 5])
-  redis.call('ZADD', it, now, id)
+  score = math.max(now, last + 1 / 1024)
+  last = score
+  redis.call('ZADD', it, score, id)
   for _, s in ipairs(states) do
     if s ~= state then redis.call('ZREM', it .. ':state:' .. s, id) end
   end
@@ -67,6 +75,7 @@ for r = 1, tonumber(ARGV[at]) do
   redis.call('HINCRBYFLOAT', ARGV[4], ARGV[at + 2 * r - 1], ARGV[at + 2 * r])
 end
 redis.call('PEXPIRE', ARGV[5], ARGV[8])
+redis.call('SET', it .. ':last', string.format('%.17g', last), 'PX', expires)
 local floor = '(' .. (now - expires)
 touched[it] = true
 for key in pairs(touched) do
