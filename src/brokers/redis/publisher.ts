@@ -7,7 +7,7 @@
  * `publishTimeoutMs`: a caller is told it failed instead.
  */
 import { uuidV7 } from '../../protocol/uuid-v7.js';
-import type { ChainableCommander } from 'ioredis';
+import { Command, type ChainableCommander } from 'ioredis';
 import type { PublishOptions } from '../broker.js';
 import { BrokerConnectionError, MessageTooLargeError } from '../../errors.js';
 import type { TransportMessage } from '../../protocol/types.js';
@@ -15,6 +15,7 @@ import { whenReady } from '../../connections/redis/connection.js';
 import type { RedisBrokerCore } from './core.js';
 import { priorityStep, toKombuPriority } from './keys.js';
 import { delayedMember, encodeWire } from './wire.js';
+import { PublishDeadlines } from './publish-deadlines.js';
 
 /** Values per LPUSH / ZADD in a batch. */
 const CHUNK = 1000;
@@ -29,12 +30,15 @@ export class RedisPublisher {
    * process). A queue's binding and member are its name's alone, so the name keys them.
    */
   private readonly declared = new Set<string>();
+  private readonly deadlines: PublishDeadlines;
 
   constructor(
     private readonly core: RedisBrokerCore,
     /** Told of each delayed publish so a local promoter can wake in time. */
     private readonly onDelayed: (dueMs: number) => void,
-  ) {}
+  ) {
+    this.deadlines = new PublishDeadlines(core.settings.publishTimeoutMs);
+  }
 
   publish(message: TransportMessage, options: PublishOptions): Promise<void> {
     return this.publishMany([{ message, options }]);
@@ -106,12 +110,30 @@ export class RedisPublisher {
 
   /** One prepared message of a declared queue: a single LPUSH or ZADD. */
   private sendPrepared(prepared: Prepared): Promise<void> {
-    const { client } = this.core;
     if (prepared.kind === 'list')
-      return this.bounded(client.lpush(prepared.key, prepared.envelope));
+      return this.sendCommand('lpush', [prepared.key, prepared.envelope]);
     const due = prepared.due;
-    return this.bounded(client.zadd(this.core.keys.delayed, due, prepared.member)).then(() =>
+    return this.sendCommand('zadd', [this.core.keys.delayed, due, prepared.member]).then(() =>
       this.onDelayed(due),
+    );
+  }
+
+  /**
+   * One command, bounded: its own ioredis Command, so that an expired deadline rejects it
+   * where it stands (as ioredis's `commandTimeout` does) with no promise wrapped around it.
+   */
+  private sendCommand(name: string, args: Array<string | number | Buffer>): Promise<void> {
+    const { client } = this.core;
+    // Our connections never set ioredis's own keyPrefix (keys carry ours already).
+    const command = new Command(name, args, { replyEncoding: 'utf8' });
+    const deadline = this.deadlines.track(() => command.reject(this.timeoutError()));
+    void client.sendCommand(command);
+    return command.promise.then(
+      () => this.deadlines.settle(deadline),
+      (error: unknown) => {
+        this.deadlines.settle(deadline);
+        throw this.failure(error);
+      },
     );
   }
 
@@ -186,36 +208,35 @@ export class RedisPublisher {
 
   /** Rejects once `publishTimeoutMs` passes, saying the outcome is unknown (the command was sent). */
   private bounded(work: Promise<unknown>): Promise<void> {
-    const { publishTimeoutMs } = this.core.settings;
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(
-          new BrokerConnectionError(
-            `Redis at ${this.core.config.display} did not confirm a publish within ${publishTimeoutMs} ms: ` +
-              'it was sent, so it may or may not be stored. Retry if your task tolerates a duplicate.',
-          ),
-        );
-      }, publishTimeoutMs);
+      const deadline = this.deadlines.track(() => reject(this.timeoutError()));
       work.then(
         () => {
-          clearTimeout(timer);
+          this.deadlines.settle(deadline);
           resolve();
         },
         (error: unknown) => {
-          clearTimeout(timer);
-          reject(
-            error instanceof BrokerConnectionError
-              ? error
-              : new BrokerConnectionError(
-                  `Publishing to Redis at ${this.core.config.display} failed: ${(error as Error).message}`,
-                  {
-                    cause: error,
-                  },
-                ),
-          );
+          this.deadlines.settle(deadline);
+          reject(this.failure(error));
         },
       );
     });
+  }
+
+  private timeoutError(): BrokerConnectionError {
+    return new BrokerConnectionError(
+      `Redis at ${this.core.config.display} did not confirm a publish within ${this.core.settings.publishTimeoutMs} ms: ` +
+        'it was sent, so it may or may not be stored. Retry if your task tolerates a duplicate.',
+    );
+  }
+
+  private failure(error: unknown): BrokerConnectionError {
+    return error instanceof BrokerConnectionError
+      ? error
+      : new BrokerConnectionError(
+          `Publishing to Redis at ${this.core.config.display} failed: ${(error as Error).message}`,
+          { cause: error },
+        );
   }
 }
 

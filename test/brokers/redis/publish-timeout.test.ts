@@ -26,7 +26,7 @@ describe('redis publish timeout', () => {
     // Answered publishes first.
     for (let i = 0; i < 5; i++) await broker.publish(makeMessage(`ok-${i}`), { queue: 'q' });
     await sleep(150);
-    await admin.call('CLIENT', 'PAUSE', '2000', 'WRITE');
+    await admin.call('CLIENT', 'PAUSE', '3000', 'WRITE');
     const started = Date.now();
     const held = broker.publish(makeMessage('held'), { queue: 'q' });
     const outcome = await held.then(
@@ -44,9 +44,19 @@ describe('redis publish timeout', () => {
       BrokerConnectionError,
     );
     expect(Date.now() - again).toBeGreaterThanOrEqual(390);
+    // Staggered ones share the publisher's one timer: each still fails at its own deadline.
+    const firstAt = Date.now();
+    const first = broker.publish(makeMessage('held-3'), { queue: 'q' }).catch(() => Date.now());
+    await sleep(200);
+    const secondAt = Date.now();
+    const second = broker.publish(makeMessage('held-4'), { queue: 'q' }).catch(() => Date.now());
+    const [firstFailed, secondFailed] = await Promise.all([first, second]);
+    expect((firstFailed as number) - firstAt).toBeGreaterThanOrEqual(390);
+    expect((secondFailed as number) - secondAt).toBeGreaterThanOrEqual(390);
+    expect((secondFailed as number) - secondAt).toBeLessThan(1000);
     await admin.call('CLIENT', 'UNPAUSE');
     await broker.publish(makeMessage('after'), { queue: 'q' });
-    // Sent and so maybe stored: here both held ones were stored once Redis resumed.
-    expect(await admin.llen('q')).toBe(8);
+    // Sent and so maybe stored: here all four held ones were stored once Redis resumed.
+    expect(await admin.llen('q')).toBe(10);
   });
 });
