@@ -10,7 +10,11 @@ import {
   InvalidAmqpOptionsError,
   optionsFromUrl,
 } from '../../../src/brokers/amqp/options.js';
-import { fromFieldTable, toFieldTable } from '../../../src/connections/amqp/field-table.js';
+import {
+  fromFieldTable,
+  fromOwnedFieldTable,
+  toFieldTable,
+} from '../../../src/connections/amqp/field-table.js';
 import {
   delayedRoute,
   delaySecondsUntil,
@@ -107,6 +111,23 @@ describe('header tables typed as py-amqp types them', () => {
         list: [1, null, { x: true }],
       }),
     ).toEqual({ time: 1700000000, price: 12.34, bytes: 'hé', list: [1, null, { x: true }] });
+  });
+
+  it('converts a delivery it owns in place to the same JSON, and again to the same', () => {
+    const decoded = () => ({
+      id: 'abc',
+      retries: 0,
+      timelimit: [null, null],
+      time: { '!': 'timestamp', value: 1700000000 },
+      nested: { price: { '!': 'decimal', value: { places: 2, digits: 1234 } }, ok: true },
+      list: [1, Buffer.from('hé'), { when: { '!': 'timestamp', value: 5 } }],
+    });
+    const table = decoded();
+    const json = fromOwnedFieldTable(table);
+    expect(json).toBe(table);
+    expect(json).toEqual(fromFieldTable(decoded()));
+    expect(fromOwnedFieldTable(json)).toEqual(fromFieldTable(decoded()));
+    expect(fromOwnedFieldTable(undefined)).toEqual({});
   });
 });
 
