@@ -190,6 +190,21 @@ describe('reading py-amqp’s 64-bit tag', () => {
     rewriteLongTags(props);
     expect(props.equals(build('l'))).toBe(true);
   });
+
+  it('leaves a table without an L tag as it is, whatever follows the table', () => {
+    // flags: headers + correlation_id; table { a: I 5 }, then correlation_id "L"
+    const table = Buffer.concat([Buffer.from([1]), Buffer.from('aI'), u32(5)]);
+    const props = Buffer.concat([
+      Buffer.from([0x24, 0x00]),
+      u32(table.length),
+      table,
+      Buffer.from([1]),
+      Buffer.from('L'),
+    ]);
+    const before = Buffer.from(props);
+    rewriteLongTags(props);
+    expect(props.equals(before)).toBe(true);
+  });
 });
 
 describe('message properties', () => {
