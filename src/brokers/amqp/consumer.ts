@@ -39,6 +39,8 @@ interface Subscription {
   parts: Array<{ queue: string; tag: string; prefetch: number }>;
   /** Deliveries of this channel not settled yet. */
   held: number;
+  /** What each of its deliveries settles through: one object for all of them. */
+  settle: DeliveryDeps;
 }
 
 /** Waits this long before re-subscribing after a lost channel, so a failing queue cannot spin. */
@@ -147,7 +149,17 @@ export class AmqpConsumer implements Consumer {
     for (const queue of this.options.queues) await this.deps.topology.ensureQueue(queue);
     const channel = await connection.createChannel();
     const via = { channel, acks: new AckWindow(channel), alive: true };
-    const subscription: Subscription = { epoch, via, parts: [], held: 0 };
+    const subscription: Subscription = {
+      epoch,
+      via,
+      parts: [],
+      held: 0,
+      settle: {
+        ...this.deps.settle,
+        onSettled: () => this.onSettled(subscription),
+        onError: this.onError,
+      },
+    };
     channel.on('error', (error: Error) =>
       this.onError(
         new BrokerConnectionError(`Consumer channel error: ${error.message}`, { cause: error }),
@@ -239,11 +251,14 @@ export class AmqpConsumer implements Consumer {
     const message = fromAmqpMessage(raw);
     subscription.held += 1;
     via.acks.delivered(raw);
-    const delivery = new AmqpDelivery(message, queue, raw.fields.redelivered, raw, via, {
-      ...this.deps.settle,
-      onSettled: () => this.onSettled(subscription),
-      onError: this.onError,
-    });
+    const delivery = new AmqpDelivery(
+      message,
+      queue,
+      raw.fields.redelivered,
+      raw,
+      via,
+      subscription.settle,
+    );
     try {
       this.options.onDelivery(delivery);
     } catch (error) {

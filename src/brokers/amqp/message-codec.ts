@@ -9,7 +9,7 @@
  */
 import type * as Amqplib from 'amqplib';
 import type { JsonValue, MessageProperties, TransportMessage } from '../../protocol/types.js';
-import { fromFieldTable, toFieldTable } from '../../connections/amqp/field-table.js';
+import { fromOwnedFieldTable, toFieldTable } from '../../connections/amqp/field-table.js';
 
 /** Headers RabbitMQ writes when it dead-letters a message; they describe a past route. */
 const BROKER_HEADERS = [
@@ -84,7 +84,12 @@ function copyString(props: MessageProperties, key: string, set: (value: string) 
   if (typeof value === 'string') set(value);
 }
 
-/** A delivered AMQP message as a TransportMessage; `delivery_info` as kombu reports it. */
+/**
+ * A delivered AMQP message as a TransportMessage; `delivery_info` as kombu reports it.
+ * Takes over the message's decoded headers (converted in place, not copied): the caller
+ * owns the delivery and reads its headers only through the result. No closures in here:
+ * it runs once per delivery.
+ */
 export function fromAmqpMessage(message: Amqplib.Message): TransportMessage {
   const p = message.properties;
   const fields = message.fields;
@@ -96,26 +101,30 @@ export function fromAmqpMessage(message: Amqplib.Message): TransportMessage {
     },
   };
   // amqplib decodes these short strings to strings; anything else is left out.
-  const asString = (value: unknown): string | undefined =>
-    typeof value === 'string' ? value : typeof value === 'number' ? String(value) : undefined;
-  const set = (key: string, value: JsonValue | undefined) => {
-    if (value !== undefined) properties[key] = value;
-  };
-  set('correlation_id', asString(p.correlationId));
-  set('reply_to', asString(p.replyTo));
-  set('delivery_mode', typeof p.deliveryMode === 'number' ? p.deliveryMode : undefined);
-  set('priority', typeof p.priority === 'number' ? p.priority : undefined);
-  set('expiration', asString(p.expiration));
-  set('message_id', asString(p.messageId));
-  set('timestamp', typeof p.timestamp === 'number' ? p.timestamp : undefined);
-  set('type', asString(p.type));
-  set('user_id', asString(p.userId));
-  set('app_id', asString(p.appId));
+  setString(properties, 'correlation_id', p.correlationId);
+  setString(properties, 'reply_to', p.replyTo);
+  if (typeof p.deliveryMode === 'number') properties.delivery_mode = p.deliveryMode;
+  if (typeof p.priority === 'number') properties.priority = p.priority;
+  setString(properties, 'expiration', p.expiration);
+  setString(properties, 'message_id', p.messageId);
+  if (typeof p.timestamp === 'number') properties.timestamp = p.timestamp;
+  setString(properties, 'type', p.type);
+  setString(properties, 'user_id', p.userId);
+  setString(properties, 'app_id', p.appId);
   return {
     body: message.content,
     contentType: asString(p.contentType) ?? '',
     contentEncoding: asString(p.contentEncoding) ?? '',
-    headers: fromFieldTable(p.headers),
+    headers: fromOwnedFieldTable(p.headers),
     properties,
   };
+}
+
+function asString(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : typeof value === 'number' ? String(value) : undefined;
+}
+
+function setString(properties: MessageProperties, key: string, value: unknown): void {
+  const text = asString(value);
+  if (text !== undefined) properties[key] = text;
 }

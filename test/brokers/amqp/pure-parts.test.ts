@@ -10,7 +10,11 @@ import {
   InvalidAmqpOptionsError,
   optionsFromUrl,
 } from '../../../src/brokers/amqp/options.js';
-import { fromFieldTable, toFieldTable } from '../../../src/connections/amqp/field-table.js';
+import {
+  fromFieldTable,
+  fromOwnedFieldTable,
+  toFieldTable,
+} from '../../../src/connections/amqp/field-table.js';
 import {
   delayedRoute,
   delaySecondsUntil,
@@ -108,6 +112,23 @@ describe('header tables typed as py-amqp types them', () => {
       }),
     ).toEqual({ time: 1700000000, price: 12.34, bytes: 'hé', list: [1, null, { x: true }] });
   });
+
+  it('converts a delivery it owns in place to the same JSON, and again to the same', () => {
+    const decoded = () => ({
+      id: 'abc',
+      retries: 0,
+      timelimit: [null, null],
+      time: { '!': 'timestamp', value: 1700000000 },
+      nested: { price: { '!': 'decimal', value: { places: 2, digits: 1234 } }, ok: true },
+      list: [1, Buffer.from('hé'), { when: { '!': 'timestamp', value: 5 } }],
+    });
+    const table = decoded();
+    const json = fromOwnedFieldTable(table);
+    expect(json).toBe(table);
+    expect(json).toEqual(fromFieldTable(decoded()));
+    expect(fromOwnedFieldTable(json)).toEqual(fromFieldTable(decoded()));
+    expect(fromOwnedFieldTable(undefined)).toEqual({});
+  });
 });
 
 describe('native delayed delivery (Celery 5.5+)', () => {
@@ -168,6 +189,21 @@ describe('reading py-amqp’s 64-bit tag', () => {
     const props = build('L');
     rewriteLongTags(props);
     expect(props.equals(build('l'))).toBe(true);
+  });
+
+  it('leaves a table without an L tag as it is, whatever follows the table', () => {
+    // flags: headers + correlation_id; table { a: I 5 }, then correlation_id "L"
+    const table = Buffer.concat([Buffer.from([1]), Buffer.from('aI'), u32(5)]);
+    const props = Buffer.concat([
+      Buffer.from([0x24, 0x00]),
+      u32(table.length),
+      table,
+      Buffer.from([1]),
+      Buffer.from('L'),
+    ]);
+    const before = Buffer.from(props);
+    rewriteLongTags(props);
+    expect(props.equals(before)).toBe(true);
   });
 });
 
