@@ -74,6 +74,7 @@ export function brokerSql(schema: string, prefix: string) {
 
     // $1 rows as one JSON array of [queue, priority, deliverAt (0 = now), expiresAt (0 = never)],
     // $2 their envelopes joined by U+001E (JSON text never holds a raw control character),
+    // as text (the client sends its UTF-8 bytes in binary format, which for text is the same),
     // $3 now, $4 channel -> one row per distinct queue (pg_notify's result); rows inserted in
     // array order. The small columns as jsonb (parsed once; json would re-parse each element
     // per `->>`), the envelopes as one text split on the server: neither side escapes the
