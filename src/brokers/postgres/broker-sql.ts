@@ -74,16 +74,18 @@ export function brokerSql(schema: string, prefix: string) {
 
     // $1 rows as one JSON array of [queue, priority, deliverAt (0 = now), expiresAt (0 = never)],
     // $2 their envelopes joined by U+001E (JSON text never holds a raw control character),
+    // as text (the client sends its UTF-8 bytes in binary format, which for text is the same),
     // $3 now, $4 channel -> one row per distinct queue (pg_notify's result); rows inserted in
     // array order. The small columns as jsonb (parsed once; json would re-parse each element
     // per `->>`), the envelopes as one text split on the server: neither side escapes the
-    // envelopes, which are nearly all of the bytes. One statement: the NOTIFY goes out on
+    // envelopes, which are nearly all of the bytes. ROWS FROM pairs the two lists by position
+    // (no join of two numbered lists). One statement: the NOTIFY goes out on
     // commit, so in a user's transaction a rolled-back publish wakes nobody.
     insert: `WITH ins AS (
                INSERT INTO ${m} (queue, priority, deliver_at, expires_at, created_at, envelope)
-               SELECT r->>0, (r->>1)::smallint, (r->>2)::bigint, (r->>3)::bigint, $3, e.envelope
-               FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS t(r, n)
-               JOIN unnest(string_to_array($2, E'\\x1e')) WITH ORDINALITY AS e(envelope, n) ON e.n = t.n
+               SELECT r->>0, (r->>1)::smallint, (r->>2)::bigint, (r->>3)::bigint, $3, t.envelope
+               FROM ROWS FROM (jsonb_array_elements($1::jsonb), unnest(string_to_array($2, E'\\x1e')))
+                 WITH ORDINALITY AS t(r, envelope, n)
                ORDER BY t.n
                RETURNING queue
              )

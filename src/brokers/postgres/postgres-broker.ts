@@ -103,6 +103,8 @@ export class PostgresBroker implements Broker {
   private pool: Pool | undefined;
   private workPool: Pool | undefined;
   private listener: NotifyListener | undefined;
+  /** LISTEN on the queues' channel, from the first consume on (see `listenForQueues`). */
+  private listening: Promise<void> | undefined;
   private messageStore: MessageStore | undefined;
   private connecting: Promise<void> | undefined;
   private closed = false;
@@ -190,7 +192,6 @@ export class PostgresBroker implements Broker {
     const listener = new NotifyListener(this.location, (error) => this.core.reportError(error));
     try {
       await migrate(pool, this.schema, store.sql.migrations);
-      await listener.listen(channel, (queue) => this.core.wake(queue));
     } catch (error) {
       await listener.close();
       await pool.end().catch(() => undefined);
@@ -247,7 +248,33 @@ export class PostgresBroker implements Broker {
 
   async consume(options: ConsumeOptions): Promise<Consumer> {
     await this.connect();
+    await this.listenForQueues();
     return this.core.consume(options);
+  }
+
+  /**
+   * LISTENs on the queues' channel once, before the first consumer's first claim (so a row
+   * published after that claim's snapshot still wakes it). Not at connect: a process that
+   * only publishes would take every one of its own NOTIFYs back on its LISTEN connection
+   * (a wake-up and a read per awaited publish) and hold that connection for nothing.
+   */
+  private listenForQueues(): Promise<void> {
+    const listener = this.listener;
+    if (!listener)
+      return Promise.reject(new BrokerConnectionError('The PostgreSQL broker is closed.'));
+    this.listening ??= listener
+      .listen(this.store().channel, (queue) => this.core.wake(queue))
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          this.listening = undefined;
+          throw new BrokerConnectionError(
+            `Could not LISTEN for the PostgreSQL broker's queues: ${(error as Error).message}`,
+            { cause: error },
+          );
+        },
+      );
+    return this.listening;
   }
 
   async purge(queue: string): Promise<number> {
@@ -318,6 +345,7 @@ export class PostgresBroker implements Broker {
     this.pool = undefined;
     this.workPool = undefined;
     this.listener = undefined;
+    this.listening = undefined;
     this.messageStore = undefined;
   }
 }

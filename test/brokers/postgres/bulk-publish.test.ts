@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { PostgresBroker } from '../../../src/brokers/postgres/postgres-broker.js';
-import { PIPELINE_CHUNK } from '../../../src/brokers/postgres/message-store.js';
+import { PIPELINE_CHUNK, joinEnvelopes } from '../../../src/brokers/postgres/message-store.js';
 import type { TransportMessage } from '../../../src/protocol/types.js';
 import { requireService } from '../../support/services.js';
 import { testSchema, type TestSchema } from '../../support/postgres.js';
@@ -26,6 +26,21 @@ function message(n: number): TransportMessage {
     properties: { delivery_mode: 2, priority: 0 },
   };
 }
+
+describe('joinEnvelopes', () => {
+  const row = (envelope: string) => ({ queue: 'q', priority: 0, deliverAt: 0, expiresAt: 0, envelope });
+
+  it('writes the UTF-8 bytes of the envelopes joined by U+001E, wide text included', () => {
+    const envelopes = ['{"a": 1}', '{"b": "é"}', '{"c": "😀😀😀"}', '', '{"d": "ascii"}'];
+    const joined = joinEnvelopes(envelopes.map(row));
+    expect(joined.toString('utf8')).toBe(envelopes.join('\x1e'));
+    expect(joinEnvelopes([row('😀'.repeat(50))]).toString('utf8')).toBe('😀'.repeat(50));
+  });
+
+  it('refuses an envelope holding a raw U+001E', () => {
+    expect(() => joinEnvelopes([row('{"a": 1}'), row('{"b": "\x1e"}')])).toThrow(/U\+001E/);
+  });
+});
 
 describe('bulk publish on PostgreSQL', () => {
   it('publishes a batch of several chunks whole and in order', async (ctx) => {
