@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { SlowFirstSequencer } from './test/support/slow-first-sequencer.js';
 
 export default defineConfig({
   test: {
@@ -7,6 +8,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Integration tests spawn worker processes; two cores do not gain from more files at once.
     maxWorkers: 3,
+    sequence: { sequencer: SlowFirstSequencer },
     typecheck: { enabled: true, include: ['test/**/*.test-d.ts'] },
   },
 });

@@ -7,21 +7,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, type TestContext } from 'vitest';
 import { Celeriac } from '../../src/index.js';
 import { decodeTaskMessage } from '../../src/protocol/task-message.js';
 import type { Delivery } from '../../src/brokers/broker.js';
-import { killAll, runCli, type WorkerProcess } from '../support/worker-process.js';
-import { requireService } from '../support/services.js';
-import { testSchema, type TestSchema } from '../support/postgres.js';
+import { killProcesses, runCli, type WorkerProcess } from '../support/worker-process.js';
+import { requireService, services } from '../support/services.js';
+import { testSchema } from '../support/postgres.js';
 
 const APP = 'test/beat/fixtures/app.ts';
 const RUN_SECONDS = Number(process.env.BEAT_TEST_SECONDS ?? 60);
 
-let dir: string;
-let env: Record<string, string>;
-let client: Celeriac;
-let pg: TestSchema | undefined;
+type Store = 'sqlite' | 'postgres';
 
 /** Each store the replicas share, and how long the steady-run test runs on it. */
 const STORES = [
@@ -30,20 +27,64 @@ const STORES = [
   { store: 'postgres', seconds: Math.min(RUN_SECONDS, 10) },
 ] as const;
 
+/**
+ * One store of its own (a SQLite file or a PostgreSQL schema), the beat processes started
+ * on it and a client: the steady runs go on in theirs while the other tests use their own,
+ * so each closes only what it opened.
+ */
+interface World {
+  env: Record<string, string>;
+  client: Celeriac;
+  processes: WorkerProcess[];
+  close: () => Promise<void>;
+}
+
+function openWorld(store: Store): World {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'celeriac-beatp-'));
+  const pg = store === 'postgres' ? testSchema('beat') : undefined;
+  const url = pg?.url ?? `sqlite://${path.join(dir, 'beat.db')}`;
+  const client = new Celeriac({ broker: url });
+  const processes: WorkerProcess[] = [];
+  return {
+    env: { CELERIAC_BROKER_URL: url, BEAT_PER_SECOND: '1' },
+    client,
+    processes,
+    async close() {
+      await killProcesses(processes);
+      await client.close();
+      rmSync(dir, { recursive: true, force: true });
+      await pg?.drop();
+    },
+  };
+}
+
+let world: World | undefined;
+
 afterEach(async () => {
-  await killAll();
-  await client.close();
-  rmSync(dir, { recursive: true, force: true });
-  await pg?.drop();
-  pg = undefined;
+  await world?.close();
+  world = undefined;
 });
 
+/** The world of one test on `store`, closed after it; skips when the store's service is down. */
+async function testWorld(ctx: TestContext, store: Store): Promise<World> {
+  if (store === 'postgres') await requireService(ctx, 'postgres');
+  world = openWorld(store);
+  return world;
+}
+
+function runIn(w: World, args: string[], extra: Record<string, string> = {}): WorkerProcess {
+  const run = runCli(['-A', APP, ...args], { ...w.env, ...extra });
+  w.processes.push(run);
+  return run;
+}
+
 async function startBeat(
+  w: World,
   extra: Record<string, string> = {},
   flags: string[] = [],
 ): Promise<WorkerProcess> {
-  const beat = runCli(['-A', APP, 'beat', ...flags], { ...env, ...extra });
-  await beat.waitFor(/beat \S+ started/);
+  const beat = runIn(w, ['beat', ...flags], extra);
+  await beat.waitFor(/beat \S+ started/, 60_000);
   return beat;
 }
 
@@ -54,8 +95,8 @@ async function stop(beat: WorkerProcess): Promise<void> {
 }
 
 /** Every slot sent to the test queue, in order. */
-async function sentSlots(): Promise<number[]> {
-  const broker = await client.broker();
+async function sentSlots(w: World): Promise<number[]> {
+  const broker = await w.client.broker();
   const deliveries: Delivery[] = [];
   const consumer = await broker.consume({
     queues: ['beat-test'],
@@ -81,40 +122,77 @@ function expectEverySecondOnce(slots: number[]): void {
     expect((slots[i] as number) - (slots[i - 1] as number)).toBe(1000); // nothing lost
 }
 
-describe.each(STORES)('beat processes on $store', ({ store, seconds: RUN_SECONDS }) => {
-  beforeEach(async (ctx) => {
-    dir = mkdtempSync(path.join(os.tmpdir(), 'celeriac-beatp-'));
-    let url = `sqlite://${path.join(dir, 'beat.db')}`;
-    if (store === 'postgres') {
-      await requireService(ctx, 'postgres');
-      pg = testSchema('beat');
-      url = pg.url;
-    }
-    env = { CELERIAC_BROKER_URL: url, BEAT_PER_SECOND: '1' };
-    client = new Celeriac({ broker: url });
-  });
+/** How many times a beat process's output says it sent `name`. */
+const sends = (beat: WorkerProcess, name: string) =>
+  beat.output().split(`Sent ${name} (`).length - 1;
 
-  it(
-    `three replicas send a per-second schedule exactly once per second for ${RUN_SECONDS} s`,
-    async () => {
-      const replicas = await Promise.all([startBeat(), startBeat(), startBeat()]);
-      const startedAt = Date.now();
-      await sleep(RUN_SECONDS * 1000);
-      await Promise.all(replicas.map(stop));
-      const elapsed = (Date.now() - startedAt) / 1000;
-      const slots = await sentSlots();
-      expectEverySecondOnce(slots);
-      expect(slots.length).toBeGreaterThanOrEqual(Math.floor(elapsed) - 2);
-      expect(slots.length).toBeLessThanOrEqual(Math.ceil(elapsed) + 2);
-      const leaders = replicas.filter((r) => /leads \(token/.test(r.output()));
-      expect(leaders).toHaveLength(1);
-    },
-    (RUN_SECONDS + 60) * 1000,
+async function until(check: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not in ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+/**
+ * The steady runs: three replicas on a store of their own for `seconds`, then stopped.
+ * They are mostly idle (a tick a second), so they run from the start of the file alongside
+ * the other tests, and their tests, last, assert on what they sent.
+ */
+interface SteadyRun {
+  world: World;
+  replicas: WorkerProcess[];
+  /** Seconds from the three replicas started to their stop. */
+  elapsed: number;
+}
+const steady = new Map<Store, Promise<SteadyRun>>();
+const steadyWorlds: World[] = [];
+
+/** Starts a steady run: resolves once its replicas are up, with the run's end. */
+async function startSteadyRun(
+  store: Store,
+  seconds: number,
+): Promise<{ done: Promise<SteadyRun> }> {
+  const w = openWorld(store);
+  steadyWorlds.push(w);
+  const replicas = await Promise.all([startBeat(w), startBeat(w), startBeat(w)]);
+  const startedAt = Date.now();
+  const done = (async () => {
+    await sleep(seconds * 1000);
+    await Promise.all(replicas.map(stop));
+    return { world: w, replicas, elapsed: (Date.now() - startedAt) / 1000 };
+  })();
+  return { done };
+}
+
+// The steady runs' replicas start before the other tests do, so that those tests' process
+// starts (CPU-heavy: tsx and the app) do not crowd out their first election.
+beforeAll(async () => {
+  await Promise.all(
+    STORES.map(async ({ store, seconds }) => {
+      if (store === 'postgres' && (await services.postgres()) !== null) return;
+      const started = startSteadyRun(store, seconds);
+      const run = started.then((s) => s.done);
+      run.catch(() => undefined); // its test reports the failure
+      steady.set(store, run);
+      await started.catch(() => undefined);
+    }),
   );
+}, 120_000);
 
-  it('replaces a leader killed with SIGKILL within the lease, losing and doubling no tick', async () => {
-    const replicas = await Promise.all([1, 2, 3].map(() => startBeat({}, ['run', '--lease', '2'])));
-    await sleep(4000);
+afterAll(async () => {
+  await Promise.all(steadyWorlds.map((w) => w.close()));
+});
+
+describe.each(STORES)('beat processes on $store', ({ store }) => {
+  it('replaces a leader killed with SIGKILL within the lease, losing and doubling no tick', async (ctx) => {
+    const w = await testWorld(ctx, store);
+    const replicas = await Promise.all(
+      [1, 2, 3].map(() => startBeat(w, {}, ['run', '--lease', '2'])),
+    );
+    // A leader that has held its 2 s lease for a while (renewed it) and sent ticks with it.
+    const sent = () => replicas.reduce((n, r) => n + sends(r, 'every-second'), 0);
+    await until(() => sent() >= 4, 'four ticks before the kill');
     // The leader now is the one holding the newest token: on a loaded machine a lease can
     // change hands before the kill, so the successor's token is the next one, whatever it is.
     const tokenOf = (r: WorkerProcess) =>
@@ -133,34 +211,62 @@ describe.each(STORES)('beat processes on $store', ({ store, seconds: RUN_SECONDS
     }
     const takeoverMs = Date.now() - killedAt;
     expect(takeoverMs).toBeLessThan(2000 + 1500);
-    await sleep(3000);
+    // Ticks sent by the successor, so the slots checked span the kill.
+    const successor = others.find((r) => tokenOf(r) > held) as WorkerProcess;
+    const before = sends(successor, 'every-second');
+    await until(
+      () => sends(successor, 'every-second') >= before + 4,
+      'four ticks after the takeover',
+    );
     await Promise.all(others.map(stop));
-    const slots = await sentSlots();
+    const slots = await sentSlots(w);
     expectEverySecondOnce(slots);
     expect(slots.length).toBeGreaterThanOrEqual(8);
-  }, 40_000);
+    expect(slots[0]).toBeLessThan(killedAt);
+    expect(slots.at(-1)).toBeGreaterThan(killedAt + takeoverMs);
+  }, 60_000);
 
-  it('fires a schedule added from the CLI without a restart, and lists it with its next run', async () => {
-    const beat = await startBeat({ BEAT_PER_SECOND: '0' });
-    const add = runCli(
-      ['-A', APP, 'beat', 'add', 'poll', 'beat.tick', '--every', '1s', '-Q', 'beat-test'],
-      {
-        ...env,
-        BEAT_PER_SECOND: '0',
-      },
-    );
+  it('fires a schedule added from the CLI without a restart, and lists it with its next run', async (ctx) => {
+    const w = await testWorld(ctx, store);
+    const beat = await startBeat(w, { BEAT_PER_SECOND: '0' });
+    const add = runIn(w, ['beat', 'add', 'poll', 'beat.tick', '--every', '1s', '-Q', 'beat-test'], {
+      BEAT_PER_SECOND: '0',
+    });
     expect(await add.exited).toBe(0);
     expect(add.output()).toMatch(/Added poll: beat\.tick on every 1s/);
     await beat.waitFor(/Sent poll \(beat\.tick\)/, 5000);
-    await sleep(2500);
-    const list = runCli(['-A', APP, 'beat', 'list'], { ...env, BEAT_PER_SECOND: '0' });
+    // Three sends, the first two with a completed run before the listing.
+    await until(() => sends(beat, 'poll') >= 3, 'three sends of poll');
+    const list = runIn(w, ['beat', 'list'], { BEAT_PER_SECOND: '0' });
     expect(await list.exited).toBe(0);
     expect(list.output()).toMatch(
       /poll {2}task=beat\.tick {2}schedule=every 1s {2}next=\S+ {2}last=\S+ {2}runs=[1-9]/,
     );
     await stop(beat);
-    const slots = await sentSlots();
+    const slots = await sentSlots(w);
     expect(slots.length).toBeGreaterThanOrEqual(3);
     expectEverySecondOnce(slots);
-  }, 30_000);
+  }, 60_000);
+});
+
+// Last, so that the steady runs go on while the tests above run.
+describe.each(STORES)('steady runs on $store', ({ store, seconds }) => {
+  it(
+    `three replicas send a per-second schedule exactly once per second for ${seconds} s`,
+    async (ctx) => {
+      const run = steady.get(store);
+      if (!run) {
+        await requireService(ctx, 'postgres');
+        throw new Error(`no steady run was started on ${store}`);
+      }
+      const { world: w, replicas, elapsed } = await run;
+      const slots = await sentSlots(w);
+      expectEverySecondOnce(slots);
+      expect(slots.length).toBeGreaterThanOrEqual(Math.floor(elapsed) - 2);
+      expect(slots.length).toBeLessThanOrEqual(Math.ceil(elapsed) + 2);
+      const leaders = replicas.filter((r) => /leads \(token/.test(r.output()));
+      expect(leaders, replicas.map((r) => r.output()).join('\n---\n')).toHaveLength(1);
+    },
+    (RUN_SECONDS + 120) * 1000,
+  );
 });

@@ -11,9 +11,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Celeriac } from '../../src/index.js';
-import { killAll, runCli, startWorker } from '../support/worker-process.js';
+import { killAll, READY_TIMEOUT_MS, runCli, startWorker } from '../support/worker-process.js';
 
 const APP = 'test/worker/fixtures/pool-app.ts';
+// Each wait below ends on the line it waits for; the bound is for a loaded machine, where a
+// process (tsx, the app, a SQLite poll) can take 20 s and more to start or answer.
+const WAIT_MS = READY_TIMEOUT_MS;
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   await killAll();
@@ -62,7 +65,7 @@ describe('remote control and events on SQLite, across processes', () => {
     });
 
     const forever = await client.sendTask('pool.forever');
-    await worker.waitFor(new RegExp(`pool.forever\\[${forever.id}\\] started`));
+    await worker.waitFor(new RegExp(`pool.forever\\[${forever.id}\\] started`), WAIT_MS);
     const active = await json<Record<string, Array<{ id: string; worker_pid: number }>>>(
       'inspect',
       'active',
@@ -75,19 +78,19 @@ describe('remote control and events on SQLite, across processes', () => {
     // The pid of the child running it, as Celery's prefork pool reports it.
     const childPid = active['sq@test']![0]!.worker_pid;
     expect(childPid).not.toBe(worker.child.pid);
-    const killing = worker.waitFor(/Killing pool pid (\d+) running pool.forever/);
+    const killing = worker.waitFor(/Killing pool pid (\d+) running pool.forever/, WAIT_MS);
 
     expect(
       await json('control', 'revoke', forever.id, '--terminate', '-d', 'sq@test', '-t', '10'),
     ).toEqual([{ 'sq@test': { ok: `terminate: ${forever.id}` } }]);
-    const outcome = await forever.get({ timeout: 20 }).catch((error: Error) => error);
+    const outcome = await forever.get({ timeout: WAIT_MS / 1000 }).catch((error: Error) => error);
     expect((outcome as Error).name).toBe('TaskRevokedError');
     expect(await forever.state()).toBe('REVOKED');
     expect(await killing).toMatch(new RegExp(`pid ${childPid} `));
     // The busy child was killed and replaced: the worker still runs tasks on both slots.
     const after = await Promise.all(
       ['a', 'b', 'c'].map(async (tag) =>
-        (await client.sendTask<string>('pool.record', [tag])).get({ timeout: 20 }),
+        (await client.sendTask<string>('pool.record', [tag])).get({ timeout: WAIT_MS / 1000 }),
       ),
     );
     expect(after).toEqual(['a', 'b', 'c']);
@@ -95,7 +98,7 @@ describe('remote control and events on SQLite, across processes', () => {
     expect(
       await json('control', 'rate_limit', 'pool.record', '10/m', '-d', 'sq@test', '-t', '10'),
     ).toEqual([{ 'sq@test': { ok: 'new rate limit set successfully' } }]);
-    await worker.waitFor(/New rate limit for tasks of type pool.record: 10\/m/);
+    await worker.waitFor(/New rate limit for tasks of type pool.record: 10\/m/, WAIT_MS);
     const stats = await json<
       Record<string, { pool: Record<string, unknown>; broker: object; pid: number }>
     >('inspect', 'stats', '-d', 'sq@test', '-t', '10');
@@ -109,14 +112,14 @@ describe('remote control and events on SQLite, across processes', () => {
     expect(children).not.toContain(stats['sq@test']!.pid);
 
     const events = runCli(['events', '--dump', '--duration', '60'], env);
-    await events.waitFor(/sq@test \[[^\]]+\] heartbeat: /, 20_000);
+    await events.waitFor(/sq@test \[[^\]]+\] heartbeat: /, WAIT_MS);
     const sum = await client.sendTask<string>('pool.record', ['evented']);
-    expect(await sum.get({ timeout: 20 })).toBe('evented');
-    await events.waitFor(new RegExp(`task succeeded: \\S*\\(${sum.id}\\)`), 20_000);
+    expect(await sum.get({ timeout: WAIT_MS / 1000 })).toBe('evented');
+    await events.waitFor(new RegExp(`task succeeded: \\S*\\(${sum.id}\\)`), WAIT_MS);
     expect(events.output()).toMatch(new RegExp(`task received: pool.record\\(${sum.id}\\)`));
 
     const status = await celeriac('-A', APP, 'status', '-t', '2');
     expect(status.out).toMatch(/-> sq@test: OK/);
     expect(status.out).toMatch(/1 node online\./);
-  }, 120_000);
+  }, 300_000);
 });

@@ -65,21 +65,39 @@ export function runCli(args: string[], env: Record<string, string>): WorkerProce
   return { child, output: () => text, waitFor, exited };
 }
 
+/**
+ * How long a worker may take to say it is ready. It says so in about two seconds on an idle
+ * machine; on a loaded one (load average over 20 on two cores) loading tsx and the app has
+ * taken over 20 s. The wait ends on the line, so a generous bound costs nothing when it comes.
+ */
+export const READY_TIMEOUT_MS = 60_000;
+
 export async function startWorker(
   appModule: string,
   env: Record<string, string>,
   flags: string[] = [],
+  readyTimeoutMs = READY_TIMEOUT_MS,
 ): Promise<WorkerProcess> {
   const worker = runCli(['-A', appModule, 'worker', '-l', 'info', ...flags], env);
-  await worker.waitFor(/ready: queues=/);
+  await worker.waitFor(/ready: queues=/, readyTimeoutMs);
   return worker;
 }
 
 /** Kills every process this module started; call in afterEach. */
 export async function killAll(): Promise<void> {
-  const children = [...started];
-  for (const child of children) child.kill('SIGKILL');
-  await Promise.all(
-    children.filter((child) => child.exitCode === null).map((child) => once(child, 'exit')),
-  );
+  await killChildren([...started]);
+}
+
+/**
+ * Kills these processes only: for tests that run side by side in one file, where killAll
+ * would also stop the processes of the tests still running.
+ */
+export async function killProcesses(processes: Iterable<WorkerProcess>): Promise<void> {
+  await killChildren([...processes].map((p) => p.child));
+}
+
+async function killChildren(children: ChildProcess[]): Promise<void> {
+  const running = children.filter((child) => child.exitCode === null && child.signalCode === null);
+  for (const child of running) child.kill('SIGKILL');
+  await Promise.all(running.map((child) => once(child, 'exit')));
 }
