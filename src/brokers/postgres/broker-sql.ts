@@ -144,6 +144,31 @@ export function brokerSql(schema: string, prefix: string) {
     ack: `DELETE FROM ${m} AS msg USING unnest($1::bigint[], $2::text[]) AS k(id, owner)
           WHERE msg.id = k.id AND msg.lease_owner = k.owner RETURNING msg.id::float8 AS id`,
 
+    // $1 ids[], $2 owners[], $3 results as one JSON array of [key, value, expiresAt (0 =
+    // never)], $4 the results' channel, $5 notify payloads[] -> rows (id) acked, plus one
+    // row of null id per payload. The acks and the results they carry (result-carrier.ts)
+    // in one statement, so one commit: `table` is the result backend's, on this database.
+    // As `ack` and the backend's own store write them; the NOTIFYs go out on commit.
+    ackStoring: (table: string) => `WITH rows AS (
+                   SELECT r->>0 AS key, r->>1 AS value, (r->>2)::bigint AS expires_at, n
+                   FROM json_array_elements($3::json) WITH ORDINALITY AS t(r, n)
+                 ), latest AS (
+                   SELECT DISTINCT ON (key) key, value, expires_at FROM rows ORDER BY key, n DESC
+                 ), stored AS (
+                   INSERT INTO ${table} (key, value, expires_at) SELECT key, value, expires_at FROM latest
+                   ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+                   RETURNING 1
+                 ), acked AS (
+                   DELETE FROM ${m} AS msg USING unnest($1::bigint[], $2::text[]) AS k(id, owner)
+                   WHERE msg.id = k.id AND msg.lease_owner = k.owner RETURNING msg.id
+                 )
+                 SELECT id::float8 AS id FROM acked
+                 UNION ALL
+                 SELECT NULL FROM (
+                   SELECT pg_notify($4, p.payload) AS sent FROM unnest($5::text[]) AS p(payload)
+                   WHERE (SELECT count(*) FROM stored) >= 0
+                 ) AS notified`,
+
     // $1 ids[], $2 owners[] -> rows (id). Back to ready at once, flagged redelivered.
     requeue: `UPDATE ${m} AS msg SET lease_owner = NULL, lease_until = 0, redelivered = true
               FROM unnest($1::bigint[], $2::text[]) AS k(id, owner)

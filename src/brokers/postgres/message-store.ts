@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Pool, QueryResultRow } from 'pg';
 import type { Queryable } from '../../connections/pg/db-client.js';
+import { batchPayloads, type CarriedResult } from '../../connections/pg/result-carrier.js';
 import { brokerSql, type BrokerSql } from './broker-sql.js';
 import {
   EXPIRED_REASON,
@@ -52,6 +53,8 @@ export class MessageStore implements QueueStore {
   /** The earliest delayed row the last `nextWakeAt` saw; a claim from then on promotes first. */
   private delayedAt: number | undefined;
   private lastPromote = 0;
+  /** `ackStoring` per results table. */
+  private readonly ackStoringText = new Map<string, string>();
 
   /**
    * @param pool publishes, purges and reads: commits are durable when they return.
@@ -202,7 +205,7 @@ export class MessageStore implements QueueStore {
       let result: { rows: IdRow[] };
       switch (kind) {
         case 'ack':
-          result = await this.work.query<IdRow>(s.ack, [ids, owners]);
+          result = await this.ack(list, ids, owners);
           break;
         case 'requeue':
           result = await this.work.query<IdRow>(s.requeue, [ids, owners]);
@@ -238,6 +241,43 @@ export class MessageStore implements QueueStore {
         [...freed],
       ]);
     return ops.map((op) => done.has(op.id));
+  }
+
+  /**
+   * The acks of a batch, in one statement with the results they carry (result-carrier.ts):
+   * one commit for both. Results for another table (a second app's backend) go in a
+   * statement of their own, acking nothing.
+   */
+  private async ack(
+    list: readonly SettleOp[],
+    ids: readonly number[],
+    owners: readonly string[],
+  ): Promise<{ rows: IdRow[] }> {
+    const byTable = new Map<string, CarriedResult[]>();
+    for (const op of list) {
+      if (op.kind !== 'ack' || op.carried === undefined) continue;
+      const result = op.carried as CarriedResult;
+      let results = byTable.get(result.target.table);
+      if (!results) byTable.set(result.target.table, (results = []));
+      results.push(result);
+    }
+    if (byTable.size === 0) return this.work.query<IdRow>(this.sql.ack, [ids, owners]);
+    let acked: { rows: IdRow[] } = { rows: [] };
+    let first = true;
+    for (const [table, results] of byTable) {
+      let text = this.ackStoringText.get(table);
+      if (text === undefined) this.ackStoringText.set(table, (text = this.sql.ackStoring(table)));
+      const { rows } = await this.work.query<{ id: number | null }>(text, [
+        first ? ids : [],
+        first ? owners : [],
+        JSON.stringify(results.map((r) => [r.key, r.value, r.expiresAt])),
+        results[0]!.target.channel,
+        batchPayloads(results.map((r) => r.payload)),
+      ]);
+      if (first) acked = { rows: rows.filter((row): row is IdRow => row.id !== null) };
+      first = false;
+    }
+    return acked;
   }
 
   /** Extends the leases of held rows in one statement; returns those whose lease was lost. */
