@@ -16,7 +16,7 @@ import type { ResultMeta } from '../../../src/protocol/types.js';
 import { makeMessage } from '../../../src/testing/broker-conformance.js';
 import type { Logger } from '../../../src/logger.js';
 import { requireService } from '../../support/services.js';
-import { testSchema } from '../../support/postgres.js';
+import { terminateBackends, testSchema } from '../../support/postgres.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -95,6 +95,47 @@ describe('storeAndAck on a PostgreSQL broker and backend', () => {
     );
     expect(left.rows[0]?.n).toBe(0);
   }, 60_000);
+
+  it('loses no result and no task when its connections are terminated under load', async (ctx) => {
+    await requireService(ctx, 'postgres');
+    const schema = testSchema('store_ack_fault');
+    const client = new Celeriac({ broker: schema.url, backend: schema.url });
+    const app = new Celeriac({ broker: schema.url, backend: schema.url });
+    cleanups.push(async () => {
+      await client.close();
+      await app.close();
+      await schema.drop();
+    });
+    app.task('double', (n: number) => n * 2);
+    const n = 600;
+    const results = await client.sendMany(
+      Array.from({ length: n }, (_, i) => ({ task: 'double', args: [i] })),
+    );
+    const worker = new Worker(app, { concurrency: 10, logger: quiet });
+    cleanups.unshift(() => worker.stop());
+    await worker.start();
+    const broker = await client.broker();
+    let terminated = 0;
+    for (const left of [450, 200]) {
+      while ((await broker.queueLength('celery')) > left)
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      terminated += await terminateBackends(schema.applicationName);
+    }
+    expect(terminated).toBeGreaterThan(2);
+    const values = await Promise.all(results.map((result) => result.get({ timeout: 60 })));
+    expect(values).toEqual(Array.from({ length: n }, (_, i) => i * 2));
+    const db = await schema.client();
+    const until = Date.now() + 30_000;
+    let left = -1;
+    while (left !== 0 && Date.now() < until) {
+      const { rows } = await db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM "${schema.schema}".messages`,
+      );
+      left = rows[0]?.n ?? -1;
+      if (left !== 0) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(left).toBe(0);
+  }, 120_000);
 
   it('keeps the result but acks nothing when the lease was lost to another consumer', async (ctx) => {
     await requireService(ctx, 'postgres');
