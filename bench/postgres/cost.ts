@@ -22,6 +22,14 @@ const N = Number(process.env.CELERIAC_BENCH_PG_TASKS ?? 4000);
 const tag = `cost_${process.pid}`;
 
 let queries = 0;
+/** Queries by kind (the statement's first words), while `byKind` is set: COST_BREAKDOWN=1. */
+let byKind: Map<string, number> | undefined;
+const breakdown = process.env.COST_BREAKDOWN === '1';
+function kindOf(query: unknown): string {
+  const text =
+    typeof query === 'string' ? query : ((query as { text?: string } | null)?.text ?? '?');
+  return text.replace(/\s+/g, ' ').trim().slice(0, 60);
+}
 // Counts every query any pg client of this process sends (pools are made of Clients).
 const prototype = pg.Client.prototype as unknown as Record<
   'query',
@@ -30,6 +38,10 @@ const prototype = pg.Client.prototype as unknown as Record<
 const query = prototype.query;
 prototype.query = function counted(this: unknown, ...args: unknown[]) {
   queries += 1;
+  if (byKind) {
+    const kind = kindOf(args[0]);
+    byKind.set(kind, (byKind.get(kind) ?? 0) + 1);
+  }
   return query.apply(this, args);
 };
 
@@ -62,10 +74,17 @@ interface Cost {
 async function measure(name: string, count: number, fn: () => Promise<void>): Promise<Cost> {
   const before = await serverCpu(name);
   const q0 = queries;
+  if (breakdown) byKind = new Map();
   const c0 = process.cpuUsage();
   await fn();
   const c = process.cpuUsage(c0);
   const q = queries - q0;
+  if (byKind) {
+    process.stdout.write(`  ${name} (${count} tasks), queries per task by kind:\n`);
+    for (const [kind, n] of [...byKind].sort((a, b) => b[1] - a[1]))
+      process.stdout.write(`    ${(n / count).toFixed(3).padStart(7)}  ${kind}\n`);
+    byKind = undefined;
+  }
   const after = await serverCpu(name);
   let server = 0;
   for (const [pid, ms] of after) server += ms - (before.get(pid) ?? 0);

@@ -4,7 +4,7 @@
  * decides what a state means.
  */
 import type { JsonValue, ResultMeta, TaskState } from '../protocol/types.js';
-import type { Broker } from '../brokers/broker.js';
+import type { Broker, Delivery } from '../brokers/broker.js';
 import type { BeatStore } from './beat-store.js';
 import type { WorkerRegistry } from './worker-registry.js';
 import type { TaskListing } from './task-listing.js';
@@ -81,6 +81,19 @@ export interface ResultBackend {
   connect(): Promise<void>;
   /** Stores the meta under its `task_id` and notifies subscribers of that id. */
   store(meta: ResultMeta, options?: StoreOptions): Promise<void>;
+  /**
+   * Stores the meta, then acks `delivery`: what the worker does after a task with nothing
+   * to send in between, in one round trip where the backend and the delivery's broker
+   * share a database (PostgreSQL: one statement and one commit, so the ack never commits
+   * without the result). Resolves once both are done; the worker handles a rejection as a
+   * failed store (after a failed commit of both, nothing was acked and the delivery is still
+   * to be settled). Optional: the worker otherwise awaits `store()`, then `delivery.ack()`.
+   */
+  storeAndAck?(
+    meta: ResultMeta,
+    options: StoreOptions | undefined,
+    delivery: Delivery,
+  ): Promise<void>;
   /** The stored meta, or `undefined` when nothing is known (a PENDING task). */
   get(taskId: string): Promise<ResultMeta | undefined>;
   /**

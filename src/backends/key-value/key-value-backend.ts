@@ -60,10 +60,20 @@ export class KeyValueBackend implements ResultBackend {
     return this.kv.connect();
   }
 
+  /** The key, text and time to live `store` writes for a meta. */
+  protected resultEntry(
+    meta: ResultMeta,
+    options: StoreOptions,
+  ): { key: string; text: string; ttlMs: number } {
+    return {
+      key: this.metaKey(meta.task_id),
+      text: JSON.stringify(meta),
+      ttlMs: options.expiresMs ?? this.resultExpiresMs,
+    };
+  }
+
   async store(meta: ResultMeta, options: StoreOptions = {}): Promise<void> {
-    const key = this.metaKey(meta.task_id);
-    const text = JSON.stringify(meta);
-    const ttlMs = options.expiresMs ?? this.resultExpiresMs;
+    const { key, text, ttlMs } = this.resultEntry(meta, options);
     if (this.kv.setAndPublish) return this.kv.setAndPublish(key, text, { ttlMs });
     await this.kv.set(key, text, { ttlMs });
     await this.kv.publish(key, text);

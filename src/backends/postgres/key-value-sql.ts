@@ -38,6 +38,8 @@ export function keyValueSql(schema: string, prefix: string) {
   };
   return {
     migrations,
+    /** The results table, for a broker on the same database carrying results (result-carrier.ts). */
+    table: kv,
     // $1 key, $2 now -> { value } | none.
     get: `SELECT value FROM ${kv} WHERE key = $1 AND ${live}`,
     // $1 keys[], $2 now -> rows (key, value) of the live ones.

@@ -18,10 +18,15 @@ import {
 import { migrate } from '../../connections/pg/migrations.js';
 import { channelName, NotifyListener } from '../../connections/pg/notify-listener.js';
 import type { PostgresLocation } from '../../connections/pg/pg-url.js';
+import {
+  batchPayloads,
+  MAX_NOTIFY_BYTES,
+  type CarriedResult,
+  type ResultTarget,
+} from '../../connections/pg/result-carrier.js';
 import { keyValueSql, type KeyValueSql } from './key-value-sql.js';
 
-/** NOTIFY carries at most 8000 bytes; larger payloads travel through the notices table. */
-const MAX_NOTIFY_BYTES = 7900;
+export { batchPayloads };
 const HOUSEKEEPING_EVERY_MS = 60_000;
 const HOUSEKEEPING_BATCH = 1000;
 /** Large notices are read by listeners within moments; an hour is ample. */
@@ -30,6 +35,8 @@ const NOTICE_KEEP_MS = 3_600_000;
 export class PostgresKeyValueStore implements KeyValueStore {
   private readonly sql: KeyValueSql;
   private readonly channel: string;
+  /** Where a broker on the same database writes the results it carries (result-carrier.ts). */
+  private readonly target: ResultTarget;
   private pool: Pool | undefined;
   /** Result stores only, with asynchronous commit (see `setAndPublish`). */
   private storePool: Pool | undefined;
@@ -54,6 +61,32 @@ export class PostgresKeyValueStore implements KeyValueStore {
   ) {
     this.sql = keyValueSql(location.schema, prefix);
     this.channel = channelName(location.schema, prefix, 'kv');
+    this.target = { table: this.sql.table, channel: this.channel };
+  }
+
+  /**
+   * The row and notification `setAndPublish` would write, for a broker to write with an
+   * ack; undefined when the notification is too large for one NOTIFY (then the two steps).
+   */
+  carriedResult(
+    key: string,
+    value: string,
+    options: { ttlMs?: number } = {},
+  ): CarriedResult | undefined {
+    const payload = JSON.stringify([key, value]);
+    if (Buffer.byteLength(payload) > MAX_NOTIFY_BYTES) return undefined;
+    return {
+      target: this.target,
+      key,
+      value,
+      expiresAt: expiresAt(options.ttlMs, Date.now()),
+      payload,
+    };
+  }
+
+  /** Connected, its tables migrated, and not closed. */
+  get ready(): boolean {
+    return this.pool !== undefined && !this.closed;
   }
 
   connect(): Promise<void> {
@@ -325,28 +358,6 @@ export class PostgresKeyValueStore implements KeyValueStore {
     this.pool = undefined;
     this.storePool = undefined;
   }
-}
-
-/**
- * The `[channel, message]` entries (JSON text, each within one NOTIFY) as few batch
- * payloads `[[...],[...]]` as NOTIFY's size allows, in order.
- */
-export function batchPayloads(entries: readonly string[]): string[] {
-  const payloads: string[] = [];
-  let current: string[] = [];
-  let bytes = 2;
-  for (const entry of entries) {
-    const size = Buffer.byteLength(entry) + 1;
-    if (current.length > 0 && bytes + size > MAX_NOTIFY_BYTES) {
-      payloads.push(`[${current.join(',')}]`);
-      current = [];
-      bytes = 2;
-    }
-    current.push(entry);
-    bytes += size;
-  }
-  if (current.length > 0) payloads.push(`[${current.join(',')}]`);
-  return payloads;
 }
 
 function expiresAt(ttlMs: number | undefined, now: number): number {

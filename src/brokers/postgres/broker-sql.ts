@@ -69,6 +69,55 @@ export function brokerSql(schema: string, prefix: string) {
       ],
     ],
   };
+  /**
+   * The claim statement (see `claim`), with `riders` (CTEs placed first, each ending in a
+   * comma), `exclude` (a condition on the rows it may take) and `tail` (more UNION ALL
+   * branches of the same seven columns). Rows carry `k`: 'l' leased, 'e' expired.
+   */
+  const claimText = (riders: string, exclude: string, tail: string) =>
+    `WITH ${riders} picked AS (
+       SELECT c.id, c.expires_at FROM unnest($1::text[]) AS q(name),
+       LATERAL (
+         SELECT id, priority, expires_at FROM ${m}
+         WHERE queue = q.name AND deliver_at = 0 AND lease_until <= $2 ${exclude}
+         ORDER BY priority DESC, id LIMIT $3
+         FOR UPDATE SKIP LOCKED
+       ) AS c
+       ORDER BY c.priority DESC, c.id LIMIT $3
+     ),
+     leased AS (
+       UPDATE ${m} AS msg
+       SET lease_owner = $4, lease_until = $5, deliveries = msg.deliveries + 1,
+           redelivered = (msg.redelivered OR msg.lease_owner IS NOT NULL)
+       FROM picked WHERE msg.id = picked.id AND (picked.expires_at = 0 OR picked.expires_at > $2)
+       RETURNING msg.id, msg.queue, msg.priority, msg.redelivered, msg.envelope
+     ),
+     expired AS (
+       DELETE FROM ${m} AS msg USING picked
+       WHERE msg.id = picked.id AND picked.expires_at > 0 AND picked.expires_at <= $2
+       RETURNING msg.*
+     ),
+     dead AS (
+       INSERT INTO ${d} (id, queue, priority, deliveries, created_at, envelope, reason, dead_at)
+       SELECT id, queue, priority, deliveries + 1, created_at, envelope, $6, $2 FROM expired
+       ON CONFLICT (id) DO UPDATE SET reason = excluded.reason, dead_at = excluded.dead_at
+     )
+     SELECT 'l' AS k, id::float8 AS id, queue, priority, redelivered, envelope, false AS expired FROM leased
+     UNION ALL
+     SELECT 'e', id::float8, queue, priority, (redelivered OR lease_owner IS NOT NULL), envelope, true
+     FROM expired ${tail}`;
+  /** Results written as the backend writes them ($9 JSON rows, into `table`): `rows`, `latest`, `stored`. */
+  const storingCtes = (table: string) => `
+     rows AS (
+       SELECT r->>0 AS key, r->>1 AS value, (r->>2)::bigint AS expires_at, n
+       FROM json_array_elements($9::json) WITH ORDINALITY AS t(r, n)
+     ), latest AS (
+       SELECT DISTINCT ON (key) key, value, expires_at FROM rows ORDER BY key, n DESC
+     ), stored AS (
+       INSERT INTO ${table} (key, value, expires_at) SELECT key, value, expires_at FROM latest
+       ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+       RETURNING 1
+     ),`;
   return {
     migrations,
 
@@ -104,37 +153,29 @@ export function brokerSql(schema: string, prefix: string) {
     // Each queue contributes its own best $3 through the ready index, in index order, so the
     // scan stops after $3 rows (`queue = ANY(...)` would read every ready row of the queues
     // and sort them: a claim costing as much as the backlog); the union is cut to the best $3.
-    claim: `WITH picked AS (
-              SELECT c.id, c.expires_at FROM unnest($1::text[]) AS q(name),
-              LATERAL (
-                SELECT id, priority, expires_at FROM ${m}
-                WHERE queue = q.name AND deliver_at = 0 AND lease_until <= $2
-                ORDER BY priority DESC, id LIMIT $3
-                FOR UPDATE SKIP LOCKED
-              ) AS c
-              ORDER BY c.priority DESC, c.id LIMIT $3
-            ),
-            leased AS (
-              UPDATE ${m} AS msg
-              SET lease_owner = $4, lease_until = $5, deliveries = msg.deliveries + 1,
-                  redelivered = (msg.redelivered OR msg.lease_owner IS NOT NULL)
-              FROM picked WHERE msg.id = picked.id AND (picked.expires_at = 0 OR picked.expires_at > $2)
-              RETURNING msg.id, msg.queue, msg.priority, msg.redelivered, msg.envelope
-            ),
-            expired AS (
-              DELETE FROM ${m} AS msg USING picked
-              WHERE msg.id = picked.id AND picked.expires_at > 0 AND picked.expires_at <= $2
-              RETURNING msg.*
-            ),
-            dead AS (
-              INSERT INTO ${d} (id, queue, priority, deliveries, created_at, envelope, reason, dead_at)
-              SELECT id, queue, priority, deliveries + 1, created_at, envelope, $6, $2 FROM expired
-              ON CONFLICT (id) DO UPDATE SET reason = excluded.reason, dead_at = excluded.dead_at
-            )
-            SELECT id::float8 AS id, queue, priority, redelivered, envelope, false AS expired FROM leased
-            UNION ALL
-            SELECT id::float8, queue, priority, (redelivered OR lease_owner IS NOT NULL), envelope, true
-            FROM expired`,
+    claim: claimText('', '', ''),
+
+    // As `claim` ($1..$6), with acks riding along: $7 ids[], $8 owners[] acked in the same
+    // statement (never claimed by it) -> the claim's rows with k = 'l' or 'e', and one row
+    // k = 'a' per acked id. With `table` (a results table, result-carrier.ts), also the
+    // results those acks carry, as `ackStoring` writes them: $9 results JSON, $10 channel,
+    // $11 payloads[] (one row k = 'n' each). One round trip, one commit for all.
+    claimRiding: (table?: string) =>
+      claimText(
+        `acked AS (
+           DELETE FROM ${m} AS msg USING unnest($7::bigint[], $8::text[]) AS k(id, owner)
+           WHERE msg.id = k.id AND msg.lease_owner = k.owner RETURNING msg.id
+         ),${table === undefined ? '' : storingCtes(table)}`,
+        'AND id <> ALL($7::bigint[])',
+        `UNION ALL SELECT 'a', id::float8, NULL, NULL, NULL, NULL, NULL FROM acked${
+          table === undefined
+            ? ''
+            : ` UNION ALL SELECT 'n', NULL, NULL, NULL, NULL, NULL, NULL FROM (
+                  SELECT pg_notify($10, p.payload) AS sent FROM unnest($11::text[]) AS p(payload)
+                  WHERE (SELECT count(*) FROM stored) >= 0
+                ) AS notified`
+        }`,
+      ),
 
     // $1 queues[], $2 now -> { delayed, lease }: the earliest delayed row of any queue, and
     // when the earliest live lease of these queues ends (null: none).
@@ -145,6 +186,31 @@ export function brokerSql(schema: string, prefix: string) {
     // $1 ids[], $2 owners[] -> rows (id) acked (missing: the lease was lost; nothing touched).
     ack: `DELETE FROM ${m} AS msg USING unnest($1::bigint[], $2::text[]) AS k(id, owner)
           WHERE msg.id = k.id AND msg.lease_owner = k.owner RETURNING msg.id::float8 AS id`,
+
+    // $1 ids[], $2 owners[], $3 results as one JSON array of [key, value, expiresAt (0 =
+    // never)], $4 the results' channel, $5 notify payloads[] -> rows (id) acked, plus one
+    // row of null id per payload. The acks and the results they carry (result-carrier.ts)
+    // in one statement, so one commit: `table` is the result backend's, on this database.
+    // As `ack` and the backend's own store write them; the NOTIFYs go out on commit.
+    ackStoring: (table: string) => `WITH rows AS (
+                   SELECT r->>0 AS key, r->>1 AS value, (r->>2)::bigint AS expires_at, n
+                   FROM json_array_elements($3::json) WITH ORDINALITY AS t(r, n)
+                 ), latest AS (
+                   SELECT DISTINCT ON (key) key, value, expires_at FROM rows ORDER BY key, n DESC
+                 ), stored AS (
+                   INSERT INTO ${table} (key, value, expires_at) SELECT key, value, expires_at FROM latest
+                   ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+                   RETURNING 1
+                 ), acked AS (
+                   DELETE FROM ${m} AS msg USING unnest($1::bigint[], $2::text[]) AS k(id, owner)
+                   WHERE msg.id = k.id AND msg.lease_owner = k.owner RETURNING msg.id
+                 )
+                 SELECT id::float8 AS id FROM acked
+                 UNION ALL
+                 SELECT NULL FROM (
+                   SELECT pg_notify($4, p.payload) AS sent FROM unnest($5::text[]) AS p(payload)
+                   WHERE (SELECT count(*) FROM stored) >= 0
+                 ) AS notified`,
 
     // $1 ids[], $2 owners[] -> rows (id). Back to ready at once, flagged redelivered.
     requeue: `UPDATE ${m} AS msg SET lease_owner = NULL, lease_until = 0, redelivered = true

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Pool, QueryResultRow } from 'pg';
 import type { Queryable } from '../../connections/pg/db-client.js';
+import { batchPayloads, type CarriedResult } from '../../connections/pg/result-carrier.js';
 import { brokerSql, type BrokerSql } from './broker-sql.js';
 import {
   EXPIRED_REASON,
@@ -21,6 +22,31 @@ import {
 const PROMOTE_EVERY_MS = 1000;
 
 type IdRow = { id: number };
+
+/** Acks riding with a claim, and how their settle batch learns the outcome. */
+interface Riders {
+  ops: readonly SettleOp[];
+  resolve: (held: boolean[]) => void;
+  reject: (error: Error) => void;
+}
+
+interface OpenClaim {
+  params: unknown[];
+  riders: Riders | undefined;
+}
+
+/** A batch of acks only, carrying results for one table at most: what can ride with a claim. */
+function ridable(ops: readonly SettleOp[]): boolean {
+  let table: string | undefined;
+  for (const op of ops) {
+    if (op.kind !== 'ack') return false;
+    if (op.carried === undefined) continue;
+    const target = (op.carried as CarriedResult).target.table;
+    if (table !== undefined && target !== table) return false;
+    table = target;
+  }
+  return ops.length > 0;
+}
 
 /** U+001E, joining the envelopes of one insert; JSON text never holds it raw. */
 const SEPARATOR_BYTE = 0x1e;
@@ -97,6 +123,12 @@ export class MessageStore implements QueueStore {
   /** The earliest delayed row the last `nextWakeAt` saw; a claim from then on promotes first. */
   private delayedAt: number | undefined;
   private lastPromote = 0;
+  /** `ackStoring` per results table. */
+  private readonly ackStoringText = new Map<string, string>();
+  /** `claimRiding` per results table ('' for none). */
+  private readonly claimRidingText = new Map<string, string>();
+  /** A claim waiting for the turn to end, which acks asked for meanwhile ride with. */
+  private openClaim: OpenClaim | undefined;
 
   /**
    * @param pool publishes, purges and reads: commits are durable when they return.
@@ -194,15 +226,53 @@ export class MessageStore implements QueueStore {
       this.delayedAt = undefined;
       await this.promoteDue(now);
     }
-    const { rows } = await this.work.query<ClaimedRow>(this.sql.claim, [
-      queues,
-      now,
-      limit,
-      owner,
-      now + leaseMs,
-      EXPIRED_REASON,
-    ]);
+    const params = [queues, now, limit, owner, now + leaseMs, EXPIRED_REASON];
+    // Sent on the next turn, so the acks asked for in this one ride with it (`settleBatch`).
+    const claim: OpenClaim = { params, riders: undefined };
+    this.openClaim = claim;
+    await new Promise((resolve) => setImmediate(resolve));
+    if (this.openClaim === claim) this.openClaim = undefined;
+    const rows = claim.riders
+      ? await this.claimRiding(claim.params, claim.riders)
+      : (await this.work.query<ClaimedRow>(this.sql.claim, params)).rows;
     return rows.sort((a, b) => b.priority - a.priority || a.id - b.id);
+  }
+
+  /**
+   * The claim and the acks that rode with it (with the results they carry) in one
+   * statement. On a failure both callers are told: the consumer claims again later, and
+   * the settle batcher retries the acks alone (`commitSettles`).
+   */
+  private async claimRiding(params: unknown[], riders: Riders): Promise<ClaimedRow[]> {
+    const { ops } = riders;
+    const results = ops.flatMap((op) =>
+      op.kind === 'ack' && op.carried !== undefined ? [op.carried as CarriedResult] : [],
+    );
+    const table = results[0]?.target.table;
+    let text = this.claimRidingText.get(table ?? '');
+    if (text === undefined)
+      this.claimRidingText.set(table ?? '', (text = this.sql.claimRiding(table)));
+    const values = [...params, ops.map((op) => op.id), ops.map((op) => op.owner)];
+    if (table !== undefined)
+      values.push(
+        JSON.stringify(results.map((r) => [r.key, r.value, r.expiresAt])),
+        results[0]!.target.channel,
+        batchPayloads(results.map((r) => r.payload)),
+      );
+    let rows: Array<ClaimedRow & { k: string }>;
+    try {
+      rows = (await this.work.query<ClaimedRow & { k: string }>(text, values)).rows;
+    } catch (error) {
+      riders.reject(error as Error);
+      throw error;
+    }
+    const acked = new Set<number>();
+    const claimed: ClaimedRow[] = [];
+    for (const row of rows)
+      if (row.k === 'a') acked.add(row.id);
+      else if (row.k !== 'n') claimed.push(row);
+    riders.resolve(ops.map((op) => acked.has(op.id)));
+    return claimed;
   }
 
   /** The earliest delayed row (any queue) or end of a live lease of `queues`. */
@@ -220,6 +290,9 @@ export class MessageStore implements QueueStore {
 
   /** Runs settle operations, one statement per kind present; returns, per op, whether its lease held. */
   async settleBatch(ops: readonly SettleOp[], now: number): Promise<boolean[]> {
+    const claim = this.openClaim;
+    if (claim && !claim.riders && ridable(ops))
+      return new Promise((resolve, reject) => (claim.riders = { ops, resolve, reject }));
     const done = new Set<number>();
     const byKind = new Map<SettleOp['kind'], SettleOp[]>();
     for (const op of ops) {
@@ -235,7 +308,7 @@ export class MessageStore implements QueueStore {
       let result: { rows: IdRow[] };
       switch (kind) {
         case 'ack':
-          result = await this.work.query<IdRow>(s.ack, [ids, owners]);
+          result = await this.ack(list, ids, owners);
           break;
         case 'requeue':
           result = await this.work.query<IdRow>(s.requeue, [ids, owners]);
@@ -271,6 +344,43 @@ export class MessageStore implements QueueStore {
         [...freed],
       ]);
     return ops.map((op) => done.has(op.id));
+  }
+
+  /**
+   * The acks of a batch, in one statement with the results they carry (result-carrier.ts):
+   * one commit for both. Results for another table (a second app's backend) go in a
+   * statement of their own, acking nothing.
+   */
+  private async ack(
+    list: readonly SettleOp[],
+    ids: readonly number[],
+    owners: readonly string[],
+  ): Promise<{ rows: IdRow[] }> {
+    const byTable = new Map<string, CarriedResult[]>();
+    for (const op of list) {
+      if (op.kind !== 'ack' || op.carried === undefined) continue;
+      const result = op.carried as CarriedResult;
+      let results = byTable.get(result.target.table);
+      if (!results) byTable.set(result.target.table, (results = []));
+      results.push(result);
+    }
+    if (byTable.size === 0) return this.work.query<IdRow>(this.sql.ack, [ids, owners]);
+    let acked: { rows: IdRow[] } = { rows: [] };
+    let first = true;
+    for (const [table, results] of byTable) {
+      let text = this.ackStoringText.get(table);
+      if (text === undefined) this.ackStoringText.set(table, (text = this.sql.ackStoring(table)));
+      const { rows } = await this.work.query<{ id: number | null }>(text, [
+        first ? ids : [],
+        first ? owners : [],
+        JSON.stringify(results.map((r) => [r.key, r.value, r.expiresAt])),
+        results[0]!.target.channel,
+        batchPayloads(results.map((r) => r.payload)),
+      ]);
+      if (first) acked = { rows: rows.filter((row): row is IdRow => row.id !== null) };
+      first = false;
+    }
+    return acked;
   }
 
   /** Extends the leases of held rows in one statement; returns those whose lease was lost. */

@@ -38,6 +38,8 @@ import {
   type DeadLetter,
 } from '../sql/queue-store.js';
 import { SqlBrokerCore } from '../sql/sql-broker-core.js';
+import type { SqlDelivery } from '../sql/sql-consumer.js';
+import { databaseIdentity, type ResultCarrier } from '../../connections/pg/result-carrier.js';
 
 export const DEFAULT_LEASE_MS = 30_000;
 export const DEFAULT_POLL_MS = 5_000;
@@ -110,6 +112,13 @@ export class PostgresBroker implements Broker {
   private closed = false;
   private readonly core: SqlBrokerCore;
   private housekeepingTimer: NodeJS.Timeout | undefined;
+  /** The deliveries this broker's consumers handed out: the ones `resultCarrier` may ack. */
+  private readonly issued = new WeakSet<object>();
+  /**
+   * Where the app's PostgreSQL backend on this database hands a task's result, to be
+   * written in the statement acking its message (ResultBackend.storeAndAck).
+   */
+  readonly resultCarrier: ResultCarrier;
   /**
    * Fanout, topic and reply routing for remote control and events, over LISTEN/NOTIFY
    * (larger messages through the `broadcasts` table).
@@ -141,6 +150,14 @@ export class PostgresBroker implements Broker {
     this.deadLetterRetentionMs = options.deadLetterRetentionMs ?? DEFAULT_DEAD_LETTER_RETENTION_MS;
     if (!(this.leaseMs > 0))
       throw new CeleriacError(`leaseMs must be a positive number of ms, got ${this.leaseMs}.`);
+    this.resultCarrier = {
+      database: databaseIdentity(this.location),
+      // Expired deliveries (already dead-lettered) have nothing to ack: stored alone.
+      ackWith: (delivery, result) =>
+        this.closed || !this.issued.has(delivery) || !('ackCarrying' in delivery)
+          ? undefined
+          : (delivery as SqlDelivery).ackCarrying(result),
+    };
     this.core = new SqlBrokerCore({
       label: 'PostgreSQL',
       leaseMs: this.leaseMs,
@@ -249,7 +266,14 @@ export class PostgresBroker implements Broker {
   async consume(options: ConsumeOptions): Promise<Consumer> {
     await this.connect();
     await this.listenForQueues();
-    return this.core.consume(options);
+    const { onDelivery } = options;
+    return this.core.consume({
+      ...options,
+      onDelivery: (delivery) => {
+        this.issued.add(delivery);
+        onDelivery(delivery);
+      },
+    });
   }
 
   /**

@@ -38,7 +38,11 @@ export interface ClaimedRow {
 
 /** One settle operation, run with the others of its turn by `settleBatch`. */
 export type SettleOp =
-  | { kind: 'ack'; id: number; owner: string; queue: string }
+  /**
+   * `carried`: a write the dialect's store commits with this ack, opaque here (the
+   * PostgreSQL result backend's row); given only to a store whose broker handed it out.
+   */
+  | { kind: 'ack'; id: number; owner: string; queue: string; carried?: unknown }
   | { kind: 'requeue'; id: number; owner: string; queue: string }
   | { kind: 'dead'; id: number; owner: string; queue: string; reason: string }
   | { kind: 'defer'; id: number; owner: string; queue: string; deliverAt: number }

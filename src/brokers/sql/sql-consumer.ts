@@ -53,6 +53,14 @@ export class UndecodableMessageError extends CeleriacError {
   }
 }
 
+/**
+ * A delivery of a SQL consumer: `ackCarrying` acks it with a write the dialect's store
+ * commits in the same transaction (SettleOp `carried`).
+ */
+export interface SqlDelivery extends Delivery {
+  ackCarrying(carried: unknown): Promise<void>;
+}
+
 const settledAlready = (): Promise<void> => Promise.resolve();
 
 export class SqlConsumer implements Consumer {
@@ -267,7 +275,7 @@ export class SqlConsumer implements Consumer {
     message: TransportMessage,
     redelivered: boolean,
     lease: HeldLease,
-  ): Delivery {
+  ): SqlDelivery {
     let settled = false;
     let slotFreed = false;
     // Once per delivery: when its task's code ends (release) or when it is settled.
@@ -286,22 +294,30 @@ export class SqlConsumer implements Consumer {
           `Cannot settle message ${row.id}: the ${this.host.label} broker is closed, and released it to be delivered again.`,
         );
       }
+      let leaseHeld: boolean;
       try {
-        const leaseHeld = await this.host.settle(op);
-        if (!leaseHeld) {
-          this.reportError(
-            new CeleriacError(
-              `Could not ${op.kind} message ${row.id} of queue "${row.queue}": its lease had expired and another ` +
-                `consumer holds it now, so that consumer settles it (nothing was changed here).`,
-            ),
-          );
+        leaseHeld = await this.host.settle(op);
+      } catch (error) {
+        // An ack carrying a write that failed committed neither: still held, still to settle.
+        if (op.kind === 'ack' && op.carried !== undefined) {
+          settled = false;
+          throw error;
         }
-      } finally {
-        // Even when the settle failed, free the slot and stop renewing: the lease then
-        // expires and the message is delivered again, never stuck.
+        // Otherwise, even when the settle failed, free the slot and stop renewing: the lease
+        // then expires and the message is delivered again, never stuck.
         this.host.leases.delete(lease);
         freeSlot();
+        throw error;
       }
+      this.host.leases.delete(lease);
+      freeSlot();
+      if (!leaseHeld)
+        this.reportError(
+          new CeleriacError(
+            `Could not ${op.kind} message ${row.id} of queue "${row.queue}": its lease had expired and another ` +
+              `consumer holds it now, so that consumer settles it (nothing was changed here).`,
+          ),
+        );
     };
     const key = { id: row.id, owner: lease.owner, queue: row.queue };
     return {
@@ -309,6 +325,7 @@ export class SqlConsumer implements Consumer {
       queue: row.queue,
       redelivered,
       ack: () => settle({ kind: 'ack', ...key }),
+      ackCarrying: (carried: unknown) => settle({ kind: 'ack', ...key, carried }),
       reject: ({ requeue, reason }) =>
         settle(
           requeue
