@@ -80,10 +80,7 @@ function toList(value: SignatureLike | readonly SignatureLike[] | undefined): Si
  * order of the tree: a caller that must give the same tree the same ids every time (a
  * send repeated after a crash) passes ids derived from a seed.
  */
-export function freezeJson(
-  sig: SignatureJson,
-  newId: () => string = randomUUID,
-): SignatureJson {
+export function freezeJson(sig: SignatureJson, newId: () => string = randomUUID): SignatureJson {
   switch (sig.subtask_type) {
     case 'chain':
       for (const task of signatureList(sig.kwargs.tasks)) freezeJson(task, newId);

@@ -109,7 +109,7 @@ export function joinEnvelopes(rows: readonly StoredRow[]): Buffer {
   const joined = bytes.subarray(0, at);
   // One native scan of the bytes written: exactly one separator between each two rows.
   let separators = 0;
-  for (let found = joined.indexOf(SEPARATOR_BYTE); found !== -1; ) {
+  for (let found = joined.indexOf(SEPARATOR_BYTE); found !== -1;) {
     separators += 1;
     found = joined.indexOf(SEPARATOR_BYTE, found + 1);
   }

@@ -28,7 +28,13 @@ function message(n: number): TransportMessage {
 }
 
 describe('joinEnvelopes', () => {
-  const row = (envelope: string) => ({ queue: 'q', priority: 0, deliverAt: 0, expiresAt: 0, envelope });
+  const row = (envelope: string) => ({
+    queue: 'q',
+    priority: 0,
+    deliverAt: 0,
+    expiresAt: 0,
+    envelope,
+  });
 
   it('writes the UTF-8 bytes of the envelopes joined by U+001E, wide text included', () => {
     const envelopes = ['{"a": 1}', '{"b": "é"}', '{"c": "😀😀😀"}', '', '{"d": "ascii"}'];
