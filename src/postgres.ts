@@ -11,3 +11,9 @@ export * from './brokers/postgres/index.js';
 export * from './backends/postgres/index.js';
 // What PostgresBackend.beatStore() and workerRegistry() return.
 export { KeyValueBeatStore, KeyValueWorkerRegistry } from './backends/key-value/index.js';
+// What PostgresBroker.resultCarrier is: how the backend hands it a result to write with an ack.
+export type {
+  CarriedResult,
+  ResultCarrier,
+  ResultTarget,
+} from './connections/pg/result-carrier.js';

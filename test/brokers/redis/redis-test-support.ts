@@ -224,7 +224,13 @@ export class PrivateRedis {
     const deadline = Date.now() + 5000;
     for (;;) {
       if (failure) throw new RedisStartError(failure, this.output);
-      if (await answers(this.port)) return;
+      // The unix socket is bound after the TCP port: on a loaded machine a connect to it
+      // can come in between, so both must answer.
+      if (
+        (await answers({ host: '127.0.0.1', port: this.port })) &&
+        (!this.unixSocket || (await answers({ path: path.join(this.dir, 'redis.sock') })))
+      )
+        return;
       if (Date.now() > deadline)
         throw new RedisStartError(`redis-server on port ${this.port} did not start`, this.output);
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -299,9 +305,9 @@ export class PrivateRedis {
   }
 }
 
-function answers(port: number): Promise<boolean> {
+function answers(where: net.NetConnectOpts): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
+    const socket = net.connect(where);
     socket.once('connect', () => {
       socket.destroy();
       resolve(true);
