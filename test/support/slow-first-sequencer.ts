@@ -10,10 +10,16 @@ import path from 'node:path';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 export const SLOWEST = [
-  'test/package/tarball.test.ts',
-  'test/worker/pools.test.ts',
-  'test/beat/beat-processes.test.ts',
-  'test/canvas/workflows.test.ts',
+  // Longest first, from a full CI=true run on the 2-core machine (seconds in that run).
+  'test/interop/redis/celery-interop.test.ts', // 130
+  'test/flow/workers-debounce-fairness.test.ts', // 125
+  'test/worker/pools.test.ts', // 111
+  'test/canvas/workflows.test.ts', // 95
+  'test/package/tarball.test.ts', // 91
+  'test/beat/beat-processes.test.ts', // 70
+  'test/docs/snippets.test.ts', // 65
+  'test/web/dashboard.browser.test.ts', // 62
+  'test/worker/faults.test.ts', // 60
 ];
 
 export class SlowFirstSequencer extends BaseSequencer {
