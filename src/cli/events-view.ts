@@ -4,7 +4,7 @@
  * with their state from heartbeats, then the latest tasks with their state, worker and run
  * time. Pure formatting of events into text; the command does the I/O.
  */
-import type { CeleryEvent } from '../protocol/events.js';
+import { TASK_EVENT_STATES, type CeleryEvent } from '../protocol/events.js';
 
 const HIDDEN = new Set(['hostname', 'timestamp', 'type', 'uuid', 'name', 'args', 'kwargs']);
 
@@ -52,17 +52,6 @@ interface TaskRow {
   runtime: number | null;
 }
 
-const STATES: Record<string, string> = {
-  'task-sent': 'PENDING',
-  'task-received': 'RECEIVED',
-  'task-started': 'STARTED',
-  'task-succeeded': 'SUCCESS',
-  'task-failed': 'FAILURE',
-  'task-retried': 'RETRY',
-  'task-revoked': 'REVOKED',
-  'task-rejected': 'REJECTED',
-};
-
 /** The live view's state, fed event by event. */
 export class EventsView {
   private readonly workers = new Map<string, WorkerRow>();
@@ -106,7 +95,7 @@ export class EventsView {
       runtime: null,
     };
     if (typeof event.name === 'string') row.name = event.name;
-    row.state = STATES[event.type] ?? event.type;
+    row.state = TASK_EVENT_STATES[event.type] ?? event.type;
     if (event.type !== 'task-sent') row.worker = event.hostname;
     if (typeof event.runtime === 'number') row.runtime = event.runtime;
     row.at = receivedAt;

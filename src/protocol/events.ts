@@ -23,6 +23,18 @@ export const EVENT_QUEUE_EXPIRES_MS = 60_000;
 export const WORKER_HEARTBEAT_SECONDS = 2;
 
 /** One event as Celery sends it; every field beyond the common ones depends on `type`. */
+/** The task state each task event reports, as Celery's event state machine reads them. */
+export const TASK_EVENT_STATES: Readonly<Record<string, string>> = {
+  'task-sent': 'PENDING',
+  'task-received': 'RECEIVED',
+  'task-started': 'STARTED',
+  'task-succeeded': 'SUCCESS',
+  'task-failed': 'FAILURE',
+  'task-retried': 'RETRY',
+  'task-revoked': 'REVOKED',
+  'task-rejected': 'REJECTED',
+};
+
 export interface CeleryEvent {
   type: string;
   hostname: string;

@@ -7,17 +7,8 @@
  */
 import type { Broker } from '../../brokers/broker.js';
 import { receiveEvents } from '../../app/event-receiver.js';
+import { TASK_EVENT_STATES } from '../../protocol/events.js';
 import type { DashboardEvent, DashboardEventFeed } from './live.js';
-
-const STATE_OF: Record<string, string> = {
-  'task-received': 'RECEIVED',
-  'task-started': 'STARTED',
-  'task-succeeded': 'SUCCESS',
-  'task-failed': 'FAILURE',
-  'task-retried': 'RETRY',
-  'task-revoked': 'REVOKED',
-  'task-rejected': 'REJECTED',
-};
 
 /** What a feed that never started has to stop. */
 const silent = (): Promise<void> => Promise.resolve();
@@ -35,7 +26,7 @@ export function workerEventsFeed(broker: () => Promise<Broker>): DashboardEventF
           ? receiveEvents(
               b,
               (event) => {
-                const state = STATE_OF[event.type];
+                const state = TASK_EVENT_STATES[event.type];
                 if (state) tell({ taskId: event.uuid, state });
                 else if (event.type.startsWith('worker-')) tell({});
               },
