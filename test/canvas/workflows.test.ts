@@ -346,6 +346,14 @@ describe.concurrent.each(stacks)('canvas on %s', (_name, setup) => {
       // revokes the workflow), the body never runs.
       const chorded = await chord([slow.s(1500, 2), add.s(1, 1)], tsum.s()).delay();
       while (!runs().some((l) => l.startsWith('slow-start 2'))) await sleep(25);
+      // The quick header task must have ended first, or the revoke rightly stops it too
+      // (seen on a loaded CI run: it had not started when slow did).
+      const quickDone = async () => {
+        const shape = await workflow(client, chorded.rootId!).tree();
+        const quick = shape.kind === 'chord' ? shape.header[1] : undefined;
+        return quick?.kind === 'task' && quick.state === 'SUCCESS';
+      };
+      while (!(await quickDone())) await sleep(25);
       await client.asyncResult(chorded.rootId!).revoke();
       await expect(chorded.get({ timeout: 20 })).rejects.toThrow();
       const tree = await workflow(client, chorded.rootId!).tree();
