@@ -106,11 +106,11 @@ export function brokerSql(schema: string, prefix: string) {
      UNION ALL
      SELECT 'e', id::float8, queue, priority, (redelivered OR lease_owner IS NOT NULL), envelope, true
      FROM expired ${tail}`;
-  /** Results written as the backend writes them ($9 JSON rows, into `table`): `rows`, `latest`, `stored`. */
-  const storingCtes = (table: string) => `
+  /** Results written as the backend writes them (`param`: JSON rows, into `table`): `rows`, `latest`, `stored`. */
+  const storingCtes = (table: string, param = '$9') => `
      rows AS (
        SELECT r->>0 AS key, r->>1 AS value, (r->>2)::bigint AS expires_at, n
-       FROM json_array_elements($9::json) WITH ORDINALITY AS t(r, n)
+       FROM json_array_elements(${param}::json) WITH ORDINALITY AS t(r, n)
      ), latest AS (
        SELECT DISTINCT ON (key) key, value, expires_at FROM rows ORDER BY key, n DESC
      ), stored AS (
@@ -192,16 +192,7 @@ export function brokerSql(schema: string, prefix: string) {
     // row of null id per payload. The acks and the results they carry (result-carrier.ts)
     // in one statement, so one commit: `table` is the result backend's, on this database.
     // As `ack` and the backend's own store write them; the NOTIFYs go out on commit.
-    ackStoring: (table: string) => `WITH rows AS (
-                   SELECT r->>0 AS key, r->>1 AS value, (r->>2)::bigint AS expires_at, n
-                   FROM json_array_elements($3::json) WITH ORDINALITY AS t(r, n)
-                 ), latest AS (
-                   SELECT DISTINCT ON (key) key, value, expires_at FROM rows ORDER BY key, n DESC
-                 ), stored AS (
-                   INSERT INTO ${table} (key, value, expires_at) SELECT key, value, expires_at FROM latest
-                   ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
-                   RETURNING 1
-                 ), acked AS (
+    ackStoring: (table: string) => `WITH ${storingCtes(table, '$3')} acked AS (
                    DELETE FROM ${m} AS msg USING unnest($1::bigint[], $2::text[]) AS k(id, owner)
                    WHERE msg.id = k.id AND msg.lease_owner = k.owner RETURNING msg.id
                  )
